@@ -1,0 +1,28 @@
+"""specviz: see speculative decoding step by step.
+
+The public API. Only `specviz.models` imports transformers and only `specviz.ui` imports
+streamlit; everything here works on plain tensors and JSON-able traces.
+"""
+
+from specviz.rules import RULES, Rule, Verdict, make_rule, residual
+from specviz.trace import FORMAT, VERSION, Trace, TraceError, load, loads, summarize, validate
+from specviz.warp import Sampling, sample, warp
+
+__all__ = [
+    "FORMAT",
+    "RULES",
+    "VERSION",
+    "Rule",
+    "Sampling",
+    "Trace",
+    "TraceError",
+    "Verdict",
+    "load",
+    "loads",
+    "make_rule",
+    "residual",
+    "sample",
+    "summarize",
+    "validate",
+    "warp",
+]

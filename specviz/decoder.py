@@ -1,0 +1,166 @@
+"""The speculative decoding loop. It yields one step record at a time and does nothing else.
+
+Each step, in order: (1) the drafter proposes gamma tokens with q; (2) ONE target pass scores
+them all, giving p at gamma+1 positions; (3) the rule accepts a leading run of n_accepted
+drafts; (4) the evaluation model adds its own token — a correction from the residual after a
+rejection, or a bonus token when every draft was accepted; (5) the target cache is cropped to
+the accepted prefix and the drafter hears n_accepted.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import torch
+
+from specviz.drafters import Drafter
+from specviz.models import CausalLM
+from specviz.rules import Rule
+from specviz.trace import Step, TopEntry
+from specviz.warp import Sampling, sample, warp
+
+__all__ = ["DecodeConfig", "speculative_decode", "target_decode"]
+
+
+@dataclass(frozen=True)
+class DecodeConfig:
+    gamma: int = 4
+    rule: Rule = field(default_factory=lambda: Rule("sampling"))
+    sampling: Sampling = field(default_factory=Sampling)
+    max_new_tokens: int = 64
+    seed: int = 0
+    top_k_log: int = 10  # entries kept in each logged `top` list
+
+    def __post_init__(self) -> None:
+        if self.gamma < 1:
+            raise ValueError(f"gamma must be >= 1, got {self.gamma}")
+        if self.max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
+
+
+def _top(probs: torch.Tensor, k: int, text: Callable[[int], str]) -> list[TopEntry]:
+    values, idx = torch.topk(probs, min(k, probs.shape[-1]))
+    return [
+        {"token_id": int(i), "token": text(int(i)), "prob": float(v)}
+        for v, i in zip(values.tolist(), idx.tolist(), strict=True)
+        if v > 0
+    ]
+
+
+def _opt(t: torch.Tensor | None, j: int) -> float | None:
+    return None if t is None else float(t[j])
+
+
+def speculative_decode(
+    target: CausalLM,
+    drafter: Drafter,
+    prompt_ids: list[int],
+    cfg: DecodeConfig,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> Iterator[Step]:
+    """Yield a step record as soon as each step is done; stop at max_new_tokens, EOS or should_stop()."""
+    if not prompt_ids:
+        raise ValueError("the prompt is empty: give at least one token")
+    gen = torch.Generator().manual_seed(cfg.seed)
+    rule, text, k = cfg.rule, target.token_text, cfg.top_k_log
+    eos = set(target.eos_token_ids)
+    ids = list(prompt_ids)
+    cache = target.new_cache()
+    if len(ids) > 1:
+        target.forward(cache, ids[:-1])  # prefill: everything but the last token, which each step feeds
+    generated, index = 0, 0
+    while generated < cfg.max_new_tokens and not should_stop():
+        # never draft past the budget: drafts + the evaluation model's token fit exactly
+        gamma = min(cfg.gamma, cfg.max_new_tokens - generated - 1)
+        t0 = time.perf_counter()
+        proposal = drafter.propose(ids, gamma, cfg.sampling, gen)
+        target.sync()
+        t1 = time.perf_counter()
+        drafts = proposal.token_ids
+        gamma = len(drafts)
+        cached = target.cache_length(cache)
+        logits = target.forward(cache, ids[cached:] + drafts)[-(gamma + 1) :]  # [gamma+1, V]
+        p = warp(logits, cfg.sampling)
+        q = proposal.q.to(p.device)
+        r = torch.rand(gamma, generator=gen)
+        u = float(torch.rand(1, generator=gen))
+        draft_t = torch.tensor(drafts, dtype=torch.long, device=p.device)
+        verdict = rule.verify(p, q, draft_t, r.to(p.device))
+        n = verdict.n_accepted
+        next_probs, source = rule.next_distribution(p[n], q[n] if n < gamma else None)
+        x = sample(next_probs, u)
+        target.sync()
+        t2 = time.perf_counter()
+        target.rollback(cache, len(ids) + n)  # keep context + accepted drafts; x is fed next step
+
+        appended = [*drafts[:n], x]
+        for j, tok in enumerate(appended):
+            if tok in eos:
+                appended = appended[: j + 1]
+                break
+        kind = "bonus" if n == gamma else "correction"
+        step: Step = {
+            "index": index,
+            "context_length": len(ids),
+            "draft": [
+                {"token_id": d, "token": text(d), "q": float(q[j, d]), "top": _top(q[j], k, text)}
+                for j, d in enumerate(drafts)
+            ],
+            "verify": [
+                {
+                    "p": float(p[j, d]),
+                    "accept_prob": _opt(verdict.accept_prob, j),
+                    "r": float(r[j]) if rule.uses_random and j <= n else None,
+                    "ratio": _opt(verdict.ratio, j),
+                    "cutoff": _opt(verdict.cutoff, j),
+                    "accepted": bool(verdict.accepted[j]) if j <= n else None,
+                    "top": _top(p[j], k, text),
+                }
+                for j, d in enumerate(drafts)
+            ],
+            "n_accepted": n,
+            "next": None
+            if len(appended) <= n  # generation ended inside the accepted drafts
+            else {
+                "token_id": x,
+                "token": text(x),
+                "kind": kind,
+                "source": source,
+                "prob": float(next_probs[x]),
+                "top": _top(next_probs, k, text),
+            },
+            "timing_ms": {"draft": (t1 - t0) * 1e3, "verify": (t2 - t1) * 1e3},
+        }
+        yield step
+        drafter.accepted(n)
+        ids += appended
+        generated += len(appended)
+        index += 1
+        if appended[-1] in eos:
+            break
+
+
+def target_decode(
+    target: CausalLM,
+    prompt_ids: list[int],
+    sampling: Sampling,
+    max_new_tokens: int,
+    seed: int = 0,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> Iterator[int]:
+    """Plain autoregressive decoding with the target alone, same warping and seed: the baseline."""
+    gen = torch.Generator().manual_seed(seed)
+    eos = set(target.eos_token_ids)
+    cache = target.new_cache()
+    pending = list(prompt_ids)
+    for _ in range(max_new_tokens):
+        if should_stop():
+            return
+        probs = warp(target.forward(cache, pending)[-1], sampling)
+        x = sample(probs, float(torch.rand(1, generator=gen)))
+        yield x
+        if x in eos:
+            return
+        pending = [x]

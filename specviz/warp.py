@@ -1,0 +1,66 @@
+"""Logits → probabilities, and sampling with a random number passed in.
+
+The same warping (temperature, top-k, top-p) is applied to the draft's q and the target's p:
+the acceptance rules compare the two distributions the models would actually sample from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+__all__ = ["Sampling", "sample", "warp"]
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """How logits become a distribution. temperature 0 means greedy (one-hot on the argmax)."""
+
+    temperature: float = 1.0
+    top_k: int = 0  # 0 = no top-k cut
+    top_p: float = 1.0  # 1.0 = no nucleus cut
+
+    def __post_init__(self) -> None:
+        if self.temperature < 0:
+            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
+        if self.top_k < 0:
+            raise ValueError(f"top_k must be >= 0, got {self.top_k}")
+        if not 0.0 < self.top_p <= 1.0:
+            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature == 0
+
+
+def warp(logits: torch.Tensor, sampling: Sampling) -> torch.Tensor:
+    """[..., V] logits → [..., V] float32 probabilities."""
+    logits = logits.float()
+    if sampling.greedy:
+        # argmax picks the first maximum, as Hugging Face's greedy search does
+        return torch.nn.functional.one_hot(logits.argmax(-1), logits.shape[-1]).float()
+    logits = logits / sampling.temperature
+    if sampling.top_k and sampling.top_k < logits.shape[-1]:
+        kth = torch.topk(logits, sampling.top_k, dim=-1).values[..., -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if sampling.top_p < 1.0:
+        sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
+        sorted_probs = sorted_logits.softmax(-1)
+        # drop a token when the tokens strictly before it already cover top_p (the first always stays)
+        drop_sorted = (sorted_probs.cumsum(-1) - sorted_probs) > sampling.top_p
+        drop = drop_sorted.scatter(-1, order, drop_sorted)
+        logits = logits.masked_fill(drop, float("-inf"))
+    return logits.softmax(-1)
+
+
+def sample(probs: torch.Tensor, u: float) -> int:
+    """Inverse-CDF draw from a [V] distribution with the uniform number u in [0, 1)."""
+    cdf = probs.double().cumsum(-1)
+    target = torch.tensor([u * float(cdf[-1])], dtype=cdf.dtype)
+    idx = int(torch.searchsorted(cdf, target, right=True)[0])
+    idx = min(idx, probs.shape[-1] - 1)
+    # float round-off at the top end could land on a zero-probability tail token: step back
+    while probs[idx] <= 0 and idx > 0:
+        idx -= 1
+    return idx
