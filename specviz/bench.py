@@ -1,14 +1,259 @@
-"""Benchmark placeholder, filled in by the default-pair work."""
+"""`python -m specviz bench`: target-only vs specviz vs Hugging Face assisted generation.
+
+All three run greedy on the same prompts, interleaved (the order rotates every prompt), for
+several repetitions after a warm-up; tokens/s is total new tokens over total seconds per
+repetition, reported as the median and the spread over repetitions. specviz runs with its full
+per-step logging. A second specviz pass samples at temperature 0.7 for tokens per step.
+"""
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from specviz.decoder import DecodeConfig
+from specviz.models import PRESET_NAMES, REPO_ROOT, CausalLM, load_pair, resolve_preset
+from specviz.record import Recording, make_drafter
+from specviz.rules import make_rule
+from specviz.trace import library_versions, summarize
+from specviz.warp import Sampling
+
+__all__ = ["add_arguments", "hf_compatible_draft", "run"]
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--target", default="default")
+    p.add_argument("--draft", default="default")
+    p.add_argument("--preset", help="a named pair instead of --target/--draft: " + ", ".join(PRESET_NAMES))
+    p.add_argument("--prompt-file", type=Path, default=REPO_ROOT / "assets" / "prompts" / "eval.txt")
+    p.add_argument("--limit", type=int, default=None, help="only the first N prompts")
+    p.add_argument("--gamma", type=int, default=4)
+    p.add_argument("--max-new-tokens", type=int, default=128)
+    p.add_argument("--reps", type=int, default=3, help="timed repetitions (after one warm-up prompt)")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--dtype", default="auto")
+    p.add_argument("--json-out", type=Path, default=None)
+
+
+def hf_compatible_draft(draft: CausalLM, vocab_size: int) -> torch.nn.Module:
+    """Hugging Face's assisted generation needs a draft over the full vocabulary: expand a
+    reduced-vocabulary draft (token_map) to it, with a -1e4 bias on tokens the draft cannot emit."""
+    model = draft.model
+    tmap = draft.token_map
+    if tmap is None:
+        return model
+    from transformers import AutoModelForCausalLM
+
+    cfg = model.config.__class__.from_dict(
+        {**model.config.to_dict(), "vocab_size": vocab_size, "tie_word_embeddings": False}
+    )
+    full = AutoModelForCausalLM.from_config(cfg).to(draft.dtype).to(draft.device).eval()
+    full.load_state_dict(
+        {k: v for k, v in model.state_dict().items() if "embed_tokens" not in k and "lm_head" not in k}, strict=False
+    )
+    emb = model.get_input_embeddings().weight.detach()
+    lookup = tmap.lookup[:vocab_size].to(emb.device)
+    head = torch.nn.Linear(emb.shape[1], vocab_size, bias=True).to(emb.dtype).to(emb.device)
+    with torch.no_grad():
+        full.get_input_embeddings().weight.copy_(emb[lookup])
+        head.weight.copy_(emb[lookup])
+        head.bias.copy_(torch.where(lookup == tmap.unk, -1e4, 0.0))
+    full.lm_head = head
+    return full
+
+
+def _machine() -> dict[str, Any]:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    out = {
+        "platform": platform.platform(),
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+    }
+    if torch.cuda.is_available():
+        out["gpu"] = torch.cuda.get_device_name(0)
+    return out
+
+
+def _timed(fn: Any, device: torch.device) -> tuple[float, Any]:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    result = fn()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - t0, result
 
 
 def run(args: argparse.Namespace) -> int:
-    print("bench: not implemented yet")
-    return 2
+    from specviz.models import ModelLoadError
+
+    try:
+        if args.preset:
+            args.target, args.draft = resolve_preset(args.preset)
+        target, draft = load_pair(args.target, args.draft, args.device, args.dtype)
+    except ModelLoadError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    prompts = [p for p in args.prompt_file.read_text(encoding="utf-8").splitlines() if p.strip()][: args.limit]
+    encoded = [target.encode(p) for p in prompts]
+    greedy = DecodeConfig(
+        gamma=args.gamma, rule=make_rule("greedy"), sampling=Sampling(0), max_new_tokens=args.max_new_tokens
+    )
+    hf_draft = hf_compatible_draft(draft, target.vocab_size) if draft is not None else None
+    if hf_draft is not None:
+        gc = hf_draft.generation_config
+        gc.num_assistant_tokens, gc.num_assistant_tokens_schedule, gc.assistant_confidence_threshold = (
+            args.gamma,
+            "constant",
+            0.0,
+        )
+
+    def target_only(ids: list[int]) -> list[int]:
+        x = torch.tensor([ids], device=target.device)
+        out = target.model.generate(
+            x, attention_mask=torch.ones_like(x), do_sample=False, max_new_tokens=args.max_new_tokens
+        )
+        return out[0, len(ids) :].tolist()
+
+    def hf_assisted(ids: list[int]) -> list[int]:
+        x = torch.tensor([ids], device=target.device)
+        out = target.model.generate(
+            x,
+            attention_mask=torch.ones_like(x),
+            do_sample=False,
+            max_new_tokens=args.max_new_tokens,
+            assistant_model=hf_draft,
+        )
+        return out[0, len(ids) :].tolist()
+
+    traces: list[dict] = []
+
+    def specviz_run(ids: list[int]) -> list[int]:
+        trace = Recording(target, make_drafter(target, draft), "", greedy, prompt_ids=ids).run()
+        traces.append(trace)
+        return trace["output"]["token_ids"]
+
+    methods = {"target-only": target_only, "specviz": specviz_run}
+    if hf_draft is not None:
+        methods["hf-assisted"] = hf_assisted
+    with torch.inference_mode():
+        for fn in methods.values():  # warm-up: first calls pay for allocation and kernel choice
+            fn(encoded[0][:32])
+        traces.clear()
+        per_rep: dict[str, list[float]] = {m: [] for m in methods}
+        agree = total = 0
+        for rep in range(args.reps):
+            secs = dict.fromkeys(methods, 0.0)
+            toks = dict.fromkeys(methods, 0)
+            for i, ids in enumerate(encoded):
+                names = list(methods)
+                shift = (rep + i) % len(names)
+                outs = {}
+                for name in names[shift:] + names[:shift]:
+                    t, out = _timed(lambda fn=methods[name], ids=ids: fn(ids), target.device)
+                    secs[name] += t
+                    toks[name] += len(out)
+                    outs[name] = out
+                total += 1
+                agree += len({tuple(o) for o in outs.values()}) == 1
+            for name in methods:
+                per_rep[name].append(toks[name] / secs[name])
+            print(
+                f"rep {rep + 1}/{args.reps}: " + ", ".join(f"{n} {per_rep[n][-1]:.1f} tok/s" for n in methods),
+                file=sys.stderr,
+            )
+        greedy_stats = _pooled(traces[-len(encoded) :])
+        sampled = []
+        for seed, ids in enumerate(encoded):
+            cfg = DecodeConfig(
+                gamma=args.gamma,
+                rule=make_rule("sampling"),
+                sampling=Sampling(0.7),
+                max_new_tokens=args.max_new_tokens,
+                seed=seed,
+            )
+            sampled.append(Recording(target, make_drafter(target, draft), "", cfg, prompt_ids=ids).run())
+        sample_stats = _pooled(sampled)
+
+    med = {n: statistics.median(v) for n, v in per_rep.items()}
+    result: dict[str, Any] = {
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d"),
+        "machine": _machine(),
+        "versions": library_versions(),
+        "target": target.name,
+        "draft": draft.name if draft is not None else "ngram",
+        "device": str(target.device),
+        "dtype": str(target.dtype).removeprefix("torch."),
+        "prompts": len(encoded),
+        "gamma": args.gamma,
+        "max_new_tokens": args.max_new_tokens,
+        "reps": args.reps,
+        "tokens_per_s": {n: {"median": med[n], "min": min(v), "max": max(v)} for n, v in per_rep.items()},
+        "speedup_vs_target": med["specviz"] / med["target-only"],
+        "hf_assisted_ratio": med["specviz"] / med["hf-assisted"] if "hf-assisted" in med else None,
+        "tokens_per_step": greedy_stats["tokens_per_step"],
+        "acceptance_rate": greedy_stats["acceptance_rate"],
+        "alpha": greedy_stats["alpha"],
+        "sampling_t0.7": sample_stats,
+        "identical_greedy_outputs": f"{agree}/{total}",
+    }
+    _print_table(result)
+    if args.json_out:
+        args.json_out.parent.mkdir(parents=True, exist_ok=True)
+        args.json_out.write_text(json.dumps(result, indent=2) + "\n")
+        print(f"wrote {args.json_out}", file=sys.stderr)
+    return 0
+
+
+def _pooled(traces: list[dict]) -> dict[str, float]:
+    """Acceptance figures pooled over traces (token-weighted, not a mean of per-trace ratios)."""
+    sums = [summarize(t) for t in traces]
+    steps = sum(s["steps"] for s in sums)
+    drafted = sum(s["drafted"] for s in sums)
+    accepted = sum(s["accepted"] for s in sums)
+    rejections = sum(s["steps"] - s["accepted_length_counts"][-1] for s in sums if s["accepted_length_counts"])
+    return {
+        "tokens_per_step": sum(s["tokens"] for s in sums) / steps,
+        "acceptance_rate": accepted / drafted if drafted else 0.0,
+        "alpha": accepted / (accepted + rejections) if accepted + rejections else 0.0,
+        "draft_ms_per_step": sum(s["draft_ms"] for s in sums) / steps,
+        "verify_ms_per_step": sum(s["verify_ms"] for s in sums) / steps,
+    }
+
+
+def _print_table(r: dict[str, Any]) -> None:
+    print(
+        f"{r['target']} <- {r['draft']}, gamma {r['gamma']}, {r['prompts']} prompts x {r['reps']} reps, "
+        f"max {r['max_new_tokens']} new tokens, {r['device']}"
+    )
+    print(f"{'method':<14}{'tok/s (median)':>16}{'spread':>18}{'tokens/step':>13}{'acceptance':>12}")
+    for name, v in r["tokens_per_s"].items():
+        extra = (
+            f"{r['tokens_per_step']:>13.2f}{r['acceptance_rate']:>12.1%}" if name == "specviz" else f"{'':>13}{'':>12}"
+        )
+        spread = f"{v['min']:.1f}-{v['max']:.1f}"
+        print(f"{name:<14}{v['median']:>16.1f}{spread:>18}{extra}")
+    print(f"speedup vs target-only: {r['speedup_vs_target']:.2f}x", end="")
+    if r["hf_assisted_ratio"] is not None:
+        print(f"; vs HF assisted: {r['hf_assisted_ratio']:.2f}x", end="")
+    s = r["sampling_t0.7"]
+    print(f"\nsampling at T=0.7: {s['tokens_per_step']:.2f} tokens/step, acceptance {s['acceptance_rate']:.1%}")
+    print(f"identical greedy outputs across methods: {r['identical_greedy_outputs']}")

@@ -1,26 +1,79 @@
-"""Command line: `python -m specviz record | validate | summarize | bench`."""
+"""Command line: `python -m specviz record | validate | summarize | bench`. docs/CLI.md describes it.
+
+Errors are one line on stderr, never a traceback: exit 2 for bad arguments or models that will
+not load, 1 for invalid traces (and unexpected failures), 130 for Ctrl-C. Each subcommand
+imports what it needs when it runs; `validate` and `summarize` need only specviz.trace.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
+
+if TYPE_CHECKING:
+    from specviz.record import Recording
 
 __all__ = ["main"]
+
+TRACE_SUFFIXES = (".json", ".json.gz", ".jsonl")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        # one line instead of argparse's usage dump: the usage is one --help away
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _int_at_least(lo: int) -> Callable[[str], int]:
+    def parse(s: str) -> int:
+        try:
+            x = int(s)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {s!r}") from None
+        if x < lo:
+            raise argparse.ArgumentTypeError(f"must be >= {lo}, got {x}")
+        return x
+
+    return parse
+
+
+def _finite_float(s: str) -> float:
+    try:
+        x = float(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {s!r}") from None
+    if not math.isfinite(x):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {s!r}")
+    return x
+
+
+def _seed(s: str) -> int:
+    x = _int_at_least(0)(s)
+    if x >= 2**63:  # torch.Generator.manual_seed takes a 64-bit signed integer
+        raise argparse.ArgumentTypeError(f"must be < 2**63, got {x}")
+    return x
 
 
 def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--target", default="default", help="hub id, local directory, .gguf file, or 'default' (embedded)")
     p.add_argument("--draft", default="default", help="hub id, local directory, .gguf file, 'default', or 'ngram'")
     p.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:1, mps")
-    p.add_argument("--dtype", default="auto", help="auto (bf16 on cuda, fp32 elsewhere), float32, bfloat16, float16")
+    p.add_argument(
+        "--dtype",
+        default="auto",
+        choices=["auto", "float32", "fp32", "bfloat16", "bf16", "float16", "fp16"],
+        help="auto: bf16 on cuda, fp32 elsewhere",
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(
-        prog="python -m specviz", description="Record, check and summarise speculative decoding traces."
-    )
+    ap = _Parser(prog="python -m specviz", description="Record, check and summarise speculative decoding traces.")
     sub = ap.add_subparsers(dest="cmd", required=True)
 
     rec = sub.add_parser("record", help="run speculative decoding and write a trace")
@@ -30,17 +83,17 @@ def _parser() -> argparse.ArgumentParser:
     src.add_argument(
         "--prompt-file", type=Path, help="one prompt per line; OUT is then a directory of 000.json, 001.json, ..."
     )
-    rec.add_argument("--gamma", type=int, default=4, help="draft length (tokens proposed per step)")
+    rec.add_argument("--gamma", type=_int_at_least(1), default=4, help="draft length (tokens proposed per step)")
     rec.add_argument("--rule", default="sampling", choices=["sampling", "greedy", "threshold", "typical"])
-    rec.add_argument("--tau", type=float, help="threshold rule: accept iff p/q >= tau (default 0.3)")
-    rec.add_argument("--epsilon", type=float, help="typical rule (default 0.09)")
-    rec.add_argument("--delta", type=float, help="typical rule (default 0.3)")
-    rec.add_argument("--temperature", type=float, default=1.0, help="0 = greedy")
-    rec.add_argument("--top-k", type=int, default=0, help="0 = off")
-    rec.add_argument("--top-p", type=float, default=1.0, help="1.0 = off")
-    rec.add_argument("--seed", type=int, default=0)
-    rec.add_argument("--max-new-tokens", type=int, default=64)
-    rec.add_argument("--log-top-k", type=int, default=10, help="entries kept in each logged top list")
+    rec.add_argument("--tau", type=_finite_float, help="threshold rule: accept iff p/q >= tau (default 0.3)")
+    rec.add_argument("--epsilon", type=_finite_float, help="typical rule (default 0.09)")
+    rec.add_argument("--delta", type=_finite_float, help="typical rule (default 0.3)")
+    rec.add_argument("--temperature", type=_finite_float, default=1.0, help="0 = greedy")
+    rec.add_argument("--top-k", type=_int_at_least(0), default=0, help="0 = off")
+    rec.add_argument("--top-p", type=_finite_float, default=1.0, help="in (0, 1]; 1.0 = off")
+    rec.add_argument("--seed", type=_seed, default=0)
+    rec.add_argument("--max-new-tokens", type=_int_at_least(1), default=64)
+    rec.add_argument("--log-top-k", type=_int_at_least(1), default=10, help="entries kept in each logged top list")
     chat = rec.add_mutually_exclusive_group()
     chat.add_argument(
         "--chat",
@@ -58,8 +111,8 @@ def _parser() -> argparse.ArgumentParser:
         help="trace file (.json, .json.gz, .jsonl) or, with --prompt-file, a directory",
     )
 
-    val = sub.add_parser("validate", help="check a trace's schema and semantics (exit 0 valid, 1 invalid)")
-    val.add_argument("file", type=Path)
+    val = sub.add_parser("validate", help="check traces' structure and semantics (exit 0 valid, 1 invalid)")
+    val.add_argument("files", nargs="+", type=Path, metavar="FILE")
     sm = sub.add_parser("summarize", help="acceptance and timing summary of a trace")
     sm.add_argument("file", type=Path)
     sm.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -74,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.cmd == "validate":
-            return _validate(args.file)
+            return _validate(args.files)
         if args.cmd == "summarize":
             return _summarize(args.file, args.json)
         if args.cmd == "record":
@@ -85,22 +138,57 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-
-
-def _validate(path: Path) -> int:
-    from specviz.trace import TraceError, load, validate
-
-    try:
-        problems = validate(load(path))
-    except TraceError as exc:
-        print(f"invalid: {exc}")
+    except Exception as exc:
+        # the last resort: one line, not a traceback (SPECVIZ_DEBUG=1 shows it); bench keeps its own policy
+        if args.cmd == "bench" or os.environ.get("SPECVIZ_DEBUG"):
+            raise
+        print(f"error: unexpected {type(exc).__name__}: {_one_line(str(exc))[:300]}", file=sys.stderr)
         return 1
-    if problems:
+
+
+def _one_line(s: str) -> str:
+    """Messages from libraries can span lines (a hub error quotes its own); stderr gets one."""
+    return _clean(" ".join(s.split()))
+
+
+def _clean(s: str) -> str:
+    """Text from a trace, printable on any terminal (a JSON string may hold lone surrogates)."""
+    return s.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+# ---------------------------------------------------------------- validate, summarize
+
+
+def _unnamed(message: str, path: Path) -> str:
+    """loads() names the file in its messages; the CLI prints the full path in front already."""
+    return message.removeprefix(path.name).lstrip(": ") if message.startswith(path.name) else message
+
+
+def _validate(paths: list[Path]) -> int:
+    from specviz.trace import MAX_PROBLEMS, TraceError, load, validate
+
+    rc = 0
+    for path in paths:
+        try:
+            trace = load(path)
+        except TraceError as exc:
+            print(f"{path}: {_clean(_unnamed(str(exc), path))}")
+            rc = 1
+            continue
+        problems = validate(trace)
         for line in problems:
-            print(f"invalid: {line}")
-        return 1
-    print(f"valid: {path}")
-    return 0
+            print(f"{path}: {_clean(line)}")
+        if len(problems) >= MAX_PROBLEMS:
+            print(f"{path}: (only the first {MAX_PROBLEMS} problems are shown)")
+        if problems:
+            rc = 1
+            continue
+        out = trace["output"]
+        note = "; output rebuilt from the steps of an interrupted run" if out.get("recovered") else ""
+        print(
+            f"{path}: valid ({len(trace['steps'])} steps, {len(out['token_ids'])} tokens, {out['stop_reason']}{note})"
+        )
+    return rc
 
 
 def _summarize(path: Path, as_json: bool) -> int:
@@ -109,18 +197,19 @@ def _summarize(path: Path, as_json: bool) -> int:
     try:
         trace = load(path)
     except TraceError as exc:
-        print(f"invalid: {exc}", file=sys.stderr)
+        print(f"{path}: {_clean(_unnamed(str(exc), path))}", file=sys.stderr)
         return 1
     problems = validate(trace)
     if problems:
-        print(f"invalid: {problems[0]} (run `validate` for the full list)", file=sys.stderr)
+        print(f"{path}: {_clean(problems[0])} (run `validate` for the full list)", file=sys.stderr)
         return 1
     s = summarize(trace)
     if as_json:
         print(json.dumps(s, indent=2))
         return 0
     meta = trace["meta"]
-    print(f"{meta['target']['name']} <- {meta['draft']['name']}, gamma {meta['gamma']}, rule {meta['rule']['name']}")
+    names = f"{_clean(meta['target']['name'])} <- {_clean(meta['draft']['name'])}"
+    print(f"{names}, gamma {meta['gamma']}, rule {meta['rule']['name']}")
     print(f"steps               {s['steps']}")
     print(f"tokens              {s['tokens']}  ({s['stop_reason']})")
     print(f"tokens per step     {s['tokens_per_step']:.2f}")
@@ -135,12 +224,49 @@ def _summarize(path: Path, as_json: bool) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- record
+
+
+class _UsageError(Exception):
+    """A problem with what the user asked for: exit 2 with this one-line message."""
+
+
 def _record(args: argparse.Namespace) -> int:
+    try:
+        return _record_checked(args)
+    except _UsageError as exc:
+        print(f"error: {_one_line(str(exc))}", file=sys.stderr)
+        return 2
+
+
+def _outputs(args: argparse.Namespace) -> tuple[list[str], list[Path]]:
+    """The prompts and where each trace goes; checked before any model is loaded."""
+    out: Path = args.out
+    if args.prompt_file is None:
+        if out.is_dir():
+            raise _UsageError(f"-o {out} is a directory; give a file name (a directory is for --prompt-file)")
+        if not out.name.endswith(TRACE_SUFFIXES):
+            raise _UsageError(f"-o {out}: the trace file name must end in {', '.join(TRACE_SUFFIXES)}")
+        return [args.prompt], [out]
+    try:
+        text = args.prompt_file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise _UsageError(
+            f"cannot read --prompt-file {args.prompt_file}: {getattr(exc, 'strerror', None) or exc}"
+        ) from None
+    prompts = [ln.rstrip("\r") for ln in text.split("\n") if ln.strip()]
+    if not prompts:
+        raise _UsageError(f"--prompt-file {args.prompt_file} has no prompts (one per line)")
+    if out.exists() and not out.is_dir():
+        raise _UsageError(f"-o {out} exists and is not a directory; with --prompt-file OUT is a directory")
+    return prompts, [out / f"{i:03d}.json" for i in range(len(prompts))]
+
+
+def _record_checked(args: argparse.Namespace) -> int:
     from specviz.decoder import DecodeConfig
-    from specviz.models import ModelLoadError, load_pair
+    from specviz.models import ModelLoadError, load_pair, pick_device
     from specviz.record import Recording, make_drafter
     from specviz.rules import make_rule
-    from specviz.trace import dump
     from specviz.warp import Sampling
 
     try:
@@ -153,38 +279,55 @@ def _record(args: argparse.Namespace) -> int:
             top_k_log=args.log_top_k,
         )
     except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    if args.prompt_file is not None:
-        try:
-            prompts = [ln for ln in args.prompt_file.read_text(encoding="utf-8").splitlines() if ln.strip()]
-        except (OSError, UnicodeDecodeError) as exc:
-            print(f"error: cannot read {args.prompt_file}: {exc}", file=sys.stderr)
-            return 2
-        args.out.mkdir(parents=True, exist_ok=True)
-        outs = [args.out / f"{i:03d}.json" for i in range(len(prompts))]
-    else:
-        prompts, outs = [args.prompt], [args.out]
+        raise _UsageError(str(exc)) from None
+    prompts, outs = _outputs(args)
     try:
-        print(f"loading {args.target} <- {args.draft} ...", file=sys.stderr)
+        pick_device(args.device)
+    except (ModelLoadError, RuntimeError) as exc:  # torch.device("nonsense") raises RuntimeError
+        raise _UsageError(f"--device {args.device}: {str(exc).splitlines()[0]}") from None
+    try:
+        outs[0].parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _UsageError(f"cannot create {outs[0].parent}: {exc.strerror or exc}") from None
+    print(f"loading {args.target} <- {args.draft} ...", file=sys.stderr)
+    try:
         target, draft = load_pair(args.target, args.draft, args.device, args.dtype)
     except ModelLoadError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        raise _UsageError(str(exc)) from None
     for prompt, out in zip(prompts, outs, strict=True):
-        rec = Recording(target, make_drafter(target, draft), prompt, cfg, chat=args.chat)
-        for step in rec:
-            done = len(rec.trace["prompt"]["token_ids"])
-            made = step["context_length"] - done + step["n_accepted"] + 1
-            _progress(min(made, cfg.max_new_tokens), cfg.max_new_tokens, out.name)
-        print(file=sys.stderr)
-        dump(rec.trace, out)
+        try:
+            # a .jsonl output streams: a killed run still leaves its steps
+            stream = out if out.name.endswith(".jsonl") else None
+            rec = Recording(target, make_drafter(target, draft), prompt, cfg, chat=args.chat, jsonl=stream)
+        except ModelLoadError as exc:  # e.g. --chat with a tokenizer that has no chat template
+            raise _UsageError(str(exc)) from None
+        if not rec.prompt_ids:
+            raise _UsageError(f"the prompt {prompt[:40]!r} encodes to no tokens; give some text")
+        steps = iter(rec)
+        try:
+            for step in steps:
+                done = step["context_length"] - len(rec.prompt_ids) + step["n_accepted"] + 1
+                _progress(min(done, cfg.max_new_tokens), cfg.max_new_tokens, out.name)
+        except KeyboardInterrupt:
+            steps.close()  # finishes the trace with stop_reason "stopped"
+            _save(rec, out)
+            print(f"\ninterrupted: wrote the partial trace to {out}", file=sys.stderr)
+            return 130
+        _save(rec, out)
+        o = rec.trace["output"]
+        end = "\n" if sys.stderr.isatty() else ""
         print(
-            f"wrote {out}: {len(rec.trace['steps'])} steps, {len(rec.trace['output']['token_ids'])} tokens "
-            f"({rec.trace['output']['stop_reason']})",
+            f"{end}wrote {out}: {len(rec.trace['steps'])} steps, {len(o['token_ids'])} tokens ({o['stop_reason']})",
             file=sys.stderr,
         )
     return 0
+
+
+def _save(rec: Recording, out: Path) -> None:
+    from specviz.trace import dump
+
+    if rec.jsonl is None:  # a streamed JSONL trace is already complete on disk
+        dump(rec.trace, out)
 
 
 def _progress(done: int, total: int, label: str) -> None:

@@ -69,7 +69,7 @@ def speculative_decode(
     ids = list(prompt_ids)
     cache = target.new_cache()
     if len(ids) > 1:
-        target.forward(cache, ids[:-1])  # prefill: everything but the last token, which each step feeds
+        target.forward(cache, ids[:-1], last=1)  # prefill: everything but the last token, which each step feeds
     generated, index = 0, 0
     while generated < cfg.max_new_tokens and not should_stop():
         # never draft past the budget: drafts + the evaluation model's token fit exactly
@@ -81,7 +81,7 @@ def speculative_decode(
         drafts = proposal.token_ids
         gamma = len(drafts)
         cached = target.cache_length(cache)
-        logits = target.forward(cache, ids[cached:] + drafts)[-(gamma + 1) :]  # [gamma+1, V]
+        logits = target.forward(cache, ids[cached:] + drafts, last=gamma + 1)  # [gamma+1, V]
         p = warp(logits, cfg.sampling)
         q = proposal.q.to(p.device)
         r = torch.rand(gamma, generator=gen)
@@ -158,7 +158,7 @@ def target_decode(
     for _ in range(max_new_tokens):
         if should_stop():
             return
-        probs = warp(target.forward(cache, pending)[-1], sampling)
+        probs = warp(target.forward(cache, pending, last=1)[-1], sampling)
         x = sample(probs, float(torch.rand(1, generator=gen)))
         yield x
         if x in eos:

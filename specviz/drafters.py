@@ -6,6 +6,7 @@ Two kinds sit behind one Protocol, as in transformers' candidate generators: a s
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -65,12 +66,16 @@ class ModelDrafter:
         self.lm.rollback(self._cache, keep)
         self._cached = self._cached[:keep]
         pending = list(ids[keep:])
+        tmap = self.lm.token_map
         tokens: list[int] = []
         qs: list[torch.Tensor] = []
         for _ in range(gamma):
-            logits = self.lm.forward(self._cache, pending)[-1]
+            logits = self.lm.forward(self._cache, tmap.to_draft(pending) if tmap else pending, last=1)[-1]
             self._cached += pending
-            q = _fit(warp(logits, sampling), self.vocab_size)
+            if tmap is not None:
+                q = tmap.to_target(warp(logits[: len(tmap.target_ids)], sampling), self.vocab_size)
+            else:
+                q = _fit(warp(logits, sampling), self.vocab_size)
             u = float(torch.rand(1, generator=generator))
             x = sample(q, u)
             tokens.append(x)
@@ -119,8 +124,10 @@ class NgramDrafter:
             for start in range(len(ids) - n - 1, -1, -1):
                 if ids[start : start + n] == tail:
                     follow = ids[start + n : start + n + gamma]
+                    # stop at a token the target cannot score rather than leave a gap
+                    follow = list(itertools.takewhile(lambda t: t < self.vocab_size, follow))
                     if follow:
-                        return [t for t in follow if t < self.vocab_size]
+                        return follow
         return []
 
     def accepted(self, n_accepted: int) -> None:

@@ -23,12 +23,15 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache, PreT
 __all__ = [
     "DEFAULT",
     "PRESETS",
+    "PRESET_NAMES",
     "CausalLM",
     "ModelLoadError",
+    "TokenMap",
     "load_model",
     "load_pair",
     "pick_device",
     "pick_dtype",
+    "resolve_preset",
 ]
 
 DEFAULT = "default"
@@ -52,6 +55,18 @@ PRESETS: dict[str, tuple[str, str]] = {
 }
 
 
+# short names for the command line
+PRESET_NAMES: dict[str, str] = dict(zip(("default", "smollm2-1.7b", "qwen2.5-7b", "llama3.1-8b"), PRESETS, strict=True))
+
+
+def resolve_preset(name: str) -> tuple[str, str]:
+    """A preset's (target, draft), by short name or by its label."""
+    label = PRESET_NAMES.get(name, name)
+    if label not in PRESETS:
+        raise ModelLoadError(f"unknown preset {name!r}; choose one of {', '.join(PRESET_NAMES)}")
+    return PRESETS[label]
+
+
 class ModelLoadError(RuntimeError):
     """A model could not be loaded; the message says why and what to do."""
 
@@ -71,15 +86,12 @@ def pick_device(device: str = "auto") -> torch.device:
 
 def pick_dtype(device: torch.device, dtype: str = "auto") -> torch.dtype:
     """bf16 on cuda, fp32 elsewhere (CPU bf16 matmuls are slow and lossy)."""
+    names = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
+             "float16": torch.float16, "fp16": torch.float16}
     if dtype != "auto":
-        return {
-            "float32": torch.float32,
-            "fp32": torch.float32,
-            "bfloat16": torch.bfloat16,
-            "bf16": torch.bfloat16,
-            "float16": torch.float16,
-            "fp16": torch.float16,
-        }[dtype]
+        if dtype not in names:
+            raise ModelLoadError(f"unknown dtype {dtype!r}; use auto, {', '.join(names)}")
+        return names[dtype]
     return torch.bfloat16 if device.type == "cuda" else torch.float32
 
 
@@ -91,6 +103,8 @@ class CausalLM:
     tokenizer: PreTrainedTokenizerBase
     name: str
     device: torch.device
+    # A draft with a reduced vocabulary (FR-Spec style) carries a map from its ids to the target's.
+    token_map: TokenMap | None = None
 
     @property
     def dtype(self) -> torch.dtype:
@@ -113,11 +127,11 @@ class CausalLM:
         return DynamicCache(config=self.model.config)
 
     @torch.inference_mode()
-    def forward(self, cache: DynamicCache, input_ids: list[int]) -> torch.Tensor:
-        """Append input_ids to the cache; return their logits, [len(input_ids), V] float32 on CPU-or-device."""
+    def forward(self, cache: DynamicCache, input_ids: list[int], last: int = 0) -> torch.Tensor:
+        """Append input_ids to the cache; return logits [len(input_ids), V] float32 (only the `last` rows if > 0)."""
         ids = torch.tensor([input_ids], dtype=torch.long, device=self.device)
         # transformers 5.24 names the argument `cache` (formerly past_key_values)
-        out = self.model(input_ids=ids, cache=cache, use_cache=True)
+        out = self.model(input_ids=ids, cache=cache, use_cache=True, logits_to_keep=last)
         return out.logits[0].float()
 
     @staticmethod
@@ -163,6 +177,38 @@ class CausalLM:
 
     def __eq__(self, other: object) -> bool:
         return self is other
+
+
+@dataclass
+class TokenMap:
+    """A draft vocabulary that is a subset of the target's: draft id i is target id target_ids[i].
+
+    The draft's extra last id (`unk`) stands for every target token outside the subset; it is
+    only ever an input, never proposed.
+    """
+
+    target_ids: torch.Tensor  # [V_draft - 1]
+    unk: int
+    lookup: torch.Tensor  # [V_target] target id → draft id (unk where absent)
+
+    @classmethod
+    def read(cls, path: Path, target_vocab: int) -> TokenMap:
+        raw = json.loads(path.read_text())
+        ids = torch.tensor(raw["target_ids"], dtype=torch.long)
+        lookup = torch.full((max(target_vocab, int(ids.max()) + 1),), int(raw["unk"]), dtype=torch.long)
+        lookup[ids] = torch.arange(len(ids))
+        return cls(ids, int(raw["unk"]), lookup)
+
+    def to_draft(self, ids: list[int]) -> list[int]:
+        return self.lookup[torch.tensor(ids, dtype=torch.long)].tolist()
+
+    def to_target(self, probs: torch.Tensor, vocab_size: int) -> torch.Tensor:
+        """[V_draft] draft distribution → [vocab_size] over the target's ids (unk's mass dropped)."""
+        probs = probs[: len(self.target_ids)]
+        out = torch.zeros(vocab_size, dtype=probs.dtype, device=probs.device)
+        out[self.target_ids.to(probs.device)] = probs
+        total = out.sum()
+        return out / total if total > 0 else out
 
 
 def _cache_root() -> Path:
@@ -256,8 +302,14 @@ def load_model(
     try:
         if spec == DEFAULT and role == "draft":
             tok = tokenizer or AutoTokenizer.from_pretrained(converted_dir(default_gguf_path()))
+            if not (DRAFT_DIR / "model.safetensors").is_file():
+                raise ModelLoadError(
+                    f"the embedded default draft is missing from {DRAFT_DIR}; "
+                    "restore it with git, or train it: python -m specviz.train_draft train"
+                )
             model = _from_pretrained(DRAFT_DIR, dev, dt, use_safetensors=True)
-            return CausalLM(model, tok, "specviz-draft (assets/draft)", dev)
+            token_map = TokenMap.read(DRAFT_DIR / "token_map.json", len(tok))
+            return CausalLM(model, tok, "specviz-draft (assets/draft)", dev, token_map)
         if spec == DEFAULT:
             local = converted_dir(default_gguf_path())
             return CausalLM(
@@ -324,7 +376,7 @@ def load_pair(
         return tgt, None
     drf = load_model(draft, device, dtype, role="draft", tokenizer=tgt.tokenizer)
     check_vocab(tgt, drf)
-    if drf.vocab_size < len(tgt.tokenizer):
+    if drf.token_map is None and drf.vocab_size < len(tgt.tokenizer):
         raise ModelLoadError(
             f"the draft {drf.name!r} has {drf.vocab_size} output tokens, fewer than the target's tokenizer ({len(tgt.tokenizer)})"
         )

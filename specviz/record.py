@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 from specviz.decoder import DecodeConfig, speculative_decode
@@ -37,7 +38,7 @@ class Recording:
         chat: bool | None = None,
         prompt_ids: list[int] | None = None,
         should_stop: Callable[[], bool] = lambda: False,
-        jsonl: JsonlWriter | None = None,
+        jsonl: JsonlWriter | Path | None = None,
         extra_meta: dict[str, Any] | None = None,
     ) -> None:
         self.target, self.drafter, self.cfg = target, drafter, cfg
@@ -64,7 +65,8 @@ class Recording:
             **(extra_meta or {}),
         }
         self.trace: Trace = new_trace(meta, prompt, self.prompt_ids)
-        self.jsonl = jsonl
+        # a path streams the trace to JSONL as it grows: header now, each step as it is done
+        self.jsonl = JsonlWriter(jsonl, self.trace) if isinstance(jsonl, Path) else jsonl
 
     def __iter__(self) -> Iterator[Step]:
         stop = None
@@ -88,6 +90,7 @@ class Recording:
         out["text"] = self.target.tokenizer.decode(out["token_ids"])
         if self.jsonl is not None:
             self.jsonl.output(out)
+            self.jsonl.close()
 
     def run(self) -> Trace:
         for _ in self:

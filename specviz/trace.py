@@ -1,8 +1,9 @@
-"""The trace format: schema, reading and writing, validation and summaries. Pure Python, no torch.
+"""The trace format: building, reading and writing, validation and summaries. Pure Python, no torch.
 
 A trace is a JSON object (also .json.gz, and JSONL: a header line, one line per step, then an
 output line, so an interrupted run still leaves a readable file). docs/TRACE_FORMAT.md describes
-every field; docs/trace.schema.json is the JSON Schema. Loading treats every file as hostile.
+every field; docs/trace.schema.json is the JSON Schema of its structure. Loading treats every
+file as hostile: `loads` raises only TraceError, and `validate` never raises at all.
 """
 
 from __future__ import annotations
@@ -13,7 +14,10 @@ import json
 import math
 import platform
 import time
+import zlib
 from collections.abc import Iterable
+from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 from typing import IO, Any, Literal, TypedDict
 
@@ -40,11 +44,13 @@ FORMAT = "specviz-trace"
 VERSION = 1
 RULE_NAMES = ("sampling", "greedy", "threshold", "typical")
 STOP_REASONS = ("eos", "max_new_tokens", "stopped")
-MAX_BYTES = 50 * 2**20  # an upload or file larger than this is refused before parsing
-MAX_UNZIPPED = 200 * 2**20  # gzip bombs stop here
+NEXT_KINDS = ("correction", "bonus")
+MAX_BYTES = 64 * 2**20  # the file, and the JSON text after gunzip, may be at most this long
 MAX_STEPS = 100_000
+MAX_INT_DIGITS = 100  # token ids and seeds are short; a 5000-digit integer is an attack, not a trace
 MAX_PROBLEMS = 20
-TOL = 1e-4
+TOL = 1e-4  # slack when re-deriving a logged number from other logged (float32) numbers
+GZIP_MAGIC = b"\x1f\x8b"
 
 
 class TopEntry(TypedDict):
@@ -177,12 +183,16 @@ def _token_texts(trace: Trace) -> dict[int, str]:
 # ---------------------------------------------------------------- writing
 
 
+def _line(obj: object) -> str:
+    return json.dumps(obj, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+
 def dumps(trace: Trace) -> str:
-    return json.dumps(trace, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    return _line(trace)
 
 
 def dump(trace: Trace, path: str | Path) -> None:
-    """Write by suffix: .json, .json.gz, .jsonl (header, steps, output)."""
+    """Write by suffix: .jsonl (header, steps, output), .gz (gzip-compressed JSON), else JSON."""
     path = Path(path)
     name = path.name
     if name.endswith(".jsonl"):
@@ -194,20 +204,23 @@ def dump(trace: Trace, path: str | Path) -> None:
         return
     data = dumps(trace).encode()
     if name.endswith(".gz"):
-        data = gzip.compress(data, mtime=0)
+        data = gzip.compress(data, mtime=0)  # mtime 0: the same trace gives the same bytes
     path.write_bytes(data)
 
 
 class JsonlWriter:
-    """Streams a trace: the header first, each step as it comes (flushed), the output last."""
+    """Streams a trace: the header first, each step as it comes (flushed), the output last.
+
+    Each record is one line ending in "\\n", written and flushed in one call, so a run killed at
+    any moment leaves every finished step readable (see `loads`).
+    """
 
     def __init__(self, path: str | Path, trace: Trace) -> None:
         self._f: IO[str] = open(path, "w", encoding="utf-8")  # noqa: SIM115 - closed in close()
-        head = {k: v for k, v in trace.items() if k not in ("steps", "output")}
-        self._line(head)
+        self._line({k: v for k, v in trace.items() if k not in ("steps", "output")})
 
     def _line(self, obj: object) -> None:
-        self._f.write(json.dumps(obj, ensure_ascii=False, allow_nan=False) + "\n")
+        self._f.write(_line(obj) + "\n")
         self._f.flush()
 
     def step(self, step: Step) -> None:
@@ -229,45 +242,94 @@ class JsonlWriter:
 # ---------------------------------------------------------------- reading
 
 
-def _no_constants(name: str) -> None:
-    raise TraceError(f"the file contains {name}, which is not a number JSON allows; probabilities must be finite")
+def _no_constant(name: str) -> None:
+    raise TraceError(f"the file contains {name}, which JSON does not allow; probabilities must be finite numbers")
 
 
-def _parse(text: str, where: str) -> Any:
+def _finite_float(s: str) -> float:
+    x = float(s)
+    if not math.isfinite(x):  # "1e400" parses to inf: as bad as a literal Infinity
+        raise TraceError(f"the number {s[:30]} is too large to be a float")
+    return x
+
+
+def _short_int(s: str) -> int:
+    if len(s.lstrip("-")) > MAX_INT_DIGITS:  # also spares int() its quadratic time on huge literals
+        raise TraceError(f"an integer with {len(s.lstrip('-'))} digits is too large for a trace")
+    return int(s)
+
+
+_DECODER = json.JSONDecoder(parse_constant=_no_constant, parse_float=_finite_float, parse_int=_short_int)
+
+
+def _raw_decode(text: str, start: int, where: str) -> tuple[Any, int]:
+    """Parse one JSON value at text[start:]; every failure becomes a TraceError naming `where`."""
     try:
-        return json.loads(text, parse_constant=_no_constants)
+        return _DECODER.raw_decode(text, start)
+    except TraceError as exc:
+        raise TraceError(f"{where}: {exc}") from None
     except RecursionError:
         raise TraceError(f"{where}: JSON nested too deeply to be a trace") from None
     except json.JSONDecodeError as exc:
         raise TraceError(f"{where}: not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})") from None
+    except ValueError as exc:  # anything else the parser can throw on hostile input
+        raise TraceError(f"{where}: not valid JSON ({str(exc)[:80]})") from None
 
 
-def loads(data: bytes, name: str = "trace", max_bytes: int = MAX_BYTES) -> Trace:
-    """Parse bytes (json, gzip-compressed json, or jsonl) into a trace dict.
+def _parse_line(line: str, where: str) -> Any:
+    obj, end = _raw_decode(line, len(line) - len(line.lstrip()), where)
+    if line[end:].strip():
+        raise TraceError(f"{where}: unexpected data after the JSON value (column {end + 1})")
+    return obj
 
-    Raises TraceError with a readable message for anything that is not a trace; never anything
-    else. Semantic checks are validate()'s job; this only guarantees the top-level shape.
+
+def loads(data: bytes | str, name: str = "trace", max_bytes: int = MAX_BYTES) -> Trace:
+    """Parse bytes (JSON, gzip-compressed JSON, or JSONL) into a trace dict.
+
+    Raises TraceError with a readable message for anything that is not a trace, never anything
+    else. Only the top-level shape is checked here; the rest is validate()'s job.
+
+    A JSONL file without its output line is an interrupted run. Its complete step lines are kept
+    (a last line cut off mid-write is dropped), and when those steps pass validate(), `output`
+    is rebuilt from them with finish() and marked `"recovered": true`, so the trace replays like
+    any other. When they do not, `output` stays missing and validate() says why.
     """
+    if isinstance(data, str):
+        data = data.encode("utf-8", "surrogatepass")
+    elif not isinstance(data, bytes):
+        data = bytes(data)  # bytearray, memoryview (what an upload widget may hand over)
     if len(data) > max_bytes:
-        raise TraceError(f"{name} is {len(data) / 2**20:.1f} MB; the limit is {max_bytes / 2**20:.0f} MB")
+        raise TraceError(f"{name} is {_mb(len(data))}; the limit is {_mb(max_bytes)}")
+    if data[:2] == GZIP_MAGIC:
+        data = _gunzip(data, name, max_bytes)
     if not data.strip():
         raise TraceError(f"{name} is empty")
-    if data[:2] == b"\x1f\x8b":
-        data = _gunzip(data, name, max(MAX_UNZIPPED, max_bytes))
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise TraceError(f"{name} is not UTF-8 text (bad byte at offset {exc.start}); is it a trace file?") from None
-    text = text.lstrip("\ufeff")
-    stripped = text.lstrip()
-    if not stripped.startswith("{"):
+    text = text.removeprefix("\ufeff")
+    start = len(text) - len(text.lstrip())
+    if not text.startswith("{", start):
         raise TraceError(f"{name} does not start with a JSON object; a trace is a JSON object or JSONL lines")
-    lines = [ln for ln in stripped.splitlines() if ln.strip()]
-    first = _parse(lines[0], f"{name} line 1") if len(lines) > 1 else None
-    if isinstance(first, dict) and "steps" not in first and first.get("format") == FORMAT:
-        trace = _from_jsonl(first, lines[1:], name)
+    head, end = _raw_decode(text, start, name)
+    rest = text[end:]
+    jsonl = False
+    if not rest.strip():
+        trace = head
+    elif isinstance(head, dict) and "steps" not in head and rest.lstrip(" \t\r").startswith("\n"):
+        trace, jsonl = _from_jsonl(head, text, end, name), True
     else:
-        trace = _parse(text, name)
+        line = text.count("\n", 0, end + len(rest) - len(rest.lstrip())) + 1
+        raise TraceError(f"{name} line {line}: unexpected data after the JSON object")
+    _check_top_level(trace, name)
+    if jsonl and "output" not in trace and not _guarded(trace, 1, check_output=False):
+        finish(trace)
+        trace["output"]["recovered"] = True
+    return trace  # type: ignore[return-value]
+
+
+def _check_top_level(trace: object, name: str) -> None:
     if not isinstance(trace, dict):
         raise TraceError(f"{name}: the top level must be a JSON object")
     if trace.get("format") != FORMAT:
@@ -275,32 +337,44 @@ def loads(data: bytes, name: str = "trace", max_bytes: int = MAX_BYTES) -> Trace
             f'{name}: not a specviz trace ("format" must be "{FORMAT}", got {_short(trace.get("format"))})'
         )
     version = trace.get("version")
-    if version != VERSION:
+    if not (_is_int(version) and version == VERSION):
         raise TraceError(
             f"{name}: trace version {_short(version)} is not supported; this specviz reads version {VERSION}"
         )
-    for key, typ in (("meta", dict), ("prompt", dict), ("steps", list)):
+    for key, typ, what in (("meta", dict, "object"), ("prompt", dict, "object"), ("steps", list, "array")):
         if not isinstance(trace.get(key), typ):
-            raise TraceError(
-                f'{name}: "{key}" is missing or is not a JSON {typ.__name__.replace("dict", "object").replace("list", "array")}'
-            )
+            hint = " (a JSONL trace needs at least one step line)" if key == "steps" and "steps" not in trace else ""
+            raise TraceError(f'{name}: "{key}" is missing or is not a JSON {what}{hint}')
     if len(trace["steps"]) > MAX_STEPS:
         raise TraceError(f"{name}: {len(trace['steps'])} steps; the limit is {MAX_STEPS}")
-    return trace  # type: ignore[return-value]
 
 
-def _from_jsonl(head: dict[str, Any], lines: list[str], name: str) -> dict[str, Any]:
-    trace = dict(head)
+def _from_jsonl(head: dict[str, Any], text: str, end: int, name: str) -> dict[str, Any]:
+    """Steps and output from the lines after the header (which ends at text[end])."""
+    first_no = text.count("\n", 0, end) + 2  # file line number of the line after the header
+    lines = text[text.index("\n", end) + 1 :].split("\n")  # only "\n": tokens may hold U+2028 or U+0085
+    last = max((i for i, ln in enumerate(lines) if ln.strip()), default=-1)
     steps: list[Any] = []
-    output = None
-    for n, line in enumerate(lines, start=2):
-        if len(steps) > MAX_STEPS:
-            raise TraceError(f"{name}: more than {MAX_STEPS} steps")
-        obj = _parse(line, f"{name} line {n}")
+    output: Any = None
+    for i, line in enumerate(lines):
+        if not line.strip():
+            continue
+        where = f"{name} line {first_no + i}"
+        if output is not None:
+            raise TraceError(f"{where}: more data after the output line")
+        try:
+            obj = _parse_line(line, where)
+        except TraceError:
+            if i == last and not text.endswith("\n"):
+                break  # a run killed mid-write leaves its last line unfinished: keep the steps before it
+            raise
         if isinstance(obj, dict) and set(obj) == {"output"}:
             output = obj["output"]
-        else:
-            steps.append(obj)
+            continue
+        steps.append(obj)
+        if len(steps) > MAX_STEPS:
+            raise TraceError(f"{name}: more than {MAX_STEPS} steps")
+    trace = dict(head)
     trace["steps"] = steps
     if output is not None:
         trace["output"] = output
@@ -308,32 +382,51 @@ def _from_jsonl(head: dict[str, Any], lines: list[str], name: str) -> dict[str, 
 
 
 def _gunzip(data: bytes, name: str, cap: int) -> bytes:
-    out = io.BytesIO()
+    out = bytearray()
     try:
         with gzip.GzipFile(fileobj=io.BytesIO(data)) as f:
-            while chunk := f.read(1 << 20):
-                out.write(chunk)
-                if out.tell() > cap:
-                    raise TraceError(f"{name} decompresses to more than {cap / 2**20:.0f} MB; refusing it")
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
-        raise TraceError(f"{name} looks gzip-compressed but is damaged ({exc})") from None
-    return out.getvalue()
+            # read in bounded chunks: a gzip bomb stops at the cap, not at the end of memory
+            while len(out) <= cap and (chunk := f.read(1 << 20)):
+                out += chunk
+    except (OSError, EOFError, zlib.error, ValueError) as exc:
+        raise TraceError(f"{name} looks gzip-compressed but is damaged ({str(exc)[:100]})") from None
+    if len(out) > cap:
+        raise TraceError(f"{name} decompresses to more than {_mb(cap)}; refusing it")
+    return bytes(out)
 
 
 def load(path: str | Path, max_bytes: int = MAX_BYTES) -> Trace:
     path = Path(path)
     try:
-        size = path.stat().st_size
-        if size > max_bytes:
-            raise TraceError(f"{path.name} is {size / 2**20:.1f} MB; the limit is {max_bytes / 2**20:.0f} MB")
-        data = path.read_bytes()
+        with path.open("rb") as f:
+            data = f.read(max_bytes + 1)  # bounded: /dev/zero or a growing file cannot exhaust memory
     except OSError as exc:
         raise TraceError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if len(data) > max_bytes:
+        raise TraceError(f"{path.name} is larger than the limit of {_mb(max_bytes)}")
     return loads(data, path.name, max_bytes)
 
 
+def _mb(n: int) -> str:
+    return f"{n / 2**20:.1f} MB" if n >= 2**20 else f"{n} bytes"
+
+
 def _short(value: object) -> str:
-    s = json.dumps(value) if not isinstance(value, str) else repr(value)
+    """A value, shortened for a message. Safe on anything JSON can hold (deep nesting, huge ints)."""
+    if isinstance(value, str):
+        s = repr(value)
+    elif isinstance(value, bool) or value is None:
+        s = json.dumps(value)
+    elif isinstance(value, int):
+        s = str(value) if value.bit_length() < 100 else f"an integer of {value.bit_length()} bits"
+    elif isinstance(value, float):
+        s = repr(value)
+    elif isinstance(value, dict):
+        s = f"an object with {len(value)} keys"
+    elif isinstance(value, list):
+        s = f"an array of {len(value)}"
+    else:
+        s = type(value).__name__
     return s if len(s) <= 40 else s[:37] + "..."
 
 
@@ -344,8 +437,24 @@ def _is_int(x: object) -> bool:
     return isinstance(x, int) and not isinstance(x, bool)
 
 
-def _is_prob(x: object) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) and -TOL <= x <= 1 + TOL
+def _num(x: object) -> float | None:
+    """x as a finite float, or None when it is not a number (bools are not numbers here)."""
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        return None
+    try:
+        f = float(x)
+    except OverflowError:  # an int beyond float range
+        return None
+    return f if math.isfinite(f) else None
+
+
+def _prob(x: object) -> float | None:
+    f = _num(x)
+    return f if f is not None and 0.0 <= f <= 1.0 else None
+
+
+def _nonneg_int(x: object) -> bool:
+    return _is_int(x) and x >= 0  # type: ignore[operator]
 
 
 class _Problems:
@@ -362,295 +471,428 @@ class _Problems:
         return len(self.items) >= self.limit
 
 
+@dataclass
+class _Meta:
+    """What the step checks need from meta; None where meta did not say (or said it badly)."""
+
+    rule: str | None = None
+    params: dict[str, float] | None = None
+    gamma: int | None = None
+    eos: set[int] | None = None
+    budget: int | None = None
+    top_k: int | None = None
+
+
 def validate(trace: object, limit: int = MAX_PROBLEMS) -> list[str]:
-    """Check schema and semantics. Returns problems, one line each (empty list: valid)."""
+    """Check structure and semantics. Returns at most `limit` problems, one line each; [] means valid.
+
+    Never raises, whatever it is given: a trace is untrusted input, and a validator that crashes
+    on a bad file is no use to the person holding it.
+    """
+    return _guarded(trace, limit)
+
+
+def _guarded(trace: object, limit: int, check_output: bool = True) -> list[str]:
+    try:
+        return _validate(trace, limit, check_output)
+    except Exception as exc:  # a bug here must not become a traceback; the fuzz tests hunt for these
+        return [f"the validator failed on this trace ({type(exc).__name__}); please report it"]
+
+
+def _validate(trace: object, limit: int = MAX_PROBLEMS, check_output: bool = True) -> list[str]:
     probs = _Problems(limit)
     if not isinstance(trace, dict):
-        return ["the trace must be a JSON object"]
+        return [f"the trace must be a JSON object, got {_short(trace)}"]
     if trace.get("format") != FORMAT:
-        probs.add("", f'"format" must be "{FORMAT}"')
-    if trace.get("version") != VERSION:
-        probs.add("", f'"version" must be {VERSION}, got {_short(trace.get("version"))}')
-    meta = trace.get("meta")
-    rule_name, params, gamma, eos, budget = _check_meta(meta, probs)
-    prompt = trace.get("prompt")
-    prompt_len = None
-    if not isinstance(prompt, dict):
-        probs.add("prompt", "missing or not an object")
-    else:
-        if not isinstance(prompt.get("text"), str):
-            probs.add("prompt.text", "must be a string")
-        ids = prompt.get("token_ids")
-        if isinstance(ids, list) and all(_is_int(t) and t >= 0 for t in ids):
-            prompt_len = len(ids)
-        else:
-            probs.add("prompt.token_ids", "must be a list of non-negative integers")
+        probs.add("format", f'must be "{FORMAT}", got {_short(trace.get("format"))}')
+    if not (_is_int(trace.get("version")) and trace.get("version") == VERSION):
+        probs.add("version", f"must be {VERSION}, got {_short(trace.get('version'))}")
+    m = _check_meta(trace.get("meta"), probs)
+    prompt_len = _check_prompt(trace.get("prompt"), probs)
     steps = trace.get("steps")
     if not isinstance(steps, list):
-        probs.add("steps", "missing or not a list")
+        probs.add("steps", f"must be an array, got {_short(steps)}")
         return probs.items
-    good_steps: list[Step] = []
+    sound: list[Step] = []
     expected_ctx = prompt_len
-    ended = False
+    made = 0  # tokens emitted so far, after EOS and budget truncation
+    ended: str | None = None  # why generation ended, once it has
     for k, step in enumerate(steps):
         if probs.full:
             break
         where = f"step {k}"
-        if ended:
-            probs.add(where, "comes after a step that ended generation (next is null)")
-        if not _check_step(step, k, where, rule_name, params, gamma, probs):
+        if ended is not None:
+            probs.add(where, f"comes after generation ended ({ended})")
+            break
+        if not _check_step(step, k, where, m, probs):
             expected_ctx = None
             continue
-        good_steps.append(step)
+        sound.append(step)
+        n = step["n_accepted"]
         if expected_ctx is not None and step["context_length"] != expected_ctx:
-            probs.add(
-                where,
-                f"context_length is {step['context_length']}, expected {expected_ctx} (previous + n_accepted + 1)",
-            )
-        expected_ctx = step["context_length"] + step["n_accepted"] + 1
-        ended = step["next"] is None
-    _check_output(trace.get("output"), good_steps, len(good_steps) == len(steps), eos, budget, probs)
+            what = "the prompt length" if k == 0 else "previous + n_accepted + 1"
+            probs.add(where, f"context_length is {step['context_length']}, expected {expected_ctx} ({what})")
+        expected_ctx = step["context_length"] + n + 1
+        toks = [d["token_id"] for d in step["draft"][:n]]
+        if step["next"] is not None:
+            toks.append(step["next"]["token_id"])
+        for t in toks:
+            if m.budget is not None and made >= m.budget:
+                ended = f"max_new_tokens = {m.budget} reached in step {k}"
+                break
+            made += 1
+            if m.eos is not None and t in m.eos:
+                ended = f"EOS in step {k}"
+                break
+        if m.budget is not None and made >= m.budget:
+            ended = ended or f"max_new_tokens = {m.budget} reached in step {k}"
+        if step["next"] is None and ended is None:
+            if m.eos is not None:
+                probs.add(where, "next is null, but generation did not end in this step (no EOS, budget not reached)")
+            ended = f"next is null in step {k}"
+    if check_output:
+        _check_output(trace.get("output"), sound, len(sound) == len(steps), m, probs)
     return probs.items
 
 
-def _check_meta(meta: object, probs: _Problems) -> tuple[str | None, dict[str, Any], int | None, list[int], int | None]:
+def _check_meta(meta: object, probs: _Problems) -> _Meta:
+    m = _Meta()
     if not isinstance(meta, dict):
-        probs.add("meta", "missing or not an object")
-        return None, {}, None, [], None
+        probs.add("meta", f"must be an object, got {_short(meta)}")
+        return m
     for role in ("target", "draft"):
-        m = meta.get(role)
-        if not isinstance(m, dict) or not isinstance(m.get("name"), str):
+        model = meta.get(role)
+        if not isinstance(model, dict) or not isinstance(model.get("name"), str):
             probs.add(f"meta.{role}", 'must be an object with a string "name"')
+        elif "kind" in model and model["kind"] not in ("model", "ngram"):
+            probs.add(f"meta.{role}.kind", f"must be model or ngram, got {_short(model['kind'])}")
     gamma = meta.get("gamma")
-    if not (_is_int(gamma) and gamma >= 1):
-        probs.add("meta.gamma", f"must be an integer >= 1, got {_short(gamma)}")
-        gamma = None
-    rule = meta.get("rule")
-    rule_name, params = None, {}
-    if not isinstance(rule, dict) or rule.get("name") not in RULE_NAMES:
-        probs.add("meta.rule", f'must be an object whose "name" is one of {", ".join(RULE_NAMES)}')
+    if _is_int(gamma) and gamma >= 1:
+        m.gamma = gamma
     else:
-        rule_name = rule["name"]
-        params = rule.get("params") if isinstance(rule.get("params"), dict) else {}
-        need = {"threshold": ("tau",), "typical": ("epsilon", "delta")}.get(rule_name, ())
-        for key in need:
-            v = params.get(key)
-            if not (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)):
-                probs.add("meta.rule.params", f'rule {rule_name} needs a numeric "{key}"')
-                rule_name = None
+        probs.add("meta.gamma", f"must be an integer >= 1, got {_short(gamma)}")
+    rule = meta.get("rule")
+    if not isinstance(rule, dict) or not isinstance(rule.get("name"), str) or rule["name"] not in RULE_NAMES:
+        name = rule.get("name") if isinstance(rule, dict) else rule
+        probs.add("meta.rule", f'"name" must be one of {", ".join(RULE_NAMES)}, got {_short(name)}')
+    elif not isinstance(rule.get("params"), dict):
+        probs.add("meta.rule.params", f"must be an object, got {_short(rule.get('params'))}")
+    else:
+        params: dict[str, float] = {}
+        need = {"threshold": ("tau",), "typical": ("epsilon", "delta")}.get(rule["name"], ())
+        for key in ("tau", "epsilon", "delta"):
+            if key not in need and key not in rule["params"]:
+                continue
+            v = _num(rule["params"].get(key))
+            if v is None or v < 0:
+                probs.add("meta.rule.params", f'"{key}" must be a number >= 0, got {_short(rule["params"].get(key))}')
+            elif key in need:
+                params[key] = v
+        if "lossless" in rule and not isinstance(rule["lossless"], bool):
+            probs.add("meta.rule.lossless", f"must be true or false, got {_short(rule['lossless'])}")
+        if len(params) == {"threshold": 1, "typical": 2}.get(rule["name"], 0):
+            m.rule, m.params = rule["name"], params
     samp = meta.get("sampling")
-    if not isinstance(samp, dict) or not isinstance(samp.get("temperature"), (int, float)):
-        probs.add("meta.sampling", 'must be an object with a numeric "temperature"')
-    eos = meta.get("eos_token_ids", [])
-    if not (isinstance(eos, list) and all(_is_int(t) for t in eos)):
-        probs.add("meta.eos_token_ids", "must be a list of integers")
-        eos = []
+    if not isinstance(samp, dict):
+        probs.add("meta.sampling", f"must be an object, got {_short(samp)}")
+    else:
+        temp, top_p = _num(samp.get("temperature")), _num(samp.get("top_p"))
+        if temp is None or temp < 0:
+            probs.add("meta.sampling.temperature", f"must be a number >= 0, got {_short(samp.get('temperature'))}")
+        if not _nonneg_int(samp.get("top_k")):
+            probs.add("meta.sampling.top_k", f"must be an integer >= 0, got {_short(samp.get('top_k'))}")
+        if top_p is None or not 0 < top_p <= 1:
+            probs.add("meta.sampling.top_p", f"must be a number in (0, 1], got {_short(samp.get('top_p'))}")
+    if "seed" not in meta:
+        probs.add("meta.seed", "missing (an integer, or null for an unseeded run)")
+    elif not (meta["seed"] is None or _is_int(meta["seed"])):
+        probs.add("meta.seed", f"must be an integer or null, got {_short(meta['seed'])}")
     budget = meta.get("max_new_tokens")
-    if budget is not None and not (_is_int(budget) and budget >= 1):
+    if _is_int(budget) and budget >= 1:
+        m.budget = budget
+    else:
         probs.add("meta.max_new_tokens", f"must be an integer >= 1, got {_short(budget)}")
-        budget = None
-    return rule_name, params, gamma, eos, budget
+    if "eos_token_ids" in meta:
+        eos = meta["eos_token_ids"]
+        if isinstance(eos, list) and all(_nonneg_int(t) for t in eos):
+            m.eos = set(eos)
+        else:
+            probs.add("meta.eos_token_ids", "must be an array of integers >= 0")
+    if "top_k_logged" in meta:
+        if _nonneg_int(meta["top_k_logged"]):
+            m.top_k = meta["top_k_logged"]
+        else:
+            probs.add("meta.top_k_logged", f"must be an integer >= 0, got {_short(meta['top_k_logged'])}")
+    if "chat" in meta and not isinstance(meta["chat"], bool):
+        probs.add("meta.chat", f"must be true or false, got {_short(meta['chat'])}")
+    for key in ("device", "dtype", "created"):
+        if key in meta and not isinstance(meta[key], str):
+            probs.add(f"meta.{key}", f"must be a string, got {_short(meta[key])}")
+    versions = meta.get("versions", {})
+    if not (isinstance(versions, dict) and all(isinstance(v, str) for v in versions.values())):
+        probs.add("meta.versions", "must be an object of version strings")
+    return m
 
 
-def _check_top(top: object, where: str, probs: _Problems) -> bool:
-    if top is None:
-        return True
+def _check_prompt(prompt: object, probs: _Problems) -> int | None:
+    if not isinstance(prompt, dict):
+        probs.add("prompt", f"must be an object, got {_short(prompt)}")
+        return None
+    if not isinstance(prompt.get("text"), str):
+        probs.add("prompt.text", f"must be a string, got {_short(prompt.get('text'))}")
+    ids = prompt.get("token_ids")
+    if not (isinstance(ids, list) and all(_nonneg_int(t) for t in ids)):
+        probs.add("prompt.token_ids", "must be an array of integers >= 0")
+        return None
+    return len(ids)
+
+
+def _check_top(top: object, where: str, m: _Meta, probs: _Problems) -> list[TopEntry] | None:
+    """A `top` list: entries {token_id, token, prob}, distinct ids, by decreasing prob, summing to <= 1."""
     if not isinstance(top, list) or not all(
         isinstance(e, dict)
-        and _is_int(e.get("token_id"))
+        and _nonneg_int(e.get("token_id"))
         and isinstance(e.get("token"), str)
-        and _is_prob(e.get("prob"))
+        and _prob(e.get("prob")) is not None
         for e in top
     ):
-        probs.add(where, '"top" must be a list of {token_id, token, prob} with prob in [0, 1]')
-        return False
-    return True
+        probs.add(where, '"top" must be an array of {token_id, token, prob} with prob in [0, 1]')
+        return None
+    ps = [float(e["prob"]) for e in top]
+    if any(a < b - TOL for a, b in pairwise(ps)):
+        probs.add(where, '"top" must be sorted by decreasing prob')
+        return None
+    if len({e["token_id"] for e in top}) != len(top):
+        probs.add(where, '"top" lists a token twice')
+        return None
+    if sum(ps) > 1 + TOL:
+        probs.add(where, f'"top" probabilities sum to {sum(ps):.6g}, more than 1')
+        return None
+    if m.top_k is not None and len(top) > m.top_k:
+        probs.add(where, f'"top" has {len(top)} entries, more than meta.top_k_logged = {m.top_k}')
+    return top
 
 
-def _check_step(
-    step: object, k: int, where: str, rule: str | None, params: dict[str, Any], gamma: int | None, probs: _Problems
-) -> bool:
+def _agrees_with_top(token: int, prob: float, top: list[TopEntry], what: str, where: str, probs: _Problems) -> None:
+    """The token's own probability must match its `top` entry, or be no larger than the top-k's smallest."""
+    for e in top:
+        if e["token_id"] == token:
+            if abs(float(e["prob"]) - prob) > TOL:
+                probs.add(where, f"{what} = {prob:.6g} but its entry in top says {float(e['prob']):.6g}")
+            return
+    if top and prob > float(top[-1]["prob"]) + TOL:
+        probs.add(where, f"{what} = {prob:.6g} is larger than a listed top entry, yet the token is not in top")
+
+
+def _check_step(step: object, k: int, where: str, m: _Meta, probs: _Problems) -> bool:
     """Structural and rule checks of one step. True when the step is sound enough to build on."""
     if not isinstance(step, dict):
-        probs.add(where, "must be an object")
+        probs.add(where, f"must be an object, got {_short(step)}")
         return False
-    if step.get("index") != k:
-        probs.add(where, f"index is {_short(step.get('index'))}, expected {k}")
     ok = True
-    if not (_is_int(step.get("context_length")) and step["context_length"] >= 0):
-        probs.add(where, "context_length must be a non-negative integer")
+    if not (_is_int(step.get("index")) and step["index"] == k):
+        probs.add(where, f"index is {_short(step.get('index'))}, expected {k}")
+    if not _nonneg_int(step.get("context_length")):
+        probs.add(where, f"context_length must be an integer >= 0, got {_short(step.get('context_length'))}")
         ok = False
     draft, verify = step.get("draft"), step.get("verify")
     if not isinstance(draft, list) or not isinstance(verify, list):
-        probs.add(where, "draft and verify must be lists")
+        probs.add(where, "draft and verify must be arrays")
         return False
     if len(draft) != len(verify):
         probs.add(where, f"{len(draft)} draft tokens but {len(verify)} verify entries")
         return False
-    if gamma is not None and len(draft) > gamma:
-        probs.add(where, f"{len(draft)} draft tokens, more than gamma = {gamma}")
+    if m.gamma is not None and len(draft) > m.gamma:
+        probs.add(where, f"{len(draft)} draft tokens, more than gamma = {m.gamma}")
     n = step.get("n_accepted")
     if not (_is_int(n) and 0 <= n <= len(draft)):
         probs.add(where, f"n_accepted must be an integer in [0, {len(draft)}], got {_short(n)}")
         return False
     first_reject: int | None = None
+    decisions_ok = True  # every position readable and its accepted flag in the right state
     for j, (d, v) in enumerate(zip(draft, verify, strict=True)):
         pos = f"{where}, position {j}"
-        if (
-            not isinstance(d, dict)
-            or not _is_int(d.get("token_id"))
-            or d["token_id"] < 0
-            or not isinstance(d.get("token"), str)
-        ):
-            probs.add(pos, "draft entry needs an integer token_id >= 0 and a string token")
-            ok = False
+        if not _check_position(d, v, pos, m, probs):
+            decisions_ok = False
             continue
-        if "q" in d and d["q"] is not None and not _is_prob(d["q"]):
-            probs.add(pos, f"q must be a probability in [0, 1], got {_short(d['q'])}")
-            ok = False
-        _check_top(d.get("top"), pos + " (draft)", probs)
-        if not isinstance(v, dict):
-            probs.add(pos, "verify entry must be an object")
-            ok = False
-            continue
-        for key in ("p", "accept_prob", "r", "ratio", "cutoff"):
-            val = v.get(key)
-            if val is None:
-                continue
-            if key == "ratio":
-                good = isinstance(val, (int, float)) and not isinstance(val, bool) and math.isfinite(val) and val >= 0
-            else:
-                good = _is_prob(val)
-            if not good:
-                probs.add(
-                    pos,
-                    f"{key} must be {'a finite ratio >= 0' if key == 'ratio' else 'a probability in [0, 1]'}, got {_short(val)}",
-                )
-                ok = False
-        _check_top(v.get("top"), pos + " (verify)", probs)
-        acc = v.get("accepted")
+        acc = v["accepted"]
         if first_reject is not None:
             if acc is not None:
                 probs.add(pos, f"accepted must be null after the first rejection at position {first_reject}")
+                decisions_ok = False
             continue
-        if not isinstance(acc, bool):
-            probs.add(pos, f"accepted must be true or false up to the first rejection, got {_short(acc)}")
-            ok = False
+        if acc is None:
+            probs.add(pos, "accepted must be true or false up to the first rejection, got null")
+            decisions_ok = False
             continue
         if not acc:
             first_reject = j
-        if ok:
-            _check_rule(rule, params, d, v, acc, pos, probs)
+        _check_rule(m, d, v, acc, pos, probs)
     leading = first_reject if first_reject is not None else len(draft)
-    if ok and n != leading:
+    if decisions_ok and n != leading:
         probs.add(where, f"n_accepted is {n} but {leading} leading drafts are marked accepted")
-    nxt = step.get("next")
+    ok = ok and decisions_ok and n == leading
+    if "next" not in step:
+        probs.add(where, "next is missing (it is null only when generation ended inside the step)")
+        return False
+    nxt = step["next"]
     if nxt is not None:
-        if (
-            not isinstance(nxt, dict)
-            or not _is_int(nxt.get("token_id"))
-            or nxt["token_id"] < 0
-            or nxt.get("kind") not in ("correction", "bonus")
+        if not (
+            isinstance(nxt, dict)
+            and _nonneg_int(nxt.get("token_id"))
+            and isinstance(nxt.get("token"), str)
+            and nxt.get("kind") in NEXT_KINDS
         ):
-            probs.add(where, "next must be null or {token_id, token, kind: correction|bonus}")
+            probs.add(where, "next must be null or an object {token_id, token, kind: correction|bonus, top}")
             return False
+        if "source" in nxt and not isinstance(nxt["source"], str):
+            probs.add(f"{where}, next", f"source must be a string, got {_short(nxt['source'])}")
         want = "bonus" if n == len(draft) else "correction"
         if nxt["kind"] != want:
             probs.add(
                 where, f"next.kind is {nxt['kind']!r} but should be {want!r} ({n} of {len(draft)} drafts accepted)"
             )
-        _check_top(nxt.get("top"), where + " (next)", probs)
+        top = _check_top(nxt.get("top"), f"{where}, next", m, probs)
+        if "prob" in nxt:
+            prob = _prob(nxt["prob"])
+            if prob is None:
+                probs.add(f"{where}, next", f"prob must be a probability in [0, 1], got {_short(nxt['prob'])}")
+            elif top is not None:
+                _agrees_with_top(nxt["token_id"], prob, top, "prob", f"{where}, next", probs)
+        if m.rule == "greedy" and want == "correction" and decisions_ok:
+            best = verify[n]["top"]  # p at the rejected position: the greedy correction is its argmax
+            if (
+                best
+                and best[0]["token_id"] != nxt["token_id"]
+                and float(best[0]["prob"]) > _p_of(nxt["token_id"], best) + TOL
+            ):
+                probs.add(
+                    where, f"under greedy the correction must be the target's argmax, token {best[0]['token_id']}"
+                )
     timing = step.get("timing_ms")
-    if timing is not None and not (
+    if not (
         isinstance(timing, dict)
-        and all(
-            isinstance(t, (int, float)) and not isinstance(t, bool) and math.isfinite(t) and t >= 0
-            for t in timing.values()
-        )
+        and "draft" in timing
+        and "verify" in timing
+        and all((t := _num(x)) is not None and t >= 0 for x in timing.values())
     ):
-        probs.add(where, "timing_ms must map names to finite non-negative milliseconds")
+        probs.add(where, "timing_ms must be an object with draft and verify milliseconds (numbers >= 0)")
     return ok
 
 
-def _check_rule(
-    rule: str | None,
-    params: dict[str, Any],
-    d: dict[str, Any],
-    v: dict[str, Any],
-    acc: bool,
-    pos: str,
-    probs: _Problems,
-) -> None:
-    """Is the decision the one the rule makes from the logged numbers?"""
-    p, q = v.get("p"), d.get("q")
-    if rule == "sampling":
+def _p_of(token: int, top: list[TopEntry]) -> float:
+    return next((float(e["prob"]) for e in top if e["token_id"] == token), 0.0)
+
+
+def _check_position(d: object, v: object, pos: str, m: _Meta, probs: _Problems) -> bool:
+    """One draft entry and its verify entry, structurally. True when both are sound."""
+    if not (isinstance(d, dict) and _nonneg_int(d.get("token_id")) and isinstance(d.get("token"), str)):
+        probs.add(pos, "a draft entry needs an integer token_id >= 0 and a string token")
+        return False
+    if not isinstance(v, dict):
+        probs.add(pos, f"the verify entry must be an object, got {_short(v)}")
+        return False
+    ok = True
+    for key, entry in (("q", d), ("p", v)):
+        if _prob(entry.get(key)) is None:
+            probs.add(pos, f"{key} must be a probability in [0, 1], got {_short(entry.get(key))}")
+            ok = False
+    for key in ("accept_prob", "r", "cutoff"):
+        if v.get(key) is not None and _prob(v[key]) is None:
+            probs.add(pos, f"{key} must be null or a probability in [0, 1], got {_short(v[key])}")
+            ok = False
+    ratio = v.get("ratio")
+    if ratio is not None and ((f := _num(ratio)) is None or f < 0):
+        probs.add(pos, f"ratio must be null or a finite number >= 0, got {_short(ratio)}")
+        ok = False
+    if "accepted" not in v or not (v["accepted"] is None or isinstance(v["accepted"], bool)):
+        probs.add(pos, f"accepted must be true, false or null, got {_short(v.get('accepted'))}")
+        ok = False
+    for entry, what, name in ((d, "q", "draft"), (v, "p", "verify")):
+        top = _check_top(entry.get("top"), f"{pos} ({name} top)", m, probs)
+        if top is None:
+            ok = False
+        elif ok:
+            _agrees_with_top(d["token_id"], float(entry[what]), top, what, pos, probs)
+    return ok
+
+
+def _check_rule(m: _Meta, d: dict[str, Any], v: dict[str, Any], acc: bool, pos: str, probs: _Problems) -> None:
+    """Is the decision the one the rule makes from the logged numbers? (Entries are sound here.)"""
+    p, q = float(v["p"]), float(d["q"])
+    said = "true" if acc else "false"
+    if m.rule == "sampling":
         a, r = v.get("accept_prob"), v.get("r")
-        if (
-            p is not None
-            and q is not None
-            and a is not None
-            and q > 0
-            and abs(min(1.0, p / q) - a) > TOL * max(1.0, a) * 10
-        ):
-            probs.add(pos, f"accept_prob {a:.6g} is not min(1, p/q) = {min(1.0, p / q):.6g}")
-        if a is not None and r is not None and abs(r - a) > 1e-9 and (r < a) != acc:
-            probs.add(
-                pos, f"accepted is {str(acc).lower()} but r = {r:.6g} {'<' if r < a else '>='} accept_prob = {a:.6g}"
-            )
-    elif rule == "threshold":
-        ratio = v.get("ratio")
-        if ratio is None and p is not None and q:
-            ratio = p / q
-        tau = params["tau"]
-        if ratio is not None and abs(ratio - tau) > 1e-6 and (ratio >= tau) != acc:
-            probs.add(
-                pos, f"accepted is {str(acc).lower()} but p/q = {ratio:.6g} {'>=' if ratio >= tau else '<'} tau = {tau}"
-            )
-    elif rule == "typical":
+        if a is None or r is None:
+            probs.add(pos, "the sampling rule logs accept_prob and r at every decided position")
+            return
+        a, r = float(a), float(r)
+        want = min(1.0, p / q) if q > 0 else float(p > 0)
+        if abs(a - want) > TOL:
+            probs.add(pos, f"accept_prob {a:.6g} is not min(1, p/q) = {want:.6g}")
+        if (r < a) != acc:
+            probs.add(pos, f"accepted is {said} but r = {r:.6g} {'<' if r < a else '>='} accept_prob = {a:.6g}")
+    elif m.rule == "threshold" and m.params is not None:
+        tau = m.params["tau"]
+        ratio = _num(v.get("ratio"))
+        if ratio is None:
+            ratio = p / q if q > 0 else math.inf
+        elif q > 0 and abs(ratio - p / q) > TOL * max(1.0, ratio):
+            probs.add(pos, f"ratio {ratio:.6g} is not p/q = {p / q:.6g}")
+        if abs(ratio - tau) > 1e-6 * max(1.0, tau) and (ratio >= tau) != acc:
+            probs.add(pos, f"accepted is {said} but p/q = {ratio:.6g} {'>=' if ratio >= tau else '<'} tau = {tau:.6g}")
+    elif m.rule == "typical" and m.params is not None:
         cutoff = v.get("cutoff")
-        if cutoff is not None and p is not None and abs(p - cutoff) > 1e-9 and (p > cutoff) != acc:
-            probs.add(
-                pos,
-                f"accepted is {str(acc).lower()} but p = {p:.6g} {'>' if p > cutoff else '<='} cutoff = {cutoff:.6g}",
-            )
-    elif rule == "greedy":
-        top = v.get("top")
-        if isinstance(top, list) and top and isinstance(top[0], dict):
-            best = top[0]
-            if acc and p is not None and p < best["prob"] - TOL:
-                probs.add(pos, f"accepted under greedy but p = {p:.6g} is below the argmax's {best['prob']:.6g}")
-            if not acc and d["token_id"] == best["token_id"]:
-                probs.add(pos, "rejected under greedy although the draft is the target's argmax")
+        if cutoff is None:
+            return  # without the cutoff the decision cannot be re-checked (it needs all of p)
+        cutoff = float(cutoff)
+        if cutoff > m.params["epsilon"] + TOL:
+            probs.add(pos, f"cutoff {cutoff:.6g} is above epsilon = {m.params['epsilon']:.6g}")
+        if abs(p - cutoff) > 1e-9 and (p > cutoff) != acc:
+            probs.add(pos, f"accepted is {said} but p = {p:.6g} {'>' if p > cutoff else '<='} cutoff = {cutoff:.6g}")
+    elif m.rule == "greedy":
+        top = v["top"]
+        if not top:
+            return
+        best = top[0]
+        if acc and p < float(best["prob"]) - TOL:
+            probs.add(pos, f"accepted under greedy but p = {p:.6g} is below the argmax's {float(best['prob']):.6g}")
+        runner_up = float(top[1]["prob"]) if len(top) > 1 else 0.0
+        if not acc and d["token_id"] == best["token_id"] and float(best["prob"]) > runner_up + TOL:
+            probs.add(pos, "rejected under greedy although the draft is the target's argmax")
 
 
-def _check_output(
-    out: object, steps: list[Step], complete: bool, eos: list[int], budget: int | None, probs: _Problems
-) -> None:
+def _check_output(out: object, steps: list[Step], complete: bool, m: _Meta, probs: _Problems) -> None:
     if out is None:
-        probs.add("output", "missing (an interrupted JSONL trace has none; the app rebuilds it from the steps)")
+        probs.add("output", "missing (a run that stopped early still has one, with stop_reason stopped)")
         return
     if not isinstance(out, dict):
-        probs.add("output", "must be an object")
+        probs.add("output", f"must be an object, got {_short(out)}")
         return
     ids = out.get("token_ids")
-    if not (isinstance(ids, list) and all(_is_int(t) for t in ids)):
-        probs.add("output.token_ids", "must be a list of integers")
+    if not (isinstance(ids, list) and all(_nonneg_int(t) for t in ids)):
+        probs.add("output.token_ids", "must be an array of integers >= 0")
         return
-    if out.get("stop_reason") not in STOP_REASONS:
-        probs.add(
-            "output.stop_reason", f"must be one of {', '.join(STOP_REASONS)}, got {_short(out.get('stop_reason'))}"
-        )
+    reason = out.get("stop_reason")
+    if reason not in STOP_REASONS:
+        probs.add("output.stop_reason", f"must be one of {', '.join(STOP_REASONS)}, got {_short(reason)}")
+    elif reason == "eos" and m.eos is not None and not (ids and ids[-1] in m.eos):
+        probs.add("output.stop_reason", "is eos but the output does not end with an EOS token")
+    elif reason == "max_new_tokens" and m.budget is not None and len(ids) != m.budget:
+        probs.add("output.stop_reason", f"is max_new_tokens but the output has {len(ids)} of {m.budget} tokens")
     if not isinstance(out.get("text"), str):
-        probs.add("output.text", "must be a string")
-    if budget is not None and len(ids) > budget:
-        probs.add("output.token_ids", f"{len(ids)} tokens, more than max_new_tokens = {budget}")
+        probs.add("output.text", f"must be a string, got {_short(out.get('text'))}")
+    if "recovered" in out and not isinstance(out["recovered"], bool):
+        probs.add("output.recovered", f"must be true or false, got {_short(out['recovered'])}")
+    if m.budget is not None and len(ids) > m.budget:
+        probs.add("output.token_ids", f"{len(ids)} tokens, more than max_new_tokens = {m.budget}")
     if complete and not probs.full:
-        want = output_ids(steps, eos, budget)
+        want = output_ids(steps, m.eos or (), m.budget)
         if ids != want:
             at = next((i for i, (a, b) in enumerate(zip(ids, want, strict=False)) if a != b), min(len(ids), len(want)))
             probs.add(
                 "output.token_ids",
-                f"differ from the accepted drafts + next tokens of the steps at token {at} "
+                f"differ from the steps' accepted drafts + next tokens at token {at} "
                 f"({len(ids)} tokens vs {len(want)} reconstructed)",
             )
 
@@ -659,7 +901,10 @@ def _check_output(
 
 
 def summarize(trace: Trace) -> dict[str, Any]:
-    """Acceptance rate, accepted lengths, tokens per step, per-position acceptance, time split."""
+    """Acceptance rate, accepted lengths, tokens per step, per-position acceptance, time split.
+
+    Expects a trace that validate() accepts.
+    """
     steps = trace["steps"]
     gamma = max((len(s["draft"]) for s in steps), default=0)
     drafted = sum(len(s["draft"]) for s in steps)

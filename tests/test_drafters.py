@@ -1,0 +1,107 @@
+"""Drafters: prompt lookup copies the latest match; the model drafter's cache survives rollbacks."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import torch
+
+from specviz.drafters import Drafter, ModelDrafter, NgramDrafter
+from specviz.models import CausalLM
+from specviz.warp import Sampling
+
+V = 50
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread() -> Iterator[None]:
+    # the tiny models run far faster on one thread, above all on a machine shared with other work
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def gen(seed: int = 0) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def ngram(ids: list[int], gamma: int, **kw: int) -> list[int]:
+    return NgramDrafter(V, **kw).propose(ids, gamma, Sampling(), gen()).token_ids
+
+
+def test_both_drafters_fit_the_protocol(draft_lm: CausalLM) -> None:
+    assert isinstance(NgramDrafter(V), Drafter) and isinstance(ModelDrafter(draft_lm, V), Drafter)
+
+
+def test_ngram_copies_the_continuation_of_the_latest_match() -> None:
+    ids = [1, 2, 3, 9, 1, 2, 3, 7, 5, 8, 1, 2, 3]
+    assert ngram(ids, 3) == [7, 5, 8]  # the latest earlier [1, 2, 3] is followed by 7, not 9
+    assert ngram(ids, 1) == [7]
+    assert ngram(ids, 6) == [7, 5, 8, 1, 2, 3]  # up to gamma, running into the tail itself
+
+
+def test_ngram_prefers_the_longest_ngram() -> None:
+    # the last token 3 was last followed by 4, but the 2-gram [2, 3] by 6
+    ids = [2, 3, 6, 6, 3, 4, 0, 2, 3]
+    assert ngram(ids, 2) == [6, 6]
+    assert ngram(ids, 2, max_ngram=1) == [4, 0]
+
+
+def test_ngram_returns_fewer_or_none() -> None:
+    assert ngram([5, 6, 5], 4) == [6, 5]  # only two tokens follow the match
+    assert ngram([1, 2, 3, 4], 4) == []  # nothing repeats
+    assert ngram([7], 4) == [] and ngram([], 4) == []
+    assert ngram([1, 2, 1], 0) == []
+    p = NgramDrafter(V).propose([1, 2, 3, 4], 4, Sampling(), gen())
+    assert p.q.shape == (0, V)
+
+
+def test_ngram_q_is_one_hot() -> None:
+    p = NgramDrafter(V).propose([1, 2, 3, 9, 1, 2, 3], 3, Sampling(0.7, top_k=5), gen())
+    assert p.token_ids == [9, 1, 2]
+    assert p.q.shape == (3, V) and torch.equal(p.q.sum(-1), torch.ones(3))
+    assert p.q[torch.arange(3), torch.tensor(p.token_ids)].tolist() == [1.0, 1.0, 1.0]
+
+
+CTX = [1, 3, 4, 5, 6, 3, 7, 3, 4, 5]
+
+
+@pytest.mark.parametrize("sampling", [Sampling(0), Sampling(1.0), Sampling(0.8, top_k=10, top_p=0.9)])
+def test_model_drafter_after_rollback_equals_a_fresh_one(draft_lm: CausalLM, sampling: Sampling) -> None:
+    """Its cache, trimmed to the accepted prefix and extended, gives what a fresh drafter computes."""
+    vocab = draft_lm.vocab_size
+    used = ModelDrafter(draft_lm, vocab)
+    first = used.propose(CTX, 4, sampling, gen(1))
+    used.accepted(1)
+    ctx = [*CTX, first.token_ids[0], 11]  # one draft accepted, then the target's correction
+    for context in (ctx, [*ctx, 12, 13], [*CTX[:4], 20, 21]):  # extend, then diverge well before the cache end
+        again = used.propose(context, 3, sampling, gen(2))
+        fresh = ModelDrafter(draft_lm, vocab).propose(context, 3, sampling, gen(2))
+        assert again.token_ids == fresh.token_ids
+        assert torch.allclose(again.q, fresh.q, atol=1e-5)
+        used.accepted(0)
+
+
+def test_model_drafter_q_rows_are_distributions(draft_lm: CausalLM) -> None:
+    for vocab in (draft_lm.vocab_size, draft_lm.vocab_size + 6):  # a target with a wider logits row pads q
+        p = ModelDrafter(draft_lm, vocab).propose(CTX, 4, Sampling(1.0), gen(3))
+        assert p.q.shape == (4, vocab) and len(p.token_ids) == 4
+        assert torch.allclose(p.q.sum(-1), torch.ones(4), atol=1e-5)
+        assert (p.q[torch.arange(4), torch.tensor(p.token_ids)] > 0).all()  # each draft had q(x) > 0
+        assert (p.q[:, draft_lm.vocab_size :] == 0).all()
+
+
+def test_model_drafter_greedy_matches_the_draft_models_argmax(draft_lm: CausalLM) -> None:
+    p = ModelDrafter(draft_lm, draft_lm.vocab_size).propose(CTX, 3, Sampling(0), gen())
+    ids = list(CTX)
+    for x in p.token_ids:
+        assert x == int(draft_lm.forward(draft_lm.new_cache(), ids)[-1].argmax())
+        ids.append(x)
+    assert p.q.max(-1).values.tolist() == [1.0, 1.0, 1.0]
+
+
+def test_model_drafter_gamma_zero(draft_lm: CausalLM) -> None:
+    p = ModelDrafter(draft_lm, 44).propose(CTX, 0, Sampling(), gen())
+    assert p.token_ids == [] and p.q.shape == (0, 44)

@@ -1,0 +1,135 @@
+"""The model layer with the tiny test models: local directories, clear load errors, the vocabulary check.
+
+The embedded default pair is tested elsewhere (it is large and slow to load).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import huggingface_hub.constants
+import pytest
+import torch
+from tokenizers import Tokenizer, models, pre_tokenizers
+from transformers import PreTrainedTokenizerFast
+
+from specviz.models import CausalLM, ModelLoadError, check_vocab, load_model, load_pair, pick_device, pick_dtype
+from tests.conftest import EOS, SPECIALS, WORDS, make_model
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread() -> Iterator[None]:
+    # the tiny models run far faster on one thread, above all on a machine shared with other work
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def other_tokenizer() -> PreTrainedTokenizerFast:
+    """Same size as the test tokenizer, different ids: a draft from another model family."""
+    vocab = {tok: i for i, tok in enumerate(SPECIALS + WORDS[::-1])}
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    return PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", bos_token="<bos>", eos_token="<eos>")
+
+
+def test_load_local_directory(model_dirs: tuple[Path, Path], tokenizer: PreTrainedTokenizerFast) -> None:
+    lm = load_model(str(model_dirs[0]), "cpu")
+    assert lm.name == "target" and lm.device == torch.device("cpu") and lm.dtype == torch.float32
+    assert lm.vocab_size == len(tokenizer) and lm.eos_token_ids == [EOS]
+    ids = lm.encode("the cat sat", chat=False)
+    assert ids == tokenizer("the cat sat")["input_ids"] and lm.token_text(ids[1]) == "cat"
+    assert not any(p.requires_grad and p.grad is not None for p in lm.model.parameters())
+    assert not lm.model.training
+
+
+def test_loaded_model_matches_the_saved_one(model_dirs: tuple[Path, Path], target: CausalLM) -> None:
+    lm = load_model(str(model_dirs[0]), "cpu")
+    ids = [1, 3, 4, 5]
+    assert torch.allclose(lm.forward(lm.new_cache(), ids), target.forward(target.new_cache(), ids), atol=1e-5)
+
+
+def test_cache_rollback_gives_the_same_logits_as_a_fresh_pass(target: CausalLM) -> None:
+    cache = target.new_cache()
+    target.forward(cache, [1, 3, 4, 5, 6, 7])
+    target.rollback(cache, 3)
+    assert target.cache_length(cache) == 3
+    again = target.forward(cache, [9, 10])
+    fresh = target.forward(target.new_cache(), [1, 3, 4, 9, 10])[-2:]
+    assert torch.allclose(again, fresh, atol=1e-5)
+
+
+def test_chat_without_a_template_is_a_clear_error(model_dirs: tuple[Path, Path]) -> None:
+    lm = load_model(str(model_dirs[0]), "cpu")
+    with pytest.raises(ModelLoadError, match="no chat template; use a raw prompt"):
+        lm.encode("hi", chat=True)
+    assert lm.encode("the cat") == lm.encode("the cat", chat=False)  # default: raw when there is no template
+
+
+def test_missing_paths_are_clear_errors(tmp_path: Path) -> None:
+    with pytest.raises(ModelLoadError, match="no such model directory"):
+        load_model(str(tmp_path / "nope"), "cpu")
+    with pytest.raises(ModelLoadError, match="no such model directory"):
+        load_model("./relative/nope", "cpu")
+    with pytest.raises(ModelLoadError, match="no such GGUF file"):
+        load_model(str(tmp_path / "model.gguf"), "cpu")
+
+
+def test_unknown_hub_id_offline_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    # huggingface_hub reads HF_HUB_OFFLINE once, at import: set the module constant too
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    with pytest.raises(ModelLoadError) as info:
+        load_model("specviz-tests/no-such-model", "cpu", role="draft")
+    msg = str(info.value)
+    assert "could not load draft model 'specviz-tests/no-such-model'" in msg
+    assert "hub is not reachable" in msg and "local directory" in msg
+
+
+def test_directory_that_is_not_a_model(tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_text("{not json")
+    with pytest.raises(ModelLoadError, match="could not load target model"):
+        load_model(str(tmp_path), "cpu")
+
+
+def test_vocabulary_mismatch(target: CausalLM) -> None:
+    other = CausalLM(target.model, other_tokenizer(), "other-family", torch.device("cpu"))
+    with pytest.raises(ModelLoadError, match=r"different tokenizer from the target 'tiny-target'.*--draft ngram"):
+        check_vocab(target, other)
+    check_vocab(target, target)  # the same tokenizer object
+    twin = CausalLM(
+        target.model, PreTrainedTokenizerFast(tokenizer_object=target.tokenizer.backend_tokenizer), "t", target.device
+    )
+    check_vocab(target, twin)  # an equal vocabulary in another object
+
+
+def test_load_pair_checks_the_vocabulary(model_dirs: tuple[Path, Path], tmp_path: Path) -> None:
+    tdir, ddir = model_dirs
+    _, drf = load_pair(str(tdir), str(ddir), "cpu")
+    assert drf is not None and drf.name == "draft"
+    assert load_pair(str(tdir), "ngram", "cpu")[1] is None
+
+    foreign = tmp_path / "foreign"
+    make_model(5, len(WORDS) + len(SPECIALS)).save_pretrained(foreign)
+    other_tokenizer().save_pretrained(foreign)
+    with pytest.raises(ModelLoadError, match="different tokenizer"):
+        load_pair(str(tdir), str(foreign), "cpu")
+
+
+def test_load_pair_rejects_a_draft_with_too_few_outputs(model_dirs: tuple[Path, Path], tmp_path: Path) -> None:
+    small = tmp_path / "small"
+    make_model(6, 20).save_pretrained(small)  # no tokenizer: it borrows the target's
+    with pytest.raises(ModelLoadError, match="has 20 output tokens, fewer than the target's tokenizer"):
+        load_pair(str(model_dirs[0]), str(small), "cpu")
+
+
+def test_device_and_dtype_choice() -> None:
+    cpu = pick_device("cpu")
+    assert cpu == torch.device("cpu") and pick_dtype(cpu) == torch.float32
+    assert pick_dtype(cpu, "bf16") == torch.bfloat16 and pick_dtype(torch.device("cuda"), "auto") == torch.bfloat16
+    if not torch.cuda.is_available():
+        assert pick_device("auto").type in ("cpu", "mps")
+        with pytest.raises(ModelLoadError, match="CUDA is not available"):
+            pick_device("cuda")
