@@ -1,7 +1,15 @@
-"""specviz entry point: routes to the pages. Run with `make run` (or `streamlit run app.py`)."""
+"""specviz entry point: only routes. Run with `make run` (or `streamlit run app.py`).
+
+Deep links rely on these URL paths: / (home), /live, /replay?trace=NAME&step=N, /stats?trace=NAME.
+"""
 
 import streamlit as st
 
-st.set_page_config(page_title="specviz", layout="wide")
-st.title("specviz")
-st.write("Speculative decoding, step by step. The pages arrive with the app issue; the CLI works now: `python -m specviz --help`.")
+st.set_page_config(page_title="specviz · speculative decoding", page_icon=":material/fast_forward:", layout="wide")
+pages = [
+    st.Page("pages/home.py", title="Home", icon=":material/home:", url_path="", default=True),
+    st.Page("pages/live.py", title="Live decoding", icon=":material/play_circle:", url_path="live"),
+    st.Page("pages/replay.py", title="Step through", icon=":material/manage_search:", url_path="replay"),
+    st.Page("pages/stats.py", title="Statistics", icon=":material/bar_chart:", url_path="stats"),
+]
+st.navigation(pages).run()

@@ -1,0 +1,189 @@
+"""Record the app's built-in sample traces into assets/traces/ (re-runnable; overwrites them).
+
+    .venv/bin/python scripts/record_samples.py                 # default pair (ngram while assets/draft is missing)
+    .venv/bin/python scripts/record_samples.py --only greedy   # one sample
+    .venv/bin/python scripts/record_samples.py --draft ngram   # prompt lookup for every sample
+    .venv/bin/python scripts/record_samples.py --threads 1     # on a CPU busy with other jobs
+
+Each sample is a gzipped JSON trace, validated and checked to be under 1 MB before it is written.
+The "prompt-lookup" sample always uses the n-gram drafter; the others use --draft. While the
+default draft model (assets/draft/) does not exist yet, --draft default falls back to prompt
+lookup and marks the samples as placeholders in their meta.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from specviz.decoder import DecodeConfig  # noqa: E402
+from specviz.models import DRAFT_DIR, CausalLM, ModelLoadError, load_pair  # noqa: E402
+from specviz.record import Recording, make_drafter  # noqa: E402
+from specviz.rules import make_rule  # noqa: E402
+from specviz.trace import Trace, dump, validate  # noqa: E402
+from specviz.warp import Sampling  # noqa: E402
+
+MAX_BYTES = 1_000_000
+
+
+@dataclass(frozen=True)
+class Sample:
+    name: str
+    title: str
+    description: str
+    prompt: str
+    rule: str = "sampling"
+    params: dict[str, float] = field(default_factory=dict)
+    temperature: float = 0.7
+    top_p: float = 1.0
+    gamma: int = 4
+    max_new_tokens: int = 64
+    seed: int = 0
+    chat: bool = True
+    ngram: bool = False  # always prompt lookup, whatever --draft says
+    min_steps: int = 0  # retry with the next seed until the trace has this many steps
+    stop_after: int | None = None  # end the run (stop_reason "stopped") after this many steps
+    log_top_k: int = 10
+
+
+SAMPLES = [
+    Sample(
+        "greedy",
+        "Greedy (T = 0)",
+        "Temperature 0 and the greedy rule: a draft is accepted exactly when it is the evaluation model's argmax.",
+        "Write a short poem about the sea.",
+        rule="greedy",
+        temperature=0.0,
+    ),
+    Sample(
+        "sampling-t0.7",
+        "Speculative sampling, T = 0.7",
+        "The lossless rule: accept when r < min(1, p/q); after a rejection the evaluation model draws from "
+        "norm(max(0, p − q)).",
+        "Explain why the sky is blue in two sentences.",
+    ),
+    Sample(
+        "threshold",
+        "Lossy threshold rule (τ = 0.3)",
+        "Accept when p/q ≥ τ: faster, but the output no longer follows the evaluation model's distribution.",
+        "Give three tips for learning to cook.",
+        rule="threshold",
+        params={"tau": 0.3},
+    ),
+    Sample(
+        "prompt-lookup",
+        "Prompt lookup on a copying prompt",
+        "No draft model: the drafter copies what followed the latest earlier occurrence of the last tokens "
+        "(n-gram lookup), so q is one-hot and text that repeats the prompt is accepted in long runs.",
+        "Copy the following paragraph exactly, word for word:\n"
+        "The lighthouse stood at the edge of the cliff for two hundred years. Every night its keeper climbed "
+        "the one hundred and twelve steps, lit the great lamp, and watched the ships pass safely through the "
+        "narrow channel between the rocks. In the morning he wrote the names of the ships in a thick book.",
+        rule="greedy",
+        temperature=0.0,
+        max_new_tokens=96,
+        ngram=True,
+    ),
+    Sample(
+        "long",
+        "A long run (300+ steps)",
+        "A long sampling run for the statistics page and for scrolling through many steps.",
+        "Once upon a time, in a small village by the sea, there lived an old lighthouse keeper who",
+        temperature=0.8,
+        top_p=0.95,
+        max_new_tokens=1000,
+        chat=False,
+        min_steps=300,
+        stop_after=320,
+        log_top_k=8,
+    ),
+]
+
+
+def record(target: CausalLM, draft: CausalLM | None, sample: Sample, placeholder: bool) -> Trace:
+    seed = sample.seed
+    while True:
+        cfg = DecodeConfig(
+            gamma=sample.gamma,
+            rule=make_rule(sample.rule, **sample.params),
+            sampling=Sampling(sample.temperature, 0, sample.top_p),
+            max_new_tokens=sample.max_new_tokens,
+            seed=seed,
+            top_k_log=sample.log_top_k,
+        )
+        drafter = make_drafter(target, None if sample.ngram else draft)
+        info = {"name": sample.name, "title": sample.title, "description": sample.description}
+        if placeholder and not sample.ngram:
+            info["placeholder"] = "recorded with prompt lookup while the default draft model was missing"
+        rec = Recording(target, drafter, sample.prompt, cfg, chat=sample.chat, extra_meta={"sample": info})
+        if sample.stop_after is not None:
+            limit = sample.stop_after
+            rec.should_stop = lambda rec=rec, limit=limit: len(rec.trace["steps"]) >= limit
+        for step in rec:
+            if step["index"] % 50 == 49:
+                print(f"  {sample.name}: step {step['index'] + 1}", flush=True)
+        trace = rec.trace
+        if len(trace["steps"]) >= sample.min_steps or seed >= sample.seed + 4:
+            return trace
+        print(f"  {sample.name}: only {len(trace['steps'])} steps with seed {seed}; trying seed {seed + 1}", flush=True)
+        seed += 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--target", default="default")
+    ap.add_argument("--draft", default="default", help="'default' (assets/draft; ngram while missing), 'ngram', a path")
+    ap.add_argument("--only", nargs="*", choices=[s.name for s in SAMPLES], help="record just these samples")
+    ap.add_argument("--out", type=Path, default=ROOT / "assets" / "traces")
+    ap.add_argument(
+        "--threads", type=int, help="torch CPU threads; 1 is much faster on a CPU shared with other heavy jobs"
+    )
+    args = ap.parse_args(argv)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+
+    draft_spec, placeholder = args.draft, False
+    if draft_spec == "default" and not (DRAFT_DIR / "config.json").is_file():
+        print(f"note: {DRAFT_DIR} does not exist yet; recording placeholder samples with prompt lookup")
+        draft_spec, placeholder = "ngram", True
+    try:
+        target, draft = load_pair(args.target, draft_spec, device="cpu")
+    except ModelLoadError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    args.out.mkdir(parents=True, exist_ok=True)
+    for sample in SAMPLES:
+        if args.only and sample.name not in args.only:
+            continue
+        t0 = time.perf_counter()
+        trace = record(target, draft, sample, placeholder)
+        problems = validate(trace)
+        if problems:
+            print(f"error: {sample.name} does not validate: {problems[0]}", file=sys.stderr)
+            return 1
+        path = args.out / f"{sample.name}.json.gz"
+        dump(trace, path)
+        size = path.stat().st_size
+        if size > MAX_BYTES:
+            print(f"error: {path} is {size} bytes, over {MAX_BYTES}; lower log_top_k or max_new_tokens")
+            return 1
+        out = trace["output"]
+        print(
+            f"wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}: {len(trace['steps'])} steps, "
+            f"{len(out['token_ids'])} tokens ({out['stop_reason']}), {size / 1024:.0f} KiB, "
+            f"{time.perf_counter() - t0:.0f} s",
+            flush=True,
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1075 @@
+"""Figures: pure functions from a trace (or one of its steps) to a Plotly figure, plus the words.
+
+No Streamlit here: the UI layer (specviz.ui) decides where a figure goes; this module decides
+what it shows. One palette and one set of marker shapes stand for the five outcomes of a drafted
+or generated token everywhere — colour plus shape, so the panels read without colour vision.
+
+Token text comes from trace files, which may be hostile, and Plotly renders a subset of HTML in
+labels and hovers: every piece of trace text goes through `esc` before it reaches a figure.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from specviz.trace import TopEntry, Trace, summarize
+
+__all__ = [
+    "COLORS",
+    "KINDS",
+    "LABELS",
+    "SYMBOLS",
+    "Cell",
+    "Costs",
+    "Kind",
+    "OutTok",
+    "acceptance_figure",
+    "accepted_lengths_figure",
+    "costs",
+    "describe_next",
+    "describe_step",
+    "distribution_figure",
+    "esc",
+    "expected_tokens",
+    "implied_speedup",
+    "per_position_figure",
+    "provenance",
+    "residual_top",
+    "step_cells",
+    "step_picture",
+    "timeline_figure",
+    "timing_figure",
+    "tokens_per_step_figure",
+    "toy_trace",
+    "verdict",
+    "visible",
+    "window",
+]
+
+Kind = Literal["accepted", "rejected", "unevaluated", "correction", "bonus"]
+KINDS: tuple[Kind, ...] = ("accepted", "rejected", "unevaluated", "correction", "bonus")
+# Okabe–Ito colours (safe for the common colour-vision deficiencies), each with its own shape
+COLORS: dict[Kind, str] = {
+    "accepted": "#009E73",  # bluish green
+    "rejected": "#D55E00",  # vermillion
+    "unevaluated": "#9E9E9E",  # grey
+    "correction": "#0072B2",  # blue
+    "bonus": "#CC79A7",  # reddish purple
+}
+SYMBOLS: dict[Kind, str] = {
+    "accepted": "circle",
+    "rejected": "x",
+    "unevaluated": "circle-open",
+    "correction": "diamond",
+    "bonus": "star",
+}
+LABELS: dict[Kind, str] = {
+    "accepted": "accepted draft",
+    "rejected": "rejected draft",
+    "unevaluated": "never evaluated",
+    "correction": "correction (evaluation model)",
+    "bonus": "bonus (evaluation model)",
+}
+P_COLOR, Q_COLOR, NEUTRAL = "#404040", "#A0A0A0", "#D9D9D9"
+_FONT = dict(family="DejaVu Sans Mono, Menlo, Consolas, monospace")
+
+
+# ---------------------------------------------------------------- token text
+
+
+_WS = {" ": "␣", "\n": "⏎", "\t": "⇥", "\r": "↵"}
+
+
+def visible(text: str) -> str:
+    """Token text with whitespace and control characters made visible: ' the\\n' → '␣the⏎'."""
+    if text == "":
+        return "∅"
+    out = []
+    for ch in text:
+        if ch in _WS:
+            out.append(_WS[ch])
+        elif unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp"):
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def esc(text: str, limit: int | None = None) -> str:
+    """Visible and HTML-escaped, for Plotly labels and hovers (which render a subset of HTML)."""
+    shown = visible(text)
+    if limit is not None and len(shown) > limit:
+        shown = shown[: limit - 1] + "…"
+    return html.escape(shown, quote=False)
+
+
+def _html(text: str, limit: int = 160) -> str:
+    """A sentence (whose token parts are already visible()) escaped for Plotly."""
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return html.escape(text, quote=False)
+
+
+def _num(x: float | None, digits: int = 3) -> str:
+    return "—" if x is None else f"{x:.{digits}f}"
+
+
+# ---------------------------------------------------------------- one step, cell by cell
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One drafted token (position 0..gamma-1) or the evaluation model's own token."""
+
+    step: int
+    position: int  # 0-based draft position; for the model's token: its place after n_accepted drafts
+    kind: Kind
+    token: str
+    token_id: int
+    p: float | None
+    q: float | None
+    test: str  # the rule's test in words, e.g. "r = 0.12 < min(1, p/q) = 0.87"
+
+    @property
+    def from_model(self) -> bool:
+        return self.kind in ("correction", "bonus")
+
+
+def _rule(trace: Trace) -> tuple[str, dict[str, Any]]:
+    rule = trace.get("meta", {}).get("rule", {})
+    return str(rule.get("name", "sampling")), dict(rule.get("params") or {})
+
+
+def _draft_kind(accepted: bool | None) -> Kind:
+    return "unevaluated" if accepted is None else ("accepted" if accepted else "rejected")
+
+
+def _test_words(rule: str, params: dict[str, Any], v: dict[str, Any]) -> str:
+    acc = v.get("accepted")
+    if acc is None:
+        return "never evaluated: an earlier draft was rejected"
+    if rule == "sampling":
+        a, r = v.get("accept_prob"), v.get("r")
+        if a is None or r is None:
+            return "accepted" if acc else "rejected"
+        return f"r = {r:.3f} {'<' if acc else '≥'} min(1, p/q) = {a:.3f}"
+    if rule == "threshold":
+        ratio = v.get("ratio")
+        tau = params.get("tau")
+        return f"p/q = {_num(ratio)} {'≥' if acc else '<'} τ = {tau}"
+    if rule == "typical":
+        return f"p = {_num(v.get('p'))} {'>' if acc else '≤'} cutoff = {_num(v.get('cutoff'))}"
+    top = v.get("top") or []
+    if acc:
+        return "the evaluation model's argmax"
+    best = f" ('{visible(top[0]['token'])}', p = {top[0]['prob']:.3f})" if top else ""
+    return f"not the evaluation model's argmax{best}"
+
+
+def step_cells(trace: Trace, k: int) -> list[Cell]:
+    """The drafted tokens of step k, then the evaluation model's token (if the step has one)."""
+    step = trace["steps"][k]
+    rule, params = _rule(trace)
+    cells = [
+        Cell(
+            k,
+            j,
+            _draft_kind(v.get("accepted")),
+            d["token"],
+            d["token_id"],
+            v.get("p"),
+            d.get("q"),
+            _test_words(rule, params, v),
+        )
+        for j, (d, v) in enumerate(zip(step["draft"], step["verify"], strict=True))
+    ]
+    nxt = step.get("next")
+    if nxt is not None:
+        source = {"residual": "norm(max(0, p − q))", "p": "p", "argmax": "argmax p"}.get(nxt.get("source", ""), "p")
+        cells.append(
+            Cell(
+                k,
+                step["n_accepted"],
+                nxt["kind"],
+                nxt["token"],
+                nxt["token_id"],
+                nxt.get("prob"),
+                None,
+                f"drawn from {source} with probability {nxt.get('prob', 0.0):.3f}",
+            )
+        )
+    return cells
+
+
+def _hover(cell: Cell) -> str:
+    where = f"draft {cell.position + 1}" if not cell.from_model else f"evaluation model's token (after {cell.position})"
+    lines = [
+        f"step {cell.step} · {where}",
+        f"token '{visible(cell.token)}' (id {cell.token_id})",
+        LABELS[cell.kind],
+    ]
+    if not cell.from_model:
+        lines.append(f"q = {_num(cell.q)}   p = {_num(cell.p)}")
+    lines.append(cell.test)
+    return "<br>".join(_html(line, 120) for line in lines)
+
+
+# ---------------------------------------------------------------- provenance of the output
+
+
+@dataclass(frozen=True)
+class OutTok:
+    """One token of the output, with where it came from."""
+
+    token: str
+    token_id: int
+    kind: Kind  # accepted | correction | bonus
+    step: int
+
+
+def provenance(trace: Trace) -> list[OutTok]:
+    """The output tokens in order with their provenance, cut at EOS and the budget like the output."""
+    meta = trace.get("meta", {})
+    eos = set(meta.get("eos_token_ids") or [])
+    budget = meta.get("max_new_tokens") or math.inf
+    out: list[OutTok] = []
+    for step in trace["steps"]:
+        toks = [
+            OutTok(d["token"], d["token_id"], "accepted", step["index"]) for d in step["draft"][: step["n_accepted"]]
+        ]
+        nxt = step.get("next")
+        if nxt is not None:
+            toks.append(OutTok(nxt["token"], nxt["token_id"], nxt["kind"], step["index"]))
+        for t in toks:
+            if len(out) >= budget:
+                return out
+            out.append(t)
+            if t.token_id in eos:
+                return out
+    return out
+
+
+# ---------------------------------------------------------------- the token timeline
+
+
+def window(n_steps: int, current: int, size: int = 24) -> tuple[int, int]:
+    """[start, stop) of at most `size` steps around `current`, clamped to the trace."""
+    size = max(1, min(size, n_steps))
+    start = min(max(0, current - size // 3), max(0, n_steps - size))
+    return start, start + size
+
+
+def _legend_only(kind: Kind, size: int = 12) -> go.Scatter:
+    return go.Scatter(
+        x=[None],
+        y=[None],
+        mode="markers",
+        name=LABELS[kind],
+        legendgroup=kind,
+        marker=dict(color=COLORS[kind], symbol=SYMBOLS[kind], size=size, line=dict(width=2, color=COLORS[kind])),
+    )
+
+
+def timeline_figure(trace: Trace, start: int, stop: int, selected: int | None = None) -> go.Figure:
+    """One row per step in [start, stop), one marker per drafted token plus the model's token.
+
+    Columns 1..gamma are the draft positions; the last column is the evaluation model's token.
+    Markers (not a heatmap) so that a click selects the step: y is the step index.
+    """
+    steps = trace["steps"]
+    start, stop = max(0, start), min(len(steps), stop)
+    gamma = max([int(trace.get("meta", {}).get("gamma", 1))] + [len(s["draft"]) for s in steps[start:stop]])
+    by_kind: dict[Kind, list[Cell]] = {k: [] for k in KINDS}
+    for k in range(start, stop):
+        for cell in step_cells(trace, k):
+            by_kind[cell.kind].append(cell)
+    fig = go.Figure()
+    for kind in KINDS:
+        cells = by_kind[kind]
+        if not cells:
+            fig.add_trace(_legend_only(kind))
+            continue
+        fig.add_trace(
+            go.Scatter(
+                x=[gamma + 1 if c.from_model else c.position + 1 for c in cells],
+                y=[c.step for c in cells],
+                mode="markers+text",
+                name=LABELS[kind],
+                legendgroup=kind,
+                text=[esc(c.token, 12) for c in cells],
+                textposition="middle right",
+                textfont=dict(size=12, color="#202020", **_FONT),
+                hovertext=[_hover(c) for c in cells],
+                hovertemplate="%{hovertext}<extra></extra>",
+                customdata=[c.step for c in cells],
+                marker=dict(color=COLORS[kind], symbol=SYMBOLS[kind], size=13, line=dict(width=2, color=COLORS[kind])),
+                # a click selects the step; do not fade the other markers
+                selected=dict(marker=dict(opacity=1)),
+                unselected=dict(marker=dict(opacity=1)),
+                cliponaxis=False,
+            )
+        )
+    if selected is not None and start <= selected < stop:
+        fig.add_shape(
+            type="rect",
+            xref="paper",
+            x0=0,
+            x1=1,
+            y0=selected - 0.5,
+            y1=selected + 0.5,
+            fillcolor="#FFE9A8",
+            opacity=0.6,
+            line=dict(width=0),
+            layer="below",
+        )
+    rows = max(1, stop - start)
+    fig.update_layout(
+        height=130 + 28 * rows,
+        margin=dict(l=10, r=10, t=80, b=10),
+        legend=dict(orientation="h", yref="container", yanchor="top", y=1.0, x=0),
+        clickmode="event+select",
+        dragmode=False,
+        hovermode="closest",
+        plot_bgcolor="white",
+    )
+    fig.update_xaxes(
+        tickvals=[*range(1, gamma + 1), gamma + 1],
+        ticktext=[f"draft {j}" for j in range(1, gamma + 1)] + ["model's token"],
+        range=[0.6, gamma + 1.9],
+        side="top",
+        showgrid=False,
+        zeroline=False,
+        fixedrange=True,
+    )
+    fig.update_yaxes(
+        tickvals=list(range(start, stop)),
+        ticktext=[f"step {k}" for k in range(start, stop)],
+        range=[stop - 0.5, start - 0.5],  # step 0 on top
+        showgrid=True,
+        gridcolor="#F0F0F0",
+        zeroline=False,
+        fixedrange=True,
+    )
+    return fig
+
+
+# ---------------------------------------------------------------- the acceptance diagram
+
+
+def acceptance_figure(trace: Trace, k: int) -> go.Figure:
+    """p(x) and q(x) at each draft position, the rule's test, and the first rejection marked."""
+    step = trace["steps"][k]
+    rule, params = _rule(trace)
+    cells = [c for c in step_cells(trace, k) if not c.from_model]
+    fig = go.Figure()
+    if not cells:
+        fig.add_annotation(
+            text="no drafts this step (prompt lookup found no match): the evaluation model generated one token",
+            showarrow=False,
+            x=0.5,
+            y=0.5,
+            xref="paper",
+            yref="paper",
+        )
+        fig.update_layout(height=220, xaxis=dict(visible=False), yaxis=dict(visible=False), plot_bgcolor="white")
+        return fig
+    xs = [c.position + 1 for c in cells]
+    fig.add_trace(
+        go.Bar(
+            x=xs,
+            y=[c.q or 0.0 for c in cells],
+            name="q(x) draft",
+            marker=dict(color=Q_COLOR, pattern=dict(shape="/", fillmode="overlay", fgcolor="white")),
+            hovertemplate="q(x) = %{y:.3f}<extra></extra>",
+        )
+    )
+    fig.add_trace(
+        go.Bar(
+            x=xs,
+            y=[c.p or 0.0 for c in cells],
+            name="p(x) evaluation model",
+            marker=dict(color=P_COLOR),
+            hovertemplate="p(x) = %{y:.3f}<extra></extra>",
+        )
+    )
+    verify = step["verify"]
+    ymax = 1.05
+    if rule == "sampling":
+        fig.add_trace(
+            go.Scatter(
+                x=xs,
+                y=[verify[c.position].get("accept_prob") for c in cells],
+                mode="markers",
+                name="min(1, p/q)",
+                marker=dict(symbol="line-ew", size=34, line=dict(width=3, color="black")),
+                hovertemplate="min(1, p/q) = %{y:.3f}<extra></extra>",
+            )
+        )
+        tested = [(c, verify[c.position].get("r")) for c in cells]
+        test_name = "r"
+    elif rule == "threshold":
+        tau = float(params.get("tau", 0.0))
+        ratios = [verify[c.position].get("ratio") for c in cells]
+        finite = [r for r in ratios if r is not None]
+        ymax = max(1.05, tau * 1.3, min(max(finite, default=0.0), 5.0) * 1.1)
+        fig.add_hline(y=tau, line=dict(color="black", dash="dash"), annotation_text=f"τ = {tau:g}")
+        tested = [(c, None if r is None else min(r, ymax)) for c, r in zip(cells, ratios, strict=True)]
+        test_name = "p/q"
+    elif rule == "typical":
+        fig.add_trace(
+            go.Scatter(
+                x=xs,
+                y=[verify[c.position].get("cutoff") for c in cells],
+                mode="markers",
+                name="cutoff = min(ε, δ·exp(−H(p)))",
+                marker=dict(symbol="line-ew", size=34, line=dict(width=3, color="black")),
+                hovertemplate="cutoff = %{y:.3f}<extra></extra>",
+            )
+        )
+        tested = [(c, c.p) for c in cells]
+        test_name = "p(x)"
+    else:
+        tops = [verify[c.position].get("top") or [] for c in cells]
+        fig.add_trace(
+            go.Scatter(
+                x=xs,
+                y=[t[0]["prob"] if t else None for t in tops],
+                mode="markers",
+                name="p of the argmax",
+                marker=dict(symbol="line-ew", size=34, line=dict(width=3, color="black")),
+                hovertemplate="max p = %{y:.3f}<extra></extra>",
+            )
+        )
+        tested = [(c, c.p) for c in cells]
+        test_name = "p(x)"
+    for kind in ("accepted", "rejected", "unevaluated"):
+        pts = [(c, y) for c, y in tested if c.kind == kind and y is not None]
+        fig.add_trace(
+            go.Scatter(
+                x=[c.position + 1 for c, _ in pts] or [None],
+                y=[y for _, y in pts] or [None],
+                mode="markers",
+                name=f"{test_name}: {LABELS[kind]}",
+                legendgroup=kind,
+                marker=dict(
+                    color=COLORS[kind], symbol=SYMBOLS[kind], size=14, line=dict(width=2.5, color=COLORS[kind])
+                ),
+                hovertext=[_html(c.test, 100) for c, _ in pts],
+                hovertemplate="%{hovertext}<extra></extra>",
+                showlegend=bool(pts),
+            )
+        )
+    first_reject = next((c.position for c in cells if c.kind == "rejected"), None)
+    if first_reject is not None:
+        fig.add_vrect(
+            x0=first_reject + 0.5,
+            x1=first_reject + 1.5,
+            fillcolor=COLORS["rejected"],
+            opacity=0.08,
+            line_width=0,
+            layer="below",
+        )
+        fig.add_annotation(
+            x=first_reject + 1,
+            y=ymax,
+            text="first rejection",
+            showarrow=False,
+            yanchor="bottom",
+            font=dict(color=COLORS["rejected"]),
+        )
+        if first_reject + 1 < len(cells):
+            fig.add_vrect(
+                x0=first_reject + 1.5, x1=len(cells) + 0.5, fillcolor=NEUTRAL, opacity=0.25, line_width=0, layer="below"
+            )
+    fig.update_layout(
+        barmode="group",
+        height=380,
+        margin=dict(l=10, r=10, t=30, b=10),
+        legend=dict(orientation="h", yanchor="top", y=-0.18, x=0),
+        plot_bgcolor="white",
+        dragmode=False,
+    )
+    fig.update_xaxes(
+        tickvals=xs,
+        ticktext=[f"{c.position + 1}: '{esc(c.token, 10)}'" for c in cells],
+        tickfont=_FONT,
+        tickangle=0,
+        fixedrange=True,
+    )
+    fig.update_yaxes(range=[0, ymax * 1.08], title="probability", gridcolor="#EEEEEE", fixedrange=True)
+    return fig
+
+
+# ---------------------------------------------------------------- distributions at one position
+
+
+def residual_top(p_top: Sequence[TopEntry], q_top: Sequence[TopEntry]) -> list[TopEntry]:
+    """norm(max(0, p − q)) over the tokens the logged top lists know, largest first.
+
+    An approximation of the true residual: tokens outside p's logged top-k are taken as p = 0,
+    tokens outside q's as q = 0. Empty when p ≤ q on every known token.
+    """
+    q_of = {e["token_id"]: e["prob"] for e in q_top}
+    diff = [(e, max(0.0, e["prob"] - q_of.get(e["token_id"], 0.0))) for e in p_top]
+    total = sum(d for _, d in diff)
+    if total <= 0:
+        return []
+    out: list[TopEntry] = [
+        {"token_id": e["token_id"], "token": e["token"], "prob": d / total} for e, d in diff if d > 0
+    ]
+    return sorted(out, key=lambda e: -e["prob"])
+
+
+def distribution_figure(trace: Trace, k: int, position: int | None = None, rows: int = 10) -> go.Figure:
+    """Top-k of p, q and the residual at one position of step k, the chosen token marked.
+
+    position defaults to n_accepted: where the evaluation model's token is drawn.
+    """
+    step = trace["steps"][k]
+    n, g = step["n_accepted"], len(step["draft"])
+    position = n if position is None else max(0, min(position, g))
+    nxt = step.get("next")
+    chosen = nxt if nxt is not None and position == n else None
+    if position < g:
+        p_top = step["verify"][position].get("top") or []
+        q_top = step["draft"][position].get("top") or []
+        res_top = residual_top(p_top, q_top)
+        drafted: tuple[int, Kind] | None = (
+            step["draft"][position]["token_id"],
+            _draft_kind(step["verify"][position].get("accepted")),
+        )
+    else:  # the bonus position: only the evaluation model's p (logged as next.top) exists
+        p_top = (nxt.get("top") or []) if nxt is not None and nxt.get("source") in ("p", "argmax") else []
+        q_top, res_top, drafted = [], [], None
+    # which panel the chosen token was drawn from
+    source = chosen.get("source") if chosen is not None else None
+    drawn_from = {"residual": 2, "p": 0, "argmax": 0}.get(source or "", -1)
+    panels: list[tuple[str, Sequence[TopEntry]]] = [
+        ("p<br>evaluation model", p_top),
+        ("q<br>draft", q_top),
+        ("residual<br>norm(max(0, p − q))", res_top),
+    ]
+    order: list[int] = []
+    names: dict[int, str] = {}
+    for _, top in panels:
+        for e in top[:rows]:
+            if e["token_id"] not in names:
+                order.append(e["token_id"])
+                names[e["token_id"]] = e["token"]
+    extra = [(chosen["token_id"], chosen["token"])] if chosen is not None else []
+    if drafted is not None:
+        extra.append((drafted[0], step["draft"][position]["token"]))
+    for tid, txt in extra:
+        if tid not in names:
+            order.append(tid)
+            names[tid] = txt
+    labels = _unique_labels([(tid, names[tid]) for tid in order])
+    fig = make_subplots(
+        rows=1, cols=3, shared_yaxes=True, horizontal_spacing=0.04, subplot_titles=[t for t, _ in panels]
+    )
+    for col, (_title, top) in enumerate(panels, start=1):
+        probs = {e["token_id"]: e["prob"] for e in top}
+        colors, lines = [], []
+        for tid in order:
+            color = NEUTRAL
+            if drafted is not None and tid == drafted[0]:
+                color = COLORS[drafted[1]]
+            if chosen is not None and tid == chosen["token_id"] and col - 1 == drawn_from:
+                color = COLORS[chosen["kind"]]
+            colors.append(color)
+            lines.append(1.5 if color != NEUTRAL else 0)
+        fig.add_trace(
+            go.Bar(
+                y=[labels[tid] for tid in order],
+                x=[probs.get(tid, 0.0) for tid in order],
+                orientation="h",
+                marker=dict(color=colors, line=dict(width=lines, color="black")),
+                hovertemplate="%{y}: %{x:.3f}<extra></extra>",
+                showlegend=False,
+            ),
+            row=1,
+            col=col,
+        )
+        if not top:
+            why = "not logged here" if col == 1 else "not used: every draft was accepted" if position >= g else "empty"
+            if col == 3 and position < g and p_top:
+                why = "empty: p ≤ q on every logged token"
+            fig.add_annotation(text=why, showarrow=False, x=0.5, y=0.5, xref=f"x{col} domain", yref="y domain")
+    if chosen is not None and drawn_from >= 0:
+        drawn = {e["token_id"]: e["prob"] for e in panels[drawn_from][1]}
+        fig.add_annotation(
+            x=drawn.get(chosen["token_id"], 0.0),
+            y=labels[chosen["token_id"]],
+            xref=f"x{drawn_from + 1}",
+            yref="y",
+            text=f"chosen: {LABELS[chosen['kind']].split(' (')[0]}",
+            showarrow=True,
+            arrowhead=2,
+            ax=70,
+            ay=0,
+            font=dict(color=COLORS[chosen["kind"]]),
+        )
+    fig.update_layout(
+        height=140 + 26 * max(1, len(order)),
+        margin=dict(l=10, r=110 if drawn_from == 2 else 10, t=60, b=10),  # room for the "chosen" arrow
+        plot_bgcolor="white",
+        bargap=0.25,
+        dragmode=False,
+    )
+    fig.update_yaxes(autorange="reversed", tickfont=_FONT, fixedrange=True)
+    fig.update_xaxes(range=[0, 1.05], gridcolor="#EEEEEE", fixedrange=True)
+    return fig
+
+
+def _unique_labels(items: list[tuple[int, str]]) -> dict[int, str]:
+    """Category labels: the visible token, with the id added where two tokens look alike."""
+    shown = [esc(txt, 16) for _, txt in items]
+    out = {}
+    for (tid, _), label in zip(items, shown, strict=True):
+        out[tid] = label if shown.count(label) == 1 else f"{label} #{tid}"
+    return out
+
+
+# ---------------------------------------------------------------- the step in one picture
+
+
+def step_picture(trace: Trace, k: int, prefix_chars: int = 18) -> go.Figure:
+    """Two rows of boxes: what was proposed (prefix | drafts) and what was kept (prefix | accepted | model's token)."""
+    cells = step_cells(trace, k)
+    drafts = [c for c in cells if not c.from_model]
+    model = [c for c in cells if c.from_model]
+    before = "".join(t.token for t in provenance(trace) if t.step < k)
+    tail = trace.get("prompt", {}).get("text", "") + before
+    tail = ("…" if len(tail) > prefix_chars else "") + tail[-prefix_chars:]
+    fig = go.Figure()
+    pw = 3.2  # the prefix box is wider than a token box
+
+    def box(x0: float, y: float, label: str, fill: str, edge: str, dash: str = "solid", width: float = 1.0) -> None:
+        fig.add_shape(
+            type="rect",
+            x0=x0 + 0.05,
+            x1=x0 + width - 0.05,
+            y0=y - 0.32,
+            y1=y + 0.32,
+            fillcolor=fill,
+            line=dict(color=edge, width=2, dash=dash),
+        )
+        fig.add_annotation(x=x0 + width / 2, y=y, text=label, showarrow=False, font=dict(size=13, **_FONT))
+
+    for y, title in ((1, "proposed"), (0, "kept")):
+        box(0, y, esc(tail.replace("\n", " ")), "#F4F4F4", "#BDBDBD", width=pw)
+        fig.add_annotation(x=-0.1, y=y, text=f"<b>{title}</b>", showarrow=False, xanchor="right")
+    labels = {id(c): esc(c.token, 12) for c in cells}
+    longest = max((len(visible(c.token)[:12]) for c in cells), default=1)
+    w = min(2.4, max(1.0, 0.13 * longest + 0.35))  # one width for every token box, from the longest label
+    for c in drafts:
+        fill = {"accepted": "#CDEEE4", "rejected": "#F7DCCC", "unevaluated": "#FFFFFF"}[c.kind]
+        dash = "dot" if c.kind == "unevaluated" else "solid"
+        box(pw + c.position * w, 1, labels[id(c)], fill, COLORS[c.kind], dash, width=w)
+        if c.kind == "accepted":
+            box(pw + c.position * w, 0, labels[id(c)], fill, COLORS["accepted"], width=w)
+    for c in model:
+        fill = "#CCE3F0" if c.kind == "correction" else "#F5E4EE"
+        box(pw + c.position * w, 0, labels[id(c)], fill, COLORS[c.kind], width=w)
+    for kind in KINDS:
+        fig.add_trace(_legend_only(kind, 11))
+    width = pw + w * max(len(drafts), (model[0].position + 1) if model else 0)
+    fig.update_layout(
+        height=230,
+        margin=dict(l=90, r=10, t=10, b=10),
+        plot_bgcolor="white",
+        legend=dict(orientation="h", yanchor="top", y=-0.02, x=0),
+        dragmode=False,
+    )
+    fig.update_xaxes(visible=False, range=[-0.1, width + 0.1], fixedrange=True)
+    fig.update_yaxes(visible=False, range=[-0.6, 1.6], fixedrange=True)
+    return fig
+
+
+# ---------------------------------------------------------------- the step in words
+
+
+def describe_step(trace: Trace, k: int) -> list[str]:
+    """The verification of step k in sentences, one per draft position (plain text, not markdown)."""
+    rule, _ = _rule(trace)
+    cells = [c for c in step_cells(trace, k) if not c.from_model]
+    g = len(cells)
+    if g == 0:
+        return ["The drafter proposed nothing this step (prompt lookup found no earlier match)."]
+    test = {
+        "sampling": "accepted when the uniform draw r falls below min(1, p/q)",
+        "threshold": "accepted when p/q reaches τ (lossy)",
+        "typical": "accepted when p exceeds min(ε, δ·exp(−H(p))) (lossy)",
+        "greedy": "accepted when it is the evaluation model's argmax",
+    }.get(rule, "")
+    lines = [
+        f"The draft proposed {g} token{'s' if g != 1 else ''}; the evaluation model scored all of them in one "
+        f"forward pass. Rule '{rule}': a draft is {test}."
+    ]
+    for c in cells:
+        lines.append(
+            f"Draft {c.position + 1} '{visible(c.token)}': q = {_num(c.q)}, p = {_num(c.p)}; {c.test} → {LABELS[c.kind]}."
+        )
+    return lines
+
+
+def describe_next(trace: Trace, k: int) -> str:
+    """n_accepted and the post-acceptance token, in the course's words."""
+    step = trace["steps"][k]
+    n, g = step["n_accepted"], len(step["draft"])
+    nxt = step.get("next")
+    drafts = "draft" if n == 1 else "drafts"
+    if nxt is None:
+        return (
+            f"n_accepted = {n}: {n} {drafts} accepted, and the last of them ends the text (end-of-sequence), "
+            "so the evaluation model adds nothing."
+        )
+    tok = f"'{visible(nxt['token'])}' (probability {nxt.get('prob', 0.0):.3f})"
+    if nxt["kind"] == "bonus":
+        src = "argmax of its p" if nxt.get("source") == "argmax" else "its own distribution p"
+        every = f"all {g} drafts" if g > 1 else "the only draft" if g == 1 else "no drafts to check, so none"
+        return (
+            f"n_accepted = {n}: {every} accepted, so the evaluation model generates a bonus token at "
+            f"position i+{n + 1}, from {src} at that position (already computed in the same pass): {tok}."
+        )
+    src = {
+        "residual": "norm(max(0, p − q))",
+        "p": "its own p (this rule never looked at q)",
+        "argmax": "the argmax of p",
+    }.get(nxt.get("source", ""), "p")
+    return (
+        f"n_accepted = {n}: {n} {drafts} accepted, so the evaluation model now generates the token at position "
+        f"i+{n + 1}, from {src}: {tok}. It replaces the rejected draft; the drafts after it are discarded."
+    )
+
+
+# ---------------------------------------------------------------- statistics and the cost model
+
+
+def expected_tokens(alpha: float, gamma: int) -> float:
+    """(1 − α^(γ+1)) / (1 − α): expected tokens per step when each draft is accepted with probability α."""
+    if alpha >= 1.0:
+        return float(gamma + 1)
+    return (1.0 - alpha ** (gamma + 1)) / (1.0 - alpha)
+
+
+def implied_speedup(alpha: float, gamma: int, c: float) -> float:
+    """(1 − α^(γ+1)) / ((1 − α)(γc + 1)): expected speedup over target-only decoding."""
+    return expected_tokens(alpha, gamma) / (gamma * c + 1.0)
+
+
+@dataclass(frozen=True)
+class Costs:
+    alpha: float
+    gamma: int
+    steps: int
+    tokens_per_step: float
+    expected_tokens_per_step: float
+    draft_ms_per_token: float | None  # mean time to draft one token
+    verify_ms_per_step: float | None  # mean time of one verification pass
+    c: float | None  # draft_ms_per_token / verify_ms_per_step
+    speedup: float | None  # implied by alpha, gamma and c
+    best_gamma: int | None
+    best_speedup: float | None
+    draft_kind: str
+
+
+def costs(trace: Trace, summary: dict[str, Any] | None = None) -> Costs:
+    """α, the measured cost ratio c and the speedup they imply, from the trace alone."""
+    s = summary or summarize(trace)
+    meta = trace.get("meta", {})
+    gamma = int(meta.get("gamma") or max(len(s["per_position_acceptance"]), 1))
+    alpha = float(s["alpha"])
+    timed = [st for st in trace["steps"] if st.get("timing_ms")]
+    drafted = sum(len(st["draft"]) for st in timed)
+    draft_ms = sum(st["timing_ms"].get("draft", 0.0) for st in timed)
+    verify_ms = sum(st["timing_ms"].get("verify", 0.0) for st in timed)
+    per_tok = draft_ms / drafted if drafted else None
+    per_pass = verify_ms / len(timed) if timed and verify_ms > 0 else None
+    c = per_tok / per_pass if per_tok is not None and per_pass else None
+    speedup = implied_speedup(alpha, gamma, c) if c is not None else None
+    best_gamma = best = None
+    if c is not None:
+        best_gamma, best = max(((g, implied_speedup(alpha, g, c)) for g in range(1, 17)), key=lambda t: t[1])
+    return Costs(
+        alpha=alpha,
+        gamma=gamma,
+        steps=int(s["steps"]),
+        tokens_per_step=float(s["tokens_per_step"]),
+        expected_tokens_per_step=expected_tokens(alpha, gamma),
+        draft_ms_per_token=per_tok,
+        verify_ms_per_step=per_pass,
+        c=c,
+        speedup=speedup,
+        best_gamma=best_gamma,
+        best_speedup=best,
+        draft_kind=str(meta.get("draft", {}).get("kind", "model")),
+    )
+
+
+def verdict(k: Costs) -> list[str]:
+    """The bottleneck in plain words, most important first."""
+    if k.steps == 0:
+        return ["The trace has no steps, so there is nothing to judge."]
+    out = []
+    if k.alpha < 0.5:
+        out.append(
+            f"Low acceptance: only α = {k.alpha:.2f} of the draft's decisions pass, so a step yields "
+            f"{k.tokens_per_step:.2f} tokens on average. A draft closer to the evaluation model, a lower "
+            "temperature, or a shorter gamma would waste less work."
+        )
+    if k.c is not None and k.c > 0.3:
+        out.append(
+            f"The draft is slow: one draft token costs c = {k.c:.2f} of a verification pass. Speculation only pays "
+            "when drafting is much cheaper than the evaluation model (c well below 0.1 in the papers)."
+        )
+    if k.best_gamma is not None and k.speedup is not None and k.best_speedup is not None:
+        if k.best_gamma < k.gamma and k.best_speedup > 1.05 * k.speedup:
+            out.append(
+                f"Gamma is too long: with α = {k.alpha:.2f} and c = {k.c:.2f}, gamma = {k.best_gamma} would give "
+                f"{k.best_speedup:.2f}× instead of {k.speedup:.2f}× — late drafts are rarely reached."
+            )
+        elif k.best_gamma > k.gamma and k.best_speedup > 1.05 * k.speedup:
+            out.append(
+                f"Gamma could be longer: drafts are cheap and usually accepted; gamma = {k.best_gamma} would give "
+                f"{k.best_speedup:.2f}× instead of {k.speedup:.2f}×."
+            )
+        if k.speedup < 1.0:
+            out.append(
+                f"Net effect: the implied speedup is {k.speedup:.2f}× — slower than running the evaluation model alone."
+            )
+    if not out:
+        sp = f" and an implied speedup of {k.speedup:.2f}×" if k.speedup is not None else ""
+        out.append(
+            f"Healthy: α = {k.alpha:.2f} gives {k.tokens_per_step:.2f} tokens per verification pass{sp}; "
+            "no single bottleneck stands out."
+        )
+    return out
+
+
+def per_position_figure(summary: dict[str, Any]) -> go.Figure:
+    rates = summary["per_position_acceptance"]
+    xs = list(range(1, len(rates) + 1))
+    fig = go.Figure(
+        go.Bar(
+            x=xs,
+            y=[r if r is not None else 0.0 for r in rates],
+            marker=dict(color=COLORS["accepted"]),
+            text=["not reached" if r is None else f"{r:.0%}" for r in rates],
+            textposition="outside",
+            hovertemplate="draft position %{x}: %{y:.1%} of evaluated drafts accepted<extra></extra>",
+            name="acceptance rate",
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=[0.5, len(rates) + 0.5],
+            y=[summary["alpha"]] * 2,
+            mode="lines",
+            name=f"α = {summary['alpha']:.2f} over all positions",
+            line=dict(dash="dash", color="black"),
+            hoverinfo="skip",
+        )
+    )
+    fig.update_layout(
+        height=320,
+        margin=dict(l=10, r=10, t=30, b=10),
+        plot_bgcolor="white",
+        dragmode=False,
+        legend=dict(orientation="h", y=1.12),
+    )
+    fig.update_xaxes(title="draft position", tickvals=xs, fixedrange=True)
+    fig.update_yaxes(title="accepted when evaluated", range=[0, 1.15], tickformat=".0%", fixedrange=True)
+    return fig
+
+
+def accepted_lengths_figure(summary: dict[str, Any], gamma: int) -> go.Figure:
+    counts = summary["accepted_length_counts"]
+    xs = list(range(len(counts)))
+    a, total = summary["alpha"], sum(counts)
+    # if every decision passed with probability α independently: P(n) = α^n (1 − α), and α^γ for n = γ
+    expect = [total * (a**n * (1 - a) if n < gamma else a**gamma) for n in xs]
+    fig = go.Figure(
+        [
+            go.Bar(
+                x=xs,
+                y=counts,
+                name="steps",
+                marker=dict(color=COLORS["accepted"]),
+                hovertemplate="n_accepted = %{x}: %{y} steps<extra></extra>",
+            ),
+            go.Scatter(
+                x=xs,
+                y=expect,
+                name="expected with independent α",
+                mode="markers+lines",
+                marker=dict(symbol="line-ew", size=24, line=dict(width=3, color="black")),
+                line=dict(dash="dot", color="black"),
+                hovertemplate="expected: %{y:.1f}<extra></extra>",
+            ),
+        ]
+    )
+    fig.update_layout(
+        height=320,
+        margin=dict(l=10, r=10, t=30, b=10),
+        plot_bgcolor="white",
+        legend=dict(orientation="h", y=1.12),
+        dragmode=False,
+    )
+    fig.update_xaxes(title="n_accepted (drafts accepted in a step)", tickvals=xs, fixedrange=True)
+    fig.update_yaxes(title="steps", fixedrange=True)
+    return fig
+
+
+def tokens_per_step_figure(k: Costs) -> go.Figure:
+    """The theory curve (1 − α^(γ+1))/(1 − α) over α, this trace's α and measured tokens per step on it."""
+    alphas = [i / 100 for i in range(0, 100)] + [0.999]
+    fig = go.Figure()
+    for g in sorted({1, 2, 4, 8, k.gamma}):
+        mine = g == k.gamma
+        fig.add_trace(
+            go.Scatter(
+                x=alphas,
+                y=[expected_tokens(a, g) for a in alphas],
+                mode="lines",
+                name=f"theory, γ = {g}",
+                line=dict(color="black" if mine else "#BBBBBB", width=3 if mine else 1.5),
+                hovertemplate=f"γ = {g}, α = %{{x:.2f}}: %{{y:.2f}} tokens/step<extra></extra>",
+            )
+        )
+    fig.add_trace(
+        go.Scatter(
+            x=[k.alpha],
+            y=[k.tokens_per_step],
+            mode="markers",
+            name="this trace (measured)",
+            marker=dict(color=COLORS["bonus"], symbol="star", size=18, line=dict(width=1, color="black")),
+            hovertemplate="measured: α = %{x:.2f}, %{y:.2f} tokens/step<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        height=340, margin=dict(l=10, r=10, t=30, b=10), plot_bgcolor="white", legend=dict(x=0.01, y=0.99)
+    )
+    fig.update_xaxes(title="α (acceptance probability)", range=[0, 1], gridcolor="#EEEEEE")
+    fig.update_yaxes(title="tokens per step", gridcolor="#EEEEEE")
+    return fig
+
+
+def timing_figure(trace: Trace) -> go.Figure:
+    steps = trace["steps"]
+    xs = [s["index"] for s in steps]
+    draft = [(s.get("timing_ms") or {}).get("draft", 0.0) for s in steps]
+    verify = [(s.get("timing_ms") or {}).get("verify", 0.0) for s in steps]
+    fig = go.Figure(
+        [
+            go.Bar(
+                x=xs,
+                y=draft,
+                name="draft",
+                marker=dict(color=Q_COLOR, pattern=dict(shape="/", fillmode="overlay", fgcolor="white")),
+                hovertemplate="step %{x}: draft %{y:.1f} ms<extra></extra>",
+            ),
+            go.Bar(
+                x=xs,
+                y=verify,
+                name="verify (one evaluation-model pass)",
+                marker=dict(color=P_COLOR),
+                hovertemplate="step %{x}: verify %{y:.1f} ms<extra></extra>",
+            ),
+        ]
+    )
+    fig.update_layout(
+        barmode="stack",
+        bargap=0.1 if len(xs) < 100 else 0,
+        height=320,
+        margin=dict(l=10, r=10, t=30, b=10),
+        plot_bgcolor="white",
+        legend=dict(orientation="h", y=1.12),
+    )
+    fig.update_xaxes(title="step")
+    fig.update_yaxes(title="milliseconds", gridcolor="#EEEEEE")
+    return fig
+
+
+# ---------------------------------------------------------------- an illustration with no model at all
+
+
+def toy_trace() -> Trace:
+    """The course's example as a one-step trace: 'The cat sat' + drafts 'on the mat' → 'on the rug'."""
+
+    def top(*pairs: tuple[int, str, float]) -> list[TopEntry]:
+        return [{"token_id": i, "token": t, "prob": p} for i, t, p in pairs]
+
+    return {
+        "format": "specviz-trace",
+        "version": 1,
+        "meta": {
+            "target": {"name": "illustration"},
+            "draft": {"name": "illustration", "kind": "model"},
+            "gamma": 3,
+            "rule": {"name": "sampling", "params": {}, "lossless": True},
+            "sampling": {"temperature": 1.0, "top_k": 0, "top_p": 1.0},
+            "eos_token_ids": [],
+            "max_new_tokens": 4,
+        },
+        "prompt": {"text": "The cat sat", "token_ids": [1, 2, 3]},
+        "steps": [
+            {
+                "index": 0,
+                "context_length": 3,
+                "draft": [
+                    {"token_id": 4, "token": " on", "q": 0.6, "top": top((4, " on", 0.6), (9, " down", 0.3))},
+                    {"token_id": 5, "token": " the", "q": 0.5, "top": top((5, " the", 0.5), (10, " a", 0.4))},
+                    {"token_id": 6, "token": " mat", "q": 0.4, "top": top((6, " mat", 0.4), (7, " rug", 0.3))},
+                ],
+                "verify": [
+                    {
+                        "p": 0.7,
+                        "accept_prob": 1.0,
+                        "r": 0.41,
+                        "ratio": None,
+                        "cutoff": None,
+                        "accepted": True,
+                        "top": top((4, " on", 0.7), (9, " down", 0.2)),
+                    },
+                    {
+                        "p": 0.45,
+                        "accept_prob": 0.9,
+                        "r": 0.3,
+                        "ratio": None,
+                        "cutoff": None,
+                        "accepted": True,
+                        "top": top((5, " the", 0.45), (10, " a", 0.45)),
+                    },
+                    {
+                        "p": 0.1,
+                        "accept_prob": 0.25,
+                        "r": 0.83,
+                        "ratio": None,
+                        "cutoff": None,
+                        "accepted": False,
+                        "top": top((7, " rug", 0.6), (8, " floor", 0.2), (6, " mat", 0.1)),
+                    },
+                ],
+                "n_accepted": 2,
+                "next": {
+                    "token_id": 7,
+                    "token": " rug",
+                    "kind": "correction",
+                    "source": "residual",
+                    "prob": 0.6,
+                    "top": top((7, " rug", 0.6), (8, " floor", 0.4)),
+                },
+                "timing_ms": {"draft": 3.0, "verify": 10.0},
+            }
+        ],
+        "output": {"token_ids": [4, 5, 7], "text": " on the rug", "stop_reason": "stopped"},
+    }

@@ -1,0 +1,932 @@
+"""The Streamlit layer: the only module that imports streamlit. Pages under pages/ stay thin.
+
+What lives here: the shared sidebar and legend, safe rendering of token text (markdown-escaped,
+never HTML), the trace chooser used by replay and statistics (samples, this session's runs,
+uploads), the step-through view, the live-decoding runner with its process-wide model cache and
+generation lock, and the statistics view.
+
+Session state holds only JSON-able data (traces, settings); models live in st.cache_resource.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from specviz import figures as fg
+from specviz.figures import KINDS, LABELS, SYMBOLS, Kind
+from specviz.trace import Trace, TraceError, dumps, finish, loads, summarize, validate
+
+if TYPE_CHECKING:  # torch and transformers load only when the live page needs them
+    from specviz.decoder import DecodeConfig
+    from specviz.models import CausalLM
+
+__all__ = [
+    "LiveSettings",
+    "TraceChoice",
+    "choose_trace",
+    "home_example",
+    "list_samples",
+    "live_form",
+    "load_sample",
+    "md_escape",
+    "recover_partial",
+    "run_button",
+    "run_live",
+    "show_live_result",
+    "show_stats",
+    "sidebar",
+    "step_from_selection",
+    "step_view",
+    "tokens_md",
+]
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SAMPLES_DIR = Path(os.environ.get("SPECVIZ_SAMPLES", REPO_ROOT / "assets" / "traces"))
+SAMPLE_ORDER = ("sampling-t0.7", "greedy", "threshold", "prompt-lookup", "long")
+SUFFIXES = (".json.gz", ".json", ".jsonl")
+# Streamlit's markdown colour names; .streamlit/config.toml sets them to the figures' palette
+MD_COLOR: dict[Kind, str] = {
+    "accepted": "green",
+    "rejected": "red",
+    "unevaluated": "gray",
+    "correction": "blue",
+    "bonus": "violet",
+}
+SHAPE: dict[str, str] = {"circle": "●", "x": "✕", "circle-open": "○", "diamond": "◆", "star": "★"}
+TIMELINE_ROWS = 24
+MAX_UPLOADS = 5
+MAX_RUNS = 5
+_MD_SPECIAL = set("\\`*_{}[]()#+-.!|<>~:$=^&")
+
+
+# ---------------------------------------------------------------- safe text
+
+
+def md_escape(text: str) -> str:
+    """Backslash-escape every markdown-active character, so trace text is shown, never interpreted."""
+    return "".join("\\" + ch if ch in _MD_SPECIAL else ch for ch in text)
+
+
+def tokens_md(tokens: list[tuple[str, Kind]], limit: int | None = None) -> str:
+    """Tokens as markdown with their provenance as background colour; whitespace made visible."""
+    shown = tokens if limit is None or len(tokens) <= limit else tokens[-limit:]
+    parts = ["…" if len(shown) < len(tokens) else ""]
+    for text, kind in shown:
+        glyphs = fg.visible(text)
+        parts.append(f":{MD_COLOR[kind]}-background[{md_escape(glyphs)}]\u200b")
+        if "\n" in text:
+            parts.append("  \n")  # a visible ⏎ and a real line break
+    return "".join(parts)
+
+
+def legend_md(kinds: tuple[Kind, ...] = KINDS) -> str:
+    return " · ".join(f":{MD_COLOR[k]}[{SHAPE[SYMBOLS[k]]} {LABELS[k]}]" for k in kinds)
+
+
+def _leave_pages_directory_mode() -> None:
+    """Route through app.py even when a deep link is the first request a fresh server sees.
+
+    With a pages/ folder next to the entry file, Streamlit runs pages/*.py as an old-style
+    multipage app until app.py has called st.navigation once in the process; /replay?… as the
+    very first request would land there, without app.py's layout or navigation. The URL paths
+    are the same in both modes, so one rerun puts the user on the same page, routed properly.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
+def sidebar() -> None:
+    """The sidebar every page shares: the legend and the notation. Pages call this first."""
+    _leave_pages_directory_mode()
+    with st.sidebar:
+        st.markdown("**Legend** (the same in every panel)")
+        for k in KINDS:
+            st.markdown(f":{MD_COLOR[k]}[{SHAPE[SYMBOLS[k]]} {LABELS[k]}]")
+        st.caption(
+            "**p**: the evaluation (target) model's probability · **q**: the draft's · **γ** (gamma): drafts per "
+            "step · **n_accepted**: drafts accepted in a row · **r**: the uniform draw tested against min(1, p/q). "
+            "Whitespace in tokens: ␣ space, ⏎ newline, ⇥ tab."
+        )
+
+
+def _plot(fig: go.Figure, key: str, **kw: Any) -> Any:
+    return st.plotly_chart(fig, key=key, config={"displayModeBar": False}, **kw)
+
+
+# ---------------------------------------------------------------- traces: samples, runs, uploads
+
+
+@dataclass(frozen=True)
+class TraceChoice:
+    key: str  # "sample:NAME", "run:ID" or "upload:SHA"
+    label: str
+    trace: Trace
+    cache_key: str  # changes whenever the content can have changed
+
+    @property
+    def sample(self) -> str | None:
+        return self.key.removeprefix("sample:") if self.key.startswith("sample:") else None
+
+
+def list_samples() -> dict[str, Path]:
+    """Built-in sample traces by name, in teaching order."""
+    if not SAMPLES_DIR.is_dir():
+        return {}
+    found = {}
+    for path in SAMPLES_DIR.iterdir():
+        for suffix in SUFFIXES:
+            if path.name.endswith(suffix) and path.is_file():
+                found[path.name.removesuffix(suffix)] = path
+    rank = {n: i for i, n in enumerate(SAMPLE_ORDER)}
+    return dict(sorted(found.items(), key=lambda kv: (rank.get(kv[0], len(rank)), kv[0])))
+
+
+@st.cache_resource(show_spinner=False, max_entries=32)
+def _load_sample(path: str, mtime_ns: int) -> Trace | str:
+    """A sample trace (shared read-only by every session), or the reason it cannot be shown."""
+    try:
+        trace = loads(Path(path).read_bytes(), Path(path).name)
+    except (OSError, TraceError) as exc:
+        return str(exc)
+    problems = validate(trace)
+    return f"{Path(path).name} is not a valid trace: {problems[0]}" if problems else trace
+
+
+def load_sample(name: str) -> Trace | str:
+    path = list_samples().get(name)
+    if path is None:
+        return f"there is no sample trace called {name!r}"
+    return _load_sample(str(path), path.stat().st_mtime_ns)
+
+
+def _sample_label(name: str, trace: Trace | str) -> str:
+    if isinstance(trace, str):
+        return f"Sample · {name} (unreadable)"
+    info = trace.get("meta", {}).get("sample") or {}
+    return f"Sample · {info.get('title') or name}"
+
+
+def _store() -> dict[str, dict[str, Any]]:
+    """This session's own traces (runs and uploads): key → {"trace", "label"}. Plain JSON data."""
+    return st.session_state.setdefault("traces", {})
+
+
+def add_trace(key: str, trace: Trace, label: str, limit: int) -> None:
+    store = _store()
+    prefix = key.split(":")[0] + ":"
+    mine = [k for k in store if k.startswith(prefix)]
+    for old in mine[: max(0, len(mine) - limit + 1)]:
+        del store[old]
+    store[key] = {"trace": trace, "label": label}
+
+
+def _read_upload(name: str, data: bytes) -> Trace | str:
+    """Parse and check an uploaded file: the trace, or what is wrong with it as safe markdown."""
+    try:
+        trace = loads(data, name)
+    except TraceError as exc:
+        return md_escape(str(exc))
+    problems = validate(trace)
+    if problems and "output" not in trace and all(p.startswith("output") for p in problems):
+        # an interrupted JSONL recording has no output line: rebuild it from its (valid) steps
+        finish(trace, "stopped")
+        problems = validate(trace)
+    if problems:
+        listed = "\n".join(f"- {md_escape(p)}" for p in problems[:8])
+        more = f"\n- … and {len(problems) - 8} more" if len(problems) > 8 else ""
+        return f"{md_escape(name)} is not a valid specviz trace:\n{listed}{more}"
+    return trace
+
+
+def _handle_upload(page: str) -> str | None:
+    """Read a newly uploaded file into the store; return its key when it is new and valid."""
+    up = st.file_uploader(
+        "…or upload a trace (.json, .json.gz, .jsonl)",
+        type=["json", "gz", "jsonl"],
+        key=f"{page}_upload",
+        help="Record one with `python -m specviz record … -o run.json`, or download one from the Live page.",
+    )
+    if up is None:
+        return None
+    data = up.getvalue()
+    key = "upload:" + hashlib.sha256(data).hexdigest()[:16]
+    errors: dict[str, str] = st.session_state.setdefault("upload_errors", {})
+    if key in errors:
+        st.error(errors[key])
+        return None
+    if key in _store():
+        return None
+    trace = _read_upload(up.name, data)
+    if isinstance(trace, str):
+        errors[key] = f"Could not open this upload. {trace}"
+        st.error(errors[key])
+        return None
+    add_trace(key, trace, f"Upload · {up.name}", MAX_UPLOADS)
+    return key
+
+
+def choose_trace(page: str) -> TraceChoice | None:
+    """The trace picker shared by replay and statistics; honours and updates ?trace=NAME."""
+    samples = list_samples()
+    state = st.session_state
+    wanted = st.query_params.get("trace")
+    if wanted and wanted in samples and state.get("trace_key") != f"sample:{wanted}":
+        state["trace_key"] = f"sample:{wanted}"
+        state.pop(f"{page}_trace", None)
+    pick, upload = st.columns([3, 2])
+    with upload:
+        new = _handle_upload(page)
+    if new is not None:
+        state["trace_key"] = new
+        state.pop(f"{page}_trace", None)
+        st.query_params.pop("step", None)
+    loaded = {f"sample:{n}": load_sample(n) for n in samples}
+    labels = {k: _sample_label(k.removeprefix("sample:"), t) for k, t in loaded.items()}
+    labels |= {k: v["label"] for k, v in _store().items()}
+    if not labels:
+        with pick:
+            st.info(
+                "No sample traces yet. Run one on the Live page, upload a trace, or record the samples with "
+                "`python scripts/record_samples.py`."
+            )
+        return None
+    options = list(labels)
+    if state.get("trace_key") not in labels:
+        state["trace_key"] = options[0]
+    if state.get(f"{page}_trace") not in labels:
+        state[f"{page}_trace"] = state["trace_key"]
+
+    def picked() -> None:
+        state["trace_key"] = chosen = state[f"{page}_trace"]
+        st.query_params.pop("step", None)
+        if chosen.startswith("sample:"):
+            st.query_params["trace"] = chosen.removeprefix("sample:")
+        else:
+            st.query_params.pop("trace", None)
+
+    with pick:
+        key = st.selectbox("Trace", options, key=f"{page}_trace", format_func=labels.__getitem__, on_change=picked)
+    state["trace_key"] = key
+    if key.startswith("sample:"):
+        trace = loaded[key]
+        if isinstance(trace, str):
+            st.error(f"This sample cannot be shown: {md_escape(trace)}")
+            return None
+        st.query_params["trace"] = key.removeprefix("sample:")
+        cache_key = f"{key}@{samples[key.removeprefix('sample:')].stat().st_mtime_ns}"
+    else:
+        trace = _store()[key]["trace"]
+        st.query_params.pop("trace", None)
+        cache_key = key
+    info = trace.get("meta", {}).get("sample") or {}
+    with pick:
+        if info.get("description"):
+            st.caption(md_escape(str(info["description"])))
+        if info.get("placeholder"):
+            st.caption(
+                ":orange[Placeholder: recorded with prompt lookup while the default draft model was being trained.]"
+            )
+    return TraceChoice(key, labels[key], trace, cache_key)
+
+
+def _meta_line(trace: Trace) -> str:
+    m = trace.get("meta", {})
+    rule = m.get("rule", {})
+    params = ", ".join(f"{k} = {v:g}" for k, v in (rule.get("params") or {}).items() if isinstance(v, (int, float)))
+    samp = m.get("sampling", {})
+    return md_escape(
+        f"{m.get('target', {}).get('name', '?')} ← {m.get('draft', {}).get('name', '?')} · γ = {m.get('gamma')} · "
+        f"rule {rule.get('name')}{f' ({params})' if params else ''} · T = {samp.get('temperature')} · "
+        f"seed {m.get('seed', '?')}"
+    )
+
+
+# ---------------------------------------------------------------- cached derived data
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def _provenance(cache_key: str, _trace: Trace) -> list[tuple[str, Kind, int]]:
+    return [(t.token, t.kind, t.step) for t in fg.provenance(_trace)]
+
+
+@st.cache_data(max_entries=512, show_spinner=False)
+def _acceptance(cache_key: str, k: int, _trace: Trace) -> go.Figure:
+    return fg.acceptance_figure(_trace, k)
+
+
+@st.cache_data(max_entries=512, show_spinner=False)
+def _distribution(cache_key: str, k: int, position: int, _trace: Trace) -> go.Figure:
+    return fg.distribution_figure(_trace, k, position)
+
+
+@st.cache_data(max_entries=512, show_spinner=False)
+def _timeline(cache_key: str, start: int, stop: int, selected: int, _trace: Trace) -> go.Figure:
+    return fg.timeline_figure(_trace, start, stop, selected)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _summary(cache_key: str, _trace: Trace) -> dict[str, Any]:
+    return summarize(_trace)
+
+
+# ---------------------------------------------------------------- home
+
+
+def home_example() -> tuple[Trace, int, str | None]:
+    """A real step to draw on the home page: a correction after at least one accepted draft if possible."""
+    for name in list_samples():
+        trace = load_sample(name)
+        if isinstance(trace, str) or not trace["steps"]:
+            continue
+        steps = trace["steps"]
+        good = [
+            s["index"]
+            for s in steps
+            if s.get("next") and s["next"]["kind"] == "correction" and s["n_accepted"] >= 1 and len(s["draft"]) >= 3
+        ]
+        return trace, (good[0] if good else 0), name
+    return fg.toy_trace(), 0, None
+
+
+# ---------------------------------------------------------------- replay
+
+
+def step_from_selection(points: list[dict[str, Any]]) -> int | None:
+    """The step a click on the timeline picked (its y value), or None."""
+    for pt in points:
+        y = pt.get("y", pt.get("customdata"))
+        if isinstance(y, list):
+            y = y[0] if y else None
+        if isinstance(y, (int, float)) and not isinstance(y, bool):
+            return round(y)
+    return None
+
+
+def _set_step(k: int) -> None:
+    st.session_state["replay_pos"] = k
+
+
+def _on_timeline(n_steps: int) -> None:
+    event = st.session_state.get("replay_timeline") or {}
+    k = step_from_selection((event.get("selection") or {}).get("points") or [])
+    if k is not None and 0 <= k < n_steps:
+        _set_step(k)
+
+
+def _sync_from_slider() -> None:
+    _set_step(int(st.session_state["replay_slider"]))
+
+
+def current_step(choice: TraceChoice) -> int:
+    """The replay position for this trace: from ?step=N on arrival, kept in session state after."""
+    state, n = st.session_state, len(choice.trace["steps"])
+    if state.get("replay_for") != choice.key:
+        state["replay_for"] = choice.key
+        state["replay_pos"] = 0
+        state["replay_playing"] = False
+    wanted = st.query_params.get("step")
+    if wanted is not None and wanted.strip().isdigit() and state.get("replay_url_step") != (choice.key, wanted):
+        state["replay_url_step"] = (choice.key, wanted)  # apply a link's step once, then let the user move
+        state["replay_pos"] = int(wanted)
+    state["replay_pos"] = max(0, min(int(state.get("replay_pos", 0)), n - 1))
+    return state["replay_pos"]
+
+
+def _advance(n: int) -> None:
+    """One tick of play: next step, or stop at the end."""
+    state = st.session_state
+    now = time.monotonic()
+    interval = 1.0 / float(state.get("replay_speed", 1.0))
+    if now - state.get("replay_tick", 0.0) < 0.8 * interval:
+        return  # this rerun came from a click, not from the clock
+    state["replay_tick"] = now
+    if state["replay_pos"] < n - 1:
+        state["replay_pos"] += 1
+    else:
+        state["replay_playing"] = False
+        st.rerun(scope="app")
+
+
+def step_view(choice: TraceChoice) -> None:
+    """Everything about the current step. Runs as a fragment: stepping reruns only this."""
+    trace, state = choice.trace, st.session_state
+    n = len(trace["steps"])
+    k = current_step(choice)
+    if state.get("replay_playing"):
+        _advance(n)
+        k = state["replay_pos"]
+    nav = st.columns([1, 1, 1, 1, 4])
+    for col, (label, icon, to, off) in zip(
+        nav,
+        (
+            ("First", "first_page", 0, k == 0),
+            ("Prev", "chevron_left", max(0, k - 1), k == 0),
+            ("Next", "chevron_right", min(n - 1, k + 1), k >= n - 1),
+            ("Last", "last_page", n - 1, k >= n - 1),
+        ),
+        strict=False,
+    ):
+        col.button(label, icon=f":material/{icon}:", on_click=_set_step, args=(to,), disabled=off, width="stretch")
+    if n > 1:
+        state["replay_slider"] = k
+        with nav[4]:
+            st.slider("Step", 0, n - 1, key="replay_slider", on_change=_sync_from_slider, label_visibility="collapsed")
+    st.query_params["step"] = str(k)
+    state["replay_url_step"] = (choice.key, str(k))  # our own write: not a new link to follow
+    step = trace["steps"][k]
+    st.subheader(f"Step {k} of {n - 1}")
+    left, right = st.columns([5, 6], gap="large")
+    with left:
+        _step_words(choice, k)
+    with right:
+        g = len(step["draft"])
+        positions = list(range(g + 1)) if step["n_accepted"] == g else list(range(g))
+        if state.get("replay_dist_for") != (choice.key, k) or state.get("replay_dist_pos") not in positions:
+            state["replay_dist_for"] = (choice.key, k)
+            state["replay_dist_pos"] = min(step["n_accepted"], positions[-1])
+        st.markdown("**Acceptance diagram**: p and q of each draft, the rule's test, the first rejection")
+        _plot(_acceptance(choice.cache_key, k, trace), "replay_accept")
+        st.markdown("**Distributions**: top tokens of p, q and the residual; the chosen token is marked")
+        pos = st.radio(
+            "Distributions at",
+            positions,
+            key="replay_dist_pos",
+            horizontal=True,
+            format_func=lambda j: f"position {j + 1}" if j < g else "bonus position",
+            help="Starts where the evaluation model's own token is drawn: position n_accepted + 1.",
+        )
+        _plot(_distribution(choice.cache_key, k, int(pos), trace), "replay_dist")
+        st.caption(
+            "The residual is rebuilt from the logged top lists only, so it is approximate where p or q has mass "
+            "outside them."
+        )
+    st.markdown("**Token timeline** — click a marker to jump to its step")
+    start, stop = fg.window(n, k, TIMELINE_ROWS)
+    _plot(
+        _timeline(choice.cache_key, start, stop, k, trace),
+        "replay_timeline",
+        on_select=lambda: _on_timeline(n),
+        selection_mode="points",
+    )
+    if stop - start < n:
+        st.caption(f"Showing steps {start}–{stop - 1} of {n}; the window follows the current step.")
+
+
+def _step_words(choice: TraceChoice, k: int) -> None:
+    trace = choice.trace
+    step = trace["steps"][k]
+    prompt_len = len(trace.get("prompt", {}).get("token_ids", []))
+    before = [(t, kind) for t, kind, s in _provenance(choice.cache_key, trace) if s < k]
+    st.markdown(
+        f"**1 · Context so far**: i = {step['context_length']} tokens — the prompt ({prompt_len} tokens"
+        f"{', with the chat template' if trace.get('meta', {}).get('chat') else ''}) and {len(before)} generated."
+    )
+    st.text(_short(trace.get("prompt", {}).get("text", ""), 400))
+    if before:
+        st.markdown(tokens_md(before, limit=60))
+    st.markdown("**2–5 · Drafts, q, p, the rule's test, the decision**")
+    for line in fg.describe_step(trace, k):
+        st.markdown("- " + md_escape(line))
+    cells = [c for c in fg.step_cells(trace, k) if not c.from_model]
+    if cells:
+        st.dataframe(_cells_table(cells), hide_index=True, width="stretch")
+    st.markdown("**6 · n_accepted and the post-acceptance token**")
+    st.info(md_escape(fg.describe_next(trace, k)))
+
+
+def _short(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+_TINT: dict[Kind, str] = {
+    "accepted": "#CDEEE4",
+    "rejected": "#F7DCCC",
+    "unevaluated": "#EEEEEE",
+    "correction": "#CCE3F0",
+    "bonus": "#F5E4EE",
+}
+
+
+def _cells_table(cells: list[fg.Cell]) -> Any:
+    df = pd.DataFrame(
+        {
+            "pos": [c.position + 1 for c in cells],
+            "draft token": [fg.visible(c.token) for c in cells],
+            "q(x)": [c.q for c in cells],
+            "p(x)": [c.p for c in cells],
+            "outcome": [LABELS[c.kind] for c in cells],
+            "the rule's test": [c.test for c in cells],
+        }
+    )
+    tint = {LABELS[k]: _TINT[k] for k in KINDS}
+    return df.style.format({"q(x)": "{:.3f}", "p(x)": "{:.3f}"}, na_rep="—").map(
+        lambda v: f"background-color: {tint.get(v, '')}" if v in tint else "", subset=["outcome"]
+    )
+
+
+# ---------------------------------------------------------------- live decoding
+
+_GENERATION_LOCK = threading.Lock()  # one generation at a time per process: the models are shared
+DEFAULT = "default"  # specviz.models.DEFAULT: the embedded pair
+RULES = ("sampling", "greedy", "threshold", "typical")  # specviz.rules.RULES
+CUSTOM = "custom (hub id or local path)"
+NGRAM = "prompt lookup (n-gram, no draft model)"
+DRAFT_MODEL = "draft model"
+
+
+@dataclass(frozen=True)
+class LiveSettings:
+    target: str = DEFAULT
+    draft: str = DEFAULT  # a model spec, or "ngram"
+    prompt: str = "Explain speculative decoding to a student in three sentences."
+    chat: bool = True
+    gamma: int = 4
+    rule: str = "sampling"
+    tau: float = 0.3
+    epsilon: float = 0.09
+    delta: float = 0.3
+    temperature: float = 0.7
+    top_k: int = 0
+    top_p: float = 1.0
+    seed: int = 0
+    max_new_tokens: int = 64
+    compare: bool = False
+
+    def config(self) -> DecodeConfig:
+        """The decoder configuration; raises ValueError with a readable message for bad values."""
+        from specviz.decoder import DecodeConfig
+        from specviz.rules import make_rule
+        from specviz.warp import Sampling
+
+        params = {"threshold": {"tau": self.tau}, "typical": {"epsilon": self.epsilon, "delta": self.delta}}
+        return DecodeConfig(
+            gamma=self.gamma,
+            rule=make_rule(self.rule, **params.get(self.rule, {})),
+            sampling=Sampling(self.temperature, self.top_k, self.top_p),
+            max_new_tokens=self.max_new_tokens,
+            seed=self.seed,
+        )
+
+
+def _default_draft_ready() -> bool:
+    from specviz.models import DRAFT_DIR
+
+    return (DRAFT_DIR / "config.json").is_file()
+
+
+def live_form() -> LiveSettings:
+    """The live page's controls; returns what they say."""
+    from specviz.models import PRESETS
+
+    d = LiveSettings()
+    models, prompt, decoding = st.columns([4, 5, 4], gap="large")
+    with models:
+        st.markdown("**Model pair**")
+        preset = st.selectbox("Preset", [*PRESETS, CUSTOM], key="live_preset")
+        if preset == CUSTOM:
+            target = st.text_input(
+                "Evaluation (target) model", DEFAULT, key="live_target", help="hub id, directory, .gguf or 'default'"
+            )
+            draft = st.text_input(
+                "Draft model", DEFAULT, key="live_draft", help="hub id, directory, .gguf, 'default' or 'ngram'"
+            )
+        else:
+            target, draft = PRESETS[preset]
+        ready = draft != DEFAULT or _default_draft_ready()
+        kind = st.radio("Drafter", [DRAFT_MODEL, NGRAM], index=0 if ready else 1, key="live_drafter", horizontal=False)
+        if not ready and kind == DRAFT_MODEL:
+            st.warning("The default draft model (assets/draft) is not installed yet; choose prompt lookup.")
+        elif not ready:
+            st.caption("The default draft model (assets/draft) is not installed yet, so prompt lookup is preselected.")
+        if kind == NGRAM:
+            draft = "ngram"
+    with prompt:
+        st.markdown("**Prompt**")
+        text = st.text_area("Prompt", d.prompt, key="live_prompt", height=120, label_visibility="collapsed")
+        chat = st.radio("Format", ["chat template", "raw text"], key="live_chat", horizontal=True) == "chat template"
+        compare = st.checkbox(
+            "Also run the evaluation model alone",
+            d.compare,
+            key="live_compare",
+            help="Target-only decoding with the same settings and seed: its output and speed beside the result.",
+        )
+    with decoding:
+        st.markdown("**Decoding**")
+        gamma = st.slider("γ (drafts per step)", 1, 16, d.gamma, key="live_gamma")
+        rule = st.selectbox(
+            "Acceptance rule",
+            RULES,
+            key="live_rule",
+            help="sampling and greedy are lossless; threshold and typical are lossy",
+        )
+        tau, epsilon, delta = d.tau, d.epsilon, d.delta
+        if rule == "threshold":
+            tau = st.number_input("τ: accept when p/q ≥ τ", 0.0, 10.0, d.tau, 0.05, key="live_tau")
+        if rule == "typical":
+            c1, c2 = st.columns(2)
+            epsilon = c1.number_input("ε", 0.0, 1.0, d.epsilon, 0.01, key="live_epsilon")
+            delta = c2.number_input("δ", 0.0, 1.0, d.delta, 0.05, key="live_delta")
+        temperature = st.slider("Temperature (0 = greedy)", 0.0, 2.0, d.temperature, 0.05, key="live_temperature")
+        c1, c2 = st.columns(2)
+        top_k = c1.number_input("top-k (0 = off)", 0, 100_000, d.top_k, key="live_top_k")
+        top_p = c2.number_input("top-p (1 = off)", 0.01, 1.0, d.top_p, 0.05, key="live_top_p")
+        c1, c2 = st.columns(2)
+        seed = c1.number_input("Seed", 0, 2**31 - 1, d.seed, key="live_seed")
+        max_new = c2.number_input("Max new tokens", 1, 2048, d.max_new_tokens, key="live_max_new")
+    return LiveSettings(
+        target=target.strip(),
+        draft=draft.strip(),
+        prompt=text,
+        chat=chat,
+        gamma=int(gamma),
+        rule=str(rule),
+        tau=float(tau),
+        epsilon=float(epsilon),
+        delta=float(delta),
+        temperature=float(temperature),
+        top_k=int(top_k),
+        top_p=float(top_p),
+        seed=int(seed),
+        max_new_tokens=int(max_new),
+        compare=compare,
+    )
+
+
+@st.cache_resource(show_spinner=False, max_entries=2)
+def load_models(target: str, draft: str) -> tuple[CausalLM, CausalLM | None]:
+    """Once per server process per pair, shared by every session (never stored in session state)."""
+    from specviz.models import load_pair
+
+    return load_pair(target, draft)
+
+
+def _request(flag: str, value: Any = True) -> None:
+    """Button callbacks only raise a flag: the flag, unlike a button's return value, survives a rerun."""
+    st.session_state[flag] = value
+
+
+def run_button() -> bool:
+    """The Run button; True once after it was pressed."""
+    st.button("Run", icon=":material/play_arrow:", type="primary", key="live_run", on_click=_request, args=("live_go",))
+    return bool(st.session_state.pop("live_go", False))
+
+
+@contextmanager
+def _generation_slot(note: Any) -> Iterator[None]:
+    """Hold the process-wide generation lock, telling the user while another session has it.
+
+    Any Streamlit call may raise the rerun of a Stop click, so the lock is released in every case.
+    """
+    acquired = _GENERATION_LOCK.acquire(blocking=False)
+    try:
+        while not acquired:
+            note.info("Another session is generating with the shared model; this run starts when it is done…")
+            acquired = _GENERATION_LOCK.acquire(timeout=0.5)
+        note.empty()
+        yield
+    finally:
+        if acquired:
+            _GENERATION_LOCK.release()
+
+
+def _fix_hint(exc: Exception, s: LiveSettings) -> str:
+    msg = str(exc)
+    if s.draft == DEFAULT and not _default_draft_ready():
+        msg += " — The default draft model is not installed yet: pick 'prompt lookup' as the drafter."
+    return msg
+
+
+def run_live(s: LiveSettings) -> None:
+    """Decode with live updates; the finished (or stopped) run goes to session state as live_result."""
+    from specviz.models import ModelLoadError
+    from specviz.record import Recording, make_drafter
+
+    try:
+        cfg = s.config()
+    except ValueError as exc:
+        st.error(f"Check the settings: {md_escape(str(exc))}.")
+        return
+    if not s.prompt.strip():
+        st.error("The prompt is empty: write something for the model to continue.")
+        return
+    if not s.target or not s.draft:
+        st.error("Name both models (a hub id, a local directory, a .gguf file, or 'default').")
+        return
+    try:
+        with st.spinner(f"Loading {s.target} ← {s.draft} (once per server process; the first time takes a while)…"):
+            target, draft = load_models(s.target, s.draft)
+        rec = Recording(target, make_drafter(target, draft), s.prompt, cfg, chat=s.chat)
+    except ModelLoadError as exc:
+        st.error(f"Could not load the models: {md_escape(_fix_hint(exc, s))}")
+        return
+    except Exception as exc:  # the UI boundary: anything else a model load or the tokenizer raises
+        st.error(f"Could not load the models: {md_escape(f'{type(exc).__name__}: {exc}'[:600])}")
+        return
+    st.button(
+        "Stop",
+        icon=":material/stop:",
+        key="live_stop",
+        help="Stops after the current step and keeps the partial trace.",
+    )
+    note, progress = st.empty(), st.progress(0.0, text="waiting for the model…")
+    text_slot, chart_slot = st.empty(), st.empty()
+    partial: dict[str, Any] = {"trace": rec.trace, "settings": asdict(s), "seconds": 0.0, "baseline": None}
+    st.session_state["live_partial"] = partial
+    error = None
+    with _generation_slot(note):
+        it = iter(rec)
+        made, last_draw, n_draws = 0, 0.0, 0
+        with closing(it):
+            try:
+                while True:
+                    t0 = time.perf_counter()
+                    try:
+                        step = next(it)
+                    except StopIteration:
+                        break
+                    partial["seconds"] += time.perf_counter() - t0
+                    made = min(cfg.max_new_tokens, made + step["n_accepted"] + (1 if step.get("next") else 0))
+                    progress.progress(made / cfg.max_new_tokens, text=f"step {step['index']} · {made} tokens")
+                    if time.monotonic() - last_draw > 0.4:
+                        last_draw, n_draws = time.monotonic(), n_draws + 1
+                        toks = [(t.token, t.kind) for t in fg.provenance(rec.trace)]
+                        text_slot.markdown(tokens_md(toks, limit=200))
+                        steps = len(rec.trace["steps"])
+                        with chart_slot:
+                            _plot(fg.timeline_figure(rec.trace, max(0, steps - 12), steps), f"live_tl_{n_draws}")
+            except Exception as exc:  # a model failure mid-run: keep what was made, say what happened
+                error = exc
+        if error is None and s.compare:
+            partial["baseline"] = _baseline(target, rec.prompt_ids, cfg, progress)
+    st.session_state.pop("live_partial", None)
+    if error is not None:
+        partial["error"] = f"{type(error).__name__}: {error}"
+    _keep_result(partial, stopped=False)
+    st.rerun()
+
+
+def _baseline(target: CausalLM, prompt_ids: list[int], cfg: DecodeConfig, progress: Any) -> dict[str, Any]:
+    from specviz.decoder import target_decode
+
+    toks: list[int] = []
+    t0 = time.perf_counter()
+    for x in target_decode(target, prompt_ids, cfg.sampling, cfg.max_new_tokens, cfg.seed):
+        toks.append(x)
+        if len(toks) % 8 == 0:
+            progress.progress(len(toks) / cfg.max_new_tokens, text=f"evaluation model alone: {len(toks)} tokens")
+    seconds = time.perf_counter() - t0
+    return {"text": target.tokenizer.decode(toks), "tokens": len(toks), "seconds": seconds}
+
+
+def _keep_result(partial: dict[str, Any], stopped: bool) -> None:
+    trace = partial["trace"]
+    if "output" not in trace:
+        finish(trace, "stopped")
+    run_id = uuid.uuid4().hex[:8]
+    runs = st.session_state.setdefault("run_count", 0) + 1
+    st.session_state["run_count"] = runs
+    m = trace["meta"]
+    label = f"Your run {runs} · {m['draft']['name']}, γ = {m['gamma']}, {m['rule']['name']}"
+    add_trace(f"run:{run_id}", trace, label, MAX_RUNS)
+    st.session_state["live_result"] = {"key": f"run:{run_id}", **partial, "stopped": stopped}
+
+
+def recover_partial() -> None:
+    """A run interrupted by Stop (or by leaving the page) left its partial trace: keep it as the result."""
+    partial = st.session_state.pop("live_partial", None)
+    if partial is not None:
+        _keep_result(partial, stopped=True)
+
+
+def show_live_result(result: dict[str, Any]) -> None:
+    trace: Trace = result["trace"]
+    store = _store()
+    if result["key"] not in store:
+        store[result["key"]] = {"trace": trace, "label": "Your last run"}
+    n, out = len(trace["steps"]), trace["output"]
+    st.subheader("Result")
+    if result.get("error"):
+        st.error(f"Decoding stopped with an error; the steps before it are kept. {md_escape(result['error'])}")
+    if result.get("stopped"):
+        st.warning(f"Stopped after {n} step{'s' if n != 1 else ''}; the partial trace is kept below.")
+    if n == 0:
+        return
+    s = summarize(trace)
+    tokens = len(out["token_ids"])
+    speed = tokens / result["seconds"] if result.get("seconds") else None
+    cols = st.columns(5)
+    cols[0].metric("tokens", tokens)
+    cols[1].metric("steps (evaluation passes)", n)
+    cols[2].metric("tokens per step", f"{s['tokens_per_step']:.2f}")
+    cols[3].metric("α (acceptance)", f"{s['alpha']:.2f}")
+    cols[4].metric("speculative speed", f"{speed:.1f} tok/s" if speed else "—")
+    st.markdown(legend_md(("accepted", "correction", "bonus")))
+    st.markdown(tokens_md([(t.token, t.kind) for t in fg.provenance(trace)]))
+    base = result.get("baseline")
+    if base:
+        bspeed = base["tokens"] / base["seconds"] if base["seconds"] else 0.0
+        left, right = st.columns(2)
+        with left:
+            st.markdown(f"**Speculative output** · {speed or 0:.1f} tok/s")
+            st.text(out["text"])
+        with right:
+            st.markdown(f"**Evaluation model alone** · {bspeed:.1f} tok/s")
+            st.text(base["text"])
+        same = "identical" if base["text"] == out["text"] else "different"
+        ratio = f"{speed / bspeed:.2f}×" if speed and bspeed else "—"
+        st.caption(
+            f"Measured speedup {ratio}. The two outputs are {same}: with a lossless rule they follow the same "
+            "distribution, and with temperature 0 they are the same text; lossy rules may drift."
+        )
+    else:
+        with st.expander("Output as plain text"):
+            st.text(out["text"])
+    steps = len(trace["steps"])
+    _plot(fg.timeline_figure(trace, max(0, steps - TIMELINE_ROWS), steps), "live_result_timeline")
+    c1, c2 = st.columns(2)
+    c1.download_button(
+        "Download the trace (JSON)",
+        dumps(trace),
+        file_name=f"specviz-trace-{result['key'].removeprefix('run:')}.json",
+        mime="application/json",
+        key="live_download",
+        icon=":material/download:",
+    )
+    c2.button(
+        "Step through this run",
+        icon=":material/manage_search:",
+        key="live_to_replay",
+        on_click=_request,
+        args=("live_goto_replay", result["key"]),
+    )
+    key = st.session_state.pop("live_goto_replay", None)
+    if key is not None:
+        st.session_state["trace_key"] = key
+        st.query_params.clear()
+        st.switch_page("pages/replay.py")
+
+
+# ---------------------------------------------------------------- statistics
+
+
+def show_stats(choice: TraceChoice) -> None:
+    trace = choice.trace
+    if not trace["steps"]:
+        st.info("This trace has no steps.")
+        return
+    s = _summary(choice.cache_key, trace)
+    k = fg.costs(trace, s)
+    st.markdown(_meta_line(trace))
+    cols = st.columns(6)
+    cols[0].metric("steps", k.steps)
+    cols[1].metric("tokens", s["tokens"])
+    cols[2].metric("α", f"{k.alpha:.2f}", help="accepted / (accepted + rejections): the per-decision acceptance")
+    cols[3].metric(
+        "tokens / step",
+        f"{k.tokens_per_step:.2f}",
+        f"theory {k.expected_tokens_per_step:.2f}",
+        delta_color="off",
+        delta_arrow="off",
+    )
+    cols[4].metric(
+        "cost ratio c", "—" if k.c is None else f"{k.c:.3f}", help="draft time per draft token ÷ verify time per step"
+    )
+    cols[5].metric("implied speedup", "—" if k.speedup is None else f"{k.speedup:.2f}×")
+    theory, speedup = st.columns(2)
+    theory.latex(r"\text{tokens per step} = \frac{1-\alpha^{\gamma+1}}{1-\alpha}")
+    speedup.latex(r"\text{speedup} = \frac{1-\alpha^{\gamma+1}}{(1-\alpha)(\gamma c+1)}")
+    st.markdown("**Verdict**")
+    for line in fg.verdict(k):
+        st.info(md_escape(line))
+    left, right = st.columns(2, gap="large")
+    with left:
+        st.markdown("**Acceptance per draft position**")
+        _plot(fg.per_position_figure(s), "stats_positions")
+        st.markdown("**Tokens per step against the theory**")
+        _plot(fg.tokens_per_step_figure(k), "stats_theory")
+    with right:
+        st.markdown("**How many drafts each step accepted**")
+        _plot(fg.accepted_lengths_figure(s, k.gamma), "stats_lengths")
+        st.markdown("**Draft vs verify time per step**")
+        _plot(fg.timing_figure(trace), "stats_timing")
+    if k.draft_ms_per_token is not None and k.verify_ms_per_step is not None:
+        st.caption(
+            f"Measured: {k.draft_ms_per_token:.2f} ms per draft token, {k.verify_ms_per_step:.1f} ms per verification "
+            f"pass, so c = {k.c:.3f}. Times come from the machine that recorded the trace."
+        )

@@ -1,0 +1,227 @@
+"""End to end in real headless Chromium: `streamlit run app.py`, deep link, stepping, clicks, uploads.
+
+Needs Debian's chromium at /usr/bin/chromium and Playwright for Python (`make test` installs both).
+Skips when either is missing on a developer machine; fails when CI is set. Screenshots go to
+artifacts/ (gitignored), which CI can keep.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from specviz import ui
+from specviz.decoder import DecodeConfig
+from specviz.drafters import ModelDrafter
+from specviz.models import CausalLM
+from specviz.record import Recording
+from specviz.rules import make_rule
+from specviz.trace import Trace, dump
+from specviz.warp import Sampling
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "artifacts"
+CHROMIUM = Path("/usr/bin/chromium")
+READY = "[data-testid='stApp'][data-test-script-state='notRunning']"
+PROMPT = [1, 3, 4, 5, 6, 3, 7, 3, 4, 5]
+TIMEOUT_MS = 60_000
+
+
+def _missing() -> str | None:
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "Playwright for Python is not installed (pip install -r requirements-dev.txt)"
+    if not CHROMIUM.exists():
+        return f"{CHROMIUM} is missing (`make browser` installs Debian's chromium)"
+    return None
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _browser_available() -> None:
+    why = _missing()
+    if why is None:
+        return
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(f"browser tests cannot run in CI: {why}")
+    pytest.skip(why)
+
+
+@pytest.fixture(scope="module")
+def tiny_trace(target: CausalLM, draft_lm: CausalLM) -> Trace:
+    cfg = DecodeConfig(gamma=4, rule=make_rule("sampling"), sampling=Sampling(1.0), max_new_tokens=30, seed=9)
+    return Recording(target, ModelDrafter(draft_lm, target.vocab_size), "the cat", cfg, prompt_ids=PROMPT).run()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, tiny_trace: Trace) -> Iterator[str]:
+    """The app on a free port, with the real samples plus a small deterministic one called "tiny"."""
+    samples = tmp_path_factory.mktemp("samples")
+    for path in ui.list_samples().values():
+        shutil.copy(path, samples / path.name)
+    dump(tiny_trace, samples / "tiny.json.gz")
+    port = _free_port()
+    log = open(tmp_path_factory.mktemp("log") / "streamlit.log", "w+")  # noqa: SIM115 - closed below
+    env = {**os.environ, "SPECVIZ_SAMPLES": str(samples)}
+    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true"]
+    cmd += ["--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                    if r.read().strip() == b"ok":
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                log.seek(0)
+                pytest.fail(f"streamlit did not start:\n{log.read()[-3000:]}")
+            time.sleep(0.5)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def page(server: str) -> Iterator[Page]:
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        pg = browser.new_page(viewport={"width": 1440, "height": 1100})
+        pg.set_default_timeout(TIMEOUT_MS)
+        yield pg
+        browser.close()
+
+
+def settle(pg: Page) -> None:
+    pg.wait_for_selector(READY, timeout=TIMEOUT_MS)
+    assert pg.locator("[data-testid='stException']").count() == 0
+
+
+def test_deep_link_then_next_then_timeline_click(server, page, tiny_trace):
+    from playwright.sync_api import expect
+
+    n = len(tiny_trace["steps"])
+    # the first request this server sees is a deep link: it must still get app.py's routing
+    page.goto(f"{server}/replay?trace=tiny&step=3")
+    settle(page)
+    expect(page.get_by_role("heading", name=f"Step 3 of {n - 1}")).to_be_visible()
+    expect(page.get_by_text("Step through", exact=True).first).to_be_visible()  # the sidebar's page title
+    expect(page.locator(".js-plotly-plot").nth(2)).to_be_visible()
+    page.screenshot(path=str(ARTIFACTS / "replay-step3.png"), full_page=True)
+
+    page.get_by_role("button", name="Next").click()
+    expect(page.get_by_role("heading", name=f"Step 4 of {n - 1}")).to_be_visible()
+    expect(page).to_have_url(re.compile(r"step=4"))
+    assert page.locator(".js-plotly-plot").count() >= 3
+    page.screenshot(path=str(ARTIFACTS / "replay-step4.png"), full_page=True)
+
+    # click a timeline marker of another step: the step view follows
+    timeline = page.locator(".js-plotly-plot").last
+    timeline.scroll_into_view_if_needed()
+    box = timeline.evaluate(
+        """(el) => {
+            for (const p of el.querySelectorAll('.scatterlayer .trace .points path')) {
+                const d = p.__data__;
+                if (d && d.y === 1) { const r = p.getBoundingClientRect();
+                    return {x: r.x + r.width / 2, y: r.y + r.height / 2}; }
+            }
+            return null;
+        }"""
+    )
+    assert box is not None, "no timeline marker for step 1"
+    page.mouse.click(box["x"], box["y"])
+    expect(page.get_by_role("heading", name=f"Step 1 of {n - 1}")).to_be_visible()
+    expect(page).to_have_url(re.compile(r"step=1"))
+
+
+def test_upload_valid_and_broken_traces(server, page, tiny_trace, tmp_path):
+    from playwright.sync_api import expect
+
+    good = tmp_path / "uploaded.json"
+    dump(tiny_trace, good)
+    page.goto(f"{server}/replay")
+    settle(page)
+    page.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(str(good))
+    expect(page.get_by_role("combobox", name="Trace")).to_match_aria_snapshot(
+        '- combobox "Trace": Upload · uploaded.json'
+    )
+    expect(page.get_by_role("heading", name=f"Step 0 of {len(tiny_trace['steps']) - 1}")).to_be_visible()
+    page.screenshot(path=str(ARTIFACTS / "replay-upload.png"), full_page=True)
+
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"format": "specviz-trace", "version": 1, "steps": [')
+    page.goto(f"{server}/replay")
+    settle(page)
+    page.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(str(broken))
+    expect(page.get_by_text("Could not open this upload")).to_be_visible()
+    assert page.locator("[data-testid='stException']").count() == 0
+    page.screenshot(path=str(ARTIFACTS / "replay-broken-upload.png"), full_page=True)
+
+
+@pytest.mark.parametrize(("path", "title"), [("", "Speculative decoding"), ("stats", "Statistics"), ("live", "Live")])
+def test_other_pages_render(server, page, path, title):
+    from playwright.sync_api import expect
+
+    page.goto(f"{server}/{path}")
+    settle(page)
+    expect(page.get_by_role("heading", name=re.compile(title)).first).to_be_visible()
+    if path != "live":
+        expect(page.locator(".js-plotly-plot").first).to_be_visible()
+    page.screenshot(path=str(ARTIFACTS / f"page-{path or 'home'}.png"), full_page=True)
+
+
+@pytest.mark.parametrize(
+    ("name", "path"),
+    [("home", ""), ("replay", "replay?trace=sampling-t0.7&step=36"), ("stats", "stats?trace=long")],
+)
+def test_real_samples_in_the_browser(server, page, name, path):
+    """The shipped samples render in a real browser; the screenshots are the ones docs/APP.md shows."""
+    from playwright.sync_api import expect
+
+    needed = {"replay": "sampling-t0.7", "stats": "long"}.get(name)
+    if needed and needed not in ui.list_samples():
+        pytest.skip(f"no {needed} sample recorded")
+    page.set_viewport_size({"width": 1440, "height": 1500 if name != "home" else 950})
+    page.goto(f"{server}/{path}")
+    settle(page)
+    expect(page.locator(".js-plotly-plot").first).to_be_visible()
+    page.wait_for_timeout(1000)  # let Plotly finish drawing before the picture
+    page.screenshot(path=str(ARTIFACTS / f"docs-{name}.png"))
+    page.set_viewport_size({"width": 1440, "height": 1100})
