@@ -20,6 +20,7 @@ Everything is seeded; on a 2-core CPU generation takes ~25 min and training what
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import math
 import random
@@ -130,18 +131,28 @@ def examples(
     return out
 
 
-def init_draft(target: torch.nn.Module, token_map: list[int], layers: list[int]) -> torch.nn.Module:
-    """A Llama with the target's shape but `len(layers)` layers and a small vocabulary, copied from the target."""
+def init_draft(
+    target: torch.nn.Module, token_map: list[int], layers: list[int], hidden: int | None = None
+) -> torch.nn.Module:
+    """A small Llama over the reduced vocabulary, started from the target.
+
+    With the target's hidden size, `layers` names the target layers to copy. With a smaller
+    `hidden`, the embeddings are the target's projected on their top principal directions and
+    len(layers) fresh layers are trained from scratch.
+    """
     from transformers import LlamaConfig, LlamaForCausalLM
 
     tcfg = target.config
+    width = hidden or tcfg.hidden_size
+    same = width == tcfg.hidden_size
+    heads = tcfg.num_attention_heads if same else max(1, width // 64)
     cfg = LlamaConfig(
         vocab_size=len(token_map) + 1,
-        hidden_size=tcfg.hidden_size,
-        intermediate_size=tcfg.intermediate_size,
+        hidden_size=width,
+        intermediate_size=tcfg.intermediate_size if same else 4 * width,
         num_hidden_layers=len(layers),
-        num_attention_heads=tcfg.num_attention_heads,
-        num_key_value_heads=tcfg.num_key_value_heads,
+        num_attention_heads=heads,
+        num_key_value_heads=tcfg.num_key_value_heads if same else heads,
         max_position_embeddings=tcfg.max_position_embeddings,
         rms_norm_eps=tcfg.rms_norm_eps,
         rope_parameters=getattr(tcfg, "rope_parameters", None),
@@ -153,13 +164,21 @@ def init_draft(target: torch.nn.Module, token_map: list[int], layers: list[int])
     draft = LlamaForCausalLM(cfg)
     sd = target.state_dict()
     with torch.no_grad():
-        emb = sd["model.embed_tokens.weight"]
-        draft.model.embed_tokens.weight.copy_(torch.cat([emb[token_map], emb.mean(0, keepdim=True)]))
-        draft.model.norm.weight.copy_(sd["model.norm.weight"])
-        for i, src in enumerate(layers):
-            prefix = f"model.layers.{src}."
-            own = {k[len(prefix) :]: v for k, v in sd.items() if k.startswith(prefix)}
-            draft.model.layers[i].load_state_dict(own)
+        emb = sd["model.embed_tokens.weight"][token_map]
+        emb = torch.cat([emb, emb.mean(0, keepdim=True)])
+        if same:
+            draft.model.embed_tokens.weight.copy_(emb)
+            draft.model.norm.weight.copy_(sd["model.norm.weight"])
+            for i, src in enumerate(layers):
+                prefix = f"model.layers.{src}."
+                own = {k[len(prefix) :]: v for k, v in sd.items() if k.startswith(prefix)}
+                draft.model.layers[i].load_state_dict(own)
+        else:
+            # PCA: keep the directions along which the target's token embeddings vary most
+            centred = emb - emb.mean(0, keepdim=True)
+            _, _, v = torch.linalg.svd(centred, full_matrices=False)
+            proj = centred @ v[:width].T
+            draft.model.embed_tokens.weight.copy_(proj)
     draft.tie_weights()
     return draft
 
@@ -207,6 +226,9 @@ def train(
     hard_weight: float = 0.5,
     seed: int = 0,
     holdout: int = 2,
+    hidden: int | None = None,
+    weight_decay: float = 0.0,
+    eval_every: int = 100,
 ) -> dict:
     torch.manual_seed(seed)
     rng = random.Random(seed)
@@ -221,7 +243,7 @@ def train(
     train_set = examples(shards[:-holdout], lookup, unk)
     test_set = examples(shards[-holdout:], lookup, unk)
     covered = sum(int((x[2] != unk).sum()) for x in test_set) / sum(len(x[2]) for x in test_set)
-    draft = init_draft(target.model, token_map, list(layers))
+    draft = init_draft(target.model, token_map, list(layers), hidden)
     del target
     n_params = sum(p.numel() for p in draft.parameters())
     print(
@@ -229,7 +251,7 @@ def train(
         f"vocab covers {covered:.1%} of held-out answer tokens",
         flush=True,
     )
-    opt = torch.optim.AdamW(draft.parameters(), lr=lr, weight_decay=0.0, betas=(0.9, 0.98))
+    opt = torch.optim.AdamW(draft.parameters(), lr=lr, weight_decay=weight_decay, betas=(0.9, 0.98))
     warmup = max(1, steps // 20)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps))
@@ -237,6 +259,8 @@ def train(
     t0, step = time.time(), 0
     agree0 = evaluate(draft, test_set, unk)
     print(f"start: held-out greedy agreement {agree0:.1%}", flush=True)
+    # keep the weights that do best on held-out answers: a small corpus is overfitted quickly
+    best, best_state, best_step = agree0, copy.deepcopy(draft.state_dict()), 0
     while step < steps:
         for chunk in _batches(train_set, batch, rng):
             draft.train()
@@ -253,16 +277,25 @@ def train(
                     f"{time.time() - t0:.0f} s",
                     flush=True,
                 )
+            if step % eval_every == 0 or step == steps:
+                held = evaluate(draft, test_set, unk)
+                print(f"step {step}: held-out greedy agreement {held:.1%}", flush=True)
+                if held > best:
+                    best, best_state, best_step = held, copy.deepcopy(draft.state_dict()), step
             if step >= steps:
                 break
-    agree = evaluate(draft, test_set, unk)
+    draft.load_state_dict(best_state)
+    agree = best
     minutes = (time.time() - t0) / 60
-    print(f"held-out greedy agreement {agree:.1%} after {steps} steps, {minutes:.1f} min", flush=True)
+    print(f"held-out greedy agreement {agree:.1%} (best, step {best_step} of {steps}), {minutes:.1f} min", flush=True)
     stats = {
         "params": n_params,
         "vocab": len(token_map) + 1,
         "layers_from_target": list(layers),
         "steps": steps,
+        "best_step": best_step,
+        "hidden": draft.config.hidden_size,
+        "weight_decay": weight_decay,
         "batch": batch,
         "lr": lr,
         "hard_weight": hard_weight,
@@ -352,13 +385,25 @@ def main() -> None:
     t.add_argument("--vocab", type=int, default=6144)
     t.add_argument("--layers", default="0,1", help="which target layers initialise the draft's layers")
     t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--hidden", type=int, help="draft hidden size (default: the target's, with copied layers)")
+    t.add_argument("--lr", type=float, default=5e-4)
+    t.add_argument("--weight-decay", type=float, default=0.0)
     args = ap.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
     if args.stage == "gen":
         generate(args.out, limit=args.limit, reverse=args.reverse)
     else:
+        layers = tuple(int(x) for x in args.layers.split(","))
         train(
-            args.data, args.out, args.steps, args.vocab, tuple(int(x) for x in args.layers.split(",")), seed=args.seed
+            args.data,
+            args.out,
+            args.steps,
+            args.vocab,
+            layers,
+            lr=args.lr,
+            seed=args.seed,
+            hidden=args.hidden,
+            weight_decay=args.weight_decay,
         )
 
 
