@@ -1,6 +1,7 @@
 """specviz entry point: only routes. Run with `make run` (or `streamlit run app.py`).
 
-Deep links rely on these URL paths: / (home), /live, /replay?trace=NAME&step=N, /stats?trace=NAME.
+Deep links rely on these URL paths: / (home), /live, /replay?trace=NAME&step=N, /stats?trace=NAME,
+/exercises?trace=NAME&seed=N, /speedup, /compare?a=NAME&b=NAME.
 """
 
 import streamlit as st
@@ -11,5 +12,8 @@ pages = [
     st.Page("pages/live.py", title="Live decoding", icon=":material/play_circle:", url_path="live"),
     st.Page("pages/replay.py", title="Step through", icon=":material/manage_search:", url_path="replay"),
     st.Page("pages/stats.py", title="Statistics", icon=":material/bar_chart:", url_path="stats"),
+    st.Page("pages/exercises.py", title="Exercises", icon=":material/quiz:", url_path="exercises"),
+    st.Page("pages/speedup.py", title="Speedup lab", icon=":material/speed:", url_path="speedup"),
+    st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:", url_path="compare"),
 ]
 st.navigation(pages).run()

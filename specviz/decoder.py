@@ -15,23 +15,69 @@ from dataclasses import dataclass, field
 
 import torch
 
-from specviz.drafters import Drafter
+from specviz.drafters import Drafter, ModelDrafter
 from specviz.models import CausalLM
 from specviz.rules import Rule
 from specviz.trace import Step, TopEntry
 from specviz.warp import Sampling, sample, warp
 
-__all__ = ["DecodeConfig", "speculative_decode", "target_decode"]
+__all__ = ["DecodeConfig", "GammaPolicy", "speculative_decode", "target_decode"]
+
+
+@dataclass(frozen=True)
+class GammaPolicy:
+    """How many drafts to ask for each step: a small control loop, as in transformers' assisted decoding.
+
+    "heuristic" (transformers' default schedule): start at `start`, +2 after a step whose drafts were all
+    accepted, −1 otherwise, never below `min_gamma` nor above DecodeConfig.gamma (the maximum).
+    "constant" keeps `start`. `confidence`, when set, also stops a model drafter early: it stops after
+    a drafted token whose own probability q(x) is below it (transformers' assistant_confidence_threshold).
+    """
+
+    name: str = "heuristic"
+    start: int = 4
+    increase: int = 2
+    decrease: int = 1
+    min_gamma: int = 1
+    confidence: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.name not in ("heuristic", "constant"):
+            raise ValueError(f"unknown gamma policy {self.name!r}: use 'heuristic' or 'constant'")
+        if self.min_gamma < 1 or self.start < self.min_gamma:
+            raise ValueError(f"need 1 <= min_gamma <= start, got min_gamma {self.min_gamma}, start {self.start}")
+        if self.confidence is not None and not 0.0 <= self.confidence <= 1.0:
+            raise ValueError(f"confidence must be in [0, 1], got {self.confidence}")
+
+    def next(self, gamma: int, asked: int, drafted: int, n_accepted: int, max_gamma: int) -> int:
+        """The draft length for the next step, after a step that asked for `asked` and drafted `drafted`."""
+        if self.name == "constant":
+            return gamma
+        if drafted > 0 and n_accepted == drafted == asked:
+            return min(gamma + self.increase, max_gamma)
+        return max(gamma - self.decrease, self.min_gamma)
+
+    def meta(self, max_gamma: int) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "start": min(self.start, max_gamma),
+            "increase": self.increase,
+            "decrease": self.decrease,
+            "min": self.min_gamma,
+            "max": max_gamma,
+            "confidence": self.confidence,
+        }
 
 
 @dataclass(frozen=True)
 class DecodeConfig:
-    gamma: int = 4
+    gamma: int = 4  # drafts per step; with a gamma_policy, the most a step may draft
     rule: Rule = field(default_factory=lambda: Rule("sampling"))
     sampling: Sampling = field(default_factory=Sampling)
     max_new_tokens: int = 64
     seed: int = 0
     top_k_log: int = 10  # entries kept in each logged `top` list
+    gamma_policy: GammaPolicy | None = None  # None: always gamma
 
     def __post_init__(self) -> None:
         if self.gamma < 1:
@@ -70,12 +116,18 @@ def speculative_decode(
     cache = target.new_cache()
     if len(ids) > 1:
         target.forward(cache, ids[:-1], last=1)  # prefill: everything but the last token, which each step feeds
+    policy = cfg.gamma_policy
+    planned = cfg.gamma if policy is None else min(policy.start, cfg.gamma)  # drafts to ask for next
+    # only a model drafter has confidences to stop on; prompt lookup ignores the threshold
+    confident = policy is not None and policy.confidence is not None and isinstance(drafter, ModelDrafter)
+    stop_kw = {"min_confidence": policy.confidence} if confident and policy is not None else {}
     generated, index = 0, 0
     while generated < cfg.max_new_tokens and not should_stop():
         # never draft past the budget: drafts + the evaluation model's token fit exactly
-        gamma = min(cfg.gamma, cfg.max_new_tokens - generated - 1)
+        gamma = min(planned, cfg.max_new_tokens - generated - 1)
+        asked = gamma
         t0 = time.perf_counter()
-        proposal = drafter.propose(ids, gamma, cfg.sampling, gen)
+        proposal = drafter.propose(ids, gamma, cfg.sampling, gen, **stop_kw)
         target.sync()
         t1 = time.perf_counter()
         drafts = proposal.token_ids
@@ -135,6 +187,8 @@ def speculative_decode(
         }
         yield step
         drafter.accepted(n)
+        if policy is not None:
+            planned = policy.next(planned, asked, gamma, n, cfg.gamma)
         ids += appended
         generated += len(appended)
         index += 1

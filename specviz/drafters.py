@@ -53,7 +53,15 @@ class ModelDrafter:
     def reset(self) -> None:
         self._cache, self._cached = None, []
 
-    def propose(self, ids: list[int], gamma: int, sampling: Sampling, generator: torch.Generator) -> Proposal:
+    def propose(
+        self,
+        ids: list[int],
+        gamma: int,
+        sampling: Sampling,
+        generator: torch.Generator,
+        min_confidence: float | None = None,
+    ) -> Proposal:
+        """Up to gamma drafts; with min_confidence, stop after a draft whose q(x) is below it."""
         if gamma <= 0:
             return Proposal([], torch.zeros(0, self.vocab_size))
         if self._cache is None:
@@ -81,6 +89,8 @@ class ModelDrafter:
             tokens.append(x)
             qs.append(q)
             pending = [x]
+            if min_confidence is not None and float(q[x]) < min_confidence:
+                break  # the draft is unsure: later drafts would likely be wasted
         return Proposal(tokens, torch.stack(qs))
 
     def accepted(self, n_accepted: int) -> None:

@@ -62,6 +62,7 @@ class Recording:
             "device": str(target.device),
             "dtype": str(target.dtype).removeprefix("torch."),
             "top_k_logged": cfg.top_k_log,
+            **({"gamma_policy": cfg.gamma_policy.meta(cfg.gamma)} if cfg.gamma_policy is not None else {}),
             **(extra_meta or {}),
         }
         self.trace: Trace = new_trace(meta, prompt, self.prompt_ids)

@@ -65,7 +65,7 @@ PINNED = {
         "residual",
     ],
     "specviz.drafters": ["Drafter", "ModelDrafter", "NgramDrafter", "Proposal"],
-    "specviz.decoder": ["DecodeConfig", "speculative_decode", "target_decode"],
+    "specviz.decoder": ["DecodeConfig", "GammaPolicy", "speculative_decode", "target_decode"],
     "specviz.record": ["Recording", "make_drafter"],
     "specviz.models": [
         "DEFAULT",

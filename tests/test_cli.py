@@ -216,7 +216,7 @@ BAD_ARGS = [
     (["--top-p", "0"], "top_p must be in (0, 1]"),
     (["--top-p", "1.5"], "top_p must be in (0, 1]"),
     (["--temperature", "nan"], "argument --temperature: must be a finite number"),
-    (["--temperature", "-1"], "temperature must be >= 0"),
+    (["--temperature", "-1"], "temperature must be a finite number >= 0"),
     (["--max-new-tokens", "0"], "argument --max-new-tokens: must be >= 1"),
     (["--seed", "-3"], "argument --seed: must be >= 0"),
     (["--log-top-k", "0"], "argument --log-top-k: must be >= 1"),

@@ -1,0 +1,536 @@
+"""Exercises made from real trace steps: the course's questions, asked about a step that happened.
+
+Every question is multiple choice, so it can be marked exactly: `options` are plain-text strings
+(token text made visible with figures.visible, never markup) and `answer` is the index of the
+right one. The same (trace, seed) always gives the same set, so an instructor can hand a whole
+class `?seed=N&trace=NAME`. Pure: no streamlit, no torch.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Literal
+
+from specviz import theory
+from specviz.figures import visible
+from specviz.trace import Step, Trace, summarize
+
+__all__ = ["KINDS", "Question", "make_quiz", "mark"]
+
+Kind = Literal[
+    "count_appended",
+    "accept_reject",
+    "next_action",
+    "order_operations",
+    "assemble_sequence",
+    "infer_accepted",
+    "expected_tokens",
+    "bottleneck",
+    "lossy_rule",
+]
+KINDS: tuple[Kind, ...] = (
+    "count_appended",
+    "accept_reject",
+    "next_action",
+    "order_operations",
+    "assemble_sequence",
+    "infer_accepted",
+    "expected_tokens",
+    "bottleneck",
+    "lossy_rule",
+)
+TITLES: dict[Kind, str] = {
+    "count_appended": "How many tokens does the step add?",
+    "accept_reject": "Accept or reject?",
+    "next_action": "What does the evaluation model do next?",
+    "order_operations": "The order of operations in a step",
+    "assemble_sequence": "Assemble the updated sequence",
+    "infer_accepted": "How many drafts were accepted?",
+    "expected_tokens": "Expected tokens per step",
+    "bottleneck": "Read the trace: what is the bottleneck?",
+    "lossy_rule": "Fast but wrong?",
+}
+# the glossary entry (an anchor on the speedup lab page) each kind leans on
+GLOSSARY: dict[Kind, str] = {
+    "count_appended": "consecutively-accepted-tokens",
+    "accept_reject": "acceptance-rule",
+    "next_action": "residual-distribution",
+    "order_operations": "speculative-decoding-step",
+    "assemble_sequence": "post-acceptance-token",
+    "infer_accepted": "consecutively-accepted-tokens",
+    "expected_tokens": "expected-tokens-per-step",
+    "bottleneck": "expected-speedup",
+    "lossy_rule": "lossless",
+}
+SEP = " | "
+
+
+@dataclass(frozen=True)
+class Question:
+    qid: str  # stable within a set: used for widget keys and scoring
+    kind: Kind
+    text: str  # the question, plain text
+    options: tuple[str, ...]
+    answer: int  # index into options
+    explanation: str  # plain text, shown after an answer
+    step: int | None = None  # the trace step it is about, for a link to the replay view
+    details: tuple[str, ...] = field(default_factory=tuple)  # the data to read, one plain-text line each
+
+    @property
+    def title(self) -> str:
+        return TITLES[self.kind]
+
+
+def mark(question: Question, choice: int | None) -> bool:
+    return choice is not None and choice == question.answer
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _tok(text: str) -> str:
+    return f"'{visible(text)}'"
+
+
+def _toks(texts: list[str]) -> str:
+    return " ".join(_tok(t) for t in texts) if texts else "(nothing)"
+
+
+def _choice(rng: random.Random, right: str, wrong: list[str], limit: int = 4) -> tuple[tuple[str, ...], int]:
+    """The right option among up to limit − 1 distinct wrong ones, shuffled."""
+    seen = {right}
+    others = []
+    for w in wrong:
+        if w not in seen:
+            seen.add(w)
+            others.append(w)
+    options = [right, *rng.sample(others, min(limit - 1, len(others)))]
+    rng.shuffle(options)
+    return tuple(options), options.index(right)
+
+
+def _numeric(rng: random.Random, right: int, candidates: list[int]) -> tuple[tuple[str, ...], int]:
+    """Integer options in increasing order (easier to read than shuffled numbers)."""
+    wrong = [c for c in dict.fromkeys(candidates) if c != right and c >= 0]
+    picked = sorted([right, *rng.sample(wrong, min(3, len(wrong)))])
+    return tuple(str(x) for x in picked), picked.index(right)
+
+
+def _decisions(step: Step) -> list[str]:
+    return [
+        "Never evaluated" if v["accepted"] is None else "Accepted" if v["accepted"] else "Rejected"
+        for v in step["verify"]
+    ]
+
+
+def _drafts(step: Step) -> list[str]:
+    return [d["token"] for d in step["draft"]]
+
+
+def _context_tail(trace: Trace, k: int, n: int = 6) -> str:
+    """The last n tokens before step k, visible; the prompt's end when the output is shorter."""
+    toks: list[str] = []
+    for s in trace["steps"][:k]:
+        toks += [d["token"] for d in s["draft"][: s["n_accepted"]]]
+        if s.get("next") is not None:
+            toks.append(s["next"]["token"])  # type: ignore[index]
+    tail = "".join(visible(t) for t in toks[-n:])
+    if len(toks) >= n:
+        return "…" + tail
+    if trace.get("meta", {}).get("chat"):
+        # the model saw the prompt inside the chat template: the answer starts after the template's header
+        return "[start of the answer]" + tail
+    return "…" + visible(str(trace.get("prompt", {}).get("text", ""))[-30:]) + tail
+
+
+def _rule(trace: Trace) -> tuple[str, dict[str, float]]:
+    rule = trace.get("meta", {}).get("rule", {})
+    return str(rule.get("name", "sampling")), dict(rule.get("params") or {})
+
+
+def _position_word(i: int) -> str:
+    return f"i+{i}" if i else "i"
+
+
+# ---------------------------------------------------------------- the question types
+
+
+def _count_appended(trace: Trace, k: int, rng: random.Random) -> Question:
+    step = trace["steps"][k]
+    n, g = step["n_accepted"], len(step["draft"])
+    has_next = step.get("next") is not None
+    drafts_only = rng.random() < 0.5
+    decisions = ", ".join(_decisions(step))
+    if drafts_only:
+        right = n
+        text = (
+            f"A step drafted {g} token{'s' if g != 1 else ''} and verified them, in order: [{decisions}]. "
+            "How many of the drafted tokens are appended to the output?"
+        )
+        why = (
+            f"Every draft passed, so all {n} are kept (n_accepted = {n}); the evaluation model then adds a bonus "
+            "token on top, which is not one of the drafts."
+            if n == g
+            else f"Only the leading run of accepted drafts is kept: n_accepted = {n}. Verification stops at the "
+            "first rejection, and later drafts are discarded even when they would have passed (they were drafted "
+            "after a token that is now gone)."
+        )
+    else:
+        right = n + (1 if has_next else 0)
+        text = (
+            f"A step drafted {g} token{'s' if g != 1 else ''} and verified them, in order: [{decisions}]. "
+            "How many tokens does this step add to the output in total, counting the evaluation model's own token?"
+        )
+        why = (
+            f"n_accepted = {n} drafts are kept (the leading run of accepted ones), and the evaluation model then "
+            f"adds one token of its own, so {n} + 1 = {n + 1}."
+            if has_next
+            else f"n_accepted = {n}, and the last accepted draft ended the text (end-of-sequence), so the "
+            "evaluation model adds nothing this time."
+        )
+    options, answer = _numeric(rng, right, [n - 1, n, n + 1, n + 2, g - 1, g, g + 1])
+    return Question(f"count-{k}", "count_appended", text, options, answer, why, k)
+
+
+def _accept_reject(trace: Trace, k: int, j: int, rng: random.Random) -> Question:
+    step = trace["steps"][k]
+    d, v = step["draft"][j], step["verify"][j]
+    rule, params = _rule(trace)
+    acc = bool(v["accepted"])
+    tok = _tok(d["token"])
+    details: list[str] = [
+        f"Draft {j + 1} of step {k}: token {tok}",
+        f"q({tok}) = {d['q']:.4f} (the draft)",
+        f"p({tok}) = {v['p']:.4f} (the evaluation model)",
+    ]
+    if rule == "sampling":
+        a = v["accept_prob"] if v["accept_prob"] is not None else min(1.0, v["p"] / d["q"]) if d["q"] else 1.0
+        details.append(f"r = {v['r']:.4f} (the uniform draw)")
+        text = "Rule 'sampling': is this draft accepted?"
+        why = (
+            f"The test is r < min(1, p/q). Here min(1, {v['p']:.4f} / {d['q']:.4f}) = {a:.4f}, and r = {v['r']:.4f} is "
+            f"{'below' if acc else 'not below'} it, so the draft is {'accepted' if acc else 'rejected'}. A draft the "
+            "evaluation model likes at least as much as the draft (p ≥ q) is always accepted."
+        )
+    elif rule == "threshold":
+        tau = params.get("tau", 0.0)
+        ratio = v["p"] / d["q"] if d["q"] else float("inf")
+        details.append(f"τ = {tau}")
+        text = "Rule 'threshold' (lossy): is this draft accepted?"
+        why = f"The test is p/q ≥ τ: {v['p']:.4f} / {d['q']:.4f} = {ratio:.4f}, which is {'at least' if acc else 'below'} τ = {tau}. No random draw is involved."
+    elif rule == "typical":
+        cutoff = v.get("cutoff")
+        details.append(f"cutoff min(ε, δ·exp(−H(p))) = {cutoff:.4f}" if cutoff is not None else "cutoff not logged")
+        text = "Rule 'typical' (lossy): is this draft accepted?"
+        why = f"The test is p > cutoff; p = {v['p']:.4f} is {'above' if acc else 'not above'} it."
+    else:
+        top = v.get("top") or []
+        if top:
+            details.append(
+                f"the evaluation model's most likely token here: {_tok(top[0]['token'])} (p = {top[0]['prob']:.4f})"
+            )
+        text = "Rule 'greedy': is this draft accepted?"
+        why = "Greedy verification keeps a draft exactly when it is the evaluation model's argmax at that position" + (
+            "; it is." if acc else f"; the argmax is {_tok(top[0]['token'])} instead." if top else "; it is not."
+        )
+    options = ("Accepted", "Rejected")
+    return Question(f"accept-{k}-{j}", "accept_reject", text, options, 0 if acc else 1, why, k, tuple(details))
+
+
+_SOURCE_WORDS = {
+    "residual": "the residual distribution norm(max(0, p − q))",
+    "p": "its own distribution p",
+    "argmax": "the argmax of its own p",
+}
+
+
+def _next_action(trace: Trace, k: int, rng: random.Random) -> Question:
+    step = trace["steps"][k]
+    n, g = step["n_accepted"], len(step["draft"])
+    nxt = step["next"]
+    assert nxt is not None
+    drafts = _drafts(step)
+    bonus = nxt["kind"] == "bonus"
+    src = _SOURCE_WORDS.get(nxt.get("source", "p"), "its own distribution p")
+    text = (
+        f"The confirmed text ends {_context_tail(trace, k)}. The draft proposed {_toks(drafts)} and the evaluation "
+        f"model accepted the first {n} of them ({'all' if bonus else 'then a rejection'}). Call i the position of "
+        "the last confirmed token. What is the correct, immediate next action?"
+    )
+    at = _position_word(n + 1)
+    right = (
+        f"The evaluation model generates a bonus token at position {at} from {src}, already computed in the same pass"
+        if bonus
+        else f"The evaluation model generates the token at position {at} itself, from {src}"
+    )
+    source = nxt.get("source", "p")
+    wrong = [
+        f"The draft model proposes again, starting at position {at}, before anything else is added",
+        f"The rejected draft is kept, and the draft model continues from position {_position_word(g + 1)}",
+        f"The evaluation model generates the token at position {at} from the draft's distribution q",
+        f"The evaluation model runs a new forward pass over all {g} drafts to double-check them",
+    ]
+    if not bonus:
+        wrong.append(f"The evaluation model generates a bonus token at position {_position_word(g + 1)} from p")
+        # the same position from another distribution: wrong for this rule (greedy's argmax of p is its p at T = 0)
+        for other in ("residual", "p"):
+            if other != source and not (source == "argmax" and other == "p"):
+                wrong.append(
+                    f"The evaluation model generates the token at position {at} itself, from {_SOURCE_WORDS[other]}"
+                )
+    else:
+        wrong.append(
+            f"The evaluation model generates the token at position {at} itself, from {_SOURCE_WORDS['residual']}"
+        )
+    options, answer = _choice(rng, right, wrong)
+    why = f"n_accepted = {n}, so the next position to fill is {at}. " + (
+        f"Every draft passed, so there is nothing to correct: the evaluation model's pass already gave p at "
+        f"position {at}, and a bonus token is drawn from it ({_tok(nxt['token'])} here). One pass, {n + 1} tokens."
+        if bonus
+        else f"The draft at that position was rejected, so the evaluation model draws the replacement from {src} "
+        f"({_tok(nxt['token'])} here). With the sampling rule that residual is exactly what makes the output "
+        "follow p; the drafts after the rejection are thrown away."
+    )
+    return Question(f"next-{k}", "next_action", text, options, answer, why, k)
+
+
+def _order_operations(trace: Trace, k: int, rng: random.Random) -> Question:
+    step = trace["steps"][k]
+    n, g = step["n_accepted"], len(step["draft"])
+    nxt = step["next"]
+    assert nxt is not None
+    ops = [
+        f"The draft proposes {g} token{'s' if g != 1 else ''}, one after another, each with its probability q",
+        f"The evaluation model scores all of them in ONE forward pass, giving p at {g + 1} positions",
+        f"Left to right, each draft is tested against the rule; the first rejection stops the test (n_accepted = {n})",
+        f"The evaluation model draws its own token {_tok(nxt['token'])} ({nxt['kind']})",
+        "The accepted drafts and that token are appended; the caches are cut back and the drafter hears n_accepted",
+    ]
+    letters = "ABCDE"
+    shown = list(range(len(ops)))
+    rng.shuffle(shown)  # shown[i] = which op carries letter i
+    label = {op: letters[i] for i, op in enumerate(shown)}
+    right = " → ".join(label[o] for o in range(len(ops)))
+    wrong_orders = [
+        [1, 0, 2, 3, 4],  # verify before drafting
+        [0, 2, 1, 3, 4],  # accept before the pass
+        [0, 1, 3, 2, 4],  # the model's token before the test
+        [0, 1, 2, 4, 3],  # append before the token exists
+        [0, 1, 4, 2, 3],
+    ]
+    wrong = [" → ".join(label[o] for o in order) for order in wrong_orders]
+    options, answer = _choice(rng, right, wrong)
+    details = tuple(f"{letters[i]}. {ops[op]}" for i, op in enumerate(shown))
+    why = (
+        "Draft, then one pass of the evaluation model, then the left-to-right test, then the evaluation model's own "
+        "token at the first free position, and only then the update. The evaluation model's token needs the test's "
+        "result (it depends on n_accepted), and nothing is appended before the step is decided."
+    )
+    text = f"Step {k} of this trace, in shuffled pieces. Which order finalises the step correctly?"
+    return Question(f"order-{k}", "order_operations", text, options, answer, why, k, details)
+
+
+def _assemble(trace: Trace, k: int, rng: random.Random) -> Question:
+    step = trace["steps"][k]
+    n = step["n_accepted"]
+    nxt = step["next"]
+    assert nxt is not None
+    drafts = _drafts(step)
+    prefix = _context_tail(trace, k)
+    model = _tok(nxt["token"])
+
+    def seq(*parts: str) -> str:
+        return SEP.join(p for p in parts if p)
+
+    acc = " ".join(_tok(t) for t in drafts[:n])
+    right = seq(prefix, acc, model)
+    wrong = [
+        seq(prefix, " ".join(_tok(t) for t in drafts)),
+        seq(prefix, " ".join(_tok(t) for t in drafts), model),
+        seq(prefix, acc),
+        seq(prefix, model, acc),
+        seq(prefix, model),
+        seq(prefix, " ".join(_tok(t) for t in drafts[: n + 1]), model),
+    ]
+    options, answer = _choice(rng, right, wrong)
+    text = (
+        f"The text so far ends {prefix}. The draft proposed {_toks(drafts)}; {n} {'was' if n == 1 else 'were'} accepted, and the evaluation "
+        f"model produced {model}. Which is the updated sequence (prefix | accepted drafts | the evaluation model's token)?"
+    )
+    why = (
+        f"The update is always prefix | the n_accepted = {n} accepted drafts | one token from the evaluation model. "
+        + (
+            "Every draft passed, so that token is a bonus from p."
+            if nxt["kind"] == "bonus"
+            else "The rejected draft and everything after it are dropped, and the evaluation model's token takes the rejected one's place."
+        )
+    )
+    return Question(f"assemble-{k}", "assemble_sequence", text, options, answer, why, k)
+
+
+def _infer_accepted(trace: Trace, k: int, rng: random.Random) -> Question:
+    step = trace["steps"][k]
+    n, g = step["n_accepted"], len(step["draft"])
+    nxt = step["next"]
+    assert nxt is not None
+    drafts = _drafts(step)
+    prefix = _context_tail(trace, k)
+    final = "".join(visible(t) for t in [*drafts[:n], nxt["token"]])
+    text = (
+        f"The text was {prefix}. The draft proposed {_toks(drafts)}. After verification the text is "
+        f"{prefix}{final}. How many of the proposed tokens were accepted before the evaluation model added its own?"
+    )
+    options, answer = _numeric(rng, n, list(range(0, g + 2)))
+    why = (
+        f"Read the new text against the drafts: the first {n} match, and the token after them, {_tok(nxt['token'])}, "
+        f"is the evaluation model's {'bonus' if nxt['kind'] == 'bonus' else 'correction'}. "
+        "The correction is never the rejected draft itself (a rejected x has p(x) < q(x), so the residual gives it "
+        "no mass), so the leading matching run is the count."
+    )
+    return Question(f"infer-{k}", "infer_accepted", text, options, answer, why, k)
+
+
+def _expected_tokens(trace: Trace, rng: random.Random) -> Question | None:
+    s = summarize(trace)
+    alpha = round(min(max(float(s["alpha"]), 0.05), 0.95) * 20) / 20  # to the nearest 0.05
+    gamma = int(trace.get("meta", {}).get("gamma") or 4)
+    right = theory.expected_tokens(alpha, gamma)
+    wrong_values = [
+        gamma * alpha,
+        1 / (1 - alpha),
+        theory.expected_tokens(alpha, gamma - 1),
+        float(gamma + 1),
+        theory.expected_tokens(alpha, gamma) - 1,
+    ]
+    fmt = "{:.2f}".format
+    wrong = [fmt(w) for w in wrong_values if abs(w - right) > 0.015]
+    options, answer = _choice(rng, fmt(right), wrong)
+    text = (
+        f"This trace measured α ≈ {alpha:.2f} (each draft accepted with that probability) with γ = {gamma} drafts per "
+        "step. If every decision passed independently with probability α, how many tokens would one step yield on average?"
+    )
+    why = (
+        f"E[tokens per step] = (1 − α^(γ+1)) / (1 − α) = (1 − {alpha:.2f}^{gamma + 1}) / (1 − {alpha:.2f}) = {right:.2f}: "
+        f"the accepted run plus the evaluation model's token. The trace itself measured {s['tokens_per_step']:.2f}."
+    )
+    return Question("expected", "expected_tokens", text, options, answer, why, None)
+
+
+_DIAGNOSIS_WORDS: dict[theory.Diagnosis, str] = {
+    "low_acceptance": "Low acceptance: most drafts are rejected, so each pass yields little",
+    "slow_draft": "The draft is too slow: each draft token costs a large share of a verification pass",
+    "gamma_too_long": "γ is too long for this α: late drafts are rarely reached",
+    "gamma_too_short": "γ is too short: drafts are cheap and usually accepted, so longer drafts would pay",
+    "healthy": "Nothing stands out: acceptance, draft cost and γ are in balance",
+}
+
+
+def _bottleneck(trace: Trace, rng: random.Random) -> Question | None:
+    steps = trace["steps"]
+    if len(steps) < 3:
+        return None
+    m = theory.measure(trace)
+    if m.c is None:
+        return None
+    start = rng.randrange(0, max(1, len(steps) - 8 + 1))
+    window = steps[start : start + 8]
+    details = [
+        f"step {s['index']}: drafted {len(s['draft'])}, accepted {s['n_accepted']}, draft {s['timing_ms'].get('draft', 0.0):.1f} ms, "
+        f"verify {s['timing_ms'].get('verify', 0.0):.1f} ms"
+        for s in window
+    ]
+    details.append(
+        f"whole trace: {m.steps} steps, α = {m.alpha:.2f}, γ = {m.gamma}, {m.tokens_per_step:.2f} tokens per step, "
+        f"cost ratio c = {m.c:.3f}"
+    )
+    found = theory.diagnose(m.alpha, m.gamma, m.c)
+    right = _DIAGNOSIS_WORDS[found]
+    options, answer = _choice(rng, right, [w for kk, w in _DIAGNOSIS_WORDS.items() if kk != found])
+    g_best, s_best = theory.best_gamma(m.alpha, m.c)
+    s_now = theory.speedup(m.alpha, m.gamma, m.c)
+    why = (
+        f"With α = {m.alpha:.2f}, γ = {m.gamma} and c = {m.c:.3f} the model predicts {s_now:.2f}× over the evaluation "
+        f"model alone; the best γ for these numbers is {g_best} ({s_best:.2f}×). "
+        + {
+            "low_acceptance": "Below α = 0.5 most steps end at the first or second draft, whatever the draft costs: "
+            "improve the draft (or lower the temperature) before tuning anything else.",
+            "slow_draft": "The draft's cost eats the gain: γ draft tokens cost γ·c of a pass. A smaller draft, or "
+            "prompt lookup, fixes that.",
+            "gamma_too_long": "Each extra draft costs c but is reached only with probability α^j.",
+            "gamma_too_short": "Cheap, usually accepted drafts: every extra one adds nearly a token per pass.",
+            "healthy": "No single change would gain more than 5%.",
+        }[found]
+    )
+    text = f"Here is an excerpt of this trace (steps {start}–{start + len(window) - 1}) and its totals. What limits the speedup most?"
+    return Question("bottleneck", "bottleneck", text, options, answer, why, start, tuple(details))
+
+
+def _lossy(trace: Trace, rng: random.Random) -> Question | None:
+    rule, params = _rule(trace)
+    if rule not in ("threshold", "typical"):
+        return None
+    steps = [
+        s for s in trace["steps"] for j, v in enumerate(s["verify"]) if v["accepted"] and v["p"] < s["draft"][j]["q"]
+    ]
+    how = "p/q ≥ τ" if rule == "threshold" else "p > min(ε, δ·exp(−H(p)))"
+    right = (
+        f"The '{rule}' rule is lossy: it accepts drafts ({how}) that the sampling rule would sometimes reject, "
+        "so more tokens per pass, but the output no longer follows the evaluation model's distribution"
+    )
+    wrong = [
+        "The draft model was updated, so it now agrees more with the evaluation model",
+        "Verification got faster because the evaluation model now scores drafts in one pass",
+        "It is random variation: a lossless rule and a lossy one produce the same distribution of text",
+        "The evaluation model's bonus tokens are wrong more often at high speed",
+    ]
+    options, answer = _choice(rng, right, wrong)
+    k = steps[0]["index"] if steps else None
+    text = (
+        f"After switching to the '{rule}' rule{' (τ = ' + str(params.get('tau')) + ')' if 'tau' in params else ''}, "
+        "this service is faster, but reviewers say its answers changed. What explains a fast-but-wrong regression?"
+    )
+    why = (
+        "Only the sampling rule (r < min(1, p/q), residual after a rejection) and greedy verification are lossless. "
+        + ("A threshold on p/q" if rule == "threshold" else "A cutoff on p alone")
+        + " keeps drafts whose p is smaller than q more often than the sampling rule would"
+        + (f" — step {k} accepted such a draft" if k is not None else "")
+        + ", so the text drifts toward the draft's preferences."
+    )
+    return Question("lossy", "lossy_rule", text, options, answer, why, k)
+
+
+# ---------------------------------------------------------------- the set
+
+
+def make_quiz(trace: Trace, seed: int, name: str = "trace") -> list[Question]:
+    """One question of each kind the trace can support, each about a step chosen by the seed."""
+    rng = random.Random(f"specviz-exercises:{name}:{seed}")
+    steps = trace["steps"]
+    if not steps:
+        return []
+    with_drafts = [s["index"] for s in steps if s["draft"]]
+    with_next = [k for k in with_drafts if steps[k].get("next") is not None]
+    # prefer steps that teach something: a rejection after at least one acceptance, or a bonus
+    rich = [k for k in with_next if 0 < steps[k]["n_accepted"] < len(steps[k]["draft"])] or with_next
+    decided = [(s["index"], j) for s in steps for j, v in enumerate(s["verify"]) if v["accepted"] is not None]
+    out: list[Question] = []
+    if with_drafts:
+        out.append(_count_appended(trace, rng.choice(with_drafts), rng))
+    if decided:
+        # half the time a rejection, which is the rarer and more interesting case
+        rejected = [(k, j) for k, j in decided if steps[k]["verify"][j]["accepted"] is False]
+        pool = rejected if rejected and rng.random() < 0.5 else decided
+        out.append(_accept_reject(trace, *rng.choice(pool), rng))
+    if with_next:
+        bonus = [k for k in with_next if steps[k]["next"]["kind"] == "bonus"]  # type: ignore[index]
+        pool = bonus if bonus and rng.random() < 0.3 else rich
+        out.append(_next_action(trace, rng.choice(pool), rng))
+        out.append(_order_operations(trace, rng.choice(with_next), rng))
+        out.append(_assemble(trace, rng.choice(rich), rng))
+        out.append(_infer_accepted(trace, rng.choice(rich), rng))
+    for maker in (_expected_tokens, _bottleneck, _lossy):
+        q = maker(trace, rng)
+        if q is not None:
+            out.append(q)
+    return out

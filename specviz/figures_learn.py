@@ -1,0 +1,476 @@
+"""Figures for the learning pages: the speedup lab, the sweep, the comparison, a printable summary.
+
+Pure functions to a Plotly figure (or, for the summary, an HTML string); no Streamlit. Names and
+token text come from traces, which may be hostile: everything from a trace passes through
+figures.esc (Plotly) or html.escape (the summary) before it is shown.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from specviz import figures as fg
+from specviz import theory
+from specviz.figures import COLORS, KINDS, LABELS, SYMBOLS, Kind, OutTok, esc
+from specviz.trace import Trace, summarize
+
+__all__ = [
+    "BUDGET_WORDS",
+    "SweepRow",
+    "budget_figure",
+    "compare_progress_figure",
+    "compare_timeline_figure",
+    "divergence",
+    "speedup_figure",
+    "summary_html",
+    "sweep_figure",
+    "tokens_figure",
+]
+
+THEORY, MEASURED, MARK = "#404040", "#0072B2", "#D55E00"
+_LAYOUT = dict(margin=dict(l=10, r=10, t=40, b=10), plot_bgcolor="white", dragmode=False)
+
+
+def _name(text: str, limit: int = 40) -> str:
+    """A trace's or run's name for a label: HTML-escaped, cut; spaces stay spaces (it is not a token)."""
+    shown = text if len(text) <= limit else text[: limit - 1] + "…"
+    return html.escape(shown, quote=False)
+
+
+def tokens_figure(alpha: float, gamma: int, points: Sequence[theory.Measured] = (), max_gamma: int = 12) -> go.Figure:
+    """Expected tokens per step over γ for this α, with the γ + 1 ceiling and measured traces on top."""
+    gs = list(range(1, max_gamma + 1))
+    fig = go.Figure()
+    fig.add_trace(
+        go.Scatter(
+            x=gs,
+            y=[g + 1 for g in gs],
+            mode="lines",
+            name="ceiling γ + 1 (every draft accepted)",
+            line=dict(color="#BBBBBB", dash="dot"),
+            hoverinfo="skip",
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=gs,
+            y=[theory.expected_tokens(alpha, g) for g in gs],
+            mode="lines+markers",
+            name=f"theory, α = {alpha:.2f}",
+            line=dict(color=THEORY),
+            hovertemplate="γ = %{x}: %{y:.2f} tokens per step<extra></extra>",
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=[gamma],
+            y=[theory.expected_tokens(alpha, gamma)],
+            mode="markers",
+            name=f"your γ = {gamma}",
+            marker=dict(size=14, color=MARK, symbol="circle-open", line=dict(width=3)),
+            hovertemplate="γ = %{x}: %{y:.2f}<extra></extra>",
+        )
+    )
+    if points:
+        fig.add_trace(
+            go.Scatter(
+                x=[p.gamma for p in points],
+                y=[p.tokens_per_step for p in points],
+                mode="markers",  # names on hover: traces often share a γ, and labels would pile up
+                text=[_name(p.name, 30) for p in points],
+                name="measured (traces; hover for names)",
+                marker=dict(size=11, color=MEASURED, symbol="diamond"),
+                customdata=[[p.alpha, p.predicted_tokens_per_step, p.mean_drafts] for p in points],
+                hovertemplate=(
+                    "%{text}: %{y:.2f} tokens per step at γ = %{x}<br>its own α = %{customdata[0]:.2f} predicts "
+                    "%{customdata[1]:.2f}<br>drafts per step actually proposed: %{customdata[2]:.2f}<extra></extra>"
+                ),
+            )
+        )
+    fig.update_layout(height=360, legend=dict(orientation="h", y=1.15), **_LAYOUT)
+    fig.update_xaxes(title="γ (drafts per step)", tickvals=gs, fixedrange=True)
+    fig.update_yaxes(title="tokens per evaluation pass", rangemode="tozero", fixedrange=True)
+    return fig
+
+
+def speedup_figure(alpha: float, c: float, gamma: int, max_gamma: int = 12) -> go.Figure:
+    """Expected speedup over γ for this α and c, the best γ starred, your γ ringed, 1× dashed."""
+    gs = list(range(1, max_gamma + 1))
+    ys = [theory.speedup(alpha, g, c) for g in gs]
+    g_best, s_best = theory.best_gamma(alpha, c, max_gamma)
+    fig = go.Figure()
+    fig.add_trace(
+        go.Scatter(
+            x=gs,
+            y=ys,
+            mode="lines+markers",
+            name=f"theory, α = {alpha:.2f}, c = {c:.3f}",
+            line=dict(color=THEORY),
+            hovertemplate="γ = %{x}: %{y:.2f}×<extra></extra>",
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=[g_best],
+            y=[s_best],
+            mode="markers",
+            name=f"best γ = {g_best} ({s_best:.2f}×)",
+            marker=dict(size=18, color=COLORS["bonus"], symbol="star"),
+            hovertemplate="best: γ = %{x}, %{y:.2f}×<extra></extra>",
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=[gamma],
+            y=[theory.speedup(alpha, gamma, c)],
+            mode="markers",
+            name=f"your γ = {gamma}",
+            marker=dict(size=14, color=MARK, symbol="circle-open", line=dict(width=3)),
+            hovertemplate="γ = %{x}: %{y:.2f}×<extra></extra>",
+        )
+    )
+    fig.add_hline(y=1.0, line=dict(color="#999999", dash="dash"), annotation_text="evaluation model alone (1×)")
+    fig.update_layout(height=360, legend=dict(orientation="h", y=1.15), **_LAYOUT)
+    fig.update_xaxes(title="γ (drafts per step)", tickvals=gs, fixedrange=True)
+    fig.update_yaxes(title="expected speedup (×)", rangemode="tozero", fixedrange=True)
+    return fig
+
+
+BUDGET_WORDS: dict[str, str] = {
+    "passes": "evaluation passes",
+    "positions": "scored positions (γ + 1 per pass)",
+    "compute": "pass-times of compute (a step costs 1 + γc)",
+}
+
+
+def budget_figure(alpha: float, budget: int, unit: theory.BudgetUnit, c: float = 0.0, max_gamma: int = 12) -> go.Figure:
+    """Expected tokens from a fixed verification budget, one bar per γ, the best one marked."""
+    gs = list(range(1, max_gamma + 1))
+    ys = [theory.budget_yield(alpha, g, budget, unit, c) for g in gs]
+    best = max(range(len(gs)), key=lambda i: (ys[i], -i))
+    what = BUDGET_WORDS[unit]
+    fig = go.Figure(
+        go.Bar(
+            x=gs,
+            y=ys,
+            marker=dict(color=[COLORS["bonus"] if i == best else COLORS["accepted"] for i in range(len(gs))]),
+            text=[f"{y:.0f}" for y in ys],
+            textposition="outside",
+            hovertemplate=f"γ = %{{x}}: %{{y:.1f}} tokens from {budget} {what}<extra></extra>",
+            name="expected tokens",
+        )
+    )
+    fig.update_layout(height=340, title=dict(text=f"budget: {budget} {what}", font=dict(size=13)), **_LAYOUT)
+    fig.update_xaxes(title="γ (drafts per step)", tickvals=gs, fixedrange=True)
+    fig.update_yaxes(title="expected tokens", rangemode="tozero", fixedrange=True)
+    return fig
+
+
+# ---------------------------------------------------------------- the live sweep
+
+
+@dataclass(frozen=True)
+class SweepRow:
+    label: str  # e.g. "γ = 4" or "threshold τ = 0.3, γ = 4"
+    gamma: int
+    rule: str
+    tokens: int
+    steps: int
+    seconds: float  # wall time of the speculative run
+    alpha: float
+    c: float | None
+    tokens_per_step: float
+    predicted_tokens_per_step: float
+    predicted_speedup: float | None
+    measured_speedup: float | None  # tokens/s over the evaluation model alone's tokens/s
+
+    @property
+    def tokens_per_second(self) -> float:
+        return self.tokens / self.seconds if self.seconds > 0 else 0.0
+
+
+def sweep_figure(rows: Sequence[SweepRow], baseline_tps: float | None) -> go.Figure:
+    """Measured against predicted: tokens per step (left) and speedup (right), one point per run."""
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("tokens per step", "speedup over the evaluation model alone"))
+    labels = [_name(r.label, 30) for r in rows]
+    xs = list(range(len(rows)))
+    fig.add_trace(
+        go.Scatter(
+            x=xs,
+            y=[r.predicted_tokens_per_step for r in rows],
+            mode="lines+markers",
+            name="predicted from the run's α",
+            line=dict(color=THEORY, dash="dot"),
+            marker=dict(symbol="circle-open", size=10),
+            hovertemplate="%{y:.2f} predicted<extra></extra>",
+        ),
+        row=1,
+        col=1,
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=xs,
+            y=[r.tokens_per_step for r in rows],
+            mode="markers",
+            name="measured",
+            marker=dict(color=MEASURED, size=12, symbol="diamond"),
+            hovertemplate="%{y:.2f} measured<extra></extra>",
+        ),
+        row=1,
+        col=1,
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=xs,
+            y=[r.predicted_speedup for r in rows],
+            mode="lines+markers",
+            name="predicted from α and c",
+            line=dict(color=THEORY, dash="dot"),
+            marker=dict(symbol="circle-open", size=10),
+            showlegend=False,
+            hovertemplate="%{y:.2f}× predicted<extra></extra>",
+        ),
+        row=1,
+        col=2,
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=xs,
+            y=[r.measured_speedup for r in rows],
+            mode="markers",
+            name="measured speedup",
+            marker=dict(color=MARK, size=12, symbol="diamond"),
+            showlegend=baseline_tps is not None,
+            hovertemplate="%{y:.2f}× measured<extra></extra>",
+        ),
+        row=1,
+        col=2,
+    )
+    fig.add_hline(y=1.0, line=dict(color="#999999", dash="dash"), row=1, col=2)
+    fig.update_layout(height=380, legend=dict(orientation="h", y=-0.25), **_LAYOUT)
+    fig.update_xaxes(tickvals=xs, ticktext=labels, tickangle=-30, fixedrange=True)
+    fig.update_yaxes(rangemode="tozero", fixedrange=True)
+    return fig
+
+
+# ---------------------------------------------------------------- comparing two traces
+
+
+def divergence(a: Sequence[int], b: Sequence[int]) -> int | None:
+    """The first output position where two token sequences differ (the shorter one's end counts); None if equal."""
+    for i, (x, y) in enumerate(zip(a, b, strict=False)):
+        if x != y:
+            return i
+    return None if len(a) == len(b) else min(len(a), len(b))
+
+
+REFERENCE = "#000000"
+
+
+def compare_timeline_figure(
+    rows: Sequence[tuple[str, Sequence[OutTok]]],
+    start: int = 0,
+    width: int = 30,
+    marks: Sequence[int | None] = (),
+    reference: tuple[str, Sequence[str]] | None = None,
+) -> go.Figure:
+    """Output tokens of several runs on aligned rows: x is the output position, colour the provenance.
+
+    With `reference` (a name and the token texts of the evaluation model alone), it is the first row,
+    in black squares. `marks[i]` is where displayed row i departs from the first row: a vertical bar.
+    """
+    fig = go.Figure()
+    offset = 0
+    names = []
+    if reference is not None:
+        offset = 1
+        names.append(_name(reference[0], 28))
+        shown_ref = list(enumerate(reference[1]))[start : start + width]
+        fig.add_trace(
+            go.Scatter(
+                x=[i for i, _ in shown_ref],
+                y=[0] * len(shown_ref),
+                mode="markers+text",
+                text=[esc(t, 8) for _, t in shown_ref],
+                textposition=["top center" if i % 2 == 0 else "bottom center" for i, _ in shown_ref],
+                textfont=dict(size=10, family="DejaVu Sans Mono, Menlo, monospace"),
+                marker=dict(color=REFERENCE, symbol="square", size=9),
+                name="evaluation model alone",
+                customdata=[esc(t, 40) for _, t in shown_ref],
+                hovertemplate="position %{x}: %{customdata}<br>evaluation model alone<extra></extra>",
+            )
+        )
+    names += [_name(n, 28) for n, _ in rows]
+    seen: set[Kind] = set()
+    for r, (_, toks) in enumerate(rows, start=offset):
+        shown = list(enumerate(toks))[start : start + width]
+        for kind in KINDS:
+            pts = [(i, t) for i, t in shown if t.kind == kind]
+            if not pts:
+                continue
+            fig.add_trace(
+                go.Scatter(
+                    x=[i for i, _ in pts],
+                    y=[r] * len(pts),
+                    mode="markers+text",
+                    text=[esc(t.token, 8) for _, t in pts],
+                    textposition=["top center" if i % 2 == 0 else "bottom center" for i, _ in pts],
+                    textfont=dict(size=10, family="DejaVu Sans Mono, Menlo, monospace"),
+                    marker=dict(color=COLORS[kind], symbol=SYMBOLS[kind], size=11),
+                    name=LABELS[kind],
+                    legendgroup=kind,
+                    showlegend=kind not in seen,
+                    customdata=[[esc(t.token, 40), t.step] for _, t in pts],
+                    hovertemplate=(
+                        f"position %{{x}}: %{{customdata[0]}}<br>{LABELS[kind]}, step %{{customdata[1]}}<extra></extra>"
+                    ),
+                )
+            )
+            seen.add(kind)
+    for r, m in enumerate(marks):
+        if m is not None and start <= m < start + width:
+            fig.add_shape(
+                type="line",
+                x0=m - 0.5,
+                x1=m - 0.5,
+                y0=r - 0.45,
+                y1=r + 0.45,
+                line=dict(color="black", width=3),
+            )
+            fig.add_annotation(
+                x=m - 0.5, y=r - 0.45, text="departs here", showarrow=False, yanchor="top", font=dict(size=11)
+            )
+    n_rows = len(names)
+    fig.update_layout(height=140 + 90 * n_rows, legend=dict(orientation="h", y=1.2), **_LAYOUT)
+    fig.update_xaxes(title="output position", range=[start - 0.8, start + width], fixedrange=True)
+    fig.update_yaxes(
+        tickvals=list(range(n_rows)),
+        ticktext=names,
+        range=[n_rows - 0.4, -0.6],
+        fixedrange=True,
+        showgrid=False,
+    )
+    return fig
+
+
+def compare_progress_figure(traces: Sequence[tuple[str, Trace]]) -> go.Figure:
+    """Tokens so far against evaluation passes (left) and against time (right), one line per trace."""
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("tokens per evaluation pass", "tokens over time"))
+    palette = [COLORS["correction"], COLORS["rejected"], COLORS["accepted"], COLORS["bonus"]]
+    for i, (name, trace) in enumerate(traces):
+        total, ms = 0, 0.0
+        xs_steps, xs_ms, ys = [0], [0.0], [0]
+        for s in trace["steps"]:
+            total += s["n_accepted"] + (1 if s.get("next") is not None else 0)
+            ms += float(s.get("timing_ms", {}).get("draft", 0.0)) + float(s.get("timing_ms", {}).get("verify", 0.0))
+            xs_steps.append(s["index"] + 1)
+            xs_ms.append(ms)
+            ys.append(total)
+        color = palette[i % len(palette)]
+        label = _name(name, 30)
+        fig.add_trace(
+            go.Scatter(x=xs_steps, y=ys, mode="lines", name=label, line=dict(color=color, width=3), legendgroup=label),
+            row=1,
+            col=1,
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=xs_ms,
+                y=ys,
+                mode="lines",
+                name=label,
+                line=dict(color=color, width=3),
+                legendgroup=label,
+                showlegend=False,
+            ),
+            row=1,
+            col=2,
+        )
+    fig.add_trace(
+        go.Scatter(
+            x=[0, max((len(t["steps"]) for _, t in traces), default=1)],
+            y=[0, max((len(t["steps"]) for _, t in traces), default=1)],
+            mode="lines",
+            name="evaluation model alone (1 token per pass)",
+            line=dict(color="#999999", dash="dash"),
+        ),
+        row=1,
+        col=1,
+    )
+    fig.update_layout(height=360, legend=dict(orientation="h", y=-0.2), **_LAYOUT)
+    fig.update_xaxes(title_text="evaluation passes (steps)", row=1, col=1, fixedrange=True)
+    fig.update_xaxes(title_text="draft + verify time (ms)", row=1, col=2, fixedrange=True)
+    fig.update_yaxes(title_text="tokens", rangemode="tozero", fixedrange=True)
+    return fig
+
+
+# ---------------------------------------------------------------- a printable page
+
+
+def summary_html(trace: Trace, name: str) -> str:
+    """A self-contained, printable one-page summary of a trace (print it to PDF from the browser).
+
+    Numbers and words only, and the coloured output; no script, so it opens anywhere. Every piece of
+    trace text is HTML-escaped.
+    """
+    s = summarize(trace)
+    m = theory.measure(trace, name, s)
+    meta = trace.get("meta", {})
+    rule = meta.get("rule", {})
+    params = ", ".join(f"{k} = {v}" for k, v in (rule.get("params") or {}).items())
+    e = html.escape
+    rows = [
+        ("evaluation (target) model", str(meta.get("target", {}).get("name", "?"))),
+        ("draft", f"{meta.get('draft', {}).get('name', '?')} ({meta.get('draft', {}).get('kind', '?')})"),
+        ("γ", str(meta.get("gamma"))),
+        ("rule", f"{rule.get('name', '?')}{f' ({params})' if params else ''}, {'lossless' if m.lossless else 'lossy'}"),
+        ("temperature", str(meta.get("sampling", {}).get("temperature"))),
+        ("steps (evaluation passes)", str(m.steps)),
+        ("tokens", str(s["tokens"])),
+        ("α", f"{m.alpha:.3f}"),
+        ("tokens per step", f"{m.tokens_per_step:.2f} (theory {m.predicted_tokens_per_step:.2f})"),
+        ("cost ratio c", "—" if m.c is None else f"{m.c:.4f}"),
+        ("implied speedup", "—" if m.predicted_speedup is None else f"{m.predicted_speedup:.2f}×"),
+        ("time per token", "—" if m.ms_per_token is None else f"{m.ms_per_token:.1f} ms"),
+    ]
+    counts = s["accepted_length_counts"]
+    top = max(counts, default=1) or 1
+    bars = "".join(
+        f'<tr><td>{n}</td><td><div class="bar" style="width:{200 * c / top:.0f}px"></div></td><td>{c}</td></tr>'
+        for n, c in enumerate(counts)
+    )
+    spans = "".join(
+        f'<span class="{t.kind}" title="{e(LABELS[t.kind])}, step {t.step}">{e(fg.visible(t.token))}</span>'
+        for t in fg.provenance(trace)[:600]
+    )
+    legend = " ".join(f'<span class="{k}">{e(LABELS[k])}</span>' for k in ("accepted", "correction", "bonus"))
+    css = "".join(f".{k}{{background:{COLORS[k]}33;border-bottom:2px solid {COLORS[k]}}}" for k in KINDS)
+    table = "".join(f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in rows)
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>specviz summary: {e(name)}</title>
+<style>
+body{{font:13px/1.4 system-ui,sans-serif;max-width:190mm;margin:10mm auto;color:#111}}
+h1{{font-size:18px;margin:0 0 6px}} h2{{font-size:14px;margin:12px 0 4px}}
+table{{border-collapse:collapse}} th,td{{text-align:left;padding:1px 8px 1px 0;vertical-align:top}}
+.bar{{height:10px;background:{COLORS["accepted"]}}}
+.out{{font-family:monospace;line-height:1.8;word-break:break-all}} .out span{{margin-right:1px}}
+.cols{{display:flex;gap:24px}}
+{css}
+@page{{size:A4;margin:10mm}}
+</style></head><body>
+<h1>Speculative decoding trace: {e(name)}</h1>
+<div class="cols"><table>{table}</table>
+<div><h2>n_accepted per step</h2><table>{bars}</table></div></div>
+<h2>Theory</h2>
+<p>tokens per step = (1 − α<sup>γ+1</sup>) / (1 − α); speedup = (1 − α<sup>γ+1</sup>) / ((1 − α)(γc + 1)).</p>
+<h2>Output, coloured by where each token came from</h2>
+<p>{legend}</p>
+<p class="out">{spans}</p>
+<p style="color:#666">Made with specviz. Whitespace: ␣ space, ⏎ newline, ⇥ tab.</p>
+</body></html>
+"""

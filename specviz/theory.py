@@ -1,0 +1,156 @@
+"""The speedup model of speculative decoding, and measured points to hold against it. Pure Python.
+
+With each draft accepted independently with probability alpha, a step of gamma drafts yields
+
+    E[tokens per step] = (1 - alpha^(gamma+1)) / (1 - alpha)          (between 1 and gamma + 1)
+
+for ONE pass of the evaluation model. A step also costs gamma draft tokens, each c of a
+verification pass, so against the evaluation model alone (one token per pass)
+
+    speedup = (1 - alpha^(gamma+1)) / ((1 - alpha)(gamma c + 1)).
+
+Leviathan et al. (2023), "Fast Inference from Transformers via Speculative Decoding", §3.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from specviz.trace import Trace, summarize
+
+__all__ = [
+    "BudgetUnit",
+    "Diagnosis",
+    "Measured",
+    "best_gamma",
+    "budget_yield",
+    "crossover_c",
+    "diagnose",
+    "expected_tokens",
+    "measure",
+    "speedup",
+]
+
+BudgetUnit = Literal["passes", "positions", "compute"]
+Diagnosis = Literal["low_acceptance", "slow_draft", "gamma_too_long", "gamma_too_short", "healthy"]
+MAX_GAMMA = 16
+
+
+def _check(alpha: float, gamma: int) -> None:
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha must be in [0, 1], got {alpha}")
+    if gamma < 0:
+        raise ValueError(f"gamma must be >= 0, got {gamma}")
+
+
+def expected_tokens(alpha: float, gamma: int) -> float:
+    """(1 − α^(γ+1)) / (1 − α): tokens one verification pass yields on average; γ + 1 at α = 1."""
+    _check(alpha, gamma)
+    if alpha >= 1.0:
+        return float(gamma + 1)
+    return (1.0 - alpha ** (gamma + 1)) / (1.0 - alpha)
+
+
+def speedup(alpha: float, gamma: int, c: float) -> float:
+    """(1 − α^(γ+1)) / ((1 − α)(γc + 1)): the expected speedup over the evaluation model alone."""
+    if c < 0:
+        raise ValueError(f"the cost ratio c must be >= 0, got {c}")
+    return expected_tokens(alpha, gamma) / (gamma * c + 1.0)
+
+
+def best_gamma(alpha: float, c: float, max_gamma: int = MAX_GAMMA) -> tuple[int, float]:
+    """The γ in 1..max_gamma with the highest expected speedup (the smallest such γ on ties)."""
+    return max(((g, speedup(alpha, g, c)) for g in range(1, max_gamma + 1)), key=lambda t: (t[1], -t[0]))
+
+
+def budget_yield(alpha: float, gamma: int, budget: float, unit: BudgetUnit = "passes", c: float = 0.0) -> float:
+    """Expected tokens from a fixed verification budget.
+
+    unit "passes": the budget counts forward passes of the evaluation model, each checking a whole
+    step, so every pass yields E[tokens per step]: longer drafts always help, less and less.
+    unit "positions": it counts positions the evaluation model scores — a pass over γ drafts scores
+    γ + 1 — as when verification compute is the bottleneck of a busy server; long drafts spend budget
+    on positions that are rarely reached.
+    unit "compute": it counts the time of evaluation passes, and a step also pays γ·c of a pass for
+    drafting, so budget × speedup(α, γ, c) tokens.
+    """
+    per_step = expected_tokens(alpha, gamma)
+    if unit == "passes":
+        return budget * per_step
+    if unit == "positions":
+        return (budget // (gamma + 1)) * per_step
+    return budget / (1.0 + gamma * c) * per_step
+
+
+@dataclass(frozen=True)
+class Measured:
+    """One trace as a point to compare with the model."""
+
+    name: str
+    gamma: int  # meta.gamma: the most drafts a step may have
+    mean_drafts: float  # drafts per step actually proposed (prompt lookup and adaptive policies draft fewer)
+    alpha: float
+    tokens_per_step: float
+    predicted_tokens_per_step: float  # expected_tokens(alpha, gamma)
+    c: float | None  # draft ms per draft token / verify ms per pass, when the trace is timed
+    predicted_speedup: float | None
+    tokens_per_second: float | None  # tokens / (draft + verify time): the decoding speed the trace shows
+    ms_per_token: float | None
+    lossless: bool
+    steps: int
+
+
+def measure(trace: Trace, name: str = "", summary: dict[str, Any] | None = None) -> Measured:
+    """α, tokens per step, the cost ratio c and the speed a (valid) trace shows."""
+    s = summary or summarize(trace)
+    meta = trace.get("meta", {})
+    steps = trace["steps"]
+    gamma = int(meta.get("gamma") or max((len(st["draft"]) for st in steps), default=1) or 1)
+    drafted = sum(len(st["draft"]) for st in steps)
+    alpha = float(s["alpha"])
+    draft_ms = sum(float(st.get("timing_ms", {}).get("draft", 0.0)) for st in steps)
+    verify_ms = sum(float(st.get("timing_ms", {}).get("verify", 0.0)) for st in steps)
+    c = (draft_ms / drafted) / (verify_ms / len(steps)) if drafted and verify_ms > 0 else None
+    total_ms = draft_ms + verify_ms
+    tokens = int(s["tokens"])
+    return Measured(
+        name=name or str(meta.get("sample", {}).get("name") or "trace"),
+        gamma=gamma,
+        mean_drafts=drafted / len(steps) if steps else 0.0,
+        alpha=alpha,
+        tokens_per_step=float(s["tokens_per_step"]),
+        predicted_tokens_per_step=expected_tokens(alpha, gamma),
+        c=c,
+        predicted_speedup=speedup(alpha, gamma, c) if c is not None else None,
+        tokens_per_second=tokens / (total_ms / 1e3) if total_ms > 0 and tokens else None,
+        ms_per_token=total_ms / tokens if total_ms > 0 and tokens else None,
+        lossless=bool(meta.get("rule", {}).get("lossless", True)),
+        steps=len(steps),
+    )
+
+
+def diagnose(alpha: float, gamma: int, c: float | None) -> Diagnosis:
+    """The one thing that limits the speedup most, by the model above.
+
+    Low acceptance first (nothing else helps while most drafts fail), then a draft that is too
+    expensive, then a γ far from the best one for this α and c.
+    """
+    if alpha < 0.5:
+        return "low_acceptance"
+    if c is not None and c > 0.3:
+        return "slow_draft"
+    if c is not None:
+        g_best, s_best = best_gamma(alpha, c)
+        s_now = speedup(alpha, gamma, c)
+        if s_best > 1.05 * s_now:
+            return "gamma_too_long" if g_best < gamma else "gamma_too_short"
+    return "healthy"
+
+
+def crossover_c(alpha: float, gamma: int) -> float:
+    """The cost ratio at which speculation stops paying (speedup = 1) for this α and γ."""
+    if gamma == 0:
+        return math.inf
+    return (expected_tokens(alpha, gamma) - 1.0) / gamma

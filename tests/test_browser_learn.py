@@ -1,0 +1,193 @@
+"""The learning pages in real headless Chromium: exercises (answer one, follow its link), the speedup
+lab, compare, and presentation mode. Same set-up as tests/test_browser.py, on its own server."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from specviz import exercises as ex
+from specviz import ui
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "artifacts"
+CHROMIUM = Path("/usr/bin/chromium")
+READY = "[data-testid='stApp'][data-test-script-state='notRunning']"
+TIMEOUT_MS = 60_000
+SAMPLES = list(ui.list_samples())
+
+
+def _missing() -> str | None:
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "Playwright for Python is not installed (pip install -r requirements-dev.txt)"
+    if not CHROMIUM.exists():
+        return f"{CHROMIUM} is missing (`make browser` installs Debian's chromium)"
+    return None
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _browser_available() -> None:
+    why = _missing()
+    if why is None:
+        return
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(f"browser tests cannot run in CI: {why}")
+    pytest.skip(why)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    port = _free_port()
+    log = open(tmp_path_factory.mktemp("log") / "streamlit.log", "w+")  # noqa: SIM115 - closed below
+    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true"]
+    cmd += ["--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=dict(os.environ), stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                    if r.read().strip() == b"ok":
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                log.seek(0)
+                pytest.fail(f"streamlit did not start:\n{log.read()[-3000:]}")
+            time.sleep(0.5)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def page(server: str) -> Iterator[Page]:
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        pg = browser.new_page(viewport={"width": 1440, "height": 1100})
+        pg.set_default_timeout(TIMEOUT_MS)
+        yield pg
+        browser.close()
+
+
+def settle(pg: Page) -> None:
+    pg.wait_for_selector(READY, timeout=TIMEOUT_MS)
+    assert pg.locator("[data-testid='stException']").count() == 0
+
+
+@pytest.mark.skipif(not SAMPLES, reason="no sample traces")
+def test_exercises_deep_link_answer_and_follow_the_link(server, page):
+    from playwright.sync_api import expect
+
+    name, seed = SAMPLES[0], 3
+    trace = ui.load_sample(name)
+    assert not isinstance(trace, str)
+    quiz = ex.make_quiz(trace, seed, name)
+    page.goto(f"{server}/exercises?trace={name}&seed={seed}")  # the first request: a deep link
+    settle(page)
+    expect(page.get_by_role("heading", name="Exercises")).to_be_visible()
+    q = next(q for q in quiz if q.step is not None)
+    i = quiz.index(q)
+    # one radio group and one Check button per question, in order
+    choice = page.get_by_role("radiogroup").nth(i).get_by_role("radio").nth(q.answer)
+    page.get_by_role("radiogroup").nth(i).locator("label").nth(q.answer).click()
+    expect(choice).to_be_checked()
+    page.wait_for_timeout(500)  # the choice reaches the server in a rerun of its own
+    settle(page)
+    page.get_by_role("button", name="Check").nth(i).click()
+    settle(page)
+    expect(page.get_by_text("Correct.", exact=False).first).to_be_visible()
+    page.screenshot(path=str(ARTIFACTS / "learn-exercises.png"), full_page=True)
+    page.get_by_role("link", name=f"See step {q.step} in the step-through view").first.click()
+    settle(page)
+    expect(page).to_have_url(re.compile(rf"replay\?trace={re.escape(name)}&step={q.step}"))
+    expect(page.get_by_role("heading", name=re.compile(rf"Step {q.step} of"))).to_be_visible()
+
+
+def test_speedup_lab_renders(server, page):
+    from playwright.sync_api import expect
+
+    page.goto(f"{server}/speedup")
+    settle(page)
+    expect(page.get_by_role("heading", name="Speedup lab")).to_be_visible()
+    expect(page.locator(".js-plotly-plot").first).to_be_visible()
+    assert page.locator(".katex").count() >= 8
+    expect(page.get_by_role("heading", name="Glossary and the maths")).to_be_visible()
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(ARTIFACTS / "learn-speedup.png"), full_page=True)
+
+
+@pytest.mark.skipif(len(SAMPLES) < 2, reason="needs two samples")
+def test_compare_renders_and_keys_move_the_window(server, page):
+    from playwright.sync_api import expect
+
+    page.goto(f"{server}/compare?a={SAMPLES[0]}&b={SAMPLES[1]}")
+    settle(page)
+    expect(page.get_by_role("heading", name="Compare two runs")).to_be_visible()
+    expect(page.locator(".js-plotly-plot").nth(1)).to_be_visible()
+    caption = page.get_by_text(re.compile(r"Output positions \d+–\d+ of \d+"))
+    before = caption.inner_text()
+    page.screenshot(path=str(ARTIFACTS / "learn-compare.png"), full_page=True)
+    found = re.search(r"Output positions (\d+)–\d+ of (\d+)", before)
+    assert found is not None
+    start, longest = int(found[1]), int(found[2])
+    if longest <= 30:
+        return  # one window shows everything: nothing to move
+    page.get_by_role("heading", name="Compare two runs").click()  # focus the page, not a widget
+    page.keyboard.press("ArrowRight" if start < longest - 30 else "ArrowLeft")
+    expect(caption).not_to_have_text(before)
+    settle(page)
+
+
+def test_presentation_mode_hides_the_sidebar(server, page):
+    from playwright.sync_api import expect
+
+    page.goto(f"{server}/speedup")
+    settle(page)
+    sidebar = page.locator("[data-testid='stSidebar']")
+    expect(sidebar).to_be_visible()
+    page.get_by_text("Presentation", exact=True).click()
+    settle(page)
+    expect(sidebar).to_be_hidden()
+    size = page.locator("h1").first.evaluate("(el) => parseFloat(getComputedStyle(el).fontSize)")
+    assert size >= 40
+    page.screenshot(path=str(ARTIFACTS / "learn-presentation.png"))
+    page.get_by_text("Presentation", exact=True).click()
+    settle(page)
+    expect(sidebar).to_be_visible()

@@ -1,0 +1,112 @@
+"""The speedup model: the formulas, best γ, the fixed budget, measured points from real traces."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from specviz import figures as fg
+from specviz import theory, ui
+from specviz.trace import summarize
+
+alphas = st.floats(0.0, 0.999)
+gammas = st.integers(1, 16)
+costs = st.floats(0.0, 1.0)
+
+
+def test_known_values():
+    assert theory.expected_tokens(0.0, 4) == 1.0  # nothing accepted: the evaluation model's token only
+    assert theory.expected_tokens(1.0, 4) == 5.0  # everything accepted: γ + 1
+    assert theory.expected_tokens(0.5, 1) == pytest.approx(1.5)
+    assert theory.expected_tokens(0.8, 4) == pytest.approx((1 - 0.8**5) / 0.2)
+    assert theory.speedup(0.8, 4, 0.05) == pytest.approx((1 - 0.8**5) / (0.2 * 1.2))
+    assert theory.speedup(0.8, 4, 0.0) == theory.expected_tokens(0.8, 4)
+
+
+@given(alphas, gammas)
+def test_expected_tokens_is_the_geometric_sum(alpha, gamma):
+    e = theory.expected_tokens(alpha, gamma)
+    assert e == pytest.approx(sum(alpha**j for j in range(gamma + 1)), rel=1e-9)
+    assert 1.0 <= e <= gamma + 1 + 1e-9
+    assert e == pytest.approx(fg.expected_tokens(alpha, gamma))  # the statistics page agrees
+
+
+@given(alphas, gammas, costs)
+def test_speedup_matches_the_statistics_page(alpha, gamma, c):
+    assert theory.speedup(alpha, gamma, c) == pytest.approx(fg.implied_speedup(alpha, gamma, c))
+
+
+@given(alphas, costs)
+def test_best_gamma_is_the_argmax(alpha, c):
+    g, s = theory.best_gamma(alpha, c, 12)
+    assert 1 <= g <= 12
+    assert all(theory.speedup(alpha, h, c) <= s + 1e-12 for h in range(1, 13))
+
+
+def test_best_gamma_moves_the_right_way():
+    assert theory.best_gamma(0.9, 0.01)[0] > theory.best_gamma(0.5, 0.01)[0]  # better drafts → longer γ
+    assert theory.best_gamma(0.8, 0.2)[0] < theory.best_gamma(0.8, 0.01)[0]  # dearer drafts → shorter γ
+
+
+@pytest.mark.parametrize("bad", [(-0.1, 4), (1.1, 4), (0.5, -1)])
+def test_bad_inputs_are_refused(bad):
+    with pytest.raises(ValueError):
+        theory.expected_tokens(*bad)
+    with pytest.raises(ValueError):
+        theory.speedup(0.5, 4, -0.1)
+
+
+def test_budget_units():
+    a = 0.7
+    # passes: monotone in γ, each pass yields E tokens
+    ys = [theory.budget_yield(a, g, 100, "passes") for g in range(1, 9)]
+    assert ys == sorted(ys) and ys[3] == pytest.approx(100 * theory.expected_tokens(a, 4))
+    # positions: a pass over γ drafts spends γ + 1 of them, never more tokens than positions
+    assert theory.budget_yield(a, 4, 100, "positions") == pytest.approx(20 * theory.expected_tokens(a, 4))
+    assert all(theory.budget_yield(a, g, 100, "positions") <= 100 for g in range(1, 13))
+    # compute: budget × speedup, so its best γ is the speedup's best γ
+    c = 0.05
+    best = max(range(1, 13), key=lambda g: theory.budget_yield(a, g, 1000, "compute", c))
+    assert best == theory.best_gamma(a, c, 12)[0]
+
+
+@given(alphas, gammas)
+def test_crossover_c_is_where_speedup_is_one(alpha, gamma):
+    c = theory.crossover_c(alpha, gamma)
+    assert theory.speedup(alpha, gamma, c) == pytest.approx(1.0)
+
+
+def test_diagnose_each_case():
+    assert theory.diagnose(0.3, 4, 0.01) == "low_acceptance"
+    assert theory.diagnose(0.8, 4, 0.5) == "slow_draft"
+    assert theory.diagnose(0.6, 12, 0.1) == "gamma_too_long"
+    assert theory.diagnose(0.98, 2, 0.001) == "gamma_too_short"
+    g, _ = theory.best_gamma(0.8, 0.05)
+    assert theory.diagnose(0.8, g, 0.05) == "healthy"
+    assert theory.diagnose(0.8, 4, None) == "healthy"  # untimed: nothing to say about cost
+
+
+@pytest.mark.parametrize("name", list(ui.list_samples()))
+def test_measure_real_samples(name):
+    trace = ui.load_sample(name)
+    assert not isinstance(trace, str)
+    m = theory.measure(trace, name)
+    s = summarize(trace)
+    k = fg.costs(trace, s)
+    assert m.name == name and m.steps == len(trace["steps"])
+    assert m.alpha == pytest.approx(k.alpha) and m.tokens_per_step == pytest.approx(k.tokens_per_step)
+    assert m.predicted_tokens_per_step == pytest.approx(k.expected_tokens_per_step)
+    assert (m.c is None) == (k.c is None)
+    if m.c is not None:
+        assert m.c == pytest.approx(k.c) and m.predicted_speedup == pytest.approx(k.speedup)
+        assert m.tokens_per_second is not None and m.ms_per_token == pytest.approx(1e3 / m.tokens_per_second)
+    assert 0 < m.mean_drafts <= m.gamma
+    assert not math.isnan(m.tokens_per_step)
+
+
+def test_measure_toy_trace():
+    m = theory.measure(fg.toy_trace(), "toy")
+    assert m.steps == len(fg.toy_trace()["steps"])
