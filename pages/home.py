@@ -30,7 +30,9 @@ this rule the text follows exactly the evaluation model's distribution.
         )
     trace, k, sample = ui.home_example()
     with picture:
-        label = f"step {k} of the sample “{sample}”" if sample else "an illustration (no sample traces yet)"
+        label = (
+            f"step {k} of the sample “{ui.md_escape(sample)}”" if sample else "an illustration (no sample traces yet)"
+        )
         st.markdown(f"**One real step** — {label}")
         st.plotly_chart(fg.step_picture(trace, k), key="home_picture", config={"displayModeBar": False})
         st.info(ui.md_escape(fg.describe_next(trace, k)))

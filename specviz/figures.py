@@ -5,7 +5,13 @@ what it shows. One palette and one set of marker shapes stand for the five outco
 or generated token everywhere — colour plus shape, so the panels read without colour vision.
 
 Token text comes from trace files, which may be hostile, and Plotly renders a subset of HTML in
-labels and hovers: every piece of trace text goes through `esc` before it reaches a figure.
+labels and hovers (and LaTeX between dollar signs where MathJax is loaded): every piece of trace
+text goes through `esc` before it reaches a figure. Outside figures, `visible` (tokens) and
+`literal` (prompts, outputs, names) show control, bidi and format characters as escapes.
+
+Traces may be minimal (an event-log import, another engine's log): q, p, r, top lists, timings
+or the evaluation model's own token can be missing. Every figure draws what is there, and
+`missing_parts` says what is not and what that costs, for the pages to tell the reader.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ __all__ = [
     "SYMBOLS",
     "Cell",
     "Costs",
+    "Gap",
     "Kind",
     "OutTok",
     "acceptance_figure",
@@ -40,6 +47,8 @@ __all__ = [
     "esc",
     "expected_tokens",
     "implied_speedup",
+    "literal",
+    "missing_parts",
     "per_position_figure",
     "provenance",
     "residual_top",
@@ -88,19 +97,50 @@ _FONT = dict(family="DejaVu Sans Mono, Menlo, Consolas, monospace")
 _WS = {" ": "␣", "\n": "⏎", "\t": "⇥", "\r": "↵"}
 
 
+# control, format (bidi overrides, zero-width), line/paragraph separators, lone surrogates
+_HIDDEN = ("Cc", "Cf", "Zl", "Zp", "Cs")
+
+
+def _escape_hidden(ch: str) -> str:
+    return f"\\u{ord(ch):04x}" if ord(ch) <= 0xFFFF else f"\\U{ord(ch):08x}"
+
+
 def visible(text: str) -> str:
-    """Token text with whitespace and control characters made visible: ' the\\n' → '␣the⏎'."""
+    """Token text with whitespace and control characters made visible: ' the\\n' → '␣the⏎'.
+
+    Bidi overrides (U+202E), zero-width and other invisible characters become \\uXXXX, so a token
+    can neither hide nor reorder the text around it.
+    """
     if text == "":
         return "∅"
     out = []
     for ch in text:
         if ch in _WS:
             out.append(_WS[ch])
-        elif unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp"):
-            out.append(f"\\u{ord(ch):04x}")
+        elif unicodedata.category(ch) in _HIDDEN:
+            out.append(_escape_hidden(ch))
         else:
             out.append(ch)
     return "".join(out)
+
+
+def literal(text: object, limit: int | None = None) -> str:
+    """Free text from a trace (a prompt, an output, a model name) as plain, safe characters.
+
+    Newlines and tabs stay (they are layout); every other control, bidi or format character becomes
+    \\uXXXX. Not escaped for markdown or HTML: pair it with the escaping of the place it goes.
+    """
+    s = text if isinstance(text, str) else str(text)
+    if limit is not None and len(s) > limit:
+        s = s[: limit - 1] + "…"
+    if all(ch.isprintable() or ch in "\n\t" for ch in s):  # the common case, fast
+        return s
+    return "".join(ch if ch in "\n\t" or unicodedata.category(ch) not in _HIDDEN else _escape_hidden(ch) for ch in s)
+
+
+def _plotly_safe(text: str) -> str:
+    """HTML-escaped, and $ as an entity so Plotly never takes "$...$" for LaTeX."""
+    return html.escape(text, quote=False).replace("$", "&#36;")
 
 
 def esc(text: str, limit: int | None = None) -> str:
@@ -108,14 +148,14 @@ def esc(text: str, limit: int | None = None) -> str:
     shown = visible(text)
     if limit is not None and len(shown) > limit:
         shown = shown[: limit - 1] + "…"
-    return html.escape(shown, quote=False)
+    return _plotly_safe(shown)
 
 
 def _html(text: str, limit: int = 160) -> str:
     """A sentence (whose token parts are already visible()) escaped for Plotly."""
     if len(text) > limit:
         text = text[: limit - 1] + "…"
-    return html.escape(text, quote=False)
+    return _plotly_safe(text)
 
 
 def _num(x: float | None, digits: int = 3) -> str:
@@ -144,29 +184,48 @@ class Cell:
 
 
 def _rule(trace: Trace) -> tuple[str, dict[str, Any]]:
-    rule = trace.get("meta", {}).get("rule", {})
-    return str(rule.get("name", "sampling")), dict(rule.get("params") or {})
+    """The rule's name and parameters; name "" when the trace does not say (a minimal trace)."""
+    rule = trace.get("meta", {}).get("rule") or {}
+    return str(rule.get("name", "")), dict(rule.get("params") or {})
+
+
+def _source(rule: str, nxt: dict[str, Any]) -> str:
+    """Where the evaluation model's token was drawn from: as logged, else what the rule implies ("" unknown)."""
+    if isinstance(nxt.get("source"), str):
+        return str(nxt["source"])
+    if rule == "greedy":
+        return "argmax"
+    if nxt.get("kind") == "bonus" or rule == "typical":
+        return "p" if rule else ""
+    return "residual" if rule in ("sampling", "threshold") else ""
 
 
 def _draft_kind(accepted: bool | None) -> Kind:
     return "unevaluated" if accepted is None else ("accepted" if accepted else "rejected")
 
 
-def _test_words(rule: str, params: dict[str, Any], v: dict[str, Any]) -> str:
+def _test_words(rule: str, params: dict[str, Any], v: dict[str, Any], q: float | None = None) -> str:
     acc = v.get("accepted")
     if acc is None:
         return "never evaluated: an earlier draft was rejected"
     if rule == "sampling":
         a, r = v.get("accept_prob"), v.get("r")
+        if a is None and r is not None and v.get("p") is not None and q:
+            a = min(1.0, v["p"] / q)
         if a is None or r is None:
             return "accepted" if acc else "rejected"
         return f"r = {r:.3f} {'<' if acc else '≥'} min(1, p/q) = {a:.3f}"
     if rule == "threshold":
         ratio = v.get("ratio")
+        if ratio is None and v.get("p") is not None and q:
+            ratio = v["p"] / q
         tau = params.get("tau")
         return f"p/q = {_num(ratio)} {'≥' if acc else '<'} τ = {tau}"
     if rule == "typical":
         return f"p = {_num(v.get('p'))} {'>' if acc else '≤'} cutoff = {_num(v.get('cutoff'))}"
+    if rule != "greedy":  # the trace does not name its rule: say what was decided, and r if logged
+        r = v.get("r")
+        return ("accepted" if acc else "rejected") + (f" (r = {r:.3f})" if r is not None else "")
     top = v.get("top") or []
     if acc:
         return "the evaluation model's argmax"
@@ -187,24 +246,18 @@ def step_cells(trace: Trace, k: int) -> list[Cell]:
             d["token_id"],
             v.get("p"),
             d.get("q"),
-            _test_words(rule, params, v),
+            _test_words(rule, params, v, d.get("q")),
         )
         for j, (d, v) in enumerate(zip(step["draft"], step["verify"], strict=True))
     ]
     nxt = step.get("next")
     if nxt is not None:
-        source = {"residual": "norm(max(0, p − q))", "p": "p", "argmax": "argmax p"}.get(nxt.get("source", ""), "p")
+        source = {"residual": "norm(max(0, p − q))", "p": "p", "argmax": "argmax p"}.get(_source(rule, nxt), "")
+        how = f"drawn from {source}" if source else "drawn by the evaluation model"
+        prob = nxt.get("prob")
+        chance = f"with probability {prob:.3f}" if prob is not None else "(its probability is not logged)"
         cells.append(
-            Cell(
-                k,
-                step["n_accepted"],
-                nxt["kind"],
-                nxt["token"],
-                nxt["token_id"],
-                nxt.get("prob"),
-                None,
-                f"drawn from {source} with probability {nxt.get('prob', 0.0):.3f}",
-            )
+            Cell(k, step["n_accepted"], nxt["kind"], nxt["token"], nxt["token_id"], prob, None, f"{how} {chance}")
         )
     return cells
 
@@ -255,6 +308,98 @@ def provenance(trace: Trace) -> list[OutTok]:
             if t.token_id in eos:
                 return out
     return out
+
+
+# ---------------------------------------------------------------- what a minimal trace lacks
+
+
+@dataclass(frozen=True)
+class Gap:
+    """Something a trace does not record, and what the pages cannot show because of it."""
+
+    key: str  # q | p | r | top | next | timing | rule | prompt | token_ids
+    what: str  # the missing data, in words
+    missing: int  # how many places lack it
+    of: int  # out of how many places that could have it
+    consequence: str  # what the reader loses
+
+    def sentence(self) -> str:
+        share = "" if self.missing >= self.of else f" (in {self.missing} of {self.of})"
+        return f"no {self.what}{share}: {self.consequence}"
+
+
+def missing_parts(trace: Trace) -> list[Gap]:
+    """What this trace does not record, most important first; [] for a complete trace.
+
+    A part counts as missing where it is absent or null at a place that should have it: q for
+    every draft, p and the top lists at every position, r wherever the sampling rule (or an
+    unnamed one) made a decision, the evaluation model's token and the timings for every step.
+    """
+    steps = trace.get("steps") or []
+    meta = trace.get("meta") or {}
+    rule, _ = _rule(trace)
+    drafts = [(d, v) for s in steps for d, v in zip(s["draft"], s["verify"], strict=False)]
+    decided = [v for _, v in drafts if v.get("accepted") is not None]
+    nexts = [s["next"] for s in steps if s.get("next")]
+    gaps: list[Gap] = []
+
+    def add(key: str, what: str, missing: int, of: int, consequence: str) -> None:
+        if missing > 0:
+            gaps.append(Gap(key, what, missing, of, consequence))
+
+    add(
+        "q",
+        "draft probabilities q",
+        sum(d.get("q") is None for d, _ in drafts),
+        len(drafts),
+        "no q bars and no ratio p/q or min(1, p/q) in the acceptance diagram",
+    )
+    add(
+        "p",
+        "evaluation-model probabilities p",
+        sum(v.get("p") is None for _, v in drafts),
+        len(drafts),
+        "no p bars in the acceptance diagram",
+    )
+    if rule in ("sampling", ""):
+        add(
+            "r",
+            "random draws r",
+            sum(v.get("r") is None for v in decided),
+            len(decided),
+            "the test r < min(1, p/q) cannot be shown, only its outcome",
+        )
+    tops = [x.get("top") for pair in drafts for x in pair] + [n.get("top") for n in nexts]
+    add(
+        "top",
+        "top-k lists",
+        sum(t is None for t in tops),
+        len(tops),
+        "no distributions panel (top tokens of p, q and the residual)",
+    )
+    add(
+        "next",
+        "evaluation-model tokens (correction or bonus)",
+        sum("next" not in s for s in steps),
+        len(steps),
+        "the output lacks the tokens the evaluation model generated itself",
+    )
+    add(
+        "timing",
+        "step timings",
+        sum(not s.get("timing_ms") for s in steps),
+        len(steps),
+        "no cost analysis (draft vs verify time, cost ratio c, implied speedup)",
+    )
+    if not rule:
+        add("rule", "acceptance rule", 1, 1, "decisions are shown as logged, not re-derived from p, q and r")
+    prompt = trace.get("prompt") or {}
+    if "token_ids" not in prompt or any("context_length" not in s for s in steps):
+        add("prompt", "prompt tokens or context lengths", 1, 1, "the context length i of each step is unknown")
+    source = meta.get("source")
+    if isinstance(source, dict) and source.get("synthetic_token_ids") is True:
+        add("token_ids", "token ids", 1, 1, "ids shown are numbered by distinct token text, not the model's ids")
+    return gaps
 
 
 # ---------------------------------------------------------------- the token timeline
@@ -364,6 +509,13 @@ def timeline_figure(trace: Trace, start: int, stop: int, selected: int | None = 
 # ---------------------------------------------------------------- the acceptance diagram
 
 
+def _logged_or(value: float | None, c: Cell, derive: Any) -> float | None:
+    """A logged number, else derived from the cell's p and q where both are known (and q > 0)."""
+    if value is not None or c.p is None or not c.q:
+        return value
+    return float(derive(c.p, c.q))
+
+
 def acceptance_figure(trace: Trace, k: int) -> go.Figure:
     """p(x) and q(x) at each draft position, the rule's test, and the first rejection marked."""
     step = trace["steps"][k]
@@ -382,31 +534,46 @@ def acceptance_figure(trace: Trace, k: int) -> go.Figure:
         fig.update_layout(height=220, xaxis=dict(visible=False), yaxis=dict(visible=False), plot_bgcolor="white")
         return fig
     xs = [c.position + 1 for c in cells]
-    fig.add_trace(
-        go.Bar(
-            x=xs,
-            y=[c.q or 0.0 for c in cells],
-            name="q(x) draft",
-            marker=dict(color=Q_COLOR, pattern=dict(shape="/", fillmode="overlay", fgcolor="white")),
-            hovertemplate="q(x) = %{y:.3f}<extra></extra>",
+    has_q, has_p = any(c.q is not None for c in cells), any(c.p is not None for c in cells)
+    if has_q:
+        fig.add_trace(
+            go.Bar(
+                x=xs,
+                y=[c.q for c in cells],
+                name="q(x) draft",
+                marker=dict(color=Q_COLOR, pattern=dict(shape="/", fillmode="overlay", fgcolor="white")),
+                hovertemplate="q(x) = %{y:.3f}<extra></extra>",
+            )
         )
-    )
-    fig.add_trace(
-        go.Bar(
-            x=xs,
-            y=[c.p or 0.0 for c in cells],
-            name="p(x) evaluation model",
-            marker=dict(color=P_COLOR),
-            hovertemplate="p(x) = %{y:.3f}<extra></extra>",
+    if has_p:
+        fig.add_trace(
+            go.Bar(
+                x=xs,
+                y=[c.p for c in cells],
+                name="p(x) evaluation model",
+                marker=dict(color=P_COLOR),
+                hovertemplate="p(x) = %{y:.3f}<extra></extra>",
+            )
         )
-    )
+    absent = [name for name, has in (("q", has_q), ("p", has_p)) if not has]
+    if absent:
+        fig.add_annotation(
+            text=f"{' and '.join(absent)} not logged in this trace",
+            showarrow=False,
+            x=0.99,
+            y=0.99,
+            xref="paper",
+            yref="paper",
+            xanchor="right",
+            font=dict(color="#616161"),
+        )
     verify = step["verify"]
     ymax = 1.05
     if rule == "sampling":
         fig.add_trace(
             go.Scatter(
                 x=xs,
-                y=[verify[c.position].get("accept_prob") for c in cells],
+                y=[_logged_or(verify[c.position].get("accept_prob"), c, lambda p, q: min(1.0, p / q)) for c in cells],
                 mode="markers",
                 name="min(1, p/q)",
                 marker=dict(symbol="line-ew", size=34, line=dict(width=3, color="black")),
@@ -417,7 +584,7 @@ def acceptance_figure(trace: Trace, k: int) -> go.Figure:
         test_name = "r"
     elif rule == "threshold":
         tau = float(params.get("tau", 0.0))
-        ratios = [verify[c.position].get("ratio") for c in cells]
+        ratios = [_logged_or(verify[c.position].get("ratio"), c, lambda p, q: p / q) for c in cells]
         finite = [r for r in ratios if r is not None]
         ymax = max(1.05, tau * 1.3, min(max(finite, default=0.0), 5.0) * 1.1)
         fig.add_hline(y=tau, line=dict(color="black", dash="dash"), annotation_text=f"τ = {tau:g}")
@@ -436,7 +603,7 @@ def acceptance_figure(trace: Trace, k: int) -> go.Figure:
         )
         tested = [(c, c.p) for c in cells]
         test_name = "p(x)"
-    else:
+    elif rule == "greedy":
         tops = [verify[c.position].get("top") or [] for c in cells]
         fig.add_trace(
             go.Scatter(
@@ -450,6 +617,12 @@ def acceptance_figure(trace: Trace, k: int) -> go.Figure:
         )
         tested = [(c, c.p) for c in cells]
         test_name = "p(x)"
+    else:  # the rule is not named: the decisions alone, at r where it was logged, else on top of p
+        rs = [verify[c.position].get("r") for c in cells]
+        test_name = "r" if any(r is not None for r in rs) else "decision"
+        tested = [
+            (c, r if r is not None else (c.p if c.p is not None else 0.5)) for c, r in zip(cells, rs, strict=True)
+        ]
     for kind in ("accepted", "rejected", "unevaluated"):
         pts = [(c, y) for c, y in tested if c.kind == kind and y is not None]
         fig.add_trace(
@@ -602,7 +775,8 @@ def distribution_figure(trace: Trace, k: int, position: int | None = None, rows:
             why = "not logged here" if col == 1 else "not used: every draft was accepted" if position >= g else "empty"
             if col == 3 and position < g and p_top:
                 why = "empty: p ≤ q on every logged token"
-            fig.add_annotation(text=why, showarrow=False, x=0.5, y=0.5, xref=f"x{col} domain", yref="y domain")
+            axis = "x" if col == 1 else f"x{col}"  # Plotly spells the first axis "x domain", never "x1 domain"
+            fig.add_annotation(text=why, showarrow=False, x=0.5, y=0.5, xref=f"{axis} domain", yref="y domain")
     if chosen is not None and drawn_from >= 0:
         drawn = {e["token_id"]: e["prob"] for e in panels[drawn_from][1]}
         fig.add_annotation(
@@ -709,10 +883,15 @@ def describe_step(trace: Trace, k: int) -> list[str]:
         "threshold": "accepted when p/q reaches τ (lossy)",
         "typical": "accepted when p exceeds min(ε, δ·exp(−H(p))) (lossy)",
         "greedy": "accepted when it is the evaluation model's argmax",
-    }.get(rule, "")
+    }.get(rule)
+    how = (
+        f"Rule '{rule}': a draft is {test}."
+        if test
+        else "The trace does not name the rule; the decisions are as logged."
+    )
     lines = [
         f"The draft proposed {g} token{'s' if g != 1 else ''}; the evaluation model scored all of them in one "
-        f"forward pass. Rule '{rule}': a draft is {test}."
+        f"forward pass. {how}"
     ]
     for c in cells:
         lines.append(
@@ -727,12 +906,19 @@ def describe_next(trace: Trace, k: int) -> str:
     n, g = step["n_accepted"], len(step["draft"])
     nxt = step.get("next")
     drafts = "draft" if n == 1 else "drafts"
+    if "next" not in step:
+        after = "every draft passed, so it adds a bonus token" if n == g else "it replaces the rejected draft"
+        return (
+            f"n_accepted = {n}: {n} {drafts} accepted. The evaluation model then generates the token at position "
+            f"i+{n + 1} itself ({after}), but this trace does not record which token that was."
+        )
     if nxt is None:
         return (
             f"n_accepted = {n}: {n} {drafts} accepted, and the last of them ends the text (end-of-sequence), "
             "so the evaluation model adds nothing."
         )
-    tok = f"'{visible(nxt['token'])}' (probability {nxt.get('prob', 0.0):.3f})"
+    prob = nxt.get("prob")
+    tok = f"'{visible(nxt['token'])}'" + (f" (probability {prob:.3f})" if prob is not None else "")
     if nxt["kind"] == "bonus":
         src = "argmax of its p" if nxt.get("source") == "argmax" else "its own distribution p"
         every = f"all {g} drafts" if g > 1 else "the only draft" if g == 1 else "no drafts to check, so none"
@@ -744,7 +930,7 @@ def describe_next(trace: Trace, k: int) -> str:
         "residual": "norm(max(0, p − q))",
         "p": "its own p (this rule never looked at q)",
         "argmax": "the argmax of p",
-    }.get(nxt.get("source", ""), "p")
+    }.get(_source(_rule(trace)[0], nxt), "its own distribution (the trace does not say which)")
     return (
         f"n_accepted = {n}: {n} {drafts} accepted, so the evaluation model now generates the token at position "
         f"i+{n + 1}, from {src}: {tok}. It replaces the rejected draft; the drafts after it are discarded."
@@ -803,7 +989,7 @@ def costs(trace: Trace, summary: dict[str, Any] | None = None) -> Costs:
         alpha=alpha,
         gamma=gamma,
         steps=int(s["steps"]),
-        tokens_per_step=float(s["tokens_per_step"]),
+        tokens_per_step=_tokens_per_step(trace, s),
         expected_tokens_per_step=expected_tokens(alpha, gamma),
         draft_ms_per_token=per_tok,
         verify_ms_per_step=per_pass,
@@ -813,6 +999,15 @@ def costs(trace: Trace, summary: dict[str, Any] | None = None) -> Costs:
         best_speedup=best,
         draft_kind=str(meta.get("draft", {}).get("kind", "model")),
     )
+
+
+def _tokens_per_step(trace: Trace, summary: dict[str, Any]) -> float:
+    """Output tokens per step; where a minimal trace omits the model's own tokens, they still count (one a step)."""
+    steps = trace["steps"]
+    if not steps or all("next" in s for s in steps):
+        return float(summary["tokens_per_step"])
+    made = sum(s["n_accepted"] + (0 if "next" in s and s["next"] is None else 1) for s in steps)
+    return made / len(steps)
 
 
 def verdict(k: Costs) -> list[str]:

@@ -453,7 +453,7 @@ def run_sweep(s: SweepSettings) -> None:
     control = ui.RunControl.start()
     with ui._generation_slot(note):
         try:
-            with st.spinner(f"Loading {s.target} ← {s.draft} (once per server process)…"):
+            with st.spinner(f"Loading {ui.md_escape(s.target)} ← {ui.md_escape(s.draft)} (once per server process)…"):
                 target, draft = ui.load_models(s.target, s.draft)
             prompt_ids = target.encode(s.prompt, s.chat)
         except Exception as exc:  # the UI boundary: whatever a model load or the tokenizer raises
@@ -624,7 +624,7 @@ def _run_reference(spec: str, trace: Trace) -> None:
     control = ui.RunControl.start()
     with ui._generation_slot(st.empty()):
         try:
-            with st.spinner(f"Loading {spec} (once per server process)…"):
+            with st.spinner(f"Loading {ui.md_escape(spec)} (once per server process)…"):
                 target, _ = ui.load_models(spec, "ngram")
             want = str(m.get("target", {}).get("name", ""))
             if want and target.name != want:

@@ -4,6 +4,12 @@ A trace is a JSON object (also .json.gz, and JSONL: a header line, one line per 
 output line, so an interrupted run still leaves a readable file). docs/TRACE_FORMAT.md describes
 every field; docs/trace.schema.json is the JSON Schema of its structure. Loading treats every
 file as hostile: `loads` raises only TraceError, and `validate` never raises at all.
+
+`validate` is strict by default: a trace must carry everything specviz records (q, p, r, top
+lists, timings). `validate(trace, strict=False)` accepts a *minimal* trace, the kind another
+engine's log or an event-log import gives: only the decisions are required (each draft's token
+and `accepted`, `n_accepted`), and every optional field that *is* present is checked as strictly
+as ever. What a minimal trace lacks is the UI's business to say (specviz.figures.missing_parts).
 """
 
 from __future__ import annotations
@@ -13,9 +19,10 @@ import io
 import json
 import math
 import platform
+import re
 import time
 import zlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
@@ -51,6 +58,7 @@ MAX_INT_DIGITS = 100  # token ids and seeds are short; a 5000-digit integer is a
 MAX_PROBLEMS = 20
 TOL = 1e-4  # slack when re-deriving a logged number from other logged (float32) numbers
 GZIP_MAGIC = b"\x1f\x8b"
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 
 
 class TopEntry(TypedDict):
@@ -106,6 +114,12 @@ class Trace(TypedDict, total=False):
 
 class TraceError(ValueError):
     """A trace that cannot be read; the message says what is wrong and where."""
+
+
+# The upgrade hook: UPGRADES[v] turns a version-v trace (a parsed dict) into a version-(v + 1)
+# one, in place. `loads` applies the chain up to VERSION, so a reader only ever sees the current
+# format. Version 1 is the first, so the chain is empty; a version 2 would add `1: _v1_to_v2`.
+UPGRADES: dict[int, Callable[[dict[str, Any]], None]] = {}
 
 
 # ---------------------------------------------------------------- building
@@ -323,6 +337,8 @@ def loads(data: bytes | str, name: str = "trace", max_bytes: int = MAX_BYTES) ->
         line = text.count("\n", 0, end + len(rest) - len(rest.lstrip())) + 1
         raise TraceError(f"{name} line {line}: unexpected data after the JSON object")
     _check_top_level(trace, name)
+    if _SURROGATE_ESCAPE.search(text):
+        check_unicode(trace, name)
     if jsonl and "output" not in trace and not _guarded(trace, 1, check_output=False):
         finish(trace)
         trace["output"]["recovered"] = True
@@ -336,17 +352,60 @@ def _check_top_level(trace: object, name: str) -> None:
         raise TraceError(
             f'{name}: not a specviz trace ("format" must be "{FORMAT}", got {_short(trace.get("format"))})'
         )
-    version = trace.get("version")
-    if not (_is_int(version) and version == VERSION):
-        raise TraceError(
-            f"{name}: trace version {_short(version)} is not supported; this specviz reads version {VERSION}"
-        )
+    _upgrade(trace, name)
     for key, typ, what in (("meta", dict, "object"), ("prompt", dict, "object"), ("steps", list, "array")):
         if not isinstance(trace.get(key), typ):
             hint = " (a JSONL trace needs at least one step line)" if key == "steps" and "steps" not in trace else ""
             raise TraceError(f'{name}: "{key}" is missing or is not a JSON {what}{hint}')
     if len(trace["steps"]) > MAX_STEPS:
         raise TraceError(f"{name}: {len(trace['steps'])} steps; the limit is {MAX_STEPS}")
+
+
+def check_unicode(obj: Any, name: str) -> None:
+    """Refuse a lone surrogate (JSON's "\\ud800"): Python keeps it, but no UTF-8 writer, browser or
+    download can carry it, so a trace holding one would fail far from here."""
+    stack = [obj]
+    while stack:
+        x = stack.pop()
+        if isinstance(x, str):
+            bad = next((ch for ch in x if "\ud800" <= ch <= "\udfff"), None)
+            if bad is not None:
+                raise TraceError(
+                    f"{name} contains the escape \\u{ord(bad):04x}, half of a surrogate pair: not valid Unicode text"
+                )
+        elif isinstance(x, dict):
+            stack.extend(x.keys())
+            stack.extend(x.values())
+        elif isinstance(x, list):
+            stack.extend(x)
+
+
+def _upgrade(trace: dict[str, Any], name: str) -> None:
+    """Bring an older trace up to VERSION through UPGRADES, or refuse it naming its version."""
+    version = trace.get("version")
+    if "version" not in trace:
+        raise TraceError(f'{name}: the trace has no "version"; this specviz reads version {VERSION}')
+    if not _is_int(version):
+        raise TraceError(f"{name}: trace version {_short(version)} is not supported; versions are integers")
+    if version > VERSION:
+        raise TraceError(
+            f"{name}: trace version {version} is not supported; this specviz reads version {VERSION} "
+            "(the file was written by a newer specviz: update specviz to open it)"
+        )
+    while version < VERSION:
+        upgrade = UPGRADES.get(version)
+        if upgrade is None:
+            known = ", ".join(str(v) for v in sorted(UPGRADES))
+            can = f"it upgrades versions {known}" if known else "there is no older version it can upgrade"
+            raise TraceError(
+                f"{name}: trace version {version} is not supported; this specviz reads version {VERSION} ({can})"
+            )
+        try:
+            upgrade(trace)
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+            raise TraceError(f"{name}: cannot upgrade this version-{version} trace ({type(exc).__name__})") from None
+        version += 1
+        trace["version"] = version
 
 
 def _from_jsonl(head: dict[str, Any], text: str, end: int, name: str) -> dict[str, Any]:
@@ -481,25 +540,33 @@ class _Meta:
     eos: set[int] | None = None
     budget: int | None = None
     top_k: int | None = None
+    strict: bool = True  # False: optional data (q, p, r, top, timings, ...) may be missing
+
+    def needs(self, present: bool) -> bool:
+        """True when a field is missing and that is a problem (always in strict mode)."""
+        return self.strict and not present
 
 
-def validate(trace: object, limit: int = MAX_PROBLEMS) -> list[str]:
+def validate(trace: object, limit: int = MAX_PROBLEMS, *, strict: bool = True) -> list[str]:
     """Check structure and semantics. Returns at most `limit` problems, one line each; [] means valid.
+
+    strict=False accepts a minimal trace: only the decisions are required, and whatever optional
+    data is present is checked as usual (see the module docstring).
 
     Never raises, whatever it is given: a trace is untrusted input, and a validator that crashes
     on a bad file is no use to the person holding it.
     """
-    return _guarded(trace, limit)
+    return _guarded(trace, limit, strict=strict)
 
 
-def _guarded(trace: object, limit: int, check_output: bool = True) -> list[str]:
+def _guarded(trace: object, limit: int, check_output: bool = True, strict: bool = True) -> list[str]:
     try:
-        return _validate(trace, limit, check_output)
+        return _validate(trace, limit, check_output, strict)
     except Exception as exc:  # a bug here must not become a traceback; the fuzz tests hunt for these
         return [f"the validator failed on this trace ({type(exc).__name__}); please report it"]
 
 
-def _validate(trace: object, limit: int = MAX_PROBLEMS, check_output: bool = True) -> list[str]:
+def _validate(trace: object, limit: int = MAX_PROBLEMS, check_output: bool = True, strict: bool = True) -> list[str]:
     probs = _Problems(limit)
     if not isinstance(trace, dict):
         return [f"the trace must be a JSON object, got {_short(trace)}"]
@@ -507,8 +574,8 @@ def _validate(trace: object, limit: int = MAX_PROBLEMS, check_output: bool = Tru
         probs.add("format", f'must be "{FORMAT}", got {_short(trace.get("format"))}')
     if not (_is_int(trace.get("version")) and trace.get("version") == VERSION):
         probs.add("version", f"must be {VERSION}, got {_short(trace.get('version'))}")
-    m = _check_meta(trace.get("meta"), probs)
-    prompt_len = _check_prompt(trace.get("prompt"), probs)
+    m = _check_meta(trace.get("meta"), probs, strict)
+    prompt_len = _check_prompt(trace.get("prompt"), probs, strict)
     steps = trace.get("steps")
     if not isinstance(steps, list):
         probs.add("steps", f"must be an array, got {_short(steps)}")
@@ -529,12 +596,13 @@ def _validate(trace: object, limit: int = MAX_PROBLEMS, check_output: bool = Tru
             continue
         sound.append(step)
         n = step["n_accepted"]
-        if expected_ctx is not None and step["context_length"] != expected_ctx:
+        ctx = step.get("context_length")  # missing only in a minimal trace
+        if expected_ctx is not None and ctx is not None and ctx != expected_ctx:
             what = "the prompt length" if k == 0 else "previous + n_accepted + 1"
-            probs.add(where, f"context_length is {step['context_length']}, expected {expected_ctx} ({what})")
-        expected_ctx = step["context_length"] + n + 1
+            probs.add(where, f"context_length is {ctx}, expected {expected_ctx} ({what})")
+        expected_ctx = ctx + n + 1 if ctx is not None else None
         toks = [d["token_id"] for d in step["draft"][:n]]
-        if step["next"] is not None:
+        if step.get("next") is not None:
             toks.append(step["next"]["token_id"])
         for t in toks:
             if m.budget is not None and made >= m.budget:
@@ -546,33 +614,37 @@ def _validate(trace: object, limit: int = MAX_PROBLEMS, check_output: bool = Tru
                 break
         if m.budget is not None and made >= m.budget:
             ended = ended or f"max_new_tokens = {m.budget} reached in step {k}"
-        if step["next"] is None and ended is None:
+        if "next" in step and step["next"] is None and ended is None:
             if m.eos is not None:
                 probs.add(where, "next is null, but generation did not end in this step (no EOS, budget not reached)")
             ended = f"next is null in step {k}"
-    if check_output:
+    if check_output and (m.strict or trace.get("output") is not None):  # lenient: finish() can rebuild it
         _check_output(trace.get("output"), sound, len(sound) == len(steps), m, probs)
     return probs.items
 
 
-def _check_meta(meta: object, probs: _Problems) -> _Meta:
-    m = _Meta()
+def _check_meta(meta: object, probs: _Problems, strict: bool = True) -> _Meta:
+    m = _Meta(strict=strict)
     if not isinstance(meta, dict):
         probs.add("meta", f"must be an object, got {_short(meta)}")
         return m
     for role in ("target", "draft"):
         model = meta.get(role)
-        if not isinstance(model, dict) or not isinstance(model.get("name"), str):
+        if m.needs(role in meta) or (
+            role in meta and not (isinstance(model, dict) and isinstance(model.get("name"), str))
+        ):
             probs.add(f"meta.{role}", 'must be an object with a string "name"')
-        elif "kind" in model and model["kind"] not in ("model", "ngram"):
+        elif isinstance(model, dict) and "kind" in model and model["kind"] not in ("model", "ngram"):
             probs.add(f"meta.{role}.kind", f"must be model or ngram, got {_short(model['kind'])}")
     gamma = meta.get("gamma")
     if _is_int(gamma) and gamma >= 1:
         m.gamma = gamma
-    else:
+    elif m.needs("gamma" in meta) or "gamma" in meta:
         probs.add("meta.gamma", f"must be an integer >= 1, got {_short(gamma)}")
     rule = meta.get("rule")
-    if not isinstance(rule, dict) or not isinstance(rule.get("name"), str) or rule["name"] not in RULE_NAMES:
+    if not m.strict and "rule" not in meta:
+        pass  # a minimal trace need not say which rule decided: the decisions are not re-checked
+    elif not isinstance(rule, dict) or not isinstance(rule.get("name"), str) or rule["name"] not in RULE_NAMES:
         name = rule.get("name") if isinstance(rule, dict) else rule
         probs.add("meta.rule", f'"name" must be one of {", ".join(RULE_NAMES)}, got {_short(name)}')
     elif not isinstance(rule.get("params"), dict):
@@ -593,7 +665,9 @@ def _check_meta(meta: object, probs: _Problems) -> _Meta:
         if len(params) == {"threshold": 1, "typical": 2}.get(rule["name"], 0):
             m.rule, m.params = rule["name"], params
     samp = meta.get("sampling")
-    if not isinstance(samp, dict):
+    if not m.strict and "sampling" not in meta:
+        pass
+    elif not isinstance(samp, dict):
         probs.add("meta.sampling", f"must be an object, got {_short(samp)}")
     else:
         temp, top_p = _num(samp.get("temperature")), _num(samp.get("top_p"))
@@ -604,13 +678,14 @@ def _check_meta(meta: object, probs: _Problems) -> _Meta:
         if top_p is None or not 0 < top_p <= 1:
             probs.add("meta.sampling.top_p", f"must be a number in (0, 1], got {_short(samp.get('top_p'))}")
     if "seed" not in meta:
-        probs.add("meta.seed", "missing (an integer, or null for an unseeded run)")
+        if m.strict:
+            probs.add("meta.seed", "missing (an integer, or null for an unseeded run)")
     elif not (meta["seed"] is None or _is_int(meta["seed"])):
         probs.add("meta.seed", f"must be an integer or null, got {_short(meta['seed'])}")
     budget = meta.get("max_new_tokens")
     if _is_int(budget) and budget >= 1:
         m.budget = budget
-    else:
+    elif m.needs("max_new_tokens" in meta) or "max_new_tokens" in meta:
         probs.add("meta.max_new_tokens", f"must be an integer >= 1, got {_short(budget)}")
     if "eos_token_ids" in meta:
         eos = meta["eos_token_ids"]
@@ -634,13 +709,15 @@ def _check_meta(meta: object, probs: _Problems) -> _Meta:
     return m
 
 
-def _check_prompt(prompt: object, probs: _Problems) -> int | None:
+def _check_prompt(prompt: object, probs: _Problems, strict: bool = True) -> int | None:
     if not isinstance(prompt, dict):
         probs.add("prompt", f"must be an object, got {_short(prompt)}")
         return None
-    if not isinstance(prompt.get("text"), str):
+    if (strict or "text" in prompt) and not isinstance(prompt.get("text"), str):
         probs.add("prompt.text", f"must be a string, got {_short(prompt.get('text'))}")
     ids = prompt.get("token_ids")
+    if not strict and "token_ids" not in prompt:
+        return None  # unknown prompt length: the context-length chain is checked from step to step only
     if not (isinstance(ids, list) and all(_nonneg_int(t) for t in ids)):
         probs.add("prompt.token_ids", "must be an array of integers >= 0")
         return None
@@ -692,7 +769,7 @@ def _check_step(step: object, k: int, where: str, m: _Meta, probs: _Problems) ->
     ok = True
     if not (_is_int(step.get("index")) and step["index"] == k):
         probs.add(where, f"index is {_short(step.get('index'))}, expected {k}")
-    if not _nonneg_int(step.get("context_length")):
+    if m.needs("context_length" in step) or ("context_length" in step and not _nonneg_int(step["context_length"])):
         probs.add(where, f"context_length must be an integer >= 0, got {_short(step.get('context_length'))}")
         ok = False
     draft, verify = step.get("draft"), step.get("verify")
@@ -733,9 +810,12 @@ def _check_step(step: object, k: int, where: str, m: _Meta, probs: _Problems) ->
         probs.add(where, f"n_accepted is {n} but {leading} leading drafts are marked accepted")
     ok = ok and decisions_ok and n == leading
     if "next" not in step:
-        probs.add(where, "next is missing (it is null only when generation ended inside the step)")
-        return False
-    nxt = step["next"]
+        if m.strict:
+            probs.add(where, "next is missing (it is null only when generation ended inside the step)")
+            return False
+        nxt = None  # a minimal trace may not know the evaluation model's own token
+    else:
+        nxt = step["next"]
     if nxt is not None:
         if not (
             isinstance(nxt, dict)
@@ -752,7 +832,7 @@ def _check_step(step: object, k: int, where: str, m: _Meta, probs: _Problems) ->
             probs.add(
                 where, f"next.kind is {nxt['kind']!r} but should be {want!r} ({n} of {len(draft)} drafts accepted)"
             )
-        top = _check_top(nxt.get("top"), f"{where}, next", m, probs)
+        top = _check_top(nxt.get("top"), f"{where}, next", m, probs) if m.needs("top" in nxt) or "top" in nxt else None
         if "prob" in nxt:
             prob = _prob(nxt["prob"])
             if prob is None:
@@ -760,7 +840,7 @@ def _check_step(step: object, k: int, where: str, m: _Meta, probs: _Problems) ->
             elif top is not None:
                 _agrees_with_top(nxt["token_id"], prob, top, "prob", f"{where}, next", probs)
         if m.rule == "greedy" and want == "correction" and decisions_ok:
-            best = verify[n]["top"]  # p at the rejected position: the greedy correction is its argmax
+            best = verify[n].get("top") or []  # p at the rejected position: the greedy correction is its argmax
             if (
                 best
                 and best[0]["token_id"] != nxt["token_id"]
@@ -770,7 +850,9 @@ def _check_step(step: object, k: int, where: str, m: _Meta, probs: _Problems) ->
                     where, f"under greedy the correction must be the target's argmax, token {best[0]['token_id']}"
                 )
     timing = step.get("timing_ms")
-    if not (
+    if not m.strict and timing is None:
+        pass  # no timings: the statistics page says there is no cost analysis
+    elif not (
         isinstance(timing, dict)
         and "draft" in timing
         and "verify" in timing
@@ -794,6 +876,8 @@ def _check_position(d: object, v: object, pos: str, m: _Meta, probs: _Problems) 
         return False
     ok = True
     for key, entry in (("q", d), ("p", v)):
+        if not m.strict and entry.get(key) is None:
+            continue  # not logged (absent or null): allowed in a minimal trace
         if _prob(entry.get(key)) is None:
             probs.add(pos, f"{key} must be a probability in [0, 1], got {_short(entry.get(key))}")
             ok = False
@@ -809,27 +893,38 @@ def _check_position(d: object, v: object, pos: str, m: _Meta, probs: _Problems) 
         probs.add(pos, f"accepted must be true, false or null, got {_short(v.get('accepted'))}")
         ok = False
     for entry, what, name in ((d, "q", "draft"), (v, "p", "verify")):
+        if not m.strict and entry.get("top") is None:
+            continue
         top = _check_top(entry.get("top"), f"{pos} ({name} top)", m, probs)
         if top is None:
             ok = False
-        elif ok:
+        elif ok and entry.get(what) is not None:
             _agrees_with_top(d["token_id"], float(entry[what]), top, what, pos, probs)
     return ok
 
 
 def _check_rule(m: _Meta, d: dict[str, Any], v: dict[str, Any], acc: bool, pos: str, probs: _Problems) -> None:
-    """Is the decision the one the rule makes from the logged numbers? (Entries are sound here.)"""
+    """Is the decision the one the rule makes from the logged numbers? (Entries are sound here.)
+
+    In a minimal trace a check runs only when the numbers it needs were logged.
+    """
+    if v.get("p") is None or d.get("q") is None:
+        if not m.strict:
+            _check_partial_rule(m, d, v, acc, pos, probs)
+        return  # strict mode has reported the missing number already
     p, q = float(v["p"]), float(d["q"])
     said = "true" if acc else "false"
     if m.rule == "sampling":
         a, r = v.get("accept_prob"), v.get("r")
-        if a is None or r is None:
+        if (a is None or r is None) and m.strict:
             probs.add(pos, "the sampling rule logs accept_prob and r at every decided position")
             return
-        a, r = float(a), float(r)
         want = min(1.0, p / q) if q > 0 else float(p > 0)
-        if abs(a - want) > TOL:
-            probs.add(pos, f"accept_prob {a:.6g} is not min(1, p/q) = {want:.6g}")
+        if a is not None and abs(float(a) - want) > TOL:
+            probs.add(pos, f"accept_prob {float(a):.6g} is not min(1, p/q) = {want:.6g}")
+        if r is None:
+            return
+        a, r = (want if a is None else float(a)), float(r)
         if (r < a) != acc:
             probs.add(pos, f"accepted is {said} but r = {r:.6g} {'<' if r < a else '>='} accept_prob = {a:.6g}")
     elif m.rule == "threshold" and m.params is not None:
@@ -851,7 +946,7 @@ def _check_rule(m: _Meta, d: dict[str, Any], v: dict[str, Any], acc: bool, pos: 
         if abs(p - cutoff) > 1e-9 and (p > cutoff) != acc:
             probs.add(pos, f"accepted is {said} but p = {p:.6g} {'>' if p > cutoff else '<='} cutoff = {cutoff:.6g}")
     elif m.rule == "greedy":
-        top = v["top"]
+        top = v.get("top")
         if not top:
             return
         best = top[0]
@@ -860,6 +955,15 @@ def _check_rule(m: _Meta, d: dict[str, Any], v: dict[str, Any], acc: bool, pos: 
         runner_up = float(top[1]["prob"]) if len(top) > 1 else 0.0
         if not acc and d["token_id"] == best["token_id"] and float(best["prob"]) > runner_up + TOL:
             probs.add(pos, "rejected under greedy although the draft is the target's argmax")
+
+
+def _check_partial_rule(m: _Meta, d: dict[str, Any], v: dict[str, Any], acc: bool, pos: str, probs: _Problems) -> None:
+    """A minimal trace without p or q: only a logged r against a logged accept_prob can be checked."""
+    said = "true" if acc else "false"
+    a, r = v.get("accept_prob"), v.get("r")
+    if m.rule == "sampling" and a is not None and r is not None and (float(r) < float(a)) != acc:
+        rel = "<" if float(r) < float(a) else ">="
+        probs.add(pos, f"accepted is {said} but r = {float(r):.6g} {rel} accept_prob = {float(a):.6g}")
 
 
 def _check_output(out: object, steps: list[Step], complete: bool, m: _Meta, probs: _Problems) -> None:
@@ -888,6 +992,8 @@ def _check_output(out: object, steps: list[Step], complete: bool, m: _Meta, prob
         probs.add("output.token_ids", f"{len(ids)} tokens, more than max_new_tokens = {m.budget}")
     if complete and not probs.full:
         want = output_ids(steps, m.eos or (), m.budget)
+        if not m.strict and m.budget is None:
+            want = want[: len(ids)]  # a minimal trace may have been cut by a budget it does not record
         if ids != want:
             at = next((i for i, (a, b) in enumerate(zip(ids, want, strict=False)) if a != b), min(len(ids), len(want)))
             probs.add(

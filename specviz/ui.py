@@ -10,14 +10,18 @@ Session state holds only JSON-able data (traces, settings); models live in st.ca
 
 from __future__ import annotations
 
+import gc
 import hashlib
+import math
 import os
+import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,8 +30,9 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from specviz import figures as fg
-from specviz.figures import KINDS, LABELS, SYMBOLS, Kind
-from specviz.trace import Trace, TraceError, dumps, finish, loads, summarize, validate
+from specviz.eventlog import loads_any
+from specviz.figures import KINDS, LABELS, SYMBOLS, Kind, literal
+from specviz.trace import MAX_BYTES, Trace, TraceError, dumps, finish, loads, summarize, validate
 
 if TYPE_CHECKING:  # torch and transformers load only when the live page needs them
     from specviz.decoder import DecodeConfig
@@ -35,16 +40,21 @@ if TYPE_CHECKING:  # torch and transformers load only when the live page needs t
 
 __all__ = [
     "LiveSettings",
+    "PairCache",
+    "RunControl",
     "TraceChoice",
+    "active_runs",
     "choose_trace",
     "home_example",
     "list_samples",
     "live_form",
     "load_sample",
     "md_escape",
+    "read_upload",
     "recover_partial",
     "run_button",
     "run_live",
+    "show_gaps",
     "show_live_result",
     "show_stats",
     "sidebar",
@@ -69,6 +79,20 @@ SHAPE: dict[str, str] = {"circle": "●", "x": "✕", "circle-open": "○", "dia
 TIMELINE_ROWS = 24
 MAX_UPLOADS = 5
 MAX_RUNS = 5
+
+
+def _env_number(name: str, default: float) -> float:
+    """A number from the environment (docs/SERVING.md lists them); the default when unset or not a number."""
+    try:
+        value = float(os.environ.get(name, default))
+    except ValueError:
+        return default
+    return value if math.isfinite(value) else default
+
+
+# an upload's size; .streamlit/config.toml's server.maxUploadSize caps what reaches the server at all
+MAX_UPLOAD_BYTES = min(MAX_BYTES, int(_env_number("SPECVIZ_MAX_UPLOAD_MB", 50) * 2**20))
+MAX_UPLOAD_STEPS = int(_env_number("SPECVIZ_MAX_UPLOAD_STEPS", 20_000))
 _MD_SPECIAL = set("\\`*_{}[]()#+-.!|<>~:$=^&")
 
 
@@ -196,31 +220,39 @@ def add_trace(key: str, trace: Trace, label: str, limit: int) -> None:
     store[key] = {"trace": trace, "label": label}
 
 
-def _read_upload(name: str, data: bytes) -> Trace | str:
-    """Parse and check an uploaded file: the trace, or what is wrong with it as safe markdown."""
+def read_upload(name: str, data: bytes) -> Trace | str:
+    """Parse and check an uploaded file: the trace, or what is wrong with it as safe markdown.
+
+    A native trace (JSON, gzip, JSONL) or an event log (CSV, JSONL rows). Minimal traces are
+    accepted (validate with strict=False); the pages then say what they lack (show_gaps).
+    """
+    safe_name = md_escape(literal(name, 120))
     try:
-        trace = loads(data, name)
+        trace = loads_any(data, name, MAX_UPLOAD_BYTES)
     except TraceError as exc:
-        return md_escape(str(exc))
-    problems = validate(trace)
-    if problems and "output" not in trace and all(p.startswith("output") for p in problems):
-        # an interrupted JSONL recording has no output line: rebuild it from its (valid) steps
+        return md_escape(literal(str(exc), 600))
+    if len(trace["steps"]) > MAX_UPLOAD_STEPS:
+        return f"{safe_name} has {len(trace['steps']):,} steps; this server shows traces of up to {MAX_UPLOAD_STEPS:,}."
+    problems = validate(trace, strict=False)
+    if not problems and "output" not in trace:
+        # an interrupted JSONL recording (or a minimal trace) has no output: rebuild it from its steps
         finish(trace, "stopped")
-        problems = validate(trace)
+        problems = validate(trace, strict=False)
     if problems:
-        listed = "\n".join(f"- {md_escape(p)}" for p in problems[:8])
+        listed = "\n".join(f"- {md_escape(literal(p, 300))}" for p in problems[:8])
         more = f"\n- … and {len(problems) - 8} more" if len(problems) > 8 else ""
-        return f"{md_escape(name)} is not a valid specviz trace:\n{listed}{more}"
+        return f"{safe_name} is not a valid specviz trace:\n{listed}{more}"
     return trace
 
 
 def _handle_upload(page: str) -> str | None:
     """Read a newly uploaded file into the store; return its key when it is new and valid."""
     up = st.file_uploader(
-        "…or upload a trace (.json, .json.gz, .jsonl)",
-        type=["json", "gz", "jsonl"],
+        "…or upload a trace (.json, .json.gz, .jsonl) or an event log (.csv)",
+        type=["json", "gz", "jsonl", "csv"],
         key=f"{page}_upload",
-        help="Record one with `python -m specviz record … -o run.json`, or download one from the Live page.",
+        help="Record one with `python -m specviz record … -o run.json`, download one from the Live page, or "
+        "export your engine's log as CSV: one row per drafted token (docs/EVENTLOG.md).",
     )
     if up is None:
         return None
@@ -232,12 +264,12 @@ def _handle_upload(page: str) -> str | None:
         return None
     if key in _store():
         return None
-    trace = _read_upload(up.name, data)
+    trace = read_upload(up.name, data)
     if isinstance(trace, str):
         errors[key] = f"Could not open this upload. {trace}"
         st.error(errors[key])
         return None
-    add_trace(key, trace, f"Upload · {up.name}", MAX_UPLOADS)
+    add_trace(key, trace, f"Upload · {literal(up.name, 80)}", MAX_UPLOADS)
     return key
 
 
@@ -296,13 +328,36 @@ def choose_trace(page: str) -> TraceChoice | None:
         cache_key = key
     info = trace.get("meta", {}).get("sample") or {}
     with pick:
-        if info.get("description"):
-            st.caption(md_escape(str(info["description"])))
-        if info.get("placeholder"):
+        if isinstance(info, dict) and info.get("description"):
+            st.caption(md_escape(literal(info["description"], 400)))
+        if isinstance(info, dict) and info.get("placeholder"):
             st.caption(
                 ":orange[Placeholder: recorded with prompt lookup while the default draft model was being trained.]"
             )
+    show_gaps(trace, cache_key)
     return TraceChoice(key, labels[key], trace, cache_key)
+
+
+def show_gaps(trace: Trace, cache_key: str | None = None) -> None:
+    """Say what a minimal trace (an event log, another engine's log) does not record, and what that costs."""
+    gaps = _gaps(cache_key, trace) if cache_key is not None else fg.missing_parts(trace)
+    source = trace.get("meta", {}).get("source")
+    lines = []
+    if isinstance(source, dict) and source.get("kind") == "eventlog":  # meta.source is not validated: be wary
+        listed = [
+            source.get(key) if isinstance(source.get(key), list) else [] for key in ("columns", "ignored_columns")
+        ]
+        cols, ignored = (", ".join(str(c)[:40] for c in items[:12]) for items in listed)
+        lines.append(f"Imported from an event log ({str(source.get('rows', '?'))[:12]} rows; columns: {cols}).")
+        if ignored:
+            lines.append(f"Columns specviz does not use were ignored: {ignored}.")
+    if not gaps and not lines:
+        return
+    text = md_escape(literal(" ".join(lines), 1000))
+    if gaps:
+        text += ("\n\n" if text else "") + "This trace records no:\n\n"
+        text += "\n".join(f"- {md_escape(g.sentence().removeprefix('no '))}" for g in gaps)
+    st.info(text, icon=":material/info:")
 
 
 def _meta_line(trace: Trace) -> str:
@@ -311,9 +366,12 @@ def _meta_line(trace: Trace) -> str:
     params = ", ".join(f"{k} = {v:g}" for k, v in (rule.get("params") or {}).items() if isinstance(v, (int, float)))
     samp = m.get("sampling", {})
     return md_escape(
-        f"{m.get('target', {}).get('name', '?')} ← {m.get('draft', {}).get('name', '?')} · γ = {m.get('gamma')} · "
-        f"rule {rule.get('name')}{f' ({params})' if params else ''} · T = {samp.get('temperature')} · "
-        f"seed {m.get('seed', '?')}"
+        literal(
+            f"{m.get('target', {}).get('name', '?')} ← {m.get('draft', {}).get('name', '?')} · γ = {m.get('gamma')} · "
+            f"rule {rule.get('name', '?')}{f' ({params})' if params else ''} · T = {samp.get('temperature', '?')} · "
+            f"seed {m.get('seed', '?')}",
+            300,
+        )
     )
 
 
@@ -343,6 +401,11 @@ def _timeline(cache_key: str, start: int, stop: int, selected: int, _trace: Trac
 @st.cache_data(max_entries=64, show_spinner=False)
 def _summary(cache_key: str, _trace: Trace) -> dict[str, Any]:
     return summarize(_trace)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _gaps(cache_key: str, _trace: Trace) -> list[fg.Gap]:
+    return fg.missing_parts(_trace)
 
 
 # ---------------------------------------------------------------- home
@@ -460,22 +523,29 @@ def step_view(choice: TraceChoice) -> None:
         if state.get("replay_dist_for") != (choice.key, k) or state.get("replay_dist_pos") not in positions:
             state["replay_dist_for"] = (choice.key, k)
             state["replay_dist_pos"] = min(step["n_accepted"], positions[-1])
+        gaps = {gap.key for gap in _gaps(choice.cache_key, trace) if gap.missing >= gap.of}
         st.markdown("**Acceptance diagram**: p and q of each draft, the rule's test, the first rejection")
-        _plot(_acceptance(choice.cache_key, k, trace), "replay_accept")
+        if {"p", "q"} <= gaps:
+            st.caption("No p or q in this trace, so no acceptance diagram: the decisions are in the table.")
+        else:
+            _plot(_acceptance(choice.cache_key, k, trace), "replay_accept")
         st.markdown("**Distributions**: top tokens of p, q and the residual; the chosen token is marked")
-        pos = st.radio(
-            "Distributions at",
-            positions,
-            key="replay_dist_pos",
-            horizontal=True,
-            format_func=lambda j: f"position {j + 1}" if j < g else "bonus position",
-            help="Starts where the evaluation model's own token is drawn: position n_accepted + 1.",
-        )
-        _plot(_distribution(choice.cache_key, k, int(pos), trace), "replay_dist")
-        st.caption(
-            "The residual is rebuilt from the logged top lists only, so it is approximate where p or q has mass "
-            "outside them."
-        )
+        if "top" in gaps:
+            st.caption("No top-k lists in this trace, so no distributions panel.")
+        else:
+            pos = st.radio(
+                "Distributions at",
+                positions or [0],
+                key="replay_dist_pos",
+                horizontal=True,
+                format_func=lambda j: f"position {j + 1}" if j < g else "bonus position",
+                help="Starts where the evaluation model's own token is drawn: position n_accepted + 1.",
+            )
+            _plot(_distribution(choice.cache_key, k, int(pos), trace), "replay_dist")
+            st.caption(
+                "The residual is rebuilt from the logged top lists only, so it is approximate where p or q has mass "
+                "outside them."
+            )
     st.markdown("**Token timeline** — click a marker to jump to its step")
     start, stop = fg.window(n, k, TIMELINE_ROWS)
     _plot(
@@ -491,13 +561,18 @@ def step_view(choice: TraceChoice) -> None:
 def _step_words(choice: TraceChoice, k: int) -> None:
     trace = choice.trace
     step = trace["steps"][k]
-    prompt_len = len(trace.get("prompt", {}).get("token_ids", []))
+    prompt = trace.get("prompt", {})
     before = [(t, kind) for t, kind, s in _provenance(choice.cache_key, trace) if s < k]
-    st.markdown(
-        f"**1 · Context so far**: i = {step['context_length']} tokens — the prompt ({prompt_len} tokens"
-        f"{', with the chat template' if trace.get('meta', {}).get('chat') else ''}) and {len(before)} generated."
-    )
-    st.text(_short(trace.get("prompt", {}).get("text", ""), 400))
+    if "context_length" in step and "token_ids" in prompt:
+        st.markdown(
+            f"**1 · Context so far**: i = {step['context_length']} tokens — the prompt ({len(prompt['token_ids'])} "
+            f"tokens{', with the chat template' if trace.get('meta', {}).get('chat') else ''}) and {len(before)} "
+            "generated."
+        )
+    else:
+        st.markdown(f"**1 · Context so far**: the prompt (not in this trace) and {len(before)} generated tokens.")
+    if prompt.get("text"):
+        st.text(literal(prompt["text"], 400))
     if before:
         st.markdown(tokens_md(before, limit=60))
     st.markdown("**2–5 · Drafts, q, p, the rule's test, the decision**")
@@ -508,10 +583,6 @@ def _step_words(choice: TraceChoice, k: int) -> None:
         st.dataframe(_cells_table(cells), hide_index=True, width="stretch")
     st.markdown("**6 · n_accepted and the post-acceptance token**")
     st.info(md_escape(fg.describe_next(trace, k)))
-
-
-def _short(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 _TINT: dict[Kind, str] = {
@@ -668,12 +739,109 @@ def live_form() -> LiveSettings:
     )
 
 
-@st.cache_resource(show_spinner=False, max_entries=2)
+class PairCache:
+    """The loaded model pairs, shared by every session: at most `limit`, the least recently used evicted.
+
+    st.cache_resource(max_entries=...) evicts too, but it loads beside the entries it keeps and
+    cannot be resized or inspected; this cache evicts *before* loading, so memory never holds more
+    than `limit` pairs. Loads run one at a time under the cache's lock (which the generation lock
+    is always taken before, never after, so the two cannot deadlock).
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = max(1, limit)
+        self._pairs: OrderedDict[tuple[str, str], Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, str], load: Callable[[], Any]) -> Any:
+        with self._lock:
+            if key in self._pairs:
+                self._pairs.move_to_end(key)
+                return self._pairs[key]
+            while len(self._pairs) >= self.limit:
+                self._pairs.popitem(last=False)
+                _free_memory()
+            value = load()  # a failure caches nothing
+            self._pairs[key] = value
+            return value
+
+    def loaded(self) -> list[tuple[str, str]]:
+        """The pairs in memory, least recently used first."""
+        with self._lock:
+            return list(self._pairs)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._pairs.clear()
+        _free_memory()
+
+
+def _free_memory() -> None:
+    """Give evicted models' memory back (the GPU's too, if torch is in use)."""
+    gc.collect()
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+MAX_PAIRS = int(_env_number("SPECVIZ_MAX_PAIRS", 2))  # model pairs kept loaded at once, per server process
+MAX_RUN_SECONDS = int(_env_number("SPECVIZ_MAX_RUN_SECONDS", 600))  # a live run (with its baseline) stops after this
+PAIRS = PairCache(MAX_PAIRS)
+
+
 def load_models(target: str, draft: str) -> tuple[CausalLM, CausalLM | None]:
     """Once per server process per pair, shared by every session (never stored in session state)."""
     from specviz.models import load_pair
 
-    return load_pair(target, draft)
+    return PAIRS.get((target, draft), lambda: load_pair(target, draft))  # type: ignore[no-any-return]
+
+
+def _session_alive(session_id: str | None) -> bool:
+    """False once the browser tab of this session is gone (closed, navigated away, disconnected)."""
+    if session_id is None:
+        return True
+    from streamlit.runtime import Runtime
+
+    if not Runtime.exists():
+        return True
+    try:
+        return bool(Runtime.instance().is_active_session(session_id))
+    except Exception:  # a runtime without sessions (tests): assume the session is there
+        return True
+
+
+@dataclass
+class RunControl:
+    """When a live run must end: asked to stop, its session gone, or its time up. The decoder polls it."""
+
+    session_id: str | None
+    deadline: float
+    stop: threading.Event = field(default_factory=threading.Event)
+    reason: str | None = None
+
+    @classmethod
+    def start(cls) -> RunControl:
+        from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+        ctx = get_script_run_ctx(suppress_warning=True)
+        return cls(ctx.session_id if ctx is not None else None, time.monotonic() + MAX_RUN_SECONDS)
+
+    def should_stop(self) -> bool:
+        if self.reason is None:
+            if self.stop.is_set():
+                self.reason = "stop requested"
+            elif time.monotonic() > self.deadline:
+                self.reason = f"the time limit of {MAX_RUN_SECONDS} s per run"
+            elif not _session_alive(self.session_id):
+                self.reason = "the browser tab was closed"
+        return self.reason is not None
+
+
+_ACTIVE_RUNS: dict[int, RunControl] = {}  # the runs in progress in this process (at most one: the lock)
+
+
+def active_runs() -> int:
+    return len(_ACTIVE_RUNS)
 
 
 def _request(flag: str, value: Any = True) -> None:
@@ -691,7 +859,8 @@ def run_button() -> bool:
 def _generation_slot(note: Any) -> Iterator[None]:
     """Hold the process-wide generation lock, telling the user while another session has it.
 
-    Any Streamlit call may raise the rerun of a Stop click, so the lock is released in every case.
+    Any Streamlit call may raise the rerun of a Stop click (or the stop of a closed tab), so the
+    lock is released in every case.
     """
     acquired = _GENERATION_LOCK.acquire(blocking=False)
     try:
@@ -705,38 +874,39 @@ def _generation_slot(note: Any) -> Iterator[None]:
             _GENERATION_LOCK.release()
 
 
-def _fix_hint(exc: Exception, s: LiveSettings) -> str:
-    msg = str(exc)
+def _is_oom(exc: BaseException) -> bool:
+    return type(exc).__name__ == "OutOfMemoryError" or "out of memory" in str(exc).lower()
+
+
+def _explain(exc: BaseException, s: LiveSettings) -> str:
+    """What went wrong and what to do, as plain text (the caller escapes it)."""
+    if _is_oom(exc):
+        return (
+            "the GPU ran out of memory. Try a smaller model pair, fewer max new tokens, or ask the instructor "
+            "to run the server on the CPU."
+        )
+    msg = str(exc) if type(exc).__name__ == "ModelLoadError" else f"{type(exc).__name__}: {exc}"
+    msg = msg.replace("use --draft ngram", "choose prompt lookup as the drafter").replace("(--no-chat)", "(raw text)")
+    msg = msg.replace("--device cpu", "the CPU")
     if s.draft == DEFAULT and not _default_draft_ready():
         msg += " — The default draft model is not installed yet: pick 'prompt lookup' as the drafter."
-    return msg
+    return literal(msg, 800)
 
 
 def run_live(s: LiveSettings) -> None:
     """Decode with live updates; the finished (or stopped) run goes to session state as live_result."""
-    from specviz.models import ModelLoadError
     from specviz.record import Recording, make_drafter
 
     try:
         cfg = s.config()
     except ValueError as exc:
-        st.error(f"Check the settings: {md_escape(str(exc))}.")
+        st.error(f"Check the settings: {md_escape(literal(str(exc)))}.")
         return
     if not s.prompt.strip():
         st.error("The prompt is empty: write something for the model to continue.")
         return
     if not s.target or not s.draft:
         st.error("Name both models (a hub id, a local directory, a .gguf file, or 'default').")
-        return
-    try:
-        with st.spinner(f"Loading {s.target} ← {s.draft} (once per server process; the first time takes a while)…"):
-            target, draft = load_models(s.target, s.draft)
-        rec = Recording(target, make_drafter(target, draft), s.prompt, cfg, chat=s.chat)
-    except ModelLoadError as exc:
-        st.error(f"Could not load the models: {md_escape(_fix_hint(exc, s))}")
-        return
-    except Exception as exc:  # the UI boundary: anything else a model load or the tokenizer raises
-        st.error(f"Could not load the models: {md_escape(f'{type(exc).__name__}: {exc}'[:600])}")
         return
     st.button(
         "Stop",
@@ -746,47 +916,77 @@ def run_live(s: LiveSettings) -> None:
     )
     note, progress = st.empty(), st.progress(0.0, text="waiting for the model…")
     text_slot, chart_slot = st.empty(), st.empty()
-    partial: dict[str, Any] = {"trace": rec.trace, "settings": asdict(s), "seconds": 0.0, "baseline": None}
-    st.session_state["live_partial"] = partial
+    control = RunControl.start()
     error = None
-    with _generation_slot(note):
-        it = iter(rec)
-        made, last_draw, n_draws = 0, 0.0, 0
-        with closing(it):
-            try:
-                while True:
-                    t0 = time.perf_counter()
-                    try:
-                        step = next(it)
-                    except StopIteration:
-                        break
-                    partial["seconds"] += time.perf_counter() - t0
-                    made = min(cfg.max_new_tokens, made + step["n_accepted"] + (1 if step.get("next") else 0))
-                    progress.progress(made / cfg.max_new_tokens, text=f"step {step['index']} · {made} tokens")
-                    if time.monotonic() - last_draw > 0.4:
-                        last_draw, n_draws = time.monotonic(), n_draws + 1
-                        toks = [(t.token, t.kind) for t in fg.provenance(rec.trace)]
-                        text_slot.markdown(tokens_md(toks, limit=200))
-                        steps = len(rec.trace["steps"])
-                        with chart_slot:
-                            _plot(fg.timeline_figure(rec.trace, max(0, steps - 12), steps), f"live_tl_{n_draws}")
-            except Exception as exc:  # a model failure mid-run: keep what was made, say what happened
-                error = exc
-        if error is None and s.compare:
-            partial["baseline"] = _baseline(target, rec.prompt_ids, cfg, progress)
+    with _generation_slot(note):  # loading takes the slot too: one pair in use at a time keeps memory bounded
+        names = md_escape(literal(f"{s.target} ← {s.draft}", 200))
+        try:
+            with st.spinner(f"Loading {names} (once per server process; the first time takes a while)…"):
+                target, draft = load_models(s.target, s.draft)
+            rec = Recording(
+                target, make_drafter(target, draft), s.prompt, cfg, chat=s.chat, should_stop=control.should_stop
+            )
+        except Exception as exc:  # the UI boundary: a model that cannot load, no hub, OOM, a tokenizer mismatch
+            _free_memory()
+            st.error(f"Could not load the models: {md_escape(_explain(exc, s))}")
+            return
+        partial: dict[str, Any] = {"trace": rec.trace, "settings": asdict(s), "seconds": 0.0, "baseline": None}
+        st.session_state["live_partial"] = partial
+        _ACTIVE_RUNS[id(control)] = control
+        try:
+            error = _decode(rec, cfg, control, partial, progress, text_slot, chart_slot)
+            if error is None and s.compare and control.reason is None:
+                partial["baseline"] = _baseline(target, rec.prompt_ids, cfg, progress, control.should_stop)
+        finally:
+            _ACTIVE_RUNS.pop(id(control), None)
+            control.stop.set()
     st.session_state.pop("live_partial", None)
     if error is not None:
-        partial["error"] = f"{type(error).__name__}: {error}"
-    _keep_result(partial, stopped=False)
+        partial["error"] = _explain(error, s)
+        if _is_oom(error):
+            _free_memory()
+    if control.reason is not None and control.reason != "stop requested":
+        partial["stop_note"] = control.reason
+    _keep_result(partial, stopped=control.reason is not None)
     st.rerun()
 
 
-def _baseline(target: CausalLM, prompt_ids: list[int], cfg: DecodeConfig, progress: Any) -> dict[str, Any]:
+def _decode(
+    rec: Any, cfg: DecodeConfig, control: RunControl, partial: dict[str, Any], progress: Any, text_slot: Any, chart: Any
+) -> BaseException | None:
+    """The decoding loop of a live run, drawing as it goes; returns the error that ended it, if any."""
+    it = iter(rec)
+    made, last_draw, n_draws = 0, 0.0, 0
+    with closing(it):  # closing finishes the trace as "stopped" when Stop or a closed tab ends the script
+        try:
+            while True:
+                t0 = time.perf_counter()
+                try:
+                    step = next(it)
+                except StopIteration:
+                    return None
+                partial["seconds"] += time.perf_counter() - t0
+                made = min(cfg.max_new_tokens, made + step["n_accepted"] + (1 if step.get("next") else 0))
+                progress.progress(made / cfg.max_new_tokens, text=f"step {step['index']} · {made} tokens")
+                if time.monotonic() - last_draw > 0.4:
+                    last_draw, n_draws = time.monotonic(), n_draws + 1
+                    toks = [(t.token, t.kind) for t in fg.provenance(rec.trace)]
+                    text_slot.markdown(tokens_md(toks, limit=200))
+                    steps = len(rec.trace["steps"])
+                    with chart:
+                        _plot(fg.timeline_figure(rec.trace, max(0, steps - 12), steps), f"live_tl_{n_draws}")
+        except Exception as exc:  # a model failure mid-run (e.g. out of memory): keep what was made
+            return exc
+
+
+def _baseline(
+    target: CausalLM, prompt_ids: list[int], cfg: DecodeConfig, progress: Any, should_stop: Callable[[], bool]
+) -> dict[str, Any]:
     from specviz.decoder import target_decode
 
     toks: list[int] = []
     t0 = time.perf_counter()
-    for x in target_decode(target, prompt_ids, cfg.sampling, cfg.max_new_tokens, cfg.seed):
+    for x in target_decode(target, prompt_ids, cfg.sampling, cfg.max_new_tokens, cfg.seed, should_stop):
         toks.append(x)
         if len(toks) % 8 == 0:
             progress.progress(len(toks) / cfg.max_new_tokens, text=f"evaluation model alone: {len(toks)} tokens")
@@ -802,7 +1002,7 @@ def _keep_result(partial: dict[str, Any], stopped: bool) -> None:
     runs = st.session_state.setdefault("run_count", 0) + 1
     st.session_state["run_count"] = runs
     m = trace["meta"]
-    label = f"Your run {runs} · {m['draft']['name']}, γ = {m['gamma']}, {m['rule']['name']}"
+    label = f"Your run {runs} · {literal(m['draft']['name'], 60)}, γ = {m['gamma']}, {m['rule']['name']}"
     add_trace(f"run:{run_id}", trace, label, MAX_RUNS)
     st.session_state["live_result"] = {"key": f"run:{run_id}", **partial, "stopped": stopped}
 
@@ -824,7 +1024,8 @@ def show_live_result(result: dict[str, Any]) -> None:
     if result.get("error"):
         st.error(f"Decoding stopped with an error; the steps before it are kept. {md_escape(result['error'])}")
     if result.get("stopped"):
-        st.warning(f"Stopped after {n} step{'s' if n != 1 else ''}; the partial trace is kept below.")
+        why = f" ({md_escape(result['stop_note'])})" if result.get("stop_note") else ""
+        st.warning(f"Stopped after {n} step{'s' if n != 1 else ''}{why}; the partial trace is kept below.")
     if n == 0:
         return
     s = summarize(trace)
@@ -844,10 +1045,10 @@ def show_live_result(result: dict[str, Any]) -> None:
         left, right = st.columns(2)
         with left:
             st.markdown(f"**Speculative output** · {speed or 0:.1f} tok/s")
-            st.text(out["text"])
+            st.text(literal(out["text"]))
         with right:
             st.markdown(f"**Evaluation model alone** · {bspeed:.1f} tok/s")
-            st.text(base["text"])
+            st.text(literal(base["text"]))
         same = "identical" if base["text"] == out["text"] else "different"
         ratio = f"{speed / bspeed:.2f}×" if speed and bspeed else "—"
         st.caption(
@@ -856,7 +1057,7 @@ def show_live_result(result: dict[str, Any]) -> None:
         )
     else:
         with st.expander("Output as plain text"):
-            st.text(out["text"])
+            st.text(literal(out["text"]))
     steps = len(trace["steps"])
     _plot(fg.timeline_figure(trace, max(0, steps - TIMELINE_ROWS), steps), "live_result_timeline")
     c1, c2 = st.columns(2)
@@ -924,7 +1125,10 @@ def show_stats(choice: TraceChoice) -> None:
         st.markdown("**How many drafts each step accepted**")
         _plot(fg.accepted_lengths_figure(s, k.gamma), "stats_lengths")
         st.markdown("**Draft vs verify time per step**")
-        _plot(fg.timing_figure(trace), "stats_timing")
+        if any(s.get("timing_ms") for s in trace["steps"]):
+            _plot(fg.timing_figure(trace), "stats_timing")
+        else:
+            st.info("No step timings in this trace, so no cost analysis: c and the implied speedup need them.")
     if k.draft_ms_per_token is not None and k.verify_ms_per_step is not None:
         st.caption(
             f"Measured: {k.draft_ms_per_token:.2f} ms per draft token, {k.verify_ms_per_step:.1f} ms per verification "

@@ -126,8 +126,10 @@ def test_replay_play_toggles_and_distribution_position():
     assert at.session_state["replay_playing"] is False
     radio = at.radio(key="replay_dist_pos")
     if len(radio.options) > 1:
-        ok(radio.set_value(1 if radio.value == 0 else 0).run())
-        assert at.radio(key="replay_dist_pos").value == (1 if radio.value == 0 else 0)
+        before = radio.value
+        want = 1 if before == 0 else 0  # decided before set_value, which changes radio.value in place
+        ok(radio.set_value(want).run())
+        assert at.radio(key="replay_dist_pos").value == want
 
 
 def test_timeline_click_maps_to_a_step():

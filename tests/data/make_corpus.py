@@ -3,7 +3,9 @@
 Run from the repository root when the trace format changes: `.venv/bin/python -m tests.data.make_corpus`.
 The valid trace is recorded with the tiny models of tests/conftest.py; each broken file is that
 trace with one thing wrong, and broken/EXPECTED.json maps its name to part of the message
-that `validate` (or `loads`) must give.
+that `validate` (or `loads`) must give. valid/minimal.json is the same run with only what a
+minimal trace needs (validate(strict=False) accepts it, the strict default does not), and
+broken_eventlog/ holds event logs with one defect each (`--eventlog` rewrites only those).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import copy
 import gzip
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -168,9 +171,86 @@ def main() -> None:
     jl += [json.dumps(s) for s in steps] + [json.dumps({"output": trace["output"]})]
     jl[3] = jl[3][: len(jl[3]) // 2]  # file line 4
     put("corrupt_line.jsonl", ("\n".join(jl) + "\n").encode(), "line 4: not valid JSON")
+    edit(
+        "version_0.json",
+        "trace version 0 is not supported; this specviz reads version 1",
+        lambda t: t.update(version=0),
+    )
+    edit("no_version.json", 'has no "version"', lambda t: t.pop("version"))
+    put(
+        "lone_surrogate.json",
+        text.replace(tok, tok + "\\ud800", 1).encode(),
+        "half of a surrogate pair",
+    )
+    edit("minimal_in_strict_mode.json", "timing_ms must be an object", minimal)
     (broken / "EXPECTED.json").write_text(json.dumps(expected, indent=2, sort_keys=True) + "\n")
+    mini = copy.deepcopy(trace)
+    minimal(mini)
+    (valid / "minimal.json").write_text(json.dumps(mini, ensure_ascii=False), encoding="utf-8")
     print(f"valid trace: {len(steps)} steps; {len(expected)} broken files")
+    eventlog_corpus()
+
+
+def minimal(t: dict[str, Any]) -> None:
+    """Strip a trace to what a minimal one needs: the drafts' tokens and decisions, n_accepted, next."""
+    for s in t["steps"]:
+        s.pop("timing_ms")
+        for d in s["draft"]:
+            d.pop("top")
+        for v in s["verify"]:
+            for key in ("top", "r", "accept_prob", "ratio", "cutoff"):
+                v.pop(key, None)
+        if s["next"]:
+            s["next"].pop("top")
+            s["next"].pop("prob", None)
+
+
+EVENTLOG_HEADER = "step,position,draft_token,q,p,r,accepted,next_token,next_kind,draft_ms,verify_ms\n"
+EVENTLOG_GOOD = [
+    "0,0, the,0.9,0.85,0.31,true, rug,correction,12.5,20.1",
+    "0,1, cat,0.8,0.9,0.52,true, rug,correction,12.5,20.1",
+    "0,2, mat,0.42,0.09,0.81,false, rug,correction,12.5,20.1",
+    "1,0, on,0.5,0.6,0.1,true, the,bonus,10,20",
+]
+
+
+def eventlog_corpus() -> None:
+    """broken_eventlog/: one defect per file, and EXPECTED.json with part of the message loads_eventlog gives."""
+    out = HERE / "broken_eventlog"
+    out.mkdir(exist_ok=True)
+    for f in out.iterdir():
+        f.unlink()
+    expected: dict[str, str] = {}
+
+    def put(name: str, body: str | bytes, message: str) -> None:
+        (out / name).write_bytes(body if isinstance(body, bytes) else body.encode())
+        expected[name] = message
+
+    def rows(change: int, cell: int, value: str) -> str:
+        lines = [line.split(",") for line in EVENTLOG_GOOD]
+        lines[change][cell] = value
+        return EVENTLOG_HEADER + "\n".join(",".join(x) for x in lines) + "\n"
+
+    put("no_draft_token.csv", "step,position,token,accepted\n0,0,a,true\n", "no 'draft_token' column")
+    put("q_above_one.csv", rows(1, 3, "1.7"), "line 3, column q: must be a probability in [0, 1], got '1.7'")
+    put("p_nan.csv", rows(2, 4, "NaN"), "line 4, column p: must be a probability")
+    put("negative_ms.csv", rows(3, 9, "-4"), "line 5, column draft_ms: must be milliseconds >= 0")
+    put("accepted_word.csv", rows(0, 6, "perhaps"), "line 2, column accepted: must be true or false")
+    put("r_contradicts.csv", rows(0, 5, "0.99"), "line 2 (step 0, position 0): accepted is true but r = 0.99")
+    put("accepted_after_reject.csv", rows(1, 6, "false").replace("0.81,false", "0.81,true"), "true after the rejection")
+    put("position_gap.csv", rows(2, 1, "3"), "line 4: position 3, but position 2 is missing")
+    put("next_kind_wrong.csv", rows(3, 8, "correction"), "so it is a bonus")
+    put("unclosed_quote.csv", EVENTLOG_HEADER + '0,0,"the,0.9\n', "not valid CSV")
+    put("too_many_fields.csv", rows(0, 10, "20.1,oops"), "line 2: 12 fields, but the header names 11")
+    put("binary.csv", b"step,position,draft_token,accepted\n0,0,\xff\xfe,true\n", "not UTF-8")
+    put("row_not_object.jsonl", '{"step":0,"position":0,"draft_token":"a","accepted":true}\n[]\n', "line 2: each line")
+    put("token_not_text.jsonl", '{"step":0,"position":0,"draft_token":7,"accepted":true}\n', "must be text, got 7")
+    (out / "EXPECTED.json").write_text(json.dumps(expected, indent=2, sort_keys=True) + "\n")
+    print(f"{len(expected)} broken event logs")
 
 
 if __name__ == "__main__":
-    main()
+    if "--eventlog" in sys.argv[1:]:
+        eventlog_corpus()
+    else:
+        main()

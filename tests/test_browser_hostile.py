@@ -1,0 +1,232 @@
+"""Hostile text in a real browser: upload traces whose tokens are markup, script, Markdown, LaTeX and
+bidi overrides; the page must show them as typed, and nothing may run.
+
+Like tests/test_browser.py: `streamlit run app.py` on a free loopback port, Debian's chromium via
+Playwright; skips without them on a developer machine, fails when CI is set.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "artifacts"
+CHROMIUM = Path("/usr/bin/chromium")
+READY = "[data-testid='stApp'][data-test-script-state='notRunning']"
+BASE: dict[str, Any] = json.loads((Path(__file__).parent / "data" / "valid" / "tiny.json").read_text())
+RLO = "\u202e"
+# no spaces, so the page shows them character for character (a space in a token is drawn as ␣)
+SCRIPT = "<script>window.__pwned=1;alert(1)</script>"
+IMG = "<img/src=x/onerror=window.__pwned=1;alert(1)>"
+MARKDOWN = "**bold**[link](javascript:alert(1))$x^2$"
+BIDI = f"{RLO}gnp.exe"
+HOSTILE = [SCRIPT, IMG, MARKDOWN, BIDI]
+TIMEOUT_MS = 60_000
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _browser_available() -> None:
+    why = None
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        why = "Playwright for Python is not installed (pip install -r requirements-dev.txt)"
+    if why is None and not CHROMIUM.exists():
+        why = f"{CHROMIUM} is missing (`make browser` installs Debian's chromium)"
+    if why is None:
+        return
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(f"browser tests cannot run in CI: {why}")
+    pytest.skip(why)
+
+
+def hostile_trace() -> dict[str, Any]:
+    """The committed tiny trace with every token's text replaced by an attack (ids unchanged: still valid)."""
+    t = copy.deepcopy(BASE)
+    ids = sorted({d["token_id"] for s in t["steps"] for d in s["draft"]} | {s["next"]["token_id"] for s in t["steps"]})
+    text = {tid: HOSTILE[i % len(HOSTILE)] for i, tid in enumerate(ids)}
+
+    def fix(x: Any) -> None:
+        if isinstance(x, dict):
+            if "token_id" in x and "token" in x:
+                x["token"] = text.get(x["token_id"], x["token"])
+            for v in x.values():
+                fix(v)
+        elif isinstance(x, list):
+            for v in x:
+                fix(v)
+
+    fix(t["steps"])
+    first = t["steps"][0]  # step 0, shown first, gets one of each in its words
+    for d, attack in zip(first["draft"], HOSTILE, strict=False):
+        d["token"] = attack
+    first["next"]["token"] = HOSTILE[-1]
+    t["prompt"]["text"] = " ".join(HOSTILE)
+    t["output"]["text"] = "".join(text[i] for i in t["output"]["token_ids"])
+    return t
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    port = _free_port()
+    log = open(tmp_path_factory.mktemp("log") / "streamlit.log", "w+")  # noqa: SIM115 - closed below
+    env = {**os.environ, "SPECVIZ_SAMPLES": str(tmp_path_factory.mktemp("no-samples"))}
+    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true"]
+    cmd += ["--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                    if r.read().strip() == b"ok":
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                log.seek(0)
+                pytest.fail(f"streamlit did not start:\n{log.read()[-3000:]}")
+            time.sleep(0.5)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def browser_page(server: str) -> Iterator[tuple[Page, list[str]]]:
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        pg = browser.new_page(viewport={"width": 1440, "height": 1400})
+        pg.set_default_timeout(TIMEOUT_MS)
+        dialogs: list[str] = []
+        pg.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        yield pg, dialogs
+        browser.close()
+
+
+def settle(pg: Page) -> None:
+    pg.wait_for_selector(READY, timeout=TIMEOUT_MS)
+    assert pg.locator("[data-testid='stException']").count() == 0
+
+
+def nothing_ran(pg: Page, dialogs: list[str]) -> None:
+    assert dialogs == [], dialogs
+    assert pg.evaluate("() => typeof window.__pwned") == "undefined"
+    assert pg.locator("img[src='x']").count() == 0
+    assert pg.locator("a[href^='javascript']").count() == 0
+    assert pg.evaluate("() => [...document.scripts].filter(s => s.text.includes('__pwned')).length") == 0
+
+
+def page_text(pg: Page) -> str:
+    return "\n".join(pg.locator("[data-testid='stMarkdownContainer'], [data-testid='stText']").all_inner_texts())
+
+
+def test_hostile_trace_is_shown_literally_and_nothing_runs(server, browser_page, tmp_path):
+    from playwright.sync_api import expect
+
+    pg, dialogs = browser_page
+    path = tmp_path / "evil.json"
+    path.write_text(json.dumps(hostile_trace(), ensure_ascii=False), encoding="utf-8")
+    pg.goto(f"{server}/replay")
+    settle(pg)
+    pg.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(str(path))
+    n = len(BASE["steps"])
+    expect(pg.get_by_role("heading", name=f"Step 0 of {n - 1}")).to_be_visible()
+    settle(pg)
+    pg.get_by_role("button", name="Next").click()
+    expect(pg.get_by_role("heading", name=f"Step 1 of {n - 1}")).to_be_visible()
+    settle(pg)
+    pg.wait_for_timeout(1000)  # let Plotly draw
+
+    text = page_text(pg)
+    for attack in (SCRIPT, IMG, "**bold**[link](javascript:alert(1))$x^2$"):
+        assert attack in text, f"{attack!r} is not shown as typed"
+    assert "\\u202egnp.exe" in text and RLO not in text  # the bidi override is visible, not applied
+    # Plotly: the labels and hovers show the text too (HTML-escaped, so SVG text, never elements)
+    svg = pg.evaluate("() => [...document.querySelectorAll('.js-plotly-plot')].map(e => e.textContent).join(' ')")
+    assert "<script>" in svg and "<img/src" in svg and RLO not in svg
+    timeline = pg.locator(".js-plotly-plot").last
+    timeline.scroll_into_view_if_needed()
+    marker = timeline.locator(".scatterlayer .trace .points path").first
+    marker.hover(force=True)
+    pg.wait_for_timeout(500)
+    nothing_ran(pg, dialogs)
+    pg.screenshot(path=str(ARTIFACTS / "hostile-replay.png"), full_page=True)
+
+    pg.goto(f"{server}/stats")
+    settle(pg)
+    nothing_ran(pg, dialogs)
+
+
+def test_hostile_event_log_is_shown_literally_and_nothing_runs(server, browser_page, tmp_path):
+    from playwright.sync_api import expect
+
+    pg, dialogs = browser_page
+    path = tmp_path / f"{RLO}log<b>.csv"
+    rows = ["step,position,draft_token,q,p,accepted,next_token,draft_ms,verify_ms"]
+    rows += [
+        f'0,0,"{SCRIPT}",0.5,0.6,true,"{IMG}",1,2',
+        f'0,1,"{MARKDOWN}",0.5,0.1,false,"{IMG}",1,2',
+        f'1,0,"{BIDI}",0.4,0.5,true,"{SCRIPT}",1,2',
+    ]
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    pg.goto(f"{server}/replay")
+    settle(pg)
+    pg.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(str(path))
+    expect(pg.get_by_role("heading", name="Step 0 of 1")).to_be_visible()
+    settle(pg)
+    expect(pg.get_by_text("Imported from an event log").first).to_be_visible()
+    text = page_text(pg)
+    assert SCRIPT in text and MARKDOWN in text and RLO not in text
+    nothing_ran(pg, dialogs)
+    pg.screenshot(path=str(ARTIFACTS / "hostile-eventlog.png"), full_page=True)
+
+
+def test_hostile_upload_errors_are_text_too(server, browser_page, tmp_path):
+    from playwright.sync_api import expect
+
+    pg, dialogs = browser_page
+    path = tmp_path / "bad.csv"
+    path.write_text(f"step,position,draft_token,accepted\n0,0,{IMG},perhaps{SCRIPT}\n", encoding="utf-8")
+    pg.goto(f"{server}/replay")
+    settle(pg)
+    pg.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(str(path))
+    expect(pg.get_by_text("Could not open this upload")).to_be_visible()
+    assert "line 2, column accepted" in page_text(pg)
+    nothing_ran(pg, dialogs)
