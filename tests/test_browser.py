@@ -7,16 +7,9 @@ artifacts/ (gitignored), which CI can keep.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -29,50 +22,24 @@ from specviz.record import Recording
 from specviz.rules import make_rule
 from specviz.trace import Trace, dump
 from specviz.warp import Sampling
+from tests.browserkit import ARTIFACTS, chromium_page, require_browser, serve_app, settle
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
 
 pytestmark = pytest.mark.browser
-
-ROOT = Path(__file__).resolve().parent.parent
-ARTIFACTS = ROOT / "artifacts"
-CHROMIUM = Path("/usr/bin/chromium")
-READY = "[data-testid='stApp'][data-test-script-state='notRunning']"
 PROMPT = [1, 3, 4, 5, 6, 3, 7, 3, 4, 5]
-TIMEOUT_MS = 60_000
-
-
-def _missing() -> str | None:
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        return "Playwright for Python is not installed (pip install -r requirements-dev.txt)"
-    if not CHROMIUM.exists():
-        return f"{CHROMIUM} is missing (`make browser` installs Debian's chromium)"
-    return None
 
 
 @pytest.fixture(scope="module", autouse=True)
 def _browser_available() -> None:
-    why = _missing()
-    if why is None:
-        return
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        pytest.fail(f"browser tests cannot run in CI: {why}")
-    pytest.skip(why)
+    require_browser()
 
 
 @pytest.fixture(scope="module")
 def tiny_trace(target: CausalLM, draft_lm: CausalLM) -> Trace:
     cfg = DecodeConfig(gamma=4, rule=make_rule("sampling"), sampling=Sampling(1.0), max_new_tokens=30, seed=9)
     return Recording(target, ModelDrafter(draft_lm, target.vocab_size), "the cat", cfg, prompt_ids=PROMPT).run()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -82,56 +49,14 @@ def server(tmp_path_factory: pytest.TempPathFactory, tiny_trace: Trace) -> Itera
     for path in ui.list_samples().values():
         shutil.copy(path, samples / path.name)
     dump(tiny_trace, samples / "tiny.json.gz")
-    port = _free_port()
-    log = open(tmp_path_factory.mktemp("log") / "streamlit.log", "w+")  # noqa: SIM115 - closed below
-    env = {**os.environ, "SPECVIZ_SAMPLES": str(samples)}
-    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true"]
-    cmd += ["--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                    if r.read().strip() == b"ok":
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                log.seek(0)
-                pytest.fail(f"streamlit did not start:\n{log.read()[-3000:]}")
-            time.sleep(0.5)
+    with serve_app(tmp_path_factory.mktemp("log"), {"SPECVIZ_SAMPLES": str(samples)}) as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 @pytest.fixture(scope="module")
 def page(server: str) -> Iterator[Page]:
-    from playwright.sync_api import sync_playwright
-
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        pg = browser.new_page(viewport={"width": 1440, "height": 1100})
-        pg.set_default_timeout(TIMEOUT_MS)
+    with chromium_page() as pg:
         yield pg
-        browser.close()
-
-
-def settle(pg: Page) -> None:
-    pg.wait_for_selector(READY, timeout=TIMEOUT_MS)
-    assert pg.locator("[data-testid='stException']").count() == 0
 
 
 def test_deep_link_then_next_then_timeline_click(server, page, tiny_trace):

@@ -9,27 +9,19 @@ from __future__ import annotations
 
 import copy
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from tests.browserkit import ARTIFACTS, chromium_page, require_browser, serve_app, settle
+
 if TYPE_CHECKING:
     from playwright.sync_api import Page
 
 pytestmark = pytest.mark.browser
 
-ROOT = Path(__file__).resolve().parent.parent
-ARTIFACTS = ROOT / "artifacts"
-CHROMIUM = Path("/usr/bin/chromium")
-READY = "[data-testid='stApp'][data-test-script-state='notRunning']"
 BASE: dict[str, Any] = json.loads((Path(__file__).parent / "data" / "valid" / "tiny.json").read_text())
 RLO = "\u202e"
 # no spaces, so the page shows them character for character (a space in a token is drawn as ␣)
@@ -38,23 +30,11 @@ IMG = "<img/src=x/onerror=window.__pwned=1;alert(1)>"
 MARKDOWN = "**bold**[link](javascript:alert(1))$x^2$"
 BIDI = f"{RLO}gnp.exe"
 HOSTILE = [SCRIPT, IMG, MARKDOWN, BIDI]
-TIMEOUT_MS = 60_000
 
 
 @pytest.fixture(scope="module", autouse=True)
 def _browser_available() -> None:
-    why = None
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        why = "Playwright for Python is not installed (pip install -r requirements-dev.txt)"
-    if why is None and not CHROMIUM.exists():
-        why = f"{CHROMIUM} is missing (`make browser` installs Debian's chromium)"
-    if why is None:
-        return
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        pytest.fail(f"browser tests cannot run in CI: {why}")
-    pytest.skip(why)
+    require_browser()
 
 
 def hostile_trace() -> dict[str, Any]:
@@ -83,66 +63,20 @@ def hostile_trace() -> dict[str, Any]:
     return t
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = _free_port()
-    log = open(tmp_path_factory.mktemp("log") / "streamlit.log", "w+")  # noqa: SIM115 - closed below
-    env = {**os.environ, "SPECVIZ_SAMPLES": str(tmp_path_factory.mktemp("no-samples"))}
-    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true"]
-    cmd += ["--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                    if r.read().strip() == b"ok":
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                log.seek(0)
-                pytest.fail(f"streamlit did not start:\n{log.read()[-3000:]}")
-            time.sleep(0.5)
+    with serve_app(
+        tmp_path_factory.mktemp("log"), {"SPECVIZ_SAMPLES": str(tmp_path_factory.mktemp("no-samples"))}
+    ) as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 @pytest.fixture(scope="module")
 def browser_page(server: str) -> Iterator[tuple[Page, list[str]]]:
-    from playwright.sync_api import sync_playwright
-
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        pg = browser.new_page(viewport={"width": 1440, "height": 1400})
-        pg.set_default_timeout(TIMEOUT_MS)
+    with chromium_page(height=1400) as pg:
         dialogs: list[str] = []
         pg.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
         yield pg, dialogs
-        browser.close()
-
-
-def settle(pg: Page) -> None:
-    pg.wait_for_selector(READY, timeout=TIMEOUT_MS)
-    assert pg.locator("[data-testid='stException']").count() == 0
 
 
 def nothing_ran(pg: Page, dialogs: list[str]) -> None:

@@ -3,115 +3,41 @@ lab, compare, and presentation mode. Same set-up as tests/test_browser.py, on it
 
 from __future__ import annotations
 
-import os
 import re
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
 from specviz import exercises as ex
 from specviz import ui
+from tests.browserkit import ARTIFACTS, chromium_page, require_browser, serve_app, settle
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
 
 pytestmark = pytest.mark.browser
 
-ROOT = Path(__file__).resolve().parent.parent
-ARTIFACTS = ROOT / "artifacts"
-CHROMIUM = Path("/usr/bin/chromium")
-READY = "[data-testid='stApp'][data-test-script-state='notRunning']"
-TIMEOUT_MS = 60_000
 SAMPLES = list(ui.list_samples())
-
-
-def _missing() -> str | None:
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        return "Playwright for Python is not installed (pip install -r requirements-dev.txt)"
-    if not CHROMIUM.exists():
-        return f"{CHROMIUM} is missing (`make browser` installs Debian's chromium)"
-    return None
 
 
 @pytest.fixture(scope="module", autouse=True)
 def _browser_available() -> None:
-    why = _missing()
-    if why is None:
-        return
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        pytest.fail(f"browser tests cannot run in CI: {why}")
-    pytest.skip(why)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    require_browser()
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = _free_port()
-    log = open(tmp_path_factory.mktemp("log") / "streamlit.log", "w+")  # noqa: SIM115 - closed below
-    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true"]
-    cmd += ["--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=dict(os.environ), stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                    if r.read().strip() == b"ok":
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                log.seek(0)
-                pytest.fail(f"streamlit did not start:\n{log.read()[-3000:]}")
-            time.sleep(0.5)
+    with serve_app(tmp_path_factory.mktemp("log")) as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 @pytest.fixture(scope="module")
 def page(server: str) -> Iterator[Page]:
-    from playwright.sync_api import sync_playwright
-
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        pg = browser.new_page(viewport={"width": 1440, "height": 1100})
-        pg.set_default_timeout(TIMEOUT_MS)
+    with chromium_page() as pg:
         yield pg
-        browser.close()
 
 
-def settle(pg: Page) -> None:
-    pg.wait_for_selector(READY, timeout=TIMEOUT_MS)
-    assert pg.locator("[data-testid='stException']").count() == 0
-
-
-@pytest.mark.skipif(not SAMPLES, reason="no sample traces")
 def test_exercises_deep_link_answer_and_follow_the_link(server, page):
     from playwright.sync_api import expect
 

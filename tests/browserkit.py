@@ -1,0 +1,108 @@
+"""What every real-browser test needs: the app served by `streamlit run`, and Debian's chromium.
+
+Browser tests skip when Playwright or /usr/bin/chromium is missing on a developer machine, and
+fail when CI is set (`make test` installs both, so a missing browser there is a broken set-up).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "artifacts"
+CHROMIUM = Path("/usr/bin/chromium")
+READY = "[data-testid='stApp'][data-test-script-state='notRunning']"
+TIMEOUT_MS = 60_000
+
+
+def require_browser() -> None:
+    why = None
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        why = "Playwright for Python is not installed (pip install -r requirements-dev.txt)"
+    if why is None and not CHROMIUM.exists():
+        why = f"{CHROMIUM} is missing (`make browser` installs Debian's chromium)"
+    if why is None:
+        return
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(f"browser tests cannot run in CI: {why}")
+    pytest.skip(why)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def serve_app(log_dir: Path, env: dict[str, str] | None = None) -> Iterator[str]:
+    """`streamlit run app.py` on a free loopback port; yields its URL once /_stcore/health says ok."""
+    port = _free_port()
+    log = open(log_dir / "streamlit.log", "w+")  # noqa: SIM115 - closed below
+    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true"]
+    cmd += ["--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **(env or {})}, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                    if r.read().strip() == b"ok":
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                log.seek(0)
+                pytest.fail(f"streamlit did not start:\n{log.read()[-3000:]}")
+            time.sleep(0.5)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@contextmanager
+def chromium_page(height: int = 1100) -> Iterator[Page]:
+    """A page in headless Debian chromium (Playwright's own browser download cannot work offline)."""
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        pg = browser.new_page(viewport={"width": 1440, "height": height})
+        pg.set_default_timeout(TIMEOUT_MS)
+        try:
+            yield pg
+        finally:
+            browser.close()
+
+
+def settle(pg: Page) -> None:
+    """Wait until the script has finished running, and check it raised nothing."""
+    pg.wait_for_selector(READY, timeout=TIMEOUT_MS)
+    assert pg.locator("[data-testid='stException']").count() == 0
