@@ -6,12 +6,10 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import huggingface_hub.constants
 import pytest
-import torch
 
 import specviz.cli
 from specviz.cli import main
@@ -21,15 +19,6 @@ ROOT = Path(__file__).parent.parent
 BROKEN = Path(__file__).parent / "data" / "broken"
 EXPECTED: dict[str, str] = json.loads((BROKEN / "EXPECTED.json").read_text())
 VALID = Path(__file__).parent / "data" / "valid"
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    # the tiny models run far faster on one thread, above all on a machine shared with other work
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def cli(capsys: pytest.CaptureFixture[str], *argv: str | Path) -> tuple[int, str, str]:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import torch
 
@@ -12,15 +10,6 @@ from specviz.models import CausalLM
 from specviz.warp import Sampling
 
 V = 50
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    # the tiny models run far faster on one thread, above all on a machine shared with other work
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def gen(seed: int = 0) -> torch.Generator:

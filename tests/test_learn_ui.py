@@ -17,27 +17,15 @@ from specviz import figures as fg
 from specviz import figures_learn as fl
 from specviz import learn_ui, theory, ui
 from specviz.trace import validate
+from tests.apptestkit import ok, open_page
 
 ROOT = Path(__file__).resolve().parent.parent
-APP = str(ROOT / "app.py")
 SAMPLES = list(ui.list_samples())
 HOSTILE = "<script>alert(1)</script>"
 
 
 def plain(md: str) -> str:
     return re.sub(r"\\(.)", r"\1", md)
-
-
-def ok(at: AppTest) -> AppTest:
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
-def open_page(page: str, timeout: float = 60, **query: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=timeout)
-    at.query_params.update(query)
-    ok(at.run())
-    return ok(at.switch_page(page).run())
 
 
 def metric(at: AppTest, label: str) -> str:

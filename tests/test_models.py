@@ -5,7 +5,6 @@ The embedded default pair is tested elsewhere (it is large and slow to load).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import huggingface_hub.constants
@@ -16,15 +15,6 @@ from transformers import PreTrainedTokenizerFast
 
 from specviz.models import CausalLM, ModelLoadError, check_vocab, load_model, load_pair, pick_device, pick_dtype
 from tests.conftest import EOS, SPECIALS, WORDS, make_model
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    # the tiny models run far faster on one thread, above all on a machine shared with other work
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def other_tokenizer() -> PreTrainedTokenizerFast:

@@ -22,9 +22,9 @@ from specviz.record import Recording
 from specviz.rules import make_rule
 from specviz.trace import Trace, dumps, validate
 from specviz.warp import Sampling
+from tests.apptestkit import ok, open_page
 
 ROOT = Path(__file__).resolve().parent.parent
-APP = str(ROOT / "app.py")
 SAMPLES = list(ui.list_samples())
 PROMPT = [1, 3, 4, 5, 6, 3, 7, 3, 4, 5]
 HOSTILE = "<script>alert(1)</script>"
@@ -33,20 +33,6 @@ HOSTILE = "<script>alert(1)</script>"
 def plain(md: str) -> str:
     """Markdown shown as the reader sees it: the backslash escapes removed."""
     return re.sub(r"\\(.)", r"\1", md)
-
-
-def ok(at: AppTest) -> AppTest:
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
-def open_page(page: str | None = None, timeout: float = 60, **query: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=timeout)
-    at.query_params.update(query)
-    ok(at.run())
-    if page is not None:
-        ok(at.switch_page(page).run())
-    return at
 
 
 def step_title(at: AppTest) -> str:

@@ -24,10 +24,10 @@ from specviz import figures as fg
 from specviz import ui
 from specviz.drafters import ModelDrafter
 from specviz.trace import dumps, validate
+from tests.apptestkit import ok, open_page
 from tests.conftest import SPECIALS, WORDS, make_model
 
 ROOT = Path(__file__).resolve().parent.parent
-APP = str(ROOT / "app.py")
 DATA = Path(__file__).parent / "data"
 BASE: dict[str, Any] = json.loads((DATA / "valid" / "tiny.json").read_text())
 MINIMAL: dict[str, Any] = json.loads((DATA / "valid" / "minimal.json").read_text())
@@ -39,20 +39,6 @@ HOSTILE = [
     "**bold** [link](javascript:alert(1)) :red[x] $x^2$",
     f"{RLO}gnp.exe",
 ]
-
-
-def ok(at: AppTest) -> AppTest:
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
-def open_page(page: str | None = None, timeout: float = 60, **query: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=timeout)
-    at.query_params.update(query)
-    ok(at.run())
-    if page is not None:
-        ok(at.switch_page(page).run())
-    return at
 
 
 def upload(at: AppTest, name: str, data: bytes, page: str = "replay") -> AppTest:
