@@ -495,17 +495,26 @@ def step_view(choice: TraceChoice) -> None:
         _advance(n)
         k = state["replay_pos"]
     nav = st.columns([1, 1, 1, 1, 4])
-    for col, (label, icon, to, off) in zip(
+    for col, (label, icon, to, off, key) in zip(
         nav,
         (
-            ("First", "first_page", 0, k == 0),
-            ("Prev", "chevron_left", max(0, k - 1), k == 0),
-            ("Next", "chevron_right", min(n - 1, k + 1), k >= n - 1),
-            ("Last", "last_page", n - 1, k >= n - 1),
+            ("First", "first_page", 0, k == 0, "Home"),
+            ("Prev", "chevron_left", max(0, k - 1), k == 0, "Left"),
+            ("Next", "chevron_right", min(n - 1, k + 1), k >= n - 1, "Right"),
+            ("Last", "last_page", n - 1, k >= n - 1, "End"),
         ),
         strict=False,
     ):
-        col.button(label, icon=f":material/{icon}:", on_click=_set_step, args=(to,), disabled=off, width="stretch")
+        # arrow keys step through the trace: an instructor at a projector need not aim for buttons
+        col.button(
+            label,
+            icon=f":material/{icon}:",
+            on_click=_set_step,
+            args=(to,),
+            disabled=off,
+            width="stretch",
+            shortcut=key,
+        )
     if n > 1:
         state["replay_slider"] = k
         with nav[4]:

@@ -77,6 +77,13 @@ def test_deep_link_then_next_then_timeline_click(server, page, tiny_trace):
     assert page.locator(".js-plotly-plot").count() >= 3
     page.screenshot(path=str(ARTIFACTS / "replay-step4.png"), full_page=True)
 
+    # the arrow keys step too (focus on the page body, not in a widget)
+    page.get_by_role("heading", name=f"Step 4 of {n - 1}").click()
+    page.keyboard.press("ArrowRight")
+    expect(page.get_by_role("heading", name=f"Step 5 of {n - 1}")).to_be_visible()
+    page.keyboard.press("ArrowLeft")
+    expect(page.get_by_role("heading", name=f"Step 4 of {n - 1}")).to_be_visible()
+
     # click a timeline marker of another step: the step view follows
     timeline = page.locator(".js-plotly-plot").last
     timeline.scroll_into_view_if_needed()
