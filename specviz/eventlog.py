@@ -35,13 +35,12 @@ from specviz.trace import (
     VERSION,
     Trace,
     TraceError,
-    _gunzip,
-    _mb,
     _parse_line,
     _short,
     check_unicode,
     finish,
     loads,
+    read_text,
     validate,
 )
 
@@ -133,23 +132,10 @@ def loads_any(data: bytes | str, name: str = "upload", max_bytes: int = MAX_BYTE
 
 
 def _text(data: bytes | str, name: str, max_bytes: int) -> str:
-    if isinstance(data, str):
-        data = data.encode("utf-8", "surrogatepass")
-    elif not isinstance(data, bytes):
-        data = bytes(data)
-    if len(data) > max_bytes:
-        raise TraceError(f"{name} is {_mb(len(data))}; the limit is {_mb(max_bytes)}")
-    if data[:2] == GZIP_MAGIC:
-        data = _gunzip(data, name, max_bytes)
-    if not data.strip():
-        raise TraceError(f"{name} is empty")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise TraceError(f"{name} is not UTF-8 text (bad byte at offset {exc.start}); save the log as UTF-8") from None
+    text = read_text(data, name, max_bytes, "save the log as UTF-8")
     if "\x00" in text:
         raise TraceError(f"{name} contains NUL bytes: it is not a text table")
-    return text.removeprefix("\ufeff")
+    return text
 
 
 def _header(names: list[str], name: str) -> tuple[list[str], list[str]]:

@@ -297,16 +297,10 @@ def _parse_line(line: str, where: str) -> Any:
     return obj
 
 
-def loads(data: bytes | str, name: str = "trace", max_bytes: int = MAX_BYTES) -> Trace:
-    """Parse bytes (JSON, gzip-compressed JSON, or JSONL) into a trace dict.
+def read_text(data: bytes | bytearray | memoryview | str, name: str, max_bytes: int, hint: str) -> str:
+    """Untrusted bytes → text: size cap, gzip (capped too), non-empty, strict UTF-8, no BOM.
 
-    Raises TraceError with a readable message for anything that is not a trace, never anything
-    else. Only the top-level shape is checked here; the rest is validate()'s job.
-
-    A JSONL file without its output line is an interrupted run. Its complete step lines are kept
-    (a last line cut off mid-write is dropped), and when those steps pass validate(), `output`
-    is rebuilt from them with finish() and marked `"recovered": true`, so the trace replays like
-    any other. When they do not, `output` stays missing and validate() says why.
+    Every loader of user files starts here, so each limit is enforced in one place.
     """
     if isinstance(data, str):
         data = data.encode("utf-8", "surrogatepass")
@@ -321,8 +315,22 @@ def loads(data: bytes | str, name: str = "trace", max_bytes: int = MAX_BYTES) ->
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise TraceError(f"{name} is not UTF-8 text (bad byte at offset {exc.start}); is it a trace file?") from None
-    text = text.removeprefix("\ufeff")
+        raise TraceError(f"{name} is not UTF-8 text (bad byte at offset {exc.start}); {hint}") from None
+    return text.removeprefix("\ufeff")
+
+
+def loads(data: bytes | str, name: str = "trace", max_bytes: int = MAX_BYTES) -> Trace:
+    """Parse bytes (JSON, gzip-compressed JSON, or JSONL) into a trace dict.
+
+    Raises TraceError with a readable message for anything that is not a trace, never anything
+    else. Only the top-level shape is checked here; the rest is validate()'s job.
+
+    A JSONL file without its output line is an interrupted run. Its complete step lines are kept
+    (a last line cut off mid-write is dropped), and when those steps pass validate(), `output`
+    is rebuilt from them with finish() and marked `"recovered": true`, so the trace replays like
+    any other. When they do not, `output` stays missing and validate() says why.
+    """
+    text = read_text(data, name, max_bytes, "is it a trace file?")
     start = len(text) - len(text.lstrip())
     if not text.startswith("{", start):
         raise TraceError(f"{name} does not start with a JSON object; a trace is a JSON object or JSONL lines")

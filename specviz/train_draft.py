@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import itertools
 import json
 import math
 import random
@@ -60,7 +61,7 @@ def generate(
     # a second process with reverse=True can work from the other end: shards are independent and seeded
     shards = list(enumerate(range(0, len(prompts), batch)))
     for shard, start in reversed(shards) if reverse else shards:
-        path = out / f"shard-{shard:03d}.pt"
+        path = out / f"shard-{shard:03d}.safetensors"
         if path.exists():
             continue
         t0 = time.time()
@@ -89,16 +90,34 @@ def generate(
         eos = torch.isin(resp, torch.tensor(target.eos_token_ids))
         ended_before = (eos.cumsum(1) - eos.long()) > 0
         tmp = path.with_suffix(".tmp")  # written whole, then renamed: a killed run leaves no half shard
-        torch.save(
-            {"prompt": rows, "response": resp, "valid": ~ended_before, "probs": probs.half(), "index": index.int()},
-            tmp,
+        save_shard(
+            tmp, {"prompt": rows, "response": resp, "valid": ~ended_before, "probs": probs.half(), "index": index.int()}
         )
         tmp.rename(path)
         print(f"{path.name}: {int((~ended_before).sum())} tokens in {time.time() - t0:.0f} s", flush=True)
 
 
+def save_shard(path: Path, shard: dict) -> None:
+    """Tensors only, as safetensors (never pickle): the ragged prompts are stored flat with their lengths."""
+    from safetensors.torch import save_file
+
+    tensors = {k: v.contiguous() for k, v in shard.items() if k != "prompt"}
+    tensors["prompt_flat"] = torch.tensor([t for row in shard["prompt"] for t in row], dtype=torch.int64)
+    tensors["prompt_len"] = torch.tensor([len(row) for row in shard["prompt"]], dtype=torch.int64)
+    save_file(tensors, str(path))
+
+
 def load_shards(data: Path) -> list[dict]:
-    return [torch.load(p, weights_only=True) for p in sorted(data.glob("shard-*.pt"))]
+    from safetensors.torch import load_file
+
+    shards = []
+    for p in sorted(data.glob("shard-*.safetensors")):
+        t = load_file(str(p))
+        flat, lens = t.pop("prompt_flat").tolist(), t.pop("prompt_len").tolist()
+        starts = [0, *itertools.accumulate(lens)][:-1]
+        t["prompt"] = [flat[a : a + n] for a, n in zip(starts, lens, strict=True)]
+        shards.append(t)
+    return shards
 
 
 def build_token_map(shards: list[dict], size: int) -> list[int]:

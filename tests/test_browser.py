@@ -147,9 +147,6 @@ def test_real_samples_in_the_browser(server, page, name, path):
     """The shipped samples render in a real browser; the screenshots are the ones docs/APP.md shows."""
     from playwright.sync_api import expect
 
-    needed = {"replay": "sampling-t0.7", "stats": "long"}.get(name)
-    if needed and needed not in ui.list_samples():
-        pytest.skip(f"no {needed} sample recorded")
     page.set_viewport_size({"width": 1440, "height": 1500 if name != "home" else 950})
     page.goto(f"{server}/{path}")
     settle(page)

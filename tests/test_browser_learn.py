@@ -79,7 +79,6 @@ def test_speedup_lab_renders(server, page):
     page.screenshot(path=str(ARTIFACTS / "learn-speedup.png"), full_page=True)
 
 
-@pytest.mark.skipif(len(SAMPLES) < 2, reason="needs two samples")
 def test_compare_renders_and_keys_move_the_window(server, page):
     from playwright.sync_api import expect
 

@@ -124,9 +124,7 @@ def test_the_seed_example_step_from_the_course():
 
 
 def test_bottleneck_and_lossy_questions():
-    trace = sample("threshold") if "threshold" in SAMPLES else None
-    if trace is None:
-        pytest.skip("no threshold sample")
+    trace = sample("threshold")
     quiz = {q.kind: q for q in ex.make_quiz(trace, 2, "threshold")}
     b = quiz["bottleneck"]
     m = theory.measure(trace)

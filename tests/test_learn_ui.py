@@ -135,7 +135,6 @@ def test_lab_numbers_match_the_formulas(alpha, gamma, c):
     assert any(r"\gamma c+1" in x.value for x in at.latex)
 
 
-@pytest.mark.skipif(not SAMPLES, reason="no sample traces")
 def test_lab_takes_alpha_gamma_and_c_from_a_trace():
     name = SAMPLES[-1]
     trace = ui.load_sample(name)
@@ -208,7 +207,6 @@ def test_sweep_with_a_bad_model_explains(tmp_path):
 # ---------------------------------------------------------------- compare
 
 
-@pytest.mark.skipif(len(SAMPLES) < 2, reason="needs two samples")
 def test_compare_aligns_two_traces():
     a, b = SAMPLES[0], SAMPLES[1]
     at = open_page("pages/compare.py", a=a, b=b)
