@@ -102,7 +102,29 @@ def chromium_page(height: int = 1100) -> Iterator[Page]:
             browser.close()
 
 
-def settle(pg: Page) -> None:
-    """Wait until the script has finished running, and check it raised nothing."""
-    pg.wait_for_selector(READY, timeout=TIMEOUT_MS)
+_QUIET = """(ms) => new Promise((done) => {
+    // resolves true only if no script run starts within ms: reruns (st.rerun, a widget's own
+    // rerun, the first request's routing rerun) can follow a finished run after a short gap
+    const app = () => document.querySelector("[data-testid='stApp']");
+    const idle = () => app() !== null && app().getAttribute("data-test-script-state") === "notRunning";
+    let quiet = idle();
+    const obs = new MutationObserver(() => { if (!idle()) quiet = false; });
+    obs.observe(document.body, {attributes: true, subtree: true, attributeFilter: ["data-test-script-state"]});
+    setTimeout(() => { obs.disconnect(); done(quiet && idle()); }, ms);
+})"""
+
+
+def settle(pg: Page, quiet_ms: int = 700) -> None:
+    """Wait until the script has finished running and stayed idle for quiet_ms; check it raised nothing.
+
+    A slow machine (CI) can show a finished run and then start another one; a click made in
+    between lands on elements that are about to be replaced, so idle must last a moment.
+    """
+    deadline = time.monotonic() + TIMEOUT_MS / 1000
+    while True:
+        pg.wait_for_selector(READY, timeout=TIMEOUT_MS)
+        if pg.evaluate(_QUIET, quiet_ms):
+            break
+        if time.monotonic() > deadline:
+            pytest.fail(f"the app never stayed idle for {quiet_ms} ms within {TIMEOUT_MS} ms")
     assert pg.locator("[data-testid='stException']").count() == 0

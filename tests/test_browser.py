@@ -74,6 +74,7 @@ def test_deep_link_then_next_then_timeline_click(server, page, tiny_trace):
     page.get_by_role("button", name="Next").click()
     expect(page.get_by_role("heading", name=f"Step 4 of {n - 1}")).to_be_visible()
     expect(page).to_have_url(re.compile(r"step=4"))
+    settle(page)
     assert page.locator(".js-plotly-plot").count() >= 3
     page.screenshot(path=str(ARTIFACTS / "replay-step4.png"), full_page=True)
 
@@ -81,8 +82,10 @@ def test_deep_link_then_next_then_timeline_click(server, page, tiny_trace):
     page.get_by_role("heading", name=f"Step 4 of {n - 1}").click()
     page.keyboard.press("ArrowRight")
     expect(page.get_by_role("heading", name=f"Step 5 of {n - 1}")).to_be_visible()
+    settle(page)
     page.keyboard.press("ArrowLeft")
     expect(page.get_by_role("heading", name=f"Step 4 of {n - 1}")).to_be_visible()
+    settle(page)  # the figures are redrawn after the heading: wait before measuring a marker
 
     # click a timeline marker of another step: the step view follows
     timeline = page.locator(".js-plotly-plot").last

@@ -54,8 +54,8 @@ def test_exercises_deep_link_answer_and_follow_the_link(server, page):
     choice = page.get_by_role("radiogroup").nth(i).get_by_role("radio").nth(q.answer)
     page.get_by_role("radiogroup").nth(i).locator("label").nth(q.answer).click()
     expect(choice).to_be_checked()
-    page.wait_for_timeout(500)  # the choice reaches the server in a rerun of its own
-    settle(page)
+    settle(page)  # the choice reaches the server in a rerun of its own
+    expect(choice).to_be_checked()
     page.get_by_role("button", name="Check").nth(i).click()
     settle(page)
     expect(page.get_by_text("Correct.", exact=False).first).to_be_visible()
