@@ -229,7 +229,7 @@ def _pooled(traces: list[dict]) -> dict[str, float]:
     steps = sum(s["steps"] for s in sums)
     drafted = sum(s["drafted"] for s in sums)
     accepted = sum(s["accepted"] for s in sums)
-    rejections = sum(s["steps"] - s["accepted_length_counts"][-1] for s in sums if s["accepted_length_counts"])
+    rejections = sum(s["rejections"] for s in sums)
     return {
         "tokens_per_step": sum(s["tokens"] for s in sums) / steps,
         "acceptance_rate": accepted / drafted if drafted else 0.0,

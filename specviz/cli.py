@@ -217,6 +217,8 @@ def _summarize(path: Path, as_json: bool) -> int:
     print(f"mean accepted       {s['mean_accepted']:.2f} of up to {meta['gamma']}")
     print("per position        " + "  ".join("-" if a is None else f"{a:.0%}" for a in s["per_position_acceptance"]))
     print("accepted lengths    " + "  ".join(f"{n}:{c}" for n, c in enumerate(s["accepted_length_counts"])))
+    if s["steps_without_draft"]:
+        print(f"steps with no draft {s['steps_without_draft']}  (prompt lookup found nothing to copy)")
     if s["draft_share"] is not None:
         print(
             f"time                draft {s['draft_ms']:.0f} ms ({s['draft_share']:.0%}), verify {s['verify_ms']:.0f} ms"

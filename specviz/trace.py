@@ -1044,8 +1044,13 @@ def summarize(trace: Trace) -> dict[str, Any]:
         "acceptance_rate": accepted / drafted if drafted else 0.0,
         # per-decision acceptance probability: accepted / (accepted + rejections); the α of the theory
         "alpha": accepted / (accepted + rejections) if accepted + rejections else 0.0,
+        "rejections": rejections,
         "mean_accepted": accepted / n_steps if n_steps else 0.0,
-        "accepted_length_counts": [sum(1 for s in steps if s["n_accepted"] == n) for n in range(gamma + 1)],
+        # steps that drafted nothing (prompt lookup found no match) made no acceptance decision
+        "steps_without_draft": sum(1 for s in steps if not s["draft"]),
+        "accepted_length_counts": [
+            sum(1 for s in steps if s["draft"] and s["n_accepted"] == n) for n in range(gamma + 1)
+        ],
         "per_position_acceptance": per_pos,
         "draft_ms": draft_ms,
         "verify_ms": verify_ms,

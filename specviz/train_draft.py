@@ -1,20 +1,23 @@
 """Train the embedded default draft model for SmolLM2-135M-Instruct by distillation.
 
-    python -m specviz.train_draft gen   --out ~/.cache/specviz/distill     # the target writes text
-    python -m specviz.train_draft train --data ~/.cache/specviz/distill --minutes 30 --out assets/draft
-    python -m specviz.train_draft eval  --draft assets/draft               # teacher-forced agreement
+    python -m specviz.train_draft gen   --out ~/.cache/specviz/distill             # the target writes text
+    python -m specviz.train_draft gen   --round 1                                  # more: same prompts, new seeds
+    python -m specviz.train_draft train --data ~/.cache/specviz/distill --hidden 256 --vocab 8192 --out assets/draft
 
 Stage 1 (sequence-level distillation): the target answers the training prompts
 (assets/prompts/train.txt) with its chat template, sampled at temperature 0.7 (every fourth
-shard greedy); its top-32 probabilities at every answer position are kept as soft labels.
+batch greedy); its top-32 probabilities at every answer position are kept as soft labels.
 Stage 2: a small Llama-shaped draft is trained on those answers, with loss
 KL(target top-32 ‖ draft) + cross-entropy on the target's tokens. Cheap by construction:
-- it keeps the target's hidden size and starts from the target's embeddings and first layers,
-  so it begins close to the target instead of from noise;
+- it starts from the target: with the target's hidden size it copies its embeddings and the
+  layers --layers names; with a smaller --hidden, its embeddings are the target's projected on
+  their principal directions and its layers start fresh;
 - its vocabulary is the target's most frequent tokens in the distillation text (FR-Spec): the
   output layer, which dominates a small model's cost, shrinks ~6x. token_map.json maps the
   draft's ids to the target's; the drafter scatters q back onto the full vocabulary.
-Everything is seeded; on a 2-core CPU generation takes ~25 min and training what --minutes says.
+The last two prompt batches are held out (in every round) for the agreement figure, and the
+weights that agree best with the target there are kept. Everything is seeded; on a 2-core CPU
+one round of generation takes ~25 min, and training ~1 min per 100 steps.
 """
 
 from __future__ import annotations
@@ -51,8 +54,12 @@ def generate(
     seed: int = 0,
     limit: int | None = None,
     reverse: bool = False,
+    round_: int = 0,
 ) -> None:
-    """Stage 1: the target answers the training prompts; keep its top-32 distribution per position."""
+    """Stage 1: the target answers the training prompts; keep its top-32 distribution per position.
+
+    Round R > 0 answers the same prompts again with other seeds (and greedy on other batches), for
+    more data than the prompt set alone gives; its shards are named shard-NNN-rR."""
     out.mkdir(parents=True, exist_ok=True)
     target = load_model("default", "cpu")
     tok, model = target.tokenizer, target.model
@@ -61,7 +68,7 @@ def generate(
     # a second process with reverse=True can work from the other end: shards are independent and seeded
     shards = list(enumerate(range(0, len(prompts), batch)))
     for shard, start in reversed(shards) if reverse else shards:
-        path = out / f"shard-{shard:03d}.safetensors"
+        path = out / (f"shard-{shard:03d}" + (f"-r{round_}" if round_ else "") + ".safetensors")
         if path.exists():
             continue
         t0 = time.time()
@@ -69,8 +76,8 @@ def generate(
         width = max(map(len, rows))
         ids = torch.tensor([[pad] * (width - len(r)) + r for r in rows])  # left padding
         mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows])
-        torch.manual_seed(seed + shard)
-        greedy = shard % 4 == 3
+        torch.manual_seed(seed + shard + 1000 * round_)
+        greedy = (shard + round_) % 4 == 3
         gen = model.generate(
             input_ids=ids,
             attention_mask=mask,
@@ -108,16 +115,28 @@ def save_shard(path: Path, shard: dict) -> None:
 
 
 def load_shards(data: Path) -> list[dict]:
+    """Every shard, sorted by prompt batch; each carries its batch number as "batch"."""
     from safetensors.torch import load_file
 
     shards = []
     for p in sorted(data.glob("shard-*.safetensors")):
-        t = load_file(str(p))
+        t: dict = load_file(str(p))
+        parts = p.name.split(".")[0].split("-")  # shard-NNN or shard-NNN-rR
+        t["batch"], t["round"] = int(parts[1]), int(parts[2][1:]) if len(parts) > 2 else 0
         flat, lens = t.pop("prompt_flat").tolist(), t.pop("prompt_len").tolist()
         starts = [0, *itertools.accumulate(lens)][:-1]
         t["prompt"] = [flat[a : a + n] for a, n in zip(starts, lens, strict=True)]
         shards.append(t)
     return shards
+
+
+def split(shards: list[dict], holdout: int) -> tuple[list[dict], list[dict]]:
+    """(train, held-out): the last `holdout` prompt batches are held out in every round, so no
+    held-out prompt is ever trained on; held-out answers come from round 0 only, so the figure
+    stays comparable between data sizes."""
+    held = set(sorted({s["batch"] for s in shards})[-holdout:])
+    train = [s for s in shards if s["batch"] not in held]
+    return train, [s for s in shards if s["batch"] in held and s["round"] == 0]
 
 
 def build_token_map(shards: list[dict], size: int) -> list[int]:
@@ -252,15 +271,16 @@ def train(
     torch.manual_seed(seed)
     rng = random.Random(seed)
     shards = load_shards(data)
-    if len(shards) <= holdout:
-        raise SystemExit(f"need more than {holdout} shards in {data}; run the gen stage first")
+    if len({s["batch"] for s in shards}) <= holdout:
+        raise SystemExit(f"need more than {holdout} prompt batches in {data}; run the gen stage first")
+    train_shards, test_shards = split(shards, holdout)
     target = load_model("default", "cpu")
-    token_map = build_token_map(shards[:-holdout], vocab)
+    token_map = build_token_map(train_shards, vocab)
     unk = len(token_map)
     lookup = torch.full((target.vocab_size,), unk, dtype=torch.long)
     lookup[torch.tensor(token_map)] = torch.arange(len(token_map))
-    train_set = examples(shards[:-holdout], lookup, unk)
-    test_set = examples(shards[-holdout:], lookup, unk)
+    train_set = examples(train_shards, lookup, unk)
+    test_set = examples(test_shards, lookup, unk)
     covered = sum(int((x[2] != unk).sum()) for x in test_set) / sum(len(x[2]) for x in test_set)
     draft = init_draft(target.model, token_map, list(layers), hidden)
     del target
@@ -397,6 +417,7 @@ def main() -> None:
     g.add_argument("--out", type=Path, default=Path.home() / ".cache" / "specviz" / "distill")
     g.add_argument("--limit", type=int, help="only the first N prompts")
     g.add_argument("--reverse", action="store_true", help="work from the last shard (run a second process)")
+    g.add_argument("--round", type=int, default=0, help="answer the prompts again with other seeds (R > 0)")
     t = sub.add_parser("train", help="stage 2: distil the draft")
     t.add_argument("--data", type=Path, default=Path.home() / ".cache" / "specviz" / "distill")
     t.add_argument("--out", type=Path, default=REPO_ROOT / "assets" / "draft")
@@ -410,7 +431,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
     if args.stage == "gen":
-        generate(args.out, limit=args.limit, reverse=args.reverse)
+        generate(args.out, limit=args.limit, reverse=args.reverse, round_=args.round)
     else:
         layers = tuple(int(x) for x in args.layers.split(","))
         train(

@@ -1133,6 +1133,11 @@ def show_stats(choice: TraceChoice) -> None:
     with right:
         st.markdown("**How many drafts each step accepted**")
         _plot(fg.accepted_lengths_figure(s, k.gamma), "stats_lengths")
+        if s["steps_without_draft"]:
+            st.caption(
+                f"{s['steps_without_draft']} of {s['steps']} steps drafted nothing (prompt lookup found no "
+                "match) and are left out: the evaluation model wrote their token alone."
+            )
         st.markdown("**Draft vs verify time per step**")
         if any(s.get("timing_ms") for s in trace["steps"]):
             _plot(fg.timing_figure(trace), "stats_timing")

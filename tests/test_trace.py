@@ -539,12 +539,22 @@ def test_summarize_counts() -> None:
     assert s["acceptance_rate"] == pytest.approx(accepted / drafted)
     assert s["mean_accepted"] == pytest.approx(accepted / len(steps))
     assert s["tokens_per_step"] == pytest.approx(s["tokens"] / len(steps))
-    assert sum(s["accepted_length_counts"]) == len(steps)
+    assert sum(s["accepted_length_counts"]) + s["steps_without_draft"] == len(steps)
+    assert s["rejections"] == sum(1 for st in steps if st["n_accepted"] < len(st["draft"]))
     assert len(s["per_position_acceptance"]) == BASE["meta"]["gamma"]
     assert s["draft_ms"] == pytest.approx(1.5 * len(steps)) and s["draft_share"] == pytest.approx(1.5 / 3.75)
     first = [st["verify"][0]["accepted"] for st in steps]
     assert s["per_position_acceptance"][0] == pytest.approx(sum(first) / len(first))
     json.dumps(s)  # JSON-able, for `summarize --json`
+
+
+def test_summarize_leaves_steps_without_a_draft_out_of_the_accepted_lengths() -> None:
+    t = copy.deepcopy(BASE)
+    t["steps"][0].update(draft=[], verify=[], n_accepted=0)  # prompt lookup that found nothing
+    s, before = summarize(t), summarize(BASE)  # type: ignore[arg-type]
+    assert s["steps_without_draft"] == 1 and before["steps_without_draft"] == 0
+    assert sum(s["accepted_length_counts"]) == len(t["steps"]) - 1
+    assert s["rejections"] == before["rejections"] - (BASE["steps"][0]["n_accepted"] < len(BASE["steps"][0]["draft"]))
 
 
 def test_the_documented_example_is_valid() -> None:
