@@ -2,7 +2,8 @@
 
 Errors are one line on stderr, never a traceback: exit 2 for bad arguments or models that will
 not load, 1 for invalid traces (and unexpected failures), 130 for Ctrl-C. Each subcommand
-imports what it needs when it runs; `validate` and `summarize` need only specviz.trace.
+imports what it needs when it runs; `validate` and `summarize` need only specviz.trace (and
+specviz.eventlog for `validate --minimal`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 if TYPE_CHECKING:
     from specviz.record import Recording
+    from specviz.trace import Trace
 
 __all__ = ["main"]
 
@@ -113,6 +115,11 @@ def _parser() -> argparse.ArgumentParser:
 
     val = sub.add_parser("validate", help="check traces' structure and semantics (exit 0 valid, 1 invalid)")
     val.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    val.add_argument(
+        "--minimal",
+        action="store_true",
+        help="accept what the app's replay accepts: minimal traces (only the decisions required) and event logs",
+    )
     sm = sub.add_parser("summarize", help="acceptance and timing summary of a trace")
     sm.add_argument("file", type=Path)
     sm.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -127,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.cmd == "validate":
-            return _validate(args.files)
+            return _validate(args.files, args.minimal)
         if args.cmd == "summarize":
             return _summarize(args.file, args.json)
         if args.cmd == "record":
@@ -164,23 +171,35 @@ def _unnamed(message: str, path: Path) -> str:
     return message.removeprefix(path.name).lstrip(": ") if message.startswith(path.name) else message
 
 
-def _validate(paths: list[Path]) -> int:
-    from specviz.trace import MAX_PROBLEMS, TraceError, load, validate
+def _check(path: Path, minimal: bool) -> tuple[Trace | None, list[str]]:
+    """The trace and its problems; a file that does not parse has one problem and no trace."""
+    from specviz.eventlog import load_any
+    from specviz.trace import TraceError, finish, load, validate
+
+    try:
+        trace = load_any(path) if minimal else load(path)
+    except TraceError as exc:
+        return None, [_unnamed(str(exc), path)]
+    problems = validate(trace, strict=not minimal)
+    if minimal and not problems and "output" not in trace:
+        finish(trace, "stopped")  # a minimal trace may leave its output out: rebuilt from the steps
+        problems = validate(trace, strict=False)
+    return trace, problems
+
+
+def _validate(paths: list[Path], minimal: bool = False) -> int:
+    from specviz.trace import MAX_PROBLEMS
 
     rc = 0
     for path in paths:
-        try:
-            trace = load(path)
-        except TraceError as exc:
-            print(f"{path}: {_clean(_unnamed(str(exc), path))}")
-            rc = 1
-            continue
-        problems = validate(trace)
+        trace, problems = _check(path, minimal)
         for line in problems:
             print(f"{path}: {_clean(line)}")
         if len(problems) >= MAX_PROBLEMS:
             print(f"{path}: (only the first {MAX_PROBLEMS} problems are shown)")
-        if problems:
+        if problems or trace is None:
+            if not minimal and not _check(path, True)[1]:
+                print(f"{path}: (a valid minimal trace or event log: the app replays it; check it with --minimal)")
             rc = 1
             continue
         out = trace["output"]

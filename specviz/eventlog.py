@@ -40,11 +40,12 @@ from specviz.trace import (
     check_unicode,
     finish,
     loads,
+    read_file,
     read_text,
     validate,
 )
 
-__all__ = ["COLUMNS", "MAX_ROWS", "REQUIRED", "load_eventlog", "loads_any", "loads_eventlog", "sniff"]
+__all__ = ["COLUMNS", "MAX_ROWS", "REQUIRED", "load_any", "load_eventlog", "loads_any", "loads_eventlog", "sniff"]
 
 REQUIRED = ("step", "position", "draft_token")
 OPTIONAL = (
@@ -83,13 +84,12 @@ class _Row:
 
 
 def load_eventlog(path: str | Path, max_bytes: int = MAX_BYTES) -> Trace:
-    path = Path(path)
-    try:
-        with path.open("rb") as f:
-            data = f.read(max_bytes + 1)
-    except OSError as exc:
-        raise TraceError(f"cannot read {path}: {exc.strerror or exc}") from None
-    return loads_eventlog(data, path.name, max_bytes)
+    return loads_eventlog(read_file(path, max_bytes), Path(path).name, max_bytes)
+
+
+def load_any(path: str | Path, max_bytes: int = MAX_BYTES) -> Trace:
+    """A native trace or an event log from a file, whichever it is (what the app's upload accepts)."""
+    return loads_any(read_file(path, max_bytes), Path(path).name, max_bytes)
 
 
 def loads_eventlog(data: bytes | str, name: str = "event log", max_bytes: int = MAX_BYTES) -> Trace:

@@ -43,6 +43,7 @@ __all__ = [
     "loads",
     "new_trace",
     "output_ids",
+    "read_file",
     "summarize",
     "validate",
 ]
@@ -462,16 +463,21 @@ def _gunzip(data: bytes, name: str, cap: int) -> bytes:
     return bytes(out)
 
 
-def load(path: str | Path, max_bytes: int = MAX_BYTES) -> Trace:
+def read_file(path: str | Path, max_bytes: int = MAX_BYTES) -> bytes:
+    """At most max_bytes of a file, or TraceError: /dev/zero or a growing file cannot exhaust memory."""
     path = Path(path)
     try:
         with path.open("rb") as f:
-            data = f.read(max_bytes + 1)  # bounded: /dev/zero or a growing file cannot exhaust memory
+            data = f.read(max_bytes + 1)
     except OSError as exc:
         raise TraceError(f"cannot read {path}: {exc.strerror or exc}") from None
     if len(data) > max_bytes:
         raise TraceError(f"{path.name} is larger than the limit of {_mb(max_bytes)}")
-    return loads(data, path.name, max_bytes)
+    return data
+
+
+def load(path: str | Path, max_bytes: int = MAX_BYTES) -> Trace:
+    return loads(read_file(path, max_bytes), Path(path).name, max_bytes)
 
 
 def _mb(n: int) -> str:

@@ -69,6 +69,23 @@ def test_validate_mixed_files_fails(capsys: pytest.CaptureFixture[str]) -> None:
     assert ": valid" in out and "empty.json: is empty" in out and "cannot read" in out
 
 
+def test_validate_minimal_accepts_what_the_app_replays(capsys: pytest.CaptureFixture[str]) -> None:
+    files = (VALID / "minimal.json", ROOT / "assets" / "example-eventlog.csv")
+    rc, out, _ = cli(capsys, "validate", *files)
+    assert rc == 1  # strict: they lack what `record` writes, and the CLI says what to do
+    assert all(f"{f}: (a valid minimal trace or event log" in out for f in files)
+    rc, out, _ = cli(capsys, "validate", "--minimal", *files)
+    assert rc == 0 and [line.split(": ")[1][:5] for line in out.splitlines()] == ["valid", "valid"]
+
+
+def test_validate_minimal_still_checks_decisions(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    t = load(VALID / "minimal.json")
+    t["steps"][0]["n_accepted"] = len(t["steps"][0]["draft"]) + 1
+    (tmp_path / "m.json").write_text(json.dumps(t))
+    rc, out, _ = cli(capsys, "validate", "--minimal", tmp_path / "m.json")
+    assert rc == 1 and "n_accepted" in out and "--minimal" not in out
+
+
 def test_validate_caps_the_problem_list(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     t = load(VALID / "tiny.json")
     for s in t["steps"]:
