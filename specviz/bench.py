@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from specviz.decoder import DecodeConfig
+from specviz.decoder import DecodeConfig, GammaPolicy
 from specviz.models import PRESET_NAMES, REPO_ROOT, CausalLM, load_pair, resolve_preset
 from specviz.record import Recording, make_drafter
 from specviz.rules import make_rule
@@ -38,6 +38,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--prompt-file", type=Path, default=REPO_ROOT / "assets" / "prompts" / "eval.txt")
     p.add_argument("--limit", type=int, default=None, help="only the first N prompts")
     p.add_argument("--gamma", type=int, default=4)
+    from specviz.cli import add_policy_arguments  # here, not at the top: the CLI imports this module
+
+    add_policy_arguments(p)
     p.add_argument("--max-new-tokens", type=int, default=128)
     p.add_argument("--reps", type=int, default=3, help="timed repetitions (after one warm-up prompt)")
     p.add_argument("--device", default="auto")
@@ -114,8 +117,13 @@ def run(args: argparse.Namespace) -> int:
         return 2
     prompts = [p for p in args.prompt_file.read_text(encoding="utf-8").splitlines() if p.strip()][: args.limit]
     encoded = [target.encode(p) for p in prompts]
+    policy = GammaPolicy.from_options(args.gamma, args.adaptive, args.confidence)
     greedy = DecodeConfig(
-        gamma=args.gamma, rule=make_rule("greedy"), sampling=Sampling(0), max_new_tokens=args.max_new_tokens
+        gamma=args.gamma,
+        rule=make_rule("greedy"),
+        sampling=Sampling(0),
+        max_new_tokens=args.max_new_tokens,
+        gamma_policy=policy,
     )
     hf_draft = hf_compatible_draft(draft, target.vocab_size) if draft is not None else None
     if hf_draft is not None:
@@ -189,6 +197,7 @@ def run(args: argparse.Namespace) -> int:
                 sampling=Sampling(0.7),
                 max_new_tokens=args.max_new_tokens,
                 seed=seed,
+                gamma_policy=policy,
             )
             sampled.append(Recording(target, make_drafter(target, draft), "", cfg, prompt_ids=ids).run())
         sample_stats = _pooled(sampled)
@@ -204,6 +213,7 @@ def run(args: argparse.Namespace) -> int:
         "dtype": str(target.dtype).removeprefix("torch."),
         "prompts": len(encoded),
         "gamma": args.gamma,
+        "gamma_policy": None if policy is None else policy.meta(args.gamma),
         "max_new_tokens": args.max_new_tokens,
         "reps": args.reps,
         "tokens_per_s": {n: {"median": med[n], "min": min(v), "max": max(v)} for n, v in per_rep.items()},
@@ -239,9 +249,17 @@ def _pooled(traces: list[dict]) -> dict[str, float]:
     }
 
 
+def _policy_text(meta: dict[str, Any] | None) -> str:
+    if meta is None:
+        return ""
+    conf = f", stop below q {meta['confidence']}" if meta["confidence"] is not None else ""
+    return f" ({meta['name']} schedule{conf})"
+
+
 def _print_table(r: dict[str, Any]) -> None:
     print(
-        f"{r['target']} <- {r['draft']}, gamma {r['gamma']}, {r['prompts']} prompts x {r['reps']} reps, "
+        f"{r['target']} <- {r['draft']}, gamma {r['gamma']}{_policy_text(r['gamma_policy'])}, "
+        f"{r['prompts']} prompts x {r['reps']} reps, "
         f"max {r['max_new_tokens']} new tokens, {r['device']}"
     )
     print(f"{'method':<14}{'tok/s (median)':>16}{'spread':>18}{'tokens/step':>13}{'acceptance':>12}")

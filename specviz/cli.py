@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from specviz.record import Recording
     from specviz.trace import Trace
 
-__all__ = ["main"]
+__all__ = ["add_policy_arguments", "main"]
 
 TRACE_SUFFIXES = (".json", ".json.gz", ".jsonl")
 
@@ -74,6 +74,27 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     )
 
 
+def add_policy_arguments(p: argparse.ArgumentParser) -> None:
+    """How many drafts a step asks for, beyond a fixed --gamma (see GammaPolicy)."""
+    p.add_argument(
+        "--adaptive",
+        action="store_true",
+        help="adapt the draft length each step (start at 4, +2 after all accepted, -1 otherwise; --gamma is the most)",
+    )
+    p.add_argument(
+        "--confidence",
+        type=_probability,
+        help="a model draft stops early after a token whose own probability q is below this (0..1)",
+    )
+
+
+def _probability(s: str) -> float:
+    x = _finite_float(s)
+    if not 0.0 <= x <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {s}")
+    return x
+
+
 def _parser() -> argparse.ArgumentParser:
     ap = _Parser(prog="python -m specviz", description="Record, check and summarise speculative decoding traces.")
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -86,6 +107,7 @@ def _parser() -> argparse.ArgumentParser:
         "--prompt-file", type=Path, help="one prompt per line; OUT is then a directory of 000.json, 001.json, ..."
     )
     rec.add_argument("--gamma", type=_int_at_least(1), default=4, help="draft length (tokens proposed per step)")
+    add_policy_arguments(rec)
     rec.add_argument("--rule", default="sampling", choices=["sampling", "greedy", "threshold", "typical"])
     rec.add_argument("--tau", type=_finite_float, help="threshold rule: accept iff p/q >= tau (default 0.3)")
     rec.add_argument("--epsilon", type=_finite_float, help="typical rule (default 0.09)")
@@ -284,7 +306,7 @@ def _outputs(args: argparse.Namespace) -> tuple[list[str], list[Path]]:
 
 
 def _record_checked(args: argparse.Namespace) -> int:
-    from specviz.decoder import DecodeConfig
+    from specviz.decoder import DecodeConfig, GammaPolicy
     from specviz.models import ModelLoadError, load_pair, pick_device
     from specviz.record import Recording, make_drafter
     from specviz.rules import make_rule
@@ -298,6 +320,7 @@ def _record_checked(args: argparse.Namespace) -> int:
             max_new_tokens=args.max_new_tokens,
             seed=args.seed,
             top_k_log=args.log_top_k,
+            gamma_policy=GammaPolicy.from_options(args.gamma, args.adaptive, args.confidence),
         )
     except ValueError as exc:
         raise _UsageError(str(exc)) from None

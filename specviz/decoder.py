@@ -57,6 +57,16 @@ class GammaPolicy:
             return min(gamma + self.increase, max_gamma)
         return max(gamma - self.decrease, self.min_gamma)
 
+    @classmethod
+    def from_options(cls, gamma: int, adaptive: bool = False, confidence: float | None = None) -> GammaPolicy | None:
+        """The policy the command-line options ask for: None (always gamma drafts) when neither is set;
+        adaptive is the heuristic schedule with gamma as its maximum, confidence alone keeps gamma."""
+        if adaptive:
+            return cls("heuristic", start=min(4, gamma), confidence=confidence)
+        if confidence is not None:
+            return cls("constant", start=gamma, confidence=confidence)
+        return None
+
     def meta(self, max_gamma: int) -> dict[str, object]:
         return {
             "name": self.name,

@@ -47,10 +47,11 @@ PINNED = {
         "loads",
         "new_trace",
         "output_ids",
+        "read_file",
         "summarize",
         "validate",
     ],
-    "specviz.cli": ["main"],
+    "specviz.cli": ["add_policy_arguments", "main"],
     "specviz.warp": ["Sampling", "sample", "warp"],
     "specviz.rules": [
         "RULES",

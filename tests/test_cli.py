@@ -151,6 +151,30 @@ def test_record_with_a_model_draft(
     assert f"wrote {out}: " in err and "Traceback" not in err
 
 
+@pytest.mark.parametrize(
+    ("extra", "policy"),
+    [
+        (["--adaptive"], {"name": "heuristic", "start": 3, "max": 3, "confidence": None}),
+        (["--adaptive", "--confidence", "0.3"], {"name": "heuristic", "confidence": 0.3}),
+        (["--confidence", "0.5"], {"name": "constant", "start": 3, "confidence": 0.5}),
+        ([], None),
+    ],
+)
+def test_record_gamma_policy_options(
+    capsys: pytest.CaptureFixture[str], model_dirs: tuple[Path, Path], tmp_path: Path, extra: list[str], policy: dict
+) -> None:
+    out = tmp_path / "a.json"
+    rc, _, err = cli(capsys, *tiny(model_dirs, "--prompt", "the cat sat on the mat", *extra, "-o", out))
+    assert rc == 0, err
+    t = load(out)
+    assert validate(t) == []
+    logged = t["meta"].get("gamma_policy")
+    if policy is None:
+        assert logged is None
+    else:
+        assert logged is not None and policy.items() <= logged.items()
+
+
 @pytest.mark.parametrize("suffix", [".json.gz", ".jsonl"])
 def test_record_ngram_greedy_to_gz_and_jsonl(
     capsys: pytest.CaptureFixture[str], model_dirs: tuple[Path, Path], tmp_path: Path, suffix: str
@@ -235,6 +259,7 @@ BAD_ARGS = [
     (["-o", "{tmp}"], "is a directory"),
     (["--chat"], "has no chat template"),
     (["--prompt", ""], "encodes to no tokens"),
+    (["--confidence", "1.5"], "argument --confidence: must be in [0, 1]"),
 ]
 
 

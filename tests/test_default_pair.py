@@ -94,15 +94,17 @@ def test_converted_cache_is_built_reused_and_rebuilt(tmp_path, monkeypatch):
     assert not [p for p in Path(tmp_path, "converted").iterdir() if p.name.startswith(".tmp-")]
 
 
-def test_bench_smoke(tmp_path):
+@pytest.mark.parametrize("policy", [[], ["--adaptive", "--confidence", "0.3"]], ids=["fixed", "adaptive"])
+def test_bench_smoke(tmp_path, policy):
     from specviz.cli import main
 
     out = tmp_path / "bench.json"
     prompts = tmp_path / "p.txt"
     prompts.write_text(EVAL_PROMPTS[0] + "\n")
     argv = ["bench", "--prompt-file", str(prompts), "--reps", "1", "--max-new-tokens", "12", "--json-out", str(out)]
-    assert main(argv) == 0
+    assert main([*argv, *policy]) == 0
     r = json.loads(out.read_text())
     for key in ("speedup_vs_target", "hf_assisted_ratio", "tokens_per_step", "acceptance_rate", "machine", "versions"):
         assert key in r
-    assert r["identical_greedy_outputs"] == "1/1"
+    assert r["identical_greedy_outputs"] == "1/1"  # lossless whatever the schedule
+    assert (r["gamma_policy"] or {}).get("confidence") == (0.3 if policy else None)

@@ -111,3 +111,10 @@ def test_no_policy_keeps_the_old_meta(target, draft_lm):
     trace = Recording(target, ModelDrafter(draft_lm, target.vocab_size), "", cfg, prompt_ids=PROMPT).run()
     assert "gamma_policy" not in trace["meta"]
     assert all(len(s["draft"]) <= 3 for s in trace["steps"])
+
+
+def test_from_options_maps_the_command_line():
+    assert GammaPolicy.from_options(4) is None
+    assert GammaPolicy.from_options(8, adaptive=True) == GammaPolicy("heuristic", start=4)
+    assert GammaPolicy.from_options(2, adaptive=True, confidence=0.4) == GammaPolicy(start=2, confidence=0.4)
+    assert GammaPolicy.from_options(6, confidence=0.5) == GammaPolicy("constant", start=6, confidence=0.5)
