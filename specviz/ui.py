@@ -647,10 +647,12 @@ class LiveSettings:
     seed: int = 0
     max_new_tokens: int = 64
     compare: bool = False
+    adaptive: bool = False  # the heuristic draft-length schedule, gamma its maximum
+    confidence: float = 0.0  # a model draft stops below this q; 0 = off
 
     def config(self) -> DecodeConfig:
         """The decoder configuration; raises ValueError with a readable message for bad values."""
-        from specviz.decoder import DecodeConfig
+        from specviz.decoder import DecodeConfig, GammaPolicy
         from specviz.rules import make_rule
         from specviz.warp import Sampling
 
@@ -661,6 +663,7 @@ class LiveSettings:
             sampling=Sampling(self.temperature, self.top_k, self.top_p),
             max_new_tokens=self.max_new_tokens,
             seed=self.seed,
+            gamma_policy=GammaPolicy.from_options(self.gamma, self.adaptive, self.confidence or None),
         )
 
 
@@ -709,6 +712,24 @@ def live_form() -> LiveSettings:
     with decoding:
         st.markdown("**Decoding**")
         gamma = st.slider("γ (drafts per step)", 1, 16, d.gamma, key="live_gamma")
+        c1, c2 = st.columns(2)
+        adaptive = c1.checkbox(
+            "Adapt γ each step",
+            d.adaptive,
+            key="live_adaptive",
+            help="Start at 4 drafts; +2 after a step that accepted them all, −1 otherwise; γ above is the most "
+            "(the schedule of transformers' assisted generation).",
+        )
+        confidence = c2.number_input(
+            "Stop drafting below q",
+            0.0,
+            1.0,
+            d.confidence,
+            0.05,
+            key="live_confidence",
+            help="The draft model stops early after a token it gave less than this probability (0 = off). "
+            "Prompt lookup ignores it.",
+        )
         rule = st.selectbox(
             "Acceptance rule",
             RULES,
@@ -745,6 +766,8 @@ def live_form() -> LiveSettings:
         seed=int(seed),
         max_new_tokens=int(max_new),
         compare=compare,
+        adaptive=bool(adaptive),
+        confidence=float(confidence),
     )
 
 

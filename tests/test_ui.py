@@ -253,6 +253,19 @@ def test_live_decoding_with_tiny_models(model_dirs):
     assert step_title(at).startswith("Step 0 of")
 
 
+def test_live_adaptive_draft_length_is_recorded(model_dirs):
+    at = live_with(model_dirs)
+    at.slider(key="live_gamma").set_value(6)
+    at.checkbox(key="live_adaptive").check()
+    at.number_input(key="live_confidence").set_value(0.2)
+    ok(at.button(key="live_run").click().run())
+    trace = at.session_state["live_result"]["trace"]
+    assert validate(trace) == []
+    policy = trace["meta"]["gamma_policy"]
+    assert (policy["name"], policy["start"], policy["max"], policy["confidence"]) == ("heuristic", 4, 6, 0.2)
+    assert len(trace["steps"][0]["draft"]) <= 4  # the schedule starts at 4, below the maximum of 6
+
+
 def test_live_model_errors_are_explained(model_dirs, tmp_path):
     at = live_with(model_dirs)
     at.text_input(key="live_target").input(str(tmp_path / "no-such-model"))
