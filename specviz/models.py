@@ -313,9 +313,7 @@ def load_model(
                     f"the embedded default draft is missing from {DRAFT_DIR}; "
                     "restore it with git, or train it: python -m specviz.train_draft train"
                 )
-            model = _from_pretrained(DRAFT_DIR, dev, dt, use_safetensors=True)
-            token_map = TokenMap.read(DRAFT_DIR / "token_map.json", len(tok))
-            return CausalLM(model, tok, "specviz-draft (assets/draft)", dev, token_map)
+            return _reduced_vocab_draft(DRAFT_DIR, tok, "specviz-draft (assets/draft)", dev, dt)
         if spec == DEFAULT:
             local = converted_dir(default_gguf_path())
             return CausalLM(
@@ -335,6 +333,8 @@ def load_model(
                 path.name,
                 dev,
             )
+        if path.is_dir() and (path / "token_map.json").is_file() and tokenizer is not None:
+            return _reduced_vocab_draft(path, tokenizer, path.name, dev, dt)  # e.g. a freshly trained draft
         if path.is_dir():
             tok = (
                 tokenizer if tokenizer is not None and not _has_tokenizer(path) else AutoTokenizer.from_pretrained(path)
@@ -356,6 +356,14 @@ def load_model(
         raise ModelLoadError(
             f"could not load {role} model {spec!r}: {hint}. ({type(exc).__name__}: {str(exc)[:300]})"
         ) from exc
+
+
+def _reduced_vocab_draft(
+    path: Path, tok: PreTrainedTokenizerBase, name: str, dev: torch.device, dt: torch.dtype
+) -> CausalLM:
+    """A draft over a subset of the target's vocabulary (token_map.json), sharing the target's tokenizer."""
+    model = _from_pretrained(path, dev, dt, use_safetensors=True)
+    return CausalLM(model, tok, name, dev, TokenMap.read(path / "token_map.json", len(tok)))
 
 
 def _has_tokenizer(path: Path) -> bool:

@@ -72,6 +72,17 @@ def test_token_map_round_trip(pair):
     assert full.sum().item() == pytest.approx(1.0) and full[some[2]].item() == pytest.approx(1.0)
 
 
+def test_a_draft_directory_with_a_token_map_loads_like_the_default(pair, tmp_path):
+    import shutil
+
+    target, default = pair
+    copy = tmp_path / "my-draft"  # e.g. what `train_draft train --out` writes, before it replaces assets/draft
+    shutil.copytree(DRAFT_DIR, copy)
+    draft = models.load_model(str(copy), "cpu", role="draft", tokenizer=target.tokenizer)
+    assert draft.token_map is not None and draft.name == "my-draft"
+    assert torch.equal(draft.token_map.target_ids, default.token_map.target_ids)
+
+
 def test_converted_cache_is_built_reused_and_rebuilt(tmp_path, monkeypatch):
     monkeypatch.setenv("SPECVIZ_CACHE", str(tmp_path))
     gguf = default_gguf_path()
