@@ -1,10 +1,10 @@
 """Compare: two traces side by side; where the outputs part, tokens per step and time per token."""
 
-from specviz import learn_ui
+from specviz import learn_ui, ui
 
 
 def compare_page() -> None:
-    learn_ui.page_start("Compare two runs")
+    ui.page_start("Compare two runs")
     learn_ui.compare_view()
 
 

@@ -1,10 +1,10 @@
 """Exercises: the course's questions about real trace steps; ?trace=NAME&seed=N gives a class one set."""
 
-from specviz import learn_ui
+from specviz import learn_ui, ui
 
 
 def exercises_page() -> None:
-    learn_ui.page_start("Exercises")
+    ui.page_start("Exercises")
     learn_ui.exercises_view()
 
 

@@ -7,8 +7,7 @@ from specviz import ui
 
 
 def home_page() -> None:
-    ui.sidebar()
-    st.title("Speculative decoding, one step at a time")
+    ui.page_start("Speculative decoding, one step at a time")
     idea, picture = st.columns([5, 7], gap="large")
     with idea:
         st.markdown(

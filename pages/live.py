@@ -6,8 +6,7 @@ from specviz import ui
 
 
 def live_page() -> None:
-    ui.sidebar()
-    st.title("Live decoding")
+    ui.page_start("Live decoding")
     st.caption(
         "The models load once per server and are shared by every visitor; runs take turns. "
         "On a laptop CPU the embedded pair makes roughly 20–30 tokens per second."

@@ -6,8 +6,7 @@ from specviz import ui
 
 
 def replay_page() -> None:
-    ui.sidebar()
-    st.title("Step through a trace")
+    ui.page_start("Step through a trace")
     choice = ui.choose_trace("replay")
     if choice is None:
         return

@@ -1,13 +1,10 @@
 """Statistics: acceptance, tokens per step against the theory, the cost ratio, and the bottleneck."""
 
-import streamlit as st
-
 from specviz import ui
 
 
 def stats_page() -> None:
-    ui.sidebar()
-    st.title("Statistics")
+    ui.page_start("Statistics")
     choice = ui.choose_trace("stats")
     if choice is None:
         return

@@ -1,9 +1,9 @@
-"""The Streamlit layer of the learning pages: exercises, the speedup lab, compare, instructor mode.
+"""The Streamlit layer of the learning pages: exercises, the speedup lab, compare.
 
-Shared pieces (sidebar, safe markdown, samples, the model cache and the generation lock) come
-from specviz.ui; this module holds only what these three pages need. Token text and anything
-else from a trace is shown through ui.md_escape, never as HTML; the one piece of HTML here is
-the presentation stylesheet, a constant.
+Shared pieces (page header and presentation mode, sidebar, safe markdown, samples, the model
+cache and the generation lock) come from specviz.ui; this module holds only what these three
+pages need. Token text and anything else from a trace is shown through ui.md_escape, never as
+HTML.
 """
 
 from __future__ import annotations
@@ -28,57 +28,17 @@ if TYPE_CHECKING:
     from specviz.decoder import DecodeConfig
 
 __all__ = [
-    "PRESENTATION_CSS",
     "SweepSettings",
     "compare_view",
     "exercises_view",
     "glossary",
     "glossary_entry",
-    "page_start",
     "run_sweep",
     "speedup_lab",
     "sweep_rows",
 ]
 
 MAX_SEED = 1_000_000
-# Presentation mode: large type and high contrast for a projector, sidebar hidden. A constant:
-# no trace or user text ever goes into it.
-PRESENTATION_CSS = """<style>
-[data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"], [data-testid="stExpandSidebarButton"],
-[data-testid="stHeader"] { display: none !important; }
-.stApp { background: #ffffff !important; color: #000000 !important; }
-.stApp [data-testid="stMarkdownContainer"] p, .stApp [data-testid="stMarkdownContainer"] li,
-.stApp label, .stApp [data-testid="stCaptionContainer"],
-.stApp [data-testid="stMetricLabel"] p { font-size: 1.45rem !important; color: #000000 !important; }
-.stApp [data-testid="stMetricValue"] { font-size: 2.8rem !important; color: #000000 !important; }
-.stApp h1 { font-size: 3.2rem !important; } .stApp h2, .stApp h3 { font-size: 2.2rem !important; }
-.stApp [data-testid="stMainBlockContainer"] { max-width: 100% !important; padding-top: 2.5rem !important; }
-.stApp button { border-width: 3px !important; font-size: 1.3rem !important; }
-.stApp .katex { font-size: 1.6em !important; }
-</style>"""
-
-
-# ---------------------------------------------------------------- shared: the page header
-
-
-def _presentation_changed() -> None:
-    st.session_state["presentation"] = st.session_state["presentation_widget"]
-
-
-def page_start(title: str) -> None:
-    """Sidebar, title, and the presentation toggle (in the page, since presentation hides the sidebar)."""
-    ui.sidebar()
-    head, toggle = st.columns([5, 1])
-    head.title(title)
-    toggle.toggle(
-        "Presentation",
-        value=bool(st.session_state.get("presentation", False)),
-        key="presentation_widget",
-        on_change=_presentation_changed,
-        help="Large type and high contrast for a projector; hides the sidebar. Carries over between these pages.",
-    )
-    if st.session_state.get("presentation"):
-        st.html(PRESENTATION_CSS)
 
 
 def _query_int(name: str, default: int, low: int, high: int) -> int:

@@ -39,6 +39,7 @@ if TYPE_CHECKING:  # torch and transformers load only when the live page needs t
     from specviz.models import CausalLM
 
 __all__ = [
+    "PRESENTATION_CSS",
     "LiveSettings",
     "PairCache",
     "RunControl",
@@ -50,6 +51,7 @@ __all__ = [
     "live_form",
     "load_sample",
     "md_escape",
+    "page_start",
     "read_upload",
     "recover_partial",
     "run_button",
@@ -133,6 +135,43 @@ def _leave_pages_directory_mode() -> None:
     if PagesManager.uses_pages_directory:
         PagesManager.uses_pages_directory = False
         st.rerun()
+
+
+# Presentation mode: large type and high contrast for a projector, sidebar hidden. A constant:
+# no trace or user text ever goes into it.
+PRESENTATION_CSS = """<style>
+[data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"], [data-testid="stExpandSidebarButton"],
+[data-testid="stHeader"] { display: none !important; }
+.stApp { background: #ffffff !important; color: #000000 !important; }
+.stApp [data-testid="stMarkdownContainer"] p, .stApp [data-testid="stMarkdownContainer"] li,
+.stApp label, .stApp [data-testid="stCaptionContainer"],
+.stApp [data-testid="stMetricLabel"] p { font-size: 1.45rem !important; color: #000000 !important; }
+.stApp [data-testid="stMetricValue"] { font-size: 2.8rem !important; color: #000000 !important; }
+.stApp h1 { font-size: 3.2rem !important; } .stApp h2, .stApp h3 { font-size: 2.2rem !important; }
+.stApp [data-testid="stMainBlockContainer"] { max-width: 100% !important; padding-top: 2.5rem !important; }
+.stApp button { border-width: 3px !important; font-size: 1.3rem !important; }
+.stApp .katex { font-size: 1.6em !important; }
+</style>"""
+
+
+def _presentation_changed() -> None:
+    st.session_state["presentation"] = st.session_state["presentation_widget"]
+
+
+def page_start(title: str) -> None:
+    """Sidebar, title, and the presentation toggle (in the page, since presentation hides the sidebar)."""
+    sidebar()
+    head, toggle = st.columns([5, 1])
+    head.title(title)
+    toggle.toggle(
+        "Presentation",
+        value=bool(st.session_state.get("presentation", False)),
+        key="presentation_widget",
+        on_change=_presentation_changed,
+        help="Large type and high contrast for a projector; hides the sidebar. Carries over between pages.",
+    )
+    if st.session_state.get("presentation"):
+        st.html(PRESENTATION_CSS)
 
 
 def sidebar() -> None:

@@ -270,7 +270,8 @@ def test_presentation_mode_is_constant_css_and_carries_over():
     assert not at.get("html")
     ok(at.toggle(key="presentation_widget").set_value(True).run())
     styles = at.get("html")
-    assert styles and all(s.proto.body == learn_ui.PRESENTATION_CSS for s in styles)
-    ok(at.switch_page("pages/exercises.py").run())
-    assert at.toggle(key="presentation_widget").value is True
-    assert at.get("html")
+    assert styles and all(s.proto.body == ui.PRESENTATION_CSS for s in styles)
+    for page in ("pages/exercises.py", "pages/replay.py", "pages/stats.py", "pages/live.py", "pages/home.py"):
+        ok(at.switch_page(page).run())
+        assert at.toggle(key="presentation_widget").value is True, page
+        assert at.get("html"), page
