@@ -283,6 +283,7 @@ def train(
     test_set = examples(test_shards, lookup, unk)
     covered = sum(int((x[2] != unk).sum()) for x in test_set) / sum(len(x[2]) for x in test_set)
     draft = init_draft(target.model, token_map, list(layers), hidden)
+    target_hidden = target.model.config.hidden_size
     del target
     n_params = sum(p.numel() for p in draft.parameters())
     print(
@@ -334,11 +335,15 @@ def train(
         "steps": steps,
         "best_step": best_step,
         "hidden": draft.config.hidden_size,
+        "target_hidden": target_hidden,
         "weight_decay": weight_decay,
         "batch": batch,
         "lr": lr,
         "hard_weight": hard_weight,
         "seed": seed,
+        "rounds": len({s["round"] for s in train_shards}),
+        # gen() answers batch b of round r greedily when (b + r) % 4 == 3
+        "greedy_answers": sum(len(s["prompt"]) for s in train_shards if (s["batch"] + s["round"]) % 4 == 3),
         "train_answers": len(train_set),
         "train_tokens": sum(len(x[2]) for x in train_set),
         "heldout_agreement_start": agree0,
@@ -371,6 +376,15 @@ def save(draft: torch.nn.Module, token_map: list[int], out: Path, stats: dict) -
     write_card(out, stats)
 
 
+def _init_text(stats: dict) -> str:
+    if stats.get("target_hidden", stats["hidden"]) == stats["hidden"]:
+        return f"embeddings (rows of the subset) and final norm; layers copied from target layers {stats['layers_from_target']}"
+    return (
+        f"embeddings (rows of the subset) projected on their top {stats['hidden']} principal directions; "
+        f"the {len(stats['layers_from_target'])} layers start fresh"
+    )
+
+
 def write_card(out: Path, stats: dict) -> None:
     """The model card: what the draft is, how it was made, and what it measured."""
     cfg = json.loads((out / "config.json").read_text())
@@ -389,17 +403,19 @@ its own and loads next to the target (`specviz.models.load_pair("default", "defa
   the distillation text, plus one id for "any other token" (input only). `token_map.json` maps draft ids to
   target ids; the drafter scatters q back onto the full vocabulary, so q is 0 outside the subset. The subset
   covers {stats["heldout_vocab_coverage"]:.1%} of held-out answer tokens.
-- Initialised from the target: embeddings (rows of the subset) and final norm, layers copied from target
-  layers {stats["layers_from_target"]}.
+- Initialised from the target: {_init_text(stats)}.
 
 ## Training (`python -m specviz.train_draft`, seed {stats["seed"]})
 - Data: the target's own answers (chat template; temperature 0.7, every fourth batch greedy; at most 128
-  tokens) to {stats["train_answers"]} prompts from `assets/prompts/train.txt` ({stats["train_tokens"]:,} answer
-  tokens), with the target's top-32 probabilities at every position as soft labels. Evaluation prompts
+  tokens) to the prompts of `assets/prompts/train.txt`, answered {stats.get("rounds", 1)} time(s) with different
+  seeds: {stats["train_answers"]} answers ({stats.get("greedy_answers", "a quarter")} of them greedy),
+  {stats["train_tokens"]:,} answer tokens, with the target's top-32 probabilities at every position as soft
+  labels. The last two prompt batches are held out in every round. Evaluation prompts
   (`assets/prompts/eval.txt`) use other topics and are never trained on.
 - Loss: cross-entropy to the target's top-32 distribution + {stats["hard_weight"]} x cross-entropy on the target's tokens.
-- AdamW, lr {stats["lr"]}, warm-up then cosine decay, batch {stats["batch"]} answers, {stats["steps"]} steps:
-  {stats["train_minutes"]:.0f} minutes on a 2-core CPU (after ~30 minutes of generating the data).
+- AdamW, lr {stats["lr"]}, weight decay {stats["weight_decay"]}, warm-up then cosine decay, batch {stats["batch"]} answers,
+  {stats["steps"]} steps (kept: the best held-out step, {stats["best_step"]}): {stats["train_minutes"]:.0f} minutes on a
+  2-core CPU, after ~25 minutes per round of generating the data.
 
 ## Measured
 - Teacher-forced greedy agreement with the target on held-out answers: {stats["heldout_agreement"]:.1%}
