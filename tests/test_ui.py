@@ -16,7 +16,7 @@ from streamlit.testing.v1.element_tree import Button
 
 from specviz import ui
 from specviz.decoder import DecodeConfig
-from specviz.drafters import ModelDrafter
+from specviz.drafters import ModelDrafter, NgramDrafter
 from specviz.models import CausalLM
 from specviz.record import Recording
 from specviz.rules import make_rule
@@ -214,6 +214,18 @@ def test_stats_follows_the_replay_choice(tiny_trace):
     ok(at.switch_page("pages/stats.py").run())
     assert at.selectbox(key="stats_trace").value.startswith("upload:")
     assert next(m for m in at.metric if m.label == "steps").value == str(len(tiny_trace["steps"]))
+
+
+def test_stats_sets_apart_steps_that_drafted_nothing(target):
+    # prompt lookup on a prompt with no repeated n-gram: the first steps propose nothing
+    cfg = DecodeConfig(gamma=3, rule=make_rule("greedy"), sampling=Sampling(0.0), max_new_tokens=8)
+    trace = Recording(target, NgramDrafter(target.vocab_size), "x", cfg, prompt_ids=[1, 2, 3, 4, 5, 6]).run()
+    empty = sum(1 for st in trace["steps"] if not st["draft"])
+    assert empty and validate(trace) == []
+    at = open_page("pages/replay.py")
+    ok(at.file_uploader(key="replay_upload").upload("lookup.json", dumps(trace).encode(), "application/json").run())
+    ok(at.switch_page("pages/stats.py").run())
+    assert any(f"{empty} of {len(trace['steps'])} steps drafted nothing" in c.value for c in at.caption)
 
 
 # ---------------------------------------------------------------- live decoding
