@@ -1,7 +1,8 @@
 """specviz entry point: only routes. Run with `make run` (or `streamlit run app.py`).
 
 Deep links rely on these URL paths: / (home), /live, /replay?trace=NAME&step=N, /stats?trace=NAME,
-/exercises?trace=NAME&seed=N, /speedup, /compare?a=NAME&b=NAME.
+/exercises?trace=NAME&seed=N, /speedup, /compare?a=NAME&b=NAME; any of them with &present=1 opens
+in presentation mode.
 """
 
 import streamlit as st

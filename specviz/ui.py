@@ -159,8 +159,18 @@ def _presentation_changed() -> None:
 
 
 def page_start(title: str) -> None:
-    """Sidebar, title, and the presentation toggle (in the page, since presentation hides the sidebar)."""
+    """Sidebar, title, and the presentation toggle (in the page, since presentation hides the sidebar).
+
+    Presentation carries over between pages in a session, and through ?present=1 in the URL, so a
+    reload or a link prepared for the projector opens in it too.
+    """
     sidebar()
+    if st.query_params.get("present") == "1" and "presentation_widget" not in st.session_state:
+        st.session_state["presentation"] = True
+    if st.session_state.get("presentation"):
+        st.query_params["present"] = "1"
+    elif "present" in st.query_params:
+        del st.query_params["present"]
     head, toggle = st.columns([5, 1])
     head.title(title)
     toggle.toggle(

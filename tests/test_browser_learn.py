@@ -113,6 +113,14 @@ def test_presentation_mode_hides_the_sidebar(server, page):
     size = page.locator("h1").first.evaluate("(el) => parseFloat(getComputedStyle(el).fontSize)")
     assert size >= 40
     page.screenshot(path=str(ARTIFACTS / "learn-presentation.png"))
+    expect(page).to_have_url(re.compile(r"present=1"))  # a reload or a shared link keeps it
+    # a link prepared for the projector: the step-through page, the one instructors project most
+    page.goto(f"{server}/replay?trace={SAMPLES[0]}&step=2&present=1")
+    settle(page)
+    expect(page.get_by_role("heading", name=re.compile(r"Step 2 of"))).to_be_visible()
+    expect(sidebar).to_be_hidden()
+    page.screenshot(path=str(ARTIFACTS / "replay-presentation.png"))
     page.get_by_text("Presentation", exact=True).click()
     settle(page)
     expect(sidebar).to_be_visible()
+    assert "present=" not in page.url
