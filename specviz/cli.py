@@ -64,7 +64,11 @@ def _seed(s: str) -> int:
 
 def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--target", default="default", help="hub id, local directory, .gguf file, or 'default' (embedded)")
-    p.add_argument("--draft", default="default", help="hub id, local directory, .gguf file, 'default', or 'ngram'")
+    p.add_argument(
+        "--draft",
+        default="default",
+        help="default, feature (the embedded head that reads the target), standalone (the embedded draft model), ngram, a hub id, a local directory or a .gguf file",
+    )
     p.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:1, mps")
     p.add_argument(
         "--dtype",

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from specviz.drafters import Drafter, ModelDrafter
+from specviz.drafters import Drafter
 from specviz.models import CausalLM
 from specviz.rules import Rule
 from specviz.trace import Step, TopEntry
@@ -124,26 +124,32 @@ def speculative_decode(
     eos = set(target.eos_token_ids)
     ids = list(prompt_ids)
     cache = target.new_cache()
-    if len(ids) > 1:
-        target.forward(cache, ids[:-1], last=1)  # prefill: everything but the last token, which each step feeds
+    features = drafter.reads_features
+    if len(ids) > 1:  # prefill: everything but the last token, which each step feeds
+        if features:
+            drafter.read_features(target.forward_features(cache, ids[:-1], last=1)[1], 0)
+        else:
+            target.forward(cache, ids[:-1], last=1)
     policy = cfg.gamma_policy
     planned = cfg.gamma if policy is None else min(policy.start, cfg.gamma)  # drafts to ask for next
-    # only a model drafter has confidences to stop on; prompt lookup ignores the threshold
-    confident = policy is not None and policy.confidence is not None and isinstance(drafter, ModelDrafter)
-    stop_kw = {"min_confidence": policy.confidence} if confident and policy is not None else {}
+    min_confidence = policy.confidence if policy is not None else None
     generated, index = 0, 0
     while generated < cfg.max_new_tokens and not should_stop():
         # never draft past the budget: drafts + the evaluation model's token fit exactly
         gamma = min(planned, cfg.max_new_tokens - generated - 1)
         asked = gamma
         t0 = time.perf_counter()
-        proposal = drafter.propose(ids, gamma, cfg.sampling, gen, **stop_kw)
+        proposal = drafter.propose(ids, gamma, cfg.sampling, gen, min_confidence)
         target.sync()
         t1 = time.perf_counter()
         drafts = proposal.token_ids
         gamma = len(drafts)
         cached = target.cache_length(cache)
-        logits = target.forward(cache, ids[cached:] + drafts, last=gamma + 1)  # [gamma+1, V]
+        fed = ids[cached:] + drafts
+        if features:
+            logits, hidden = target.forward_features(cache, fed, last=gamma + 1)  # [gamma+1, V], [len(fed), d]
+        else:
+            logits = target.forward(cache, fed, last=gamma + 1)  # [gamma+1, V]
         p = warp(logits, cfg.sampling)
         q = proposal.q.to(p.device)
         r = torch.rand(gamma, generator=gen)
@@ -156,6 +162,8 @@ def speculative_decode(
         target.sync()
         t2 = time.perf_counter()
         target.rollback(cache, len(ids) + n)  # keep context + accepted drafts; x is fed next step
+        if features:  # the positions kept: the context the target just read and the accepted drafts
+            drafter.read_features(hidden[: len(ids) - cached + n], cached)
 
         appended = [*drafts[:n], x]
         for j, tok in enumerate(appended):

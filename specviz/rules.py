@@ -131,6 +131,8 @@ class Rule:
         if q_row is None or self.name == "typical":
             # Medusa corrects from the target itself: its rule never looked at q
             return p_row, "p"
+        if float((p_row - q_row).clamp_min(0).sum()) <= 0:
+            return p_row, "p"  # an empty residual (p == q, a lossy rule rejected): residual() falls back to p
         return residual(p_row, q_row), "residual"
 
 

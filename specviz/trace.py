@@ -637,6 +637,10 @@ def _validate(trace: object, limit: int = MAX_PROBLEMS, check_output: bool = Tru
     return probs.items
 
 
+# model: a separate draft model; ngram: prompt lookup; feature: a head that reads the target's features
+DRAFT_KINDS = ("model", "ngram", "feature")
+
+
 def _check_meta(meta: object, probs: _Problems, strict: bool = True) -> _Meta:
     m = _Meta(strict=strict)
     if not isinstance(meta, dict):
@@ -648,8 +652,8 @@ def _check_meta(meta: object, probs: _Problems, strict: bool = True) -> _Meta:
             role in meta and not (isinstance(model, dict) and isinstance(model.get("name"), str))
         ):
             probs.add(f"meta.{role}", 'must be an object with a string "name"')
-        elif isinstance(model, dict) and "kind" in model and model["kind"] not in ("model", "ngram"):
-            probs.add(f"meta.{role}.kind", f"must be model or ngram, got {_short(model['kind'])}")
+        elif isinstance(model, dict) and "kind" in model and model["kind"] not in DRAFT_KINDS:
+            probs.add(f"meta.{role}.kind", f"must be {', '.join(DRAFT_KINDS)}, got {_short(model['kind'])}")
     gamma = meta.get("gamma")
     if _is_int(gamma) and gamma >= 1:
         m.gamma = gamma

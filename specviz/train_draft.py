@@ -3,6 +3,7 @@
     python -m specviz.train_draft gen   --out ~/.cache/specviz/distill             # the target writes text
     python -m specviz.train_draft gen   --round 1                                  # more: same prompts, new seeds
     python -m specviz.train_draft train --data ~/.cache/specviz/distill --hidden 256 --vocab 8192 --out assets/draft
+    python -m specviz.train_draft feature --data ~/.cache/specviz/distill --out assets/feature_draft  # EAGLE-style head
 
 Stage 1 (sequence-level distillation): the target answers the training prompts
 (assets/prompts/train.txt) with its chat template, sampled at temperature 0.7 (every fourth
@@ -221,6 +222,25 @@ def init_draft(
     return draft
 
 
+def warmup_cosine(opt: torch.optim.Optimizer, steps: int) -> torch.optim.lr_scheduler.LambdaLR:
+    """Linear warm-up over the first 5% of steps, then cosine decay to 0 at `steps`."""
+    warmup = max(1, steps // 20)
+    return torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps))
+    )
+
+
+def optimizer_step(
+    loss: torch.Tensor, model: torch.nn.Module, opt: torch.optim.Optimizer, sched: torch.optim.lr_scheduler.LRScheduler
+) -> None:
+    """Backward, clip the gradient norm to 1, step the optimiser and the schedule."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    opt.step()
+    sched.step()
+
+
 def _batches(data: list, size: int, rng: random.Random) -> list[list]:
     order = sorted(range(len(data)), key=lambda i: len(data[i][0]) + rng.random())  # similar lengths together
     chunks = [[data[i] for i in order[j : j + size]] for j in range(0, len(order), size)]
@@ -292,10 +312,7 @@ def train(
         flush=True,
     )
     opt = torch.optim.AdamW(draft.parameters(), lr=lr, weight_decay=weight_decay, betas=(0.9, 0.98))
-    warmup = max(1, steps // 20)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps))
-    )
+    sched = warmup_cosine(opt, steps)
     t0, step = time.time(), 0
     agree0 = evaluate(draft, test_set, unk)
     print(f"start: held-out greedy agreement {agree0:.1%}", flush=True)
@@ -305,11 +322,7 @@ def train(
         for chunk in _batches(train_set, batch, rng):
             draft.train()
             loss, hits, n_tok = _loss(draft, chunk, unk, hard_weight)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(draft.parameters(), 1.0)
-            opt.step()
-            sched.step()
+            optimizer_step(loss, draft, opt, sched)
             step += 1
             if step % 50 == 0 or step == steps:
                 print(
@@ -444,9 +457,35 @@ def main() -> None:
     t.add_argument("--hidden", type=int, help="draft hidden size (default: the target's, with copied layers)")
     t.add_argument("--lr", type=float, default=5e-4)
     t.add_argument("--weight-decay", type=float, default=0.0)
+    f = sub.add_parser("feature", help="train the EAGLE-style feature head on the same answers (specviz.train_feature)")
+    f.add_argument("--data", type=Path, default=Path.home() / ".cache" / "specviz" / "distill")
+    f.add_argument("--out", type=Path, default=REPO_ROOT / "assets" / "feature_draft")
+    f.add_argument("--steps", type=int, default=2000)
+    f.add_argument("--depth", type=int, default=4, help="training-time test: draft positions unrolled")
+    f.add_argument("--batch", type=int, default=8)
+    f.add_argument("--lr", type=float, default=1e-3)
+    f.add_argument("--ce-weight", type=float, default=0.3)
+    f.add_argument("--seed", type=int, default=0)
+    f.add_argument("--max-minutes", type=float, help="stop training after this long (then keep the best step)")
+    f.add_argument("--warm-fraction", type=float, default=0.5, help="share of steps trained one position deep first")
     args = ap.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
-    if args.stage == "gen":
+    if args.stage == "feature":
+        from specviz.train_feature import train_feature
+
+        train_feature(
+            args.data,
+            args.out,
+            args.steps,
+            depth=args.depth,
+            batch=args.batch,
+            lr=args.lr,
+            ce_weight=args.ce_weight,
+            seed=args.seed,
+            max_minutes=args.max_minutes,
+            warm_fraction=args.warm_fraction,
+        )
+    elif args.stage == "gen":
         generate(args.out, limit=args.limit, reverse=args.reverse, round_=args.round)
     else:
         layers = tuple(int(x) for x in args.layers.split(","))

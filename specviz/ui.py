@@ -383,6 +383,8 @@ def choose_trace(page: str) -> TraceChoice | None:
             st.caption(
                 ":orange[Placeholder: recorded with prompt lookup while the default draft model was being trained.]"
             )
+        if words := draft_words(trace):
+            st.caption(words)
     show_gaps(trace, cache_key)
     return TraceChoice(key, labels[key], trace, cache_key)
 
@@ -676,7 +678,13 @@ DEFAULT = "default"  # specviz.models.DEFAULT: the embedded pair
 RULES = ("sampling", "greedy", "threshold", "typical")  # specviz.rules.RULES
 CUSTOM = "custom (hub id or local path)"
 NGRAM = "prompt lookup (n-gram, no draft model)"
-DRAFT_MODEL = "draft model"
+DRAFT_MODEL = "the pair's draft"
+
+
+def _is_feature_draft(draft: str, target: str) -> bool:
+    from specviz.models import DEFAULT_DRAFT, FEATURE
+
+    return draft == FEATURE or (draft == DEFAULT and target == DEFAULT and DEFAULT_DRAFT == FEATURE)
 
 
 @dataclass(frozen=True)
@@ -716,10 +724,36 @@ class LiveSettings:
         )
 
 
-def _default_draft_ready() -> bool:
-    from specviz.models import DRAFT_DIR
+def _default_draft_ready(draft: str = DEFAULT, target: str = DEFAULT) -> bool:
+    """Whether an embedded draft's files are there (a custom draft is checked when it loads)."""
+    from specviz.feature_draft import FEATURE_DIR
+    from specviz.models import DEFAULT_DRAFT, DRAFT_DIR, FEATURE, STANDALONE
 
-    return (DRAFT_DIR / "config.json").is_file()
+    if draft == DEFAULT:
+        draft = DEFAULT_DRAFT if target == DEFAULT else STANDALONE
+    if draft == FEATURE:
+        return (FEATURE_DIR / "head_config.json").is_file()
+    if draft == STANDALONE:
+        return (DRAFT_DIR / "config.json").is_file()
+    return True
+
+
+# what a feature draft reads that a separate small model does not: shown where the pair is shown
+FEATURE_DRAFT_WORDS = (
+    "**Feature draft** (EAGLE-style): besides the tokens, this draft reads the evaluation model's own last "
+    "hidden state, the vector its output layer turns into p, at every position the evaluation model has "
+    "verified. A separate small draft model sees only the tokens and has to rebuild what the big model "
+    "'thinks' from scratch; this one-layer head starts from it and predicts the next hidden state, which the "
+    "evaluation model's own output layer turns into q. Verification is unchanged, so the output is too."
+)
+
+
+def draft_words(trace_or_kind: Trace | str) -> str | None:
+    """FEATURE_DRAFT_WORDS for a feature draft (a trace or a meta.draft.kind), else None."""
+    kind = (
+        trace_or_kind if isinstance(trace_or_kind, str) else trace_or_kind.get("meta", {}).get("draft", {}).get("kind")
+    )
+    return FEATURE_DRAFT_WORDS if kind == "feature" else None
 
 
 def live_form() -> LiveSettings:
@@ -740,14 +774,16 @@ def live_form() -> LiveSettings:
             )
         else:
             target, draft = PRESETS[preset]
-        ready = draft != DEFAULT or _default_draft_ready()
+        ready = _default_draft_ready(draft, target)
         kind = st.radio("Drafter", [DRAFT_MODEL, NGRAM], index=0 if ready else 1, key="live_drafter", horizontal=False)
         if not ready and kind == DRAFT_MODEL:
-            st.warning("The default draft model (assets/draft) is not installed yet; choose prompt lookup.")
+            st.warning("This embedded draft is not installed (assets/); choose prompt lookup or another preset.")
         elif not ready:
-            st.caption("The default draft model (assets/draft) is not installed yet, so prompt lookup is preselected.")
+            st.caption("This embedded draft is not installed (assets/), so prompt lookup is preselected.")
         if kind == NGRAM:
             draft = "ngram"
+        elif _is_feature_draft(draft, target):
+            st.caption(FEATURE_DRAFT_WORDS)
     with prompt:
         st.markdown("**Prompt**")
         text = st.text_area("Prompt", d.prompt, key="live_prompt", height=120, label_visibility="collapsed")
@@ -969,8 +1005,8 @@ def _explain(exc: BaseException, s: LiveSettings) -> str:
     msg = str(exc) if type(exc).__name__ == "ModelLoadError" else f"{type(exc).__name__}: {exc}"
     msg = msg.replace("use --draft ngram", "choose prompt lookup as the drafter").replace("(--no-chat)", "(raw text)")
     msg = msg.replace("--device cpu", "the CPU")
-    if s.draft == DEFAULT and not _default_draft_ready():
-        msg += " — The default draft model is not installed yet: pick 'prompt lookup' as the drafter."
+    if not _default_draft_ready(s.draft, s.target):
+        msg += " — This embedded draft is not installed: pick 'prompt lookup' as the drafter."
     return literal(msg, 800)
 
 
@@ -1175,6 +1211,8 @@ def show_stats(choice: TraceChoice) -> None:
     s = _summary(choice.cache_key, trace)
     k = fg.costs(trace, s)
     st.markdown(_meta_line(trace))
+    if words := draft_words(trace):
+        st.caption(words)
     cols = st.columns(6)
     cols[0].metric("steps", k.steps)
     cols[1].metric("tokens", s["tokens"])

@@ -12,6 +12,8 @@ import torch
 
 __all__ = ["Sampling", "sample", "warp"]
 
+_F32_MAX = float(torch.finfo(torch.float32).max)
+
 
 @dataclass(frozen=True)
 class Sampling:
@@ -31,7 +33,8 @@ class Sampling:
 
     @property
     def greedy(self) -> bool:
-        return self.temperature == 0
+        """Temperature 0, or one so small that float32 logits / T overflow (below ~3e-39): argmax."""
+        return self.temperature == 0 or 1.0 / self.temperature > _F32_MAX
 
 
 def warp(logits: torch.Tensor, sampling: Sampling) -> torch.Tensor:
@@ -40,7 +43,9 @@ def warp(logits: torch.Tensor, sampling: Sampling) -> torch.Tensor:
     if sampling.greedy:
         # argmax picks the first maximum, as Hugging Face's greedy search does
         return torch.nn.functional.one_hot(logits.argmax(-1), logits.shape[-1]).float()
-    logits = logits / sampling.temperature
+    # shift so the largest logit is 0 first: a temperature too small to represent (1e-40) then gives
+    # 0 / T = 0 for the maximum and -inf for the rest, i.e. greedy, instead of inf - inf = NaN
+    logits = (logits - logits.amax(-1, keepdim=True)) / sampling.temperature
     if sampling.top_k and sampling.top_k < logits.shape[-1]:
         kth = torch.topk(logits, sampling.top_k, dim=-1).values[..., -1:]
         logits = logits.masked_fill(logits < kth, float("-inf"))

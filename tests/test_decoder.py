@@ -113,7 +113,12 @@ def test_first_token_distribution_matches_target(target, draft_lm):
         accepted_first += step["n_accepted"] > 0
         counts[first] += 1
     assert 0.1 * n < accepted_first < 0.95 * n  # the draft differs from the target: both paths are exercised
-    # chi-square over bins with expected count >= 5, the rest pooled
+    assert_chi_square_fits(counts, p, n)
+
+
+def assert_chi_square_fits(counts: torch.Tensor, p: torch.Tensor, n: int) -> None:
+    """Chi-square of observed counts against n draws from p, over bins with expected count >= 5
+    (the rest pooled); mean dof, sd sqrt(2 dof): 6 sd above the mean is ~never reached by chance."""
     expected = p * n
     big = expected >= 5
     obs = torch.cat([counts[big], counts[~big].sum().view(1)])
@@ -121,7 +126,6 @@ def test_first_token_distribution_matches_target(target, draft_lm):
     keep = exp > 0
     chi2 = float(((obs[keep] - exp[keep]) ** 2 / exp[keep]).sum())
     dof = int(keep.sum()) - 1
-    # mean dof, sd sqrt(2 dof): 6 sd above the mean is ~never reached by chance
     assert chi2 < dof + 6 * (2 * dof) ** 0.5, (chi2, dof)
 
 

@@ -25,9 +25,20 @@ EVAL_PROMPTS = (REPO_ROOT / "assets" / "prompts" / "eval.txt").read_text().split
 
 
 @pytest.fixture(scope="module")
-def pair():
+def standalone_pair():
     assert os.environ.get("HF_HUB_OFFLINE") == "1"  # set by conftest: this must work with no hub
+    return load_pair("default", "standalone", "cpu")
+
+
+@pytest.fixture(scope="module", params=["feature", "standalone"])
+def any_pair(request, standalone_pair):
+    """Both embedded drafts: the feature head (the default) and the standalone draft model."""
+    if request.param == "standalone":
+        return standalone_pair
     return load_pair("default", "default", "cpu")
+
+
+pair = standalone_pair  # the tests below that look inside a draft model
 
 
 def test_draft_ships_in_the_repo_within_budget():
@@ -38,9 +49,28 @@ def test_draft_ships_in_the_repo_within_budget():
     assert len(tmap["target_ids"]) == len(set(tmap["target_ids"]))
 
 
+def test_feature_draft_ships_in_the_repo_within_budget():
+    from specviz.feature_draft import FEATURE_DIR
+
+    assert (FEATURE_DIR / "model.safetensors").stat().st_size <= 25 * 2**20
+    card = (FEATURE_DIR / "README.md").read_text()
+    assert "by draft position" in card and "hidden state" in card
+    stats = json.loads((FEATURE_DIR / "training.json").read_text())
+    assert len(stats["heldout_agreement_by_position"]) == stats["depth"]
+
+
+def test_default_draft_is_the_feature_head():
+    from specviz.feature_draft import FeatureDraft
+
+    target, draft = load_pair("default", "default", "cpu")
+    assert isinstance(draft, FeatureDraft) and draft.out_rows.shape == (8192 - 1, target.model.config.hidden_size)
+    trace = Recording(target, make_drafter(target, draft), "Hi", DecodeConfig(max_new_tokens=4)).run()
+    assert trace["meta"]["draft"]["kind"] == "feature" and "hidden state" in trace["meta"]["draft"]["reads"]
+
+
 @pytest.mark.parametrize("prompt", EVAL_PROMPTS[:3])
-def test_greedy_speculative_equals_target_generate(pair, prompt):
-    target, draft = pair
+def test_greedy_speculative_equals_target_generate(any_pair, prompt):
+    target, draft = any_pair
     ids = target.encode(prompt)
     cfg = DecodeConfig(gamma=4, rule=make_rule("greedy"), sampling=Sampling(0), max_new_tokens=48)
     trace = Recording(target, make_drafter(target, draft), prompt, cfg).run()
@@ -51,8 +81,8 @@ def test_greedy_speculative_equals_target_generate(pair, prompt):
     assert trace["meta"]["chat"] is True  # the chat template is the default for prompts
 
 
-def test_default_pair_gives_a_mix_of_accepts_and_rejects(pair):
-    target, draft = pair
+def test_default_pair_gives_a_mix_of_accepts_and_rejects(any_pair):
+    target, draft = any_pair
     cfg = DecodeConfig(gamma=4, rule=make_rule("sampling"), sampling=Sampling(0.7), max_new_tokens=64, seed=1)
     trace = Recording(target, make_drafter(target, draft), EVAL_PROMPTS[3], cfg).run()
     kinds = [s["next"]["kind"] for s in trace["steps"] if s["next"]]

@@ -150,3 +150,12 @@ def test_speculative_sampling_reproduces_p(p, q):
     tv = 0.5 * float((counts / n - p_t.double()).abs().sum())
     # sampling noise of TV at n=2e5 over <=4 outcomes is ~0.002; 0.01 leaves a wide margin
     assert tv < 0.01
+
+
+def test_an_empty_residual_says_the_token_came_from_p() -> None:
+    """Public report: next.source read "residual" when p == q left nothing and p was sampled."""
+    p = torch.tensor([0.5, 0.3, 0.2])
+    probs, source = make_rule("threshold", tau=2.0).next_distribution(p, p.clone())
+    assert source == "p" and torch.equal(probs, p)
+    _, source = make_rule("sampling").next_distribution(p, torch.tensor([0.2, 0.3, 0.5]))
+    assert source == "residual"

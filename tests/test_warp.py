@@ -103,3 +103,13 @@ def test_sampling_settings_are_checked() -> None:
         with pytest.raises(ValueError, match="top_p"):
             Sampling(1.0, top_p=top_p)
     assert Sampling(0).greedy and not Sampling(0.1).greedy
+
+
+@pytest.mark.parametrize("temperature", [1e-40, 1e-300, 5e-324])
+def test_a_temperature_too_small_to_represent_is_greedy(temperature: float) -> None:
+    """Public report: T = 1e-40 overflowed logits / T to inf and sampled NaN probabilities."""
+    logits = torch.tensor([1.0, 3.0, -2.0, 2.5])
+    probs = warp(logits, Sampling(temperature))
+    assert torch.isfinite(probs).all()
+    assert probs.tolist() == [0.0, 1.0, 0.0, 0.0]
+    assert warp(logits, Sampling(temperature, top_k=2, top_p=0.5)).tolist() == [0.0, 1.0, 0.0, 0.0]
