@@ -265,6 +265,34 @@ def test_live_decoding_with_tiny_models(model_dirs):
     assert step_title(at).startswith("Step 0 of")
 
 
+def test_the_default_preset_says_what_the_feature_draft_reads():
+    at = open_page("pages/live.py")
+    assert at.selectbox(key="live_preset").value.startswith("default")
+    assert any("Feature draft" in c.value and "hidden state" in c.value for c in at.caption)
+    ok(
+        at.selectbox(key="live_preset")
+        .set_value(next(p for p in at.selectbox(key="live_preset").options if "standalone" in p))
+        .run()
+    )
+    assert not any("Feature draft" in c.value for c in at.caption)  # a separate model reads only tokens
+
+
+def test_live_decoding_with_a_feature_head(model_dirs, target, tmp_path):
+    from specviz.feature_draft import save_head
+    from tests.test_feature_draft import tiny_head
+
+    head_dir = tmp_path / "head"
+    save_head(tiny_head(target), head_dir, None, {})
+    at = live_with((model_dirs[0], head_dir))
+    ok(at.button(key="live_run").click().run())
+    trace = at.session_state["live_result"]["trace"]
+    assert validate(trace) == [] and trace["meta"]["draft"]["kind"] == "feature"
+    # the run goes to the replay and statistics pages with the same words about what the draft reads
+    ok(at.switch_page("pages/stats.py").run())
+    ok(at.selectbox(key="stats_trace").set_value(at.session_state["live_result"]["key"]).run())
+    assert any("Feature draft" in c.value for c in at.caption)
+
+
 def test_live_adaptive_draft_length_is_recorded(model_dirs):
     at = live_with(model_dirs)
     at.slider(key="live_gamma").set_value(6)
