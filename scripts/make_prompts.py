@@ -19,7 +19,9 @@ the seasons|weather forecasts|clouds|lightning|the Sun|stars|black holes|gravity
 light|sound|atoms|DNA|cells|bacteria|the brain|the eyes|teeth|vitamins|cooking pasta|making soup|breakfast|
 camping|hiking|maps|the compass|clocks|calendars|birthdays|holidays|museums|theaters|movies|books|newspapers|
 writing a letter|job interviews|teamwork|leadership|kindness|honesty|curiosity|patience|cities|villages|farms|
-cows|horses|chickens|wheat|apples|oranges|bananas|the kitchen|a city park|public transport|airports|ships""".replace("\n", "").split("|")
+cows|horses|chickens|wheat|apples|oranges|bananas|the kitchen|a city park|public transport|airports|ships""".replace(
+    "\n", ""
+).split("|")
 
 EVAL_TOPICS = """owls|glaciers|the Great Wall of China|origami|coral reefs|submarines|kites|lighthouses|the violin|
 bamboo|hot air balloons|the Amazon rainforest|tornadoes|the Eiffel Tower|octopuses|chess openings|sourdough|

@@ -1,6 +1,7 @@
 """Record the app's built-in sample traces into assets/traces/ (re-runnable; overwrites them).
 
-    .venv/bin/python scripts/record_samples.py                 # default pair (ngram while assets/draft is missing)
+    .venv/bin/python scripts/record_samples.py                 # the standalone draft (ngram while it is missing);
+                                                               # feature-greedy always uses the feature draft
     .venv/bin/python scripts/record_samples.py --only greedy   # one sample
     .venv/bin/python scripts/record_samples.py --draft ngram   # prompt lookup for every sample
     .venv/bin/python scripts/record_samples.py --threads 1     # on a CPU busy with other jobs
@@ -23,6 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from specviz.decoder import DecodeConfig  # noqa: E402
+from specviz.feature_draft import FeatureDraft  # noqa: E402
 from specviz.models import DRAFT_DIR, CausalLM, ModelLoadError, load_pair  # noqa: E402
 from specviz.record import Recording, make_drafter  # noqa: E402
 from specviz.rules import make_rule  # noqa: E402
@@ -47,6 +49,7 @@ class Sample:
     seed: int = 0
     chat: bool = True
     ngram: bool = False  # always prompt lookup, whatever --draft says
+    draft: str | None = None  # this draft (e.g. "feature"), whatever --draft says
     min_steps: int = 0  # retry with the next seed until the trace has this many steps
     stop_after: int | None = None  # end the run (stop_reason "stopped") after this many steps
     log_top_k: int = 10
@@ -60,6 +63,16 @@ SAMPLES = [
         "Write a short poem about the sea.",
         rule="greedy",
         temperature=0.0,
+    ),
+    Sample(
+        "feature-greedy",
+        "Greedy with the feature draft",
+        "The greedy sample's prompt and settings with the feature draft, a one-layer head that reads the evaluation "
+        "model's last hidden state: the same output in fewer steps (compare it with the greedy sample).",
+        "Write a short poem about the sea.",
+        rule="greedy",
+        temperature=0.0,
+        draft="feature",
     ),
     Sample(
         "sampling-t0.7",
@@ -106,7 +119,7 @@ SAMPLES = [
 ]
 
 
-def record(target: CausalLM, draft: CausalLM | None, sample: Sample, placeholder: bool) -> Trace:
+def record(target: CausalLM, draft: CausalLM | FeatureDraft | None, sample: Sample, placeholder: bool) -> Trace:
     seed = sample.seed
     while True:
         cfg = DecodeConfig(
@@ -138,7 +151,11 @@ def record(target: CausalLM, draft: CausalLM | None, sample: Sample, placeholder
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--target", default="default")
-    ap.add_argument("--draft", default="default", help="'default' (assets/draft; ngram while missing), 'ngram', a path")
+    ap.add_argument(
+        "--draft",
+        default="standalone",
+        help="'standalone' (assets/draft; ngram while missing), 'feature', 'ngram', a path",
+    )
     ap.add_argument("--only", nargs="*", choices=[s.name for s in SAMPLES], help="record just these samples")
     ap.add_argument("--out", type=Path, default=ROOT / "assets" / "traces")
     ap.add_argument(
@@ -151,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
 
     draft_spec, placeholder = args.draft, False
-    if draft_spec == "default" and not (DRAFT_DIR / "config.json").is_file():
+    if draft_spec == "standalone" and not (DRAFT_DIR / "config.json").is_file():
         print(f"note: {DRAFT_DIR} does not exist yet; recording placeholder samples with prompt lookup")
         draft_spec, placeholder = "ngram", True
     try:
@@ -164,7 +181,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.only and sample.name not in args.only:
             continue
         t0 = time.perf_counter()
-        trace = record(target, draft, sample, placeholder)
+        own = draft if sample.draft is None else load_pair(args.target, sample.draft, device="cpu")[1]
+        trace = record(target, own, sample, placeholder)
         problems = validate(trace)
         if problems:
             print(f"error: {sample.name} does not validate: {problems[0]}", file=sys.stderr)

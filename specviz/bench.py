@@ -26,7 +26,7 @@ import torch
 
 from specviz.decoder import DecodeConfig, GammaPolicy
 from specviz.feature_draft import FeatureDraft
-from specviz.models import DEFAULT, PRESET_NAMES, REPO_ROOT, STANDALONE, CausalLM, load_pair, resolve_preset
+from specviz.models import DEFAULT, PRESET_NAMES, REPO_ROOT, CausalLM, load_model, load_pair, resolve_preset
 from specviz.record import Recording, make_drafter
 from specviz.rules import make_rule
 from specviz.trace import library_versions, summarize
@@ -132,7 +132,11 @@ def run(args: argparse.Namespace) -> int:
     # HF's assisted generation runs a separate draft model: for a feature head, the embedded standalone draft
     hf_model = draft
     if isinstance(draft, FeatureDraft):
-        hf_model = load_pair(args.target, STANDALONE, args.device, args.dtype)[1] if args.target == DEFAULT else None
+        hf_model = (
+            load_model(DEFAULT, args.device, args.dtype, role="draft", tokenizer=target.tokenizer)
+            if args.target == DEFAULT
+            else None
+        )
     hf_draft = hf_compatible_draft(hf_model, target.vocab_size) if isinstance(hf_model, CausalLM) else None
     if hf_draft is not None:
         gc = hf_draft.generation_config

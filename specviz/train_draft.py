@@ -468,9 +468,16 @@ def main() -> None:
     f.add_argument("--seed", type=int, default=0)
     f.add_argument("--max-minutes", type=float, help="stop training after this long (then keep the best step)")
     f.add_argument("--warm-fraction", type=float, default=0.5, help="share of steps trained one position deep first")
+    c = sub.add_parser("card", help="write a bench --json-out result into a feature head's model card")
+    c.add_argument("bench_json", type=Path)
+    c.add_argument("--out", type=Path, default=REPO_ROOT / "assets" / "feature_draft")
     args = ap.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
-    if args.stage == "feature":
+    if args.stage == "card":
+        from specviz.train_feature import add_decoding
+
+        add_decoding(args.out, args.bench_json)
+    elif args.stage == "feature":
         from specviz.train_feature import train_feature
 
         train_feature(

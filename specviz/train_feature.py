@@ -36,7 +36,7 @@ from specviz.feature_draft import FeatureHead, HeadConfig, save_head
 from specviz.models import DRAFT_DIR, load_model
 from specviz.train_draft import load_shards, optimizer_step, split, warmup_cosine
 
-__all__ = ["Example", "depth_mask", "extract", "head_loss", "init_head", "pad", "train_feature", "unroll"]
+__all__ = ["Example", "add_decoding", "depth_mask", "extract", "head_loss", "init_head", "pad", "train_feature", "unroll"]
 
 
 @dataclass
@@ -318,6 +318,20 @@ def train_feature(
     return stats_out
 
 
+def _decoding_lines(s: dict[str, Any]) -> str:
+    """The card's decoding figures, once `bench` has measured them (training.json "decoding")."""
+    d = s.get("decoding")
+    if not d:
+        return "- Decoding figures on the evaluation prompts (tokens per step, speed): docs/BENCHMARKS.md."
+    return (
+        f"\n## Measured decoding ({d['date']}, {d['cpu']}; docs/BENCHMARKS.md)\n"
+        f"- {d['prompts']} held-out evaluation prompts, gamma {d['gamma']}, {d['max_new_tokens']} new tokens: greedy "
+        f"**{d['tokens_per_step']:.2f} tokens per step**, sampling at T = 0.7 {d['sampling_tokens_per_step']:.2f}.\n"
+        f"- Speed: **{d['speedup_vs_target']:.2f}x** the target alone (one interleaved run, full per-step logging); "
+        f"{d['hf_assisted_ratio']:.2f}x Hugging Face assisted generation with the standalone draft."
+    )
+
+
 def write_card(out: Path, s: dict[str, Any]) -> None:
     """The model card: what the head reads, how it was trained, what it measured."""
     mb = (out / "model.safetensors").stat().st_size / 2**20
@@ -361,7 +375,29 @@ embedded target: `--draft feature` (or `default`) on the command line, "feature 
 - Agreement with the target's greedy token by draft position: {by_pos}
   (at initialisation: {start}).
 - Tokens per step these imply for gamma {s["depth"]} (1 + a1 + a1 a2 + ...): {s["heldout_expected_tokens_per_step"]:.2f}.
-- Decoding figures on the evaluation prompts (tokens per step, speed against the target alone): docs/BENCHMARKS.md.
+{_decoding_lines(s)}
 
 License: Apache-2.0, as the target it is trained for.
 """)
+
+
+def add_decoding(out: Path, bench_json: Path) -> dict[str, Any]:
+    """Record a `bench --json-out` result in the head's training.json and model card."""
+    import json
+
+    stats = json.loads((out / "training.json").read_text())
+    b = json.loads(bench_json.read_text())
+    stats["decoding"] = {
+        "date": b["date"],
+        "cpu": b["machine"]["cpu"],
+        "prompts": b["prompts"],
+        "gamma": b["gamma"],
+        "max_new_tokens": b["max_new_tokens"],
+        "tokens_per_step": b["tokens_per_step"],
+        "sampling_tokens_per_step": b["sampling_t0.7"]["tokens_per_step"],
+        "speedup_vs_target": b["speedup_vs_target"],
+        "hf_assisted_ratio": b["hf_assisted_ratio"],
+    }
+    (out / "training.json").write_text(json.dumps(stats, indent=2) + "\n")
+    write_card(out, stats)
+    return stats

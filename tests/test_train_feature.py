@@ -1,9 +1,12 @@
 """Training the feature head: the training-time-test mask, the unroll, the data, a few real steps."""
 
+import json
+
 import torch
 
 from specviz.feature_draft import FeatureHead, HeadConfig, save_head
 from specviz.train_feature import (
+    add_decoding,
     depth_mask,
     evaluate,
     expected_tokens,
@@ -111,3 +114,19 @@ def test_the_model_card_reports_agreement_by_position(target, tmp_path):
     write_card(tmp_path, stats)
     card = (tmp_path / "README.md").read_text()
     assert "by draft position: 1: 60.0%, 2: 40.0%" in card and "1.84" in card
+    bench = {
+        "date": "2026-11-29",
+        "machine": {"cpu": "AMD EPYC"},
+        "prompts": 10,
+        "gamma": 4,
+        "max_new_tokens": 128,
+        "tokens_per_step": 2.61,
+        "sampling_t0.7": {"tokens_per_step": 2.3},
+        "speedup_vs_target": 1.42,
+        "hf_assisted_ratio": 1.7,
+    }
+    (tmp_path / "bench.json").write_text(json.dumps(bench))
+    add_decoding(tmp_path, tmp_path / "bench.json")
+    card = (tmp_path / "README.md").read_text()
+    assert "**2.61 tokens per step**" in card and "**1.42x** the target alone" in card
+    assert json.loads((tmp_path / "training.json").read_text())["decoding"]["cpu"] == "AMD EPYC"
