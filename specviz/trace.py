@@ -1024,21 +1024,36 @@ def _check_output(out: object, steps: list[Step], complete: bool, m: _Meta, prob
 # ---------------------------------------------------------------- summaries
 
 
+def _decided(step: Step, eos: set[int]) -> int:
+    """How many of a step's drafts count in statistics: all of them, unless an accepted draft was an
+    end-of-sequence token — the drafts after it never reached the output, whatever the rule said."""
+    for j, d in enumerate(step["draft"][: step["n_accepted"]]):
+        if d["token_id"] in eos:
+            return j + 1
+    return len(step["draft"])
+
+
 def summarize(trace: Trace) -> dict[str, Any]:
     """Acceptance rate, accepted lengths, tokens per step, per-position acceptance, time split.
 
+    Only drafts that could reach the output count: after an accepted end-of-sequence draft, the
+    rest of the step's drafts are left out, so mean accepted never exceeds tokens per step.
     Expects a trace that validate() accepts.
     """
     steps = trace["steps"]
+    eos = set(trace.get("meta", {}).get("eos_token_ids") or [])
+    decided = [_decided(s, eos) for s in steps]  # drafts per step that count (none after an accepted EOS)
     gamma = max((len(s["draft"]) for s in steps), default=0)
-    drafted = sum(len(s["draft"]) for s in steps)
-    accepted = sum(s["n_accepted"] for s in steps)
-    rejections = sum(1 for s in steps if s["n_accepted"] < len(s["draft"]))
+    drafted = sum(decided)
+    accepted = sum(min(s["n_accepted"], k) for s, k in zip(steps, decided, strict=True))
+    rejections = sum(1 for s, k in zip(steps, decided, strict=True) if s["n_accepted"] < k)
     out = trace.get("output") or finish(dict(trace), "stopped")["output"]  # type: ignore[arg-type]
     per_pos = []
     for j in range(gamma):
         seen = [
-            s["verify"][j]["accepted"] for s in steps if j < len(s["verify"]) and s["verify"][j]["accepted"] is not None
+            s["verify"][j]["accepted"]
+            for s, k in zip(steps, decided, strict=True)
+            if j < min(len(s["verify"]), k) and s["verify"][j]["accepted"] is not None
         ]
         per_pos.append(sum(seen) / len(seen) if seen else None)
     draft_ms = sum(s.get("timing_ms", {}).get("draft", 0.0) for s in steps if s.get("timing_ms"))
@@ -1059,7 +1074,8 @@ def summarize(trace: Trace) -> dict[str, Any]:
         # steps that drafted nothing (prompt lookup found no match) made no acceptance decision
         "steps_without_draft": sum(1 for s in steps if not s["draft"]),
         "accepted_length_counts": [
-            sum(1 for s in steps if s["draft"] and s["n_accepted"] == n) for n in range(gamma + 1)
+            sum(1 for s, k in zip(steps, decided, strict=True) if s["draft"] and min(s["n_accepted"], k) == n)
+            for n in range(gamma + 1)
         ],
         "per_position_acceptance": per_pos,
         "draft_ms": draft_ms,

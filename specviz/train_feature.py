@@ -36,7 +36,17 @@ from specviz.feature_draft import FeatureHead, HeadConfig, save_head
 from specviz.models import DRAFT_DIR, load_model
 from specviz.train_draft import load_shards, optimizer_step, split, warmup_cosine
 
-__all__ = ["Example", "add_decoding", "depth_mask", "extract", "head_loss", "init_head", "pad", "train_feature", "unroll"]
+__all__ = [
+    "Example",
+    "add_decoding",
+    "depth_mask",
+    "extract",
+    "head_loss",
+    "init_head",
+    "pad",
+    "train_feature",
+    "unroll",
+]
 
 
 @dataclass
@@ -354,9 +364,14 @@ embedded target: `--draft feature` (or `default`) on the command line, "feature 
 - The target's embedding and output layer are reused and not stored. The output layer is cut to the
   {s["vocab"]} most frequent tokens of the target's answers (the standalone draft's FR-Spec subset,
   arXiv 2502.14856), so a draft token costs a small fraction of a target pass.
-- Only the last layer's feature, not EAGLE-3's fusion of low, mid and high layers: on a 30-layer
-  135M target the fusion triples the fc input for data we do not have in the amounts EAGLE-3 uses;
-  `meta.draft.layers` in a trace records [-1].
+- Only the last layer's feature (EAGLE-1), not EAGLE-3's fusion of low, mid and high layers with direct
+  token prediction: EAGLE-3 drops the feature loss because it scales to far more data than a 2-core CPU
+  generates in an hour; with ~10^5 answer tokens the feature loss is a useful extra signal, and the
+  predicted feature is what the next draft reads. `meta.draft.layers` in a trace records [-1].
+- Unlike EAGLE-1's reference layer, which skips the first layer's input norm, this layer keeps it, so the
+  attention and MLP see inputs of a fixed scale whatever fc learns (fc starts as "pass the feature through").
+- EAGLE-2's dynamic draft trees are not used here: drafts are chains of gamma tokens (trees are a
+  separate piece of work in specviz, the same head can propose them).
 - {s["params"] / 1e6:.2f}M parameters, stored as bfloat16 safetensors ({mb:.1f} MB), loaded in the target's dtype.
 
 ## Training (`python -m specviz.train_draft feature`, seed {s["seed"]})

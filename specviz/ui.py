@@ -770,7 +770,10 @@ def live_form() -> LiveSettings:
                 "Evaluation (target) model", DEFAULT, key="live_target", help="hub id, directory, .gguf or 'default'"
             )
             draft = st.text_input(
-                "Draft model", DEFAULT, key="live_draft", help="hub id, directory, .gguf, 'default' or 'ngram'"
+                "Draft model",
+                DEFAULT,
+                key="live_draft",
+                help="hub id, directory, .gguf, 'default', 'feature', 'standalone' or 'ngram'",
             )
         else:
             target, draft = PRESETS[preset]

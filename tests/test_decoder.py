@@ -69,6 +69,28 @@ def test_eos_inside_accepted_drafts_ends_generation(target):
         target.model.generation_config.eos_token_id = saved
 
 
+def test_statistics_count_only_drafts_that_reached_the_output(target):
+    """Public report: drafts accepted after an EOS were counted (acceptance 87.5% for a 3-token output)."""
+    from specviz.trace import summarize
+
+    free = hf_greedy(target, PROMPT, 30)
+    eos = free[2]
+    saved = target.model.generation_config.eos_token_id
+    try:
+        tgt = _with_eos(target, eos)
+        cfg = DecodeConfig(gamma=8, rule=make_rule("greedy"), sampling=Sampling(0), max_new_tokens=30)
+        trace = Recording(tgt, ModelDrafter(tgt, tgt.vocab_size), "", cfg, prompt_ids=PROMPT).run()
+    finally:
+        target.model.generation_config.eos_token_id = saved
+    (step,) = trace["steps"]
+    assert step["n_accepted"] == 8 and len(trace["output"]["token_ids"]) == 3  # the rule accepted past the EOS
+    s = summarize(trace)
+    assert (s["drafted"], s["accepted"], s["acceptance_rate"]) == (3, 3, 1.0)
+    assert s["mean_accepted"] <= s["tokens_per_step"] == 3
+    assert s["per_position_acceptance"][:3] == [1.0, 1.0, 1.0] and s["per_position_acceptance"][3:] == [None] * 5
+    assert s["accepted_length_counts"][3] == 1
+
+
 def test_steps_obey_trace_semantics(target, draft_lm):
     cfg = DecodeConfig(gamma=4, rule=make_rule("sampling"), sampling=Sampling(1.0), max_new_tokens=40, seed=7)
     trace = Recording(target, ModelDrafter(draft_lm, target.vocab_size), "", cfg, prompt_ids=PROMPT).run()

@@ -32,10 +32,10 @@ def standalone_pair():
 
 @pytest.fixture(scope="module", params=["feature", "standalone"])
 def any_pair(request, standalone_pair):
-    """Both embedded drafts: the feature head (the default) and the standalone draft model."""
+    """Both embedded drafts: the feature head and the standalone draft model (the default)."""
     if request.param == "standalone":
         return standalone_pair
-    return load_pair("default", "default", "cpu")
+    return load_pair("default", "feature", "cpu")
 
 
 pair = standalone_pair  # the tests below that look inside a draft model
@@ -59,13 +59,20 @@ def test_feature_draft_ships_in_the_repo_within_budget():
     assert len(stats["heldout_agreement_by_position"]) == stats["depth"]
 
 
-def test_default_draft_is_the_feature_head():
+def test_the_feature_draft_loads_offline_and_says_what_it_reads():
     from specviz.feature_draft import FeatureDraft
 
-    target, draft = load_pair("default", "default", "cpu")
+    target, draft = load_pair("default", "feature", "cpu")
     assert isinstance(draft, FeatureDraft) and draft.out_rows.shape == (8192 - 1, target.model.config.hidden_size)
     trace = Recording(target, make_drafter(target, draft), "Hi", DecodeConfig(max_new_tokens=4)).run()
     assert trace["meta"]["draft"]["kind"] == "feature" and "hidden state" in trace["meta"]["draft"]["reads"]
+    assert validate(trace) == []
+
+
+def test_default_draft_is_the_one_the_benchmark_chose():
+    assert models.DEFAULT_DRAFT == models.STANDALONE  # docs/BENCHMARKS.md, 2026-11-29: the faster of the two here
+    _, draft = load_pair("default", "default", "cpu")
+    assert isinstance(draft, models.CausalLM) and draft.token_map is not None
 
 
 @pytest.mark.parametrize("prompt", EVAL_PROMPTS[:3])
@@ -135,7 +142,11 @@ def test_converted_cache_is_built_reused_and_rebuilt(tmp_path, monkeypatch):
     assert not [p for p in Path(tmp_path, "converted").iterdir() if p.name.startswith(".tmp-")]
 
 
-@pytest.mark.parametrize("policy", [[], ["--adaptive", "--confidence", "0.3"]], ids=["fixed", "adaptive"])
+@pytest.mark.parametrize(
+    "policy",
+    [["--draft", "feature", "--compare-draft", "standalone"], ["--adaptive", "--confidence", "0.3"]],
+    ids=["feature", "adaptive"],
+)
 def test_bench_smoke(tmp_path, policy):
     from specviz.cli import main
 
@@ -148,4 +159,9 @@ def test_bench_smoke(tmp_path, policy):
     for key in ("speedup_vs_target", "hf_assisted_ratio", "tokens_per_step", "acceptance_rate", "machine", "versions"):
         assert key in r
     assert r["identical_greedy_outputs"] == "1/1"  # lossless whatever the schedule
-    assert (r["gamma_policy"] or {}).get("confidence") == (0.3 if policy else None)
+    assert (r["gamma_policy"] or {}).get("confidence") == (0.3 if "--adaptive" in policy else None)
+    # HF's assisted generation needs a draft model: beside a feature head it runs the standalone draft
+    assert r["hf_assisted_draft"].startswith("specviz-draft")
+    if "--compare-draft" in policy:
+        assert r["draft"].startswith("specviz feature draft")
+        assert r["compare_draft"]["draft"] == "standalone" and r["compare_draft"]["tokens_per_step"] >= 1

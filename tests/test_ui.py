@@ -80,7 +80,14 @@ def test_pages_work_without_any_sample(monkeypatch, tmp_path):
 
 def test_the_shipped_samples_are_all_there():
     # the samples are committed: a missing one is a broken checkout, not a reason to skip
-    assert {"greedy", "sampling-t0.7", "threshold", "prompt-lookup", "long"} <= set(SAMPLES)
+    assert {"greedy", "feature-greedy", "sampling-t0.7", "threshold", "prompt-lookup", "long"} <= set(SAMPLES)
+
+
+def test_the_feature_draft_sample_is_the_greedy_sample_in_other_steps():
+    """Recorded with the real pair: the same prompt and settings, the same output, whichever draft ran."""
+    standalone, feature = ui.load_sample("greedy"), ui.load_sample("feature-greedy")
+    assert feature["meta"]["draft"]["kind"] == "feature" and standalone["meta"]["draft"]["kind"] == "model"
+    assert feature["output"]["token_ids"] == standalone["output"]["token_ids"]
 
 
 @pytest.mark.parametrize("name", SAMPLES)
@@ -265,16 +272,13 @@ def test_live_decoding_with_tiny_models(model_dirs):
     assert step_title(at).startswith("Step 0 of")
 
 
-def test_the_default_preset_says_what_the_feature_draft_reads():
+def test_the_feature_preset_says_what_the_feature_draft_reads():
     at = open_page("pages/live.py")
-    assert at.selectbox(key="live_preset").value.startswith("default")
-    assert any("Feature draft" in c.value and "hidden state" in c.value for c in at.caption)
-    ok(
-        at.selectbox(key="live_preset")
-        .set_value(next(p for p in at.selectbox(key="live_preset").options if "standalone" in p))
-        .run()
-    )
+    assert "standalone" in at.selectbox(key="live_preset").value  # the default: the faster draft here
     assert not any("Feature draft" in c.value for c in at.caption)  # a separate model reads only tokens
+    feature = next(p for p in at.selectbox(key="live_preset").options if "feature draft" in p)
+    ok(at.selectbox(key="live_preset").set_value(feature).run())
+    assert any("Feature draft" in c.value and "hidden state" in c.value for c in at.caption)
 
 
 def test_live_decoding_with_a_feature_head(model_dirs, target, tmp_path):
