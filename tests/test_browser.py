@@ -157,3 +157,24 @@ def test_real_samples_in_the_browser(server, page, name, path):
     page.wait_for_timeout(1000)  # let Plotly finish drawing before the picture
     page.screenshot(path=str(ARTIFACTS / f"docs-{name}.png"))
     page.set_viewport_size({"width": 1440, "height": 1100})
+
+
+def test_the_feature_draft_is_explained_in_the_browser(server, page):
+    """The words for the feature draft render where the pair is shown: the Live page's preset and Replay."""
+    from playwright.sync_api import expect
+
+    page.set_viewport_size({"width": 1440, "height": 1100})
+    page.goto(f"{server}/replay?trace=feature-greedy&step=3")
+    settle(page)
+    words = page.get_by_text("Feature draft", exact=False).first
+    expect(words).to_be_visible()
+    assert "hidden state" in words.inner_text()
+    page.screenshot(path=str(ARTIFACTS / "feature-replay.png"))
+    page.goto(f"{server}/live")
+    settle(page)
+    expect(page.get_by_text("Feature draft", exact=False)).to_have_count(0)  # the default is the standalone draft
+    page.get_by_test_id("stSelectbox").first.click()
+    page.get_by_role("option", name=re.compile("feature draft")).click()
+    settle(page)
+    expect(page.get_by_text("Feature draft", exact=False).first).to_be_visible()
+    page.screenshot(path=str(ARTIFACTS / "feature-live.png"))
