@@ -237,7 +237,7 @@ def _validate(paths: list[Path], minimal: bool = False) -> int:
 
 
 def _summarize(path: Path, as_json: bool) -> int:
-    from specviz.trace import TraceError, load, summarize, validate
+    from specviz.trace import TraceError, load, no_draft_words, summarize, validate
 
     try:
         trace = load(path)
@@ -263,7 +263,7 @@ def _summarize(path: Path, as_json: bool) -> int:
     print("per position        " + "  ".join("-" if a is None else f"{a:.0%}" for a in s["per_position_acceptance"]))
     print("accepted lengths    " + "  ".join(f"{n}:{c}" for n, c in enumerate(s["accepted_length_counts"])))
     if s["steps_without_draft"]:
-        print(f"steps with no draft {s['steps_without_draft']}  (prompt lookup found nothing to copy)")
+        print(f"steps with no draft {s['steps_without_draft']}  ({no_draft_words(s)})")
     if s["draft_share"] is not None:
         print(
             f"time                draft {s['draft_ms']:.0f} ms ({s['draft_share']:.0%}), verify {s['verify_ms']:.0f} ms"

@@ -203,6 +203,8 @@ def speculative_decode(
             },
             "timing_ms": {"draft": (t1 - t0) * 1e3, "verify": (t2 - t1) * 1e3},
         }
+        if not drafts:  # recorded, not guessed later: why this step drafted nothing
+            step["no_draft"] = "budget" if asked == 0 else (proposal.why_empty or "drafter")
         yield step
         drafter.accepted(n)
         if policy is not None:

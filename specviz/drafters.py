@@ -23,6 +23,7 @@ __all__ = ["Drafter", "ModelDrafter", "NgramDrafter", "Proposal"]
 class Proposal:
     token_ids: list[int]  # [gamma'] with gamma' <= gamma (prompt lookup may find fewer)
     q: torch.Tensor  # [gamma', V] the draft's warped distribution at each drafted position
+    why_empty: str | None = None  # when nothing was drafted: a key of specviz.trace.NO_DRAFT_REASONS
 
 
 @runtime_checkable
@@ -159,7 +160,7 @@ class NgramDrafter(_ReadsNoFeatures):
         q = torch.zeros(len(tokens), self.vocab_size)
         if tokens:
             q[torch.arange(len(tokens)), torch.tensor(tokens)] = 1.0
-        return Proposal(tokens, q)
+        return Proposal(tokens, q, None if tokens or gamma <= 0 else "no_match")
 
     def _lookup(self, ids: list[int], gamma: int) -> list[int]:
         for n in range(min(self.max_ngram, len(ids) - 1), self.min_ngram - 1, -1):

@@ -241,7 +241,7 @@ class FeatureDrafter:
         d = self.draft
         n_true = min(0 if self._features is None else len(self._features), len(ids) - 1)
         if gamma <= 0 or n_true < 1 or self._features is None:
-            return Proposal([], torch.zeros(0, d.vocab_size))
+            return Proposal([], torch.zeros(0, d.vocab_size), None if gamma <= 0 else "no_context")
         dev = d.embed.device
         with torch.inference_mode():
             keep = min(self._pairs, n_true - 1)  # the last real pair is always run: its output is the first draft's

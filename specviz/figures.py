@@ -26,7 +26,7 @@ from typing import Any, Literal
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from specviz.trace import TopEntry, Trace, summarize
+from specviz.trace import TopEntry, Trace, no_draft_reason, summarize
 
 __all__ = [
     "COLORS",
@@ -524,7 +524,7 @@ def acceptance_figure(trace: Trace, k: int) -> go.Figure:
     fig = go.Figure()
     if not cells:
         fig.add_annotation(
-            text="no drafts this step (prompt lookup found no match): the evaluation model generated one token",
+            text=_html(f"no drafts this step ({no_draft_reason(step)}): the evaluation model generated one token"),
             showarrow=False,
             x=0.5,
             y=0.5,
@@ -877,7 +877,7 @@ def describe_step(trace: Trace, k: int) -> list[str]:
     cells = [c for c in step_cells(trace, k) if not c.from_model]
     g = len(cells)
     if g == 0:
-        return ["The drafter proposed nothing this step (prompt lookup found no earlier match)."]
+        return [f"Nothing was drafted this step: {no_draft_reason(trace['steps'][k])}."]
     test = {
         "sampling": "accepted when the uniform draw r falls below min(1, p/q)",
         "threshold": "accepted when p/q reaches τ (lossy)",

@@ -22,11 +22,12 @@ import platform
 import re
 import time
 import zlib
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
-from typing import IO, Any, Literal, TypedDict
+from typing import IO, Any, Literal, NotRequired, TypedDict
 
 __all__ = [
     "FORMAT",
@@ -102,6 +103,27 @@ class Step(TypedDict):
     n_accepted: int
     next: NextToken | None
     timing_ms: dict[str, float]
+    no_draft: NotRequired[str]  # a key of NO_DRAFT_REASONS, only on a step that drafted nothing
+
+
+# why a step drafted nothing, as the decoder records it (step.no_draft)
+NO_DRAFT_REASONS = {
+    "budget": "the token budget left room only for the evaluation model's token",
+    "no_match": "prompt lookup found nothing to copy",
+    "no_context": "the draft had no features to read yet (a one-token prompt)",
+    "drafter": "the drafter proposed nothing",
+}
+
+
+def no_draft_reason(step: Step) -> str:
+    """Why a step drafted nothing, in words, from what the trace recorded (never guessed)."""
+    return NO_DRAFT_REASONS.get(str(step.get("no_draft")), "the trace does not record why")
+
+
+def no_draft_words(summary: dict[str, Any]) -> str:
+    """The reasons steps drafted nothing, in words: "2: prompt lookup found nothing to copy; 1: …"."""
+    counts = summary.get("no_draft_reasons") or {}
+    return "; ".join(f"{n}: {NO_DRAFT_REASONS.get(k, 'the trace does not record why')}" for k, n in counts.items())
 
 
 class Trace(TypedDict, total=False):
@@ -867,6 +889,8 @@ def _check_step(step: object, k: int, where: str, m: _Meta, probs: _Problems) ->
                 probs.add(
                     where, f"under greedy the correction must be the target's argmax, token {best[0]['token_id']}"
                 )
+    if "no_draft" in step and (step["no_draft"] not in NO_DRAFT_REASONS or step["draft"]):
+        probs.add(where, f"no_draft must be one of {', '.join(NO_DRAFT_REASONS)}, and only on a step with no drafts")
     timing = step.get("timing_ms")
     if not m.strict and timing is None:
         pass  # no timings: the statistics page says there is no cost analysis
@@ -1059,6 +1083,7 @@ def summarize(trace: Trace) -> dict[str, Any]:
     draft_ms = sum(s.get("timing_ms", {}).get("draft", 0.0) for s in steps if s.get("timing_ms"))
     verify_ms = sum(s.get("timing_ms", {}).get("verify", 0.0) for s in steps if s.get("timing_ms"))
     n_steps = len(steps)
+    with_draft = sum(1 for s in steps if s["draft"])
     return {
         "steps": n_steps,
         "tokens": len(out["token_ids"]),
@@ -1070,9 +1095,11 @@ def summarize(trace: Trace) -> dict[str, Any]:
         # per-decision acceptance probability: accepted / (accepted + rejections); the α of the theory
         "alpha": accepted / (accepted + rejections) if accepted + rejections else 0.0,
         "rejections": rejections,
-        "mean_accepted": accepted / n_steps if n_steps else 0.0,
-        # steps that drafted nothing (prompt lookup found no match) made no acceptance decision
-        "steps_without_draft": sum(1 for s in steps if not s["draft"]),
+        # one rule: steps that drafted nothing made no acceptance decision and are left out of
+        # mean accepted, the accepted-length histogram and per-position acceptance
+        "mean_accepted": accepted / with_draft if with_draft else 0.0,
+        "steps_without_draft": n_steps - with_draft,
+        "no_draft_reasons": dict(Counter(s.get("no_draft", "unrecorded") for s in steps if not s["draft"])),
         "accepted_length_counts": [
             sum(1 for s, k in zip(steps, decided, strict=True) if s["draft"] and min(s["n_accepted"], k) == n)
             for n in range(gamma + 1)

@@ -32,7 +32,7 @@ import streamlit as st
 from specviz import figures as fg
 from specviz.eventlog import loads_any
 from specviz.figures import KINDS, LABELS, SYMBOLS, Kind, literal
-from specviz.trace import MAX_BYTES, Trace, TraceError, dumps, finish, loads, summarize, validate
+from specviz.trace import MAX_BYTES, Trace, TraceError, dumps, finish, loads, no_draft_words, summarize, validate
 
 if TYPE_CHECKING:  # torch and transformers load only when the live page needs them
     from specviz.decoder import DecodeConfig
@@ -1248,8 +1248,10 @@ def show_stats(choice: TraceChoice) -> None:
         _plot(fg.accepted_lengths_figure(s, k.gamma), "stats_lengths")
         if s["steps_without_draft"]:
             st.caption(
-                f"{s['steps_without_draft']} of {s['steps']} steps drafted nothing (prompt lookup found no "
-                "match) and are left out: the evaluation model wrote their token alone."
+                md_escape(
+                    f"{s['steps_without_draft']} of {s['steps']} steps drafted nothing ({no_draft_words(s)}) and "
+                    "are left out: the evaluation model wrote their token alone."
+                )
             )
         st.markdown("**Draft vs verify time per step**")
         if any(s.get("timing_ms") for s in trace["steps"]):

@@ -91,6 +91,24 @@ def test_statistics_count_only_drafts_that_reached_the_output(target):
     assert s["accepted_length_counts"][3] == 1
 
 
+def test_a_step_without_drafts_records_why(target):
+    """Public report: a last step emptied by the token budget read "prompt lookup found nothing to copy"."""
+    from specviz.trace import no_draft_words, summarize
+
+    cfg = DecodeConfig(gamma=4, rule=make_rule("greedy"), sampling=Sampling(0), max_new_tokens=6)
+    trace = Recording(target, ModelDrafter(target, target.vocab_size), "", cfg, prompt_ids=PROMPT).run()
+    first, last = trace["steps"]
+    assert first["n_accepted"] == 4 and last["draft"] == [] and last["no_draft"] == "budget"
+    assert "no_draft" not in first and validate(trace) == []
+    s = summarize(trace)
+    assert s["no_draft_reasons"] == {"budget": 1} and s["mean_accepted"] == 4.0
+    assert "token budget" in no_draft_words(s)
+    lookup = Recording(target, NgramDrafter(target.vocab_size), "", cfg, prompt_ids=[1, 8, 9]).run()
+    assert lookup["steps"][0]["no_draft"] == "no_match"
+    broken = {**trace, "steps": [first, {**last, "no_draft": "tired"}]}
+    assert any("no_draft must be one of" in p for p in validate(broken))
+
+
 def test_steps_obey_trace_semantics(target, draft_lm):
     cfg = DecodeConfig(gamma=4, rule=make_rule("sampling"), sampling=Sampling(1.0), max_new_tokens=40, seed=7)
     trace = Recording(target, ModelDrafter(draft_lm, target.vocab_size), "", cfg, prompt_ids=PROMPT).run()

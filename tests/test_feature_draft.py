@@ -121,6 +121,7 @@ def test_one_token_prompt_drafts_nothing_first(target):
     cfg = DecodeConfig(gamma=3, rule=make_rule("greedy"), sampling=Sampling(0), max_new_tokens=6)
     trace = Recording(target, FeatureDrafter(tiny_draft(target)), "", cfg, prompt_ids=[1]).run()
     assert trace["steps"][0]["draft"] == [] and len(trace["steps"][1]["draft"]) > 0
+    assert trace["steps"][0]["no_draft"] == "no_context"
     assert trace["output"]["token_ids"] == hf_greedy(target, [1], 6)
 
 

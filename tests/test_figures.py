@@ -313,3 +313,21 @@ def test_stats_figures(recorded):
     assert list(star.x) == [k.alpha] and list(star.y) == [k.tokens_per_step]
     timing = fg.timing_figure(trace)
     assert len(timing.data[0].x) == len(trace["steps"])
+
+
+def test_a_step_without_drafts_is_described_with_its_recorded_reason(target):
+    """The pictures and the words say why nothing was drafted, from the trace, never a guess."""
+    from specviz.decoder import DecodeConfig
+    from specviz.drafters import ModelDrafter
+    from specviz.record import Recording
+    from specviz.rules import make_rule
+    from specviz.warp import Sampling
+
+    cfg = DecodeConfig(gamma=4, rule=make_rule("greedy"), sampling=Sampling(0), max_new_tokens=6)
+    trace = Recording(target, ModelDrafter(target, target.vocab_size), "", cfg, prompt_ids=PROMPT).run()
+    assert trace["steps"][-1]["no_draft"] == "budget"
+    assert "token budget" in fg.describe_step(trace, 1)[0]
+    notes = [a.text for a in fg.acceptance_figure(trace, 1).layout.annotations]
+    assert any("token budget" in t for t in notes)
+    del trace["steps"][-1]["no_draft"]  # an older trace or another engine's log: said as unknown
+    assert "does not record why" in fg.describe_step(trace, 1)[0]

@@ -537,7 +537,7 @@ def test_summarize_counts() -> None:
     accepted = sum(st["n_accepted"] for st in steps)
     assert s["steps"] == len(steps) and s["tokens"] == len(BASE["output"]["token_ids"])
     assert s["acceptance_rate"] == pytest.approx(accepted / drafted)
-    assert s["mean_accepted"] == pytest.approx(accepted / len(steps))
+    assert s["mean_accepted"] == pytest.approx(accepted / sum(1 for st in steps if st["draft"]))
     assert s["tokens_per_step"] == pytest.approx(s["tokens"] / len(steps))
     assert sum(s["accepted_length_counts"]) + s["steps_without_draft"] == len(steps)
     assert s["rejections"] == sum(1 for st in steps if st["n_accepted"] < len(st["draft"]))
