@@ -352,7 +352,8 @@ def write_card(out: Path, s: dict[str, Any]) -> None:
 A draft that reads the evaluation model. A separate small draft model sees only the tokens; this
 head also reads the target's **last hidden state** (after its final norm: the vector the target's
 output layer turns into p) at every position the target has verified. It loads next to the
-embedded target: `--draft feature` (or `default`) on the command line, "feature draft" in the app.
+embedded target: `--draft feature` on the command line, the "feature draft" preset in the app (the
+standalone draft stays `default` while it measures faster: docs/BENCHMARKS.md).
 
 ## Architecture, and why
 - Input: the pair (f_i, e(t_(i+1))): the target's feature at position i and the embedding of the
