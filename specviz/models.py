@@ -38,6 +38,7 @@ __all__ = [
     "load_pair",
     "pick_device",
     "pick_dtype",
+    "resolve_draft",
     "resolve_preset",
 ]
 
@@ -405,6 +406,14 @@ def check_vocab(target: CausalLM, draft: CausalLM) -> None:
         )
 
 
+def resolve_draft(draft: str, target: str) -> str:
+    """What a draft spec names: "default" is DEFAULT_DRAFT for the embedded target, the standalone
+    draft model for any other; every other spec names itself."""
+    if draft != DEFAULT:
+        return draft
+    return DEFAULT_DRAFT if target == DEFAULT else STANDALONE
+
+
 def load_pair(
     target: str = DEFAULT, draft: str = DEFAULT, device: str = "auto", dtype: str = "auto"
 ) -> tuple[CausalLM, CausalLM | FeatureDraft | None]:
@@ -419,8 +428,7 @@ def load_pair(
     tgt = load_model(target, device, dtype, role="target")
     if draft == "ngram":
         return tgt, None
-    if draft == DEFAULT:
-        draft = DEFAULT_DRAFT if target == DEFAULT else STANDALONE
+    draft = resolve_draft(draft, target)
     if draft == FEATURE:
         return tgt, load_feature_draft(FEATURE_DIR, tgt, "specviz feature draft (assets/feature_draft)")
     if is_head_dir(Path(draft).expanduser()):

@@ -23,6 +23,7 @@ Everything is seeded. Pure torch: the target is loaded through specviz.models.
 from __future__ import annotations
 
 import copy
+import json
 import random
 import time
 from dataclasses import dataclass
@@ -237,8 +238,6 @@ def train_feature(
     warm_fraction: float = 0.5,
 ) -> dict[str, Any]:
     """Train and save the head; returns the statistics written to training.json and the model card."""
-    import json
-
     torch.manual_seed(seed)
     rng = random.Random(seed)
     t_start = time.time()
@@ -399,8 +398,6 @@ License: Apache-2.0, as the target it is trained for.
 
 def add_decoding(out: Path, bench_json: Path) -> dict[str, Any]:
     """Record a `bench --json-out` result in the head's training.json and model card."""
-    import json
-
     stats = json.loads((out / "training.json").read_text())
     b = json.loads(bench_json.read_text())
     stats["decoding"] = {

@@ -682,9 +682,9 @@ DRAFT_MODEL = "the pair's draft"
 
 
 def _is_feature_draft(draft: str, target: str) -> bool:
-    from specviz.models import DEFAULT_DRAFT, FEATURE
+    from specviz.models import FEATURE, resolve_draft
 
-    return draft == FEATURE or (draft == DEFAULT and target == DEFAULT and DEFAULT_DRAFT == FEATURE)
+    return resolve_draft(draft, target) == FEATURE
 
 
 @dataclass(frozen=True)
@@ -727,10 +727,9 @@ class LiveSettings:
 def _default_draft_ready(draft: str = DEFAULT, target: str = DEFAULT) -> bool:
     """Whether an embedded draft's files are there (a custom draft is checked when it loads)."""
     from specviz.feature_draft import FEATURE_DIR
-    from specviz.models import DEFAULT_DRAFT, DRAFT_DIR, FEATURE, STANDALONE
+    from specviz.models import DRAFT_DIR, FEATURE, STANDALONE, resolve_draft
 
-    if draft == DEFAULT:
-        draft = DEFAULT_DRAFT if target == DEFAULT else STANDALONE
+    draft = resolve_draft(draft, target)
     if draft == FEATURE:
         return (FEATURE_DIR / "head_config.json").is_file()
     if draft == STANDALONE:

@@ -92,6 +92,7 @@ PINNED = {
         "load_pair",
         "pick_device",
         "pick_dtype",
+        "resolve_draft",
         "resolve_preset",
     ],
 }
