@@ -38,7 +38,7 @@ from specviz.models import (
 )
 from specviz.record import Recording, make_drafter
 from specviz.rules import make_rule
-from specviz.trace import library_versions, summarize
+from specviz.trace import library_versions, rate, summarize
 from specviz.warp import Sampling
 
 __all__ = ["add_arguments", "hf_compatible_draft", "run"]
@@ -287,8 +287,8 @@ def _pooled(traces: list[dict]) -> dict[str, float]:
     rejections = sum(s["rejections"] for s in sums)
     return {
         "tokens_per_step": sum(s["tokens"] for s in sums) / steps,
-        "acceptance_rate": accepted / drafted if drafted else 0.0,
-        "alpha": accepted / (accepted + rejections) if accepted + rejections else 0.0,
+        "acceptance_rate": accepted / drafted if drafted else None,  # undefined without drafts, not 0
+        "alpha": accepted / (accepted + rejections) if accepted + rejections else None,
         "draft_ms_per_step": sum(s["draft_ms"] for s in sums) / steps,
         "verify_ms_per_step": sum(s["verify_ms"] for s in sums) / steps,
     }
@@ -310,7 +310,9 @@ def _print_table(r: dict[str, Any]) -> None:
     print(f"{'method':<22}{'tok/s (median)':>16}{'spread':>18}{'tokens/step':>13}{'acceptance':>12}")
     for name, v in r["tokens_per_s"].items():
         extra = (
-            f"{r['tokens_per_step']:>13.2f}{r['acceptance_rate']:>12.1%}" if name == "specviz" else f"{'':>13}{'':>12}"
+            f"{r['tokens_per_step']:>13.2f}{rate(r['acceptance_rate'], '.1%'):>12}"
+            if name == "specviz"
+            else f"{'':>13}{'':>12}"
         )
         spread = f"{v['min']:.1f}-{v['max']:.1f}"
         print(f"{name:<22}{v['median']:>16.1f}{spread:>18}{extra}")
@@ -321,9 +323,11 @@ def _print_table(r: dict[str, Any]) -> None:
         c = r["compare_draft"]
         print(
             f"\nwith --compare-draft {c['draft']}: {c['speedup_vs_target']:.2f}x the target, "
-            f"{c['tokens_per_step']:.2f} tokens/step, acceptance {c['acceptance_rate']:.1%}",
+            f"{c['tokens_per_step']:.2f} tokens/step, acceptance {rate(c['acceptance_rate'], '.1%')}",
             end="",
         )
     s = r["sampling_t0.7"]
-    print(f"\nsampling at T=0.7: {s['tokens_per_step']:.2f} tokens/step, acceptance {s['acceptance_rate']:.1%}")
+    print(
+        f"\nsampling at T=0.7: {s['tokens_per_step']:.2f} tokens/step, acceptance {rate(s['acceptance_rate'], '.1%')}"
+    )
     print(f"identical greedy outputs across methods: {r['identical_greedy_outputs']}")

@@ -237,7 +237,7 @@ def _validate(paths: list[Path], minimal: bool = False) -> int:
 
 
 def _summarize(path: Path, as_json: bool) -> int:
-    from specviz.trace import TraceError, load, no_draft_words, summarize, validate
+    from specviz.trace import TraceError, load, no_draft_words, rate, summarize, undefined_words, validate
 
     try:
         trace = load(path)
@@ -258,8 +258,11 @@ def _summarize(path: Path, as_json: bool) -> int:
     print(f"steps               {s['steps']}")
     print(f"tokens              {s['tokens']}  ({s['stop_reason']})")
     print(f"tokens per step     {s['tokens_per_step']:.2f}")
-    print(f"acceptance rate     {s['acceptance_rate']:.1%} of drafted tokens  (alpha = {s['alpha']:.3f})")
-    print(f"mean accepted       {s['mean_accepted']:.2f} of up to {meta['gamma']}")
+    if s["alpha"] is None:
+        print(f"acceptance rate     n/a  (alpha n/a, mean accepted n/a: {undefined_words(s)})")
+    else:
+        print(f"acceptance rate     {rate(s['acceptance_rate'], '.1%')} of drafted tokens  (alpha = {s['alpha']:.3f})")
+        print(f"mean accepted       {rate(s['mean_accepted'])} of up to {meta['gamma']}")
     print("per position        " + "  ".join("-" if a is None else f"{a:.0%}" for a in s["per_position_acceptance"]))
     print("accepted lengths    " + "  ".join(f"{n}:{c}" for n, c in enumerate(s["accepted_length_counts"])))
     if s["steps_without_draft"]:

@@ -393,6 +393,8 @@ def _infer_accepted(trace: Trace, k: int, rng: random.Random) -> Question:
 
 def _expected_tokens(trace: Trace, rng: random.Random) -> Question | None:
     s = summarize(trace)
+    if s["alpha"] is None:  # nothing drafted: no α to ask about
+        return None
     alpha = round(min(max(float(s["alpha"]), 0.05), 0.95) * 20) / 20  # to the nearest 0.05
     gamma = int(trace.get("meta", {}).get("gamma") or 4)
     right = theory.expected_tokens(alpha, gamma)
@@ -431,7 +433,7 @@ def _bottleneck(trace: Trace, rng: random.Random) -> Question | None:
     if len(steps) < 3:
         return None
     m = theory.measure(trace)
-    if m.c is None:
+    if m.c is None or m.alpha is None:
         return None
     start = rng.randrange(0, max(1, len(steps) - 8 + 1))
     window = steps[start : start + 8]

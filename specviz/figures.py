@@ -26,7 +26,7 @@ from typing import Any, Literal
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from specviz.trace import TopEntry, Trace, no_draft_reason, summarize
+from specviz.trace import TopEntry, Trace, no_draft_reason, rate, summarize
 
 __all__ = [
     "COLORS",
@@ -954,11 +954,11 @@ def implied_speedup(alpha: float, gamma: int, c: float) -> float:
 
 @dataclass(frozen=True)
 class Costs:
-    alpha: float
+    alpha: float | None  # None: nothing drafted, no acceptance measured
     gamma: int
     steps: int
     tokens_per_step: float
-    expected_tokens_per_step: float
+    expected_tokens_per_step: float | None
     draft_ms_per_token: float | None  # mean time to draft one token
     verify_ms_per_step: float | None  # mean time of one verification pass
     c: float | None  # draft_ms_per_token / verify_ms_per_step
@@ -973,7 +973,7 @@ def costs(trace: Trace, summary: dict[str, Any] | None = None) -> Costs:
     s = summary or summarize(trace)
     meta = trace.get("meta", {})
     gamma = int(meta.get("gamma") or max(len(s["per_position_acceptance"]), 1))
-    alpha = float(s["alpha"])
+    alpha = None if s["alpha"] is None else float(s["alpha"])
     timed = [st for st in trace["steps"] if st.get("timing_ms")]
     drafted = sum(len(st["draft"]) for st in timed)
     draft_ms = sum(st["timing_ms"].get("draft", 0.0) for st in timed)
@@ -981,16 +981,16 @@ def costs(trace: Trace, summary: dict[str, Any] | None = None) -> Costs:
     per_tok = draft_ms / drafted if drafted else None
     per_pass = verify_ms / len(timed) if timed and verify_ms > 0 else None
     c = per_tok / per_pass if per_tok is not None and per_pass else None
-    speedup = implied_speedup(alpha, gamma, c) if c is not None else None
+    speedup = implied_speedup(alpha, gamma, c) if c is not None and alpha is not None else None
     best_gamma = best = None
-    if c is not None:
+    if c is not None and alpha is not None:
         best_gamma, best = max(((g, implied_speedup(alpha, g, c)) for g in range(1, 17)), key=lambda t: t[1])
     return Costs(
         alpha=alpha,
         gamma=gamma,
         steps=int(s["steps"]),
         tokens_per_step=_tokens_per_step(trace, s),
-        expected_tokens_per_step=expected_tokens(alpha, gamma),
+        expected_tokens_per_step=None if alpha is None else expected_tokens(alpha, gamma),
         draft_ms_per_token=per_tok,
         verify_ms_per_step=per_pass,
         c=c,
@@ -1014,6 +1014,11 @@ def verdict(k: Costs) -> list[str]:
     """The bottleneck in plain words, most important first."""
     if k.steps == 0:
         return ["The trace has no steps, so there is nothing to judge."]
+    if k.alpha is None:
+        return [
+            "Nothing was drafted, so there is no acceptance to judge: every token came from the evaluation model "
+            "alone. With prompt lookup this means the text never repeated the prompt; a draft model always drafts."
+        ]
     out = []
     if k.alpha < 0.5:
         out.append(
@@ -1067,9 +1072,9 @@ def per_position_figure(summary: dict[str, Any]) -> go.Figure:
     fig.add_trace(
         go.Scatter(
             x=[0.5, len(rates) + 0.5],
-            y=[summary["alpha"]] * 2,
+            y=[summary["alpha"] or 0.0] * 2,
             mode="lines",
-            name=f"α = {summary['alpha']:.2f} over all positions",
+            name=f"α = {rate(summary['alpha'])} over all positions",
             line=dict(dash="dash", color="black"),
             hoverinfo="skip",
         )
@@ -1091,7 +1096,7 @@ def accepted_lengths_figure(summary: dict[str, Any], gamma: int) -> go.Figure:
     xs = list(range(len(counts)))
     a, total = summary["alpha"], sum(counts)
     # if every decision passed with probability α independently: P(n) = α^n (1 − α), and α^γ for n = γ
-    expect = [total * (a**n * (1 - a) if n < gamma else a**gamma) for n in xs]
+    expect = [None if a is None else total * (a**n * (1 - a) if n < gamma else a**gamma) for n in xs]
     fig = go.Figure(
         [
             go.Bar(
@@ -1142,8 +1147,8 @@ def tokens_per_step_figure(k: Costs) -> go.Figure:
         )
     fig.add_trace(
         go.Scatter(
-            x=[k.alpha],
-            y=[k.tokens_per_step],
+            x=[] if k.alpha is None else [k.alpha],  # no α: the run drafted nothing, so no point on the curve
+            y=[] if k.alpha is None else [k.tokens_per_step],
             mode="markers",
             name="this trace (measured)",
             marker=dict(color=COLORS["bonus"], symbol="star", size=18, line=dict(width=1, color="black")),

@@ -17,7 +17,7 @@ from plotly.subplots import make_subplots
 from specviz import figures as fg
 from specviz import theory
 from specviz.figures import COLORS, KINDS, LABELS, SYMBOLS, Kind, OutTok, esc
-from specviz.trace import Trace, summarize
+from specviz.trace import Trace, rate, summarize, undefined_words
 
 __all__ = [
     "BUDGET_WORDS",
@@ -182,10 +182,10 @@ class SweepRow:
     tokens: int
     steps: int
     seconds: float  # wall time of the speculative run
-    alpha: float
+    alpha: float | None  # None: the run drafted nothing
     c: float | None
     tokens_per_step: float
-    predicted_tokens_per_step: float
+    predicted_tokens_per_step: float | None
     predicted_speedup: float | None
     measured_speedup: float | None  # tokens/s over the evaluation model alone's tokens/s
 
@@ -432,8 +432,8 @@ def summary_html(trace: Trace, name: str) -> str:
         ("temperature", str(meta.get("sampling", {}).get("temperature"))),
         ("steps (evaluation passes)", str(m.steps)),
         ("tokens", str(s["tokens"])),
-        ("α", f"{m.alpha:.3f}"),
-        ("tokens per step", f"{m.tokens_per_step:.2f} (theory {m.predicted_tokens_per_step:.2f})"),
+        ("α", rate(m.alpha, ".3f") if m.alpha is not None else f"n/a: {undefined_words(s)}"),
+        ("tokens per step", f"{m.tokens_per_step:.2f} (theory {rate(m.predicted_tokens_per_step)})"),
         ("cost ratio c", "—" if m.c is None else f"{m.c:.4f}"),
         ("implied speedup", "—" if m.predicted_speedup is None else f"{m.predicted_speedup:.2f}×"),
         ("time per token", "—" if m.ms_per_token is None else f"{m.ms_per_token:.1f} ms"),

@@ -22,7 +22,7 @@ from specviz import exercises as ex
 from specviz import figures as fg
 from specviz import figures_learn as fl
 from specviz import theory, ui
-from specviz.trace import Trace, dumps
+from specviz.trace import Trace, dumps, rate
 
 if TYPE_CHECKING:
     from specviz.decoder import DecodeConfig
@@ -174,7 +174,7 @@ def _measured_points() -> list[theory.Measured]:
     points = [theory.measure(t, n) for n, t in _samples().items() if n != "toy"]
     for run in (st.session_state.get("sweep") or {}).get("runs", []):
         points.append(theory.measure(run["trace"], f"sweep {run['label']}"))
-    return points
+    return [p for p in points if p.alpha is not None]  # a run that drafted nothing has no α to place
 
 
 def _take_from(points: dict[str, theory.Measured]) -> None:
@@ -503,9 +503,9 @@ def show_sweep() -> None:
                 "run": r.label,
                 "tokens": r.tokens,
                 "steps": r.steps,
-                "α": round(r.alpha, 3),
+                "α": None if r.alpha is None else round(r.alpha, 3),
                 "tokens per step": round(r.tokens_per_step, 2),
-                "predicted": round(r.predicted_tokens_per_step, 2),
+                "predicted": None if r.predicted_tokens_per_step is None else round(r.predicted_tokens_per_step, 2),
                 "tokens/s": round(r.tokens_per_second, 1),
                 "measured speedup": None if r.measured_speedup is None else round(r.measured_speedup, 2),
                 "predicted speedup": None if r.predicted_speedup is None else round(r.predicted_speedup, 2),
@@ -712,7 +712,7 @@ def _compare_card(side: str, label: str, trace: Trace, ref: list[int] | None) ->
     c = st.columns(4)
     c[0].metric("tokens per step", f"{m.tokens_per_step:.2f}")
     c[1].metric("ms per token", "—" if m.ms_per_token is None else f"{m.ms_per_token:.1f}")
-    c[2].metric("α", f"{m.alpha:.2f}")
+    c[2].metric("α", rate(m.alpha), help="n/a: this trace drafted nothing, so no acceptance was measured")
     mp = _mean_p_accepted(trace)
     c[3].metric(
         "mean p of accepted",

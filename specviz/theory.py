@@ -91,9 +91,9 @@ class Measured:
     name: str
     gamma: int  # meta.gamma: the most drafts a step may have
     mean_drafts: float  # drafts per step actually proposed (prompt lookup and adaptive policies draft fewer)
-    alpha: float
+    alpha: float | None  # None: nothing drafted, so no acceptance to measure
     tokens_per_step: float
-    predicted_tokens_per_step: float  # expected_tokens(alpha, gamma)
+    predicted_tokens_per_step: float | None  # expected_tokens(alpha, gamma)
     c: float | None  # draft ms per draft token / verify ms per pass, when the trace is timed
     predicted_speedup: float | None
     tokens_per_second: float | None  # tokens / (draft + verify time): the decoding speed the trace shows
@@ -103,13 +103,16 @@ class Measured:
 
 
 def measure(trace: Trace, name: str = "", summary: dict[str, Any] | None = None) -> Measured:
-    """α, tokens per step, the cost ratio c and the speed a (valid) trace shows."""
+    """α, tokens per step, the cost ratio c and the speed a (valid) trace shows.
+
+    α and what it predicts are None for a trace that drafted nothing (undefined, not 0).
+    """
     s = summary or summarize(trace)
     meta = trace.get("meta", {})
     steps = trace["steps"]
     gamma = int(meta.get("gamma") or max((len(st["draft"]) for st in steps), default=1) or 1)
     drafted = sum(len(st["draft"]) for st in steps)
-    alpha = float(s["alpha"])
+    alpha = None if s["alpha"] is None else float(s["alpha"])
     draft_ms = sum(float(st.get("timing_ms", {}).get("draft", 0.0)) for st in steps)
     verify_ms = sum(float(st.get("timing_ms", {}).get("verify", 0.0)) for st in steps)
     c = (draft_ms / drafted) / (verify_ms / len(steps)) if drafted and verify_ms > 0 else None
@@ -121,9 +124,9 @@ def measure(trace: Trace, name: str = "", summary: dict[str, Any] | None = None)
         mean_drafts=drafted / len(steps) if steps else 0.0,
         alpha=alpha,
         tokens_per_step=float(s["tokens_per_step"]),
-        predicted_tokens_per_step=expected_tokens(alpha, gamma),
+        predicted_tokens_per_step=None if alpha is None else expected_tokens(alpha, gamma),
         c=c,
-        predicted_speedup=speedup(alpha, gamma, c) if c is not None else None,
+        predicted_speedup=speedup(alpha, gamma, c) if c is not None and alpha is not None else None,
         tokens_per_second=tokens / (total_ms / 1e3) if total_ms > 0 and tokens else None,
         ms_per_token=total_ms / tokens if total_ms > 0 and tokens else None,
         lossless=bool(meta.get("rule", {}).get("lossless", True)),

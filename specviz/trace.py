@@ -43,9 +43,12 @@ __all__ = [
     "load",
     "loads",
     "new_trace",
+    "no_draft_words",
     "output_ids",
+    "rate",
     "read_file",
     "summarize",
+    "undefined_words",
     "validate",
 ]
 
@@ -118,6 +121,21 @@ NO_DRAFT_REASONS = {
 def no_draft_reason(step: Step) -> str:
     """Why a step drafted nothing, in words, from what the trace recorded (never guessed)."""
     return NO_DRAFT_REASONS.get(str(step.get("no_draft")), "the trace does not record why")
+
+
+def rate(value: float | None, fmt: str = ".2f") -> str:
+    """A summary's rate for people: formatted, or "n/a" where it is undefined (None)."""
+    return "n/a" if value is None else format(value, fmt)
+
+
+def undefined_words(summary: dict[str, Any]) -> str:
+    """Why α, the acceptance rate and mean accepted are undefined ("" when they are defined)."""
+    if summary.get("alpha") is not None:
+        return ""
+    if not summary.get("drafted"):
+        why = no_draft_words(summary)
+        return "nothing was drafted" + (f" ({why})" if why else "") + ", so there is no acceptance to measure"
+    return "no draft was ever tested (every step ended before its drafts were decided)"
 
 
 def no_draft_words(summary: dict[str, Any]) -> str:
@@ -1062,7 +1080,8 @@ def summarize(trace: Trace) -> dict[str, Any]:
 
     Only drafts that could reach the output count: after an accepted end-of-sequence draft, the
     rest of the step's drafts are left out, so mean accepted never exceeds tokens per step.
-    Expects a trace that validate() accepts.
+    A rate with nothing to count (no drafts, no decisions) is None, never 0: `undefined_words`
+    says why in words. Expects a trace that validate() accepts.
     """
     steps = trace["steps"]
     eos = set(trace.get("meta", {}).get("eos_token_ids") or [])
@@ -1090,14 +1109,14 @@ def summarize(trace: Trace) -> dict[str, Any]:
         "tokens_per_step": len(out["token_ids"]) / n_steps if n_steps else 0.0,
         "drafted": drafted,
         "accepted": accepted,
-        # share of drafted tokens that ended up in the output
-        "acceptance_rate": accepted / drafted if drafted else 0.0,
+        # share of drafted tokens that ended up in the output; None (undefined, not 0) with no drafts
+        "acceptance_rate": accepted / drafted if drafted else None,
         # per-decision acceptance probability: accepted / (accepted + rejections); the α of the theory
-        "alpha": accepted / (accepted + rejections) if accepted + rejections else 0.0,
+        "alpha": accepted / (accepted + rejections) if accepted + rejections else None,
         "rejections": rejections,
         # one rule: steps that drafted nothing made no acceptance decision and are left out of
         # mean accepted, the accepted-length histogram and per-position acceptance
-        "mean_accepted": accepted / with_draft if with_draft else 0.0,
+        "mean_accepted": accepted / with_draft if with_draft else None,
         "steps_without_draft": n_steps - with_draft,
         "no_draft_reasons": dict(Counter(s.get("no_draft", "unrecorded") for s in steps if not s["draft"])),
         "accepted_length_counts": [

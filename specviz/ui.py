@@ -32,7 +32,19 @@ import streamlit as st
 from specviz import figures as fg
 from specviz.eventlog import loads_any
 from specviz.figures import KINDS, LABELS, SYMBOLS, Kind, literal
-from specviz.trace import MAX_BYTES, Trace, TraceError, dumps, finish, loads, no_draft_words, summarize, validate
+from specviz.trace import (
+    MAX_BYTES,
+    Trace,
+    TraceError,
+    dumps,
+    finish,
+    loads,
+    no_draft_words,
+    rate,
+    summarize,
+    undefined_words,
+    validate,
+)
 
 if TYPE_CHECKING:  # torch and transformers load only when the live page needs them
     from specviz.decoder import DecodeConfig
@@ -1154,7 +1166,7 @@ def show_live_result(result: dict[str, Any]) -> None:
     cols[0].metric("tokens", tokens)
     cols[1].metric("steps (evaluation passes)", n)
     cols[2].metric("tokens per step", f"{s['tokens_per_step']:.2f}")
-    cols[3].metric("α (acceptance)", f"{s['alpha']:.2f}")
+    cols[3].metric("α (acceptance)", rate(s["alpha"]), help=undefined_words(s) or None)
     cols[4].metric("speculative speed", f"{speed:.1f} tok/s" if speed else "—")
     st.markdown(legend_md(("accepted", "correction", "bonus")))
     st.markdown(tokens_md([(t.token, t.kind) for t in fg.provenance(trace)]))
@@ -1218,11 +1230,16 @@ def show_stats(choice: TraceChoice) -> None:
     cols = st.columns(6)
     cols[0].metric("steps", k.steps)
     cols[1].metric("tokens", s["tokens"])
-    cols[2].metric("α", f"{k.alpha:.2f}", help="accepted / (accepted + rejections): the per-decision acceptance")
+    cols[2].metric(
+        "α",
+        rate(k.alpha),
+        help="accepted / (accepted + rejections): the per-decision acceptance"
+        + (f". n/a: {undefined_words(s)}" if k.alpha is None else ""),
+    )
     cols[3].metric(
         "tokens / step",
         f"{k.tokens_per_step:.2f}",
-        f"theory {k.expected_tokens_per_step:.2f}",
+        f"theory {rate(k.expected_tokens_per_step)}",
         delta_color="off",
         delta_arrow="off",
     )

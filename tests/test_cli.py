@@ -190,6 +190,24 @@ def test_record_ngram_greedy_to_gz_and_jsonl(
     assert validate(t) == [] and t["meta"]["draft"]["kind"] == "ngram" and t["meta"]["rule"]["name"] == "greedy"
 
 
+def test_nothing_drafted_reads_as_undefined_not_rejected(
+    capsys: pytest.CaptureFixture[str], model_dirs: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """Public report: a run that drafted nothing summarized as "acceptance 0.0%, alpha 0.000"."""
+    out = tmp_path / "q.json"
+    argv = tiny(model_dirs, "--prompt", "Q", "--rule", "greedy", "--temperature", "0", "--max-new-tokens", "2")
+    argv[4] = "ngram"
+    rc, _, err = cli(capsys, *argv, "-o", out)
+    assert rc == 0, err
+    assert all(not s["draft"] for s in load(out)["steps"])
+    rc, text, _ = cli(capsys, "summarize", out)
+    assert rc == 0 and "0.0%" not in text and "0.000" not in text
+    assert "acceptance rate     n/a" in text and "nothing was drafted" in text and "prompt lookup" in text
+    rc, js, _ = cli(capsys, "summarize", "--json", out)
+    s = json.loads(js)
+    assert (s["acceptance_rate"], s["alpha"], s["mean_accepted"], s["drafted"]) == (None, None, None, 0)
+
+
 def test_record_lossy_rules_keep_their_parameters(
     capsys: pytest.CaptureFixture[str], model_dirs: tuple[Path, Path], tmp_path: Path
 ) -> None:

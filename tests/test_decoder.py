@@ -109,6 +109,26 @@ def test_a_step_without_drafts_records_why(target):
     assert any("no_draft must be one of" in p for p in validate(broken))
 
 
+def test_a_run_without_drafts_has_undefined_rates_everywhere(target):
+    """Public report: nothing drafted read as "acceptance 0.0%, α 0.000"; undefined is None / "n/a", with the reason."""
+    from specviz import exercises, figures, figures_learn, theory
+    from specviz.trace import rate, summarize, undefined_words
+
+    cfg = DecodeConfig(gamma=4, rule=make_rule("greedy"), sampling=Sampling(0), max_new_tokens=2)
+    trace = Recording(target, NgramDrafter(target.vocab_size), "", cfg, prompt_ids=[1, 8, 9]).run()
+    s = summarize(trace)
+    assert s["drafted"] == 0 and (s["acceptance_rate"], s["alpha"], s["mean_accepted"]) == (None, None, None)
+    assert rate(s["alpha"]) == "n/a" and "prompt lookup found nothing to copy" in undefined_words(s)
+    k = figures.costs(trace, s)
+    assert k.alpha is None and k.expected_tokens_per_step is None and k.speedup is None
+    assert "Nothing was drafted" in figures.verdict(k)[0]
+    figures.per_position_figure(s), figures.accepted_lengths_figure(s, 4), figures.tokens_per_step_figure(k)
+    m = theory.measure(trace)
+    assert m.alpha is None and m.predicted_tokens_per_step is None and m.predicted_speedup is None
+    assert "n/a: nothing was drafted" in figures_learn.summary_html(trace, "t")
+    assert all(q.kind != "expected_tokens" for q in exercises.make_quiz(trace, seed=0))
+
+
 def test_steps_obey_trace_semantics(target, draft_lm):
     cfg = DecodeConfig(gamma=4, rule=make_rule("sampling"), sampling=Sampling(1.0), max_new_tokens=40, seed=7)
     trace = Recording(target, ModelDrafter(draft_lm, target.vocab_size), "", cfg, prompt_ids=PROMPT).run()
