@@ -359,12 +359,18 @@ def _record_checked(args: argparse.Namespace) -> int:
             for step in steps:
                 done = step["context_length"] - len(rec.prompt_ids) + step["n_accepted"] + 1
                 _progress(min(done, cfg.max_new_tokens), cfg.max_new_tokens, out.name)
+            _save(rec, out)
         except KeyboardInterrupt:
             steps.close()  # finishes the trace with stop_reason "stopped"
             _save(rec, out)
             print(f"\ninterrupted: wrote the partial trace to {out}", file=sys.stderr)
             return 130
-        _save(rec, out)
+        except Exception as exc:  # the run failed: keep its finished steps as a valid, stopped trace
+            if os.environ.get("SPECVIZ_DEBUG"):
+                raise
+            kept = _save_partial(rec, out)
+            print(f"\nerror: the run failed: {type(exc).__name__}: {_one_line(str(exc))[:300]}; {kept}", file=sys.stderr)
+            return 1
         o = rec.trace["output"]
         end = "\n" if sys.stderr.isatty() else ""
         print(
@@ -379,6 +385,37 @@ def _save(rec: Recording, out: Path) -> None:
 
     if rec.jsonl is None:  # a streamed JSONL trace is already complete on disk
         dump(rec.trace, out)
+
+
+def _save_partial(rec: Recording, out: Path) -> str:
+    """After a failed run: the steps that can be written, as a stopped trace, or no file; says which."""
+    from specviz.trace import finish
+
+    steps = rec.trace["steps"]
+    good = next((i for i, s in enumerate(steps) if not _writable(s)), len(steps))
+    if good < len(steps):  # a streamed trace never holds such a step: it is written before it is kept
+        del steps[good:]
+        out_ = finish(rec.trace, "stopped")["output"]
+        out_["text"] = rec.target.tokenizer.decode(out_["token_ids"])
+    if steps:
+        try:
+            _save(rec, out)
+            return f"kept the {len(rec.trace['steps'])} finished steps in {out} (stop_reason stopped)"
+        except (ValueError, OSError):
+            pass
+    if rec.jsonl is not None:  # the stream we opened: a header with no steps, or steps that cannot be kept
+        out.unlink(missing_ok=True)
+    return "no trace was written"
+
+
+def _writable(obj: object) -> bool:
+    from specviz.trace import dumps
+
+    try:
+        dumps(obj)  # type: ignore[arg-type]
+    except ValueError:  # NaN or infinity
+        return False
+    return True
 
 
 def _progress(done: int, total: int, label: str) -> None:

@@ -84,14 +84,14 @@ class Recording:
         stop = None
         try:
             for step in speculative_decode(self.target, self.drafter, self.prompt_ids, self.cfg, self.should_stop):
-                self.trace["steps"].append(step)
                 if self.jsonl is not None:
-                    self.jsonl.step(step)
+                    self.jsonl.step(step)  # first: a step that cannot be written is not kept anywhere
+                self.trace["steps"].append(step)
                 yield step
             if self.should_stop():
                 stop = "stopped"
-        except GeneratorExit:
-            stop = "stopped"
+        except (GeneratorExit, Exception):
+            stop = "stopped"  # a failed run ends like a stopped one: the finished steps, and a valid output
             raise
         finally:
             self._finish(stop)
@@ -101,8 +101,10 @@ class Recording:
         out = self.trace["output"]
         out["text"] = self.target.tokenizer.decode(out["token_ids"])
         if self.jsonl is not None:
-            self.jsonl.output(out)
-            self.jsonl.close()
+            try:
+                self.jsonl.output(out)
+            finally:
+                self.jsonl.close()
 
     def run(self) -> Trace:
         for _ in self:

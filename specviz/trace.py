@@ -18,6 +18,7 @@ import gzip
 import io
 import json
 import math
+import os
 import platform
 import re
 import time
@@ -247,20 +248,30 @@ def dumps(trace: Trace) -> str:
 
 
 def dump(trace: Trace, path: str | Path) -> None:
-    """Write by suffix: .jsonl (header, steps, output), .gz (gzip-compressed JSON), else JSON."""
+    """Write by suffix: .jsonl (header, steps, output), .gz (gzip-compressed JSON), else JSON.
+
+    All or nothing: the file is written beside its name and renamed into place, so a trace that
+    cannot be written (a NaN, a full disk) leaves no file, and an old file at `path` is kept.
+    Raises ValueError for a value JSON cannot hold (NaN, infinity) and OSError from the disk.
+    """
     path = Path(path)
     name = path.name
-    if name.endswith(".jsonl"):
-        with JsonlWriter(path, trace) as w:
-            for step in trace["steps"]:
-                w.step(step)
-            if "output" in trace:
-                w.output(trace["output"])
-        return
-    data = dumps(trace).encode()
-    if name.endswith(".gz"):
-        data = gzip.compress(data, mtime=0)  # mtime 0: the same trace gives the same bytes
-    path.write_bytes(data)
+    tmp = path.with_name(f".{name}.{os.getpid()}.tmp")
+    try:
+        if name.endswith(".jsonl"):
+            with JsonlWriter(tmp, trace) as w:
+                for step in trace["steps"]:
+                    w.step(step)
+                if "output" in trace:
+                    w.output(trace["output"])
+        else:
+            data = dumps(trace).encode()
+            if name.endswith(".gz"):
+                data = gzip.compress(data, mtime=0)  # mtime 0: the same trace gives the same bytes
+            tmp.write_bytes(data)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 class JsonlWriter:
@@ -279,6 +290,7 @@ class JsonlWriter:
         self._f.flush()
 
     def step(self, step: Step) -> None:
+        """Append one step. A step JSON cannot hold (a NaN) raises ValueError and writes nothing."""
         self._line(step)
 
     def output(self, output: dict[str, Any]) -> None:

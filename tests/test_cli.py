@@ -257,6 +257,42 @@ def test_record_interrupted_keeps_the_partial_trace(
         assert len(t["steps"]) == 2 and t["output"]["stop_reason"] == "stopped" and validate(t) == []
 
 
+@pytest.mark.parametrize("suffix", [".json", ".json.gz", ".jsonl"])
+@pytest.mark.parametrize("bad_step", [0, 2])
+def test_a_failed_run_leaves_no_broken_file(
+    capsys: pytest.CaptureFixture[str],
+    model_dirs: tuple[Path, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    suffix: str,
+    bad_step: int,
+) -> None:
+    """Public report: a NaN step failed the JSON write (exit 1) and left a .jsonl half-written."""
+    import specviz.record
+
+    real = specviz.record.speculative_decode
+
+    def nan_at_step(*args: object, **kw: object):  # noqa: ANN202
+        for step in real(*args, **kw):
+            if step["index"] == bad_step:
+                step["timing_ms"]["verify"] = float("nan")
+            yield step
+
+    monkeypatch.setattr(specviz.record, "speculative_decode", nan_at_step)
+    out = tmp_path / f"t{suffix}"
+    out.write_text("an older file")  # kept when nothing new can be written
+    rc, _, err = cli(capsys, *tiny(model_dirs, "--prompt", "the cat sat", "--max-new-tokens", "40", "-o", out))
+    assert rc == 1 and "error: the run failed: ValueError" in err and "Traceback" not in err
+    assert [p.name for p in tmp_path.iterdir()] == ([out.name] if out.exists() else [])  # no temporary files
+    if bad_step == 0:
+        assert "no trace was written" in err
+        assert not out.exists() if suffix == ".jsonl" else out.read_text() == "an older file"
+    else:
+        assert f"kept the 2 finished steps in {out}" in err
+        t = load(out)
+        assert len(t["steps"]) == 2 and t["output"]["stop_reason"] == "stopped" and validate(t) == []
+
+
 BAD_ARGS = [
     (["--gamma", "-1"], "argument --gamma: must be >= 1, got -1"),
     (["--gamma", "0"], "argument --gamma: must be >= 1"),
