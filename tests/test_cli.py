@@ -272,7 +272,7 @@ def test_a_failed_run_leaves_no_broken_file(
 
     real = specviz.record.speculative_decode
 
-    def nan_at_step(*args: object, **kw: object):  # noqa: ANN202
+    def nan_at_step(*args: object, **kw: object):
         for step in real(*args, **kw):
             if step["index"] == bad_step:
                 step["timing_ms"]["verify"] = float("nan")
