@@ -369,7 +369,9 @@ def _record_checked(args: argparse.Namespace) -> int:
             if os.environ.get("SPECVIZ_DEBUG"):
                 raise
             kept = _save_partial(rec, out)
-            print(f"\nerror: the run failed: {type(exc).__name__}: {_one_line(str(exc))[:300]}; {kept}", file=sys.stderr)
+            print(
+                f"\nerror: the run failed: {type(exc).__name__}: {_one_line(str(exc))[:300]}; {kept}", file=sys.stderr
+            )
             return 1
         o = rec.trace["output"]
         end = "\n" if sys.stderr.isatty() else ""
