@@ -297,6 +297,8 @@ def _outputs(args: argparse.Namespace) -> tuple[list[str], list[Path]]:
             raise _UsageError(f"-o {out} is a directory; give a file name (a directory is for --prompt-file)")
         if not out.name.endswith(TRACE_SUFFIXES):
             raise _UsageError(f"-o {out}: the trace file name must end in {', '.join(TRACE_SUFFIXES)}")
+        if args.chat is False and not args.prompt:  # raw text with nothing in it: no model can start from it
+            raise _UsageError("--prompt is empty and --no-chat uses it as raw text: give some text")
         return [args.prompt], [out]
     try:
         text = args.prompt_file.read_text(encoding="utf-8")

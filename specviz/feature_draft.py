@@ -277,8 +277,13 @@ class FeatureDrafter:
         return None
 
 
-def save_head(head: FeatureHead, out: Path, token_map: list[int] | None, stats: dict[str, Any]) -> None:
-    """Write the head as safetensors (bf16) + head_config.json + token_map.json + training.json."""
+def save_head(
+    head: FeatureHead, out: Path, token_map: list[int] | None, stats: dict[str, Any], tokenizer: Any = None
+) -> None:
+    """Write the head as safetensors (bf16) + head_config.json + token_map.json + training.json.
+
+    With `tokenizer` (the target's), token_map.json carries its vocabulary fingerprint, so the head
+    is refused for a target with another vocabulary."""
     from safetensors.torch import save_file
 
     out.mkdir(parents=True, exist_ok=True)
@@ -286,7 +291,10 @@ def save_head(head: FeatureHead, out: Path, token_map: list[int] | None, stats: 
     save_file(tensors, str(out / "model.safetensors"), metadata={"format": "pt"})
     (out / CONFIG_NAME).write_text(json.dumps(asdict(head.cfg), indent=2) + "\n")
     if token_map is not None:
-        (out / "token_map.json").write_text(json.dumps({"unk": len(token_map), "target_ids": token_map}))
+        text = json.dumps({"unk": len(token_map), "target_ids": token_map})
+        if tokenizer is not None:
+            text = TokenMap.dumps(token_map, tokenizer, str(stats.get("target", "the evaluation model")))
+        (out / "token_map.json").write_text(text)
     (out / "training.json").write_text(json.dumps(stats, indent=2) + "\n")
 
 
@@ -314,7 +322,7 @@ def load_feature_draft(path: Path, target: CausalLM, name: str | None = None) ->
         raise ModelLoadError(
             f"the feature draft in {path} was made for a target of width {cfg.hidden_size} "
             f"({cfg.target or 'unknown'}); {target.name!r} has width {want.hidden_size}: "
-            "train a head for this target, or use a draft model (--draft default-small) or --draft ngram"
+            "train a head for this target, or use a draft model (--draft HUB_ID or DIR) or --draft ngram"
         )
     head = FeatureHead(cfg)
     head.load_state_dict({k: v.float() for k, v in load_file(str(path / "model.safetensors")).items()})
@@ -324,7 +332,7 @@ def load_feature_draft(path: Path, target: CausalLM, name: str | None = None) ->
     tmap = None
     rows = out[: target.vocab_size]
     if (path / "token_map.json").is_file():
-        tmap = TokenMap.read(path / "token_map.json", target.vocab_size)
+        tmap = TokenMap.read(path / "token_map.json", target.vocab_size, target.tokenizer)
         keep = tmap.target_ids < min(len(target.tokenizer), target.vocab_size)  # never propose padding rows
         tmap = TokenMap(tmap.target_ids[keep], tmap.unk, tmap.lookup)
         rows = out[tmap.target_ids.to(out.device)]

@@ -7,6 +7,7 @@ pinned transformers version in one place, and provides the embedded default pair
 from __future__ import annotations
 
 import functools
+import hashlib
 import importlib.util
 import json
 import os
@@ -147,13 +148,31 @@ class CausalLM:
     def new_cache(self) -> DynamicCache:
         return DynamicCache(config=self.model.config)
 
+    @functools.cached_property
+    def padding_from(self) -> int | None:
+        """The first output row that is no token (padding to a round size), or None.
+
+        Models pad their output layer (49,153 rows for a 49,152-token tokenizer); a padding id has
+        no text and no place in a token map, so its logit is set to -inf and it is never drawn.
+        A reduced-vocabulary draft (fewer rows than the tokenizer) has none."""
+        n = len(self.tokenizer)
+        return n if self.token_map is None and self.vocab_size > n else None
+
+    def _unpadded(self, logits: torch.Tensor) -> torch.Tensor:
+        logits = logits.float()
+        if self.padding_from is not None:
+            logits[..., self.padding_from :] = -torch.inf
+        return logits
+
     @torch.inference_mode()
     def forward(self, cache: DynamicCache, input_ids: list[int], last: int = 0) -> torch.Tensor:
-        """Append input_ids to the cache; return logits [len(input_ids), V] float32 (only the `last` rows if > 0)."""
+        """Append input_ids to the cache; return logits [len(input_ids), V] float32 (only the `last` rows if > 0).
+
+        Padding rows of the output layer (ids past the tokenizer) are -inf: see `padding_from`."""
         ids = torch.tensor([input_ids], dtype=torch.long, device=self.device)
         # transformers 5.24 names the argument `cache` (formerly past_key_values)
         out = self.model(input_ids=ids, cache=cache, use_cache=True, logits_to_keep=last)
-        return out.logits[0].float()
+        return self._unpadded(out.logits[0])
 
     @torch.inference_mode()
     def forward_features(
@@ -163,7 +182,7 @@ class CausalLM:
         reads) at every input position: (logits [last or len, V] float32, features [len(input_ids), d])."""
         ids = torch.tensor([input_ids], dtype=torch.long, device=self.device)
         out = self.model(input_ids=ids, cache=cache, use_cache=True, logits_to_keep=last, output_hidden_states=True)
-        return out.logits[0].float(), out.hidden_states[-1][0]
+        return self._unpadded(out.logits[0]), out.hidden_states[-1][0]
 
     @staticmethod
     def cache_length(cache: DynamicCache) -> int:
@@ -223,12 +242,29 @@ class TokenMap:
     lookup: torch.Tensor  # [V_target] target id → draft id (unk where absent)
 
     @classmethod
-    def read(cls, path: Path, target_vocab: int) -> TokenMap:
+    def read(cls, path: Path, target_vocab: int, tokenizer: PreTrainedTokenizerBase | None = None) -> TokenMap:
+        """Read token_map.json. With `tokenizer`, first check that the map was made for that
+        tokenizer's vocabulary (the file's "vocab" fingerprint, when it has one): a map over
+        another vocabulary would propose unrelated tokens. Raises ModelLoadError."""
         raw = json.loads(path.read_text())
+        made_for = raw.get("vocab")
+        if tokenizer is not None and made_for is not None and _differs(made_for, vocab_fingerprint(tokenizer)):
+            raise ModelLoadError(
+                f"the draft in {path.parent} was made for a {made_for.get('size')}-token vocabulary "
+                f"({made_for.get('made_for', 'another tokenizer')}) and the evaluation model's tokenizer "
+                f"({len(tokenizer)} tokens) is a different one; pass a draft of the evaluation model's family "
+                "(--draft HUB_ID or DIR) or --draft ngram"
+            )
         ids = torch.tensor(raw["target_ids"], dtype=torch.long)
         lookup = torch.full((max(target_vocab, int(ids.max()) + 1),), int(raw["unk"]), dtype=torch.long)
         lookup[ids] = torch.arange(len(ids))
         return cls(ids, int(raw["unk"]), lookup)
+
+    @staticmethod
+    def dumps(target_ids: list[int], tokenizer: PreTrainedTokenizerBase, made_for: str) -> str:
+        """token_map.json for a draft over `target_ids` of `tokenizer`'s vocabulary (with its fingerprint)."""
+        vocab = {**vocab_fingerprint(tokenizer), "made_for": made_for}
+        return json.dumps({"unk": len(target_ids), "target_ids": target_ids, "vocab": vocab})
 
     def to_draft(self, ids: list[int]) -> list[int]:
         return self.lookup[torch.tensor(ids, dtype=torch.long)].tolist()
@@ -240,6 +276,17 @@ class TokenMap:
         out[self.target_ids.to(probs.device)] = probs
         total = out.sum()
         return out / total if total > 0 else out
+
+
+def vocab_fingerprint(tokenizer: PreTrainedTokenizerBase) -> dict[str, object]:
+    """{"size", "sha256"}: the tokenizer's size and a hash of its (token, id) pairs. Two tokenizers
+    with the same fingerprint give every token the same id."""
+    pairs = json.dumps(sorted(tokenizer.get_vocab().items()), ensure_ascii=False).encode()
+    return {"size": len(tokenizer), "sha256": hashlib.sha256(pairs).hexdigest()}
+
+
+def _differs(made_for: dict[str, object], fingerprint: dict[str, object]) -> bool:
+    return any(made_for.get(k) != v for k, v in fingerprint.items())
 
 
 def _cache_root() -> Path:
@@ -387,8 +434,8 @@ def _reduced_vocab_draft(
     path: Path, tok: PreTrainedTokenizerBase, name: str, dev: torch.device, dt: torch.dtype
 ) -> CausalLM:
     """A draft over a subset of the target's vocabulary (token_map.json), sharing the target's tokenizer."""
-    model = _from_pretrained(path, dev, dt, use_safetensors=True)
-    return CausalLM(model, tok, name, dev, TokenMap.read(path / "token_map.json", len(tok)))
+    tmap = TokenMap.read(path / "token_map.json", len(tok), tok)  # first: a map for another vocabulary is refused
+    return CausalLM(_from_pretrained(path, dev, dt, use_safetensors=True), tok, name, dev, tmap)
 
 
 def _has_tokenizer(path: Path) -> bool:

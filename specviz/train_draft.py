@@ -32,10 +32,14 @@ import random
 import time
 from collections import Counter
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
-from specviz.models import REPO_ROOT, load_model
+from specviz.models import REPO_ROOT, TokenMap, load_model
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 PROMPTS = REPO_ROOT / "assets" / "prompts"
 TOPK = 32
@@ -304,6 +308,7 @@ def train(
     covered = sum(int((x[2] != unk).sum()) for x in test_set) / sum(len(x[2]) for x in test_set)
     draft = init_draft(target.model, token_map, list(layers), hidden)
     target_hidden = target.model.config.hidden_size
+    tokenizer = target.tokenizer
     del target
     n_params = sum(p.numel() for p in draft.parameters())
     print(
@@ -364,7 +369,7 @@ def train(
         "heldout_vocab_coverage": covered,
         "train_minutes": minutes,
     }
-    save(draft, token_map, out, stats)
+    save(draft, token_map, out, stats, tokenizer)
     return stats
 
 
@@ -379,12 +384,15 @@ def evaluate(draft: torch.nn.Module, data: list, unk: int) -> float:
     return hits / max(total, 1)
 
 
-def save(draft: torch.nn.Module, token_map: list[int], out: Path, stats: dict) -> None:
+def save(
+    draft: torch.nn.Module, token_map: list[int], out: Path, stats: dict, tokenizer: PreTrainedTokenizerBase
+) -> None:
+    """The draft as safetensors (bf16), token_map.json with the target's vocabulary fingerprint, and its card."""
     out.mkdir(parents=True, exist_ok=True)
     draft = draft.to(torch.bfloat16)  # halves the file; loaded back as float32 on CPU
     draft.config.dtype = "float32"
     draft.save_pretrained(out, safe_serialization=True)
-    (out / "token_map.json").write_text(json.dumps({"unk": len(token_map), "target_ids": token_map}))
+    (out / "token_map.json").write_text(TokenMap.dumps(token_map, tokenizer, "SmolLM2-135M-Instruct"))
     (out / "training.json").write_text(json.dumps(stats, indent=2))
     write_card(out, stats)
 

@@ -321,7 +321,7 @@ def train_feature(
         "feature_minutes": extract_min,
         "train_minutes": minutes,
     }
-    save_head(head, out, token_map, stats_out)
+    save_head(head, out, token_map, stats_out, target.tokenizer)
     write_card(out, stats_out)
     print(f"kept step {best_step}: {[round(a, 3) for a in best_agree]} -> {best:.2f} tokens/step; {minutes:.0f} min")
     return stats_out

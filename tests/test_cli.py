@@ -312,7 +312,7 @@ BAD_ARGS = [
     (["-o", "{tmp}/x.txt"], "must end in .json, .json.gz, .jsonl"),
     (["-o", "{tmp}"], "is a directory"),
     (["--chat"], "has no chat template"),
-    (["--prompt", ""], "encodes to no tokens"),
+    (["--prompt", ""], "--prompt is empty and --no-chat uses it as raw text"),
     (["--confidence", "1.5"], "argument --confidence: must be in [0, 1]"),
 ]
 
@@ -332,6 +332,8 @@ def test_record_bad_arguments(
     assert len(errors) == 1 and message in errors[0], err
     assert "Traceback" not in err and "usage:" not in err
     assert not (tmp_path / "x.json").exists()
+    if "--chat" not in extra and "--device" not in extra:  # these two need to look at the machine or the model
+        assert "loading" not in err  # refused before any model loads, as docs/CLI.md promises
 
 
 def test_record_missing_model_and_prompt_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

@@ -13,7 +13,16 @@ import torch
 from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import PreTrainedTokenizerFast
 
-from specviz.models import CausalLM, ModelLoadError, check_vocab, load_model, load_pair, pick_device, pick_dtype
+from specviz.models import (
+    CausalLM,
+    ModelLoadError,
+    TokenMap,
+    check_vocab,
+    load_model,
+    load_pair,
+    pick_device,
+    pick_dtype,
+)
 from tests.conftest import EOS, SPECIALS, WORDS, make_model
 
 
@@ -123,3 +132,50 @@ def test_device_and_dtype_choice() -> None:
         assert pick_device("auto").type in ("cpu", "mps")
         with pytest.raises(ModelLoadError, match="CUDA is not available"):
             pick_device("cuda")
+
+
+def test_the_embedded_drafts_refuse_another_vocabulary(model_dirs: tuple[Path, Path]) -> None:
+    """Public report: any target got the SmolLM2 draft and ran silently at 0% acceptance."""
+    for draft in ("default", "standalone"):
+        with pytest.raises(ModelLoadError, match=r"made for a 49152-token vocabulary.*--draft ngram"):
+            load_pair(str(model_dirs[0]), draft, "cpu")
+    with pytest.raises(ModelLoadError, match=r"feature draft .* width 576"):
+        load_pair(str(model_dirs[0]), "feature", "cpu")
+
+
+def _token_map_draft(path: Path, target: CausalLM, keep: int) -> None:
+    """A reduced-vocabulary draft over the target's first `keep` ids (like the embedded one)."""
+    make_model(7, keep + 1).save_pretrained(path)
+    (path / "token_map.json").write_text(TokenMap.dumps(list(range(keep)), target.tokenizer, "tiny"))
+
+
+def test_padded_output_rows_are_never_drawn(target: CausalLM, tmp_path: Path) -> None:
+    """Public report: a target with one padding row in its output layer ended in IndexError in the token map."""
+    from specviz.decoder import DecodeConfig
+    from specviz.record import Recording, make_drafter
+    from specviz.rules import make_rule
+    from specviz.warp import Sampling
+
+    n = len(target.tokenizer)
+    tdir, ddir = tmp_path / "padded", tmp_path / "draft"
+    make_model(0, n + 1).save_pretrained(tdir)  # one output row more than the tokenizer has tokens
+    target.tokenizer.save_pretrained(tdir)
+    _token_map_draft(ddir, target, n - 4)
+    tgt, drf = load_pair(str(tdir), str(ddir), "cpu")
+    assert isinstance(drf, CausalLM) and drf.token_map is not None and tgt.padding_from == n
+    raw = tgt.model(input_ids=torch.tensor([[1, 5, 6]])).logits[0, -1].softmax(-1)
+    assert raw[n] > 0.005  # unmasked, the padding id would be drawn now and then
+    logits = tgt.forward(tgt.new_cache(), [1, 5, 6])
+    assert torch.isinf(logits[:, n]).all() and torch.isfinite(logits[:, :n]).all()
+    for seed in range(5):
+        cfg = DecodeConfig(gamma=3, rule=make_rule("sampling"), sampling=Sampling(1.0), max_new_tokens=40, seed=seed)
+        trace = Recording(tgt, make_drafter(tgt, drf), "", cfg, prompt_ids=[1, 5, 6]).run()
+        assert max(trace["output"]["token_ids"]) < n
+
+
+def test_a_token_map_for_another_vocabulary_is_refused(target: CausalLM, tmp_path: Path) -> None:
+    ddir = tmp_path / "draft"
+    _token_map_draft(ddir, target, 10)
+    (ddir / "token_map.json").write_text(TokenMap.dumps(list(range(10)), other_tokenizer(), "other family"))
+    with pytest.raises(ModelLoadError, match=r"made for a \d+-token vocabulary \(other family\)"):
+        load_model(str(ddir), "cpu", role="draft", tokenizer=target.tokenizer)
