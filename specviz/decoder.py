@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
@@ -19,7 +20,7 @@ from specviz.drafters import Drafter
 from specviz.models import CausalLM
 from specviz.rules import Rule
 from specviz.trace import Step, TopEntry
-from specviz.warp import Sampling, sample, warp
+from specviz.warp import UNTEMPERED, Sampling, sample, warp
 
 __all__ = ["DecodeConfig", "GammaPolicy", "speculative_decode", "target_decode"]
 
@@ -96,13 +97,26 @@ class DecodeConfig:
             raise ValueError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
 
 
-def _top(probs: torch.Tensor, k: int, text: Callable[[int], str]) -> list[TopEntry]:
+def _tok(lm: CausalLM, token_id: int) -> dict[str, Any]:
+    """token_id and token (and `bytes`, hex, for a token that is part of a character)."""
+    b = lm.token_bytes(token_id)
+    return {"token_id": token_id, "token": lm.token_text(token_id), **({"bytes": b.hex()} if b is not None else {})}
+
+
+def _top(probs: torch.Tensor, k: int, lm: CausalLM) -> list[TopEntry]:
     values, idx = torch.topk(probs, min(k, probs.shape[-1]))
     return [
-        {"token_id": int(i), "token": text(int(i)), "prob": float(v)}
+        {**_tok(lm, int(i)), "prob": float(v)}  # type: ignore[typeddict-item]
         for v, i in zip(values.tolist(), idx.tolist(), strict=True)
         if v > 0
     ]
+
+
+def _raw(name: str, raw: torch.Tensor | None, j: int, token: int, k: int, lm: CausalLM) -> dict[str, Any]:
+    """{"<name>_raw": raw[j, token], "top_raw": top-k of raw[j]}, or {} when nothing was warped."""
+    if raw is None:
+        return {}
+    return {f"{name}_raw": float(raw[j, token]), "top_raw": _top(raw[j], k, lm)}
 
 
 def _opt(t: torch.Tensor | None, j: int) -> float | None:
@@ -120,7 +134,7 @@ def speculative_decode(
     if not prompt_ids:
         raise ValueError("the prompt is empty: give at least one token")
     gen = torch.Generator().manual_seed(cfg.seed)
-    rule, text, k = cfg.rule, target.token_text, cfg.top_k_log
+    rule, k = cfg.rule, cfg.top_k_log
     eos = set(target.eos_token_ids)
     ids = list(prompt_ids)
     cache = target.new_cache()
@@ -152,6 +166,10 @@ def speculative_decode(
             logits = target.forward(cache, fed, last=gamma + 1)  # [gamma+1, V]
         p = warp(logits, cfg.sampling)
         q = proposal.q.to(p.device)
+        # the models' own distributions, logged beside the warped ones when warping changed them
+        # (at T = 0 every warped p and q is 0 or 1, which says nothing about how sure either model was)
+        p_raw = None if cfg.sampling.identity else warp(logits, UNTEMPERED)
+        q_raw = proposal.q_raw
         r = torch.rand(gamma, generator=gen)
         u = float(torch.rand(1, generator=gen))
         draft_t = torch.tensor(drafts, dtype=torch.long, device=p.device)
@@ -171,11 +189,16 @@ def speculative_decode(
                 appended = appended[: j + 1]
                 break
         kind = "bonus" if n == gamma else "correction"
-        step: Step = {
+        step: Step = {  # type: ignore[typeddict-item]
             "index": index,
             "context_length": len(ids),
             "draft": [
-                {"token_id": d, "token": text(d), "q": float(q[j, d]), "top": _top(q[j], k, text)}
+                {
+                    **_tok(target, d),
+                    "q": float(q[j, d]),
+                    "top": _top(q[j], k, target),
+                    **_raw("q", q_raw, j, d, k, target),
+                }
                 for j, d in enumerate(drafts)
             ],
             "verify": [
@@ -186,20 +209,21 @@ def speculative_decode(
                     "ratio": _opt(verdict.ratio, j),
                     "cutoff": _opt(verdict.cutoff, j),
                     "accepted": bool(verdict.accepted[j]) if j <= n else None,
-                    "top": _top(p[j], k, text),
+                    "top": _top(p[j], k, target),
+                    **_raw("p", p_raw, j, d, k, target),
                 }
                 for j, d in enumerate(drafts)
             ],
             "n_accepted": n,
             "next": None
             if len(appended) <= n  # generation ended inside the accepted drafts
-            else {
-                "token_id": x,
-                "token": text(x),
+            else {  # type: ignore[typeddict-item]
+                **_tok(target, x),
                 "kind": kind,
                 "source": source,
                 "prob": float(next_probs[x]),
-                "top": _top(next_probs, k, text),
+                "top": _top(next_probs, k, target),
+                **_raw("p", p_raw, n, x, k, target),
             },
             "timing_ms": {"draft": (t1 - t0) * 1e3, "verify": (t2 - t1) * 1e3},
         }

@@ -14,7 +14,7 @@ from typing import Protocol, runtime_checkable
 import torch
 
 from specviz.models import CausalLM
-from specviz.warp import Sampling, sample, warp
+from specviz.warp import UNTEMPERED, Sampling, sample, warp
 
 __all__ = ["Drafter", "ModelDrafter", "NgramDrafter", "Proposal"]
 
@@ -24,6 +24,8 @@ class Proposal:
     token_ids: list[int]  # [gamma'] with gamma' <= gamma (prompt lookup may find fewer)
     q: torch.Tensor  # [gamma', V] the draft's warped distribution at each drafted position
     why_empty: str | None = None  # when nothing was drafted: a key of specviz.trace.NO_DRAFT_REASONS
+    # [gamma', V] the draft's own (untempered) distribution, when warping changed it; None otherwise
+    q_raw: torch.Tensor | None = None
 
 
 @runtime_checkable
@@ -104,13 +106,13 @@ class ModelDrafter(_ReadsNoFeatures):
         tmap = self.lm.token_map
         tokens: list[int] = []
         qs: list[torch.Tensor] = []
+        raws: list[torch.Tensor] = []
         for _ in range(gamma):
             logits = self.lm.forward(self._cache, tmap.to_draft(pending) if tmap else pending, last=1)[-1]
             self._cached += pending
-            if tmap is not None:
-                q = tmap.to_target(warp(logits[: len(tmap.target_ids)], sampling), self.vocab_size)
-            else:
-                q = _fit(warp(logits, sampling), self.vocab_size)
+            q = self._q(logits, sampling)
+            if not sampling.identity:
+                raws.append(self._q(logits, UNTEMPERED))
             u = float(torch.rand(1, generator=generator))
             x = sample(q, u)
             tokens.append(x)
@@ -118,7 +120,14 @@ class ModelDrafter(_ReadsNoFeatures):
             pending = [x]
             if min_confidence is not None and float(q[x]) < min_confidence:
                 break  # the draft is unsure: later drafts would likely be wasted
-        return Proposal(tokens, torch.stack(qs))
+        return Proposal(tokens, torch.stack(qs), q_raw=torch.stack(raws) if raws else None)
+
+    def _q(self, logits: torch.Tensor, sampling: Sampling) -> torch.Tensor:
+        """[V_draft] logits → [V_target] distribution (scattered back through a token map)."""
+        tmap = self.lm.token_map
+        if tmap is not None:
+            return tmap.to_target(warp(logits[: len(tmap.target_ids)], sampling), self.vocab_size)
+        return _fit(warp(logits, sampling), self.vocab_size)
 
     def accepted(self, n_accepted: int) -> None:
         # the cache holds context + drafts[:-1]; the next propose() trims it to the new context

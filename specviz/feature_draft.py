@@ -33,7 +33,7 @@ from torch import nn
 
 from specviz.drafters import Proposal
 from specviz.models import REPO_ROOT, CausalLM, ModelLoadError, TokenMap
-from specviz.warp import Sampling, sample, warp
+from specviz.warp import UNTEMPERED, Sampling, sample, warp
 
 __all__ = [
     "FEATURE_DIR",
@@ -254,8 +254,12 @@ class FeatureDrafter:
             h = out[0, -1]
             tokens: list[int] = []
             qs: list[torch.Tensor] = []
+            raws: list[torch.Tensor] = []
             for j in range(gamma):
-                q = self._q(d.out_rows @ h, sampling)
+                logits = d.out_rows @ h
+                q = self._q(logits, sampling)
+                if not sampling.identity:
+                    raws.append(self._q(logits, UNTEMPERED))
                 x = sample(q, float(torch.rand(1, generator=generator)))
                 tokens.append(x)
                 qs.append(q)
@@ -265,7 +269,7 @@ class FeatureDrafter:
                 emb = d.embed[torch.tensor([x], device=dev)][None]
                 out, self._kv = d.head(h.view(1, 1, -1), emb, torch.tensor([n_true + j], device=dev), self._kv)
                 h = out[0, -1]
-        return Proposal(tokens, torch.stack(qs).float())
+        return Proposal(tokens, torch.stack(qs).float(), q_raw=torch.stack(raws).float() if raws else None)
 
     def _q(self, logits: torch.Tensor, sampling: Sampling) -> torch.Tensor:
         probs = warp(logits.float(), sampling)

@@ -26,7 +26,7 @@ from typing import Any, Literal
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from specviz.trace import TopEntry, Trace, no_draft_reason, rate, summarize
+from specviz.trace import TopEntry, Trace, byte_label, no_draft_reason, rate, summarize, token_bytes
 
 __all__ = [
     "COLORS",
@@ -177,6 +177,8 @@ class Cell:
     p: float | None
     q: float | None
     test: str  # the rule's test in words, e.g. "r = 0.12 < min(1, p/q) = 0.87"
+    p_raw: float | None = None  # the models' own probabilities before warping, where logged
+    q_raw: float | None = None
 
     @property
     def from_model(self) -> bool:
@@ -247,6 +249,8 @@ def step_cells(trace: Trace, k: int) -> list[Cell]:
             v.get("p"),
             d.get("q"),
             _test_words(rule, params, v, d.get("q")),
+            v.get("p_raw"),
+            d.get("q_raw"),
         )
         for j, (d, v) in enumerate(zip(step["draft"], step["verify"], strict=True))
     ]
@@ -257,7 +261,17 @@ def step_cells(trace: Trace, k: int) -> list[Cell]:
         prob = nxt.get("prob")
         chance = f"with probability {prob:.3f}" if prob is not None else "(its probability is not logged)"
         cells.append(
-            Cell(k, step["n_accepted"], nxt["kind"], nxt["token"], nxt["token_id"], prob, None, f"{how} {chance}")
+            Cell(
+                k,
+                step["n_accepted"],
+                nxt["kind"],
+                nxt["token"],
+                nxt["token_id"],
+                prob,
+                None,
+                f"{how} {chance}",
+                nxt.get("p_raw"),
+            )
         )
     return cells
 
@@ -286,6 +300,7 @@ class OutTok:
     token_id: int
     kind: Kind  # accepted | correction | bonus
     step: int
+    raw: bytes = b""  # what it adds to the text (bytes: a character split over tokens joins up again)
 
 
 def provenance(trace: Trace) -> list[OutTok]:
@@ -296,11 +311,12 @@ def provenance(trace: Trace) -> list[OutTok]:
     out: list[OutTok] = []
     for step in trace["steps"]:
         toks = [
-            OutTok(d["token"], d["token_id"], "accepted", step["index"]) for d in step["draft"][: step["n_accepted"]]
+            OutTok(d["token"], d["token_id"], "accepted", step["index"], token_bytes(d))
+            for d in step["draft"][: step["n_accepted"]]
         ]
         nxt = step.get("next")
         if nxt is not None:
-            toks.append(OutTok(nxt["token"], nxt["token_id"], nxt["kind"], step["index"]))
+            toks.append(OutTok(nxt["token"], nxt["token_id"], nxt["kind"], step["index"], token_bytes(nxt)))
         for t in toks:
             if len(out) >= budget:
                 return out
@@ -701,8 +717,16 @@ def residual_top(p_top: Sequence[TopEntry], q_top: Sequence[TopEntry]) -> list[T
     return sorted(out, key=lambda e: -e["prob"])
 
 
+RAW_COLOR = "#444444"
+RAW_NAME = "outline: the model's own distribution, before temperature / top-k / top-p"
+
+
 def distribution_figure(trace: Trace, k: int, position: int | None = None, rows: int = 10) -> go.Figure:
     """Top-k of p, q and the residual at one position of step k, the chosen token marked.
+
+    Where the trace logs the untempered distributions (top_raw), p's and q's panels outline them
+    over the warped bars: at temperature 0 the filled bars are one-hot and only the outlines say how
+    sure each model was.
 
     position defaults to n_accepted: where the evaluation model's token is drawn.
     """
@@ -711,10 +735,12 @@ def distribution_figure(trace: Trace, k: int, position: int | None = None, rows:
     position = n if position is None else max(0, min(position, g))
     nxt = step.get("next")
     chosen = nxt if nxt is not None and position == n else None
+    raw: dict[int, Sequence[TopEntry]] = {}  # panel → the model's own distribution before warping, if logged
     if position < g:
         p_top = step["verify"][position].get("top") or []
         q_top = step["draft"][position].get("top") or []
         res_top = residual_top(p_top, q_top)
+        raw = {1: step["verify"][position].get("top_raw") or [], 2: step["draft"][position].get("top_raw") or []}
         drafted: tuple[int, Kind] | None = (
             step["draft"][position]["token_id"],
             _draft_kind(step["verify"][position].get("accepted")),
@@ -722,6 +748,7 @@ def distribution_figure(trace: Trace, k: int, position: int | None = None, rows:
     else:  # the bonus position: only the evaluation model's p (logged as next.top) exists
         p_top = (nxt.get("top") or []) if nxt is not None and nxt.get("source") in ("p", "argmax") else []
         q_top, res_top, drafted = [], [], None
+        raw = {1: (nxt.get("top_raw") or []) if nxt is not None else []}
     # which panel the chosen token was drawn from
     source = chosen.get("source") if chosen is not None else None
     drawn_from = {"residual": 2, "p": 0, "argmax": 0}.get(source or "", -1)
@@ -732,7 +759,7 @@ def distribution_figure(trace: Trace, k: int, position: int | None = None, rows:
     ]
     order: list[int] = []
     names: dict[int, str] = {}
-    for _, top in panels:
+    for top in [t for _, t in panels] + list(raw.values()):
         for e in top[:rows]:
             if e["token_id"] not in names:
                 order.append(e["token_id"])
@@ -771,6 +798,22 @@ def distribution_figure(trace: Trace, k: int, position: int | None = None, rows:
             row=1,
             col=col,
         )
+        if raw.get(col):  # outlined on top: the model's own distribution, before temperature / top-k / top-p
+            own = {e["token_id"]: e["prob"] for e in raw[col]}
+            fig.add_trace(
+                go.Bar(
+                    y=[labels[tid] for tid in order],
+                    x=[own.get(tid, 0.0) for tid in order],
+                    orientation="h",
+                    marker=dict(color="rgba(0,0,0,0)", line=dict(width=2, color=RAW_COLOR)),
+                    hovertemplate="%{y}: %{x:.3f} before warping<extra></extra>",
+                    name=RAW_NAME,
+                    legendgroup="raw",
+                    showlegend=col == min(raw),
+                ),
+                row=1,
+                col=col,
+            )
         if not top:
             why = "not logged here" if col == 1 else "not used: every draft was accepted" if position >= g else "empty"
             if col == 3 and position < g and p_top:
@@ -792,11 +835,14 @@ def distribution_figure(trace: Trace, k: int, position: int | None = None, rows:
             font=dict(color=COLORS[chosen["kind"]]),
         )
     fig.update_layout(
-        height=140 + 26 * max(1, len(order)),
-        margin=dict(l=10, r=110 if drawn_from == 2 else 10, t=60, b=10),  # room for the "chosen" arrow
+        height=140 + 26 * max(1, len(order)) + (30 if any(raw.values()) else 0),
+        # room for the "chosen" arrow on the right, and for the outline's legend below
+        margin=dict(l=10, r=110 if drawn_from == 2 else 10, t=60, b=50 if any(raw.values()) else 10),
         plot_bgcolor="white",
         bargap=0.25,
+        barmode="overlay",
         dragmode=False,
+        legend=dict(orientation="h", x=0, y=-0.08, yanchor="top"),
     )
     fig.update_yaxes(autorange="reversed", tickfont=_FONT, fixedrange=True)
     fig.update_xaxes(range=[0, 1.05], gridcolor="#EEEEEE", fixedrange=True)
@@ -820,7 +866,7 @@ def step_picture(trace: Trace, k: int, prefix_chars: int = 18) -> go.Figure:
     cells = step_cells(trace, k)
     drafts = [c for c in cells if not c.from_model]
     model = [c for c in cells if c.from_model]
-    before = "".join(t.token for t in provenance(trace) if t.step < k)
+    before = byte_label(b"".join(t.raw for t in provenance(trace) if t.step < k))
     tail = trace.get("prompt", {}).get("text", "") + before
     tail = ("…" if len(tail) > prefix_chars else "") + tail[-prefix_chars:]
     fig = go.Figure()

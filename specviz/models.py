@@ -11,6 +11,7 @@ import hashlib
 import importlib.util
 import json
 import os
+import re
 import shutil
 import tempfile
 import threading
@@ -21,6 +22,9 @@ from typing import TYPE_CHECKING
 import torch
 import transformers
 from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache, PreTrainedTokenizerBase
+from transformers.convert_slow_tokenizer import bytes_to_unicode
+
+from specviz.trace import byte_label
 
 if TYPE_CHECKING:
     from specviz.feature_draft import FeatureDraft
@@ -204,7 +208,28 @@ class CausalLM:
 
     @functools.lru_cache(maxsize=65536)  # noqa: B019 - one model object lives for the whole process
     def token_text(self, token_id: int) -> str:
-        return self.tokenizer.decode([token_id])
+        """The token's text; for a token that holds part of a character, its bytes marked as such
+        ("␣‹F0 9F›" for b" \\xf0\\x9f": see trace.byte_label) instead of a replacement character."""
+        b = self.token_bytes(token_id)
+        return self.tokenizer.decode([token_id]) if b is None else byte_label(b)
+
+    @functools.lru_cache(maxsize=65536)  # noqa: B019 - one model object lives for the whole process
+    def token_bytes(self, token_id: int) -> bytes | None:
+        """The token's bytes where its text alone is not whole UTF-8 (part of an emoji or a CJK
+        character split over tokens, in byte-level BPE or byte-fallback vocabularies), else None.
+
+        Byte-level BPE (GPT-2, SmolLM2, Llama 3, Qwen) spells bytes with the printable alphabet of
+        `bytes_to_unicode`; SentencePiece byte fallback (Llama 2, Mistral) as "<0xF0>"."""
+        if "\ufffd" not in self.tokenizer.decode([token_id]):
+            return None
+        piece = self.tokenizer.convert_ids_to_tokens(token_id)
+        if not isinstance(piece, str):
+            return None
+        if m := _BYTE_PIECE.fullmatch(piece):
+            return bytes([int(m.group(1), 16)])
+        if all(ch in _BYTE_OF for ch in piece):
+            return bytes(_BYTE_OF[ch] for ch in piece)
+        return None  # a vocabulary whose bytes we cannot see: keep the decoded text
 
     def encode(self, text: str, chat: bool | None = None) -> list[int]:
         """Prompt text → ids, wrapped in the chat template by default when the tokenizer has one."""
@@ -276,6 +301,10 @@ class TokenMap:
         out[self.target_ids.to(probs.device)] = probs
         total = out.sum()
         return out / total if total > 0 else out
+
+
+_BYTE_PIECE = re.compile(r"<0x([0-9A-Fa-f]{2})>")
+_BYTE_OF = {ch: b for b, ch in bytes_to_unicode().items()}  # byte-level BPE's printable alphabet → byte
 
 
 def vocab_fingerprint(tokenizer: PreTrainedTokenizerBase) -> dict[str, object]:

@@ -71,6 +71,7 @@ class TopEntry(TypedDict):
     token_id: int
     token: str
     prob: float
+    bytes: NotRequired[str]  # hex, only for a token that is part of a character (see byte_label)
 
 
 class DraftEntry(TypedDict):
@@ -78,6 +79,10 @@ class DraftEntry(TypedDict):
     token: str
     q: float
     top: list[TopEntry]
+    bytes: NotRequired[str]
+    # the draft's own distribution before temperature / top-k / top-p, when those changed it
+    q_raw: NotRequired[float]
+    top_raw: NotRequired[list[TopEntry]]
 
 
 class VerifyEntry(TypedDict):
@@ -88,6 +93,8 @@ class VerifyEntry(TypedDict):
     cutoff: float | None  # typical: min(epsilon, delta * exp(-H(p)))
     accepted: bool | None  # None after the first rejection: never evaluated
     top: list[TopEntry]
+    p_raw: NotRequired[float]  # the evaluation model's own p before warping, when warping changed it
+    top_raw: NotRequired[list[TopEntry]]
 
 
 class NextToken(TypedDict):
@@ -97,6 +104,9 @@ class NextToken(TypedDict):
     source: str  # residual | p | argmax: the distribution it was drawn from
     prob: float
     top: list[TopEntry]
+    bytes: NotRequired[str]
+    p_raw: NotRequired[float]  # the evaluation model's own p of this token at this position, unwarped
+    top_raw: NotRequired[list[TopEntry]]
 
 
 class Step(TypedDict):
@@ -219,20 +229,44 @@ def finish(trace: Trace, stop_reason: str | None = None, text: str | None = None
             stop_reason = "max_new_tokens"
         else:
             stop_reason = "stopped"
-    if text is None:
+    if text is None:  # rebuilt from the logged tokens; bytes first, so a split character is whole again
         by_id = _token_texts(trace)
-        text = "".join(by_id.get(t, "") for t in ids)
+        text = b"".join(by_id.get(t, b"") for t in ids).decode("utf-8", "replace")
     trace["output"] = {"token_ids": ids, "text": text, "stop_reason": stop_reason}
     return trace
 
 
-def _token_texts(trace: Trace) -> dict[int, str]:
-    out: dict[int, str] = {}
+def byte_label(b: bytes) -> str:
+    """A token's bytes as text: whole characters as themselves, bytes that are only part of a
+    character as "‹F0 9F›" (hex, marked), so a split emoji never shows as a replacement character."""
+    out: list[str] = []
+    partial: list[str] = []
+    for ch in b.decode("utf-8", "surrogateescape"):  # a byte that is not whole UTF-8 → U+DC80..U+DCFF
+        if 0xDC80 <= ord(ch) <= 0xDCFF:
+            partial.append(f"{ord(ch) - 0xDC00:02X}")
+            continue
+        if partial:
+            out.append(f"‹{' '.join(partial)}›")
+            partial = []
+        out.append(ch)
+    if partial:
+        out.append(f"‹{' '.join(partial)}›")
+    return "".join(out)
+
+
+def token_bytes(entry: TopEntry | DraftEntry | NextToken) -> bytes:
+    """What a logged token adds to the text: its bytes where the trace has them, else its text."""
+    raw = entry.get("bytes")
+    return bytes.fromhex(raw) if isinstance(raw, str) else entry["token"].encode("utf-8", "surrogatepass")
+
+
+def _token_texts(trace: Trace) -> dict[int, bytes]:
+    out: dict[int, bytes] = {}
     for step in trace["steps"]:
         for d in step["draft"]:
-            out[d["token_id"]] = d["token"]
+            out[d["token_id"]] = token_bytes(d)
         if step.get("next"):
-            out[step["next"]["token_id"]] = step["next"]["token"]
+            out[step["next"]["token_id"]] = token_bytes(step["next"])  # type: ignore[arg-type]
     return out
 
 
@@ -805,6 +839,8 @@ def _check_top(top: object, where: str, m: _Meta, probs: _Problems) -> list[TopE
     ):
         probs.add(where, '"top" must be an array of {token_id, token, prob} with prob in [0, 1]')
         return None
+    if not all(_check_bytes(e, where, probs) for e in top):
+        return None
     ps = [float(e["prob"]) for e in top]
     if any(a < b - TOL for a, b in pairwise(ps)):
         probs.add(where, '"top" must be sorted by decreasing prob')
@@ -818,6 +854,33 @@ def _check_top(top: object, where: str, m: _Meta, probs: _Problems) -> list[TopE
     if m.top_k is not None and len(top) > m.top_k:
         probs.add(where, f'"top" has {len(top)} entries, more than meta.top_k_logged = {m.top_k}')
     return top
+
+
+def _check_raw(entry: dict[str, Any], key: str, token: int, where: str, m: _Meta, probs: _Problems) -> None:
+    """The optional untempered distribution: `<key>_raw` a probability, `top_raw` a top list holding it."""
+    raw, top = entry.get(f"{key}_raw"), entry.get("top_raw")
+    if raw is None and top is None:
+        return
+    if _prob(raw) is None:
+        probs.add(where, f"{key}_raw must be a probability in [0, 1] beside top_raw, got {_short(raw)}")
+        return
+    checked = _check_top(top, f"{where}, top_raw", m, probs)
+    if checked is not None:
+        _agrees_with_top(token, float(raw), checked, f"{key}_raw", where, probs)
+
+
+_HEX = re.compile(r"(?:[0-9a-f]{2}){1,64}")  # a token is at most a few bytes
+
+
+def _check_bytes(entry: dict[str, Any], where: str, probs: _Problems) -> bool:
+    """The optional `bytes` of a token: lowercase hex of 1 to 64 bytes."""
+    raw = entry.get("bytes")
+    if raw is None:
+        return True
+    if not (isinstance(raw, str) and _HEX.fullmatch(raw)):
+        probs.add(where, f"bytes must be the token's bytes in lowercase hex (1 to 64 bytes), got {_short(raw)}")
+        return False
+    return True
 
 
 def _agrees_with_top(token: int, prob: float, top: list[TopEntry], what: str, where: str, probs: _Problems) -> None:
@@ -895,6 +958,8 @@ def _check_step(step: object, k: int, where: str, m: _Meta, probs: _Problems) ->
         ):
             probs.add(where, "next must be null or an object {token_id, token, kind: correction|bonus, top}")
             return False
+        _check_bytes(nxt, f"{where}, next", probs)
+        _check_raw(nxt, "p", nxt["token_id"], f"{where}, next", m, probs)
         if "source" in nxt and not isinstance(nxt["source"], str):
             probs.add(f"{where}, next", f"source must be a string, got {_short(nxt['source'])}")
         want = "bonus" if n == len(draft) else "correction"
@@ -946,8 +1011,9 @@ def _check_position(d: object, v: object, pos: str, m: _Meta, probs: _Problems) 
     if not isinstance(v, dict):
         probs.add(pos, f"the verify entry must be an object, got {_short(v)}")
         return False
-    ok = True
+    ok = _check_bytes(d, pos, probs)
     for key, entry in (("q", d), ("p", v)):
+        _check_raw(entry, key, d["token_id"], pos, m, probs)
         if not m.strict and entry.get(key) is None:
             continue  # not logged (absent or null): allowed in a minimal trace
         if _prob(entry.get(key)) is None:

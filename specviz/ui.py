@@ -614,9 +614,15 @@ def step_view(choice: TraceChoice) -> None:
                 help="Starts where the evaluation model's own token is drawn: position n_accepted + 1.",
             )
             _plot(_distribution(choice.cache_key, k, int(pos), trace), "replay_dist")
+            untempered = (
+                " Outlined bars are each model's own distribution before temperature, top-k and top-p: at "
+                "temperature 0 the filled bars are all-or-nothing, and the outlines show how sure each model was."
+                if _has_raw(step)
+                else ""
+            )
             st.caption(
                 "The residual is rebuilt from the logged top lists only, so it is approximate where p or q has mass "
-                "outside them."
+                "outside them." + untempered
             )
     st.markdown("**Token timeline** — click a marker to jump to its step")
     start, stop = fg.window(n, k, TIMELINE_ROWS)
@@ -666,19 +672,31 @@ _TINT: dict[Kind, str] = {
 }
 
 
+RAW_COLUMNS = {"q(x) untempered": "q_raw", "p(x) untempered": "p_raw"}  # shown where the trace logs them
+
+
+def _has_raw(step: dict[str, Any]) -> bool:
+    """Whether the step logs the models' untempered distributions (a trace recorded with warping)."""
+    nxt = step.get("next") or {}
+    return any("top_raw" in e for e in (*step["draft"], *step["verify"], nxt))
+
+
 def _cells_table(cells: list[fg.Cell]) -> Any:
-    df = pd.DataFrame(
-        {
-            "pos": [c.position + 1 for c in cells],
-            "draft token": [fg.visible(c.token) for c in cells],
-            "q(x)": [c.q for c in cells],
-            "p(x)": [c.p for c in cells],
-            "outcome": [LABELS[c.kind] for c in cells],
-            "the rule's test": [c.test for c in cells],
-        }
-    )
+    columns: dict[str, list[Any]] = {
+        "pos": [c.position + 1 for c in cells],
+        "draft token": [fg.visible(c.token) for c in cells],
+        "q(x)": [c.q for c in cells],
+        "p(x)": [c.p for c in cells],
+    }
+    for name, attr in RAW_COLUMNS.items():  # the models' own probabilities, before temperature / top-k / top-p
+        if any(getattr(c, attr) is not None for c in cells):
+            columns[name] = [getattr(c, attr) for c in cells]
+    columns["outcome"] = [LABELS[c.kind] for c in cells]
+    columns["the rule's test"] = [c.test for c in cells]
+    df = pd.DataFrame(columns)
     tint = {LABELS[k]: _TINT[k] for k in KINDS}
-    return df.style.format({"q(x)": "{:.3f}", "p(x)": "{:.3f}"}, na_rep="—").map(
+    numbers = {name: "{:.3f}" for name in ("q(x)", "p(x)", *RAW_COLUMNS) if name in columns}
+    return df.style.format(numbers, na_rep="—").map(
         lambda v: f"background-color: {tint.get(v, '')}" if v in tint else "", subset=["outcome"]
     )
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["Sampling", "sample", "warp"]
+__all__ = ["UNTEMPERED", "Sampling", "sample", "warp"]
 
 _F32_MAX = float(torch.finfo(torch.float32).max)
 
@@ -32,9 +32,17 @@ class Sampling:
             raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
 
     @property
+    def identity(self) -> bool:
+        """True when warping changes nothing: temperature 1, no top-k, no top-p (p is the model's own)."""
+        return self.temperature == 1.0 and self.top_k == 0 and self.top_p == 1.0
+
+    @property
     def greedy(self) -> bool:
         """Temperature 0, or one so small that float32 logits / T overflow (below ~3e-39): argmax."""
         return self.temperature == 0 or 1.0 / self.temperature > _F32_MAX
+
+
+UNTEMPERED = Sampling()  # the model's own distribution, logged beside the warped one when they differ
 
 
 def warp(logits: torch.Tensor, sampling: Sampling) -> torch.Tensor:

@@ -1,3 +1,5 @@
+import json
+
 import pytest
 import torch
 
@@ -231,3 +233,36 @@ def test_config_rejects_bad_values():
         DecodeConfig(gamma=0)
     with pytest.raises(ValueError, match="max_new_tokens"):
         DecodeConfig(max_new_tokens=0)
+
+
+@pytest.mark.parametrize("temperature", [0.0, 0.7])
+def test_untempered_distributions_are_logged_beside_the_warped_ones(target, draft_lm, temperature):
+    """Public report: greedy traces showed only 0/1 probabilities and one-entry top lists."""
+    cfg = DecodeConfig(
+        gamma=3,
+        rule=make_rule("greedy" if temperature == 0 else "sampling"),
+        sampling=Sampling(temperature),
+        max_new_tokens=12,
+    )
+    trace = Recording(target, ModelDrafter(draft_lm, target.vocab_size), "", cfg, prompt_ids=PROMPT).run()
+    assert validate(trace) == []
+    for s in trace["steps"]:
+        for d, v in zip(s["draft"], s["verify"], strict=True):
+            assert 0 < d["q_raw"] < 1 and 0 < v["p_raw"] < 1 and len(d["top_raw"]) > 1 and len(v["top_raw"]) > 1
+            if temperature == 0:
+                assert d["q"] == 1.0 and len(d["top"]) == 1  # warped: one-hot
+        if s["next"] is not None:
+            assert 0 < s["next"]["p_raw"] <= 1 and len(s["next"]["top_raw"]) > 1
+    ctx = PROMPT
+    with torch.no_grad():
+        raw = target.model(input_ids=torch.tensor([ctx])).logits[0, -1].softmax(-1)
+    first = trace["steps"][0]
+    want = first["draft"][0]["token_id"] if first["draft"] else first["next"]["token_id"]
+    got = first["verify"][0]["p_raw"] if first["draft"] else first["next"]["p_raw"]
+    assert abs(got - float(raw[want])) < 1e-5  # the model's own softmax, not a warped one
+    plain = DecodeConfig(gamma=3, rule=make_rule("sampling"), sampling=Sampling(1.0), max_new_tokens=6)
+    untouched = Recording(target, ModelDrafter(draft_lm, target.vocab_size), "", plain, prompt_ids=PROMPT).run()
+    assert not any("q_raw" in d or "top_raw" in d for s in untouched["steps"] for d in s["draft"])  # nothing warped
+    bad = json.loads(json.dumps(trace))
+    bad["steps"][0]["verify"][0]["p_raw"] = 1.5
+    assert any("p_raw must be a probability" in p for p in validate(bad))

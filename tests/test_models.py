@@ -5,9 +5,11 @@ The embedded default pair is tested elsewhere (it is large and slow to load).
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import huggingface_hub.constants
+import jsonschema
 import pytest
 import torch
 from tokenizers import Tokenizer, models, pre_tokenizers
@@ -179,3 +181,65 @@ def test_a_token_map_for_another_vocabulary_is_refused(target: CausalLM, tmp_pat
     (ddir / "token_map.json").write_text(TokenMap.dumps(list(range(10)), other_tokenizer(), "other family"))
     with pytest.raises(ModelLoadError, match=r"made for a \d+-token vocabulary \(other family\)"):
         load_model(str(ddir), "cpu", role="draft", tokenizer=target.tokenizer)
+
+
+def byte_level_lm() -> CausalLM:
+    """A tiny model over a byte-level BPE vocabulary (every byte a token, as GPT-2 / SmolLM2 spell them)."""
+    from tokenizers import decoders
+    from tokenizers import models as tmodels
+    from transformers.convert_slow_tokenizer import bytes_to_unicode
+
+    alphabet = sorted(bytes_to_unicode().values())
+    vocab = {t: i for i, t in enumerate(["<unk>", "<bos>", "<eos>", *alphabet])}
+    tok = Tokenizer(tmodels.BPE(vocab, [], unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", bos_token="<bos>", eos_token="<eos>")
+    return CausalLM(make_model(3, len(fast)), fast, "bytes", torch.device("cpu"))
+
+
+def test_token_bytes_of_byte_level_and_byte_fallback_vocabularies() -> None:
+    from tokenizers import decoders
+
+    lm = byte_level_lm()
+    ids = lm.tokenizer("😀 a")["input_ids"]
+    assert len(ids) == 6 and lm.tokenizer.decode(ids) == "😀 a"
+    assert [lm.token_bytes(i) for i in ids] == [b"\xf0", b"\x9f", b"\x98", b"\x80", None, None]
+    assert [lm.token_text(i) for i in ids] == ["‹F0›", "‹9F›", "‹98›", "‹80›", " ", "a"]
+    vocab = {"<unk>": 0, "<0xF0>": 1, "<0x9F>": 2, "a": 3}
+    sp = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    sp.decoder = decoders.Sequence([decoders.ByteFallback(), decoders.Fuse()])
+    fast = PreTrainedTokenizerFast(tokenizer_object=sp, unk_token="<unk>")
+    fallback = CausalLM(make_model(3, 4), fast, "sp", torch.device("cpu"))
+    assert (fallback.token_bytes(1), fallback.token_text(1), fallback.token_bytes(3)) == (b"\xf0", "‹F0›", None)
+
+
+def test_a_split_character_survives_the_trace(tmp_path: Path) -> None:
+    """Public report: every token of an emoji prompt read "�", and a rebuilt JSONL output ' �� ��'."""
+    from specviz.decoder import DecodeConfig
+    from specviz.drafters import NgramDrafter
+    from specviz.record import Recording
+    from specviz.rules import make_rule
+    from specviz.trace import dump, load, validate
+    from specviz.warp import Sampling
+
+    lm = byte_level_lm()
+    prompt = lm.tokenizer("Emoji list: 😀 😃 😄 😀 😃 😄 😀")["input_ids"]
+    cfg = DecodeConfig(gamma=4, rule=make_rule("greedy"), sampling=Sampling(0), max_new_tokens=16)
+    trace = Recording(lm, NgramDrafter(lm.vocab_size), "", cfg, prompt_ids=prompt).run()
+    assert validate(trace) == []
+    schema = json.loads((Path(__file__).parent.parent / "docs" / "trace.schema.json").read_text())
+    assert list(jsonschema.Draft202012Validator(schema).iter_errors(trace)) == []
+    logged = [d for s in trace["steps"] for d in s["draft"]] + [
+        e for s in trace["steps"] for d in s["draft"] for e in d["top"]
+    ]
+    assert any("bytes" in d for d in logged) and not any("\ufffd" in d["token"] for d in logged)
+    for d in logged:
+        if "bytes" in d:
+            assert d["token"].startswith("‹") and lm.token_bytes(d["token_id"]) == bytes.fromhex(d["bytes"])
+    path = tmp_path / "run.jsonl"
+    dump(trace, path)
+    path.write_text("".join(path.read_text().splitlines(keepends=True)[:-1]))  # as if killed before the output
+    rebuilt = load(path)
+    assert rebuilt["output"]["token_ids"] == trace["output"]["token_ids"]
+    assert rebuilt["output"]["text"] == lm.tokenizer.decode(trace["output"]["token_ids"]) == trace["output"]["text"]

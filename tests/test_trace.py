@@ -561,3 +561,19 @@ def test_the_documented_example_is_valid() -> None:
     doc = (Path(__file__).parent.parent / "docs" / "TRACE_FORMAT.md").read_text()
     example = json.loads(doc.split("```json\n", 1)[1].split("```", 1)[0])
     assert validate(example) == [] and SCHEMA.is_valid(example)
+
+
+def test_byte_label_marks_only_the_partial_bytes() -> None:
+    from specviz.trace import byte_label
+
+    assert byte_label("😀".encode()) == "😀"
+    assert byte_label(b" \xf0\x9f") == " ‹F0 9F›"
+    assert byte_label(b"\x98\x80a\xe4") == "‹98 80›a‹E4›"
+
+
+def test_token_bytes_are_checked() -> None:
+    t = json.loads(VALID.read_text())
+    t["steps"][0]["draft"][0]["bytes"] = "f09"
+    t["steps"][0]["verify"][0]["top"][0]["bytes"] = "<script>"
+    found = validate(t)
+    assert sum("bytes must be the token's bytes in lowercase hex" in p for p in found) == 2
