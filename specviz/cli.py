@@ -146,7 +146,9 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="accept what the app's replay accepts: minimal traces (only the decisions required) and event logs",
     )
-    sm = sub.add_parser("summarize", help="acceptance and timing summary of a trace")
+    sm = sub.add_parser(
+        "summarize", help="acceptance and timing summary of a trace, an event log or a serving engine's run summary"
+    )
     sm.add_argument("file", type=Path)
     sm.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
@@ -237,14 +239,31 @@ def _validate(paths: list[Path], minimal: bool = False) -> int:
 
 
 def _summarize(path: Path, as_json: bool) -> int:
-    from specviz.trace import TraceError, load, no_draft_words, rate, summarize, undefined_words, validate
+    """A trace, an event log (a minimal trace) or a serving engine's run summary, summarised."""
+    from specviz.eventlog import load_record
+    from specviz.runsummary import FORMAT as SUMMARY
+    from specviz.runsummary import describe, summary_stats
+    from specviz.trace import TraceError, finish, no_draft_words, rate, summarize, undefined_words, validate
 
     try:
-        trace = load(path)
+        record = load_record(path)
     except TraceError as exc:
         print(f"{path}: {_clean(_unnamed(str(exc), path))}", file=sys.stderr)
         return 1
+    if record.get("format") == SUMMARY:  # totals from a serving engine: no steps to check
+        rs = record
+        if as_json:
+            keep = ("engine", "source", "records", "timings", "missing")
+            print(json.dumps({"kind": "run summary", **{k: rs[k] for k in keep}, **summary_stats(rs)}, indent=2))  # type: ignore[literal-required]
+            return 0
+        print("\n".join(_clean(line) for line in describe(rs)))  # type: ignore[arg-type]
+        return 0
+    trace: Trace = record  # type: ignore[assignment]
     problems = validate(trace)
+    if problems and not validate(trace, strict=False):  # a minimal trace or an event log: summarised like the app
+        problems = []
+        if "output" not in trace:
+            finish(trace, "stopped")
     if problems:
         print(f"{path}: {_clean(problems[0])} (run `validate` for the full list)", file=sys.stderr)
         return 1
@@ -252,9 +271,12 @@ def _summarize(path: Path, as_json: bool) -> int:
     if as_json:
         print(json.dumps(s, indent=2))
         return 0
-    meta = trace["meta"]
-    names = f"{_clean(meta['target']['name'])} <- {_clean(meta['draft']['name'])}"
-    print(f"{names}, gamma {meta['gamma']}, rule {meta['rule']['name']}")
+    meta = trace.get("meta", {})
+
+    def name(role: str) -> str:  # a minimal trace may leave the models and the rule out
+        return _clean(str(meta.get(role, {}).get("name", "unknown")))
+
+    print(f"{name('target')} <- {name('draft')}, gamma {meta.get('gamma', '?')}, rule {name('rule')}")
     print(f"steps               {s['steps']}")
     print(f"tokens              {s['tokens']}  ({s['stop_reason']})")
     print(f"tokens per step     {s['tokens_per_step']:.2f}")
@@ -262,7 +284,7 @@ def _summarize(path: Path, as_json: bool) -> int:
         print(f"acceptance rate     n/a  (alpha n/a, mean accepted n/a: {undefined_words(s)})")
     else:
         print(f"acceptance rate     {rate(s['acceptance_rate'], '.1%')} of drafted tokens  (alpha = {s['alpha']:.3f})")
-        print(f"mean accepted       {rate(s['mean_accepted'])} of up to {meta['gamma']}")
+        print(f"mean accepted       {rate(s['mean_accepted'])} of up to {meta.get('gamma', '?')}")
     print("per position        " + "  ".join("-" if a is None else f"{a:.0%}" for a in s["per_position_acceptance"]))
     print("accepted lengths    " + "  ".join(f"{n}:{c}" for n, c in enumerate(s["accepted_length_counts"])))
     if s["steps_without_draft"]:

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from specviz.runsummary import RunSummary, loads_summary, sniff_summary
 from specviz.trace import (
     FORMAT,
     GZIP_MAGIC,
@@ -45,7 +46,19 @@ from specviz.trace import (
     validate,
 )
 
-__all__ = ["COLUMNS", "MAX_ROWS", "REQUIRED", "load_any", "load_eventlog", "loads_any", "loads_eventlog", "sniff"]
+__all__ = [
+    "ACCEPTED_KINDS",
+    "COLUMNS",
+    "MAX_ROWS",
+    "REQUIRED",
+    "load_any",
+    "load_eventlog",
+    "load_record",
+    "loads_any",
+    "loads_eventlog",
+    "loads_record",
+    "sniff",
+]
 
 REQUIRED = ("step", "position", "draft_token")
 OPTIONAL = (
@@ -107,18 +120,52 @@ def sniff(data: bytes | str, name: str = "") -> str:
     lower = name.lower()
     if lower.endswith((".csv", ".csv.gz", ".tsv")):
         return "eventlog"
-    raw = data[:4096].encode("utf-8", "surrogatepass") if isinstance(data, str) else bytes(data[:65536])
-    if raw[:2] == GZIP_MAGIC:
-        try:  # only the beginning is needed: decompress at most 4 KB of it
-            raw = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(raw, 4096)
-        except zlib.error:
-            return "trace"  # damaged gzip: let the trace reader say so
-    head = raw[:4096].decode("utf-8", "replace").lstrip("\ufeff \t\r\n")
+    head = _head(data)
+    if head is None:
+        return "trace"  # damaged gzip: let the trace reader say so
     if not head.startswith("{"):
         first = head.split("\n", 1)[0].lower()
         return "eventlog" if "step" in first and "draft_token" in first else "trace"
     first = head.split("\n", 1)[0]
     return "eventlog" if '"draft_token"' in first and '"format"' not in first else "trace"
+
+
+def _head(data: bytes | str) -> str | None:
+    """The first 4 KB of the text (gunzipped), or None for damaged gzip."""
+    raw = data[:4096].encode("utf-8", "surrogatepass") if isinstance(data, str) else bytes(data[:65536])
+    if raw[:2] == GZIP_MAGIC:
+        try:  # only the beginning is needed: decompress at most 4 KB of it
+            raw = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(raw, 4096)
+        except zlib.error:
+            return None
+    return raw[:4096].decode("utf-8", "replace").lstrip("\ufeff \t\r\n")
+
+
+ACCEPTED_KINDS = (
+    "a specviz trace (.json, .json.gz, .jsonl), an event log (CSV or JSONL rows, one per drafted token: "
+    "docs/EVENTLOG.md), or a serving engine's run summary (vLLM 'SpecDecoding metrics' log lines or its "
+    "/metrics text, SGLang meta_info, llama.cpp timings or speculative-example statistics, TensorRT-LLM "
+    "speculative_decoding)"
+)
+
+
+def loads_record(data: bytes | str, name: str = "upload", max_bytes: int = MAX_BYTES) -> Trace | RunSummary:
+    """Whatever specviz reads: a trace, an event log (as a minimal trace) or a serving engine's run
+    summary (specviz.runsummary). Raises only TraceError; for a file of none of these kinds the
+    message names the kinds that are accepted."""
+    if sniff_summary(data, name) is not None:
+        return loads_summary(data, name, max_bytes)
+    try:
+        return loads_any(data, name, max_bytes)
+    except TraceError as exc:
+        head = _head(data) or ""
+        if "specviz-trace" in head or sniff(data, name) == "eventlog":
+            raise  # one of ours, damaged: its own message says where
+        raise TraceError(f"{exc}. specviz reads {ACCEPTED_KINDS}") from None
+
+
+def load_record(path: str | Path, max_bytes: int = MAX_BYTES) -> Trace | RunSummary:
+    return loads_record(read_file(path, max_bytes), Path(path).name, max_bytes)
 
 
 def loads_any(data: bytes | str, name: str = "upload", max_bytes: int = MAX_BYTES) -> Trace:

@@ -365,3 +365,39 @@ def test_record_subprocess_end_to_end(model_dirs: tuple[Path, Path], tmp_path: P
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr and f"wrote {out}" in proc.stderr
     assert validate(load(out)) == []
+
+
+ENGINES = Path(__file__).parent / "data" / "engines"
+
+
+def test_summarize_reads_event_logs_minimal_traces_and_run_summaries(capsys: pytest.CaptureFixture[str]) -> None:
+    """Public report: summarize refused a valid event log; engines' statistics could not be read at all."""
+    example = Path(__file__).parent.parent / "assets" / "example-eventlog.csv"
+    rc, out, err = cli(capsys, "summarize", example)
+    assert rc == 0 and "unknown (event log)" in out and "per position" in out, err
+    rc, out, err = cli(capsys, "summarize", VALID / "minimal.json")
+    assert rc == 0 and "tokens per step" in out, err
+    rc, out, _ = cli(capsys, "summarize", ENGINES / "vllm_specdecode.log")
+    assert rc == 0 and "A run summary: totals, not steps." in out and "61.7%" in out and "Missing:" in out
+    rc, out, _ = cli(capsys, "summarize", "--json", ENGINES / "sglang_generate.json")
+    s = json.loads(out)
+    assert rc == 0 and (s["kind"], s["engine"], s["drafted"], s["accepted"], s["steps"]) == (
+        "run summary",
+        "sglang",
+        90,
+        63,
+        30,
+    )
+
+
+def test_summarize_names_what_it_reads_for_a_file_of_no_known_kind(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    junk = tmp_path / "notes.txt"
+    junk.write_text("my notes about vllm and speculative decoding\n")
+    rc, out, err = cli(capsys, "summarize", junk)
+    assert rc == 1 and out == "" and len(err.splitlines()) == 1
+    for kind in ("a specviz trace", "an event log", "run summary", "vLLM", "SGLang", "llama.cpp", "TensorRT-LLM"):
+        assert kind in err
+    rc, _, err = cli(capsys, "summarize", BROKEN / "n_accepted_mismatch.json")
+    assert rc == 1 and "specviz reads" not in err  # a damaged trace gets its own message, not the list
