@@ -26,7 +26,7 @@ from typing import Any, Literal
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from specviz.trace import TopEntry, Trace, byte_label, no_draft_reason, rate, summarize, token_bytes
+from specviz.trace import TopEntry, Trace, byte_label, no_draft_reason, summarize, token_bytes
 
 __all__ = [
     "COLORS",
@@ -1101,7 +1101,9 @@ def verdict(k: Costs) -> list[str]:
     return out
 
 
-def per_position_figure(summary: dict[str, Any]) -> go.Figure:
+def per_position_figure(summary: dict[str, Any], measure: str = "accepted when evaluated") -> go.Figure:
+    """Acceptance by draft position (and α as a line where it is defined); `measure` names the
+    y axis: a trace counts the steps that reached the position, an engine's counters every draft."""
     rates = summary["per_position_acceptance"]
     xs = list(range(1, len(rates) + 1))
     fig = go.Figure(
@@ -1111,20 +1113,21 @@ def per_position_figure(summary: dict[str, Any]) -> go.Figure:
             marker=dict(color=COLORS["accepted"]),
             text=["not reached" if r is None else f"{r:.0%}" for r in rates],
             textposition="outside",
-            hovertemplate="draft position %{x}: %{y:.1%} of evaluated drafts accepted<extra></extra>",
+            hovertemplate=f"draft position %{{x}}: %{{y:.1%}} ({measure})<extra></extra>",
             name="acceptance rate",
         )
     )
-    fig.add_trace(
-        go.Scatter(
-            x=[0.5, len(rates) + 0.5],
-            y=[summary["alpha"] or 0.0] * 2,
-            mode="lines",
-            name=f"α = {rate(summary['alpha'])} over all positions",
-            line=dict(dash="dash", color="black"),
-            hoverinfo="skip",
+    if summary.get("alpha") is not None:  # undefined without drafts; a run summary may not give it
+        fig.add_trace(
+            go.Scatter(
+                x=[0.5, len(rates) + 0.5],
+                y=[summary["alpha"]] * 2,
+                mode="lines",
+                name=f"α = {summary['alpha']:.2f} over all positions",
+                line=dict(dash="dash", color="black"),
+                hoverinfo="skip",
+            )
         )
-    )
     fig.update_layout(
         height=320,
         margin=dict(l=10, r=10, t=30, b=10),
@@ -1133,36 +1136,36 @@ def per_position_figure(summary: dict[str, Any]) -> go.Figure:
         legend=dict(orientation="h", y=1.12),
     )
     fig.update_xaxes(title="draft position", tickvals=xs, fixedrange=True)
-    fig.update_yaxes(title="accepted when evaluated", range=[0, 1.15], tickformat=".0%", fixedrange=True)
+    fig.update_yaxes(title=measure, range=[0, 1.15], tickformat=".0%", fixedrange=True)
     return fig
 
 
 def accepted_lengths_figure(summary: dict[str, Any], gamma: int) -> go.Figure:
     counts = summary["accepted_length_counts"]
     xs = list(range(len(counts)))
-    a, total = summary["alpha"], sum(counts)
-    # if every decision passed with probability α independently: P(n) = α^n (1 − α), and α^γ for n = γ
-    expect = [None if a is None else total * (a**n * (1 - a) if n < gamma else a**gamma) for n in xs]
+    a, total = summary.get("alpha"), sum(counts)
     fig = go.Figure(
-        [
-            go.Bar(
-                x=xs,
-                y=counts,
-                name="steps",
-                marker=dict(color=COLORS["accepted"]),
-                hovertemplate="n_accepted = %{x}: %{y} steps<extra></extra>",
-            ),
+        go.Bar(
+            x=xs,
+            y=counts,
+            name="steps",
+            marker=dict(color=COLORS["accepted"]),
+            hovertemplate="n_accepted = %{x}: %{y} steps<extra></extra>",
+        )
+    )
+    if a is not None:  # undefined without drafts; a run summary may not give it
+        # if every decision passed with probability α independently: P(n) = α^n (1 − α), and α^γ for n = γ
+        fig.add_trace(
             go.Scatter(
                 x=xs,
-                y=expect,
+                y=[total * (a**n * (1 - a) if n < gamma else a**gamma) for n in xs],
                 name="expected with independent α",
                 mode="markers+lines",
                 marker=dict(symbol="line-ew", size=24, line=dict(width=3, color="black")),
                 line=dict(dash="dot", color="black"),
                 hovertemplate="expected: %{y:.1f}<extra></extra>",
-            ),
-        ]
-    )
+            )
+        )
     fig.update_layout(
         height=320,
         margin=dict(l=10, r=10, t=30, b=10),

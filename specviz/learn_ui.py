@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 import streamlit as st
 
+from specviz import engine_ui, theory, ui
 from specviz import exercises as ex
 from specviz import figures as fg
 from specviz import figures_learn as fl
-from specviz import theory, ui
 from specviz.trace import Trace, dumps, rate
 
 if TYPE_CHECKING:
@@ -701,6 +701,7 @@ def compare_view() -> None:
         "random numbers are used differently — and the guarantee is about the distribution; compare the mean p of "
         "accepted drafts instead: a lossy rule accepts tokens the evaluation model finds unlikely."
     )
+    engine_ui.engine_section("compare", [("A · " + la, a), ("B · " + lb, b)])
 
 
 def _compare_card(side: str, label: str, trace: Trace, ref: list[int] | None) -> None:

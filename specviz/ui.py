@@ -32,6 +32,7 @@ import streamlit as st
 from specviz import figures as fg
 from specviz.eventlog import loads_any
 from specviz.figures import KINDS, LABELS, SYMBOLS, Kind, literal
+from specviz.runsummary import sniff_summary
 from specviz.trace import (
     MAX_BYTES,
     Trace,
@@ -288,6 +289,12 @@ def read_upload(name: str, data: bytes) -> Trace | str:
     accepted (validate with strict=False); the pages then say what they lack (show_gaps).
     """
     safe_name = md_escape(literal(name, 120))
+    engine = sniff_summary(data, name)
+    if engine is not None:
+        return (
+            f"{safe_name} is a run summary from {md_escape(engine)}: totals, not steps, so it cannot be stepped "
+            "through. Open it under **Statistics from a serving engine** on the Statistics or Compare page."
+        )
     try:
         trace = loads_any(data, name, MAX_UPLOAD_BYTES)
     except TraceError as exc:

@@ -164,3 +164,40 @@ def test_hostile_upload_errors_are_text_too(server, browser_page, tmp_path):
     expect(pg.get_by_text("Could not open this upload")).to_be_visible()
     assert "line 2, column accepted" in page_text(pg)
     nothing_ran(pg, dialogs)
+
+
+ENGINES = Path(__file__).parent / "data" / "engines"
+
+
+def test_engine_statistics_are_read_and_shown_literally(server, browser_page, tmp_path):
+    """A serving engine's run summary on the Statistics page; hostile names and broken files stay text."""
+    from playwright.sync_api import expect
+
+    pg, dialogs = browser_page
+    path = tmp_path / f"{RLO}vllm<b>{SCRIPT[:8]}.log"
+    path.write_bytes((ENGINES / "vllm_specdecode.log").read_bytes())
+    pg.goto(f"{server}/stats")
+    settle(pg)
+    expect(pg.get_by_text("Statistics from a serving engine")).to_be_visible()
+    pg.locator("[data-testid='stFileUploaderDropzoneInput']").last.set_input_files(str(path))
+    expect(pg.get_by_text("A run summary: totals, not steps.").first).to_be_visible()
+    settle(pg)
+    text = page_text(pg)
+    assert "61.7%" in text and "Missing: no per-token p or q" in text and "vllm<b><script" in text
+    assert RLO not in text
+    expect(pg.get_by_text("share of drafting steps").first).to_be_visible()
+    nothing_ran(pg, dialogs)
+    pg.screenshot(path=str(ARTIFACTS / "engine-stats.png"), full_page=True)
+    bad = tmp_path / "bad.log"
+    bad.write_text(f"SpecDecoding metrics: Mean acceptance length: {SCRIPT}, Accepted: 1 tokens\n", encoding="utf-8")
+    pg.locator("[data-testid='stFileUploaderDropzoneInput']").last.set_input_files(str(bad))
+    expect(pg.get_by_text("Could not read this file as an engine's statistics").first).to_be_visible()
+    nothing_ran(pg, dialogs)
+    # the trace picker's own uploader says where a run summary belongs instead of failing as a trace
+    pg.goto(f"{server}/replay")
+    settle(pg)
+    pg.locator("[data-testid='stFileUploaderDropzoneInput']").first.set_input_files(
+        str(ENGINES / "sglang_generate.json")
+    )
+    expect(pg.get_by_text("is a run summary from sglang").first).to_be_visible()
+    nothing_ran(pg, dialogs)

@@ -529,7 +529,8 @@ def test_unknown_files_name_the_accepted_kinds() -> None:
 
 
 def test_record_cap(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(runsummary, "MAX_RECORDS", 2)
+    for module in (runsummary, runsummary._json, runsummary.vllm, runsummary.trtllm):  # each binds the limit it reads
+        monkeypatch.setattr(module, "MAX_RECORDS", 2)
     assert "more than 2" in _error((DATA / "vllm_specdecode.log").read_text(), "many.log")
     line = json.dumps(json.loads((DATA / "llamacpp_completion.json").read_text()))
     assert "more than 2" in _error("\n".join([line] * 4) + "\n", "many.jsonl")
