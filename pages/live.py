@@ -8,8 +8,8 @@ from specviz import ui
 def live_page() -> None:
     ui.page_start("Live decoding")
     st.caption(
-        "The models load once per server and are shared by every visitor; runs take turns. "
-        "On a laptop CPU the embedded pair makes roughly 20–30 tokens per second."
+        "The models load once per server and are shared by every visitor; runs take turns. Decoding runs in a "
+        "worker on the server while this page follows it; the speeds shown at the end are the worker's own timings."
     )
     settings = ui.live_form()
     ui.recover_partial()  # a run interrupted by Stop leaves a partial trace: keep it

@@ -3,10 +3,17 @@
 With a feature draft (`--draft feature`, the default for the embedded target), Hugging Face's
 assisted generation, which needs a separate draft model, runs the embedded standalone draft.
 
-All three run greedy on the same prompts, interleaved (the order rotates every prompt), for
-several repetitions after a warm-up; tokens/s is total new tokens over total seconds per
-repetition, reported as the median and the spread over repetitions. specviz runs with its full
-per-step logging. A second specviz pass samples at temperature 0.7 for tokens per step.
+By default all three run greedy on the same prompts, interleaved (the order rotates every
+prompt), for several repetitions after a warm-up; tokens/s is total new tokens over total
+seconds per repetition, reported as the median and the spread over repetitions. specviz runs
+with its full per-step logging. A second specviz pass samples at temperature 0.7 for tokens per
+step.
+
+Given the Live page's settings instead (`--prompt`, `--rule`, `--temperature`, `--top-k`,
+`--top-p`, `--seed`, `--no-chat`: what `record` takes), specviz decodes with exactly those, and
+the target-only baseline is what the Live page runs beside it: specviz's own target-alone loop
+with the same warping and seed (Hugging Face's sampler draws differently, and assisted
+generation has no lossy rules, so it runs only when everything is greedy).
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ from typing import Any
 
 import torch
 
-from specviz.decoder import DecodeConfig, GammaPolicy
+from specviz.decoder import DecodeConfig, GammaPolicy, target_decode
 from specviz.feature_draft import FeatureDraft
 from specviz.models import (
     DEFAULT,
@@ -49,11 +56,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--draft", default="default")
     p.add_argument("--preset", help="a named pair instead of --target/--draft: " + ", ".join(PRESET_NAMES))
     p.add_argument("--prompt-file", type=Path, default=REPO_ROOT / "assets" / "prompts" / "eval.txt")
+    p.add_argument("--prompt", help="one prompt instead of --prompt-file (e.g. the Live page's)")
     p.add_argument("--limit", type=int, default=None, help="only the first N prompts")
     p.add_argument("--gamma", type=int, default=4)
-    from specviz.cli import add_policy_arguments  # here, not at the top: the CLI imports this module
+    from specviz.cli import add_decoding_arguments, add_policy_arguments  # here: the CLI imports this module
 
     add_policy_arguments(p)
+    add_decoding_arguments(p, rule="greedy", temperature=0.0)
     p.add_argument("--max-new-tokens", type=int, default=128)
     p.add_argument("--reps", type=int, default=3, help="timed repetitions (after one warm-up prompt)")
     p.add_argument("--device", default="auto")
@@ -129,16 +138,25 @@ def run(args: argparse.Namespace) -> int:
     except ModelLoadError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    prompts = [p for p in args.prompt_file.read_text(encoding="utf-8").splitlines() if p.strip()][: args.limit]
-    encoded = [target.encode(p) for p in prompts]
+    if args.prompt is not None:
+        prompts = [args.prompt]
+    else:
+        prompts = [p for p in args.prompt_file.read_text(encoding="utf-8").splitlines() if p.strip()][: args.limit]
+    encoded = [target.encode(p, args.chat) for p in prompts]
     policy = GammaPolicy.from_options(args.gamma, args.adaptive, args.confidence)
-    greedy = DecodeConfig(
-        gamma=args.gamma,
-        rule=make_rule("greedy"),
-        sampling=Sampling(0),
-        max_new_tokens=args.max_new_tokens,
-        gamma_policy=policy,
-    )
+    try:
+        greedy = DecodeConfig(  # the configuration asked for: greedy unless the page's settings were given
+            gamma=args.gamma,
+            rule=make_rule(args.rule, tau=args.tau, epsilon=args.epsilon, delta=args.delta),
+            sampling=Sampling(args.temperature, args.top_k, args.top_p),
+            max_new_tokens=args.max_new_tokens,
+            seed=args.seed,
+            gamma_policy=policy,
+        )
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    all_greedy = args.rule == "greedy" and greedy.sampling.greedy
     # HF's assisted generation runs a separate draft model: for a feature head, the embedded standalone draft
     hf_model = draft
     if isinstance(draft, FeatureDraft):
@@ -147,7 +165,9 @@ def run(args: argparse.Namespace) -> int:
             if args.target == DEFAULT
             else None
         )
-    hf_draft = hf_compatible_draft(hf_model, target.vocab_size) if isinstance(hf_model, CausalLM) else None
+    hf_draft = (
+        hf_compatible_draft(hf_model, target.vocab_size) if isinstance(hf_model, CausalLM) and all_greedy else None
+    )
     if hf_draft is not None:
         gc = hf_draft.generation_config
         gc.num_assistant_tokens, gc.num_assistant_tokens_schedule, gc.assistant_confidence_threshold = (
@@ -157,6 +177,8 @@ def run(args: argparse.Namespace) -> int:
         )
 
     def target_only(ids: list[int]) -> list[int]:
+        if not all_greedy:  # the Live page's baseline: the same warping and seed, specviz's plain loop
+            return list(target_decode(target, ids, greedy.sampling, greedy.max_new_tokens, greedy.seed))
         x = torch.tensor([ids], device=target.device)
         out = target.model.generate(
             x, attention_mask=torch.ones_like(x), do_sample=False, max_new_tokens=args.max_new_tokens
@@ -227,7 +249,7 @@ def run(args: argparse.Namespace) -> int:
         greedy_stats = _pooled(traces[-len(encoded) :])
         other_stats = _pooled(other_traces[-len(encoded) :]) if other_traces else None
         sampled = []
-        for seed, ids in enumerate(encoded):
+        for seed, ids in enumerate(encoded if all_greedy else []):
             cfg = DecodeConfig(
                 gamma=args.gamma,
                 rule=make_rule("sampling"),
@@ -237,7 +259,7 @@ def run(args: argparse.Namespace) -> int:
                 gamma_policy=policy,
             )
             sampled.append(Recording(target, make_drafter(target, draft), "", cfg, prompt_ids=ids).run())
-        sample_stats = _pooled(sampled)
+        sample_stats = _pooled(sampled) if sampled else None
 
     med = {n: statistics.median(v) for n, v in per_rep.items()}
     result: dict[str, Any] = {
@@ -251,6 +273,17 @@ def run(args: argparse.Namespace) -> int:
         "prompts": len(encoded),
         "gamma": args.gamma,
         "gamma_policy": None if policy is None else policy.meta(args.gamma),
+        "settings": {
+            "prompt": args.prompt,
+            "chat": args.chat,
+            "rule": greedy.rule.name,
+            "params": dict(greedy.rule.params),
+            "temperature": args.temperature,
+            "top_k": args.top_k,
+            "top_p": args.top_p,
+            "seed": args.seed,
+            "baseline": "hf generate (greedy)" if all_greedy else "specviz target_decode (same warping and seed)",
+        },
         "max_new_tokens": args.max_new_tokens,
         "reps": args.reps,
         "tokens_per_s": {n: {"median": med[n], "min": min(v), "max": max(v)} for n, v in per_rep.items()},
@@ -268,7 +301,7 @@ def run(args: argparse.Namespace) -> int:
             "speedup_vs_target": med[f"specviz ({args.compare_draft})"] / med["target-only"],
             **other_stats,
         },
-        "identical_greedy_outputs": f"{agree}/{total}",
+        "identical_greedy_outputs": f"{agree}/{total}" if all_greedy else None,
     }
     _print_table(result)
     if args.json_out:
@@ -303,7 +336,7 @@ def _policy_text(meta: dict[str, Any] | None) -> str:
 
 def _print_table(r: dict[str, Any]) -> None:
     print(
-        f"{r['target']} <- {r['draft']}, gamma {r['gamma']}{_policy_text(r['gamma_policy'])}, "
+        f"\n{r['target']} <- {r['draft']}, gamma {r['gamma']}{_policy_text(r['gamma_policy'])}, "
         f"{r['prompts']} prompts x {r['reps']} reps, "
         f"max {r['max_new_tokens']} new tokens, {r['device']}"
     )
@@ -327,7 +360,12 @@ def _print_table(r: dict[str, Any]) -> None:
             end="",
         )
     s = r["sampling_t0.7"]
-    print(
-        f"\nsampling at T=0.7: {s['tokens_per_step']:.2f} tokens/step, acceptance {rate(s['acceptance_rate'], '.1%')}"
-    )
-    print(f"identical greedy outputs across methods: {r['identical_greedy_outputs']}")
+    if s is not None:
+        print(
+            f"\nsampling at T=0.7: {s['tokens_per_step']:.2f} tokens/step, acceptance {rate(s['acceptance_rate'], '.1%')}"
+        )
+    else:
+        st = r["settings"]
+        print(f"\nsettings: rule {st['rule']}, T {st['temperature']}, seed {st['seed']}; baseline {st['baseline']}")
+    if r["identical_greedy_outputs"] is not None:
+        print(f"identical greedy outputs across methods: {r['identical_greedy_outputs']}")

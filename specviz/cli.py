@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from specviz.record import Recording
     from specviz.trace import Trace
 
-__all__ = ["add_policy_arguments", "main"]
+__all__ = ["add_decoding_arguments", "add_policy_arguments", "main"]
 
 TRACE_SUFFIXES = (".json", ".json.gz", ".jsonl")
 
@@ -92,6 +92,28 @@ def add_policy_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
+def add_decoding_arguments(p: argparse.ArgumentParser, rule: str = "sampling", temperature: float = 1.0) -> None:
+    """The rule, its parameters, the warping, the seed and the prompt format: what `record` and the
+    Live page take, and `bench` too, so that the three can be held side by side."""
+    p.add_argument("--rule", default=rule, choices=["sampling", "greedy", "threshold", "typical"])
+    p.add_argument("--tau", type=_finite_float, help="threshold rule: accept iff p/q >= tau (default 0.3)")
+    p.add_argument("--epsilon", type=_finite_float, help="typical rule (default 0.09)")
+    p.add_argument("--delta", type=_finite_float, help="typical rule (default 0.3)")
+    p.add_argument("--temperature", type=_finite_float, default=temperature, help="0 = greedy")
+    p.add_argument("--top-k", type=_int_at_least(0), default=0, help="0 = off")
+    p.add_argument("--top-p", type=_finite_float, default=1.0, help="in (0, 1]; 1.0 = off")
+    p.add_argument("--seed", type=_seed, default=0)
+    chat = p.add_mutually_exclusive_group()
+    chat.add_argument(
+        "--chat",
+        dest="chat",
+        action="store_true",
+        default=None,
+        help="wrap the prompt in the chat template (default when there is one)",
+    )
+    chat.add_argument("--no-chat", dest="chat", action="store_false", help="use the prompt as raw text")
+
+
 def _probability(s: str) -> float:
     x = _finite_float(s)
     if not 0.0 <= x <= 1.0:
@@ -112,25 +134,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     rec.add_argument("--gamma", type=_int_at_least(1), default=4, help="draft length (tokens proposed per step)")
     add_policy_arguments(rec)
-    rec.add_argument("--rule", default="sampling", choices=["sampling", "greedy", "threshold", "typical"])
-    rec.add_argument("--tau", type=_finite_float, help="threshold rule: accept iff p/q >= tau (default 0.3)")
-    rec.add_argument("--epsilon", type=_finite_float, help="typical rule (default 0.09)")
-    rec.add_argument("--delta", type=_finite_float, help="typical rule (default 0.3)")
-    rec.add_argument("--temperature", type=_finite_float, default=1.0, help="0 = greedy")
-    rec.add_argument("--top-k", type=_int_at_least(0), default=0, help="0 = off")
-    rec.add_argument("--top-p", type=_finite_float, default=1.0, help="in (0, 1]; 1.0 = off")
-    rec.add_argument("--seed", type=_seed, default=0)
+    add_decoding_arguments(rec)
     rec.add_argument("--max-new-tokens", type=_int_at_least(1), default=64)
     rec.add_argument("--log-top-k", type=_int_at_least(1), default=10, help="entries kept in each logged top list")
-    chat = rec.add_mutually_exclusive_group()
-    chat.add_argument(
-        "--chat",
-        dest="chat",
-        action="store_true",
-        default=None,
-        help="wrap the prompt in the chat template (default when there is one)",
-    )
-    chat.add_argument("--no-chat", dest="chat", action="store_false", help="use the prompt as raw text")
     rec.add_argument(
         "-o",
         "--out",

@@ -405,7 +405,7 @@ def missing_parts(trace: Trace) -> list[Gap]:
         "step timings",
         sum(not s.get("timing_ms") for s in steps),
         len(steps),
-        "no cost analysis (draft vs verify time, cost ratio c, implied speedup)",
+        "no cost analysis (draft vs verify time, cost ratio c, ideal speedup)",
     )
     if not rule:
         add("rule", "acceptance rule", 1, 1, "decisions are shown as logged, not re-derived from p, q and r")
@@ -1008,10 +1008,15 @@ class Costs:
     draft_ms_per_token: float | None  # mean time to draft one token
     verify_ms_per_step: float | None  # mean time of one verification pass
     c: float | None  # draft_ms_per_token / verify_ms_per_step
-    speedup: float | None  # implied by alpha, gamma and c
+    speedup: float | None  # ideal: implied by alpha, gamma and c with verification costing one target pass
     best_gamma: int | None
     best_speedup: float | None
     draft_kind: str
+    # measured beside the run (meta.timing.baseline: the evaluation model alone, same settings, right after)
+    target_ms_per_token: float | None = None
+    verify_passes: float | None = None  # one verification pass in target-alone tokens (1.0 in the ideal)
+    predicted_speedup: float | None = None  # the formula with the measured verification and draft costs
+    measured_speedup: float | None = None  # speculative tokens/s ÷ target-alone tokens/s
 
 
 def costs(trace: Trace, summary: dict[str, Any] | None = None) -> Costs:
@@ -1031,6 +1036,12 @@ def costs(trace: Trace, summary: dict[str, Any] | None = None) -> Costs:
     best_gamma = best = None
     if c is not None and alpha is not None:
         best_gamma, best = max(((g, implied_speedup(alpha, g, c)) for g in range(1, 17)), key=lambda t: t[1])
+    measured = _measured(meta.get("timing"), len((trace.get("output") or {}).get("token_ids", [])))
+    target_ms = measured[0]
+    verify_passes = per_pass / target_ms if per_pass and target_ms else None
+    predicted = None
+    if verify_passes and per_tok is not None and alpha is not None and target_ms:
+        predicted = expected_tokens(alpha, gamma) / (gamma * per_tok / target_ms + verify_passes)
     return Costs(
         alpha=alpha,
         gamma=gamma,
@@ -1044,7 +1055,25 @@ def costs(trace: Trace, summary: dict[str, Any] | None = None) -> Costs:
         best_gamma=best_gamma,
         best_speedup=best,
         draft_kind=str(meta.get("draft", {}).get("kind", "model")),
+        target_ms_per_token=target_ms,
+        verify_passes=verify_passes,
+        predicted_speedup=predicted,
+        measured_speedup=measured[1],
     )
+
+
+def _measured(timing: object, tokens: int) -> tuple[float | None, float | None]:
+    """(target-alone ms per token, measured speedup) from meta.timing, where the run measured them."""
+    if not isinstance(timing, dict) or not isinstance(timing.get("baseline"), dict):
+        return None, None
+    base = timing["baseline"]
+    b_tokens, b_ms, wall = base.get("tokens"), base.get("wall_ms"), timing.get("wall_ms")
+    if not all(isinstance(x, int | float) and x > 0 for x in (b_tokens, b_ms)):
+        return None, None
+    target_ms = float(b_ms) / float(b_tokens)
+    if not (isinstance(wall, int | float) and wall > 0 and tokens):
+        return target_ms, None
+    return target_ms, (tokens / float(wall)) / (float(b_tokens) / float(b_ms))
 
 
 def _tokens_per_step(trace: Trace, summary: dict[str, Any]) -> float:
@@ -1088,12 +1117,24 @@ def verdict(k: Costs) -> list[str]:
                 f"Gamma could be longer: drafts are cheap and usually accepted; gamma = {k.best_gamma} would give "
                 f"{k.best_speedup:.2f}× instead of {k.speedup:.2f}×."
             )
-        if k.speedup < 1.0:
+        if k.measured_speedup is not None:
             out.append(
-                f"Net effect: the implied speedup is {k.speedup:.2f}× — slower than running the evaluation model alone."
+                f"Measured: {k.measured_speedup:.2f}× the evaluation model alone (ideal by the formula: "
+                f"{k.speedup:.2f}×)."
+                + (
+                    f" One verification pass cost {k.verify_passes:.2f} target-alone tokens, not the 1.0 the ideal "
+                    "assumes."
+                    if k.verify_passes is not None and k.verify_passes > 1.1
+                    else ""
+                )
+            )
+        elif k.speedup < 1.0:
+            out.append(
+                f"Net effect: the ideal speedup (verification costing one target pass) is {k.speedup:.2f}× — slower "
+                "than running the evaluation model alone even before any overhead."
             )
     if not out:
-        sp = f" and an implied speedup of {k.speedup:.2f}×" if k.speedup is not None else ""
+        sp = f" and an ideal speedup of {k.speedup:.2f}× (by the formula)" if k.speedup is not None else ""
         out.append(
             f"Healthy: α = {k.alpha:.2f} gives {k.tokens_per_step:.2f} tokens per verification pass{sp}; "
             "no single bottleneck stands out."

@@ -435,7 +435,7 @@ def summary_html(trace: Trace, name: str) -> str:
         ("α", rate(m.alpha, ".3f") if m.alpha is not None else f"n/a: {undefined_words(s)}"),
         ("tokens per step", f"{m.tokens_per_step:.2f} (theory {rate(m.predicted_tokens_per_step)})"),
         ("cost ratio c", "—" if m.c is None else f"{m.c:.4f}"),
-        ("implied speedup", "—" if m.predicted_speedup is None else f"{m.predicted_speedup:.2f}×"),
+        ("ideal speedup (formula)", "—" if m.predicted_speedup is None else f"{m.predicted_speedup:.2f}×"),
         ("time per token", "—" if m.ms_per_token is None else f"{m.ms_per_token:.1f} ms"),
     ]
     counts = s["accepted_length_counts"]

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 import streamlit as st
 
-from specviz import engine_ui, theory, ui
+from specviz import engine_ui, live, theory, ui
 from specviz import exercises as ex
 from specviz import figures as fg
 from specviz import figures_learn as fl
@@ -274,7 +274,7 @@ def _points_table(points: list[theory.Measured]) -> pd.DataFrame:
                 "tokens per step": round(p.tokens_per_step, 2),
                 "theory": round(p.predicted_tokens_per_step, 2),
                 "c": None if p.c is None else round(p.c, 4),
-                "implied speedup": None if p.predicted_speedup is None else round(p.predicted_speedup, 2),
+                "ideal speedup": None if p.predicted_speedup is None else round(p.predicted_speedup, 2),
                 "ms per token": None if p.ms_per_token is None else round(p.ms_per_token, 1),
             }
             for p in points
@@ -353,7 +353,7 @@ def _raise_sweep() -> None:
 
 def sweep_form() -> SweepSettings:
     # like the live page: prompt lookup until the default draft model is installed
-    d = SweepSettings(draft=ui.DEFAULT if ui._default_draft_ready() else "ngram")
+    d = SweepSettings(draft=ui.DEFAULT if live.default_draft_ready() else "ngram")
     with st.expander("Sweep settings", expanded=st.session_state.get("sweep") is None):
         m1, m2 = st.columns(2)
         target = m1.text_input(
@@ -393,7 +393,7 @@ def run_sweep(s: SweepSettings) -> None:
     """The evaluation model alone, then every run of the sweep on one prompt; results to session state.
 
     Like the live page: the models load and run inside the process-wide generation slot, and the
-    runs end early when the tab closes or the per-run time limit passes (ui.RunControl).
+    runs end early when the tab closes or the per-run time limit passes (live.RunControl).
     """
     from specviz.decoder import target_decode
     from specviz.record import Recording, make_drafter
@@ -410,11 +410,11 @@ def run_sweep(s: SweepSettings) -> None:
     progress = st.progress(0.0, text="waiting for the model…")
     total = len(runs) + 1
     out: dict[str, Any] = {"settings": asdict(s), "runs": []}
-    control = ui.RunControl.start()
+    control = ui.run_control()
     with ui._generation_slot(note):
         try:
             with st.spinner(f"Loading {ui.md_escape(s.target)} ← {ui.md_escape(s.draft)} (once per server process)…"):
-                target, draft = ui.load_models(s.target, s.draft)
+                target, draft = live.load_models(s.target, s.draft)
             prompt_ids = target.encode(s.prompt, s.chat)
         except Exception as exc:  # the UI boundary: whatever a model load or the tokenizer raises
             st.error(f"Could not load the models: {ui.md_escape(f'{type(exc).__name__}: {exc}'[:600])}")
@@ -581,11 +581,11 @@ def _run_reference(spec: str, trace: Trace) -> None:
 
     m = trace["meta"]
     samp = m.get("sampling", {})
-    control = ui.RunControl.start()
+    control = ui.run_control()
     with ui._generation_slot(st.empty()):
         try:
             with st.spinner(f"Loading {ui.md_escape(spec)} (once per server process)…"):
-                target, _ = ui.load_models(spec, "ngram")
+                target, _ = live.load_models(spec, "ngram")
             want = str(m.get("target", {}).get("name", ""))
             if want and target.name != want:
                 st.error(

@@ -10,18 +10,14 @@ Session state holds only JSON-able data (traces, settings); models live in st.ca
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import math
 import os
-import sys
-import threading
 import time
 import uuid
-from collections import OrderedDict
-from collections.abc import Callable, Iterator
-from contextlib import closing, contextmanager
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +26,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from specviz import figures as fg
+from specviz import live
 from specviz.eventlog import loads_any
 from specviz.figures import KINDS, LABELS, SYMBOLS, Kind, literal
 from specviz.runsummary import sniff_summary
@@ -48,14 +45,11 @@ from specviz.trace import (
 )
 
 if TYPE_CHECKING:  # torch and transformers load only when the live page needs them
-    from specviz.decoder import DecodeConfig
     from specviz.models import CausalLM
 
 __all__ = [
     "PRESENTATION_CSS",
     "LiveSettings",
-    "PairCache",
-    "RunControl",
     "TraceChoice",
     "active_runs",
     "choose_trace",
@@ -68,6 +62,7 @@ __all__ = [
     "read_upload",
     "recover_partial",
     "run_button",
+    "run_control",
     "run_live",
     "show_gaps",
     "show_live_result",
@@ -710,68 +705,18 @@ def _cells_table(cells: list[fg.Cell]) -> Any:
 
 # ---------------------------------------------------------------- live decoding
 
-_GENERATION_LOCK = threading.Lock()  # one generation at a time per process: the models are shared
-DEFAULT = "default"  # specviz.models.DEFAULT: the embedded pair
+DEFAULT = live.DEFAULT  # specviz.models.DEFAULT: the embedded pair
 RULES = ("sampling", "greedy", "threshold", "typical")  # specviz.rules.RULES
 CUSTOM = "custom (hub id or local path)"
 NGRAM = "prompt lookup (n-gram, no draft model)"
 DRAFT_MODEL = "the pair's draft"
+LiveSettings = live.LiveSettings  # the page's settings: defined below the UI, where bench can use them too
 
 
 def _is_feature_draft(draft: str, target: str) -> bool:
     from specviz.models import FEATURE, resolve_draft
 
     return resolve_draft(draft, target) == FEATURE
-
-
-@dataclass(frozen=True)
-class LiveSettings:
-    target: str = DEFAULT
-    draft: str = DEFAULT  # a model spec, or "ngram"
-    prompt: str = "Explain speculative decoding to a student in three sentences."
-    chat: bool = True
-    gamma: int = 4
-    rule: str = "sampling"
-    tau: float = 0.3
-    epsilon: float = 0.09
-    delta: float = 0.3
-    temperature: float = 0.7
-    top_k: int = 0
-    top_p: float = 1.0
-    seed: int = 0
-    max_new_tokens: int = 64
-    compare: bool = False
-    adaptive: bool = False  # the heuristic draft-length schedule, gamma its maximum
-    confidence: float = 0.0  # a model draft stops below this q; 0 = off
-
-    def config(self) -> DecodeConfig:
-        """The decoder configuration; raises ValueError with a readable message for bad values."""
-        from specviz.decoder import DecodeConfig, GammaPolicy
-        from specviz.rules import make_rule
-        from specviz.warp import Sampling
-
-        params = {"threshold": {"tau": self.tau}, "typical": {"epsilon": self.epsilon, "delta": self.delta}}
-        return DecodeConfig(
-            gamma=self.gamma,
-            rule=make_rule(self.rule, **params.get(self.rule, {})),
-            sampling=Sampling(self.temperature, self.top_k, self.top_p),
-            max_new_tokens=self.max_new_tokens,
-            seed=self.seed,
-            gamma_policy=GammaPolicy.from_options(self.gamma, self.adaptive, self.confidence or None),
-        )
-
-
-def _default_draft_ready(draft: str = DEFAULT, target: str = DEFAULT) -> bool:
-    """Whether an embedded draft's files are there (a custom draft is checked when it loads)."""
-    from specviz.feature_draft import FEATURE_DIR
-    from specviz.models import DRAFT_DIR, FEATURE, STANDALONE, resolve_draft
-
-    draft = resolve_draft(draft, target)
-    if draft == FEATURE:
-        return (FEATURE_DIR / "head_config.json").is_file()
-    if draft == STANDALONE:
-        return (DRAFT_DIR / "config.json").is_file()
-    return True
 
 
 # what a feature draft reads that a separate small model does not: shown where the pair is shown
@@ -813,7 +758,7 @@ def live_form() -> LiveSettings:
             )
         else:
             target, draft = PRESETS[preset]
-        ready = _default_draft_ready(draft, target)
+        ready = live.default_draft_ready(draft, target)
         kind = st.radio("Drafter", [DRAFT_MODEL, NGRAM], index=0 if ready else 1, key="live_drafter", horizontal=False)
         if not ready and kind == DRAFT_MODEL:
             st.warning("This embedded draft is not installed (assets/); choose prompt lookup or another preset.")
@@ -895,63 +840,6 @@ def live_form() -> LiveSettings:
     )
 
 
-class PairCache:
-    """The loaded model pairs, shared by every session: at most `limit`, the least recently used evicted.
-
-    st.cache_resource(max_entries=...) evicts too, but it loads beside the entries it keeps and
-    cannot be resized or inspected; this cache evicts *before* loading, so memory never holds more
-    than `limit` pairs. Loads run one at a time under the cache's lock (which the generation lock
-    is always taken before, never after, so the two cannot deadlock).
-    """
-
-    def __init__(self, limit: int) -> None:
-        self.limit = max(1, limit)
-        self._pairs: OrderedDict[tuple[str, str], Any] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: tuple[str, str], load: Callable[[], Any]) -> Any:
-        with self._lock:
-            if key in self._pairs:
-                self._pairs.move_to_end(key)
-                return self._pairs[key]
-            while len(self._pairs) >= self.limit:
-                self._pairs.popitem(last=False)
-                _free_memory()
-            value = load()  # a failure caches nothing
-            self._pairs[key] = value
-            return value
-
-    def loaded(self) -> list[tuple[str, str]]:
-        """The pairs in memory, least recently used first."""
-        with self._lock:
-            return list(self._pairs)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._pairs.clear()
-        _free_memory()
-
-
-def _free_memory() -> None:
-    """Give evicted models' memory back (the GPU's too, if torch is in use)."""
-    gc.collect()
-    torch = sys.modules.get("torch")
-    if torch is not None and torch.cuda.is_available():
-        torch.cuda.empty_cache()
-
-
-MAX_PAIRS = int(_env_number("SPECVIZ_MAX_PAIRS", 2))  # model pairs kept loaded at once, per server process
-MAX_RUN_SECONDS = int(_env_number("SPECVIZ_MAX_RUN_SECONDS", 600))  # a live run (with its baseline) stops after this
-PAIRS = PairCache(MAX_PAIRS)
-
-
-def load_models(target: str, draft: str) -> tuple[CausalLM, CausalLM | None]:
-    """Once per server process per pair, shared by every session (never stored in session state)."""
-    from specviz.models import load_pair
-
-    return PAIRS.get((target, draft), lambda: load_pair(target, draft))  # type: ignore[no-any-return]
-
-
 def _session_alive(session_id: str | None) -> bool:
     """False once the browser tab of this session is gone (closed, navigated away, disconnected)."""
     if session_id is None:
@@ -966,34 +854,18 @@ def _session_alive(session_id: str | None) -> bool:
         return True
 
 
-@dataclass
-class RunControl:
-    """When a live run must end: asked to stop, its session gone, or its time up. The decoder polls it."""
+def run_control() -> live.RunControl:
+    """A RunControl for this session: its tab's liveness, and the time limit from now."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-    session_id: str | None
-    deadline: float
-    stop: threading.Event = field(default_factory=threading.Event)
-    reason: str | None = None
-
-    @classmethod
-    def start(cls) -> RunControl:
-        from streamlit.runtime.scriptrunner import get_script_run_ctx
-
-        ctx = get_script_run_ctx(suppress_warning=True)
-        return cls(ctx.session_id if ctx is not None else None, time.monotonic() + MAX_RUN_SECONDS)
-
-    def should_stop(self) -> bool:
-        if self.reason is None:
-            if self.stop.is_set():
-                self.reason = "stop requested"
-            elif time.monotonic() > self.deadline:
-                self.reason = f"the time limit of {MAX_RUN_SECONDS} s per run"
-            elif not _session_alive(self.session_id):
-                self.reason = "the browser tab was closed"
-        return self.reason is not None
+    ctx = get_script_run_ctx(suppress_warning=True)
+    sid = ctx.session_id if ctx is not None else None
+    limit = live.MAX_RUN_SECONDS
+    return live.RunControl(lambda: _session_alive(sid), time.monotonic() + limit, limit)
 
 
-_ACTIVE_RUNS: dict[int, RunControl] = {}  # the runs in progress in this process (at most one: the lock)
+_ACTIVE_RUNS: dict[int, live.RunControl] = {}  # the runs in progress in this process (at most one: the lock)
+POLL_SECONDS = 0.5  # how often the page redraws a run's progress: text only, never a chart while it decodes
 
 
 def active_runs() -> int:
@@ -1018,39 +890,25 @@ def _generation_slot(note: Any) -> Iterator[None]:
     Any Streamlit call may raise the rerun of a Stop click (or the stop of a closed tab), so the
     lock is released in every case.
     """
-    acquired = _GENERATION_LOCK.acquire(blocking=False)
+    acquired = live.GENERATION_LOCK.acquire(blocking=False)
     try:
         while not acquired:
             note.info("Another session is generating with the shared model; this run starts when it is done…")
-            acquired = _GENERATION_LOCK.acquire(timeout=0.5)
+            acquired = live.GENERATION_LOCK.acquire(timeout=0.5)
         note.empty()
         yield
     finally:
         if acquired:
-            _GENERATION_LOCK.release()
-
-
-def _is_oom(exc: BaseException) -> bool:
-    return type(exc).__name__ == "OutOfMemoryError" or "out of memory" in str(exc).lower()
+            live.GENERATION_LOCK.release()
 
 
 def _explain(exc: BaseException, s: LiveSettings) -> str:
-    """What went wrong and what to do, as plain text (the caller escapes it)."""
-    if _is_oom(exc):
-        return (
-            "the GPU ran out of memory. Try a smaller model pair, fewer max new tokens, or ask the instructor "
-            "to run the server on the CPU."
-        )
-    msg = str(exc) if type(exc).__name__ == "ModelLoadError" else f"{type(exc).__name__}: {exc}"
-    msg = msg.replace("use --draft ngram", "choose prompt lookup as the drafter").replace("(--no-chat)", "(raw text)")
-    msg = msg.replace("--device cpu", "the CPU")
-    if not _default_draft_ready(s.draft, s.target):
-        msg += " — This embedded draft is not installed: pick 'prompt lookup' as the drafter."
-    return literal(msg, 800)
+    return literal(live.explain(exc, s), 800)
 
 
 def run_live(s: LiveSettings) -> None:
-    """Decode with live updates; the finished (or stopped) run goes to session state as live_result."""
+    """Start a live run in the decode worker and follow it; the finished (or stopped) run goes to
+    session state as live_result."""
     from specviz.record import Recording, make_drafter
 
     try:
@@ -1071,83 +929,82 @@ def run_live(s: LiveSettings) -> None:
         help="Stops after the current step and keeps the partial trace.",
     )
     note, progress = st.empty(), st.progress(0.0, text="waiting for the model…")
-    text_slot, chart_slot = st.empty(), st.empty()
-    control = RunControl.start()
-    error = None
+    text_slot = st.empty()
+    control = run_control()
     with _generation_slot(note):  # loading takes the slot too: one pair in use at a time keeps memory bounded
         names = md_escape(literal(f"{s.target} ← {s.draft}", 200))
         try:
             with st.spinner(f"Loading {names} (once per server process; the first time takes a while)…"):
-                target, draft = load_models(s.target, s.draft)
+                target, draft = live.load_models(s.target, s.draft)
             rec = Recording(
                 target, make_drafter(target, draft), s.prompt, cfg, chat=s.chat, should_stop=control.should_stop
             )
+            warn_long_prompt(len(rec.prompt_ids), target)
         except Exception as exc:  # the UI boundary: a model that cannot load, no hub, OOM, a tokenizer mismatch
-            _free_memory()
+            live.free_memory()
             st.error(f"Could not load the models: {md_escape(_explain(exc, s))}")
             return
+        run = live.LiveRun(rec, cfg, control, baseline=s.compare)
         partial: dict[str, Any] = {"trace": rec.trace, "settings": asdict(s), "seconds": 0.0, "baseline": None}
         st.session_state["live_partial"] = partial
         _ACTIVE_RUNS[id(control)] = control
         try:
-            error = _decode(rec, cfg, control, partial, progress, text_slot, chart_slot)
-            if error is None and s.compare and control.reason is None:
-                partial["baseline"] = _baseline(target, rec.prompt_ids, cfg, progress, control.should_stop)
-        finally:
+            run.start()
+            _follow(run, progress, text_slot)
+        finally:  # a Stop click or a closed tab lands here as an exception: stop the worker, wait one step
+            if not run.done.is_set():
+                control.stop.set()
+            run.join()
             _ACTIVE_RUNS.pop(id(control), None)
-            control.stop.set()
+            _collect(run, partial)
     st.session_state.pop("live_partial", None)
-    if error is not None:
-        partial["error"] = _explain(error, s)
-        if _is_oom(error):
-            _free_memory()
+    if run.error is not None:
+        partial["error"] = _explain(run.error, s)
+        if live.is_oom(run.error):
+            live.free_memory()
     if control.reason is not None and control.reason != "stop requested":
         partial["stop_note"] = control.reason
     _keep_result(partial, stopped=control.reason is not None)
     st.rerun()
 
 
-def _decode(
-    rec: Any, cfg: DecodeConfig, control: RunControl, partial: dict[str, Any], progress: Any, text_slot: Any, chart: Any
-) -> BaseException | None:
-    """The decoding loop of a live run, drawing as it goes; returns the error that ended it, if any."""
-    it = iter(rec)
-    made, last_draw, n_draws = 0, 0.0, 0
-    with closing(it):  # closing finishes the trace as "stopped" when Stop or a closed tab ends the script
-        try:
-            while True:
-                t0 = time.perf_counter()
-                try:
-                    step = next(it)
-                except StopIteration:
-                    return None
-                partial["seconds"] += time.perf_counter() - t0
-                made = min(cfg.max_new_tokens, made + step["n_accepted"] + (1 if step.get("next") else 0))
-                progress.progress(made / cfg.max_new_tokens, text=f"step {step['index']} · {made} tokens")
-                if time.monotonic() - last_draw > 0.4:
-                    last_draw, n_draws = time.monotonic(), n_draws + 1
-                    toks = [(t.token, t.kind) for t in fg.provenance(rec.trace)]
-                    text_slot.markdown(tokens_md(toks, limit=200))
-                    steps = len(rec.trace["steps"])
-                    with chart:
-                        _plot(fg.timeline_figure(rec.trace, max(0, steps - 12), steps), f"live_tl_{n_draws}")
-        except Exception as exc:  # a model failure mid-run (e.g. out of memory): keep what was made
-            return exc
+def _collect(run: live.LiveRun, partial: dict[str, Any]) -> None:
+    """What the result shows: the worker's timings (also in the trace's meta.timing) and the baseline."""
+    timing = run.trace["meta"].get("timing") or run.timing()
+    partial["seconds"] = timing["wall_ms"] / 1e3
+    partial["timing"] = timing
+    if run.baseline is not None:
+        b = run.baseline
+        partial["baseline"] = {"text": b["text"], "tokens": b["tokens"], "seconds": b["seconds"]}
 
 
-def _baseline(
-    target: CausalLM, prompt_ids: list[int], cfg: DecodeConfig, progress: Any, should_stop: Callable[[], bool]
-) -> dict[str, Any]:
-    from specviz.decoder import target_decode
+def _follow(run: live.LiveRun, progress: Any, text_slot: Any) -> None:
+    """Redraw the run's progress every POLL_SECONDS until the worker is done: text and a progress
+    bar, the same while the evaluation model runs alone, so both are timed under the same load."""
+    while not run.done.wait(POLL_SECONDS):
+        p = run.progress()
+        if p.phase == "baseline":
+            progress.progress(
+                p.baseline_tokens / p.max_new_tokens, text=f"evaluation model alone: {p.baseline_tokens} tokens"
+            )
+        else:
+            progress.progress(p.tokens / p.max_new_tokens, text=f"step {p.steps} · {p.tokens} tokens")
+        text_slot.markdown(tokens_md([(t.token, t.kind) for t in fg.provenance(run.trace)], limit=200))
 
-    toks: list[int] = []
-    t0 = time.perf_counter()
-    for x in target_decode(target, prompt_ids, cfg.sampling, cfg.max_new_tokens, cfg.seed, should_stop):
-        toks.append(x)
-        if len(toks) % 8 == 0:
-            progress.progress(len(toks) / cfg.max_new_tokens, text=f"evaluation model alone: {len(toks)} tokens")
-    seconds = time.perf_counter() - t0
-    return {"text": target.tokenizer.decode(toks), "tokens": len(toks), "seconds": seconds}
+
+def warn_long_prompt(n_tokens: int, target: CausalLM) -> None:
+    """Say when a prompt is long enough to slow every step, or longer than the model can read."""
+    limit = getattr(target.model.config, "max_position_embeddings", None)
+    if isinstance(limit, int) and n_tokens >= limit:
+        st.warning(
+            f"The prompt is {n_tokens:,} tokens, and this evaluation model reads at most {limit:,}: its output past "
+            "that point is not meaningful. Shorten the prompt."
+        )
+    elif n_tokens > 2000:
+        st.info(
+            f"The prompt is {n_tokens:,} tokens: every step attends over all of them, so decoding is slower than with "
+            "a short prompt (on a laptop CPU, a few tokens per second)."
+        )
 
 
 def _keep_result(partial: dict[str, Any], stopped: bool) -> None:
@@ -1170,6 +1027,23 @@ def recover_partial() -> None:
         _keep_result(partial, stopped=True)
 
 
+def _timed_words(speed: float | None, tokens: int, model_ms: float | None, baseline: bool) -> str:
+    """What the speeds on the Live page measure, in words (they are never the page's own time)."""
+    model = (
+        f" Model time alone (the decoder's draft + verify timings) gives {tokens / (model_ms / 1e3):.1f} tok/s."
+        if model_ms
+        else ""
+    )
+    how = (
+        "What was timed: each decode loop in the server's worker thread, from its first step to its last (wall "
+        f"time), while this page redrew its progress twice a second; drawing, sending to the browser and the browser "
+        f"itself are not in it.{model}"
+    )
+    if baseline:
+        return how + " Both runs used the same models, dtype, settings and seed, one right after the other."
+    return how + " Tick **Also run the evaluation model alone** to measure the speedup on this machine."
+
+
 def show_live_result(result: dict[str, Any]) -> None:
     trace: Trace = result["trace"]
     store = _store()
@@ -1187,12 +1061,17 @@ def show_live_result(result: dict[str, Any]) -> None:
     s = summarize(trace)
     tokens = len(out["token_ids"])
     speed = tokens / result["seconds"] if result.get("seconds") else None
+    model_ms = (result.get("timing") or {}).get("model_ms")
     cols = st.columns(5)
     cols[0].metric("tokens", tokens)
     cols[1].metric("steps (evaluation passes)", n)
     cols[2].metric("tokens per step", f"{s['tokens_per_step']:.2f}")
     cols[3].metric("α (acceptance)", rate(s["alpha"]), help=undefined_words(s) or None)
-    cols[4].metric("speculative speed", f"{speed:.1f} tok/s" if speed else "—")
+    cols[4].metric(
+        "speculative speed",
+        f"{speed:.1f} tok/s" if speed else "—",
+        help="tokens ÷ the wall time of the decode loop in the server's worker thread (the page's drawing is not in it)",
+    )
     st.markdown(legend_md(("accepted", "correction", "bonus")))
     st.markdown(tokens_md([(t.token, t.kind) for t in fg.provenance(trace)]))
     base = result.get("baseline")
@@ -1214,6 +1093,7 @@ def show_live_result(result: dict[str, Any]) -> None:
     else:
         with st.expander("Output as plain text"):
             st.text(literal(out["text"]))
+    st.caption(_timed_words(speed, tokens, model_ms, bool(base)))
     steps = len(trace["steps"])
     _plot(fg.timeline_figure(trace, max(0, steps - TIMELINE_ROWS), steps), "live_result_timeline")
     c1, c2 = st.columns(2)
@@ -1252,7 +1132,7 @@ def show_stats(choice: TraceChoice) -> None:
     st.markdown(_meta_line(trace))
     if words := draft_words(trace):
         st.caption(words)
-    cols = st.columns(6)
+    cols = st.columns(7)
     cols[0].metric("steps", k.steps)
     cols[1].metric("tokens", s["tokens"])
     cols[2].metric(
@@ -1271,7 +1151,20 @@ def show_stats(choice: TraceChoice) -> None:
     cols[4].metric(
         "cost ratio c", "—" if k.c is None else f"{k.c:.3f}", help="draft time per draft token ÷ verify time per step"
     )
-    cols[5].metric("implied speedup", "—" if k.speedup is None else f"{k.speedup:.2f}×")
+    cols[5].metric(
+        "ideal speedup",
+        "—" if k.speedup is None else f"{k.speedup:.2f}×",
+        help="By the formula below, with verification costing exactly one pass of the evaluation model alone: an "
+        "upper bound, not a measurement.",
+    )
+    cols[6].metric(
+        "measured speedup",
+        "—" if k.measured_speedup is None else f"{k.measured_speedup:.2f}×",
+        help="This run's tokens/s ÷ the evaluation model alone's, timed the same way right after it"
+        if k.measured_speedup is not None
+        else "Not measured: this trace has no target-alone timing. Record it on the Live page with 'Also run the "
+        "evaluation model alone'.",
+    )
     theory, speedup = st.columns(2)
     theory.latex(r"\text{tokens per step} = \frac{1-\alpha^{\gamma+1}}{1-\alpha}")
     speedup.latex(r"\text{speedup} = \frac{1-\alpha^{\gamma+1}}{(1-\alpha)(\gamma c+1)}")
@@ -1298,9 +1191,17 @@ def show_stats(choice: TraceChoice) -> None:
         if any(s.get("timing_ms") for s in trace["steps"]):
             _plot(fg.timing_figure(trace), "stats_timing")
         else:
-            st.info("No step timings in this trace, so no cost analysis: c and the implied speedup need them.")
+            st.info("No step timings in this trace, so no cost analysis: c and the ideal speedup need them.")
     if k.draft_ms_per_token is not None and k.verify_ms_per_step is not None:
         st.caption(
             f"Measured: {k.draft_ms_per_token:.2f} ms per draft token, {k.verify_ms_per_step:.1f} ms per verification "
             f"pass, so c = {k.c:.3f}. Times come from the machine that recorded the trace."
+            + (
+                f" The evaluation model alone took {k.target_ms_per_token:.1f} ms per token, so one verification pass "
+                f"cost {k.verify_passes:.2f} of its tokens (the ideal assumes 1.0); with these measured costs the "
+                f"formula predicts {k.predicted_speedup:.2f}×."
+                if k.target_ms_per_token and k.verify_passes and k.predicted_speedup
+                else " The ideal speedup assumes a verification pass costs one token of the evaluation model alone; "
+                "no target-alone timing was recorded to check that."
+            )
         )

@@ -209,7 +209,7 @@ def test_hostile_token_text_is_never_interpreted(tiny_trace):
 def test_stats_each_sample(name):
     at = open_page("pages/stats.py", trace=name)
     labels = [m.label for m in at.metric]
-    assert {"steps", "α", "tokens / step", "cost ratio c", "implied speedup"} <= set(labels)
+    assert {"steps", "α", "tokens / step", "cost ratio c", "ideal speedup", "measured speedup"} <= set(labels)
     assert len(at.get("plotly_chart")) == 4
     assert at.info  # the verdict in words
     assert at.query_params["trace"] in (name, [name])

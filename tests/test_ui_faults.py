@@ -21,7 +21,7 @@ from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import PreTrainedTokenizerFast
 
 from specviz import figures as fg
-from specviz import ui
+from specviz import live, ui
 from specviz.drafters import ModelDrafter
 from specviz.trace import dumps, validate
 from tests.apptestkit import ok, open_page
@@ -235,11 +235,11 @@ def run(at: AppTest) -> AppTest:
 
 @pytest.fixture(autouse=True)
 def _fresh_cache(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(ui, "PAIRS", ui.PairCache(2))
+    monkeypatch.setattr(live, "PAIRS", live.PairCache(2))
 
 
 def assert_idle() -> None:
-    assert not ui._GENERATION_LOCK.locked() and ui.active_runs() == 0
+    assert not live.GENERATION_LOCK.locked() and ui.active_runs() == 0
 
 
 def test_a_hub_model_that_does_not_exist_offline(model_dirs: tuple[Path, Path]) -> None:
@@ -282,7 +282,7 @@ def test_out_of_memory_while_loading(model_dirs: tuple[Path, Path], monkeypatch:
     monkeypatch.setattr(specviz.models, "load_pair", boom)
     at = run(live_with(model_dirs))
     assert "ran out of memory" in at.error[0].value and "smaller model" in at.error[0].value
-    assert ui.PAIRS.loaded() == [] and not at.exception
+    assert live.PAIRS.loaded() == [] and not at.exception
     assert_idle()
     monkeypatch.undo()
     at = run(live_with(model_dirs))
@@ -331,7 +331,7 @@ def test_closed_tab_stops_the_run_and_releases_everything(
 
 
 def test_a_run_stops_at_its_time_limit(model_dirs: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(ui, "MAX_RUN_SECONDS", -1)
+    monkeypatch.setattr(live, "MAX_RUN_SECONDS", -1)
     at = run(live_with(model_dirs, max_new=40))
     result = at.session_state["live_result"]
     assert result["stopped"] and "time limit" in result["stop_note"]
@@ -342,7 +342,8 @@ def test_a_run_stops_at_its_time_limit(model_dirs: tuple[Path, Path], monkeypatc
 def test_stop_mid_run_releases_the_lock_and_keeps_the_partial_trace(
     model_dirs: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A Stop click (or a closed tab) reaches the running script as an exception at its next Streamlit call."""
+    """A Stop click (or a closed tab) reaches the running script as an exception at its next Streamlit
+    call; the worker then stops after its current step, and the lock is released only after it."""
     from streamlit.runtime.scriptrunner_utils.exceptions import StopException
 
     class Interrupting:  # stands in for the page's placeholders: the second progress update is interrupted
@@ -362,27 +363,34 @@ def test_stop_mid_run_releases_the_lock_and_keeps_the_partial_trace(
         def empty(self) -> None:
             pass
 
-        def __enter__(self) -> Interrupting:
-            return self
-
-        def __exit__(self, *_: Any) -> None:
-            pass
-
-    monkeypatch.setattr(ui, "_plot", lambda *a, **kw: None)
-
     from specviz.models import load_pair
     from specviz.record import Recording, make_drafter
 
     target, draft = load_pair(str(model_dirs[0]), str(model_dirs[1]))
-    settings = ui.LiveSettings(temperature=0.0, rule="greedy", max_new_tokens=40)
-    rec = Recording(target, make_drafter(target, draft), "x", settings.config(), prompt_ids=[1, 3, 4, 5])
-    control = ui.RunControl(None, time.monotonic() + 60)
-    partial: dict[str, Any] = {"seconds": 0.0}
+    settings = ui.LiveSettings(temperature=0.0, rule="greedy", max_new_tokens=400)
+    control = live.RunControl(lambda: True, time.monotonic() + 60)
+    rec = Recording(
+        target,
+        make_drafter(target, draft),
+        "x",
+        settings.config(),
+        prompt_ids=[1, 3, 4, 5],
+        should_stop=control.should_stop,
+    )
+    run = live.LiveRun(rec, settings.config(), control)
     slot = Interrupting()
+    monkeypatch.setattr(ui, "POLL_SECONDS", 0.01)
     with pytest.raises(StopException), ui._generation_slot(slot):
-        ui._decode(rec, settings.config(), control, partial, slot, slot, slot)
+        try:
+            run.start()
+            ui._follow(run, slot, slot)
+        finally:
+            control.stop.set()
+            run.join()
     assert_idle()
-    assert len(rec.trace["steps"]) == 2 and rec.trace["output"]["stop_reason"] == "stopped"
+    trace = rec.trace
+    assert trace["output"]["stop_reason"] == "stopped" and validate(trace) == [] and len(trace["steps"]) < 400
+    assert trace["meta"]["timing"]["tokens"] == len(trace["output"]["token_ids"])
 
 
 def test_waiting_for_another_session_then_running() -> None:
@@ -395,8 +403,8 @@ def test_waiting_for_another_session_then_running() -> None:
         def empty(self) -> None:
             pass
 
-    ui._GENERATION_LOCK.acquire()
-    threading.Timer(0.7, ui._GENERATION_LOCK.release).start()
+    live.GENERATION_LOCK.acquire()
+    threading.Timer(0.7, live.GENERATION_LOCK.release).start()
     t0 = time.monotonic()
     with ui._generation_slot(Note()):
         assert time.monotonic() - t0 >= 0.6
@@ -405,15 +413,15 @@ def test_waiting_for_another_session_then_running() -> None:
 
 
 def test_run_control_reasons(monkeypatch: pytest.MonkeyPatch) -> None:
-    c = ui.RunControl("s1", time.monotonic() + 60)
+    c = live.RunControl(lambda: True, time.monotonic() + 60)
     assert not c.should_stop()
     c.stop.set()
     assert c.should_stop() and c.reason == "stop requested"
-    assert ui.RunControl("s1", time.monotonic() - 1).should_stop()
-    monkeypatch.setattr(ui, "_session_alive", lambda sid: sid != "gone")
-    gone = ui.RunControl("gone", time.monotonic() + 60)
+    assert live.RunControl(lambda: True, time.monotonic() - 1).should_stop()
+    gone = live.RunControl(lambda: False, time.monotonic() + 60)
     assert gone.should_stop() and gone.reason == "the browser tab was closed"
-    assert ui._session_alive(None)
+    monkeypatch.setattr(ui, "_session_alive", lambda sid: sid != "gone")
+    assert ui._session_alive(None) and not ui._session_alive("gone")
 
 
 # ---------------------------------------------------------------- the bounded model cache
@@ -424,7 +432,7 @@ class Model:
 
 
 def test_pair_cache_is_lru_bounded_and_frees_evicted_models() -> None:
-    cache = ui.PairCache(2)
+    cache = live.PairCache(2)
     loads: list[str] = []
 
     def loader(name: str) -> Any:
@@ -449,11 +457,11 @@ def test_pair_cache_is_lru_bounded_and_frees_evicted_models() -> None:
     with pytest.raises(RuntimeError):
         cache.get(("e", "x"), fail)
     assert ("e", "x") not in cache.loaded() and len(cache.loaded()) <= 2  # a failure caches nothing
-    assert ui.PairCache(0).limit == 1
+    assert live.PairCache(0).limit == 1
 
 
 def test_pair_cache_under_concurrent_sessions_never_deadlocks() -> None:
-    cache = ui.PairCache(2)
+    cache = live.PairCache(2)
     seen: list[int] = []
 
     def worker(i: int) -> None:
@@ -474,12 +482,12 @@ def test_pair_cache_under_concurrent_sessions_never_deadlocks() -> None:
 def test_two_pairs_in_turn_stay_within_the_limit(
     model_dirs: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(ui, "PAIRS", ui.PairCache(1))
+    monkeypatch.setattr(live, "PAIRS", live.PairCache(1))
     run(live_with(model_dirs))
-    first = ui.PAIRS.loaded()
+    first = live.PAIRS.loaded()
     at = live_with(model_dirs)
     at.radio(key="live_drafter").set_value(ui.NGRAM)
     run(at)
-    assert len(ui.PAIRS.loaded()) == 1 and ui.PAIRS.loaded() != first
+    assert len(live.PAIRS.loaded()) == 1 and live.PAIRS.loaded() != first
     assert validate(at.session_state["live_result"]["trace"]) == []
     assert_idle()
