@@ -19,7 +19,8 @@ Speculative decoding lets a cheap **draft** (distribution **q**) run ahead:
 2. **Verify.** The evaluation model scores all γ drafts in **one** forward pass, giving p for each.
 3. **Accept.** Left to right, a draft x is kept when a uniform draw r falls below min(1, p(x)/q(x)).
    The first rejection ends the run: **n_accepted** is the number of drafts accepted in a row.
-4. **The evaluation model's token.** It then generates the token at position i + n_accepted + 1 itself:
+4. **The evaluation model's token.** With i tokens of context before the step (the drafts took positions
+   i + 1 … i + γ), it then generates the token at position i + n_accepted + 1 itself:
    after a rejection from the residual norm(max(0, p − q)) — a **correction** — or, when every draft
    passed, from its own p — a **bonus** token.
 

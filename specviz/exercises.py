@@ -9,6 +9,7 @@ class `?seed=N&trace=NAME`. Pure: no streamlit, no torch.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -90,7 +91,8 @@ def mark(question: Question, choice: int | None) -> bool:
 
 
 def _tok(text: str) -> str:
-    return f"'{visible(text)}'"
+    """A token as the questions quote it: ⟨␣the⟩, so quotes and commas inside tokens stay readable."""
+    return f"⟨{visible(text)}⟩"
 
 
 def _toks(texts: list[str]) -> str:
@@ -395,7 +397,8 @@ def _expected_tokens(trace: Trace, rng: random.Random) -> Question | None:
     s = summarize(trace)
     if s["alpha"] is None:  # nothing drafted: no α to ask about
         return None
-    alpha = round(min(max(float(s["alpha"]), 0.05), 0.95) * 20) / 20  # to the nearest 0.05
+    # the α the statistics page shows for this trace, to the same two decimals: one number everywhere
+    alpha = round(min(max(float(s["alpha"]), 0.01), 0.99), 2)
     gamma = int(trace.get("meta", {}).get("gamma") or 4)
     right = theory.expected_tokens(alpha, gamma)
     wrong_values = [
@@ -409,7 +412,7 @@ def _expected_tokens(trace: Trace, rng: random.Random) -> Question | None:
     wrong = [fmt(w) for w in wrong_values if abs(w - right) > 0.015]
     options, answer = _choice(rng, fmt(right), wrong)
     text = (
-        f"This trace measured α ≈ {alpha:.2f} (each draft accepted with that probability) with γ = {gamma} drafts per "
+        f"This trace measured α = {alpha:.2f} (each draft accepted with that probability) with γ = {gamma} drafts per "
         "step. If every decision passed independently with probability α, how many tokens would one step yield on average?"
     )
     why = (
@@ -428,15 +431,17 @@ _DIAGNOSIS_WORDS: dict[theory.Diagnosis, str] = {
 }
 
 
-def _bottleneck(trace: Trace, rng: random.Random) -> Question | None:
+def _bottleneck(trace: Trace, rng: random.Random, avoid: frozenset[int] | set[int] = frozenset()) -> Question | None:
+    """avoid: steps other questions of the set ask about; the excerpt leaves them out (it shows n_accepted)."""
     steps = trace["steps"]
     if len(steps) < 3:
         return None
     m = theory.measure(trace)
     if m.c is None or m.alpha is None:
         return None
-    start = rng.randrange(0, max(1, len(steps) - 8 + 1))
-    window = steps[start : start + 8]
+    starts = [a for a in range(max(1, len(steps) - 8 + 1)) if not avoid & set(range(a, a + 8))]
+    start = rng.choice(starts) if starts else 0
+    window = [] if not starts else steps[start : start + 8]
     details = [
         f"step {s['index']}: drafted {len(s['draft'])}, accepted {s['n_accepted']}, draft {s['timing_ms'].get('draft', 0.0):.1f} ms, "
         f"verify {s['timing_ms'].get('verify', 0.0):.1f} ms"
@@ -464,7 +469,11 @@ def _bottleneck(trace: Trace, rng: random.Random) -> Question | None:
             "healthy": "No single change would gain more than 5%.",
         }[found]
     )
-    text = f"Here is an excerpt of this trace (steps {start}–{start + len(window) - 1}) and its totals. What limits the speedup most?"
+    text = (
+        f"Here is an excerpt of this trace (steps {start}–{start + len(window) - 1}) and its totals. What limits the speedup most?"
+        if window
+        else "Here are this trace's totals. What limits the speedup most?"
+    )
     return Question("bottleneck", "bottleneck", text, options, answer, why, start, tuple(details))
 
 
@@ -516,23 +525,40 @@ def make_quiz(trace: Trace, seed: int, name: str = "trace") -> list[Question]:
     # prefer steps that teach something: a rejection after at least one acceptance, or a bonus
     rich = [k for k in with_next if 0 < steps[k]["n_accepted"] < len(steps[k]["draft"])] or with_next
     decided = [(s["index"], j) for s in steps for j, v in enumerate(s["verify"]) if v["accepted"] is not None]
+    # Questions in one set must not answer each other: "the first 2 were accepted" in one and "how many
+    # were accepted?" in the next, about the same step. So every step-based question gets a step of
+    # its own (a question is left out when no unused step fits it).
+    used: set[int] = set()
+
+    def pick(pool: list[int], fallback: list[int] = with_next) -> int | None:
+        free = [k for k in pool if k not in used] or [k for k in fallback if k not in used]
+        if not free:
+            return None
+        k = rng.choice(free)
+        used.add(k)
+        return k
+
     out: list[Question] = []
-    if with_drafts:
-        out.append(_count_appended(trace, rng.choice(with_drafts), rng))
-    if decided:
-        # half the time a rejection, which is the rarer and more interesting case
-        rejected = [(k, j) for k, j in decided if steps[k]["verify"][j]["accepted"] is False]
-        pool = rejected if rejected and rng.random() < 0.5 else decided
-        out.append(_accept_reject(trace, *rng.choice(pool), rng))
-    if with_next:
-        bonus = [k for k in with_next if steps[k]["next"]["kind"] == "bonus"]  # type: ignore[index]
-        pool = bonus if bonus and rng.random() < 0.3 else rich
-        out.append(_next_action(trace, rng.choice(pool), rng))
-        out.append(_order_operations(trace, rng.choice(with_next), rng))
-        out.append(_assemble(trace, rng.choice(rich), rng))
-        out.append(_infer_accepted(trace, rng.choice(rich), rng))
-    for maker in (_expected_tokens, _bottleneck, _lossy):
-        q = maker(trace, rng)
+    if (k := pick(with_drafts, [])) is not None:
+        out.append(_count_appended(trace, k, rng))
+    rejected = [(k, j) for k, j in decided if steps[k]["verify"][j]["accepted"] is False]
+    # half the time a rejection, which is the rarer and more interesting case
+    pairs = [(k, j) for k, j in (rejected if rejected and rng.random() < 0.5 else decided) if k not in used]
+    if pairs:
+        k, j = rng.choice(pairs)
+        used.add(k)
+        out.append(_accept_reject(trace, k, j, rng))
+    bonus = [k for k in with_next if steps[k]["next"]["kind"] == "bonus"]  # type: ignore[index]
+    makers: list[tuple[Callable[[Trace, int, random.Random], Question], list[int]]] = [
+        (_next_action, bonus if bonus and rng.random() < 0.3 else rich),
+        (_order_operations, with_next),
+        (_assemble, rich),
+        (_infer_accepted, rich),
+    ]
+    for maker, pool in makers:  # a preferred pool first, then any step with a next token
+        if (k := pick(pool)) is not None:
+            out.append(maker(trace, k, rng))
+    for q in (_expected_tokens(trace, rng), _bottleneck(trace, rng, used), _lossy(trace, rng)):
         if q is not None:
             out.append(q)
     return out

@@ -105,6 +105,11 @@ def _escape_hidden(ch: str) -> str:
     return f"\\u{ord(ch):04x}" if ord(ch) <= 0xFFFF else f"\\U{ord(ch):08x}"
 
 
+def plural(n: int, word: str) -> str:
+    """ "1 token", "2 tokens", "0 tokens"."""
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
 def visible(text: str) -> str:
     """Token text with whitespace and control characters made visible: ' the\\n' → '␣the⏎'.
 

@@ -532,6 +532,22 @@ def show_sweep() -> None:
 # ---------------------------------------------------------------- compare
 
 
+def like_for_like(sources: dict[str, tuple[str, Trace]]) -> tuple[str, str]:
+    """The pair Compare opens on: two traces of the same prompt and evaluation model (the greedy sample with
+    the standalone draft and with the feature draft, where both exist), else the first two."""
+    keys = list(sources)
+    if "sample:greedy" in sources and "sample:feature-greedy" in sources:
+        return "sample:greedy", "sample:feature-greedy"
+    for i, a in enumerate(keys):
+        for b in keys[i + 1 :]:
+            ta, tb = sources[a][1], sources[b][1]
+            if ta["prompt"]["token_ids"] == tb["prompt"]["token_ids"] and ta["meta"].get("target") == tb["meta"].get(
+                "target"
+            ):
+                return a, b
+    return keys[0], keys[min(1, len(keys) - 1)]
+
+
 def _compare_sources() -> dict[str, tuple[str, Trace]]:
     out: dict[str, tuple[str, Trace]] = {f"sample:{n}": (f"Sample · {n}", t) for n, t in _samples().items()}
     for key, item in st.session_state.get("traces", {}).items():  # ui's store: this session's runs and uploads
@@ -631,12 +647,12 @@ def compare_view() -> None:
     sources = _compare_sources()
     keys = list(sources)
     state = st.session_state
-    for side, default in (("a", 0), ("b", 1)):
+    for side, default in zip(("a", "b"), like_for_like(sources), strict=True):
         wanted = st.query_params.get(side)
         if wanted and f"sample:{wanted}" in sources and wanted != state.get(f"compare_{side}_url"):
             state[f"compare_{side}"] = f"sample:{wanted}"
         if state.get(f"compare_{side}") not in sources:
-            state[f"compare_{side}"] = keys[min(default, len(keys) - 1)]
+            state[f"compare_{side}"] = default
     ca, cb = st.columns(2)
     ka = ca.selectbox("Trace A", keys, format_func=lambda k: sources[k][0], key="compare_a")
     kb = cb.selectbox("Trace B", keys, format_func=lambda k: sources[k][0], key="compare_b")

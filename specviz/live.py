@@ -238,14 +238,25 @@ class LiveRun:
     appended); `timing()` is final once `done` is set, and is written into the trace's meta.
     """
 
-    def __init__(self, recording: Recording, cfg: DecodeConfig, control: RunControl, baseline: bool = False) -> None:
+    def __init__(
+        self,
+        recording: Recording,
+        cfg: DecodeConfig,
+        control: RunControl,
+        baseline: bool = False,
+        settle_s: float = 0.0,
+    ) -> None:
+        """settle_s: wait this long before decoding starts (untimed), so that a browser on the same
+        machine has finished redrawing the page after the Run click instead of competing with the
+        first timed steps; the baseline, which starts on a quiet page, would otherwise be favoured."""
         self.recording, self.cfg, self.control, self.want_baseline = recording, cfg, control, baseline
+        self.settle_s = settle_s
         self.done = threading.Event()
         self.error: BaseException | None = None
         self.baseline: dict[str, Any] | None = None
+        self.baseline_ids: list[int] = []  # grows while the evaluation model runs alone (the page shows it)
         self._phase = "decoding"
         self._tokens = 0
-        self._baseline_tokens = 0
         self._wall_s = 0.0
         self._thread = threading.Thread(target=self._work, name="specviz-live-run", daemon=True)
 
@@ -263,10 +274,13 @@ class LiveRun:
 
     def progress(self) -> Progress:
         return Progress(
-            self._phase, len(self.trace["steps"]), self._tokens, self._baseline_tokens, self.cfg.max_new_tokens
+            self._phase, len(self.trace["steps"]), self._tokens, len(self.baseline_ids), self.cfg.max_new_tokens
         )
 
     def _work(self) -> None:
+        deadline = time.monotonic() + self.settle_s
+        while time.monotonic() < deadline and not self.control.stop.is_set():
+            time.sleep(0.05)
         it = iter(self.recording)
         try:
             t0 = time.perf_counter()
@@ -294,7 +308,7 @@ class LiveRun:
         from specviz.decoder import target_decode
 
         target = self.recording.target
-        toks: list[int] = []
+        toks = self.baseline_ids
         t0 = time.perf_counter()
         for x in target_decode(
             target,
@@ -305,7 +319,6 @@ class LiveRun:
             self.control.should_stop,
         ):
             toks.append(x)
-            self._baseline_tokens = len(toks)
         seconds = time.perf_counter() - t0
         return {"text": target.tokenizer.decode(toks), "tokens": len(toks), "seconds": seconds, "token_ids": toks}
 

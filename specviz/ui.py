@@ -162,6 +162,14 @@ PRESENTATION_CSS = """<style>
 </style>"""
 
 
+# While a live run decodes, the browser should not compete with it for the CPU (an instructor's laptop
+# runs both): Streamlit's animated "running" indicator and CSS transitions repaint continuously.
+QUIET_CSS = """<style>
+[data-testid="stStatusWidget"] { display: none !important; }
+.stApp *, .stApp *::before, .stApp *::after { animation: none !important; transition: none !important; }
+</style>"""
+
+
 def _presentation_changed() -> None:
     st.session_state["presentation"] = st.session_state["presentation_widget"]
 
@@ -865,7 +873,9 @@ def run_control() -> live.RunControl:
 
 
 _ACTIVE_RUNS: dict[int, live.RunControl] = {}  # the runs in progress in this process (at most one: the lock)
-POLL_SECONDS = 0.5  # how often the page redraws a run's progress: text only, never a chart while it decodes
+POLL_SECONDS = 1.0  # how often the page redraws a run's progress: text only, never a chart while it decodes
+SETTLE_SECONDS = 1.0  # the browser redraws the page after Run; timing starts once it has (live.LiveRun)
+TEXT_EVERY = 3  # polls between redraws of the growing text (docs/BENCHMARKS.md: what drawing costs here)
 
 
 def active_runs() -> int:
@@ -928,6 +938,7 @@ def run_live(s: LiveSettings) -> None:
         key="live_stop",
         help="Stops after the current step and keeps the partial trace.",
     )
+    st.markdown(QUIET_CSS, unsafe_allow_html=True)  # constant CSS, no user text: the browser stays idle
     note, progress = st.empty(), st.progress(0.0, text="waiting for the model…")
     text_slot = st.empty()
     control = run_control()
@@ -944,7 +955,7 @@ def run_live(s: LiveSettings) -> None:
             live.free_memory()
             st.error(f"Could not load the models: {md_escape(_explain(exc, s))}")
             return
-        run = live.LiveRun(rec, cfg, control, baseline=s.compare)
+        run = live.LiveRun(rec, cfg, control, baseline=s.compare, settle_s=SETTLE_SECONDS)
         partial: dict[str, Any] = {"trace": rec.trace, "settings": asdict(s), "seconds": 0.0, "baseline": None}
         st.session_state["live_partial"] = partial
         _ACTIVE_RUNS[id(control)] = control
@@ -979,17 +990,24 @@ def _collect(run: live.LiveRun, partial: dict[str, Any]) -> None:
 
 
 def _follow(run: live.LiveRun, progress: Any, text_slot: Any) -> None:
-    """Redraw the run's progress every POLL_SECONDS until the worker is done: text and a progress
-    bar, the same while the evaluation model runs alone, so both are timed under the same load."""
+    """Redraw the run's progress every POLL_SECONDS until the worker is done: a progress bar and the
+    growing text, the same way while the evaluation model runs alone (its own text then), so the
+    browser does the same work while either is timed."""
+    polls = 0
     while not run.done.wait(POLL_SECONDS):
-        p = run.progress()
+        p, polls = run.progress(), polls + 1
+        text = polls % TEXT_EVERY == 0  # the text less often: every browser redraw takes CPU from the models
         if p.phase == "baseline":
-            progress.progress(
-                p.baseline_tokens / p.max_new_tokens, text=f"evaluation model alone: {p.baseline_tokens} tokens"
-            )
+            n = p.baseline_tokens
+            progress.progress(n / p.max_new_tokens, text=f"evaluation model alone: {fg.plural(n, 'token')}")
+            if text:
+                ids = list(run.baseline_ids)
+                toks = [(run.recording.target.token_text(i), "unevaluated") for i in ids]
+                text_slot.markdown(tokens_md(toks, limit=200))  # type: ignore[arg-type]
         else:
-            progress.progress(p.tokens / p.max_new_tokens, text=f"step {p.steps} · {p.tokens} tokens")
-        text_slot.markdown(tokens_md([(t.token, t.kind) for t in fg.provenance(run.trace)], limit=200))
+            progress.progress(p.tokens / p.max_new_tokens, text=f"step {p.steps} · {fg.plural(p.tokens, 'token')}")
+            if text:
+                text_slot.markdown(tokens_md([(t.token, t.kind) for t in fg.provenance(run.trace)], limit=200))
 
 
 def warn_long_prompt(n_tokens: int, target: CausalLM) -> None:
@@ -1017,7 +1035,7 @@ def _keep_result(partial: dict[str, Any], stopped: bool) -> None:
     m = trace["meta"]
     label = f"Your run {runs} · {literal(m['draft']['name'], 60)}, γ = {m['gamma']}, {m['rule']['name']}"
     add_trace(f"run:{run_id}", trace, label, MAX_RUNS)
-    st.session_state["live_result"] = {"key": f"run:{run_id}", **partial, "stopped": stopped}
+    st.session_state["live_result"] = {"key": f"run:{run_id}", "number": runs, **partial, "stopped": stopped}
 
 
 def recover_partial() -> None:
@@ -1036,7 +1054,7 @@ def _timed_words(speed: float | None, tokens: int, model_ms: float | None, basel
     )
     how = (
         "What was timed: each decode loop in the server's worker thread, from its first step to its last (wall "
-        f"time), while this page redrew its progress twice a second; drawing, sending to the browser and the browser "
+        f"time), while this page redrew its progress every second and the text every {POLL_SECONDS * TEXT_EVERY:.0f} seconds; drawing, sending to the browser and the browser "
         f"itself are not in it.{model}"
     )
     if baseline:
@@ -1050,7 +1068,7 @@ def show_live_result(result: dict[str, Any]) -> None:
     if result["key"] not in store:
         store[result["key"]] = {"trace": trace, "label": "Your last run"}
     n, out = len(trace["steps"]), trace["output"]
-    st.subheader("Result")
+    st.subheader(f"Result of run {result['number']}" if result.get("number") else "Result")
     if result.get("error"):
         st.error(f"Decoding stopped with an error; the steps before it are kept. {md_escape(result['error'])}")
     if result.get("stopped"):

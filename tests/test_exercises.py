@@ -104,11 +104,11 @@ def test_answers_agree_with_the_trace(tiny):
             elif q.kind == "assemble_sequence":
                 step = tiny["steps"][q.step]
                 parts = right.split(ex.SEP)
-                assert parts[-1] == f"'{fg.visible(step['next']['token'])}'"
-                accepted = [f"'{fg.visible(d['token'])}'" for d in step["draft"][: step["n_accepted"]]]
+                assert parts[-1] == f"⟨{fg.visible(step['next']['token'])}⟩"
+                accepted = [f"⟨{fg.visible(d['token'])}⟩" for d in step["draft"][: step["n_accepted"]]]
                 assert (parts[1] if accepted else "") == " ".join(accepted)
             elif q.kind == "expected_tokens":
-                alpha = float(q.text.split("α ≈ ")[1].split(" ")[0])
+                alpha = float(q.text.split("α = ")[1].split(" ")[0])
                 gamma = int(q.text.split("γ = ")[1].split(" ")[0])
                 assert float(right) == pytest.approx(theory.expected_tokens(alpha, gamma), abs=0.006)
 
@@ -152,3 +152,33 @@ def test_a_trace_without_steps_gives_no_questions():
     trace = copy.deepcopy(fg.toy_trace())
     trace["steps"] = []
     assert ex.make_quiz(trace, 0, "empty") == []
+
+
+@pytest.mark.parametrize("name", ["sampling-t0.7", "greedy", "threshold", "long"])
+def test_questions_in_one_set_do_not_answer_each_other(name):
+    """Public report: one question said "1 was accepted" for a step, the next asked how many were accepted there."""
+    from specviz.trace import load
+
+    trace = load(ui.SAMPLES_DIR / f"{name}.json.gz")
+    for seed in range(12):
+        quiz = ex.make_quiz(trace, seed, name)
+        about = [q.step for q in quiz if q.kind not in ("lossy_rule", "bottleneck", "expected_tokens")]
+        assert len(about) == len(set(about)), (seed, [(q.kind, q.step) for q in quiz])
+        shown = next((q for q in quiz if q.kind == "bottleneck"), None)
+        if shown is not None:  # its excerpt lists n_accepted of the steps it shows: none of them may be asked about
+            listed = {
+                int(line.split(":")[0].removeprefix("step ")) for line in shown.details if line.startswith("step ")
+            }
+            assert not listed & set(about), seed
+
+
+def test_alpha_in_questions_is_the_statistics_pages_alpha():
+    """Public report: α was 0.25 in one question, 0.27 in the next and on the Statistics page."""
+    from specviz.trace import load, summarize
+
+    trace = load(ui.SAMPLES_DIR / "sampling-t0.7.json.gz")
+    alpha = f"{summarize(trace)['alpha']:.2f}"
+    for seed in range(6):
+        for q in ex.make_quiz(trace, seed, "s"):
+            if q.kind in ("expected_tokens", "bottleneck"):
+                assert f"α = {alpha}" in q.text + " ".join(q.details) + q.explanation, q.kind

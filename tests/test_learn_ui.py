@@ -275,3 +275,13 @@ def test_presentation_mode_is_constant_css_and_carries_over():
         ok(at.switch_page(page).run())
         assert at.toggle(key="presentation_widget").value is True, page
         assert at.get("html"), page
+
+
+def test_compare_opens_on_a_like_for_like_pair():
+    """Public report: Compare opened on two samples with different prompts, leading with a warning."""
+    at = open_page("pages/compare.py")
+    assert (at.selectbox(key="compare_a").value, at.selectbox(key="compare_b").value) == (
+        "sample:greedy",
+        "sample:feature-greedy",
+    )
+    assert not at.warning and any("identical" in s.value for s in at.success)
