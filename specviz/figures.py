@@ -105,6 +105,28 @@ def _escape_hidden(ch: str) -> str:
     return f"\\u{ord(ch):04x}" if ord(ch) <= 0xFFFF else f"\\U{ord(ch):08x}"
 
 
+END_MARK = " ⏹ (end of turn)"
+
+
+def end_tokens(trace: Trace) -> list[str]:
+    """The text of the end-of-sequence tokens this trace logged (e.g. "<|im_end|>")."""
+    eos = set(trace.get("meta", {}).get("eos_token_ids") or [])
+    found = {
+        e["token"]
+        for s in trace["steps"]
+        for e in [*s["draft"], *([s["next"]] if s.get("next") else [])]
+        if e["token_id"] in eos and e["token"]
+    }
+    return sorted(found)
+
+
+def readable_output(text: str, trace: Trace) -> str:
+    """Output text for people: an end-of-turn token shown as a marked end, not as "<|im_end|>"."""
+    for tok in end_tokens(trace):
+        text = text.replace(tok, END_MARK)
+    return text
+
+
 def plural(n: int, word: str) -> str:
     """ "1 token", "2 tokens", "0 tokens"."""
     return f"{n} {word}{'' if n == 1 else 's'}"
@@ -957,11 +979,13 @@ def describe_next(trace: Trace, k: int) -> str:
     n, g = step["n_accepted"], len(step["draft"])
     nxt = step.get("next")
     drafts = "draft" if n == 1 else "drafts"
+    ctx = step.get("context_length")
+    at = f"i+{n + 1}" + (f" (i = {ctx}: the tokens before this step)" if isinstance(ctx, int) else "")
     if "next" not in step:
         after = "every draft passed, so it adds a bonus token" if n == g else "it replaces the rejected draft"
         return (
             f"n_accepted = {n}: {n} {drafts} accepted. The evaluation model then generates the token at position "
-            f"i+{n + 1} itself ({after}), but this trace does not record which token that was."
+            f"{at} itself ({after}), but this trace does not record which token that was."
         )
     if nxt is None:
         return (
@@ -975,7 +999,7 @@ def describe_next(trace: Trace, k: int) -> str:
         every = f"all {g} drafts" if g > 1 else "the only draft" if g == 1 else "no drafts to check, so none"
         return (
             f"n_accepted = {n}: {every} accepted, so the evaluation model generates a bonus token at "
-            f"position i+{n + 1}, from {src} at that position (already computed in the same pass): {tok}."
+            f"position {at}, from {src} at that position (already computed in the same pass): {tok}."
         )
     src = {
         "residual": "norm(max(0, p − q))",
@@ -984,7 +1008,7 @@ def describe_next(trace: Trace, k: int) -> str:
     }.get(_source(_rule(trace)[0], nxt), "its own distribution (the trace does not say which)")
     return (
         f"n_accepted = {n}: {n} {drafts} accepted, so the evaluation model now generates the token at position "
-        f"i+{n + 1}, from {src}: {tok}. It replaces the rejected draft; the drafts after it are discarded."
+        f"{at}, from {src}: {tok}. It replaces the rejected draft; the drafts after it are discarded."
     )
 
 

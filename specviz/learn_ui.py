@@ -840,7 +840,8 @@ def glossary() -> None:
     st.header("Glossary and the maths", anchor="glossary")
     st.caption("The textbook's words, with the synonyms used elsewhere. Every exercise links to its entry here.")
     for anchor in GLOSSARY_TITLES:
-        st.subheader(GLOSSARY_TITLES[anchor].capitalize(), anchor=anchor)
+        title = GLOSSARY_TITLES[anchor]  # "γ (draft length)" keeps its lower-case γ: Γ is another symbol
+        st.subheader(title[:1].upper() + title[1:] if title[:1].isascii() else title, anchor=anchor)
         glossary_entry(anchor)
 
 

@@ -352,6 +352,12 @@ def choose_trace(page: str) -> TraceChoice | None:
     if wanted and wanted in samples and state.get("trace_key") != f"sample:{wanted}":
         state["trace_key"] = f"sample:{wanted}"
         state.pop(f"{page}_trace", None)
+    if wanted and wanted not in samples:  # a mistyped or stale link: say so instead of showing another trace
+        st.warning(
+            f"There is no sample trace called “{md_escape(literal(wanted, 80))}”, so this page shows another one. "
+            f"The samples are: {md_escape(', '.join(samples))}. Uploaded traces and your own runs live only in your "
+            "browser session, so a link cannot open them: share the file (or a lesson file) instead."
+        )
     pick, upload = st.columns([3, 2])
     with upload:
         new = _handle_upload(page)
@@ -559,6 +565,11 @@ def _advance(n: int) -> None:
         st.rerun(scope="app")
 
 
+def step_heading(k: int, n: int) -> str:
+    """ "Step 3 of 34 (numbered from 0)": the count as the timeline says it, the index as the trace has it."""
+    return f"Step {k} of {n} (numbered from 0)"
+
+
 def step_view(choice: TraceChoice) -> None:
     """Everything about the current step. Runs as a fragment: stepping reruns only this."""
     trace, state = choice.trace, st.session_state
@@ -595,7 +606,7 @@ def step_view(choice: TraceChoice) -> None:
     st.query_params["step"] = str(k)
     state["replay_url_step"] = (choice.key, str(k))  # our own write: not a new link to follow
     step = trace["steps"][k]
-    st.subheader(f"Step {k} of {n - 1}")
+    st.subheader(step_heading(k, n))
     left, right = st.columns([5, 6], gap="large")
     with left:
         _step_words(choice, k)
@@ -1098,10 +1109,10 @@ def show_live_result(result: dict[str, Any]) -> None:
         left, right = st.columns(2)
         with left:
             st.markdown(f"**Speculative output** · {speed or 0:.1f} tok/s")
-            st.text(literal(out["text"]))
+            st.text(literal(fg.readable_output(out["text"], trace)))
         with right:
             st.markdown(f"**Evaluation model alone** · {bspeed:.1f} tok/s")
-            st.text(literal(base["text"]))
+            st.text(literal(fg.readable_output(base["text"], trace)))
         same = "identical" if base["text"] == out["text"] else "different"
         ratio = f"{speed / bspeed:.2f}×" if speed and bspeed else "—"
         st.caption(
@@ -1110,7 +1121,7 @@ def show_live_result(result: dict[str, Any]) -> None:
         )
     else:
         with st.expander("Output as plain text"):
-            st.text(literal(out["text"]))
+            st.text(literal(fg.readable_output(out["text"], trace)))
     st.caption(_timed_words(speed, tokens, model_ms, bool(base)))
     steps = len(trace["steps"])
     _plot(fg.timeline_figure(trace, max(0, steps - TIMELINE_ROWS), steps), "live_result_timeline")

@@ -239,7 +239,9 @@ def test_step_picture_boxes_and_escaping():
 def test_describe_next_in_the_course_words():
     text = fg.describe_next(fg.toy_trace(), 0)
     assert text.startswith("n_accepted = 2: 2 drafts accepted, so the evaluation model now generates the token at")
-    assert "position i+3, from norm(max(0, p − q))" in text and "'␣rug'" in text
+    ctx = fg.toy_trace()["steps"][0]["context_length"]
+    assert f"position i+3 (i = {ctx}: the tokens before this step), from norm(max(0, p − q))" in text
+    assert "'␣rug'" in text
     bonus = copy.deepcopy(fg.toy_trace())
     step = bonus["steps"][0]
     step["verify"][2].update(accepted=True, r=0.1)
@@ -247,7 +249,7 @@ def test_describe_next_in_the_course_words():
     step["next"].update(kind="bonus", source="p")
     text = fg.describe_next(bonus, 0)
     assert "n_accepted = 3: all 3 drafts accepted" in text
-    assert "bonus token at position i+4, from its own distribution p" in text
+    assert "bonus token at position i+4 (i = " in text and "from its own distribution p" in text
 
 
 def test_describe_step_one_line_per_draft(recorded):
@@ -331,3 +333,13 @@ def test_a_step_without_drafts_is_described_with_its_recorded_reason(target):
     assert any("token budget" in t for t in notes)
     del trace["steps"][-1]["no_draft"]  # an older trace or another engine's log: said as unknown
     assert "does not record why" in fg.describe_step(trace, 1)[0]
+
+
+def test_an_end_of_turn_token_reads_as_a_marked_end():
+    """Public report: `<|im_end|>` was printed in the output text."""
+    trace = fg.toy_trace()
+    eos = trace["steps"][-1]["next"]
+    trace["meta"]["eos_token_ids"] = [eos["token_id"]]
+    eos["token"] = "<|im_end|>"
+    assert fg.readable_output("Hi!<|im_end|>", trace) == "Hi!" + fg.END_MARK
+    assert fg.end_tokens(trace) == ["<|im_end|>"]

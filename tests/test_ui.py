@@ -14,6 +14,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.element_tree import Button
 
+from specviz import figures as fg
 from specviz import ui
 from specviz.decoder import DecodeConfig
 from specviz.drafters import ModelDrafter, NgramDrafter
@@ -95,22 +96,22 @@ def test_replay_each_sample_steps_and_keeps_the_url(name):
     at = open_page("pages/replay.py", trace=name, step="3")
     n = len(ui.load_sample(name)["steps"])
     first = min(3, n - 1)
-    assert step_title(at) == f"Step {first} of {n - 1}"
+    assert step_title(at) == ui.step_heading(first, n)
     assert at.selectbox(key="replay_trace").value == f"sample:{name}"
     assert len(at.get("plotly_chart")) == 3  # acceptance, distributions, timeline
     if n > first + 1:
         ok(button(at, "Next").click().run())
-        assert step_title(at) == f"Step {first + 1} of {n - 1}"
+        assert step_title(at) == ui.step_heading(first + 1, n)
         assert at.query_params["step"] == [str(first + 1)] or at.query_params["step"] == str(first + 1)
     ok(button(at, "Last").click().run())
-    assert step_title(at) == f"Step {n - 1} of {n - 1}"
+    assert step_title(at) == ui.step_heading(n - 1, n)
     ok(button(at, "Prev").click().run())
-    assert step_title(at) == f"Step {max(0, n - 2)} of {n - 1}"
+    assert step_title(at) == ui.step_heading(max(0, n - 2), n)
     ok(button(at, "First").click().run())
-    assert step_title(at) == f"Step 0 of {n - 1}"
+    assert step_title(at) == ui.step_heading(0, n)
     if n > 2:
         ok(at.slider(key="replay_slider").set_value(n // 2).run())
-        assert step_title(at) == f"Step {n // 2} of {n - 1}"
+        assert step_title(at) == ui.step_heading(n // 2, n)
     assert any(plain(i.value).startswith("n_accepted = ") for i in at.info)
 
 
@@ -139,7 +140,7 @@ def test_upload_json_gz_and_interrupted_jsonl(tiny_trace):
     at = open_page("pages/replay.py")
     ok(at.file_uploader(key="replay_upload").upload("mine.json", dumps(tiny_trace).encode(), "application/json").run())
     assert at.selectbox(key="replay_trace").value.startswith("upload:")
-    assert step_title(at) == f"Step 0 of {len(tiny_trace['steps']) - 1}"
+    assert step_title(at) == ui.step_heading(0, len(tiny_trace["steps"]))
     assert not at.error
     ok(button(at, "Next").click().run())
     assert step_title(at).startswith("Step 1 of")
@@ -154,7 +155,7 @@ def test_upload_json_gz_and_interrupted_jsonl(tiny_trace):
     at = open_page("pages/replay.py")
     ok(at.file_uploader(key="replay_upload").upload("cut.jsonl", "\n".join(lines).encode(), "text/plain").run())
     assert not at.error
-    assert step_title(at) == "Step 0 of 3"
+    assert step_title(at) == ui.step_heading(0, 4)
 
 
 @pytest.mark.parametrize(
@@ -263,7 +264,8 @@ def test_live_decoding_with_tiny_models(model_dirs):
     assert next(m for m in at.metric if m.label == "tokens").value == "12"
     assert at.get("download_button")
     texts = [t.value for t in at.text]
-    assert trace["output"]["text"] in texts and result["baseline"]["text"] in texts
+    assert fg.readable_output(trace["output"]["text"], trace) in texts
+    assert fg.readable_output(result["baseline"]["text"], trace) in texts
     assert result["baseline"]["text"] == trace["output"]["text"]  # greedy + lossless: the same text
     assert any("identical" in c.value for c in at.caption)
     # the run is now a trace the replay page can open
@@ -389,3 +391,9 @@ def test_sample_traces_are_valid_and_small():
         assert path.stat().st_size < 1_000_000, name
     if {"long"} <= set(SAMPLES):
         assert len(ui.load_sample("long")["steps"]) >= 300
+
+
+def test_an_unknown_trace_name_in_the_link_is_said():
+    """Public report: ?trace=nope silently showed another trace."""
+    at = open_page("pages/replay.py", trace="nope")
+    assert any("no sample trace called “nope”" in w.value for w in at.warning)
