@@ -105,6 +105,31 @@ def _escape_hidden(ch: str) -> str:
     return f"\\u{ord(ch):04x}" if ord(ch) <= 0xFFFF else f"\\U{ord(ch):08x}"
 
 
+def presented(fig: go.Figure, scale: float = 1.6) -> go.Figure:
+    """A copy of `fig` for a projector: every font `scale` times larger (the global one, ticks, axis
+    titles, legend, annotations, trace text) and the figure taller by half that growth, so that each
+    panel reads from the back of a room."""
+    out = go.Figure(fig)
+    base = out.layout.font.size or 12
+
+    def grow(font: Any) -> None:
+        if font is not None:
+            font.size = (font.size or base) * scale
+
+    out.update_layout(font_size=base * scale)
+    out.for_each_xaxis(lambda a: (grow(a.tickfont), grow(a.title.font)))
+    out.for_each_yaxis(lambda a: (grow(a.tickfont), grow(a.title.font)))
+    grow(out.layout.legend.font)
+    for ann in out.layout.annotations:
+        grow(ann.font)
+    for trace in out.data:
+        if getattr(trace, "textfont", None) is not None and trace.textfont.size:
+            trace.textfont.size *= scale
+    if out.layout.height:
+        out.layout.height = int(out.layout.height * (1 + (scale - 1) / 2))
+    return out
+
+
 END_MARK = " ⏹ (end of turn)"
 
 
@@ -800,7 +825,7 @@ def distribution_figure(trace: Trace, k: int, position: int | None = None, rows:
             names[tid] = txt
     labels = _unique_labels([(tid, names[tid]) for tid in order])
     fig = make_subplots(
-        rows=1, cols=3, shared_yaxes=True, horizontal_spacing=0.04, subplot_titles=[t for t, _ in panels]
+        rows=1, cols=3, shared_yaxes=True, horizontal_spacing=0.07, subplot_titles=[t for t, _ in panels]
     )
     for col, (_title, top) in enumerate(panels, start=1):
         probs = {e["token_id"]: e["prob"] for e in top}
@@ -872,7 +897,8 @@ def distribution_figure(trace: Trace, k: int, position: int | None = None, rows:
         legend=dict(orientation="h", x=0, y=-0.08, yanchor="top"),
     )
     fig.update_yaxes(autorange="reversed", tickfont=_FONT, fixedrange=True)
-    fig.update_xaxes(range=[0, 1.05], gridcolor="#EEEEEE", fixedrange=True)
+    # ticks at 0, 0.5 and 1 only: a panel's "1" next to its neighbour's "0" read as "1 0"
+    fig.update_xaxes(range=[0, 1.05], tickvals=[0, 0.5, 1], gridcolor="#EEEEEE", fixedrange=True)
     return fig
 
 

@@ -726,7 +726,7 @@ def _compare_card(side: str, label: str, trace: Trace, ref: list[int] | None) ->
     rule = meta.get("rule", {})
     st.markdown(f"**{ui.md_escape(label)}**")
     st.caption(ui._meta_line(trace))
-    c = st.columns(4)
+    c = [*st.columns(2), *st.columns(2)]  # two rows in a half-width card: labels stay whole
     c[0].metric("tokens per step", f"{m.tokens_per_step:.2f}")
     c[1].metric("ms per token", "—" if m.ms_per_token is None else f"{m.ms_per_token:.1f}")
     c[2].metric("α", rate(m.alpha), help="n/a: this trace drafted nothing, so no acceptance was measured")

@@ -159,6 +159,9 @@ PRESENTATION_CSS = """<style>
 .stApp [data-testid="stMainBlockContainer"] { max-width: 100% !important; padding-top: 2.5rem !important; }
 .stApp button { border-width: 3px !important; font-size: 1.3rem !important; }
 .stApp .katex { font-size: 1.6em !important; }
+.stApp [data-testid="stSlider"] [data-testid="stWidgetLabel"] { margin-bottom: 1.3rem !important; }
+.stApp [data-testid="stSliderThumbValue"] { font-size: 1.2rem !important; }
+.stApp [data-testid="stDataFrame"], .stApp [data-testid="stTable"] { zoom: 1.4; }
 </style>"""
 
 
@@ -215,6 +218,8 @@ def sidebar() -> None:
 
 
 def _plot(fig: go.Figure, key: str, **kw: Any) -> Any:
+    if st.session_state.get("presentation"):  # a projector: the charts' text grows with the prose
+        fig = fg.presented(fig)
     return st.plotly_chart(fig, key=key, config={"displayModeBar": False}, **kw)
 
 
@@ -578,7 +583,7 @@ def step_view(choice: TraceChoice) -> None:
     if state.get("replay_playing"):
         _advance(n)
         k = state["replay_pos"]
-    nav = st.columns([1, 1, 1, 1, 4])
+    nav = st.columns([3, 3, 3, 3, 7])  # room for each label and its keyboard-shortcut hint ("First  Home")
     for col, (label, icon, to, off, key) in zip(
         nav,
         (
@@ -679,7 +684,12 @@ def _step_words(choice: TraceChoice, k: int) -> None:
         st.markdown("- " + md_escape(line))
     cells = [c for c in fg.step_cells(trace, k) if not c.from_model]
     if cells:
-        st.dataframe(_cells_table(cells), hide_index=True, width="stretch")
+        st.dataframe(
+            _cells_table(cells),
+            hide_index=True,
+            width="stretch",
+            column_config={"the rule's test": st.column_config.TextColumn(width="large")},  # never "r = 0.307 ‹ …"
+        )
     st.markdown("**6 · n_accepted and the post-acceptance token**")
     st.info(md_escape(fg.describe_next(trace, k)))
 
@@ -761,10 +771,11 @@ def live_form() -> LiveSettings:
     from specviz.models import PRESETS
 
     d = LiveSettings()
+    # the preset names a whole pair ("SmolLM2-135M-Instruct ← feature draft, reads …"): full width, never cut off
+    preset = st.selectbox("Model pair", [*PRESETS, CUSTOM], key="live_preset")
     models, prompt, decoding = st.columns([4, 5, 4], gap="large")
     with models:
-        st.markdown("**Model pair**")
-        preset = st.selectbox("Preset", [*PRESETS, CUSTOM], key="live_preset")
+        st.markdown("**Models**")
         if preset == CUSTOM:
             target = st.text_input(
                 "Evaluation (target) model", DEFAULT, key="live_target", help="hub id, directory, .gguf or 'default'"
@@ -800,7 +811,7 @@ def live_form() -> LiveSettings:
     with decoding:
         st.markdown("**Decoding**")
         gamma = st.slider("γ (drafts per step)", 1, 16, d.gamma, key="live_gamma")
-        c1, c2 = st.columns(2)
+        c1, c2 = st.container(), st.container()  # one per row: a half column cuts "Adapt γ each step"
         adaptive = c1.checkbox(
             "Adapt γ each step",
             d.adaptive,
@@ -1161,7 +1172,7 @@ def show_stats(choice: TraceChoice) -> None:
     st.markdown(_meta_line(trace))
     if words := draft_words(trace):
         st.caption(words)
-    cols = st.columns(7)
+    cols = [*st.columns(4), *st.columns(4)]  # two rows: seven labels in one row are cut off at 1440 px
     cols[0].metric("steps", k.steps)
     cols[1].metric("tokens", s["tokens"])
     cols[2].metric(

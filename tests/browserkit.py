@@ -128,3 +128,37 @@ def settle(pg: Page, quiet_ms: int = 700) -> None:
         if time.monotonic() > deadline:
             pytest.fail(f"the app never stayed idle for {quiet_ms} ms within {TIMEOUT_MS} ms")
     assert pg.locator("[data-testid='stException']").count() == 0
+
+
+# Text cut off by its container: each text node's box against every ancestor that clips (overflow
+# other than visible, or an ellipsis). Charts (SVG), KaTeX's hidden MathML copy and the off-screen
+# "skip to content" link are left out.
+_CLIPPED_JS = """() => {
+  const out = [];
+  const walker = document.createTreeWalker(document.querySelector('[data-testid="stApp"]'), NodeFilter.SHOW_TEXT);
+  while (walker.nextNode()) {
+    const t = walker.currentNode;
+    if (!t.textContent.trim()) continue;
+    const el = t.parentElement;
+    if (el.closest('.katex-mathml, svg, .js-plotly-plot, [data-testid="stSkipToContent"]')) continue;
+    const range = document.createRange(); range.selectNodeContents(t);
+    const r = range.getBoundingClientRect();
+    if (r.width === 0 || r.height === 0) continue;
+    let a = el, clippedBy = null;
+    while (a && a !== document.body) {
+      const cs = getComputedStyle(a);
+      if (cs.overflowX !== 'visible' || cs.textOverflow === 'ellipsis') {
+        const ar = a.getBoundingClientRect();
+        if (r.right > ar.right + 2 || r.left < ar.left - 2 || a.scrollWidth > a.clientWidth + 2 && cs.textOverflow === 'ellipsis') { clippedBy = a; break; }
+      }
+      a = a.parentElement;
+    }
+    if (clippedBy) out.push((clippedBy.getAttribute('data-testid') || clippedBy.tagName) + ': ' + t.textContent.trim().slice(0, 70));
+  }
+  return [...new Set(out)];
+}"""
+
+
+def clipped_text(pg: Page) -> list[str]:
+    """The texts on the page that their containers cut off, as "container: text" (empty when none)."""
+    return list(pg.evaluate(_CLIPPED_JS))

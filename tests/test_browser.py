@@ -178,3 +178,92 @@ def test_the_feature_draft_is_explained_in_the_browser(server, page):
     settle(page)
     expect(page.get_by_text("Feature draft", exact=False).first).to_be_visible()
     page.screenshot(path=str(ARTIFACTS / "feature-live.png"))
+
+
+def test_the_live_page_reports_speed_measured_the_way_it_says(server, page, tmp_path):
+    """The Live page's speeds come from the timings it records in the trace (meta.timing), as its words say:
+    model time = the sum of the decoder's step timings; speed = tokens / wall time of the decode loop; the
+    measured speedup = that speed / the evaluation model alone's, timed the same way."""
+    import json
+
+    from playwright.sync_api import expect
+
+    page.set_viewport_size({"width": 1440, "height": 1100})
+    page.goto(f"{server}/live")
+    settle(page)
+    page.get_by_label("Max new tokens").fill("16")
+    page.get_by_label("Max new tokens").press("Enter")
+    page.get_by_text("Also run the evaluation model alone").click()
+    settle(page)
+    page.get_by_role("button", name="Run", exact=True).click()
+    expect(page.get_by_text("Measured speedup")).to_be_visible(timeout=300_000)
+    settle(page)
+    body = page.inner_text("body")
+    with page.expect_download() as info:
+        page.get_by_role("button", name="Download the trace (JSON)").click()
+    path = tmp_path / "run.json"
+    info.value.save_as(path)
+    trace = json.loads(path.read_text())
+    timing = trace["meta"]["timing"]
+    steps_ms = sum(s["timing_ms"]["draft"] + s["timing_ms"]["verify"] for s in trace["steps"])
+    assert abs(timing["model_ms"] - steps_ms) <= 1e-6 * max(1.0, steps_ms)
+    tokens = len(trace["output"]["token_ids"])
+    assert timing["tokens"] == tokens and timing["wall_ms"] >= timing["model_ms"] * 0.99
+    speed = tokens / (timing["wall_ms"] / 1e3)
+    base = timing["baseline"]
+    alone = base["tokens"] / (base["wall_ms"] / 1e3)
+    assert f"Speculative output · {speed:.1f} tok/s" in body
+    assert f"Evaluation model alone · {alone:.1f} tok/s" in body
+    assert f"gives {tokens / (timing['model_ms'] / 1e3):.1f} tok/s" in body
+    assert f"Measured speedup {speed / alone:.2f}×" in body
+    page.screenshot(path=str(ARTIFACTS / "live-result.png"), full_page=True)
+
+
+LAYOUT_PAGES = [
+    "",
+    "live",
+    "replay?trace=sampling-t0.7&step=3",
+    "stats?trace=sampling-t0.7",
+    "exercises",
+    "speedup",
+    "compare",
+]
+
+
+@pytest.mark.parametrize("present", [False, True], ids=["normal", "presentation"])
+def test_no_label_is_cut_off(server, page, present):
+    """Public report: the preset select, "Adapt γ ea…", "F‥ Home", "mean p of a…" and other labels cut off."""
+    from tests.browserkit import clipped_text
+
+    page.set_viewport_size({"width": 1440, "height": 1000})
+    found = {}
+    for path in LAYOUT_PAGES:
+        sep = "&" if "?" in path else "?"
+        page.goto(f"{server}/{path}{sep + 'present=1' if present else ''}")
+        settle(page, 1000)
+        if cut := clipped_text(page):
+            found[path] = cut
+    assert found == {}
+
+
+def test_presentation_mode_enlarges_charts_and_keeps_slider_values_off_their_labels(server, page):
+    """Public report: presentation mode enlarged the prose but not the charts; slider values sat on the track."""
+    page.set_viewport_size({"width": 1440, "height": 1000})
+    sizes = {}
+    for present in (False, True):
+        page.goto(f"{server}/replay?trace=greedy&step=3{'&present=1' if present else ''}")
+        settle(page, 1000)
+        sizes[present] = page.evaluate("() => document.querySelector('.js-plotly-plot')._fullLayout.font.size")
+    assert sizes[True] >= 1.5 * sizes[False]
+    page.goto(f"{server}/live?present=1")
+    settle(page, 1000)
+    overlaps = page.evaluate(
+        """() => [...document.querySelectorAll('[data-testid="stSlider"]')].map(s => {
+             const v = s.querySelector('[data-testid="stSliderThumbValue"]');
+             const l = s.querySelector('[data-testid="stWidgetLabel"]');
+             if (!v || !l) return false;
+             const a = v.getBoundingClientRect(), b = l.getBoundingClientRect();
+             return a.top < b.bottom && b.top < a.bottom && a.left < b.right && b.left < a.right;
+           })"""
+    )
+    assert overlaps and not any(overlaps)
