@@ -505,6 +505,8 @@ def timeline_figure(trace: Trace, start: int, stop: int, selected: int | None = 
         for cell in step_cells(trace, k):
             by_kind[cell.kind].append(cell)
     fig = go.Figure()
+    # a token's label gets the room of one column: at gamma 16 twelve characters would overlap the next
+    chars = max(3, min(12, 90 // (gamma + 2)))
     for kind in KINDS:
         cells = by_kind[kind]
         if not cells:
@@ -517,7 +519,7 @@ def timeline_figure(trace: Trace, start: int, stop: int, selected: int | None = 
                 mode="markers+text",
                 name=LABELS[kind],
                 legendgroup=kind,
-                text=[esc(c.token, 12) for c in cells],
+                text=[esc(c.token, chars) for c in cells],
                 textposition="middle right",
                 textfont=dict(size=12, color="#202020", **_FONT),
                 hovertext=[_hover(c) for c in cells],
@@ -555,8 +557,9 @@ def timeline_figure(trace: Trace, start: int, stop: int, selected: int | None = 
     )
     fig.update_xaxes(
         tickvals=[*range(1, gamma + 1), gamma + 1],
-        ticktext=[f"draft {j}" for j in range(1, gamma + 1)] + ["model's token"],
-        range=[0.6, gamma + 1.9],
+        ticktext=[f"draft {j}" if gamma <= 8 else str(j) for j in range(1, gamma + 1)] + ["model's token"],
+        title="draft position" if gamma > 8 else None,
+        range=[0.6, gamma + 1 + max(0.9, chars * 0.09)],  # room for the model's token's label
         side="top",
         showgrid=False,
         zeroline=False,

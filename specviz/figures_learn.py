@@ -343,7 +343,14 @@ def compare_timeline_figure(
                 line=dict(color="black", width=3),
             )
             fig.add_annotation(
-                x=m - 0.5, y=r - 0.45, text="departs here", showarrow=False, yanchor="top", font=dict(size=11)
+                x=m - 0.5,  # beside its line, not over it
+                y=r - 0.45,
+                text="departs here",
+                showarrow=False,
+                xanchor="left",
+                xshift=4,
+                yanchor="top",
+                font=dict(size=11),
             )
     n_rows = len(names)
     fig.update_layout(height=140 + 90 * n_rows, legend=dict(orientation="h", y=1.2), **_LAYOUT)

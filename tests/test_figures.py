@@ -343,3 +343,16 @@ def test_an_end_of_turn_token_reads_as_a_marked_end():
     eos["token"] = "<|im_end|>"
     assert fg.readable_output("Hi!<|im_end|>", trace) == "Hi!" + fg.END_MARK
     assert fg.end_tokens(trace) == ["<|im_end|>"]
+
+
+def test_timeline_labels_shrink_with_gamma_so_they_do_not_overlap():
+    """Public report: at gamma 16 the timeline's tokens overlapped and the model-token column was clipped."""
+    wide = fg.toy_trace()
+    wide["meta"]["gamma"] = 16
+    for d in wide["steps"][0]["draft"]:
+        d["token"] = "abcdefghijklmnop"
+    fig = fg.timeline_figure(wide, 0, 1)
+    longest = max(len(t) for tr in fig.data if tr.text for t in tr.text)
+    assert longest == 90 // 18  # one column's room, the cut marked by "…"
+    assert fig.layout.xaxis.range[1] > 17.4 and fig.layout.xaxis.title.text == "draft position"
+    assert max(len(t) for tr in fg.timeline_figure(fg.toy_trace(), 0, 1).data if tr.text for t in tr.text) <= 12
