@@ -66,25 +66,25 @@ def test_deep_link_then_next_then_timeline_click(server, page, tiny_trace):
     # the first request this server sees is a deep link: it must still get app.py's routing
     page.goto(f"{server}/replay?trace=tiny&step=3")
     settle(page)
-    expect(page.get_by_role("heading", name=f"Step 3 of {n - 1}")).to_be_visible()
+    expect(page.get_by_role("heading", name=f"Step 3 of {n} ")).to_be_visible()
     expect(page.get_by_text("Step through", exact=True).first).to_be_visible()  # the sidebar's page title
     expect(page.locator(".js-plotly-plot").nth(2)).to_be_visible()
     page.screenshot(path=str(ARTIFACTS / "replay-step3.png"), full_page=True)
 
     page.get_by_role("button", name="Next").click()
-    expect(page.get_by_role("heading", name=f"Step 4 of {n - 1}")).to_be_visible()
+    expect(page.get_by_role("heading", name=f"Step 4 of {n} ")).to_be_visible()
     expect(page).to_have_url(re.compile(r"step=4"))
     settle(page)
     assert page.locator(".js-plotly-plot").count() >= 3
     page.screenshot(path=str(ARTIFACTS / "replay-step4.png"), full_page=True)
 
     # the arrow keys step too (focus on the page body, not in a widget)
-    page.get_by_role("heading", name=f"Step 4 of {n - 1}").click()
+    page.get_by_role("heading", name=f"Step 4 of {n} ").click()
     page.keyboard.press("ArrowRight")
-    expect(page.get_by_role("heading", name=f"Step 5 of {n - 1}")).to_be_visible()
+    expect(page.get_by_role("heading", name=f"Step 5 of {n} ")).to_be_visible()
     settle(page)
     page.keyboard.press("ArrowLeft")
-    expect(page.get_by_role("heading", name=f"Step 4 of {n - 1}")).to_be_visible()
+    expect(page.get_by_role("heading", name=f"Step 4 of {n} ")).to_be_visible()
     settle(page)  # the figures are redrawn after the heading: wait before measuring a marker
 
     # click a timeline marker of another step: the step view follows
@@ -102,7 +102,7 @@ def test_deep_link_then_next_then_timeline_click(server, page, tiny_trace):
     )
     assert box is not None, "no timeline marker for step 1"
     page.mouse.click(box["x"], box["y"])
-    expect(page.get_by_role("heading", name=f"Step 1 of {n - 1}")).to_be_visible()
+    expect(page.get_by_role("heading", name=f"Step 1 of {n} ")).to_be_visible()
     expect(page).to_have_url(re.compile(r"step=1"))
 
 

@@ -104,7 +104,7 @@ def test_hostile_trace_is_shown_literally_and_nothing_runs(server, browser_page,
     expect(pg.get_by_role("heading", name=f"Step 0 of {n} ")).to_be_visible()
     settle(pg)
     pg.get_by_role("button", name="Next").click()
-    expect(pg.get_by_role("heading", name=f"Step 1 of {n - 1}")).to_be_visible()
+    expect(pg.get_by_role("heading", name=f"Step 1 of {n} ")).to_be_visible()
     settle(pg)
     pg.wait_for_timeout(1000)  # let Plotly draw
 
