@@ -408,6 +408,11 @@ def choose_trace(page: str) -> TraceChoice | None:
         trace = _store()[key]["trace"]
         st.query_params.pop("trace", None)
         cache_key = key
+        with pick:  # the URL cannot carry it: say so rather than let a shared link open something else
+            st.caption(
+                "This trace lives in your browser session only, so a link to this page will not open it for "
+                "someone else: share the file (or download it from the Live page) instead."
+            )
     info = trace.get("meta", {}).get("sample") or {}
     with pick:
         if isinstance(info, dict) and info.get("description"):
@@ -972,13 +977,21 @@ def run_live(s: LiveSettings) -> None:
             rec = Recording(
                 target, make_drafter(target, draft), s.prompt, cfg, chat=s.chat, should_stop=control.should_stop
             )
-            warn_long_prompt(len(rec.prompt_ids), target)
+            prompt_note = long_prompt_note(len(rec.prompt_ids), target)
+            if prompt_note:
+                st.warning(prompt_note)
         except Exception as exc:  # the UI boundary: a model that cannot load, no hub, OOM, a tokenizer mismatch
             live.free_memory()
             st.error(f"Could not load the models: {md_escape(_explain(exc, s))}")
             return
         run = live.LiveRun(rec, cfg, control, baseline=s.compare, settle_s=SETTLE_SECONDS)
-        partial: dict[str, Any] = {"trace": rec.trace, "settings": asdict(s), "seconds": 0.0, "baseline": None}
+        partial: dict[str, Any] = {
+            "trace": rec.trace,
+            "settings": asdict(s),
+            "seconds": 0.0,
+            "baseline": None,
+            "prompt_note": prompt_note,
+        }
         st.session_state["live_partial"] = partial
         _ACTIVE_RUNS[id(control)] = control
         try:
@@ -1032,19 +1045,20 @@ def _follow(run: live.LiveRun, progress: Any, text_slot: Any) -> None:
                 text_slot.markdown(tokens_md([(t.token, t.kind) for t in fg.provenance(run.trace)], limit=200))
 
 
-def warn_long_prompt(n_tokens: int, target: CausalLM) -> None:
-    """Say when a prompt is long enough to slow every step, or longer than the model can read."""
+def long_prompt_note(n_tokens: int, target: CausalLM) -> str | None:
+    """Words for a prompt long enough to slow every step, or longer than the model can read (else None)."""
     limit = getattr(target.model.config, "max_position_embeddings", None)
     if isinstance(limit, int) and n_tokens >= limit:
-        st.warning(
+        return (
             f"The prompt is {n_tokens:,} tokens, and this evaluation model reads at most {limit:,}: its output past "
             "that point is not meaningful. Shorten the prompt."
         )
-    elif n_tokens > 2000:
-        st.info(
+    if n_tokens > 2000:
+        return (
             f"The prompt is {n_tokens:,} tokens: every step attends over all of them, so decoding is slower than with "
             "a short prompt (on a laptop CPU, a few tokens per second)."
         )
+    return None
 
 
 def _keep_result(partial: dict[str, Any], stopped: bool) -> None:
@@ -1093,6 +1107,8 @@ def show_live_result(result: dict[str, Any]) -> None:
     st.subheader(f"Result of run {result['number']}" if result.get("number") else "Result")
     if result.get("error"):
         st.error(f"Decoding stopped with an error; the steps before it are kept. {md_escape(result['error'])}")
+    if result.get("prompt_note"):
+        st.warning(result["prompt_note"])  # our own words and numbers only
     if result.get("stopped"):
         why = f" ({md_escape(result['stop_note'])})" if result.get("stop_note") else ""
         st.warning(f"Stopped after {n} step{'s' if n != 1 else ''}{why}; the partial trace is kept below.")

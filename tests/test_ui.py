@@ -397,3 +397,11 @@ def test_an_unknown_trace_name_in_the_link_is_said():
     """Public report: ?trace=nope silently showed another trace."""
     at = open_page("pages/replay.py", trace="nope")
     assert any("no sample trace called “nope”" in w.value for w in at.warning)
+
+
+def test_a_prompt_longer_than_the_model_reads_is_warned_about(model_dirs):
+    """Public report: a prompt past the target's context length ran with no word about it."""
+    at = live_with(model_dirs, max_new=2)
+    at.text_area(key="live_prompt").input("the cat sat on the mat " * 120)  # ~720 tokens; the tiny model reads 512
+    ok(at.button(key="live_run").click().run())
+    assert any("reads at most 512" in w.value for w in at.warning)

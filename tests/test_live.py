@@ -1,0 +1,67 @@
+"""specviz.live without Streamlit: the decode worker, its timings, its baseline, stopping, errors."""
+
+from __future__ import annotations
+
+import time
+
+from specviz import live
+from specviz.drafters import ModelDrafter
+from specviz.record import Recording
+from specviz.trace import validate
+
+PROMPT = [1, 3, 4, 5, 6, 3, 7]
+
+
+def _run(target, draft_lm, baseline: bool = True, max_new: int = 20, alive=lambda: True) -> live.LiveRun:
+    s = live.LiveSettings(temperature=0.0, rule="greedy", max_new_tokens=max_new)
+    cfg = s.config()
+    control = live.RunControl(alive, time.monotonic() + 60)
+    rec = Recording(
+        target, ModelDrafter(draft_lm, target.vocab_size), "", cfg, prompt_ids=PROMPT, should_stop=control.should_stop
+    )
+    return live.LiveRun(rec, cfg, control, baseline=baseline).start()
+
+
+def test_the_worker_times_the_run_and_its_baseline_the_same_way(target, draft_lm):
+    run = _run(target, draft_lm)
+    assert run.done.wait(60) and run.error is None
+    trace = run.trace
+    timing = trace["meta"]["timing"]
+    assert validate(trace) == [] and run.progress().phase == "done"
+    steps_ms = sum(s["timing_ms"]["draft"] + s["timing_ms"]["verify"] for s in trace["steps"])
+    assert abs(timing["model_ms"] - steps_ms) < 1e-6 and timing["wall_ms"] >= 0.99 * timing["model_ms"]
+    assert timing["tokens"] == len(trace["output"]["token_ids"])
+    base = timing["baseline"]
+    assert base["tokens"] == len(run.baseline_ids) == run.baseline["tokens"] and base["wall_ms"] > 0
+    assert run.baseline_ids == trace["output"]["token_ids"]  # greedy and lossless: the same tokens
+
+
+def test_a_closed_tab_stops_the_worker_and_keeps_a_valid_partial_trace(target, draft_lm):
+    checks = {"n": 0}
+
+    def alive() -> bool:
+        checks["n"] += 1
+        return checks["n"] <= 2
+
+    run = _run(target, draft_lm, max_new=200, alive=alive)
+    assert run.done.wait(60)
+    assert run.control.reason == "the browser tab was closed" and run.baseline is None  # no baseline after a stop
+    trace = run.trace
+    assert trace["output"]["stop_reason"] == "stopped" and validate(trace) == [] and len(trace["steps"]) < 200
+
+
+def test_an_error_mid_run_is_kept_with_the_steps_before_it(target, draft_lm, monkeypatch):
+    real = ModelDrafter.propose
+    calls = {"n": 0}
+
+    def propose(self, *a, **kw):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise RuntimeError("boom")
+        return real(self, *a, **kw)
+
+    monkeypatch.setattr(ModelDrafter, "propose", propose)
+    run = _run(target, draft_lm, max_new=60)
+    assert run.done.wait(60) and isinstance(run.error, RuntimeError)
+    assert len(run.trace["steps"]) == 2 and validate(run.trace) == []
+    assert "RuntimeError: boom" in live.explain(run.error, live.LiveSettings())
