@@ -1168,12 +1168,13 @@ def verdict(k: Costs) -> list[str]:
         if k.best_gamma < k.gamma and k.best_speedup > 1.05 * k.speedup:
             out.append(
                 f"Gamma is too long: with α = {k.alpha:.2f} and c = {k.c:.2f}, gamma = {k.best_gamma} would give "
-                f"{k.best_speedup:.2f}× instead of {k.speedup:.2f}× — late drafts are rarely reached."
+                f"an ideal {k.best_speedup:.2f}× instead of {k.speedup:.2f}× (by the formula) — late drafts are rarely "
+                "reached."
             )
         elif k.best_gamma > k.gamma and k.best_speedup > 1.05 * k.speedup:
             out.append(
                 f"Gamma could be longer: drafts are cheap and usually accepted; gamma = {k.best_gamma} would give "
-                f"{k.best_speedup:.2f}× instead of {k.speedup:.2f}×."
+                f"an ideal {k.best_speedup:.2f}× instead of {k.speedup:.2f}× (by the formula)."
             )
         if k.measured_speedup is not None:
             out.append(

@@ -500,7 +500,7 @@ def show_sweep() -> None:
     table = pd.DataFrame(
         [
             {
-                "run": r.label,
+                "run": f"run {i + 1}: {r.label}",
                 "tokens": r.tokens,
                 "steps": r.steps,
                 "α": None if r.alpha is None else round(r.alpha, 3),
@@ -510,10 +510,10 @@ def show_sweep() -> None:
                 "measured speedup": None if r.measured_speedup is None else round(r.measured_speedup, 2),
                 "predicted speedup": None if r.predicted_speedup is None else round(r.predicted_speedup, 2),
             }
-            for r in rows
+            for i, r in enumerate(rows)
         ]
     )
-    st.dataframe(table, hide_index=True)
+    st.dataframe(table, hide_index=True, column_config={"run": st.column_config.TextColumn(width="large")})
     st.download_button(
         "Download the sweep's traces (zip)",
         _sweep_zip(sweep, rows),

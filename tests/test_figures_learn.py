@@ -69,7 +69,9 @@ def test_hostile_text_is_escaped_in_every_figure():
     ]
     for fig in figs:
         text = json.dumps(fig.to_plotly_json(), ensure_ascii=False)
-        assert "<script>" not in text and "&lt;script&gt;" in text
+        assert "<script>" not in text
+        # the sweep figure names its runs "run N" (the table gives their settings): no label from the run at all
+        assert "&lt;script&gt;" in text or fig is figs[-1]
 
 
 def test_compare_timeline_rows_and_reference():
