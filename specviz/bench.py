@@ -145,7 +145,7 @@ def run(args: argparse.Namespace) -> int:
     encoded = [target.encode(p, args.chat) for p in prompts]
     policy = GammaPolicy.from_options(args.gamma, args.adaptive, args.confidence)
     try:
-        greedy = DecodeConfig(  # the configuration asked for: greedy unless the page's settings were given
+        cfg = DecodeConfig(  # the configuration asked for: greedy unless the page's settings were given
             gamma=args.gamma,
             rule=make_rule(args.rule, tau=args.tau, epsilon=args.epsilon, delta=args.delta),
             sampling=Sampling(args.temperature, args.top_k, args.top_p),
@@ -156,7 +156,7 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    all_greedy = args.rule == "greedy" and greedy.sampling.greedy
+    all_greedy = args.rule == "greedy" and cfg.sampling.greedy
     # HF's assisted generation runs a separate draft model: for a feature head, the embedded standalone draft
     hf_model = draft
     if isinstance(draft, FeatureDraft):
@@ -178,7 +178,7 @@ def run(args: argparse.Namespace) -> int:
 
     def target_only(ids: list[int]) -> list[int]:
         if not all_greedy:  # the Live page's baseline: the same warping and seed, specviz's plain loop
-            return list(target_decode(target, ids, greedy.sampling, greedy.max_new_tokens, greedy.seed))
+            return list(target_decode(target, ids, cfg.sampling, cfg.max_new_tokens, cfg.seed))
         x = torch.tensor([ids], device=target.device)
         out = target.model.generate(
             x, attention_mask=torch.ones_like(x), do_sample=False, max_new_tokens=args.max_new_tokens
@@ -199,7 +199,7 @@ def run(args: argparse.Namespace) -> int:
     traces: list[dict] = []
 
     def specviz_run(ids: list[int]) -> list[int]:
-        trace = Recording(target, make_drafter(target, draft), "", greedy, prompt_ids=ids).run()
+        trace = Recording(target, make_drafter(target, draft), "", cfg, prompt_ids=ids).run()
         traces.append(trace)
         return trace["output"]["token_ids"]
 
@@ -213,7 +213,7 @@ def run(args: argparse.Namespace) -> int:
             return 2
 
         def specviz_other(ids: list[int]) -> list[int]:
-            trace = Recording(target, make_drafter(target, other), "", greedy, prompt_ids=ids).run()
+            trace = Recording(target, make_drafter(target, other), "", cfg, prompt_ids=ids).run()
             other_traces.append(trace)
             return trace["output"]["token_ids"]
 
@@ -246,11 +246,11 @@ def run(args: argparse.Namespace) -> int:
                 f"rep {rep + 1}/{args.reps}: " + ", ".join(f"{n} {per_rep[n][-1]:.1f} tok/s" for n in methods),
                 file=sys.stderr,
             )
-        greedy_stats = _pooled(traces[-len(encoded) :])
+        run_stats = _pooled(traces[-len(encoded) :])
         other_stats = _pooled(other_traces[-len(encoded) :]) if other_traces else None
         sampled = []
         for seed, ids in enumerate(encoded if all_greedy else []):
-            cfg = DecodeConfig(
+            sampled_cfg = DecodeConfig(
                 gamma=args.gamma,
                 rule=make_rule("sampling"),
                 sampling=Sampling(0.7),
@@ -258,7 +258,7 @@ def run(args: argparse.Namespace) -> int:
                 seed=seed,
                 gamma_policy=policy,
             )
-            sampled.append(Recording(target, make_drafter(target, draft), "", cfg, prompt_ids=ids).run())
+            sampled.append(Recording(target, make_drafter(target, draft), "", sampled_cfg, prompt_ids=ids).run())
         sample_stats = _pooled(sampled) if sampled else None
 
     med = {n: statistics.median(v) for n, v in per_rep.items()}
@@ -276,8 +276,8 @@ def run(args: argparse.Namespace) -> int:
         "settings": {
             "prompt": args.prompt,
             "chat": args.chat,
-            "rule": greedy.rule.name,
-            "params": dict(greedy.rule.params),
+            "rule": cfg.rule.name,
+            "params": dict(cfg.rule.params),
             "temperature": args.temperature,
             "top_k": args.top_k,
             "top_p": args.top_p,
@@ -290,9 +290,9 @@ def run(args: argparse.Namespace) -> int:
         "speedup_vs_target": med["specviz"] / med["target-only"],
         "hf_assisted_ratio": med["specviz"] / med["hf-assisted"] if "hf-assisted" in med else None,
         "hf_assisted_draft": hf_model.name if hf_draft is not None and hf_model is not None else None,
-        "tokens_per_step": greedy_stats["tokens_per_step"],
-        "acceptance_rate": greedy_stats["acceptance_rate"],
-        "alpha": greedy_stats["alpha"],
+        "tokens_per_step": run_stats["tokens_per_step"],
+        "acceptance_rate": run_stats["acceptance_rate"],
+        "alpha": run_stats["alpha"],
         "sampling_t0.7": sample_stats,
         "compare_draft": None
         if other_stats is None

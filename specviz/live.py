@@ -17,6 +17,7 @@ No Streamlit here: the page passes in how to tell that its browser tab is gone.
 from __future__ import annotations
 
 import gc
+import math
 import os
 import sys
 import threading
@@ -44,6 +45,7 @@ __all__ = [
     "Progress",
     "RunControl",
     "default_draft_ready",
+    "env_number",
     "explain",
     "free_memory",
     "is_oom",
@@ -51,16 +53,18 @@ __all__ = [
 ]
 
 
-def _env_number(name: str, default: float) -> float:
+def env_number(name: str, default: float) -> float:
+    """A number from the environment (docs/SERVING.md lists them); the default when unset or not a number."""
     try:
-        return float(os.environ.get(name, default))
+        value = float(os.environ.get(name, default))
     except ValueError:
         return default
+    return value if math.isfinite(value) else default
 
 
 DEFAULT = "default"  # specviz.models.DEFAULT: the embedded pair
-MAX_PAIRS = int(_env_number("SPECVIZ_MAX_PAIRS", 2))  # model pairs kept loaded at once, per server process
-MAX_RUN_SECONDS = int(_env_number("SPECVIZ_MAX_RUN_SECONDS", 600))  # a live run (with its baseline) stops after this
+MAX_PAIRS = int(env_number("SPECVIZ_MAX_PAIRS", 2))  # model pairs kept loaded at once, per server process
+MAX_RUN_SECONDS = int(env_number("SPECVIZ_MAX_RUN_SECONDS", 600))  # a live run (with its baseline) stops after this
 GENERATION_LOCK = threading.Lock()  # one generation at a time per process: the models are shared
 
 
@@ -278,9 +282,7 @@ class LiveRun:
         )
 
     def _work(self) -> None:
-        deadline = time.monotonic() + self.settle_s
-        while time.monotonic() < deadline and not self.control.stop.is_set():
-            time.sleep(0.05)
+        self.control.stop.wait(self.settle_s)  # untimed; a Stop meanwhile ends the wait (and then the run)
         it = iter(self.recording)
         try:
             t0 = time.perf_counter()

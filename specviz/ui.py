@@ -11,7 +11,6 @@ Session state holds only JSON-able data (traces, settings); models live in st.ca
 from __future__ import annotations
 
 import hashlib
-import math
 import os
 import time
 import uuid
@@ -91,18 +90,9 @@ MAX_UPLOADS = 5
 MAX_RUNS = 5
 
 
-def _env_number(name: str, default: float) -> float:
-    """A number from the environment (docs/SERVING.md lists them); the default when unset or not a number."""
-    try:
-        value = float(os.environ.get(name, default))
-    except ValueError:
-        return default
-    return value if math.isfinite(value) else default
-
-
 # an upload's size; .streamlit/config.toml's server.maxUploadSize caps what reaches the server at all
-MAX_UPLOAD_BYTES = min(MAX_BYTES, int(_env_number("SPECVIZ_MAX_UPLOAD_MB", 50) * 2**20))
-MAX_UPLOAD_STEPS = int(_env_number("SPECVIZ_MAX_UPLOAD_STEPS", 20_000))
+MAX_UPLOAD_BYTES = min(MAX_BYTES, int(live.env_number("SPECVIZ_MAX_UPLOAD_MB", 50) * 2**20))
+MAX_UPLOAD_STEPS = int(live.env_number("SPECVIZ_MAX_UPLOAD_STEPS", 20_000))
 _MD_SPECIAL = set("\\`*_{}[]()#+-.!|<>~:$=^&")
 
 
@@ -965,7 +955,7 @@ def run_live(s: LiveSettings) -> None:
         key="live_stop",
         help="Stops after the current step and keeps the partial trace.",
     )
-    st.markdown(QUIET_CSS, unsafe_allow_html=True)  # constant CSS, no user text: the browser stays idle
+    st.html(QUIET_CSS)  # constant CSS like PRESENTATION_CSS, no trace or user text: the browser stays idle
     note, progress = st.empty(), st.progress(0.0, text="waiting for the model…")
     text_slot = st.empty()
     control = run_control()
