@@ -127,6 +127,11 @@ def presented(fig: go.Figure, scale: float = 1.6) -> go.Figure:
             trace.textfont.size *= scale
     if out.layout.height:
         out.layout.height = int(out.layout.height * (1 + (scale - 1) / 2))
+    # margins hold titles, legends and arrows' labels: they grow with the text they hold
+    m = out.layout.margin
+    for side in ("l", "r", "t", "b"):
+        if getattr(m, side) is not None:
+            setattr(m, side, getattr(m, side) * scale)
     return out
 
 
@@ -891,8 +896,8 @@ def distribution_figure(trace: Trace, k: int, position: int | None = None, rows:
         )
     fig.update_layout(
         height=140 + 26 * max(1, len(order)) + (30 if any(raw.values()) else 0),
-        # room for the "chosen" arrow on the right, and for the outline's legend below
-        margin=dict(l=10, r=110 if drawn_from == 2 else 10, t=60, b=50 if any(raw.values()) else 10),
+        # room for the "chosen" arrow (or the residual's title) on the right, and the outline's legend below
+        margin=dict(l=10, r=110 if drawn_from == 2 else 40, t=60, b=50 if any(raw.values()) else 10),
         plot_bgcolor="white",
         bargap=0.25,
         barmode="overlay",

@@ -21,6 +21,7 @@ from specviz.trace import Trace, rate, summarize, undefined_words
 
 __all__ = [
     "BUDGET_WORDS",
+    "COMPARE_WIDTH",
     "SweepRow",
     "budget_figure",
     "compare_progress_figure",
@@ -33,6 +34,9 @@ __all__ = [
 ]
 
 THEORY, MEASURED, MARK = "#404040", "#0072B2", "#D55E00"
+# the comparison's window: labels alternate above and below their markers, so one label has two
+# positions' width: 20 positions across a wide chart leave ~100 px, room for 14 monospace characters
+COMPARE_WIDTH, COMPARE_LABEL = 20, 14
 _LAYOUT = dict(margin=dict(l=10, r=10, t=40, b=10), plot_bgcolor="white", dragmode=False)
 
 
@@ -277,7 +281,7 @@ REFERENCE = "#000000"
 def compare_timeline_figure(
     rows: Sequence[tuple[str, Sequence[OutTok]]],
     start: int = 0,
-    width: int = 30,
+    width: int = COMPARE_WIDTH,
     marks: Sequence[int | None] = (),
     reference: tuple[str, Sequence[str]] | None = None,
 ) -> go.Figure:
@@ -298,7 +302,7 @@ def compare_timeline_figure(
                 x=[i for i, _ in shown_ref],
                 y=[0] * len(shown_ref),
                 mode="markers+text",
-                text=[esc(t, 8) for _, t in shown_ref],
+                text=[esc(t, COMPARE_LABEL) for _, t in shown_ref],
                 textposition=["top center" if i % 2 == 0 else "bottom center" for i, _ in shown_ref],
                 textfont=dict(size=10, family="DejaVu Sans Mono, Menlo, monospace"),
                 marker=dict(color=REFERENCE, symbol="square", size=9),
@@ -320,7 +324,7 @@ def compare_timeline_figure(
                     x=[i for i, _ in pts],
                     y=[r] * len(pts),
                     mode="markers+text",
-                    text=[esc(t.token, 8) for _, t in pts],
+                    text=[esc(t.token, COMPARE_LABEL) for _, t in pts],
                     textposition=["top center" if i % 2 == 0 else "bottom center" for i, _ in pts],
                     textfont=dict(size=10, family="DejaVu Sans Mono, Menlo, monospace"),
                     marker=dict(color=COLORS[kind], symbol=SYMBOLS[kind], size=11),

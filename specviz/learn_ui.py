@@ -692,7 +692,7 @@ def compare_view() -> None:
         agree = f"{where} token{'s' if where != 1 else ''}"
         st.info(f"The outputs agree for {agree}; at position {where} A has “{ta}” and B has “{tb}”.")
     longest = max(len(prov_a), len(prov_b), 0 if reference is None else len(reference["tokens"]))
-    width = 30
+    width = fl.COMPARE_WIDTH
     limit = max(0, longest - width)
     if state.get("compare_pair") != (ka, kb):  # a new pair: show where they part
         state["compare_pair"] = (ka, kb)

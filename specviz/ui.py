@@ -607,7 +607,10 @@ def step_view(choice: TraceChoice) -> None:
     state["replay_url_step"] = (choice.key, str(k))  # our own write: not a new link to follow
     step = trace["steps"][k]
     st.subheader(step_heading(k, n))
-    left, right = st.columns([5, 6], gap="large")
+    if st.session_state.get("presentation"):  # a projector: words, then full-width charts, each readable
+        left, right = st.container(), st.container()
+    else:
+        left, right = st.columns([5, 6], gap="large")
     with left:
         _step_words(choice, k)
     with right:

@@ -162,3 +162,40 @@ _CLIPPED_JS = """() => {
 def clipped_text(pg: Page) -> list[str]:
     """The texts on the page that their containers cut off, as "container: text" (empty when none)."""
     return list(pg.evaluate(_CLIPPED_JS))
+
+
+# Text inside Plotly charts: every visible label's box (axis titles, ticks, annotations, marker text,
+# legend), checked against its chart's box (cut off) and against every other label of the chart
+# (overlapping by more than a sliver). The hover layer is left out: it shows only under the mouse.
+_CHART_TEXT_JS = """(slack) => {
+  const out = [];
+  for (const plot of document.querySelectorAll('.js-plotly-plot')) {
+    const box = plot.getBoundingClientRect();
+    if (box.width === 0) continue;
+    const items = [];
+    for (const t of plot.querySelectorAll('.main-svg text, .main-svg .annotation-text')) {
+      if (t.closest('.hoverlayer, .modebar')) continue;
+      const s = (t.textContent || '').trim();
+      if (!s) continue;
+      const cs = getComputedStyle(t);
+      if (cs.display === 'none' || cs.visibility === 'hidden' || cs.opacity === '0') continue;
+      const r = t.getBoundingClientRect();
+      if (r.width === 0 || r.height === 0) continue;
+      items.push([s, r]);
+      if (r.left < box.left - slack || r.right > box.right + slack || r.top < box.top - slack || r.bottom > box.bottom + slack)
+        out.push('cut off: ' + s.slice(0, 40));
+    }
+    for (let i = 0; i < items.length; i++) for (let j = i + 1; j < items.length; j++) {
+      const [a, ra] = items[i], [b, rb] = items[j];
+      const w = Math.min(ra.right, rb.right) - Math.max(ra.left, rb.left);
+      const h = Math.min(ra.bottom, rb.bottom) - Math.max(ra.top, rb.top);
+      if (w > slack && h > slack) out.push('overlap: ' + a.slice(0, 30) + ' / ' + b.slice(0, 30));
+    }
+  }
+  return [...new Set(out)];
+}"""
+
+
+def chart_text_problems(pg: Page, slack: float = 2.0) -> list[str]:
+    """Labels inside the page's Plotly charts that stick out of their chart or overlap another label."""
+    return list(pg.evaluate(_CHART_TEXT_JS, slack))

@@ -232,8 +232,9 @@ LAYOUT_PAGES = [
 
 @pytest.mark.parametrize("present", [False, True], ids=["normal", "presentation"])
 def test_no_label_is_cut_off(server, page, present):
-    """Public report: the preset select, "Adapt γ ea…", "F‥ Home", "mean p of a…" and other labels cut off."""
-    from tests.browserkit import clipped_text
+    """Public report: the preset select, "Adapt γ ea…", "F‥ Home", "mean p of a…" and other labels cut off;
+    inside the charts, the Statistics axis titles and neighbouring panels' tick labels ("1 0")."""
+    from tests.browserkit import chart_text_problems, clipped_text
 
     page.set_viewport_size({"width": 1440, "height": 1000})
     found = {}
@@ -241,7 +242,7 @@ def test_no_label_is_cut_off(server, page, present):
         sep = "&" if "?" in path else "?"
         page.goto(f"{server}/{path}{sep + 'present=1' if present else ''}")
         settle(page, 1000)
-        if cut := clipped_text(page):
+        if cut := clipped_text(page) + chart_text_problems(page):
             found[path] = cut
     assert found == {}
 

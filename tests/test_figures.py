@@ -356,3 +356,13 @@ def test_timeline_labels_shrink_with_gamma_so_they_do_not_overlap():
     assert longest == 90 // 18  # one column's room, the cut marked by "…"
     assert fig.layout.xaxis.range[1] > 17.4 and fig.layout.xaxis.title.text == "draft position"
     assert max(len(t) for tr in fg.timeline_figure(fg.toy_trace(), 0, 1).data if tr.text for t in tr.text) <= 12
+
+
+def test_presented_grows_fonts_and_the_margins_that_hold_them():
+    """Presentation mode: titles in a margin that kept its size were cut off at the chart's edge."""
+    fig = fg.distribution_figure(fg.toy_trace(), 0)
+    big = fg.presented(fig, 1.5)
+    assert big.layout.font.size == pytest.approx(1.5 * (fig.layout.font.size or 12))
+    for side in ("l", "r", "t", "b"):
+        assert getattr(big.layout.margin, side) == pytest.approx(1.5 * getattr(fig.layout.margin, side))
+    assert big.layout.height > fig.layout.height

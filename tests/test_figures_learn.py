@@ -87,3 +87,12 @@ def test_summary_html_escapes_trace_text():
     page = fl.summary_html(evil_trace(), HOSTILE)
     assert "<script>" not in page and "&lt;script&gt;" in page
     assert page.startswith("<!doctype html>") and "n_accepted per step" in page
+
+
+def test_compare_timeline_shows_long_tokens_whole():
+    """Public report: Compare cut tokens like "␣specif…" (8 characters in a 30-position window)."""
+    prov = [fg.OutTok(" specification", 1, "accepted", 0), fg.OutTok(" a", 2, "correction", 0)]
+    fig = fl.compare_timeline_figure([("A", prov)])
+    shown = [t for tr in fig.data for t in tr.text]
+    assert "␣specification" in shown and not any("…" in t for t in shown)
+    assert fig.layout.xaxis.range[1] - fig.layout.xaxis.range[0] <= fl.COMPARE_WIDTH + 1
