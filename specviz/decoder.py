@@ -16,10 +16,11 @@ from typing import Any
 
 import torch
 
-from specviz.drafters import Drafter
+from specviz.drafters import Drafter, TreeDrafter, chain_tree
 from specviz.models import CausalLM
 from specviz.rules import Rule
-from specviz.trace import Step, TopEntry
+from specviz.trace import Step, TopEntry, TreeNode
+from specviz.tree import DraftTree, TreeShape, children_of, depths, tree_mask, tree_positions, verify_tree
 from specviz.warp import UNTEMPERED, Sampling, sample, warp
 
 __all__ = ["DecodeConfig", "GammaPolicy", "speculative_decode", "target_decode"]
@@ -89,8 +90,11 @@ class DecodeConfig:
     seed: int = 0
     top_k_log: int = 10  # entries kept in each logged `top` list
     gamma_policy: GammaPolicy | None = None  # None: always gamma
+    tree: TreeShape = field(default_factory=TreeShape)  # "chain": gamma drafts in a row
 
     def __post_init__(self) -> None:
+        if self.tree.kind == "auto":
+            raise ValueError("resolve tree 'auto' to a shape first (specviz.treesize.choose)")
         if self.gamma < 1:
             raise ValueError(f"gamma must be >= 1, got {self.gamma}")
         if self.max_new_tokens < 1:
@@ -149,6 +153,18 @@ def speculative_decode(
     min_confidence = policy.confidence if policy is not None else None
     generated, index = 0, 0
     while generated < cfg.max_new_tokens and not should_stop():
+        if cfg.tree.kind != "chain":
+            step, appended = _tree_step(
+                target, drafter, ids, cache, cfg, gen, index, cfg.max_new_tokens - generated - 1
+            )
+            yield step
+            drafter.accepted(step["n_accepted"])
+            ids += appended
+            generated += len(appended)
+            index += 1
+            if appended[-1] in eos:
+                break
+            continue
         # never draft past the budget: drafts + the evaluation model's token fit exactly
         gamma = min(planned, cfg.max_new_tokens - generated - 1)
         asked = gamma
@@ -238,6 +254,150 @@ def speculative_decode(
         index += 1
         if appended[-1] in eos:
             break
+
+
+def _main_line(parents: list[int], path: list[int], rejected_at: int | None) -> list[int]:
+    """The nodes a chain view shows: the accepted path, then (after a rejection) the first child
+    tested there and its first-child line, which was never evaluated."""
+    line = list(path)
+    if rejected_at is not None:
+        node = children_of(parents, rejected_at)[0]
+        while True:
+            line.append(node)
+            kids = children_of(parents, node)
+            if not kids:
+                return line
+            node = kids[0]
+    return line
+
+
+def _tree_step(
+    target: CausalLM,
+    drafter: Drafter,
+    ids: list[int],
+    cache: object,
+    cfg: DecodeConfig,
+    gen: torch.Generator,
+    index: int,
+    max_depth: int,
+) -> tuple[Step, list[int]]:
+    """One step with a draft tree: grow it, score every node in one tree-masked target pass, walk it
+    with the rule, keep the accepted path in the cache. The step's draft/verify show the main line
+    (so every chain view reads it), step["tree"] holds every node. Returns (step, tokens appended)."""
+    rule, k = cfg.rule, cfg.top_k_log
+    eos = set(target.eos_token_ids)
+    sampled = rule.name == "sampling" and not cfg.sampling.greedy
+    features = drafter.reads_features
+    t0 = time.perf_counter()
+    if isinstance(drafter, TreeDrafter):
+        tree = drafter.propose_tree(ids, cfg.tree, cfg.sampling, gen, sampled, max_depth)
+    else:  # a drafter that cannot branch drafts the tree's depth as a chain
+        depth = min(max_depth, cfg.tree.depth)
+        tree = (
+            chain_tree(drafter.propose(ids, depth, cfg.sampling, gen))
+            if depth > 0
+            else DraftTree([], [], torch.zeros(0, 1), why_empty="budget")
+        )
+    target.sync()
+    t1 = time.perf_counter()
+    tokens, parents = tree.token_ids, tree.parents
+    n_nodes = len(tokens)
+    cached = target.cache_length(cache)
+    new_ctx = len(ids) - cached
+    fed = ids[cached:] + tokens
+    logits, hidden = target.forward_tree(
+        cache,
+        fed,
+        tree_positions(parents, len(ids) - 1, new_ctx),
+        tree_mask(parents, cached, new_ctx),
+        features=features,
+    )
+    logits = logits[new_ctx - 1 :]  # [1 + N, V]: after the root, after each node
+    p = warp(logits, cfg.sampling)
+    q = tree.q.to(p.device) if n_nodes else torch.zeros(0, p.shape[-1])
+    p_raw = None if cfg.sampling.identity else warp(logits, UNTEMPERED)
+    r = torch.rand(n_nodes, generator=gen)
+    u = float(torch.rand(1, generator=gen))
+    v = verify_tree(rule, p, q, tokens, parents, r)
+    x = sample(v.next_probs, u)
+    target.sync()
+    t2 = time.perf_counter()
+    path = v.path
+    target.keep(cache, list(range(len(ids))) + [len(ids) + j for j in path])
+    if features and hidden is not None:
+        drafter.read_features(torch.cat([hidden[:new_ctx], hidden[[new_ctx + j for j in path]]]), cached)
+    n = len(path)
+    appended = [tokens[j] for j in path] + [x]
+    for j, tok in enumerate(appended):
+        if tok in eos:
+            appended = appended[: j + 1]
+            break
+    main = _main_line(parents, path, v.rejected_at)
+    depth = depths(parents)
+    row = {j: (parents[j] + 1) for j in range(n_nodes)}  # node → p's row it is tested against
+    nodes: list[TreeNode] = [
+        {  # type: ignore[typeddict-item]
+            **_tok(target, t),
+            "parent": parents[j],
+            "depth": depth[j],
+            "q": float(q[j, t]),
+            "p": float(p[row[j], t]),
+            "accepted": v.accepted[j],
+            "r": float(r[j]) if v.accepted[j] is not None and rule.uses_random else None,
+            "accept_prob": v.accept_prob[j],
+            "p_test": v.p_test[j],
+            "q_test": v.q_test[j],
+            "ratio": v.ratio[j],
+            "cutoff": v.cutoff[j],
+            "score": tree.score[j] if j < len(tree.score) else None,
+        }
+        for j, t in enumerate(tokens)
+    ]
+    q_raw = tree.q_raw
+    step: Step = {  # type: ignore[typeddict-item]
+        "index": index,
+        "context_length": len(ids),
+        "draft": [
+            {
+                **_tok(target, tokens[j]),
+                "q": float(q[j, tokens[j]]),
+                "top": _top(q[j], k, target),
+                **_raw("q", q_raw, j, tokens[j], k, target),
+            }
+            for j in main
+        ],
+        "verify": [
+            {
+                "p": float(p[row[j], tokens[j]]),
+                "accept_prob": v.accept_prob[j],
+                "r": nodes[j]["r"],
+                "ratio": v.ratio[j],
+                "cutoff": v.cutoff[j],
+                "accepted": v.accepted[j],
+                # a later sibling is tested with the earlier ones removed from p and q
+                **({"p_test": v.p_test[j], "q_test": v.q_test[j]} if j != children_of(parents, parents[j])[0] else {}),
+                "top": _top(p[row[j]], k, target),
+                **_raw("p", p_raw, row[j], tokens[j], k, target),
+            }
+            for j in main
+        ],
+        "n_accepted": n,
+        "next": None
+        if len(appended) <= n
+        else {  # type: ignore[typeddict-item]
+            **_tok(target, x),
+            "kind": "correction" if v.rejected_at is not None else "bonus",
+            "source": v.source,
+            "prob": float(v.next_probs[x]),
+            "top": _top(v.next_probs, k, target),
+            **_raw("p", p_raw, (path[-1] + 1) if path else 0, x, k, target),
+        },
+        "timing_ms": {"draft": (t1 - t0) * 1e3, "verify": (t2 - t1) * 1e3},
+        "tree": {"shape": cfg.tree.text, "nodes": nodes, "path": list(path), "main": main},
+    }
+    if not tokens:
+        step["no_draft"] = "budget" if max_depth <= 0 else (tree.why_empty or "drafter")
+    return step, appended
 
 
 def target_decode(

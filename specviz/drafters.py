@@ -14,9 +14,10 @@ from typing import Protocol, runtime_checkable
 import torch
 
 from specviz.models import CausalLM
+from specviz.tree import DraftTree, TreeShape, ancestors, depths, feed_mask, grow
 from specviz.warp import UNTEMPERED, Sampling, sample, warp
 
-__all__ = ["Drafter", "ModelDrafter", "NgramDrafter", "Proposal"]
+__all__ = ["Drafter", "ModelDrafter", "NgramDrafter", "Proposal", "TreeDrafter", "chain_tree"]
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,36 @@ class Drafter(Protocol):
     def accepted(self, n_accepted: int) -> None:
         """Hear how many of the last proposal's drafts the target accepted."""
         ...
+
+
+@runtime_checkable
+class TreeDrafter(Protocol):
+    """A drafter that can grow a tree of drafts (several candidates per depth) for one step."""
+
+    def propose_tree(
+        self,
+        ids: list[int],
+        shape: TreeShape,
+        sampling: Sampling,
+        generator: torch.Generator,
+        sampled: bool,
+        max_depth: int,
+    ) -> DraftTree:
+        """Grow a draft tree continuing `ids` (specviz.tree.grow): children drawn from q without
+        replacement when `sampled` (the sampling rule), else the most likely ones; at most max_depth deep."""
+        ...
+
+
+def chain_tree(proposal: Proposal) -> DraftTree:
+    """A chain proposal as a one-branch tree (for drafters that cannot branch, e.g. prompt lookup)."""
+    n = len(proposal.token_ids)
+    score, s = [], 1.0
+    for j, x in enumerate(proposal.token_ids):
+        s *= float(proposal.q[j, x])
+        score.append(s)
+    return DraftTree(
+        list(proposal.token_ids), list(range(-1, n - 1)), proposal.q, proposal.q_raw, score, proposal.why_empty
+    )
 
 
 class _ReadsNoFeatures:
@@ -121,6 +152,54 @@ class ModelDrafter(_ReadsNoFeatures):
             if min_confidence is not None and float(q[x]) < min_confidence:
                 break  # the draft is unsure: later drafts would likely be wasted
         return Proposal(tokens, torch.stack(qs), q_raw=torch.stack(raws) if raws else None)
+
+    def propose_tree(
+        self,
+        ids: list[int],
+        shape: TreeShape,
+        sampling: Sampling,
+        generator: torch.Generator,
+        sampled: bool,
+        max_depth: int,
+    ) -> DraftTree:
+        """A draft tree from this LM: one pass over the new context, then one tree-masked pass per
+        level over the nodes that level expands. The tree's own slots leave the cache afterwards."""
+        if max_depth <= 0:
+            return DraftTree([], [], torch.zeros(0, self.vocab_size), why_empty="budget")
+        if self._cache is None:
+            self._cache = self.lm.new_cache()
+        keep = 0
+        limit = min(len(self._cached), len(ids) - 1)
+        while keep < limit and self._cached[keep] == ids[keep]:
+            keep += 1
+        self.lm.rollback(self._cache, keep)
+        tmap = self.lm.token_map
+        pending = list(ids[keep:])
+        logits = self.lm.forward(self._cache, tmap.to_draft(pending) if tmap else pending, last=1)[-1]
+        self._cached = list(ids)
+        n_ctx = len(ids)
+        slots: dict[int, int] = {}  # node → its slot in the draft cache
+
+        def feed(nodes: list[int], tree: DraftTree) -> tuple[torch.Tensor, torch.Tensor | None]:
+            past = self.lm.cache_length(self._cache)
+            toks = [tree.token_ids[j] for j in nodes]
+            depth = depths(tree.parents)
+            visible = [[slots[a] for a in ancestors(tree.parents, j)[:-1]] for j in nodes]
+            out, _ = self.lm.forward_tree(
+                self._cache,
+                tmap.to_draft(toks) if tmap else toks,
+                [n_ctx - 1 + depth[j] for j in nodes],
+                feed_mask(past, n_ctx, visible),
+            )
+            for i, j in enumerate(nodes):
+                slots[j] = past + i
+            q = torch.stack([self._q(row, sampling) for row in out])
+            return q, None if sampling.identity else torch.stack([self._q(row, UNTEMPERED) for row in out])
+
+        raw = None if sampling.identity else self._q(logits, UNTEMPERED)
+        tree = grow(shape, self._q(logits, sampling), raw, feed, sampled, generator, max_depth)
+        self.lm.rollback(self._cache, n_ctx)  # the tree's slots go: the next step re-reads what was accepted
+        return tree
 
     def _q(self, logits: torch.Tensor, sampling: Sampling) -> torch.Tensor:
         """[V_draft] logits → [V_target] distribution (scattered back through a token map)."""

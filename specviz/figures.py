@@ -26,7 +26,7 @@ from typing import Any, Literal
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from specviz.trace import TopEntry, Trace, byte_label, no_draft_reason, summarize, token_bytes
+from specviz.trace import VERSION, TopEntry, Trace, byte_label, no_draft_reason, summarize, token_bytes
 
 __all__ = [
     "COLORS",
@@ -1364,7 +1364,7 @@ def toy_trace() -> Trace:
 
     return {
         "format": "specviz-trace",
-        "version": 1,
+        "version": VERSION,
         "meta": {
             "target": {"name": "illustration"},
             "draft": {"name": "illustration", "kind": "model"},

@@ -188,6 +188,47 @@ class CausalLM:
         out = self.model(input_ids=ids, cache=cache, use_cache=True, logits_to_keep=last, output_hidden_states=True)
         return self._unpadded(out.logits[0]), out.hidden_states[-1][0]
 
+    @torch.inference_mode()
+    def forward_tree(
+        self,
+        cache: DynamicCache,
+        input_ids: list[int],
+        positions: list[int],
+        mask: torch.Tensor,
+        features: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Append input_ids with explicit position ids and a boolean attention mask [T, past + T]
+        (True = may attend; specviz.tree.tree_mask builds it). Returns (logits [T, V] float32, the last
+        hidden state [T, d] when `features`, else None).
+
+        transformers passes a 4D mask through to attention unchanged (masking_utils: "If the mask is
+        already 4D, simply return as-is"); the KV cache then holds every input in order, and
+        `keep` gathers the positions that stay."""
+        ids = torch.tensor([input_ids], dtype=torch.long, device=self.device)
+        pos = torch.tensor([positions], dtype=torch.long, device=self.device)
+        out = self.model(
+            input_ids=ids,
+            position_ids=pos,
+            attention_mask=mask[None, None].to(self.device),
+            cache=cache,
+            use_cache=True,
+            output_hidden_states=features,
+        )
+        return self._unpadded(out.logits[0]), out.hidden_states[-1][0] if features else None
+
+    @staticmethod
+    def keep(cache: DynamicCache, positions: list[int]) -> None:
+        """Keep only the cache positions listed (in that order): after a tree pass, the context and the
+        accepted path. Cropping a tail would keep rejected siblings that sit between accepted nodes."""
+        index = None
+        for layer in cache.layers:
+            if getattr(layer, "keys", None) is None or layer.keys.numel() == 0:
+                continue
+            if index is None:
+                index = torch.tensor(positions, dtype=torch.long, device=layer.keys.device)
+            layer.keys = layer.keys.index_select(-2, index)
+            layer.values = layer.values.index_select(-2, index)
+
     @staticmethod
     def cache_length(cache: DynamicCache) -> int:
         return int(cache.get_seq_length())

@@ -59,7 +59,9 @@ class Recording:
         meta = {
             "target": {"name": target.name},
             "draft": draft_meta(drafter),
-            "gamma": cfg.gamma,
+            # a tree's gamma is its depth: the longest line of drafts a step can accept
+            "gamma": cfg.gamma if cfg.tree.kind == "chain" else cfg.tree.depth,
+            **({"tree": cfg.tree.meta()} if cfg.tree.kind != "chain" else {}),
             "rule": {"name": cfg.rule.name, "params": dict(cfg.rule.params), "lossless": cfg.rule.lossless},
             "sampling": {
                 "temperature": cfg.sampling.temperature,

@@ -35,9 +35,11 @@ __all__ = [
     "VERSION",
     "JsonlWriter",
     "Step",
+    "StepTree",
     "TopEntry",
     "Trace",
     "TraceError",
+    "TreeNode",
     "dump",
     "dumps",
     "finish",
@@ -54,7 +56,7 @@ __all__ = [
 ]
 
 FORMAT = "specviz-trace"
-VERSION = 1
+VERSION = 2  # 2: steps may carry a draft tree (step.tree); 1 reads as single-branch trees
 RULE_NAMES = ("sampling", "greedy", "threshold", "typical")
 STOP_REASONS = ("eos", "max_new_tokens", "stopped")
 NEXT_KINDS = ("correction", "bonus")
@@ -109,6 +111,35 @@ class NextToken(TypedDict):
     top_raw: NotRequired[list[TopEntry]]
 
 
+class TreeNode(TypedDict):
+    """One node of a step's draft tree (format version 2): the draft's token, where it hangs, and
+    the rule's numbers when it was tested (None: never tested)."""
+
+    token_id: int
+    token: str
+    parent: int  # -1: the root (the last context token)
+    depth: int  # 1: a child of the root
+    q: float  # the draft's probability of this token in its parent's distribution
+    p: float  # the evaluation model's probability of it after the path to its parent
+    accepted: bool | None
+    r: float | None
+    accept_prob: float | None  # sampling: min(1, p_i/q_i) with the earlier siblings removed
+    p_test: float | None  # sampling: p_i(x), after the earlier siblings' rejections
+    q_test: float | None  # sampling: q_i(x), q without the earlier siblings
+    ratio: float | None
+    cutoff: float | None
+    score: float  # product of q along the path (the draft's confidence, EAGLE-2)
+    bytes: NotRequired[str]
+
+
+class StepTree(TypedDict):
+    shape: str  # the --tree text
+    nodes: list[TreeNode]  # parent before child
+    path: list[int]  # the accepted nodes, root first (len = n_accepted)
+    main: list[int]  # the nodes that `draft` and `verify` show, in order: the path, then the first
+    # child tested where every child was rejected and its first-child line (never evaluated)
+
+
 class Step(TypedDict):
     index: int
     context_length: int
@@ -118,6 +149,7 @@ class Step(TypedDict):
     next: NextToken | None
     timing_ms: dict[str, float]
     no_draft: NotRequired[str]  # a key of NO_DRAFT_REASONS, only on a step that drafted nothing
+    tree: NotRequired[StepTree]  # version 2, a step that drafted a tree; draft/verify show its main line
 
 
 # why a step drafted nothing, as the decoder records it (step.no_draft)
@@ -170,8 +202,15 @@ class TraceError(ValueError):
 
 # The upgrade hook: UPGRADES[v] turns a version-v trace (a parsed dict) into a version-(v + 1)
 # one, in place. `loads` applies the chain up to VERSION, so a reader only ever sees the current
-# format. Version 1 is the first, so the chain is empty; a version 2 would add `1: _v1_to_v2`.
-UPGRADES: dict[int, Callable[[dict[str, Any]], None]] = {}
+# format.
+
+
+def _v1_to_v2(trace: dict[str, Any]) -> None:
+    """Version 2 only adds the optional step.tree: a version-1 step is a chain, the tree with one
+    branch, and every reader treats a step without `tree` that way. Nothing to rewrite."""
+
+
+UPGRADES: dict[int, Callable[[dict[str, Any]], None]] = {1: _v1_to_v2}
 
 
 # ---------------------------------------------------------------- building
@@ -912,7 +951,7 @@ def _check_step(step: object, k: int, where: str, m: _Meta, probs: _Problems) ->
     if len(draft) != len(verify):
         probs.add(where, f"{len(draft)} draft tokens but {len(verify)} verify entries")
         return False
-    if m.gamma is not None and len(draft) > m.gamma:
+    if m.gamma is not None and len(draft) > m.gamma and "tree" not in step:
         probs.add(where, f"{len(draft)} draft tokens, more than gamma = {m.gamma}")
     n = step.get("n_accepted")
     if not (_is_int(n) and 0 <= n <= len(draft)):
@@ -984,6 +1023,8 @@ def _check_step(step: object, k: int, where: str, m: _Meta, probs: _Problems) ->
                 probs.add(
                     where, f"under greedy the correction must be the target's argmax, token {best[0]['token_id']}"
                 )
+    if "tree" in step:
+        ok = _check_tree(step, where, m, probs) and ok
     if "no_draft" in step and (step["no_draft"] not in NO_DRAFT_REASONS or step["draft"]):
         probs.add(where, f"no_draft must be one of {', '.join(NO_DRAFT_REASONS)}, and only on a step with no drafts")
     timing = step.get("timing_ms")
@@ -997,6 +1038,84 @@ def _check_step(step: object, k: int, where: str, m: _Meta, probs: _Problems) ->
     ):
         probs.add(where, "timing_ms must be an object with draft and verify milliseconds (numbers >= 0)")
     return ok
+
+
+def _check_tree(step: dict[str, Any], where: str, m: _Meta, probs: _Problems) -> bool:
+    """step.tree (version 2): parents before children, the path a chain of accepted nodes, siblings
+    tested in order (rejected ones, at most one accepted, then untested), draft/verify its main line,
+    each decision the rule's. True when the tree is sound."""
+    tree = step["tree"]
+    w = f"{where}, tree"
+    if not (
+        isinstance(tree, dict)
+        and isinstance(tree.get("nodes"), list)
+        and isinstance(tree.get("path"), list)
+        and isinstance(tree.get("main"), list)
+        and isinstance(tree.get("shape"), str)
+    ):
+        probs.add(w, "must be an object {shape, nodes, path, main}")
+        return False
+    nodes, path, main = tree["nodes"], tree["path"], tree["main"]
+    n = len(nodes)
+    depth: list[int] = []
+    for j, node in enumerate(nodes):
+        at = f"{w}, node {j}"
+        if not (
+            isinstance(node, dict)
+            and _nonneg_int(node.get("token_id"))
+            and isinstance(node.get("token"), str)
+            and _is_int(node.get("parent"))
+            and -1 <= node["parent"] < j
+            and node.get("accepted") in (True, False, None)
+        ):
+            probs.add(at, "needs token_id, token, parent (-1 or an earlier node) and accepted (true, false or null)")
+            return False
+        depth.append(1 if node["parent"] < 0 else depth[node["parent"]] + 1)
+        if node.get("depth") != depth[j]:
+            probs.add(at, f"depth is {_short(node.get('depth'))}, but its parents make it {depth[j]}")
+        for key in ("q", "p", "r", "accept_prob", "p_test", "q_test", "cutoff"):
+            if node.get(key) is not None and _prob(node[key]) is None:
+                probs.add(at, f"{key} must be null or a probability in [0, 1], got {_short(node[key])}")
+                return False
+        if (
+            m.rule == "sampling"
+            and node["accepted"] is not None
+            and node.get("r") is not None
+            and node.get("accept_prob") is not None
+            and (float(node["r"]) < float(node["accept_prob"])) != node["accepted"]
+        ):
+            probs.add(
+                at,
+                f"accepted is {str(node['accepted']).lower()} but r = {float(node['r']):.6g} against accept_prob = {float(node['accept_prob']):.6g}",
+            )
+    if not all(_is_int(j) and 0 <= j < n for j in path + main):
+        probs.add(w, f"path and main must list node indices in [0, {n})")
+        return False
+    for i, j in enumerate(path):
+        if nodes[j]["parent"] != (path[i - 1] if i else -1) or nodes[j]["accepted"] is not True:
+            probs.add(w, f"path node {j} must be an accepted child of the node before it on the path")
+            return False
+    for parent in [-1, *range(n)]:
+        states = [nodes[j]["accepted"] for j in range(n) if nodes[j]["parent"] == parent]
+        tested = [s for s in states if s is not None]
+        if states[: len(tested)] != tested or tested.count(True) > (1 if tested[-1:] == [True] else 0):
+            probs.add(
+                w,
+                f"the children of node {parent} must be tested in order: rejected ones, then at most one accepted, then untested",
+            )
+            return False
+    if len(path) != step["n_accepted"] or main[: len(path)] != path:
+        probs.add(
+            w, f"the path has {len(path)} nodes, n_accepted is {step['n_accepted']}, and main must start with the path"
+        )
+        return False
+    if len(main) != len(step["draft"]) or any(
+        isinstance(d, dict) and d.get("token_id") != nodes[j]["token_id"]
+        for d, j in zip(step["draft"], main, strict=False)
+    ):
+        probs.add(w, "draft must show the main line's tokens, in order")
+        return False
+    return True
 
 
 def _p_of(token: int, top: list[TopEntry]) -> float:
@@ -1052,6 +1171,8 @@ def _check_rule(m: _Meta, d: dict[str, Any], v: dict[str, Any], acc: bool, pos: 
         return  # strict mode has reported the missing number already
     p, q = float(v["p"]), float(d["q"])
     said = "true" if acc else "false"
+    if m.rule == "sampling" and v.get("p_test") is not None and v.get("q_test") is not None:
+        p, q = float(v["p_test"]), float(v["q_test"])  # a tree's later sibling: tested without the earlier ones
     if m.rule == "sampling":
         a, r = v.get("accept_prob"), v.get("r")
         if (a is None or r is None) and m.strict:
