@@ -46,6 +46,8 @@ from specviz.models import (
 from specviz.record import Recording, make_drafter
 from specviz.rules import make_rule
 from specviz.trace import library_versions, rate, summarize
+from specviz.tree import TreeShape
+from specviz.treesize import resolve_tree
 from specviz.warp import Sampling
 
 __all__ = ["add_arguments", "hf_compatible_draft", "run"]
@@ -59,9 +61,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--prompt", help="one prompt instead of --prompt-file (e.g. the Live page's)")
     p.add_argument("--limit", type=int, default=None, help="only the first N prompts")
     p.add_argument("--gamma", type=int, default=4)
-    from specviz.cli import add_decoding_arguments, add_policy_arguments  # here: the CLI imports this module
+    from specviz.cli import (
+        add_decoding_arguments,
+        add_policy_arguments,
+        add_tree_argument,
+    )  # the CLI imports this module
 
     add_policy_arguments(p)
+    add_tree_argument(p)
+    p.add_argument(
+        "--compare-tree",
+        type=_tree_shape_arg,
+        help="a second tree shape (e.g. chain) run by specviz in the same interleaved run, for a like-for-like ratio",
+    )
     add_decoding_arguments(p, rule="greedy", temperature=0.0)
     p.add_argument("--max-new-tokens", type=int, default=128)
     p.add_argument("--reps", type=int, default=3, help="timed repetitions (after one warm-up prompt)")
@@ -120,6 +132,13 @@ def _machine() -> dict[str, Any]:
     return out
 
 
+def _tree_shape_arg(s: str) -> TreeShape:
+    try:
+        return TreeShape.parse(s)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _timed(fn: Any, device: torch.device) -> tuple[float, Any]:
     if device.type == "cuda":
         torch.cuda.synchronize()
@@ -156,6 +175,13 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    say = lambda text: print(text, file=sys.stderr)  # noqa: E731
+    base_cfg = cfg
+    cfg, tree_meta = resolve_tree(base_cfg, args.tree, target, make_drafter(target, draft), say)
+    other_cfg = None
+    if args.compare_tree is not None:
+        other_cfg, other_tree_meta = resolve_tree(base_cfg, args.compare_tree, target, make_drafter(target, draft), say)
+        tree_meta = tree_meta or other_tree_meta
     all_greedy = args.rule == "greedy" and cfg.sampling.greedy
     # HF's assisted generation runs a separate draft model: for a feature head, the embedded standalone draft
     hf_model = draft
@@ -218,6 +244,15 @@ def run(args: argparse.Namespace) -> int:
             return trace["output"]["token_ids"]
 
         methods[f"specviz ({args.compare_draft})"] = specviz_other
+    tree_traces: list[dict] = []
+    if other_cfg is not None:
+
+        def specviz_tree(ids: list[int]) -> list[int]:
+            trace = Recording(target, make_drafter(target, draft), "", other_cfg, prompt_ids=ids).run()
+            tree_traces.append(trace)
+            return trace["output"]["token_ids"]
+
+        methods[f"specviz (tree {other_cfg.tree.text})"] = specviz_tree
     if hf_draft is not None:
         methods["hf-assisted"] = hf_assisted
     with torch.inference_mode():
@@ -248,6 +283,7 @@ def run(args: argparse.Namespace) -> int:
             )
         run_stats = _pooled(traces[-len(encoded) :])
         other_stats = _pooled(other_traces[-len(encoded) :]) if other_traces else None
+        tree_stats = _pooled(tree_traces[-len(encoded) :]) if tree_traces else None
         sampled = []
         for seed, ids in enumerate(encoded if all_greedy else []):
             sampled_cfg = DecodeConfig(
@@ -257,6 +293,7 @@ def run(args: argparse.Namespace) -> int:
                 max_new_tokens=args.max_new_tokens,
                 seed=seed,
                 gamma_policy=policy,
+                tree=cfg.tree,
             )
             sampled.append(Recording(target, make_drafter(target, draft), "", sampled_cfg, prompt_ids=ids).run())
         sample_stats = _pooled(sampled) if sampled else None
@@ -302,6 +339,15 @@ def run(args: argparse.Namespace) -> int:
             **other_stats,
         },
         "identical_greedy_outputs": f"{agree}/{total}" if all_greedy else None,
+        "tree": cfg.tree.text,
+        "tree_sizing": tree_meta.get("tree", {}).get("auto"),
+        "compare_tree": None
+        if tree_stats is None or other_cfg is None
+        else {
+            "tree": other_cfg.tree.text,
+            "speedup_vs_target": med[f"specviz (tree {other_cfg.tree.text})"] / med["target-only"],
+            **tree_stats,
+        },
     }
     _print_table(result)
     if args.json_out:
@@ -336,7 +382,7 @@ def _policy_text(meta: dict[str, Any] | None) -> str:
 
 def _print_table(r: dict[str, Any]) -> None:
     print(
-        f"\n{r['target']} <- {r['draft']}, gamma {r['gamma']}{_policy_text(r['gamma_policy'])}, "
+        f"\n{r['target']} <- {r['draft']}, gamma {r['gamma']}{_policy_text(r['gamma_policy'])}, tree {r['tree']}, "
         f"{r['prompts']} prompts x {r['reps']} reps, "
         f"max {r['max_new_tokens']} new tokens, {r['device']}"
     )
@@ -357,6 +403,13 @@ def _print_table(r: dict[str, Any]) -> None:
         print(
             f"\nwith --compare-draft {c['draft']}: {c['speedup_vs_target']:.2f}x the target, "
             f"{c['tokens_per_step']:.2f} tokens/step, acceptance {rate(c['acceptance_rate'], '.1%')}",
+            end="",
+        )
+    if r.get("compare_tree"):
+        c = r["compare_tree"]
+        print(
+            f"\nwith --compare-tree {c['tree']}: {c['speedup_vs_target']:.2f}x the target, "
+            f"{c['tokens_per_step']:.2f} tokens/step",
             end="",
         )
     s = r["sampling_t0.7"]

@@ -21,7 +21,12 @@ if TYPE_CHECKING:
     from specviz.record import Recording
     from specviz.trace import Trace
 
-__all__ = ["add_decoding_arguments", "add_policy_arguments", "main"]
+__all__ = ["add_decoding_arguments", "add_policy_arguments", "add_tree_argument", "main"]
+
+
+def _say(text: str) -> None:
+    print(text, file=sys.stderr)
+
 
 TRACE_SUFFIXES = (".json", ".json.gz", ".jsonl")
 
@@ -92,6 +97,26 @@ def add_policy_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _tree_shape(s: str) -> object:
+    from specviz.tree import TreeShape
+
+    try:
+        return TreeShape.parse(s)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def add_tree_argument(p: argparse.ArgumentParser) -> None:
+    """--tree: a chain of gamma drafts (the default), a draft tree, or one sized to this machine."""
+    p.add_argument(
+        "--tree",
+        type=_tree_shape,
+        default="chain",
+        help="chain (gamma drafts in a row, the default); auto (a dynamic tree sized to this machine's measured "
+        "costs); branching per depth like 3,2,1,1; or dynamic:N[:D[:K]] (EAGLE-2: N nodes, depth D, K children)",
+    )
+
+
 def add_decoding_arguments(p: argparse.ArgumentParser, rule: str = "sampling", temperature: float = 1.0) -> None:
     """The rule, its parameters, the warping, the seed and the prompt format: what `record` and the
     Live page take, and `bench` too, so that the three can be held side by side."""
@@ -134,6 +159,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     rec.add_argument("--gamma", type=_int_at_least(1), default=4, help="draft length (tokens proposed per step)")
     add_policy_arguments(rec)
+    add_tree_argument(rec)
     add_decoding_arguments(rec)
     rec.add_argument("--max-new-tokens", type=_int_at_least(1), default=64)
     rec.add_argument("--log-top-k", type=_int_at_least(1), default=10, help="entries kept in each logged top list")
@@ -347,6 +373,8 @@ def _record_checked(args: argparse.Namespace) -> int:
     from specviz.models import ModelLoadError, load_pair, pick_device
     from specviz.record import Recording, make_drafter
     from specviz.rules import make_rule
+    from specviz.tree import TreeShape
+    from specviz.treesize import resolve_tree
     from specviz.warp import Sampling
 
     try:
@@ -358,6 +386,7 @@ def _record_checked(args: argparse.Namespace) -> int:
             seed=args.seed,
             top_k_log=args.log_top_k,
             gamma_policy=GammaPolicy.from_options(args.gamma, args.adaptive, args.confidence),
+            tree=args.tree if args.tree.kind != "auto" else TreeShape(),  # auto is sized once the models load
         )
     except ValueError as exc:
         raise _UsageError(str(exc)) from None
@@ -375,11 +404,14 @@ def _record_checked(args: argparse.Namespace) -> int:
         target, draft = load_pair(args.target, args.draft, args.device, args.dtype)
     except ModelLoadError as exc:
         raise _UsageError(str(exc)) from None
+    cfg, tree_meta = resolve_tree(cfg, args.tree, target, make_drafter(target, draft), _say)
     for prompt, out in zip(prompts, outs, strict=True):
         try:
             # a .jsonl output streams: a killed run still leaves its steps
             stream = out if out.name.endswith(".jsonl") else None
-            rec = Recording(target, make_drafter(target, draft), prompt, cfg, chat=args.chat, jsonl=stream)
+            rec = Recording(
+                target, make_drafter(target, draft), prompt, cfg, chat=args.chat, jsonl=stream, extra_meta=tree_meta
+            )
         except ModelLoadError as exc:  # e.g. --chat with a tokenizer that has no chat template
             raise _UsageError(str(exc)) from None
         if not rec.prompt_ids:

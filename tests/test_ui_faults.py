@@ -125,7 +125,7 @@ def test_broken_event_log_is_explained_by_line_and_column() -> None:
 
 @pytest.mark.parametrize(
     ("version", "message"),
-    [(0, "trace version 0 is not supported"), (2, "written by a newer specviz"), ("1", "versions are integers")],
+    [(0, "trace version 0 is not supported"), (3, "written by a newer specviz"), ("1", "versions are integers")],
 )
 def test_other_versions_are_refused_by_name(version: Any, message: str) -> None:
     t = copy.deepcopy(BASE)
