@@ -29,6 +29,7 @@ from specviz.models import DRAFT_DIR, CausalLM, ModelLoadError, load_pair  # noq
 from specviz.record import Recording, make_drafter  # noqa: E402
 from specviz.rules import make_rule  # noqa: E402
 from specviz.trace import Trace, dump, validate  # noqa: E402
+from specviz.tree import TreeShape  # noqa: E402
 from specviz.warp import Sampling  # noqa: E402
 
 MAX_BYTES = 1_000_000
@@ -53,6 +54,7 @@ class Sample:
     min_steps: int = 0  # retry with the next seed until the trace has this many steps
     stop_after: int | None = None  # end the run (stop_reason "stopped") after this many steps
     log_top_k: int = 10
+    tree: str = "chain"  # the --tree shape
 
 
 SAMPLES = [
@@ -73,6 +75,25 @@ SAMPLES = [
         rule="greedy",
         temperature=0.0,
         draft="feature",
+    ),
+    Sample(
+        "tree-greedy",
+        "Greedy with a draft tree",
+        "The greedy sample's prompt and settings with a draft tree (2·2·1·1: two candidates at the first two depths): "
+        "every node is scored in one pass of the evaluation model; the same output as the greedy sample in fewer "
+        "steps.",
+        "Write a short poem about the sea.",
+        rule="greedy",
+        temperature=0.0,
+        tree="2,2,1,1",
+    ),
+    Sample(
+        "tree-sampling",
+        "Speculative sampling on a draft tree, T = 0.7",
+        "Three candidates at the first depth, drawn from q without replacement: after a rejection the next sibling "
+        "is tested against the residual norm(max(0, p − q)), and the output still follows the evaluation model.",
+        "Explain why the sky is blue in two sentences.",
+        tree="3,2,1",
     ),
     Sample(
         "sampling-t0.7",
@@ -129,6 +150,7 @@ def record(target: CausalLM, draft: CausalLM | FeatureDraft | None, sample: Samp
             max_new_tokens=sample.max_new_tokens,
             seed=seed,
             top_k_log=sample.log_top_k,
+            tree=TreeShape.parse(sample.tree),
         )
         drafter = make_drafter(target, None if sample.ngram else draft)
         info = {"name": sample.name, "title": sample.title, "description": sample.description}

@@ -31,6 +31,7 @@ from typing import Any
 
 import torch
 
+from specviz.cliargs import add_decoding_arguments, add_policy_arguments, add_tree_argument, tree_shape
 from specviz.decoder import DecodeConfig, GammaPolicy, target_decode
 from specviz.feature_draft import FeatureDraft
 from specviz.models import (
@@ -46,7 +47,6 @@ from specviz.models import (
 from specviz.record import Recording, make_drafter
 from specviz.rules import make_rule
 from specviz.trace import library_versions, rate, summarize
-from specviz.tree import TreeShape
 from specviz.treesize import resolve_tree
 from specviz.warp import Sampling
 
@@ -61,17 +61,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--prompt", help="one prompt instead of --prompt-file (e.g. the Live page's)")
     p.add_argument("--limit", type=int, default=None, help="only the first N prompts")
     p.add_argument("--gamma", type=int, default=4)
-    from specviz.cli import (
-        add_decoding_arguments,
-        add_policy_arguments,
-        add_tree_argument,
-    )  # the CLI imports this module
 
     add_policy_arguments(p)
     add_tree_argument(p)
     p.add_argument(
         "--compare-tree",
-        type=_tree_shape_arg,
+        type=tree_shape,
         help="a second tree shape (e.g. chain) run by specviz in the same interleaved run, for a like-for-like ratio",
     )
     add_decoding_arguments(p, rule="greedy", temperature=0.0)
@@ -130,13 +125,6 @@ def _machine() -> dict[str, Any]:
     if torch.cuda.is_available():
         out["gpu"] = torch.cuda.get_device_name(0)
     return out
-
-
-def _tree_shape_arg(s: str) -> TreeShape:
-    try:
-        return TreeShape.parse(s)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _timed(fn: Any, device: torch.device) -> tuple[float, Any]:

@@ -10,18 +10,23 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
+
+from specviz.cliargs import (
+    add_decoding_arguments,
+    add_policy_arguments,
+    add_tree_argument,
+    int_at_least,
+)
 
 if TYPE_CHECKING:
     from specviz.record import Recording
     from specviz.trace import Trace
 
-__all__ = ["add_decoding_arguments", "add_policy_arguments", "add_tree_argument", "main"]
+__all__ = ["main"]
 
 
 def _say(text: str) -> None:
@@ -35,36 +40,6 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         # one line instead of argparse's usage dump: the usage is one --help away
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
-def _int_at_least(lo: int) -> Callable[[str], int]:
-    def parse(s: str) -> int:
-        try:
-            x = int(s)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {s!r}") from None
-        if x < lo:
-            raise argparse.ArgumentTypeError(f"must be >= {lo}, got {x}")
-        return x
-
-    return parse
-
-
-def _finite_float(s: str) -> float:
-    try:
-        x = float(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {s!r}") from None
-    if not math.isfinite(x):
-        raise argparse.ArgumentTypeError(f"must be a finite number, got {s!r}")
-    return x
-
-
-def _seed(s: str) -> int:
-    x = _int_at_least(0)(s)
-    if x >= 2**63:  # torch.Generator.manual_seed takes a 64-bit signed integer
-        raise argparse.ArgumentTypeError(f"must be < 2**63, got {x}")
-    return x
 
 
 def _add_model_args(p: argparse.ArgumentParser) -> None:
@@ -83,69 +58,6 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     )
 
 
-def add_policy_arguments(p: argparse.ArgumentParser) -> None:
-    """How many drafts a step asks for, beyond a fixed --gamma (see GammaPolicy)."""
-    p.add_argument(
-        "--adaptive",
-        action="store_true",
-        help="adapt the draft length each step (start at 4, +2 after all accepted, -1 otherwise; --gamma is the most)",
-    )
-    p.add_argument(
-        "--confidence",
-        type=_probability,
-        help="a model draft stops early after a token whose own probability q is below this (0..1)",
-    )
-
-
-def _tree_shape(s: str) -> object:
-    from specviz.tree import TreeShape
-
-    try:
-        return TreeShape.parse(s)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def add_tree_argument(p: argparse.ArgumentParser) -> None:
-    """--tree: a chain of gamma drafts (the default), a draft tree, or one sized to this machine."""
-    p.add_argument(
-        "--tree",
-        type=_tree_shape,
-        default="chain",
-        help="chain (gamma drafts in a row, the default); auto (a dynamic tree sized to this machine's measured "
-        "costs); branching per depth like 3,2,1,1; or dynamic:N[:D[:K]] (EAGLE-2: N nodes, depth D, K children)",
-    )
-
-
-def add_decoding_arguments(p: argparse.ArgumentParser, rule: str = "sampling", temperature: float = 1.0) -> None:
-    """The rule, its parameters, the warping, the seed and the prompt format: what `record` and the
-    Live page take, and `bench` too, so that the three can be held side by side."""
-    p.add_argument("--rule", default=rule, choices=["sampling", "greedy", "threshold", "typical"])
-    p.add_argument("--tau", type=_finite_float, help="threshold rule: accept iff p/q >= tau (default 0.3)")
-    p.add_argument("--epsilon", type=_finite_float, help="typical rule (default 0.09)")
-    p.add_argument("--delta", type=_finite_float, help="typical rule (default 0.3)")
-    p.add_argument("--temperature", type=_finite_float, default=temperature, help="0 = greedy")
-    p.add_argument("--top-k", type=_int_at_least(0), default=0, help="0 = off")
-    p.add_argument("--top-p", type=_finite_float, default=1.0, help="in (0, 1]; 1.0 = off")
-    p.add_argument("--seed", type=_seed, default=0)
-    chat = p.add_mutually_exclusive_group()
-    chat.add_argument(
-        "--chat",
-        dest="chat",
-        action="store_true",
-        default=None,
-        help="wrap the prompt in the chat template (default when there is one)",
-    )
-    chat.add_argument("--no-chat", dest="chat", action="store_false", help="use the prompt as raw text")
-
-
-def _probability(s: str) -> float:
-    x = _finite_float(s)
-    if not 0.0 <= x <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {s}")
-    return x
-
-
 def _parser() -> argparse.ArgumentParser:
     ap = _Parser(prog="python -m specviz", description="Record, check and summarise speculative decoding traces.")
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -157,12 +69,12 @@ def _parser() -> argparse.ArgumentParser:
     src.add_argument(
         "--prompt-file", type=Path, help="one prompt per line; OUT is then a directory of 000.json, 001.json, ..."
     )
-    rec.add_argument("--gamma", type=_int_at_least(1), default=4, help="draft length (tokens proposed per step)")
+    rec.add_argument("--gamma", type=int_at_least(1), default=4, help="draft length (tokens proposed per step)")
     add_policy_arguments(rec)
     add_tree_argument(rec)
     add_decoding_arguments(rec)
-    rec.add_argument("--max-new-tokens", type=_int_at_least(1), default=64)
-    rec.add_argument("--log-top-k", type=_int_at_least(1), default=10, help="entries kept in each logged top list")
+    rec.add_argument("--max-new-tokens", type=int_at_least(1), default=64)
+    rec.add_argument("--log-top-k", type=int_at_least(1), default=10, help="entries kept in each logged top list")
     rec.add_argument(
         "-o",
         "--out",

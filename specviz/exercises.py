@@ -29,6 +29,8 @@ Kind = Literal[
     "expected_tokens",
     "bottleneck",
     "lossy_rule",
+    "tree_path",
+    "tree_sibling",
 ]
 KINDS: tuple[Kind, ...] = (
     "count_appended",
@@ -40,6 +42,8 @@ KINDS: tuple[Kind, ...] = (
     "expected_tokens",
     "bottleneck",
     "lossy_rule",
+    "tree_path",
+    "tree_sibling",
 )
 TITLES: dict[Kind, str] = {
     "count_appended": "How many tokens does the step add?",
@@ -51,6 +55,8 @@ TITLES: dict[Kind, str] = {
     "expected_tokens": "Expected tokens per step",
     "bottleneck": "Read the trace: what is the bottleneck?",
     "lossy_rule": "Fast but wrong?",
+    "tree_path": "Which path of the draft tree wins?",
+    "tree_sibling": "Why was a sibling tried?",
 }
 # the glossary entry (an anchor on the speedup lab page) each kind leans on
 GLOSSARY: dict[Kind, str] = {
@@ -63,6 +69,8 @@ GLOSSARY: dict[Kind, str] = {
     "expected_tokens": "expected-tokens-per-step",
     "bottleneck": "expected-speedup",
     "lossy_rule": "lossless",
+    "tree_path": "draft-tree",
+    "tree_sibling": "draft-tree",
 }
 SEP = " | "
 
@@ -158,6 +166,96 @@ def _position_word(i: int) -> str:
 # ---------------------------------------------------------------- the question types
 
 
+def _paths(step: Step) -> list[list[int]]:
+    """Every root-to-leaf path of a tree step, as node indices."""
+    nodes = step["tree"]["nodes"]
+    leaves = [j for j in range(len(nodes)) if not any(nd["parent"] == j for nd in nodes)]
+    out = []
+    for leaf in leaves:
+        path, j = [], leaf
+        while j >= 0:
+            path.append(j)
+            j = nodes[j]["parent"]
+        out.append(path[::-1])
+    return out
+
+
+def _tree_path(trace: Trace, k: int, rng: random.Random) -> Question:
+    """Which candidate line of a tree step becomes output (the accepted path, then the model's token)."""
+    step = trace["steps"][k]
+    nodes, path = step["tree"]["nodes"], step["tree"]["path"]
+    nxt = step.get("next")
+    tail = [nxt["token"]] if nxt is not None else []
+
+    def line(p: list[int]) -> str:
+        return _toks([nodes[j]["token"] for j in p])
+
+    right = _toks([nodes[j]["token"] for j in path] + tail)
+    wrong = [line(p) for p in _paths(step)] + [line(p[: len(path) + 1]) for p in _paths(step)]
+    options, answer = _choice(rng, right, [w for w in wrong if w != right])
+    details = tuple(
+        f"node {j}: {_tok(nd['token'])}, parent {'root' if nd['parent'] < 0 else nd['parent']}, "
+        + ("never tested" if nd["accepted"] is None else "accepted" if nd["accepted"] else "rejected")
+        for j, nd in enumerate(nodes)
+    )
+    why = (
+        f"Verification walks down from the root and keeps the first accepted child at each depth: here "
+        f"{len(path)} node{'s' if len(path) != 1 else ''} ({line(path) if path else 'none'}). "
+        + (
+            f"Then the evaluation model adds its own token {_tok(nxt['token'])} ({nxt['kind']}). "
+            if nxt is not None
+            else ""
+        )
+        + "The other branches were scored in the same pass, but only one path can be kept."
+    )
+    text = (
+        f"After ⟨…{_context_tail(trace, k)}⟩ the draft proposed a tree of {len(nodes)} candidates (listed below with "
+        "each node's parent and the rule's decision). Which tokens does this step add to the output?"
+    )
+    return Question(f"tree-path-{k}", "tree_path", text, options, answer, why, k, details)
+
+
+def _tree_sibling(trace: Trace, k: int, rng: random.Random) -> Question:
+    """A step where a later sibling was tested: why did the rule try it?"""
+    step = trace["steps"][k]
+    nodes = step["tree"]["nodes"]
+    j = next(j for j, nd in enumerate(nodes) if nd["accepted"] is not None and _earlier_sibling(nodes, j) is not None)
+    first = _earlier_sibling(nodes, j)
+    sampling = _rule(trace)[0] == "sampling"
+    right = (
+        "its earlier sibling was rejected, and a tree keeps testing the other candidates at that depth before the "
+        "evaluation model draws its own token"
+    )
+    wrong = [
+        "its earlier sibling was accepted, and every accepted token's siblings are tested too",
+        "the draft proposes one token per depth, so it is the next depth's draft",
+        "the evaluation model always tests every node of the tree, in any order",
+        "it had the higher probability q, so it was tested first",
+    ]
+    options, answer = _choice(rng, right, wrong)
+    extra = (
+        " Under the sampling rule it is tested against what is left: p becomes the residual norm(max(0, p − q)) "
+        "and q loses the rejected token, which keeps the output distributed exactly as the evaluation model's."
+        if sampling
+        else ""
+    )
+    why = (
+        f"{_tok(nodes[first]['token'])} was tested first and rejected; {_tok(nodes[j]['token'])} hangs from the same "
+        "node, so it was tried next." + extra
+    )
+    text = (
+        f"In this tree step, {_tok(nodes[first]['token'])} and {_tok(nodes[j]['token'])} are siblings (children of the "
+        f"same node), and the rule tested {_tok(nodes[j]['token'])} second. Why was it tested at all?"
+    )
+    return Question(f"tree-sibling-{k}", "tree_sibling", text, options, answer, why, k)
+
+
+def _earlier_sibling(nodes: list, j: int) -> int | None:
+    """The first child of node j's parent, when that is not j itself (and was tested)."""
+    first = next(i for i, nd in enumerate(nodes) if nd["parent"] == nodes[j]["parent"])
+    return first if first != j and nodes[first]["accepted"] is False else None
+
+
 def _count_appended(trace: Trace, k: int, rng: random.Random) -> Question:
     step = trace["steps"][k]
     n, g = step["n_accepted"], len(step["draft"])
@@ -190,6 +288,12 @@ def _count_appended(trace: Trace, k: int, rng: random.Random) -> Question:
             if has_next
             else f"n_accepted = {n}, and the last accepted draft ended the text (end-of-sequence), so the "
             "evaluation model adds nothing this time."
+        )
+    if step.get("tree"):  # a tree step: its draft/verify are the line the rule walked, not all it drafted
+        size = len(step["tree"]["nodes"])
+        text = text.replace(
+            f"A step drafted {g} token{'s' if g != 1 else ''} and verified them, in order:",
+            f"A step drafted a tree of {size} candidates; down the line the rule walked, the decisions were:",
         )
     options, answer = _numeric(rng, right, [n - 1, n, n + 1, n + 2, g - 1, g, g + 1])
     return Question(f"count-{k}", "count_appended", text, options, answer, why, k)
@@ -558,6 +662,19 @@ def make_quiz(trace: Trace, seed: int, name: str = "trace") -> list[Question]:
     for maker, pool in makers:  # a preferred pool first, then any step with a next token
         if (k := pick(pool)) is not None:
             out.append(maker(trace, k, rng))
+    trees = [k for k in with_next if steps[k].get("tree") and len(steps[k]["tree"]["nodes"]) > 1]
+    if (k := pick(trees, [])) is not None:
+        out.append(_tree_path(trace, k, rng))
+    tried = [
+        k
+        for k in trees
+        if any(
+            nd["accepted"] is not None and _earlier_sibling(steps[k]["tree"]["nodes"], j) is not None
+            for j, nd in enumerate(steps[k]["tree"]["nodes"])
+        )
+    ]
+    if (k := pick(tried, [])) is not None:
+        out.append(_tree_sibling(trace, k, rng))
     for q in (_expected_tokens(trace, rng), _bottleneck(trace, rng, used), _lossy(trace, rng)):
         if q is not None:
             out.append(q)

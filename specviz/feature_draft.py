@@ -33,6 +33,7 @@ from torch import nn
 
 from specviz.drafters import Proposal
 from specviz.models import REPO_ROOT, CausalLM, ModelLoadError, TokenMap
+from specviz.tree import DraftTree, TreeShape, ancestors, depths, feed_mask, grow
 from specviz.warp import UNTEMPERED, Sampling, sample, warp
 
 __all__ = [
@@ -270,6 +271,61 @@ class FeatureDrafter:
                 out, self._kv = d.head(h.view(1, 1, -1), emb, torch.tensor([n_true + j], device=dev), self._kv)
                 h = out[0, -1]
         return Proposal(tokens, torch.stack(qs).float(), q_raw=torch.stack(raws).float() if raws else None)
+
+    def propose_tree(
+        self,
+        ids: list[int],
+        shape: TreeShape,
+        sampling: Sampling,
+        generator: torch.Generator,
+        sampled: bool,
+        max_depth: int,
+    ) -> DraftTree:
+        """A draft tree from the head (EAGLE-2's way): the real pairs as in propose(), then one pass of
+        the head per depth over the nodes that depth expands, each node's pair (its parent's predicted
+        feature, its token) attending to the real pairs, its ancestors' pairs and itself."""
+        d = self.draft
+        n_true = min(0 if self._features is None else len(self._features), len(ids) - 1)
+        if max_depth <= 0 or n_true < 1 or self._features is None:
+            return DraftTree(
+                [], [], torch.zeros(0, d.vocab_size), why_empty="budget" if max_depth <= 0 else "no_context"
+            )
+        dev = d.embed.device
+        with torch.inference_mode():
+            keep = min(self._pairs, n_true - 1)
+            past = None if self._kv is None else (self._kv[0][:, :, :keep], self._kv[1][:, :, :keep])
+            toks = torch.tensor(ids[keep + 1 : n_true + 1], dtype=torch.long, device=dev)
+            out, self._kv = d.head(
+                self._features[keep:n_true][None], d.embed[toks][None], torch.arange(keep, n_true, device=dev), past
+            )
+            self._pairs = n_true
+            feats: dict[int, torch.Tensor] = {-1: out[0, -1]}  # node → the head's predicted feature after it
+            slots: dict[int, int] = {}
+
+            def feed(nodes: list[int], tree: DraftTree) -> tuple[torch.Tensor, torch.Tensor | None]:
+                kv = self._kv
+                n_past = kv[0].shape[2]
+                depth = depths(tree.parents)
+                parent_f = torch.stack([feats[tree.parents[j]] for j in nodes])[None]
+                emb = d.embed[torch.tensor([tree.token_ids[j] for j in nodes], device=dev)][None]
+                pos = torch.tensor([n_true + depth[j] - 1 for j in nodes], device=dev)
+                x, q, k, v = d.head.project(parent_f, emb, pos)
+                k_all, v_all = torch.cat([kv[0], k], 2), torch.cat([kv[1], v], 2)
+                visible = [[slots[a] for a in ancestors(tree.parents, j)[:-1]] for j in nodes]
+                mask = feed_mask(n_past, n_true, visible).to(dev)
+                h = d.head.finish(x, q, k_all, v_all, mask)[0]
+                self._kv = (k_all, v_all)
+                for i, j in enumerate(nodes):
+                    slots[j], feats[j] = n_past + i, h[i]
+                logits = h @ d.out_rows.T
+                qs = torch.stack([self._q(row, sampling) for row in logits]).float()
+                raw = None if sampling.identity else torch.stack([self._q(row, UNTEMPERED) for row in logits]).float()
+                return qs, raw
+
+            root = d.out_rows @ feats[-1]
+            raw_root = None if sampling.identity else self._q(root, UNTEMPERED).float()
+            tree = grow(shape, self._q(root, sampling).float(), raw_root, feed, sampled, generator, max_depth)
+        return tree
 
     def _q(self, logits: torch.Tensor, sampling: Sampling) -> torch.Tensor:
         probs = warp(logits.float(), sampling)

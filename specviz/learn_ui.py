@@ -252,6 +252,8 @@ def speedup_lab() -> None:
         "speedup curve's."
     )
     st.divider()
+    tree_sizing_section()
+    st.divider()
     st.subheader("A live sweep on a real model pair", anchor="sweep")
     settings = sweep_form()
     # a flag, not the button's return value: the flag survives a rerun (see ui._request)
@@ -261,6 +263,52 @@ def speedup_lab() -> None:
     show_sweep()
     st.divider()
     glossary()
+
+
+def tree_sizing_section() -> None:
+    """What a verification pass costs on this machine, and the draft tree sized to it (`--tree auto`)."""
+    from specviz import figures_tree as ftree
+
+    st.subheader("Draft trees sized to this machine", anchor="tree-sizing")
+    st.markdown(
+        "A tree drafts several candidates per depth and the evaluation model scores them all in one pass. Whether "
+        "that pays depends on what a pass over more positions costs *here*: specviz times passes over 1 to 64 "
+        "positions, measures which nodes the evaluation model accepts on a short calibration text, and picks the "
+        "node budget with the most tokens per second (Sequoia's hardware-aware idea)."
+    )
+    st.button(
+        "Measure this machine (default pair)",
+        icon=":material/speed:",
+        key="lab_size_tree",
+        on_click=ui._request,
+        args=("lab_size_go",),
+        help="A few seconds; one model run at a time on the server.",
+    )
+    if st.session_state.pop("lab_size_go", False):
+        note = st.empty()
+        with ui._generation_slot(note):
+            try:
+                from specviz.record import make_drafter
+
+                with st.spinner("Timing evaluation passes and a calibration decode…"):
+                    target, draft = live.load_models(ui.DEFAULT, ui.DEFAULT)
+                    live.sized_config(live.LiveSettings(tree="auto"), target, make_drafter(target, draft))
+            except Exception as exc:  # the UI boundary: whatever a model load raises
+                st.error(f"Could not measure: {ui.md_escape(f'{type(exc).__name__}: {exc}'[:600])}")
+    sized = live.SIZINGS.get((ui.DEFAULT, ui.DEFAULT)) or next(iter(live.SIZINGS.values()), None)
+    if sized is None:
+        st.caption(
+            "Not measured in this server process yet: press the button, or run the Live page with a tree sized "
+            "to this machine."
+        )
+        return
+    auto = sized[1]["tree"]["auto"]
+    ui._plot(ftree.sizing_figure(auto), "lab_tree_sizing")
+    st.caption(
+        f"Chosen: {ui.md_escape(auto['chosen'])}, from {auto['calibration_steps']} calibration steps; drafting costs "
+        f"{auto['draft_ms_per_level']:.1f} ms per depth. Expected speeds use the calibration text's acceptance "
+        "(greedy): held-out text usually accepts less, so measure the real speedup with a live run."
+    )
 
 
 def _points_table(points: list[theory.Measured]) -> pd.DataFrame:
@@ -770,6 +818,7 @@ GLOSSARY_TITLES: dict[str, str] = {
     "lossless": "lossless and lossy",
     "expected-tokens-per-step": "expected tokens per step",
     "expected-speedup": "expected speedup and the cost ratio c",
+    "draft-tree": "draft tree and tree attention",
 }
 
 _GLOSSARY: dict[str, tuple[str, str | None]] = {
@@ -832,6 +881,16 @@ _GLOSSARY: dict[str, tuple[str, str | None]] = {
         "With c the time of one draft token as a share of one evaluation pass, a step costs γc + 1 passes, so against "
         "the evaluation model alone (one token per pass). The best γ maximises it.",
         r"\text{speedup} = \frac{1-\alpha^{\gamma+1}}{(1-\alpha)(\gamma c+1)}",
+    ),
+    "draft-tree": (
+        "Instead of one line of γ drafts, the draft proposes several candidates per depth: a tree of nodes, each with "
+        "a parent. One pass of the evaluation model scores every node; the **tree attention mask** lets each node see "
+        "the context and its own ancestors only, so each branch is scored as if it were alone. Verification walks down "
+        "from the root: at each node its children are tested in turn, the first accepted one continues the path, and "
+        "when all are rejected the evaluation model draws its own token. Under speculative sampling a sibling tried "
+        "after a rejection is tested against the residual, with q losing the rejected token (SpecInfer, multi-round "
+        "speculative sampling), which keeps the output exactly p.",
+        r"\text{node } j 	ext{ attends to } i \iff i \in 	ext{context} \cup 	ext{ancestors}(j) \cup \{j\}",
     ),
 }
 

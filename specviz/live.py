@@ -33,6 +33,7 @@ if TYPE_CHECKING:  # torch and transformers load only when a run starts
     from specviz.decoder import DecodeConfig
     from specviz.models import CausalLM
     from specviz.record import Recording
+    from specviz.tree import TreeShape
 
 __all__ = [
     "GENERATION_LOCK",
@@ -89,14 +90,17 @@ class LiveSettings:
     compare: bool = False
     adaptive: bool = False  # the heuristic draft-length schedule, gamma its maximum
     confidence: float = 0.0  # a model draft stops below this q; 0 = off
+    tree: str = "chain"  # the --tree text: chain, auto, "3,2,1,1", "dynamic:N[:D[:K]]"
 
     def config(self) -> DecodeConfig:
         """The decoder configuration; raises ValueError with a readable message for bad values."""
         from specviz.decoder import DecodeConfig, GammaPolicy
         from specviz.rules import make_rule
+        from specviz.tree import TreeShape
         from specviz.warp import Sampling
 
         params = {"threshold": {"tau": self.tau}, "typical": {"epsilon": self.epsilon, "delta": self.delta}}
+        shape = self.shape()
         return DecodeConfig(
             gamma=self.gamma,
             rule=make_rule(self.rule, **params.get(self.rule, {})),
@@ -104,7 +108,35 @@ class LiveSettings:
             max_new_tokens=self.max_new_tokens,
             seed=self.seed,
             gamma_policy=GammaPolicy.from_options(self.gamma, self.adaptive, self.confidence or None),
+            tree=shape if shape.kind != "auto" else TreeShape(),  # auto: see sized_config
         )
+
+    def shape(self) -> TreeShape:
+        """The tree shape asked for; raises ValueError naming the accepted forms."""
+        from specviz.tree import TreeShape
+
+        return TreeShape.parse(self.tree)
+
+
+SIZINGS: dict[tuple[str, str], tuple[Any, dict[str, Any]]] = {}  # (target, draft) → (shape, meta.tree), per process
+
+
+def sized_config(s: LiveSettings, target: CausalLM, drafter: Any) -> tuple[DecodeConfig, dict[str, Any]]:
+    """The run's configuration with `auto` resolved: the tree is sized to this machine once per pair
+    and server process (a few seconds, specviz.treesize), then reused. Returns (cfg, extra meta)."""
+    import dataclasses
+
+    from specviz.treesize import resolve_tree
+
+    cfg, shape = s.config(), s.shape()
+    if shape.kind != "auto":
+        return cfg, {}
+    key = (s.target, s.draft)
+    if key not in SIZINGS:
+        sized, meta = resolve_tree(cfg, shape, target, drafter)
+        SIZINGS[key] = (sized.tree, meta)
+    tree, meta = SIZINGS[key]
+    return dataclasses.replace(cfg, tree=tree), meta
 
 
 # ---------------------------------------------------------------- the shared models

@@ -25,6 +25,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from specviz import figures as fg
+from specviz import figures_tree as ftree
 from specviz import live
 from specviz.eventlog import loads_any
 from specviz.figures import KINDS, LABELS, SYMBOLS, Kind, literal
@@ -74,7 +75,7 @@ __all__ = [
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SAMPLES_DIR = Path(os.environ.get("SPECVIZ_SAMPLES", REPO_ROOT / "assets" / "traces"))
-SAMPLE_ORDER = ("sampling-t0.7", "greedy", "threshold", "prompt-lookup", "long")
+SAMPLE_ORDER = ("sampling-t0.7", "greedy", "threshold", "prompt-lookup", "tree-greedy", "tree-sampling", "long")
 SUFFIXES = (".json.gz", ".json", ".jsonl")
 # Streamlit's markdown colour names; .streamlit/config.toml sets them to the figures' palette
 MD_COLOR: dict[Kind, str] = {
@@ -648,6 +649,8 @@ def step_view(choice: TraceChoice) -> None:
                 "The residual is rebuilt from the logged top lists only, so it is approximate where p or q has mass "
                 "outside them." + untempered
             )
+    if step.get("tree"):
+        _tree_section(choice, k, trace)
     st.markdown("**Token timeline** — click a marker to jump to its step")
     start, stop = fg.window(n, k, TIMELINE_ROWS)
     _plot(
@@ -658,6 +661,30 @@ def step_view(choice: TraceChoice) -> None:
     )
     if stop - start < n:
         st.caption(f"Showing steps {start}–{stop - 1} of {n}; the window follows the current step.")
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def _tree_figures(cache_key: str, k: int, _trace: Trace) -> tuple[go.Figure, go.Figure]:
+    return ftree.tree_figure(_trace, k), ftree.tree_mask_figure(_trace, k)
+
+
+def _tree_section(choice: TraceChoice, k: int, trace: Trace) -> None:
+    """A tree step: the tree with its accepted path, and the attention mask its verification pass used."""
+    st.markdown(
+        "**Draft tree**: every candidate the draft proposed, scored in one pass of the evaluation model; "
+        "the accepted path is drawn thick. The acceptance diagram above shows its main line."
+    )
+    tree_fig, mask_fig = _tree_figures(choice.cache_key, k, trace)
+    if st.session_state.get("presentation"):
+        left, right = st.container(), st.container()
+    else:
+        left, right = st.columns([3, 2], gap="large")
+    with left:
+        _plot(tree_fig, "replay_tree")
+        st.caption(md_escape(ftree.tree_words(trace, k)))
+    with right:
+        st.markdown("**Tree attention mask**: which position each node may attend to (dark = sees)")
+        _plot(mask_fig, "replay_tree_mask")
 
 
 def _step_words(choice: TraceChoice, k: int) -> None:
@@ -827,6 +854,15 @@ def live_form() -> LiveSettings:
             help="The draft model stops early after a token it gave less than this probability (0 = off). "
             "Prompt lookup ignores it.",
         )
+        tree = st.selectbox(
+            "Draft shape",
+            TREE_CHOICES,
+            index=TREE_CHOICES.index(d.tree) if d.tree in TREE_CHOICES else 0,
+            key="live_tree",
+            format_func=tree_words,
+            help="A chain drafts γ tokens in a row. A tree drafts several candidates per depth, all checked in one "
+            "pass of the evaluation model; 'sized to this machine' measures what that pass costs here first.",
+        )
         rule = st.selectbox(
             "Acceptance rule",
             RULES,
@@ -865,6 +901,7 @@ def live_form() -> LiveSettings:
         compare=compare,
         adaptive=bool(adaptive),
         confidence=float(confidence),
+        tree=str(tree),
     )
 
 
@@ -936,6 +973,23 @@ def _explain(exc: BaseException, s: LiveSettings) -> str:
     return literal(live.explain(exc, s), 800)
 
 
+TREE_CHOICES = ["chain", "auto", "2,2,1,1", "3,2,1,1,1", "dynamic:16:6:4"]
+
+
+def tree_words(text: str) -> str:
+    """A tree choice in words: 'chain of γ drafts', 'tree 2·2·1·1 (14 nodes)', ..."""
+    from specviz.tree import TreeShape
+
+    shape = TreeShape.parse(text)
+    if shape.kind == "chain":
+        return "chain of γ drafts"
+    if shape.kind == "auto":
+        return "tree sized to this machine"
+    if shape.kind == "static":
+        return f"tree {'·'.join(map(str, shape.branching))} ({shape.size} nodes)"
+    return f"dynamic tree, {shape.nodes} nodes (EAGLE-2)"
+
+
 def run_live(s: LiveSettings) -> None:
     """Start a live run in the decode worker and follow it; the finished (or stopped) run goes to
     session state as live_result."""
@@ -967,8 +1021,19 @@ def run_live(s: LiveSettings) -> None:
         try:
             with st.spinner(f"Loading {names} (once per server process; the first time takes a while)…"):
                 target, draft = live.load_models(s.target, s.draft)
+            if s.tree == "auto":
+                with st.spinner("Sizing the draft tree to this machine (once per pair; a few seconds)…"):
+                    cfg, tree_meta = live.sized_config(s, target, make_drafter(target, draft))
+            else:
+                tree_meta = {}
             rec = Recording(
-                target, make_drafter(target, draft), s.prompt, cfg, chat=s.chat, should_stop=control.should_stop
+                target,
+                make_drafter(target, draft),
+                s.prompt,
+                cfg,
+                chat=s.chat,
+                should_stop=control.should_stop,
+                extra_meta=tree_meta,
             )
             prompt_note = long_prompt_note(len(rec.prompt_ids), target)
             if prompt_note:
@@ -1181,6 +1246,8 @@ def show_stats(choice: TraceChoice) -> None:
     st.markdown(_meta_line(trace))
     if words := draft_words(trace):
         st.caption(words)
+    if words := ftree.tree_stats_words(trace):
+        st.caption(md_escape(words))
     cols = [*st.columns(4), *st.columns(4)]  # two rows: seven labels in one row are cut off at 1440 px
     cols[0].metric("steps", k.steps)
     cols[1].metric("tokens", s["tokens"])

@@ -54,7 +54,7 @@ PINNED = {
         "undefined_words",
         "validate",
     ],
-    "specviz.cli": ["add_decoding_arguments", "add_policy_arguments", "main"],
+    "specviz.cli": ["main"],
     "specviz.warp": ["UNTEMPERED", "Sampling", "sample", "warp"],
     "specviz.runsummary": [
         "ENGINES",

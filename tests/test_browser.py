@@ -223,6 +223,7 @@ LAYOUT_PAGES = [
     "",
     "live",
     "replay?trace=sampling-t0.7&step=3",
+    "replay?trace=tree-sampling&step=2",
     "stats?trace=sampling-t0.7",
     "exercises",
     "speedup",
@@ -268,3 +269,22 @@ def test_presentation_mode_enlarges_charts_and_keeps_slider_values_off_their_lab
            })"""
     )
     assert overlaps and not any(overlaps)
+
+
+def test_a_tree_step_draws_its_tree_and_attention_mask(server, page):
+    """Draft trees: the tree panel and the tree attention mask next to it, with readable labels."""
+    from playwright.sync_api import expect
+
+    from tests.browserkit import chart_text_problems
+
+    page.set_viewport_size({"width": 1440, "height": 1000})
+    page.goto(f"{server}/replay?trace=tree-sampling&step=1")
+    settle(page, 1000)
+    expect(page.get_by_text("Tree attention mask").first).to_be_visible()
+    names = page.evaluate(
+        "() => [...document.querySelectorAll('.js-plotly-plot')].map(p => (p._fullData || []).map(t => t.name).join('|'))"
+    )
+    assert any("accepted draft" in n for n in names)  # the tree panel's legend
+    assert page.locator(".js-plotly-plot .heatmaplayer").count() >= 1  # the mask
+    assert chart_text_problems(page) == []
+    page.screenshot(path=str(ARTIFACTS / "replay-tree.png"), full_page=True)

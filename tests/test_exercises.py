@@ -182,3 +182,28 @@ def test_alpha_in_questions_is_the_statistics_pages_alpha():
         for q in ex.make_quiz(trace, seed, "s"):
             if q.kind in ("expected_tokens", "bottleneck"):
                 assert f"α = {alpha}" in q.text + " ".join(q.details) + q.explanation, q.kind
+
+
+def test_tree_steps_give_path_and_sibling_questions(target: CausalLM, draft_lm: CausalLM):
+    """Exercises from real tree steps: which path wins (the accepted path, then the model's token), and
+    why a sibling was tried after a rejection."""
+    from specviz.tree import TreeShape
+
+    cfg = DecodeConfig(
+        rule=make_rule("sampling"), sampling=Sampling(1.0), max_new_tokens=40, seed=2, tree=TreeShape.parse("3,2")
+    )
+    trace = Recording(
+        target, ModelDrafter(draft_lm, target.vocab_size), "", cfg, prompt_ids=[1, 3, 4, 5, 6, 3, 7]
+    ).run()
+    assert validate(trace) == []
+    kinds = set()
+    for seed in range(6):
+        for q in ex.make_quiz(trace, seed, "tree"):
+            kinds.add(q.kind)
+            assert 0 <= q.answer < len(q.options) and len(set(q.options)) == len(q.options)
+            if q.kind == "tree_path":
+                step = trace["steps"][q.step]
+                nodes, path = step["tree"]["nodes"], step["tree"]["path"]
+                want = [nodes[j]["token"] for j in path] + [step["next"]["token"]]
+                assert q.options[q.answer] == " ".join(f"⟨{fg.visible(t)}⟩" for t in want)
+    assert {"tree_path", "tree_sibling"} <= kinds

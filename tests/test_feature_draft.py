@@ -197,3 +197,23 @@ def test_a_head_for_another_width_is_refused(target, model_dirs, tmp_path):
 def test_a_missing_head_says_how_to_get_one(target, tmp_path):
     with pytest.raises(ModelLoadError, match="train_draft"):
         load_feature_draft(tmp_path, target)
+
+
+@pytest.mark.parametrize("shape", ["1,1,1", "3,2,1", "dynamic:10:4:3"])
+def test_feature_trees_are_lossless_and_a_one_branch_tree_is_the_chain(target, shape):
+    """The head grows trees with its own tree mask; greedy output equals generate(), and the shape
+    1,1,1 drafts exactly what the chain of 3 drafts."""
+    from specviz.tree import TreeShape
+
+    cfg = DecodeConfig(
+        rule=make_rule("greedy"), sampling=Sampling(0), max_new_tokens=24, seed=3, tree=TreeShape.parse(shape)
+    )
+    trace = Recording(target, FeatureDrafter(tiny_draft(target)), "", cfg, prompt_ids=PROMPT).run()
+    assert trace["output"]["token_ids"] == hf_greedy(target, PROMPT, 24)
+    assert validate(trace) == []
+    if shape == "1,1,1":
+        chain_cfg = DecodeConfig(gamma=3, rule=make_rule("greedy"), sampling=Sampling(0), max_new_tokens=24, seed=3)
+        chain = Recording(target, FeatureDrafter(tiny_draft(target)), "", chain_cfg, prompt_ids=PROMPT).run()
+        assert [[d["token_id"] for d in s["draft"]] for s in trace["steps"]] == [
+            [d["token_id"] for d in s["draft"]] for s in chain["steps"]
+        ]

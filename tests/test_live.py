@@ -65,3 +65,31 @@ def test_an_error_mid_run_is_kept_with_the_steps_before_it(target, draft_lm, mon
     assert run.done.wait(60) and isinstance(run.error, RuntimeError)
     assert len(run.trace["steps"]) == 2 and validate(run.trace) == []
     assert "RuntimeError: boom" in live.explain(run.error, live.LiveSettings())
+
+
+def test_the_draft_shape_setting(target, draft_lm, monkeypatch):
+    """The Live page's draft shape: a fixed tree goes straight into the config; 'auto' is sized once per
+    pair and process and recorded in meta.tree.auto; a bad shape says what is accepted."""
+    import pytest
+
+    from specviz import treesize
+    from specviz.tree import TreeShape
+
+    assert live.LiveSettings(tree="2,2").config().tree.size == 6
+    assert live.LiveSettings(tree="auto").config().tree.kind == "chain"  # placeholder until sized
+    with pytest.raises(ValueError, match="tree shape"):
+        live.LiveSettings(tree="bogus").config()
+    calls = []
+
+    def fake_size(t, d):
+        calls.append(1)
+        return treesize.Sizing(TreeShape("dynamic", nodes=6, depth=8, topk=4), {1: 10.0, 8: 12.0})
+
+    monkeypatch.setattr(treesize, "size_tree", fake_size)
+    monkeypatch.setattr(live, "SIZINGS", {})
+    s = live.LiveSettings(tree="auto", target="t", draft="d")
+    drafter = ModelDrafter(draft_lm, target.vocab_size)
+    for _ in range(2):
+        cfg, meta = live.sized_config(s, target, drafter)
+        assert cfg.tree.text == "dynamic:6:8:4" and meta["tree"]["auto"]["chosen"] == "dynamic:6:8:4"
+    assert len(calls) == 1

@@ -242,3 +242,20 @@ def test_version_1_traces_read_as_chains(target, draft_lm):
     text = dumps(trace).replace('"version": 2', '"version": 1', 1)
     old = loads(text)
     assert old["version"] == 2 and validate(old) == [] and all("tree" not in s for s in old["steps"])
+
+
+def test_auto_chooses_the_budget_with_the_most_tokens_per_second():
+    """treesize.choose: a budget-N tree accepts the leading path nodes created before node N."""
+    from specviz.treesize import choose
+
+    def step(path: list[int], depths_: list[int]) -> dict:
+        return {"tree": {"path": path, "nodes": [{"depth": d} for d in depths_]}}
+
+    # 8 nodes: the path runs through nodes 0, 4, 7; flat costs reward big trees, steep ones small ones
+    steps = [step([0, 4, 7], [1, 1, 1, 1, 2, 2, 2, 3])] * 3
+    flat = {1: 100.0, 8: 101.0, 64: 102.0}
+    shape, rows = choose(flat, steps, draft_ms_per_level=1.0)
+    assert shape.nodes >= 8 and next(r for r in rows if r["nodes"] == 8)["tokens_per_step"] == 4
+    assert next(r for r in rows if r["nodes"] == 4)["tokens_per_step"] == 2
+    steep = {1: 100.0, 2: 400.0, 64: 5000.0}
+    assert choose(steep, steps, draft_ms_per_level=1.0)[0].nodes == 2

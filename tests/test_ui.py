@@ -82,6 +82,7 @@ def test_pages_work_without_any_sample(monkeypatch, tmp_path):
 def test_the_shipped_samples_are_all_there():
     # the samples are committed: a missing one is a broken checkout, not a reason to skip
     assert {"greedy", "feature-greedy", "sampling-t0.7", "threshold", "prompt-lookup", "long"} <= set(SAMPLES)
+    assert {"tree-greedy", "tree-sampling"} <= set(SAMPLES)
 
 
 def test_the_feature_draft_sample_is_the_greedy_sample_in_other_steps():

@@ -1,0 +1,89 @@
+"""Tree figures: the layout, the tree panel's data, the mask, the words, the sizing chart."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from specviz import figures as fg
+from specviz import figures_tree as ftree
+from specviz.decoder import DecodeConfig
+from specviz.drafters import ModelDrafter
+from specviz.record import Recording
+from specviz.rules import make_rule
+from specviz.tree import TreeShape
+from specviz.warp import Sampling
+from tests.test_decoder import PROMPT
+
+HOSTILE = "<script>alert(1)</script>"
+
+
+@pytest.fixture(scope="module")
+def tree_trace(target, draft_lm):
+    cfg = DecodeConfig(
+        rule=make_rule("sampling"), sampling=Sampling(1.0), max_new_tokens=30, seed=4, tree=TreeShape.parse("3,2")
+    )
+    return Recording(target, ModelDrafter(draft_lm, target.vocab_size), "", cfg, prompt_ids=PROMPT).run()
+
+
+def test_tree_layout_puts_depth_on_x_and_parents_between_their_children():
+    x, y = ftree.tree_layout([-1, -1, 0, 0, 1])
+    assert x == [1, 1, 2, 2, 2]
+    assert y[0] == pytest.approx((y[2] + y[3]) / 2) and y[2] != y[3]
+    assert y[-1] == pytest.approx((y[0] + y[1]) / 2)  # the root
+
+
+def test_a_chain_step_reads_as_a_one_branch_tree():
+    step = fg.toy_trace()["steps"][0]
+    nodes, path = ftree.step_nodes(step)
+    assert [nd["parent"] for nd in nodes] == list(range(-1, len(nodes) - 1))
+    assert path == list(range(step["n_accepted"]))
+
+
+def test_tree_figure_marks_every_node_with_its_decision(tree_trace):
+    k = next(i for i, s in enumerate(tree_trace["steps"]) if len(s["tree"]["nodes"]) > 3)
+    step = tree_trace["steps"][k]
+    fig = ftree.tree_figure(tree_trace, k)
+    shown = {t.name: len(t.x) for t in fig.data if t.name in fg.LABELS.values()}
+    kinds = [ftree.node_kind(nd) for nd in step["tree"]["nodes"]]
+    for kind in ("accepted", "rejected", "unevaluated"):
+        assert shown.get(fg.LABELS[kind], 0) == kinds.count(kind)
+    thick = [t for t in fig.data if t.mode == "lines" and t.line.width == 4]
+    assert len(thick) == len(step["tree"]["path"])
+    mask = ftree.tree_mask_figure(tree_trace, k)
+    z = mask.data[0].z
+    n = len(step["tree"]["nodes"])
+    assert len(z) == n + 1 and all(row[0] == 1 and row[1] == 1 for row in z)
+    for j, nd in enumerate(step["tree"]["nodes"]):  # a node sees its parent, never a sibling
+        if nd["parent"] >= 0:
+            assert z[1 + j][2 + nd["parent"]] == 1
+        assert sum(z[1 + j][2:]) == nd["depth"]
+    assert "one pass" in ftree.tree_words(tree_trace, k)
+    assert "drafted trees" in ftree.tree_stats_words(tree_trace)
+    assert ftree.tree_stats_words(fg.toy_trace()) == ""
+
+
+def test_tree_figures_escape_token_text(tree_trace):
+    evil = json.loads(json.dumps(tree_trace))
+    for s in evil["steps"]:
+        for nd in s["tree"]["nodes"]:
+            nd["token"] = HOSTILE
+    for fig in (ftree.tree_figure(evil, 0), ftree.tree_mask_figure(evil, 0)):
+        text = json.dumps(fig.to_plotly_json(), ensure_ascii=False)
+        assert "<script>" not in text and "&lt;script&gt;" in text
+
+
+def test_sizing_figure_marks_the_choice():
+    auto = {
+        "costs_ms": {"1": 90.0, "8": 140.0, "64": 330.0},
+        "candidates": [
+            {"nodes": 4, "tokens_per_step": 2.0, "step_ms": 200.0, "tokens_per_s": 10.0},
+            {"nodes": 8, "tokens_per_step": 2.8, "step_ms": 210.0, "tokens_per_s": 13.3},
+        ],
+        "chosen": "dynamic:8:8:4",
+    }
+    fig = ftree.sizing_figure(auto)
+    star = [t for t in fig.data if t.marker is not None and t.marker.symbol == "star"]
+    assert len(star) == 1 and star[0].x == (8,)
+    assert ftree.sizing_figure({}).data == ()
