@@ -330,6 +330,10 @@ def tree_stats_words(trace: Trace) -> str:
     )
 
 
+def _shape_of(candidate: dict[str, Any], depth: int = 8) -> str:
+    return f"dynamic:{int(candidate['nodes'])}:{depth}:{int(candidate.get('topk', 4))}"
+
+
 def sizing_figure(auto: dict[str, Any]) -> go.Figure:
     """`--tree auto`'s measurements (meta.tree.auto): left, what one evaluation pass over k positions
     costs on this machine; right, the expected tokens per second of each node budget N (the measured
@@ -359,23 +363,26 @@ def sizing_figure(auto: dict[str, Any]) -> go.Figure:
             col=1,
         )
     if cands:
-        best = next((c for c in cands if chosen.startswith(f"dynamic:{int(c['nodes'])}:")), None)
-        fig.add_trace(
-            go.Scatter(
-                x=[c["nodes"] for c in cands],
-                y=[c["tokens_per_s"] for c in cands],
-                mode="lines+markers",
-                line=dict(color=COLORS["correction"]),
-                customdata=[[c["tokens_per_step"], c["step_ms"]] for c in cands],
-                hovertemplate=(
-                    "N = %{x}: %{y:.1f} tok/s (%{customdata[0]:.2f} tokens per step, %{customdata[1]:.0f} ms per step)"
-                    "<extra></extra>"
+        palette = {1: "#404040", 2: COLORS["correction"], 4: COLORS["accepted"]}
+        for k in sorted({int(c.get("topk", 4)) for c in cands}):
+            rows = [c for c in cands if int(c.get("topk", 4)) == k]
+            fig.add_trace(
+                go.Scatter(
+                    x=[c["nodes"] for c in rows],
+                    y=[c["tokens_per_s"] for c in rows],
+                    mode="lines+markers",
+                    line=dict(color=palette.get(k, "#808080")),
+                    customdata=[[c["tokens_per_step"], c["step_ms"]] for c in rows],
+                    hovertemplate=(
+                        "N = %{x}: %{y:.1f} tok/s (%{customdata[0]:.2f} tokens per step, %{customdata[1]:.0f} ms per "
+                        "step)<extra></extra>"
+                    ),
+                    name="a chain (K = 1)" if k == 1 else f"K = {k} children per node",
                 ),
-                name="expected tokens per second",
-            ),
-            row=1,
-            col=2,
-        )
+                row=1,
+                col=2,
+            )
+        best = next((c for c in cands if _shape_of(c) == chosen), None)
         if best is not None:
             fig.add_trace(
                 go.Scatter(

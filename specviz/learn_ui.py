@@ -273,8 +273,8 @@ def tree_sizing_section() -> None:
     st.markdown(
         "A tree drafts several candidates per depth and the evaluation model scores them all in one pass. Whether "
         "that pays depends on what a pass over more positions costs *here*: specviz times passes over 1 to 64 "
-        "positions, measures which nodes the evaluation model accepts on a short calibration text, and picks the "
-        "node budget with the most tokens per second (Sequoia's hardware-aware idea)."
+        "positions, measures which nodes the evaluation model accepts on short calibration texts, and picks the "
+        "branching and node budget with the most tokens per second (Sequoia's hardware-aware idea)."
     )
     st.button(
         "Measure this machine (default pair)",
@@ -282,7 +282,7 @@ def tree_sizing_section() -> None:
         key="lab_size_tree",
         on_click=ui._request,
         args=("lab_size_go",),
-        help="A few seconds; one model run at a time on the server.",
+        help="About half a minute on a small CPU; one model run at a time on the server.",
     )
     if st.session_state.pop("lab_size_go", False):
         note = st.empty()

@@ -123,7 +123,7 @@ SIZINGS: dict[tuple[str, str], tuple[Any, dict[str, Any]]] = {}  # (target, draf
 
 def sized_config(s: LiveSettings, target: CausalLM, drafter: Any) -> tuple[DecodeConfig, dict[str, Any]]:
     """The run's configuration with `auto` resolved: the tree is sized to this machine once per pair
-    and server process (a few seconds, specviz.treesize), then reused. Returns (cfg, extra meta)."""
+    and server process (about half a minute on a small CPU, specviz.treesize), then reused. Returns (cfg, extra meta)."""
     import dataclasses
 
     from specviz.treesize import resolve_tree

@@ -711,8 +711,9 @@ def _validate(trace: object, limit: int = MAX_PROBLEMS, check_output: bool = Tru
         return [f"the trace must be a JSON object, got {_short(trace)}"]
     if trace.get("format") != FORMAT:
         probs.add("format", f'must be "{FORMAT}", got {_short(trace.get("format"))}')
-    if not (_is_int(trace.get("version")) and trace.get("version") == VERSION):
-        probs.add("version", f"must be {VERSION}, got {_short(trace.get('version'))}")
+    if not (_is_int(trace.get("version")) and trace.get("version") in (1, VERSION)):
+        # 1 is read as it is (its steps are chains); loads() upgrades it to VERSION
+        probs.add("version", f"must be 1 or {VERSION}, got {_short(trace.get('version'))}")
     m = _check_meta(trace.get("meta"), probs, strict)
     prompt_len = _check_prompt(trace.get("prompt"), probs, strict)
     steps = trace.get("steps")

@@ -2,11 +2,12 @@
 
 Sequoia's idea (Chen et al. 2024, arXiv 2402.12374): the best tree depends on what verification
 costs on this hardware. We (1) time target passes over 1…64 positions appended to a real context
-(the cost curve), (2) grow one large dynamic tree per step on a short calibration decode and
-record which nodes the target accepted (greedy), and (3) for each candidate node budget N, take the
-accepted length the first N nodes of those trees would have given (a budget-N dynamic tree is
-exactly the first N nodes the large one created) and the step time the cost curve and the measured
-draft time predict, and keep the N with the most tokens per second.
+(the cost curve), (2) for K = 1 (a chain), 2 and 4 children per node, grow one large dynamic tree
+per step on short calibration decodes and record which nodes the target accepted (greedy), and
+(3) for each (K, node budget N) take the accepted length the first N nodes of those trees would
+have given (a budget-N dynamic tree is exactly the first N nodes the large one created) and the
+step time the cost curve, the measured draft time per depth and the measured per-step overhead
+predict, and keep the one with the most tokens per second.
 
 The result (cost curve, candidates, choice) goes into the trace's meta.tree.auto and is drawn on
 the speedup lab. Greedy acceptance stands in for every rule: it is what the draft can reach; the
@@ -30,12 +31,18 @@ from specviz.rules import make_rule
 from specviz.tree import TreeShape, tree_mask, tree_positions
 from specviz.warp import Sampling
 
-__all__ = ["CALIBRATION_PROMPT", "SIZES", "Sizing", "choose", "cost_curve", "resolve_tree", "size_tree"]
+__all__ = ["CALIBRATION_PROMPTS", "SIZES", "Sizing", "choose", "cost_curve", "resolve_tree", "size_tree"]
 
 SIZES = (1, 2, 4, 8, 16, 32, 48, 64)
-CANDIDATES = (2, 4, 6, 8, 12, 16, 24, 32, 48, 64)
-LARGE = TreeShape("dynamic", nodes=64, depth=8, topk=4)
-CALIBRATION_PROMPT = "Tell me about the history of the printing press."  # not among the held-out prompts
+# per children-per-node K: the large calibration tree, and the node budgets tried (K = 1 is a chain)
+LARGE = {
+    1: TreeShape("dynamic", nodes=8, depth=8, topk=1),
+    2: TreeShape("dynamic", nodes=32, depth=8, topk=2),
+    4: TreeShape("dynamic", nodes=64, depth=8, topk=4),
+}
+CANDIDATES = {1: (2, 3, 4, 5, 6, 8), 2: (4, 6, 8, 12, 16, 24, 32), 4: (4, 8, 12, 16, 24, 32, 48, 64)}
+# calibration texts, not among the held-out prompts (assets/prompts/eval.txt)
+CALIBRATION_PROMPTS = ("Tell me about the history of the printing press.", "How do bees make honey?")
 
 
 def cost_curve(target: CausalLM, context: list[int], sizes: tuple[int, ...] = SIZES, reps: int = 5) -> dict[int, float]:
@@ -75,8 +82,11 @@ class Sizing:
 
     shape: TreeShape
     costs_ms: dict[int, float]
-    candidates: list[dict[str, float]] = field(default_factory=list)  # nodes, tokens_per_step, step_ms, tokens_per_s
+    candidates: list[dict[str, float]] = field(
+        default_factory=list
+    )  # topk, nodes, tokens_per_step, step_ms, tokens_per_s
     draft_ms_per_level: float = 0.0
+    overhead_ms: float = 0.0
     calibration_steps: int = 0
 
     def meta(self) -> dict[str, Any]:
@@ -84,6 +94,7 @@ class Sizing:
         return {
             "costs_ms": {str(k): round(v, 2) for k, v in self.costs_ms.items()},
             "draft_ms_per_level": round(self.draft_ms_per_level, 2),
+            "overhead_ms": round(self.overhead_ms, 2),
             "calibration_steps": self.calibration_steps,
             "candidates": [{k: round(v, 3) for k, v in c.items()} for c in self.candidates],
             "chosen": self.shape.text,
@@ -91,46 +102,70 @@ class Sizing:
 
 
 def choose(
-    costs: dict[int, float], steps: list[dict[str, Any]], draft_ms_per_level: float, topk: int = LARGE.topk
+    costs: dict[int, float],
+    steps: dict[int, list[dict[str, Any]]],
+    draft_ms_per_level: float,
+    overhead_ms: float = 0.0,
+    depth: int = 8,
 ) -> tuple[TreeShape, list[dict[str, float]]]:
-    """The node budget with the most expected tokens per second.
+    """The (children per node K, node budget N) with the most expected tokens per second.
 
-    steps: the calibration's tree steps (step["tree"] with nodes and path). For budget N a step
-    accepts the leading path nodes created before node N; it costs the draft's levels up to the
-    deepest of those N nodes, and one target pass over (n_accepted + 1 re-read) + N positions."""
+    steps[K]: the calibration's steps with the large K-tree (step["tree"] with nodes and path). A
+    budget-N tree is the first N nodes that tree created, so a step accepts the leading path nodes
+    created before node N; it costs one draft pass per depth of those N nodes, one target pass over
+    N + 1 positions (the nodes and the root), and the measured overhead per step."""
     rows: list[dict[str, float]] = []
-    for n in CANDIDATES:
-        accepted, ms = [], []
-        for s in steps:
-            tree = s["tree"]
-            path = tree["path"]
-            kept = next((i for i, j in enumerate(path) if j >= n), len(path))
-            accepted.append(kept)
-            depth = max((nd["depth"] for nd in tree["nodes"][:n]), default=0)
-            ms.append(draft_ms_per_level * max(depth, 1) + _interpolate(costs, n + 1))
-        tps = (statistics.mean(accepted) + 1) / statistics.mean(ms) * 1e3
-        rows.append(
-            {
-                "nodes": n,
-                "tokens_per_step": statistics.mean(accepted) + 1,
-                "step_ms": statistics.mean(ms),
-                "tokens_per_s": tps,
-            }
-        )
+    for k, k_steps in sorted(steps.items()):
+        if not k_steps:
+            continue
+        for n in CANDIDATES.get(k, ()):
+            accepted, ms = [], []
+            for s in k_steps:
+                tree = s["tree"]
+                kept = next((i for i, j in enumerate(tree["path"]) if j >= n), len(tree["path"]))
+                accepted.append(kept)
+                deepest = max((nd["depth"] for nd in tree["nodes"][:n]), default=1)
+                ms.append(draft_ms_per_level * deepest + _interpolate(costs, n + 1) + overhead_ms)
+            per_step = statistics.mean(accepted) + 1
+            step_ms = statistics.mean(ms)
+            rows.append(
+                {
+                    "topk": k,
+                    "nodes": n,
+                    "tokens_per_step": per_step,
+                    "step_ms": step_ms,
+                    "tokens_per_s": per_step / step_ms * 1e3,
+                }
+            )
     best = max(rows, key=lambda r: r["tokens_per_s"])
-    return TreeShape("dynamic", nodes=int(best["nodes"]), depth=LARGE.depth, topk=topk), rows
+    return TreeShape("dynamic", nodes=int(best["nodes"]), depth=depth, topk=int(best["topk"])), rows
 
 
-def size_tree(target: CausalLM, drafter: Drafter, tokens: int = 48) -> Sizing:
-    """Measure the cost curve and a short greedy calibration decode with a large tree; choose (a few seconds)."""
-    ids = target.encode(CALIBRATION_PROMPT)
-    costs = cost_curve(target, ids)
-    cfg = DecodeConfig(rule=make_rule("greedy"), sampling=Sampling(0), max_new_tokens=tokens, tree=LARGE)
-    steps = [s for s in speculative_decode(target, drafter, ids, cfg) if s.get("tree") and s["tree"]["nodes"]]
-    levels = sum(max(nd["depth"] for nd in s["tree"]["nodes"]) for s in steps) or 1
-    draft_ms = sum(s["timing_ms"]["draft"] for s in steps) / levels
-    shape, rows = choose(costs, steps, draft_ms)
-    return Sizing(shape, costs, rows, draft_ms, len(steps))
+def size_tree(target: CausalLM, drafter: Drafter, tokens: int = 32) -> Sizing:
+    """Measure the cost curve and short greedy calibration decodes with a large tree of each K; choose.
+    About 20 to 40 seconds on a 2-core CPU for the embedded pair."""
+    prompts = [target.encode(p) for p in CALIBRATION_PROMPTS]
+    costs = cost_curve(target, prompts[0])
+    steps: dict[int, list[dict[str, Any]]] = {}
+    levels = draft_ms = 0.0
+    overheads: list[float] = []
+    for k, large in LARGE.items():
+        cfg = DecodeConfig(rule=make_rule("greedy"), sampling=Sampling(0), max_new_tokens=tokens, tree=large)
+        steps[k] = []
+        for ids in prompts:
+            for s in speculative_decode(target, drafter, ids, cfg):
+                if not (s.get("tree") and s["tree"]["nodes"]):
+                    continue
+                steps[k].append(s)
+                levels += max(nd["depth"] for nd in s["tree"]["nodes"])
+                draft_ms += s["timing_ms"]["draft"]
+                # what a step costs beyond its target pass: masks, the rule, logging
+                n_pos = len(s["tree"]["nodes"]) + 1
+                overheads.append(s["timing_ms"]["verify"] - _interpolate(costs, n_pos))
+    per_level = draft_ms / max(levels, 1)
+    overhead = max(0.0, statistics.median(overheads)) if overheads else 0.0
+    shape, rows = choose(costs, steps, per_level, overhead)
+    return Sizing(shape, costs, rows, per_level, overhead, sum(len(v) for v in steps.values()))
 
 
 def resolve_tree(

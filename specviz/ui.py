@@ -1022,7 +1022,7 @@ def run_live(s: LiveSettings) -> None:
             with st.spinner(f"Loading {names} (once per server process; the first time takes a while)…"):
                 target, draft = live.load_models(s.target, s.draft)
             if s.tree == "auto":
-                with st.spinner("Sizing the draft tree to this machine (once per pair; a few seconds)…"):
+                with st.spinner("Sizing the draft tree to this machine (once per pair; about half a minute)…"):
                     cfg, tree_meta = live.sized_config(s, target, make_drafter(target, draft))
             else:
                 tree_meta = {}

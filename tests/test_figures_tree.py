@@ -78,8 +78,9 @@ def test_sizing_figure_marks_the_choice():
     auto = {
         "costs_ms": {"1": 90.0, "8": 140.0, "64": 330.0},
         "candidates": [
-            {"nodes": 4, "tokens_per_step": 2.0, "step_ms": 200.0, "tokens_per_s": 10.0},
-            {"nodes": 8, "tokens_per_step": 2.8, "step_ms": 210.0, "tokens_per_s": 13.3},
+            {"topk": 4, "nodes": 4, "tokens_per_step": 2.0, "step_ms": 200.0, "tokens_per_s": 10.0},
+            {"topk": 1, "nodes": 4, "tokens_per_step": 2.2, "step_ms": 190.0, "tokens_per_s": 11.6},
+            {"topk": 4, "nodes": 8, "tokens_per_step": 2.8, "step_ms": 210.0, "tokens_per_s": 13.3},
         ],
         "chosen": "dynamic:8:8:4",
     }

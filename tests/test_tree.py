@@ -252,10 +252,14 @@ def test_auto_chooses_the_budget_with_the_most_tokens_per_second():
         return {"tree": {"path": path, "nodes": [{"depth": d} for d in depths_]}}
 
     # 8 nodes: the path runs through nodes 0, 4, 7; flat costs reward big trees, steep ones small ones
-    steps = [step([0, 4, 7], [1, 1, 1, 1, 2, 2, 2, 3])] * 3
+    steps = {4: [step([0, 4, 7], [1, 1, 1, 1, 2, 2, 2, 3])] * 3}
     flat = {1: 100.0, 8: 101.0, 64: 102.0}
     shape, rows = choose(flat, steps, draft_ms_per_level=1.0)
-    assert shape.nodes >= 8 and next(r for r in rows if r["nodes"] == 8)["tokens_per_step"] == 4
+    assert (shape.topk, shape.kind) == (4, "dynamic") and shape.nodes >= 8
+    assert next(r for r in rows if r["nodes"] == 8)["tokens_per_step"] == 4
     assert next(r for r in rows if r["nodes"] == 4)["tokens_per_step"] == 2
-    steep = {1: 100.0, 2: 400.0, 64: 5000.0}
-    assert choose(steep, steps, draft_ms_per_level=1.0)[0].nodes == 2
+    steep = {1: 100.0, 2: 400.0, 64: 50000.0}
+    assert choose(steep, steps, draft_ms_per_level=1.0)[0].nodes == 4
+    # a chain (K = 1) that accepts as much wins when every extra position costs
+    steps[1] = [step([0, 1, 2], [1, 2, 3, 4, 5, 6, 7, 8])] * 3
+    assert choose(steep, steps, draft_ms_per_level=1.0)[0].topk == 1

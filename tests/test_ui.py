@@ -313,6 +313,24 @@ def test_live_adaptive_draft_length_is_recorded(model_dirs):
     assert len(trace["steps"][0]["draft"]) <= 4  # the schedule starts at 4, below the maximum of 6
 
 
+def test_live_decoding_with_a_draft_tree_then_its_tree_on_the_replay_page(model_dirs):
+    """The Live page's draft shape: a tree run is recorded with its shape, and the step-through page
+    draws the step's tree and its attention mask; Statistics says how to read a tree trace."""
+    at = live_with(model_dirs, max_new=16)
+    ok(at.selectbox(key="live_tree").set_value("2,2,1,1").run())
+    ok(at.button(key="live_run").click().run())
+    result = at.session_state["live_result"]
+    trace = result["trace"]
+    assert validate(trace) == [] and trace["meta"]["tree"]["shape"] == "2,2,1,1"
+    assert all("tree" in s for s in trace["steps"])
+    ok(at.button(key="live_to_replay").click().run())
+    assert any("Draft tree" in m.value for m in at.markdown)
+    assert any("Tree attention mask" in m.value for m in at.markdown)
+    ok(at.switch_page("pages/stats.py").run())
+    ok(at.selectbox(key="stats_trace").set_value(result["key"]).run())
+    assert any("drafted trees" in c.value for c in at.caption)
+
+
 def test_live_model_errors_are_explained(model_dirs, tmp_path):
     at = live_with(model_dirs)
     at.text_input(key="live_target").input(str(tmp_path / "no-such-model"))
