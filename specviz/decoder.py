@@ -292,7 +292,7 @@ def _tree_step(
     if isinstance(drafter, TreeDrafter):
         tree = drafter.propose_tree(ids, cfg.tree, cfg.sampling, gen, sampled, max_depth)
     else:  # a drafter that cannot branch drafts the tree's depth as a chain
-        depth = min(max_depth, cfg.tree.depth)
+        depth = min(max_depth, cfg.tree.depth, cfg.tree.size)
         tree = (
             chain_tree(drafter.propose(ids, depth, cfg.sampling, gen))
             if depth > 0

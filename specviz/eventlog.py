@@ -72,6 +72,7 @@ OPTIONAL = (
     "next_kind",
     "draft_ms",
     "verify_ms",
+    "parent",
 )
 COLUMNS = REQUIRED + OPTIONAL
 STEP_COLUMNS = ("next_token", "next_token_id", "next_kind", "draft_ms", "verify_ms")  # one value per step
@@ -271,16 +272,17 @@ def _missing(v: Any) -> bool:
     return v is None or (isinstance(v, str) and v.strip().lower() in _NULL)
 
 
-def _int(v: Any, where: str, col: str) -> int:
+def _int(v: Any, where: str, col: str, lo: int = 0) -> int:
+    bad = f"{where}, column {col}: must be an integer >= {lo}, got {_short(v)}"
     if isinstance(v, bool):
-        raise TraceError(f"{where}, column {col}: must be an integer >= 0, got {_short(v)}")
-    if isinstance(v, int) and v >= 0 and v.bit_length() < 63:
+        raise TraceError(bad)
+    if isinstance(v, int) and v >= lo and v.bit_length() < 63:
         return v
-    if isinstance(v, float) and v.is_integer() and 0 <= v < 2**53:
+    if isinstance(v, float) and v.is_integer() and lo <= v < 2**53:
         return int(v)
-    if isinstance(v, str) and _INT.fullmatch(v.strip()) and int(v) >= 0:
-        return int(v)
-    raise TraceError(f"{where}, column {col}: must be an integer >= 0, got {_short(v)}")
+    if isinstance(v, str) and _INT.fullmatch(v.strip()) and int(v.strip()) >= lo:
+        return int(v.strip())  # strip() drops more than int() does (e.g. U+001C): parse what was matched
+    raise TraceError(bad)
 
 
 def _float(v: Any, where: str, col: str, what: str, hi: float) -> float:
@@ -348,6 +350,8 @@ def _row(record: dict[str, Any], where: str, line: int, from_csv: bool) -> _Row:
             continue
         if col in ("draft_token_id", "next_token_id"):
             values[col] = _int(v, where, col)
+        elif col == "parent":  # a draft tree: the parent's position in the step, -1 for the root
+            values[col] = _int(v, where, col, lo=-1)
         elif col in ("q", "p", "r"):
             values[col] = _float(v, where, col, "a probability in [0, 1]", 1.0)
         elif col in ("draft_ms", "verify_ms"):
@@ -361,7 +365,7 @@ def _row(record: dict[str, Any], where: str, line: int, from_csv: bool) -> _Row:
             if kind not in ("correction", "bonus"):
                 raise TraceError(f"{where}, column next_kind: must be correction or bonus, got {_short(v)}")
             values[col] = kind
-    if position is None and any(c in values for c in ("draft_token_id", "q", "p", "r", "accepted")):
+    if position is None and any(c in values for c in ("draft_token_id", "q", "p", "r", "accepted", "parent")):
         raise TraceError(f"{where}, column position: empty, but the row has per-draft values")
     return _Row(line, step, position, token, values)
 
@@ -476,6 +480,8 @@ def _step(
                 f"{where} line {r.line}: position {r.position}, but position {want} is missing "
                 f"(positions count 0, 1, 2, ... within each step{', from 1 in this log' if base else ''})"
             )
+    if any(r.values.get("parent", j - 1 + base) != j - 1 + base for j, r in enumerate(drafts)):
+        return _tree_step(k, number, rows, drafts, base, ids, name)
     draft, verify = [], []
     rejected_at: int | None = None
     for j, r in enumerate(drafts):
@@ -525,13 +531,99 @@ def _step(
         verify.append(check)
     n = rejected_at if rejected_at is not None else len(drafts)
     step: dict[str, Any] = {"index": k, "draft": draft, "verify": verify, "n_accepted": n}
+    return _step_end(step, rows, n, len(drafts), ids, where)
+
+
+def _tree_step(
+    k: int, number: int, rows: list[_Row], drafts: list[_Row], base: int, ids: _TokenIds, name: str
+) -> dict[str, Any]:
+    """A step whose rows form a draft tree (a `parent` column that is not "the previous position"):
+    nodes in position order, parent before child; decisions come from `accepted` (true, false, or
+    empty for a node never tested). The accepted path is walked from the root, and draft/verify show
+    the main line, as a recorded tree step does (docs/TRACE_FORMAT.md)."""
+    where = f"{name} step {number}"
+    nodes: list[dict[str, Any]] = []
+    for j, r in enumerate(drafts):
+        at = f"{name} line {r.line}"
+        v = r.values
+        parent = v.get("parent", j - 1 + base)
+        parent = -1 if parent < base else parent - base
+        if parent >= j:
+            raise TraceError(f"{at}, column parent: {parent + base}, but a node's parent must come before it")
+        if "r" in v and "accepted" not in v:
+            raise TraceError(f"{at}, column accepted: empty; a tree's decisions cannot be derived from r alone")
+        nodes.append(
+            {
+                "token_id": ids.draft(r, at),
+                "token": r.token or "",
+                "parent": parent,
+                "depth": 1 if parent < 0 else nodes[parent]["depth"] + 1,
+                "q": v.get("q"),
+                "p": v.get("p"),
+                "accepted": v.get("accepted"),
+                "r": v.get("r") if v.get("accepted") is not None else None,
+                "accept_prob": None,
+                "p_test": None,
+                "q_test": None,
+                "ratio": None,
+                "cutoff": None,
+                "score": None,
+            }
+        )
+    path: list[int] = []
+    node = -1
+    while True:
+        kids = [j for j, nd in enumerate(nodes) if nd["parent"] == node]
+        won = [j for j in kids if nodes[j]["accepted"] is True]
+        if len(won) > 1:
+            raise TraceError(f"{where}: two children of one node are both accepted; a step keeps one path")
+        if not won:
+            break
+        path.append(won[0])
+        node = won[0]
+    rejected = [j for j in range(len(nodes)) if nodes[j]["parent"] == node and nodes[j]["accepted"] is False]
+    main = list(path)
+    if rejected:  # the first child tested there, then its first-child line (never evaluated)
+        j = rejected[0]
+        while j is not None:
+            main.append(j)
+            j = next((c for c, nd in enumerate(nodes) if nd["parent"] == j), None)
+    draft = [
+        {
+            "token_id": nodes[j]["token_id"],
+            "token": nodes[j]["token"],
+            **({"q": nodes[j]["q"]} if nodes[j]["q"] is not None else {}),
+        }
+        for j in main
+    ]
+    verify = [
+        {
+            "accepted": nodes[j]["accepted"],
+            **({"p": nodes[j]["p"]} if nodes[j]["p"] is not None else {}),
+            **({"r": nodes[j]["r"]} if nodes[j]["r"] is not None else {}),
+        }
+        for j in main
+    ]
+    for j in main[len(path) + 1 :]:  # below a rejected node nothing was tested
+        verify[main.index(j)]["accepted"] = None
+    step: dict[str, Any] = {
+        "index": k,
+        "draft": draft,
+        "verify": verify,
+        "n_accepted": len(path),
+        "tree": {"shape": "event log", "nodes": nodes, "path": path, "main": main},
+    }
+    return _step_end(step, rows, len(path), len(path) + (1 if rejected else 0), ids, where)
+
+
+def _step_end(step: dict[str, Any], rows: list[_Row], n: int, g: int, ids: _TokenIds, where: str) -> dict[str, Any]:
+    """The step's own token and timings (per-step columns); n of g drafts on its line were decided
+    accepted (g counts the rejected one, if any)."""
     token = _one(rows, "next_token", where)
     kind = _one(rows, "next_kind", where)
-    want = "bonus" if n == len(drafts) else "correction"
+    want = "bonus" if n == g else "correction"
     if kind is not None and kind != want:
-        raise TraceError(
-            f"{where}, column next_kind: {kind}, but {n} of {len(drafts)} drafts were accepted, so it is a {want}"
-        )
+        raise TraceError(f"{where}, column next_kind: {kind}, but {n} of {g} drafts were accepted, so it is a {want}")
     if token is not None:
         step["next"] = {"token_id": ids.next(token, _one(rows, "next_token_id", where)), "token": token, "kind": want}
     elif kind is not None or _one(rows, "next_token_id", where) is not None:

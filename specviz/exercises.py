@@ -310,7 +310,22 @@ def _accept_reject(trace: Trace, k: int, j: int, rng: random.Random) -> Question
         f"q({tok}) = {d['q']:.4f} (the draft)",
         f"p({tok}) = {v['p']:.4f} (the evaluation model)",
     ]
-    if rule == "sampling":
+    if rule == "sampling" and v.get("p_test") is not None and v.get("q_test") is not None:
+        # a tree's later sibling: tested on what was left after the earlier siblings were rejected
+        pt, qt = v["p_test"], v["q_test"]
+        a = v["accept_prob"] if v["accept_prob"] is not None else min(1.0, pt / qt) if qt else 1.0
+        details += [
+            f"after the earlier siblings were rejected: p′({tok}) = {pt:.4f}, q′({tok}) = {qt:.4f}",
+            f"r = {v['r']:.4f} (the uniform draw)",
+        ]
+        text = "Rule 'sampling' on a draft tree: is this sibling accepted?"
+        why = (
+            f"A sibling tried after a rejection is tested on what is left: r < min(1, p′/q′), with p′ the residual "
+            f"norm(max(0, p − q)) and q′ the draft's q without the rejected tokens. Here min(1, {pt:.4f} / {qt:.4f}) = "
+            f"{a:.4f}, and r = {v['r']:.4f} is {'below' if acc else 'not below'} it, so it is "
+            f"{'accepted' if acc else 'rejected'}."
+        )
+    elif rule == "sampling":
         a = v["accept_prob"] if v["accept_prob"] is not None else min(1.0, v["p"] / d["q"]) if d["q"] else 1.0
         details.append(f"r = {v['r']:.4f} (the uniform draw)")
         text = "Rule 'sampling': is this draft accepted?"

@@ -882,16 +882,19 @@ def distribution_figure(trace: Trace, k: int, position: int | None = None, rows:
             fig.add_annotation(text=why, showarrow=False, x=0.5, y=0.5, xref=f"{axis} domain", yref="y domain")
     if chosen is not None and drawn_from >= 0:
         drawn = {e["token_id"]: e["prob"] for e in panels[drawn_from][1]}
+        at = drawn.get(chosen["token_id"], 0.0)
         fig.add_annotation(
-            x=drawn.get(chosen["token_id"], 0.0),
+            x=at,
             y=labels[chosen["token_id"]],
             xref=f"x{drawn_from + 1}",
             yref="y",
             text=f"chosen: {LABELS[chosen['kind']].split(' (')[0]}",
             showarrow=True,
             arrowhead=2,
-            ax=70,
-            ay=0,
+            # beside a short bar; over a long one (pointing back at its end) rather than past the chart's edge
+            ax=70 if at < 0.5 else -70,
+            ay=0 if at < 0.5 else 18,
+            bgcolor="rgba(255,255,255,0.85)",
             font=dict(color=COLORS[chosen["kind"]]),
         )
     fig.update_layout(

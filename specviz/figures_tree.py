@@ -168,15 +168,17 @@ def tree_figure(trace: Trace, k: int) -> go.Figure:
             )
         )
     nxt = step.get("next")
+    last = max(x, default=0)
     if nxt is not None:
         at = path[-1] if path else -1
         ax, ay = (0, root_y) if at < 0 else (x[at], y[at])
-        # the evaluation model's own token hangs one depth further, below the path's end
+        # the evaluation model's own token in a column of its own, level with the path's end: where a
+        # node would go it would sit on the drafts of that depth
         kind = nxt["kind"]
         fig.add_trace(
             go.Scatter(
-                x=[ax, ax + 1],
-                y=[ay, ay + 0.5],
+                x=[ax, last + 1],
+                y=[ay, ay],
                 mode="lines",
                 line=dict(color=COLORS[kind], width=2, dash="dot"),
                 hoverinfo="skip",
@@ -185,8 +187,8 @@ def tree_figure(trace: Trace, k: int) -> go.Figure:
         )
         fig.add_trace(
             go.Scatter(
-                x=[ax + 1],
-                y=[ay + 0.5],
+                x=[last + 1],
+                y=[ay],
                 mode="markers+text",
                 marker=dict(color=COLORS[kind], symbol=SYMBOLS[kind], size=15),
                 text=[esc(nxt["token"], 12)],
@@ -196,7 +198,7 @@ def tree_figure(trace: Trace, k: int) -> go.Figure:
                 hovertemplate=f"{LABELS[kind]}: {esc(nxt['token'], 40)}<extra></extra>",
             )
         )
-    depth = max(x, default=0) + (1 if nxt is not None else 0)
+    depth = last + (1 if nxt is not None else 0)
     rows = max(y, default=0.0) + 1
     fig.update_layout(
         height=int(120 + 34 * max(rows, 3)),
@@ -204,9 +206,9 @@ def tree_figure(trace: Trace, k: int) -> go.Figure:
         **_LAYOUT,
     )
     fig.update_xaxes(
-        range=[-0.9, depth + 0.9],
+        range=[-0.9, depth + 1.5],  # room for the last column's labels (up to 12 characters)
         tickvals=list(range(0, depth + 1)),
-        ticktext=["root"] + [f"depth {d}" for d in range(1, depth + 1)],
+        ticktext=["root"] + [f"depth {d}" for d in range(1, last + 1)] + (["model's token"] if nxt is not None else []),
         fixedrange=True,
         showgrid=False,
         zeroline=False,
@@ -252,9 +254,16 @@ def tree_mask_figure(trace: Trace, k: int) -> go.Figure:
             hovertemplate="%{customdata}<extra></extra>",
         )
     )
-    fig.update_layout(height=int(140 + 22 * (n + 1)), **{**_LAYOUT, "margin": dict(l=10, r=10, t=10, b=10)})
+    fig.update_layout(height=int(150 + 26 * (n + 1)), **{**_LAYOUT, "margin": dict(l=10, r=10, t=10, b=10)})
+    # columns by number (the rows name the tokens), upright text is as narrow as a column
+    every = 1 if n <= 32 else 5
     fig.update_xaxes(
-        tickvals=list(range(len(cols))), ticktext=cols, tickangle=-60, side="top", tickfont=_FONT, fixedrange=True
+        tickvals=[0, 1, *range(2, len(cols), every)],
+        ticktext=["context", "root", *[str(j) for j in range(0, n, every)]],
+        tickangle=-90,
+        side="top",
+        tickfont=_FONT,
+        fixedrange=True,
     )
     fig.update_yaxes(
         tickvals=list(range(n + 1)),

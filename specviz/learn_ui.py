@@ -890,7 +890,7 @@ _GLOSSARY: dict[str, tuple[str, str | None]] = {
         "when all are rejected the evaluation model draws its own token. Under speculative sampling a sibling tried "
         "after a rejection is tested against the residual, with q losing the rejected token (SpecInfer, multi-round "
         "speculative sampling), which keeps the output exactly p.",
-        r"\text{node } j 	ext{ attends to } i \iff i \in 	ext{context} \cup 	ext{ancestors}(j) \cup \{j\}",
+        r"\text{node } j \text{ attends to } i \iff i \in \text{context} \cup \text{ancestors}(j) \cup \{j\}",
     ),
 }
 

@@ -206,10 +206,14 @@ class CausalLM:
         `keep` gathers the positions that stay."""
         ids = torch.tensor([input_ids], dtype=torch.long, device=self.device)
         pos = torch.tensor([positions], dtype=torch.long, device=self.device)
+        # additive (0 / the dtype's minimum), which every attention implementation reads alike: eager
+        # attention adds the mask to its scores, so a boolean one would mask nothing there
+        additive = torch.zeros(mask.shape, dtype=self.dtype, device=self.device)
+        additive.masked_fill_(~mask.to(self.device), torch.finfo(self.dtype).min)
         out = self.model(
             input_ids=ids,
             position_ids=pos,
-            attention_mask=mask[None, None].to(self.device),
+            attention_mask=additive[None, None],
             cache=cache,
             use_cache=True,
             output_hidden_states=features,
@@ -222,6 +226,11 @@ class CausalLM:
         accepted path. Cropping a tail would keep rejected siblings that sit between accepted nodes."""
         index = None
         for layer in cache.layers:
+            if type(layer).__name__ != "DynamicLayer":  # a sliding window keeps its own length: gathering breaks it
+                raise ValueError(
+                    f"draft trees need a plain key/value cache; this model's has {type(layer).__name__} layers: "
+                    "use a chain (--tree chain)"
+                )
             if getattr(layer, "keys", None) is None or layer.keys.numel() == 0:
                 continue
             if index is None:

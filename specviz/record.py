@@ -75,7 +75,12 @@ class Recording:
             "device": str(target.device),
             "dtype": str(target.dtype).removeprefix("torch."),
             "top_k_logged": cfg.top_k_log,
-            **({"gamma_policy": cfg.gamma_policy.meta(cfg.gamma)} if cfg.gamma_policy is not None else {}),
+            # a tree's size is its shape's: the draft-length policy applies to chains only
+            **(
+                {"gamma_policy": cfg.gamma_policy.meta(cfg.gamma)}
+                if cfg.gamma_policy is not None and cfg.tree.kind == "chain"
+                else {}
+            ),
             **(extra_meta or {}),
         }
         self.trace: Trace = new_trace(meta, prompt, self.prompt_ids)

@@ -243,6 +243,16 @@ class TreeShape:
     depth: int = 0
     topk: int = 4
 
+    def __post_init__(self) -> None:
+        if self.kind not in ("chain", "static", "dynamic", "auto"):
+            raise ValueError(f"unknown tree kind {self.kind!r}")
+        if self.kind == "static" and (not self.branching or self.depth != len(self.branching)):
+            raise ValueError("a static tree needs its branching per depth, and depth = len(branching)")
+        if self.kind == "dynamic" and not (self.nodes >= 1 and self.depth >= 1 and self.topk >= 1):
+            raise ValueError(
+                f"a dynamic tree needs nodes, depth and topk >= 1, got {self.nodes}, {self.depth}, {self.topk}"
+            )
+
     @classmethod
     def parse(cls, text: str) -> TreeShape:
         """Read the --tree text; raises ValueError with the accepted forms."""
@@ -335,6 +345,9 @@ def _choose(q: torch.Tensor, raw: torch.Tensor | None, k: int, sampled: bool, ge
             out.append(sample(q_i, u))
         elif i < len(order) and float((raw if raw is not None else q)[order[i]]) > 0:
             out.append(int(order[i]))
+    if not sampled and raw is not None and int((q > 0).sum()) > 1:
+        # top-k / top-p left several tokens: a child the warped q excludes is one no chain would draft
+        out = [x for x in out if float(q[x]) > 0]
     return out
 
 
@@ -362,11 +375,15 @@ def grow(
     budget = shape.size
     depth_limit = min(max_depth, shape.depth)
     for d in range(1, depth_limit + 1):
+        left = budget - len(tree.token_ids)
+        if left <= 0:
+            break  # the budget is spent: no draft pass for a level that would get no nodes
         if shape.kind == "static":
             expand, k = frontier, shape.branching[d - 1]
         else:
             expand = sorted(frontier, key=lambda j: -(tree.score[j] if j >= 0 else 1.0))[: shape.topk]
             k = shape.topk
+        expand = expand[: -(-left // k)]  # only the nodes the budget lets have children are run
         need = [j for j in expand if j not in known]
         if need:
             q_new, raw_new = feed(need, tree)

@@ -113,7 +113,8 @@ def choose(
     steps[K]: the calibration's steps with the large K-tree (step["tree"] with nodes and path). A
     budget-N tree is the first N nodes that tree created, so a step accepts the leading path nodes
     created before node N; it costs one draft pass per depth of those N nodes, one target pass over
-    N + 1 positions (the nodes and the root), and the measured overhead per step."""
+    N + 1 positions (the nodes and the root), and the measured overhead per step. With no
+    calibration step that drafted anything, the answer is the chain."""
     rows: list[dict[str, float]] = []
     for k, k_steps in sorted(steps.items()):
         if not k_steps:
@@ -137,6 +138,8 @@ def choose(
                     "tokens_per_s": per_step / step_ms * 1e3,
                 }
             )
+    if not rows:  # nothing was drafted on the calibration text (e.g. prompt lookup found no match)
+        return TreeShape("chain"), rows
     best = max(rows, key=lambda r: r["tokens_per_s"])
     return TreeShape("dynamic", nodes=int(best["nodes"]), depth=depth, topk=int(best["topk"])), rows
 

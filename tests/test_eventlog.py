@@ -54,6 +54,7 @@ def rows_of(trace: dict[str, Any], columns: tuple[str, ...] = COLUMNS) -> list[d
                 "next_kind": nxt.get("kind"),
                 "draft_ms": s["timing_ms"]["draft"],
                 "verify_ms": s["timing_ms"]["verify"],
+                "parent": j - 1,  # a chain: each draft hangs from the one before
             }
             rows.append({k: row[k] for k in columns})
     return rows
@@ -485,3 +486,27 @@ def _exists(obj: Any, path: tuple[Any, ...]) -> bool:
     except (KeyError, IndexError, TypeError):
         return False
     return True
+
+
+def test_a_parent_column_makes_a_draft_tree() -> None:
+    """Version 2 event logs: rows with a parent (the parent's position, -1 for the root) form a tree;
+    the path is walked from the accepted flags and draft/verify show its main line."""
+    text = (
+        "step,position,parent,draft_token,q,p,accepted,next_token\n"
+        "0,0,-1,the,0.5,0.2,false,a\n"  # root's first child: rejected
+        "0,1,-1,a,0.3,0.6,true,a\n"  # its sibling: accepted
+        "0,2,0,cat,0.9,0.9,,a\n"  # under the rejected node: never tested
+        "0,3,1,dog,0.6,0.1,false,a\n"  # the path's next depth: rejected, so a correction follows
+        "1,0,-1,sat,0.9,0.9,true,on\n"  # a chain step in the same log
+    )
+    trace = loads_eventlog(text, "tree.csv")
+    assert validate(trace, strict=False) == []
+    step = trace["steps"][0]
+    assert step["tree"]["path"] == [1] and step["n_accepted"] == 1
+    assert [d["token"] for d in step["draft"]] == ["a", "dog"] and step["next"]["kind"] == "correction"
+    assert [nd["depth"] for nd in step["tree"]["nodes"]] == [1, 1, 2, 2]
+    assert "tree" not in trace["steps"][1]
+    with pytest.raises(TraceError, match="parent must come before it"):
+        loads_eventlog("step,position,parent,draft_token,accepted\n0,0,1,a,true\n0,1,-1,b,true\n", "bad.csv")
+    with pytest.raises(TraceError, match="both accepted"):
+        loads_eventlog("step,position,parent,draft_token,accepted\n0,0,-1,a,true\n0,1,-1,b,true\n", "two.csv")

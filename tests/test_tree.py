@@ -263,3 +263,33 @@ def test_auto_chooses_the_budget_with_the_most_tokens_per_second():
     # a chain (K = 1) that accepts as much wins when every extra position costs
     steps[1] = [step([0, 1, 2], [1, 2, 3, 4, 5, 6, 7, 8])] * 3
     assert choose(steep, steps, draft_ms_per_level=1.0)[0].topk == 1
+
+
+def test_grow_runs_the_draft_only_for_nodes_that_get_children():
+    """A dynamic tree whose budget runs out feeds no further level, and at the last level only the
+    nodes the budget lets have children (review: dynamic:8:8:4 made 3 draft passes where 1 is needed)."""
+    from specviz.tree import grow
+
+    fed: list[list[int]] = []
+    v = 10
+
+    def feed(nodes, tree):
+        fed.append(list(nodes))
+        return torch.full((len(nodes), v), 1.0 / v), None
+
+    q = torch.softmax(torch.arange(v, dtype=torch.float32), -1)
+    tree = grow(TreeShape.parse("dynamic:8:8:4"), q, None, feed, False, torch.Generator().manual_seed(0), 10)
+    assert len(tree.token_ids) == 8 and depths(tree.parents) == [1] * 4 + [2] * 4
+    assert fed == [[0]]  # depth 2: only the best node gets the 4 remaining children
+    static = grow(TreeShape.parse("2,1"), q, None, feed, True, torch.Generator().manual_seed(0), 10)
+    assert len(static.token_ids) == 4 and len(set(static.token_ids[:2])) == 2  # siblings drawn without replacement
+
+
+def test_threshold_children_stay_inside_the_warped_support():
+    """Lossy rules take the draft's most likely tokens, but never one top-k/top-p removed from q."""
+    from specviz.tree import grow
+
+    raw = torch.tensor([0.4, 0.3, 0.2, 0.1])
+    q = torch.tensor([0.6, 0.4, 0.0, 0.0])  # top-2 warping
+    tree = grow(TreeShape.parse("4"), q, raw, lambda n, t: (q[None], raw[None]), False, torch.Generator(), 1)
+    assert tree.token_ids == [0, 1]

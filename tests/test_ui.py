@@ -99,7 +99,8 @@ def test_replay_each_sample_steps_and_keeps_the_url(name):
     first = min(3, n - 1)
     assert step_title(at) == ui.step_heading(first, n)
     assert at.selectbox(key="replay_trace").value == f"sample:{name}"
-    assert len(at.get("plotly_chart")) == 3  # acceptance, distributions, timeline
+    # acceptance, distributions, timeline; a tree step adds its tree and its attention mask
+    assert len(at.get("plotly_chart")) == (5 if name.startswith("tree") else 3)
     if n > first + 1:
         ok(button(at, "Next").click().run())
         assert step_title(at) == ui.step_heading(first + 1, n)

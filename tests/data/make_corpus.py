@@ -173,7 +173,7 @@ def main() -> None:
     put("corrupt_line.jsonl", ("\n".join(jl) + "\n").encode(), "line 4: not valid JSON")
     edit(
         "version_0.json",
-        "trace version 0 is not supported; this specviz reads version 1",
+        "trace version 0 is not supported; this specviz reads version 2",
         lambda t: t.update(version=0),
     )
     edit("no_version.json", 'has no "version"', lambda t: t.pop("version"))
