@@ -124,16 +124,7 @@ class ModelDrafter(_ReadsNoFeatures):
         """Up to gamma drafts; with min_confidence, stop after a draft whose q(x) is below it."""
         if gamma <= 0:
             return Proposal([], torch.zeros(0, self.vocab_size))
-        if self._cache is None:
-            self._cache = self.lm.new_cache()
-        # keep the longest cached prefix that still matches the context; recompute the rest
-        keep = 0
-        limit = min(len(self._cached), len(ids) - 1)
-        while keep < limit and self._cached[keep] == ids[keep]:
-            keep += 1
-        self.lm.rollback(self._cache, keep)
-        self._cached = self._cached[:keep]
-        pending = list(ids[keep:])
+        pending = self._resume(ids)
         tmap = self.lm.token_map
         tokens: list[int] = []
         qs: list[torch.Tensor] = []
@@ -166,15 +157,8 @@ class ModelDrafter(_ReadsNoFeatures):
         level over the nodes that level expands. The tree's own slots leave the cache afterwards."""
         if max_depth <= 0:
             return DraftTree([], [], torch.zeros(0, self.vocab_size), why_empty="budget")
-        if self._cache is None:
-            self._cache = self.lm.new_cache()
-        keep = 0
-        limit = min(len(self._cached), len(ids) - 1)
-        while keep < limit and self._cached[keep] == ids[keep]:
-            keep += 1
-        self.lm.rollback(self._cache, keep)
+        pending = self._resume(ids)
         tmap = self.lm.token_map
-        pending = list(ids[keep:])
         logits = self.lm.forward(self._cache, tmap.to_draft(pending) if tmap else pending, last=1)[-1]
         self._cached = list(ids)
         n_ctx = len(ids)
@@ -200,6 +184,18 @@ class ModelDrafter(_ReadsNoFeatures):
         tree = grow(shape, self._q(logits, sampling), raw, feed, sampled, generator, max_depth)
         self.lm.rollback(self._cache, n_ctx)  # the tree's slots go: the next step re-reads what was accepted
         return tree
+
+    def _resume(self, ids: list[int]) -> list[int]:
+        """Keep the longest cached prefix that still matches the context; return the ids to feed."""
+        if self._cache is None:
+            self._cache = self.lm.new_cache()
+        keep = 0
+        limit = min(len(self._cached), len(ids) - 1)
+        while keep < limit and self._cached[keep] == ids[keep]:
+            keep += 1
+        self.lm.rollback(self._cache, keep)
+        self._cached = self._cached[:keep]
+        return list(ids[keep:])
 
     def _q(self, logits: torch.Tensor, sampling: Sampling) -> torch.Tensor:
         """[V_draft] logits → [V_target] distribution (scattered back through a token map)."""
