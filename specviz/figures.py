@@ -999,9 +999,13 @@ def describe_step(trace: Trace, k: int) -> list[str]:
         if test
         else "The trace does not name the rule; the decisions are as logged."
     )
+    tree = trace["steps"][k].get("tree")
     lines = [
         f"The draft proposed {g} token{'s' if g != 1 else ''}; the evaluation model scored all of them in one "
         f"forward pass. {how}"
+        if not tree
+        else f"The draft proposed a tree of {len(tree['nodes'])} candidates (drawn below, with its attention mask); "
+        f"the evaluation model scored all of them in one forward pass. Here is the line the rule walked: {how}"
     ]
     for c in cells:
         lines.append(

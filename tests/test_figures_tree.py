@@ -88,3 +88,10 @@ def test_sizing_figure_marks_the_choice():
     star = [t for t in fig.data if t.marker is not None and t.marker.symbol == "star"]
     assert len(star) == 1 and star[0].x == (8,)
     assert ftree.sizing_figure({}).data == ()
+
+
+def test_the_step_words_say_a_tree_was_drafted(tree_trace):
+    k = next(i for i, s in enumerate(tree_trace["steps"]) if len(s["tree"]["nodes"]) > 3)
+    first = fg.describe_step(tree_trace, k)[0]
+    assert f"a tree of {len(tree_trace['steps'][k]['tree']['nodes'])} candidates" in first
+    assert "line the rule walked" in first
