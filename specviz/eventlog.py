@@ -581,6 +581,9 @@ def _tree_step(
             break
         path.append(won[0])
         node = won[0]
+    for nd in nodes:  # below a node off the path nothing was tested: logs often say false there
+        if nd["parent"] >= 0 and nd["parent"] not in path:
+            nd["accepted"], nd["r"] = None, None
     rejected = [j for j in range(len(nodes)) if nodes[j]["parent"] == node and nodes[j]["accepted"] is False]
     main = list(path)
     if rejected:  # the first child tested there, then its first-child line (never evaluated)

@@ -1105,6 +1105,17 @@ def _check_tree(step: dict[str, Any], where: str, m: _Meta, probs: _Problems) ->
                 f"the children of node {parent} must be tested in order: rejected ones, then at most one accepted, then untested",
             )
             return False
+    # only the root's and the path's children can have been tested; where the path ends, a child
+    # left untested (or accepted) would mean the walk stopped early
+    reached = {-1, *path}
+    end = path[-1] if path else -1
+    for j, node in enumerate(nodes):
+        if node["accepted"] is not None and node["parent"] not in reached:
+            probs.add(w, f"node {j} is marked tested, but its parent {node['parent']} is not on the accepted path")
+            return False
+        if node["parent"] == end and node["accepted"] is not False:
+            probs.add(w, f"node {j} hangs from the path's end, so it must have been tested and rejected")
+            return False
     if len(path) != step["n_accepted"] or main[: len(path)] != path:
         probs.add(
             w, f"the path has {len(path)} nodes, n_accepted is {step['n_accepted']}, and main must start with the path"

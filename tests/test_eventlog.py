@@ -495,7 +495,7 @@ def test_a_parent_column_makes_a_draft_tree() -> None:
         "step,position,parent,draft_token,q,p,accepted,next_token\n"
         "0,0,-1,the,0.5,0.2,false,a\n"  # root's first child: rejected
         "0,1,-1,a,0.3,0.6,true,a\n"  # its sibling: accepted
-        "0,2,0,cat,0.9,0.9,,a\n"  # under the rejected node: never tested
+        "0,2,0,cat,0.9,0.9,false,a\n"  # under the rejected node: never tested (a log may say false)
         "0,3,1,dog,0.6,0.1,false,a\n"  # the path's next depth: rejected, so a correction follows
         "1,0,-1,sat,0.9,0.9,true,on\n"  # a chain step in the same log
     )
@@ -505,6 +505,7 @@ def test_a_parent_column_makes_a_draft_tree() -> None:
     assert step["tree"]["path"] == [1] and step["n_accepted"] == 1
     assert [d["token"] for d in step["draft"]] == ["a", "dog"] and step["next"]["kind"] == "correction"
     assert [nd["depth"] for nd in step["tree"]["nodes"]] == [1, 1, 2, 2]
+    assert step["tree"]["nodes"][2]["accepted"] is None
     assert "tree" not in trace["steps"][1]
     with pytest.raises(TraceError, match="parent must come before it"):
         loads_eventlog("step,position,parent,draft_token,accepted\n0,0,1,a,true\n0,1,-1,b,true\n", "bad.csv")

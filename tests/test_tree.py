@@ -234,6 +234,21 @@ def test_tree_steps_record_every_node_and_the_main_line(target, draft_lm):
     step = next(s for s in broken["steps"] if s["tree"]["path"])
     step["tree"]["nodes"][step["tree"]["path"][0]]["accepted"] = False
     assert any("tree" in e for e in validate(broken))
+    # a node under a rejected (off-path) node marked as tested; a path end whose child went untested
+    broken = loads(dumps(trace))
+    step = next(
+        s
+        for s in broken["steps"]
+        if any(n["parent"] >= 0 and n["parent"] not in s["tree"]["path"] for n in s["tree"]["nodes"])
+    )
+    off = next(n for n in step["tree"]["nodes"] if n["parent"] >= 0 and n["parent"] not in step["tree"]["path"])
+    off["accepted"] = False
+    assert any("not on the accepted path" in e for e in validate(broken))
+    broken = loads(dumps(trace))
+    step = next(s for s in broken["steps"] if s["next"]["kind"] == "correction")
+    end = step["tree"]["path"][-1] if step["tree"]["path"] else -1
+    next(n for n in step["tree"]["nodes"] if n["parent"] == end)["accepted"] = None
+    assert any("tree" in e for e in validate(broken))
 
 
 def test_version_1_traces_read_as_chains(target, draft_lm):
