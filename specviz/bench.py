@@ -386,20 +386,13 @@ def _print_table(r: dict[str, Any]) -> None:
     print(f"speedup vs target-only: {r['speedup_vs_target']:.2f}x", end="")
     if r["hf_assisted_ratio"] is not None:
         print(f"; vs HF assisted ({r.get('hf_assisted_draft')}): {r['hf_assisted_ratio']:.2f}x", end="")
-    if r.get("compare_draft"):
-        c = r["compare_draft"]
-        print(
-            f"\nwith --compare-draft {c['draft']}: {c['speedup_vs_target']:.2f}x the target, "
-            f"{c['tokens_per_step']:.2f} tokens/step, acceptance {rate(c['acceptance_rate'], '.1%')}",
-            end="",
-        )
-    if r.get("compare_tree"):
-        c = r["compare_tree"]
-        print(
-            f"\nwith --compare-tree {c['tree']}: {c['speedup_vs_target']:.2f}x the target, "
-            f"{c['tokens_per_step']:.2f} tokens/step",
-            end="",
-        )
+    for key, option in (("compare_draft", "draft"), ("compare_tree", "tree")):  # a second specviz method
+        if c := r.get(key):
+            print(
+                f"\nwith --compare-{option} {c[option]}: {c['speedup_vs_target']:.2f}x the target, "
+                f"{c['tokens_per_step']:.2f} tokens/step, acceptance {rate(c['acceptance_rate'], '.1%')}",
+                end="",
+            )
     s = r["sampling_t0.7"]
     if s is not None:
         print(

@@ -859,7 +859,7 @@ def live_form() -> LiveSettings:
             TREE_CHOICES,
             index=TREE_CHOICES.index(d.tree) if d.tree in TREE_CHOICES else 0,
             key="live_tree",
-            format_func=tree_words,
+            format_func=tree_choice_words,
             help="A chain drafts γ tokens in a row. A tree drafts several candidates per depth, all checked in one "
             "pass of the evaluation model; 'sized to this machine' measures what that pass costs here first.",
         )
@@ -976,7 +976,7 @@ def _explain(exc: BaseException, s: LiveSettings) -> str:
 TREE_CHOICES = ["chain", "auto", "2,2,1,1", "3,2,1,1,1", "dynamic:16:6:4"]
 
 
-def tree_words(text: str) -> str:
+def tree_choice_words(text: str) -> str:
     """A tree choice in words: 'chain of γ drafts', 'tree 2·2·1·1 (14 nodes)', ..."""
     from specviz.tree import TreeShape
 
