@@ -24,8 +24,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
+from specviz import figspec
+from specviz.figspec import Spec, to_figure
 from specviz.trace import VERSION, TopEntry, Trace, byte_label, no_draft_reason, summarize, token_bytes
 
 __all__ = [
@@ -106,33 +107,9 @@ def _escape_hidden(ch: str) -> str:
 
 
 def presented(fig: go.Figure, scale: float = 1.6) -> go.Figure:
-    """A copy of `fig` for a projector: every font `scale` times larger (the global one, ticks, axis
-    titles, legend, annotations, trace text) and the figure taller by half that growth, so that each
-    panel reads from the back of a room."""
-    out = go.Figure(fig)
-    base = out.layout.font.size or 12
-
-    def grow(font: Any) -> None:
-        if font is not None:
-            font.size = (font.size or base) * scale
-
-    out.update_layout(font_size=base * scale)
-    out.for_each_xaxis(lambda a: (grow(a.tickfont), grow(a.title.font)))
-    out.for_each_yaxis(lambda a: (grow(a.tickfont), grow(a.title.font)))
-    grow(out.layout.legend.font)
-    for ann in out.layout.annotations:
-        grow(ann.font)
-    for trace in out.data:
-        if getattr(trace, "textfont", None) is not None and trace.textfont.size:
-            trace.textfont.size *= scale
-    if out.layout.height:
-        out.layout.height = int(out.layout.height * (1 + (scale - 1) / 2))
-    # margins hold titles, legends and arrows' labels: they grow with the text they hold
-    m = out.layout.margin
-    for side in ("l", "r", "t", "b"):
-        if getattr(m, side) is not None:
-            setattr(m, side, getattr(m, side) * scale)
-    return out
+    """A copy of `fig` for a projector: every font `scale` times larger, the figure taller
+    (specviz.figspec.presented, which the browser player applies to its specs too)."""
+    return to_figure(figspec.presented(fig.to_plotly_json(), scale))
 
 
 END_MARK = " ⏹ (end of turn)"
@@ -485,8 +462,9 @@ def window(n_steps: int, current: int, size: int = 24) -> tuple[int, int]:
     return start, start + size
 
 
-def _legend_only(kind: Kind, size: int = 12) -> go.Scatter:
-    return go.Scatter(
+def _legend_only(kind: Kind, size: int = 12) -> dict[str, Any]:
+    return dict(
+        type="scatter",
         x=[None],
         y=[None],
         mode="markers",
@@ -496,20 +474,29 @@ def _legend_only(kind: Kind, size: int = 12) -> go.Scatter:
     )
 
 
-def timeline_figure(trace: Trace, start: int, stop: int, selected: int | None = None) -> go.Figure:
-    """One row per step in [start, stop), one marker per drafted token plus the model's token.
+def timeline_gamma(trace: Trace) -> int:
+    """The timeline's number of draft columns: the trace's longest draft (or meta.gamma), for every
+    window, so the columns stay put while the reader steps."""
+    steps = trace["steps"]
+    return max([int(trace.get("meta", {}).get("gamma", 1))] + [len(s["draft"]) for s in steps])
 
-    Columns 1..gamma are the draft positions; the last column is the evaluation model's token.
-    Markers (not a heatmap) so that a click selects the step: y is the step index.
-    """
+
+# the current step's band on the timeline; the browser player draws the same (specviz.player)
+TIMELINE_HIGHLIGHT = dict(
+    type="rect", xref="paper", x0=0, x1=1, fillcolor="#FFE9A8", opacity=0.6, line=dict(width=0), layer="below"
+)
+
+
+def timeline_spec(trace: Trace, start: int, stop: int, selected: int | None = None) -> dict[str, Any]:
+    """`timeline_figure` as a plain Plotly dict (specviz.figspec)."""
     steps = trace["steps"]
     start, stop = max(0, start), min(len(steps), stop)
-    gamma = max([int(trace.get("meta", {}).get("gamma", 1))] + [len(s["draft"]) for s in steps[start:stop]])
+    gamma = timeline_gamma(trace)
     by_kind: dict[Kind, list[Cell]] = {k: [] for k in KINDS}
     for k in range(start, stop):
         for cell in step_cells(trace, k):
             by_kind[cell.kind].append(cell)
-    fig = go.Figure()
+    fig = Spec()
     # a token's label gets the room of one column: at gamma 16 twelve characters would overlap the next
     chars = max(3, min(12, 90 // (gamma + 2)))
     for kind in KINDS:
@@ -518,7 +505,8 @@ def timeline_figure(trace: Trace, start: int, stop: int, selected: int | None = 
             fig.add_trace(_legend_only(kind))
             continue
         fig.add_trace(
-            go.Scatter(
+            dict(
+                type="scatter",
                 x=[gamma + 1 if c.from_model else c.position + 1 for c in cells],
                 y=[c.step for c in cells],
                 mode="markers+text",
@@ -538,18 +526,7 @@ def timeline_figure(trace: Trace, start: int, stop: int, selected: int | None = 
             )
         )
     if selected is not None and start <= selected < stop:
-        fig.add_shape(
-            type="rect",
-            xref="paper",
-            x0=0,
-            x1=1,
-            y0=selected - 0.5,
-            y1=selected + 0.5,
-            fillcolor="#FFE9A8",
-            opacity=0.6,
-            line=dict(width=0),
-            layer="below",
-        )
+        fig.add_shape(**TIMELINE_HIGHLIGHT, y0=selected - 0.5, y1=selected + 0.5)
     rows = max(1, stop - start)
     fig.update_layout(
         height=130 + 28 * rows,
@@ -579,7 +556,17 @@ def timeline_figure(trace: Trace, start: int, stop: int, selected: int | None = 
         zeroline=False,
         fixedrange=True,
     )
-    return fig
+    return fig.to_dict()
+
+
+def timeline_figure(trace: Trace, start: int, stop: int, selected: int | None = None) -> go.Figure:
+    """One row per step in [start, stop), one marker per drafted token plus the model's token.
+
+    Columns 1..gamma are the draft positions (gamma: the trace's longest draft, `timeline_gamma`); the
+    last column is the evaluation model's token. Markers (not a heatmap) so that a click selects the
+    step: y is the step index.
+    """
+    return to_figure(timeline_spec(trace, start, stop, selected))
 
 
 # ---------------------------------------------------------------- the acceptance diagram
@@ -592,12 +579,12 @@ def _logged_or(value: float | None, c: Cell, derive: Any) -> float | None:
     return float(derive(c.p, c.q))
 
 
-def acceptance_figure(trace: Trace, k: int) -> go.Figure:
-    """p(x) and q(x) at each draft position, the rule's test, and the first rejection marked."""
+def acceptance_spec(trace: Trace, k: int) -> dict[str, Any]:
+    """`acceptance_figure` as a plain Plotly dict (specviz.figspec)."""
     step = trace["steps"][k]
     rule, params = _rule(trace)
     cells = [c for c in step_cells(trace, k) if not c.from_model]
-    fig = go.Figure()
+    fig = Spec()
     if not cells:
         fig.add_annotation(
             text=_html(f"no drafts this step ({no_draft_reason(step)}): the evaluation model generated one token"),
@@ -608,12 +595,13 @@ def acceptance_figure(trace: Trace, k: int) -> go.Figure:
             yref="paper",
         )
         fig.update_layout(height=220, xaxis=dict(visible=False), yaxis=dict(visible=False), plot_bgcolor="white")
-        return fig
+        return fig.to_dict()
     xs = [c.position + 1 for c in cells]
     has_q, has_p = any(c.q is not None for c in cells), any(c.p is not None for c in cells)
     if has_q:
         fig.add_trace(
-            go.Bar(
+            dict(
+                type="bar",
                 x=xs,
                 y=[c.q for c in cells],
                 name="q(x) draft",
@@ -623,7 +611,8 @@ def acceptance_figure(trace: Trace, k: int) -> go.Figure:
         )
     if has_p:
         fig.add_trace(
-            go.Bar(
+            dict(
+                type="bar",
                 x=xs,
                 y=[c.p for c in cells],
                 name="p(x) evaluation model",
@@ -647,7 +636,8 @@ def acceptance_figure(trace: Trace, k: int) -> go.Figure:
     ymax = 1.05
     if rule == "sampling":
         fig.add_trace(
-            go.Scatter(
+            dict(
+                type="scatter",
                 x=xs,
                 y=[_logged_or(verify[c.position].get("accept_prob"), c, lambda p, q: min(1.0, p / q)) for c in cells],
                 mode="markers",
@@ -668,7 +658,8 @@ def acceptance_figure(trace: Trace, k: int) -> go.Figure:
         test_name = "p/q"
     elif rule == "typical":
         fig.add_trace(
-            go.Scatter(
+            dict(
+                type="scatter",
                 x=xs,
                 y=[verify[c.position].get("cutoff") for c in cells],
                 mode="markers",
@@ -682,7 +673,8 @@ def acceptance_figure(trace: Trace, k: int) -> go.Figure:
     elif rule == "greedy":
         tops = [verify[c.position].get("top") or [] for c in cells]
         fig.add_trace(
-            go.Scatter(
+            dict(
+                type="scatter",
                 x=xs,
                 y=[t[0]["prob"] if t else None for t in tops],
                 mode="markers",
@@ -702,7 +694,8 @@ def acceptance_figure(trace: Trace, k: int) -> go.Figure:
     for kind in ("accepted", "rejected", "unevaluated"):
         pts = [(c, y) for c, y in tested if c.kind == kind and y is not None]
         fig.add_trace(
-            go.Scatter(
+            dict(
+                type="scatter",
                 x=[c.position + 1 for c, _ in pts] or [None],
                 y=[y for _, y in pts] or [None],
                 mode="markers",
@@ -723,7 +716,7 @@ def acceptance_figure(trace: Trace, k: int) -> go.Figure:
             x1=first_reject + 1.5,
             fillcolor=COLORS["rejected"],
             opacity=0.08,
-            line_width=0,
+            line=dict(width=0),
             layer="below",
         )
         fig.add_annotation(
@@ -736,7 +729,12 @@ def acceptance_figure(trace: Trace, k: int) -> go.Figure:
         )
         if first_reject + 1 < len(cells):
             fig.add_vrect(
-                x0=first_reject + 1.5, x1=len(cells) + 0.5, fillcolor=NEUTRAL, opacity=0.25, line_width=0, layer="below"
+                x0=first_reject + 1.5,
+                x1=len(cells) + 0.5,
+                fillcolor=NEUTRAL,
+                opacity=0.25,
+                line=dict(width=0),
+                layer="below",
             )
     fig.update_layout(
         barmode="group",
@@ -754,7 +752,12 @@ def acceptance_figure(trace: Trace, k: int) -> go.Figure:
         fixedrange=True,
     )
     fig.update_yaxes(range=[0, ymax * 1.08], title="probability", gridcolor="#EEEEEE", fixedrange=True)
-    return fig
+    return fig.to_dict()
+
+
+def acceptance_figure(trace: Trace, k: int) -> go.Figure:
+    """p(x) and q(x) at each draft position, the rule's test, and the first rejection marked."""
+    return to_figure(acceptance_spec(trace, k))
 
 
 # ---------------------------------------------------------------- distributions at one position
@@ -781,15 +784,8 @@ RAW_COLOR = "#444444"
 RAW_NAME = "outline: the model's own distribution, before temperature / top-k / top-p"
 
 
-def distribution_figure(trace: Trace, k: int, position: int | None = None, rows: int = 10) -> go.Figure:
-    """Top-k of p, q and the residual at one position of step k, the chosen token marked.
-
-    Where the trace logs the untempered distributions (top_raw), p's and q's panels outline them
-    over the warped bars: at temperature 0 the filled bars are one-hot and only the outlines say how
-    sure each model was.
-
-    position defaults to n_accepted: where the evaluation model's token is drawn.
-    """
+def distribution_spec(trace: Trace, k: int, position: int | None = None, rows: int = 10) -> dict[str, Any]:
+    """`distribution_figure` as a plain Plotly dict (specviz.figspec)."""
     step = trace["steps"][k]
     n, g = step["n_accepted"], len(step["draft"])
     position = n if position is None else max(0, min(position, g))
@@ -832,9 +828,8 @@ def distribution_figure(trace: Trace, k: int, position: int | None = None, rows:
             order.append(tid)
             names[tid] = txt
     labels = _unique_labels([(tid, names[tid]) for tid in order])
-    fig = make_subplots(
-        rows=1, cols=3, shared_yaxes=True, horizontal_spacing=0.07, subplot_titles=[t for t, _ in panels]
-    )
+    fig = Spec()
+    fig.subplots(3, 0.07, [t for t, _ in panels])
     for col, (_title, top) in enumerate(panels, start=1):
         probs = {e["token_id"]: e["prob"] for e in top}
         colors, lines = [], []
@@ -847,7 +842,8 @@ def distribution_figure(trace: Trace, k: int, position: int | None = None, rows:
             colors.append(color)
             lines.append(1.5 if color != NEUTRAL else 0)
         fig.add_trace(
-            go.Bar(
+            dict(
+                type="bar",
                 y=[labels[tid] for tid in order],
                 x=[probs.get(tid, 0.0) for tid in order],
                 orientation="h",
@@ -855,13 +851,13 @@ def distribution_figure(trace: Trace, k: int, position: int | None = None, rows:
                 hovertemplate="%{y}: %{x:.3f}<extra></extra>",
                 showlegend=False,
             ),
-            row=1,
             col=col,
         )
         if raw.get(col):  # outlined on top: the model's own distribution, before temperature / top-k / top-p
             own = {e["token_id"]: e["prob"] for e in raw[col]}
             fig.add_trace(
-                go.Bar(
+                dict(
+                    type="bar",
                     y=[labels[tid] for tid in order],
                     x=[own.get(tid, 0.0) for tid in order],
                     orientation="h",
@@ -871,7 +867,6 @@ def distribution_figure(trace: Trace, k: int, position: int | None = None, rows:
                     legendgroup="raw",
                     showlegend=col == min(raw),
                 ),
-                row=1,
                 col=col,
             )
         if not top:
@@ -910,7 +905,19 @@ def distribution_figure(trace: Trace, k: int, position: int | None = None, rows:
     fig.update_yaxes(autorange="reversed", tickfont=_FONT, fixedrange=True)
     # ticks at 0, 0.5 and 1 only: a panel's "1" next to its neighbour's "0" read as "1 0"
     fig.update_xaxes(range=[0, 1.05], tickvals=[0, 0.5, 1], gridcolor="#EEEEEE", fixedrange=True)
-    return fig
+    return fig.to_dict()
+
+
+def distribution_figure(trace: Trace, k: int, position: int | None = None, rows: int = 10) -> go.Figure:
+    """Top-k of p, q and the residual at one position of step k, the chosen token marked.
+
+    Where the trace logs the untempered distributions (top_raw), p's and q's panels outline them
+    over the warped bars: at temperature 0 the filled bars are one-hot and only the outlines say how
+    sure each model was.
+
+    position defaults to n_accepted: where the evaluation model's token is drawn.
+    """
+    return to_figure(distribution_spec(trace, k, position, rows))
 
 
 def _unique_labels(items: list[tuple[int, str]]) -> dict[int, str]:

@@ -11,6 +11,7 @@ from typing import Any
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from specviz.figspec import Spec, to_figure
 from specviz.figures import COLORS, LABELS, SYMBOLS, Kind, esc
 from specviz.trace import Step, Trace, TreeNode
 
@@ -111,21 +112,20 @@ def _f(x: Any) -> str:
     return "—" if x is None else f"{float(x):.3f}"
 
 
-def tree_figure(trace: Trace, k: int) -> go.Figure:
-    """Step k's draft tree: the root (the context) on the left, a column per depth, edges to parents;
-    nodes coloured and shaped as everywhere (accepted, rejected, never evaluated), the accepted path
-    drawn thick, untested subtrees faded, and the evaluation model's own token after the path."""
+def tree_spec(trace: Trace, k: int) -> dict[str, Any]:
+    """`tree_figure` as a plain Plotly dict (specviz.figspec)."""
     step = trace["steps"][k]
     nodes, path = step_nodes(step)
     parents = [nd["parent"] for nd in nodes]
     x, y = tree_layout(parents)
     root_y = y[-1] if nodes else 0.0
-    fig = go.Figure()
+    fig = Spec()
     on_path = set(path)
     for j, nd in enumerate(nodes):  # edges first, under the markers
         px, py = (0, root_y) if nd["parent"] < 0 else (x[nd["parent"]], y[nd["parent"]])
         fig.add_trace(
-            go.Scatter(
+            dict(
+                type="scatter",
                 x=[px, x[j]],
                 y=[py, y[j]],
                 mode="lines",
@@ -135,7 +135,8 @@ def tree_figure(trace: Trace, k: int) -> go.Figure:
             )
         )
     fig.add_trace(
-        go.Scatter(
+        dict(
+            type="scatter",
             x=[0],
             y=[root_y],
             mode="markers+text",
@@ -151,7 +152,8 @@ def tree_figure(trace: Trace, k: int) -> go.Figure:
         if not idx:
             continue
         fig.add_trace(
-            go.Scatter(
+            dict(
+                type="scatter",
                 x=[x[j] for j in idx],
                 y=[y[j] for j in idx],
                 mode="markers+text",
@@ -176,7 +178,8 @@ def tree_figure(trace: Trace, k: int) -> go.Figure:
         # node would go it would sit on the drafts of that depth
         kind = nxt["kind"]
         fig.add_trace(
-            go.Scatter(
+            dict(
+                type="scatter",
                 x=[ax, last + 1],
                 y=[ay, ay],
                 mode="lines",
@@ -186,7 +189,8 @@ def tree_figure(trace: Trace, k: int) -> go.Figure:
             )
         )
         fig.add_trace(
-            go.Scatter(
+            dict(
+                type="scatter",
                 x=[last + 1],
                 y=[ay],
                 mode="markers+text",
@@ -214,13 +218,11 @@ def tree_figure(trace: Trace, k: int) -> go.Figure:
         zeroline=False,
     )
     fig.update_yaxes(visible=False, autorange="reversed", fixedrange=True, range=[rows, -1])
-    return fig
+    return fig.to_dict()
 
 
-def tree_mask_figure(trace: Trace, k: int) -> go.Figure:
-    """The tree attention mask of step k's verification pass: row = the query (the root, then each
-    node), column = what it may attend to (the context, the root, the nodes). A node sees the context,
-    the root, its ancestors and itself: never a sibling, so every branch is scored as if alone."""
+def tree_mask_spec(trace: Trace, k: int) -> dict[str, Any]:
+    """`tree_mask_figure` as a plain Plotly dict (specviz.figspec)."""
     nodes, path = step_nodes(trace["steps"][k])
     n = len(nodes)
     labels = ["root"] + [f"{j}: {esc(nd['token'], 10)}" for j, nd in enumerate(nodes)]
@@ -235,8 +237,10 @@ def tree_mask_figure(trace: Trace, k: int) -> go.Figure:
                 j = nodes[j]["parent"]
         z.append(row)
     on_path = {0, *(j + 1 for j in path)}
-    fig = go.Figure(
-        go.Heatmap(
+    fig = Spec()
+    fig.add_trace(
+        dict(
+            type="heatmap",
             z=z,
             x=list(range(len(cols))),
             y=list(range(n + 1)),
@@ -272,7 +276,21 @@ def tree_mask_figure(trace: Trace, k: int) -> go.Figure:
         tickfont=_FONT,
         fixedrange=True,
     )
-    return fig
+    return fig.to_dict()
+
+
+def tree_figure(trace: Trace, k: int) -> go.Figure:
+    """Step k's draft tree: the root (the context) on the left, a column per depth, edges to parents;
+    nodes coloured and shaped as everywhere (accepted, rejected, never evaluated), the accepted path
+    drawn thick, untested subtrees faded, and the evaluation model's own token after the path."""
+    return to_figure(tree_spec(trace, k))
+
+
+def tree_mask_figure(trace: Trace, k: int) -> go.Figure:
+    """The tree attention mask of step k's verification pass: row = the query (the root, then each
+    node), column = what it may attend to (the context, the root, the nodes). A node sees the context,
+    the root, its ancestors and itself: never a sibling, so every branch is scored as if alone."""
+    return to_figure(tree_mask_spec(trace, k))
 
 
 def tree_words(trace: Trace, k: int) -> str:
