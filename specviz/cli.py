@@ -96,6 +96,16 @@ def _parser() -> argparse.ArgumentParser:
     sm.add_argument("file", type=Path)
     sm.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
+    ex = sub.add_parser(
+        "export",
+        help="write a lesson file: one HTML file that plays traces offline (no server, no network)",
+        description="Write one self-contained HTML file that steps through the traces in any browser, offline "
+        "(file://, a phone, a static web host). Several traces get a chooser. Accepts what the app replays: "
+        "traces, minimal traces and event logs.",
+    )
+    ex.add_argument("files", nargs="+", type=Path, metavar="TRACE")
+    ex.add_argument("-o", "--output", type=Path, required=True, metavar="LESSON.html")
+    ex.add_argument("--title", help="the page's title (default: from the trace's name)")
     from specviz.bench import add_arguments
 
     add_arguments(sub.add_parser("bench", help="measure target-only vs specviz vs HF assisted generation"))
@@ -111,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
             return _summarize(args.file, args.json)
         if args.cmd == "record":
             return _record(args)
+        if args.cmd == "export":
+            return _export(args.files, args.output, args.title)
         from specviz.bench import run as bench
 
         return bench(args)
@@ -180,6 +192,37 @@ def _validate(paths: list[Path], minimal: bool = False) -> int:
             f"{path}: valid ({len(trace['steps'])} steps, {len(out['token_ids'])} tokens, {out['stop_reason']}{note})"
         )
     return rc
+
+
+def _export(paths: list[Path], out: Path, title: str | None) -> int:
+    """Check every trace as the app's replay does, then write the lesson file (or nothing)."""
+    from specviz.lesson import write_lesson
+
+    traces = []
+    for path in paths:
+        trace, problems = _check(path, True)
+        if trace is None or problems:
+            for line in problems[:5]:
+                print(f"{path}: {_clean(line)}", file=sys.stderr)
+            print(f"{path}: not exported; fix the trace or check it with `validate --minimal`", file=sys.stderr)
+            return 1
+        traces.append((path.name.removesuffix(".gz").removesuffix(".json").removesuffix(".jsonl"), trace))
+    if not out.parent.is_dir():
+        print(f"{out}: the folder {out.parent} does not exist; create it or choose another -o", file=sys.stderr)
+        return 1
+    try:
+        size = write_lesson(traces, out, title)
+    except ValueError as exc:  # a number JSON cannot hold (NaN) in a trace
+        print(f"{out}: not written: {_one_line(str(exc))}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"{out}: could not be written ({_one_line(exc.strerror or str(exc))})", file=sys.stderr)
+        return 1
+    steps = sum(len(t["steps"]) for _, t in traces)
+    print(
+        f"{out}: lesson file written ({size / 2**20:.1f} MiB, {len(traces)} trace(s), {steps} steps); open it in any browser"
+    )
+    return 0
 
 
 def _summarize(path: Path, as_json: bool) -> int:
