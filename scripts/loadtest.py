@@ -8,7 +8,9 @@ each. Every loop is bounded; the script stops by itself. With `--waves 2` it doe
 the server's memory after the second wave shows whether sessions leave memory behind.
 
 Reports, as a table and as JSON (`--json-out`):
-  - time per step change: click on Next → the new step's heading is on screen (p50, p95, max);
+  - time per step change: click on Next → the player shows the new step with its figures (p50, p95, max;
+    the player steps in the browser, so this is the browsers' CPU, all on this machine, not the server's);
+  - the server's CPU seconds during each wave (from /proc): what stepping and the live runs cost it;
   - live runs: seconds from Run to the result;
   - errors: timeouts, Streamlit exception boxes, uncaught page errors (must be 0);
   - the server's RSS (psutil, else /proc): cold (just started); before (after a warm-up session
@@ -54,6 +56,7 @@ class Results:
     live_s: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     rss_mb: dict[str, float] = field(default_factory=dict)
+    cpu: dict[str, dict[str, float]] = field(default_factory=dict)  # the server's CPU seconds per wave
 
 
 # ---------------------------------------------------------------- the server and its memory
@@ -78,6 +81,15 @@ def rss_mb(pid: int) -> float:
         kb = int(re.search(r"VmRSS:\s+(\d+) kB", text).group(1))  # type: ignore[union-attr]
         return kb / 1024
     except Exception:
+        return float("nan")
+
+
+def cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) the server process has used so far (from /proc)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
         return float("nan")
 
 
@@ -127,28 +139,29 @@ async def check_page(page: Any, who: str, res: Results) -> None:
 
 
 async def student(ctx: Any, url: str, i: int, steps: int, res: Results, timeout_ms: int) -> None:
-    """Open the long sample and click Next `steps` times, timing each step change."""
+    """Open the long sample in the step-through player and click Next `steps` times, timing each step
+    change (click → the player shows the new step, its figures drawn)."""
     page = await ctx.new_page()
     page.on("pageerror", lambda exc: res.errors.append(f"student {i}: page error {exc}"))
     try:
         await page.goto(f"{url}/replay?trace=long&step={i * 7}", timeout=timeout_ms)
         await settle(page, timeout_ms)
-        heading = page.get_by_role("heading", name=re.compile(r"^Step \d+ of \d+$"))
-        await heading.wait_for(timeout=timeout_ms)
-        text = await heading.inner_text()
-        k, last = (int(x) for x in re.findall(r"\d+", text))
+        await page.wait_for_selector(".svz[data-step] .svz-current .svz-timeline .main-svg", timeout=timeout_ms)
+        k = int(await page.get_attribute(".svz", "data-step") or 0)
+        last = int(await page.get_attribute(".svz-slider", "max") or 0)
         for _ in range(steps):
             if k >= last:
-                await page.get_by_role("button", name="First").click()
+                await page.get_by_role("button", name="⏮ First").click()
                 k = 0
-                await page.get_by_role("heading", name=f"Step 0 of {last}").wait_for(timeout=timeout_ms)
+                await page.wait_for_selector(".svz[data-step='0']", timeout=timeout_ms)
             t0 = time.perf_counter()
-            await page.get_by_role("button", name="Next").click()
-            await page.get_by_role("heading", name=f"Step {k + 1} of {last}").wait_for(timeout=timeout_ms)
+            await page.get_by_role("button", name="Next ▶").click()
+            await page.wait_for_selector(
+                f".svz[data-step='{k + 1}'] .svz-current .svz-timeline .main-svg", timeout=timeout_ms
+            )
             res.step_ms.append((time.perf_counter() - t0) * 1000)
             k += 1
             await asyncio.sleep(0.3)  # a student reads a little before the next click
-        await settle(page, timeout_ms)
         await check_page(page, f"student {i}", res)
     except Exception as exc:
         res.errors.append(f"student {i}: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
@@ -270,8 +283,12 @@ def main(argv: list[str] | None = None) -> int:
         for w in range(1, args.waves + 1):
             sampler = Sampler(proc.pid)
             sampler.start()
-            t0 = time.monotonic()
+            t0, c0 = time.monotonic(), cpu_s(proc.pid)
             asyncio.run(wave(url, args, res))
+            res.cpu[f"wave{w}"] = {
+                "server_cpu_s": round(cpu_s(proc.pid) - c0, 1),
+                "wall_s": round(time.monotonic() - t0, 1),
+            }
             sampler.done.set()
             sampler.join()
             res.rss_mb[f"peak_wave{w}"] = sampler.peak
@@ -302,6 +319,7 @@ def main(argv: list[str] | None = None) -> int:
         "live_s": [round(x, 1) for x in res.live_s],
         "errors": res.errors,
         "rss_mb": {k: round(v, 1) for k, v in res.rss_mb.items()},
+        "server_cpu": res.cpu,
     }
     print(json.dumps(report, indent=2))
     print()
