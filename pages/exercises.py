@@ -1,11 +1,11 @@
 """Exercises: the course's questions about real trace steps; ?trace=NAME&seed=N gives a class one set."""
 
-from specviz import learn_ui, ui
+from specviz.ui import common, exercises
 
 
 def exercises_page() -> None:
-    ui.page_start("Exercises")
-    learn_ui.exercises_view()
+    common.page_start("Exercises")
+    exercises.exercises_view()
 
 
 exercises_page()

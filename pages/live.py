@@ -2,22 +2,22 @@
 
 import streamlit as st
 
-from specviz import ui
+from specviz.ui import common, live
 
 
 def live_page() -> None:
-    ui.page_start("Live decoding")
+    common.page_start("Live decoding")
     st.caption(
         "The models load once per server and are shared by every visitor; runs take turns. Decoding runs in a "
         "worker on the server while this page follows it; the speeds shown at the end are the worker's own timings."
     )
-    settings = ui.live_form()
-    ui.recover_partial()  # a run interrupted by Stop leaves a partial trace: keep it
-    if ui.run_button():
-        ui.run_live(settings)
+    settings = live.live_form()
+    live.recover_partial()  # a run interrupted by Stop leaves a partial trace: keep it
+    if live.run_button():
+        live.run_live(settings)
     result = st.session_state.get("live_result")
     if result is not None:
-        ui.show_live_result(result)
+        live.show_live_result(result)
     else:
         st.info("Press Run to decode. Each step's drafts, decisions and new token appear as they happen.")
 

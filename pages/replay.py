@@ -2,12 +2,12 @@
 
 import streamlit as st
 
-from specviz import ui
+from specviz.ui import common, replay, traces
 
 
 def replay_page() -> None:
-    ui.page_start("Step through a trace")
-    choice = ui.choose_trace("replay")
+    common.page_start("Step through a trace")
+    choice = traces.choose_trace("replay")
     if choice is None:
         return
     if not choice.trace["steps"]:
@@ -38,7 +38,7 @@ def replay_page() -> None:
     )
     state["replay_speed"] = state["replay_speed_widget"]
     every = 1.0 / state["replay_speed"] if playing else None
-    st.fragment(ui.step_view, run_every=every)(choice)
+    st.fragment(replay.step_view, run_every=every)(choice)
 
 
 replay_page()

@@ -1,7 +1,8 @@
 """specviz: see speculative decoding step by step.
 
-The public API. Only `specviz.models` imports transformers and only `specviz.ui` imports
-streamlit; everything here works on plain tensors and JSON-able traces.
+The public API. Only `specviz.models` imports transformers and only the `specviz.ui` package (one
+module per page of the app) imports streamlit; everything here works on plain tensors and JSON-able
+traces.
 """
 
 from specviz.rules import RULES, Rule, Verdict, make_rule, residual

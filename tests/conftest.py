@@ -15,7 +15,13 @@ import torch
 from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
+from specviz.decoder import DecodeConfig
+from specviz.drafters import ModelDrafter
 from specviz.models import CausalLM, load_model
+from specviz.record import Recording
+from specviz.rules import make_rule
+from specviz.trace import Trace, validate
+from specviz.warp import Sampling
 
 # Tiny models gain nothing from a second thread, and on a loaded 2-core box the threads'
 # spin-waiting makes each forward pass ~100x slower.
@@ -66,6 +72,7 @@ WORDS = [
 ]
 SPECIALS = ["<unk>", "<bos>", "<eos>"]
 EOS = 2
+PROMPT = [1, 3, 4, 5, 6, 3, 7, 3, 4, 5]  # tiny_trace's prompt: token ids of the tiny tokenizer
 
 
 def make_tokenizer() -> PreTrainedTokenizerFast:
@@ -135,3 +142,12 @@ def model_dirs(tmp_path_factory: pytest.TempPathFactory, target: CausalLM, draft
 @pytest.fixture(scope="session")
 def loaded_pair(model_dirs: tuple[Path, Path]) -> tuple[CausalLM, CausalLM]:
     return load_model(str(model_dirs[0]), "cpu"), load_model(str(model_dirs[1]), "cpu", role="draft")
+
+
+@pytest.fixture(scope="module")
+def tiny_trace(target: CausalLM, draft_lm: CausalLM) -> Trace:
+    """A sampled trace of the tiny pair (30 tokens, γ = 4) for the page tests to upload."""
+    cfg = DecodeConfig(gamma=4, rule=make_rule("sampling"), sampling=Sampling(1.0), max_new_tokens=30, seed=9)
+    trace = Recording(target, ModelDrafter(draft_lm, target.vocab_size), "the cat", cfg, prompt_ids=PROMPT).run()
+    assert validate(trace) == [] and len(trace["steps"]) >= 5
+    return trace

@@ -14,21 +14,14 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from specviz import ui
-from specviz.decoder import DecodeConfig
-from specviz.drafters import ModelDrafter
-from specviz.models import CausalLM
-from specviz.record import Recording
-from specviz.rules import make_rule
 from specviz.trace import Trace, dump
-from specviz.warp import Sampling
+from specviz.ui import traces
 from tests.browserkit import ARTIFACTS, chromium_page, require_browser, serve_app, settle
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
 
 pytestmark = pytest.mark.browser
-PROMPT = [1, 3, 4, 5, 6, 3, 7, 3, 4, 5]
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -37,16 +30,10 @@ def _browser_available() -> None:
 
 
 @pytest.fixture(scope="module")
-def tiny_trace(target: CausalLM, draft_lm: CausalLM) -> Trace:
-    cfg = DecodeConfig(gamma=4, rule=make_rule("sampling"), sampling=Sampling(1.0), max_new_tokens=30, seed=9)
-    return Recording(target, ModelDrafter(draft_lm, target.vocab_size), "the cat", cfg, prompt_ids=PROMPT).run()
-
-
-@pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, tiny_trace: Trace) -> Iterator[str]:
     """The app on a free port, with the real samples plus a small deterministic one called "tiny"."""
     samples = tmp_path_factory.mktemp("samples")
-    for path in ui.list_samples().values():
+    for path in traces.list_samples().values():
         shutil.copy(path, samples / path.name)
     dump(tiny_trace, samples / "tiny.json.gz")
     with serve_app(tmp_path_factory.mktemp("log"), {"SPECVIZ_SAMPLES": str(samples)}) as url:

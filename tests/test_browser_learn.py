@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from specviz import exercises as ex
-from specviz import ui
+from specviz.ui import traces
 from tests.browserkit import ARTIFACTS, chromium_page, require_browser, serve_app, settle
 
 if TYPE_CHECKING:
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.browser
 
-SAMPLES = list(ui.list_samples())
+SAMPLES = list(traces.list_samples())
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -42,7 +42,7 @@ def test_exercises_deep_link_answer_and_follow_the_link(server, page):
     from playwright.sync_api import expect
 
     name, seed = SAMPLES[0], 3
-    trace = ui.load_sample(name)
+    trace = traces.load_sample(name)
     assert not isinstance(trace, str)
     quiz = ex.make_quiz(trace, seed, name)
     page.goto(f"{server}/exercises?trace={name}&seed={seed}")  # the first request: a deep link

@@ -8,22 +8,23 @@ import pytest
 
 from specviz import exercises as ex
 from specviz import figures as fg
-from specviz import theory, ui
+from specviz import theory
 from specviz.decoder import DecodeConfig
 from specviz.drafters import ModelDrafter
 from specviz.models import CausalLM
 from specviz.record import Recording
 from specviz.rules import make_rule
 from specviz.trace import Trace, validate
+from specviz.ui import traces
 from specviz.warp import Sampling
 
 PROMPT = [1, 3, 4, 5, 6, 3, 7, 3, 4, 5]
-SAMPLES = list(ui.list_samples())
+SAMPLES = list(traces.list_samples())
 HOSTILE = "<script>alert(1)</script>"
 
 
 def sample(name: str) -> Trace:
-    trace = ui.load_sample(name)
+    trace = traces.load_sample(name)
     assert not isinstance(trace, str)
     return trace
 
@@ -159,7 +160,7 @@ def test_questions_in_one_set_do_not_answer_each_other(name):
     """Public report: one question said "1 was accepted" for a step, the next asked how many were accepted there."""
     from specviz.trace import load
 
-    trace = load(ui.SAMPLES_DIR / f"{name}.json.gz")
+    trace = load(traces.SAMPLES_DIR / f"{name}.json.gz")
     for seed in range(12):
         quiz = ex.make_quiz(trace, seed, name)
         about = [q.step for q in quiz if q.kind not in ("lossy_rule", "bottleneck", "expected_tokens")]
@@ -176,7 +177,7 @@ def test_alpha_in_questions_is_the_statistics_pages_alpha():
     """Public report: α was 0.25 in one question, 0.27 in the next and on the Statistics page."""
     from specviz.trace import load, summarize
 
-    trace = load(ui.SAMPLES_DIR / "sampling-t0.7.json.gz")
+    trace = load(traces.SAMPLES_DIR / "sampling-t0.7.json.gz")
     alpha = f"{summarize(trace)['alpha']:.2f}"
     for seed in range(6):
         for q in ex.make_quiz(trace, seed, "s"):

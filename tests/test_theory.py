@@ -9,8 +9,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from specviz import figures as fg
-from specviz import theory, ui
+from specviz import theory
 from specviz.trace import summarize
+from specviz.ui import traces
 
 alphas = st.floats(0.0, 0.999)
 gammas = st.integers(1, 16)
@@ -89,9 +90,9 @@ def test_diagnose_each_case():
     assert theory.diagnose(0.8, 4, None) == "healthy"  # untimed: nothing to say about cost
 
 
-@pytest.mark.parametrize("name", list(ui.list_samples()))
+@pytest.mark.parametrize("name", list(traces.list_samples()))
 def test_measure_real_samples(name):
-    trace = ui.load_sample(name)
+    trace = traces.load_sample(name)
     assert not isinstance(trace, str)
     m = theory.measure(trace, name)
     s = summarize(trace)

@@ -21,10 +21,12 @@ from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import PreTrainedTokenizerFast
 
 from specviz import figures as fg
-from specviz import live, ui
+from specviz import live
 from specviz.drafters import ModelDrafter
 from specviz.trace import dumps, validate
-from tests.apptestkit import ok, open_page
+from specviz.ui import live as ui_live
+from specviz.ui import runs, traces
+from tests.apptestkit import live_with, ok, open_page, step_title
 from tests.conftest import SPECIALS, WORDS, make_model
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -61,10 +63,6 @@ def strings(obj: Any) -> list[str]:
     if isinstance(obj, list):
         return [s for v in obj for s in strings(v)]
     return []
-
-
-def step_title(at: AppTest) -> str:
-    return next(h.value for h in at.subheader if h.value.startswith("Step "))
 
 
 # ---------------------------------------------------------------- minimal traces degrade gracefully
@@ -136,12 +134,12 @@ def test_other_versions_are_refused_by_name(version: Any, message: str) -> None:
 
 
 def test_upload_caps_are_configurable(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(ui, "MAX_UPLOAD_BYTES", 1000)
+    monkeypatch.setattr(traces, "MAX_UPLOAD_BYTES", 1000)
     at = open_page("pages/replay.py")
     upload(at, "big.json", dumps(BASE).encode())  # type: ignore[arg-type]
     assert "the limit is 1000 bytes" in at.error[0].value
-    monkeypatch.setattr(ui, "MAX_UPLOAD_BYTES", 10**7)
-    monkeypatch.setattr(ui, "MAX_UPLOAD_STEPS", 2)
+    monkeypatch.setattr(traces, "MAX_UPLOAD_BYTES", 10**7)
+    monkeypatch.setattr(traces, "MAX_UPLOAD_STEPS", 2)
     at = open_page("pages/replay.py")
     upload(at, "long.json", dumps(BASE).encode())  # type: ignore[arg-type]
     assert "traces of up to 2" in at.error[0].value
@@ -215,20 +213,6 @@ def test_literal_and_visible_escape_invisible_characters() -> None:
 # ---------------------------------------------------------------- live decoding faults
 
 
-def live_with(model_dirs: tuple[Path, Path], max_new: int = 12, target: str | None = None) -> AppTest:
-    at = open_page("pages/live.py", timeout=180)
-    ok(at.selectbox(key="live_preset").set_value(ui.CUSTOM).run())
-    at.text_input(key="live_target").input(target or str(model_dirs[0]))
-    at.text_input(key="live_draft").input(str(model_dirs[1]))
-    at.radio(key="live_drafter").set_value(ui.DRAFT_MODEL)
-    at.radio(key="live_chat").set_value("raw text")
-    at.text_area(key="live_prompt").input("the cat sat on the mat the cat")
-    at.selectbox(key="live_rule").set_value("greedy")
-    at.slider(key="live_temperature").set_value(0.0)
-    at.number_input(key="live_max_new").set_value(max_new)
-    return ok(at.run())
-
-
 def run(at: AppTest) -> AppTest:
     return ok(at.button(key="live_run").click().run())
 
@@ -239,7 +223,7 @@ def _fresh_cache(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def assert_idle() -> None:
-    assert not live.GENERATION_LOCK.locked() and ui.active_runs() == 0
+    assert not live.GENERATION_LOCK.locked() and ui_live.active_runs() == 0
 
 
 def test_a_hub_model_that_does_not_exist_offline(model_dirs: tuple[Path, Path]) -> None:
@@ -321,7 +305,7 @@ def test_closed_tab_stops_the_run_and_releases_everything(
         checks["n"] += 1
         return checks["n"] <= 2  # the tab "closes" while step 2 is being made
 
-    monkeypatch.setattr(ui, "_session_alive", alive)
+    monkeypatch.setattr(runs, "_session_alive", alive)
     at = run(live_with(model_dirs, max_new=40))
     result = at.session_state["live_result"]
     assert result["stopped"] and result["stop_note"] == "the browser tab was closed"
@@ -367,7 +351,7 @@ def test_stop_mid_run_releases_the_lock_and_keeps_the_partial_trace(
     from specviz.record import Recording, make_drafter
 
     target, draft = load_pair(str(model_dirs[0]), str(model_dirs[1]))
-    settings = ui.LiveSettings(temperature=0.0, rule="greedy", max_new_tokens=400)
+    settings = ui_live.LiveSettings(temperature=0.0, rule="greedy", max_new_tokens=400)
     control = live.RunControl(lambda: True, time.monotonic() + 60)
     rec = Recording(
         target,
@@ -379,11 +363,11 @@ def test_stop_mid_run_releases_the_lock_and_keeps_the_partial_trace(
     )
     run = live.LiveRun(rec, settings.config(), control)
     slot = Interrupting()
-    monkeypatch.setattr(ui, "POLL_SECONDS", 0.01)
-    with pytest.raises(StopException), ui._generation_slot(slot):
+    monkeypatch.setattr(ui_live, "POLL_SECONDS", 0.01)
+    with pytest.raises(StopException), runs._generation_slot(slot):
         try:
             run.start()
-            ui._follow(run, slot, slot)
+            ui_live._follow(run, slot, slot)
         finally:
             control.stop.set()
             run.join()
@@ -406,7 +390,7 @@ def test_waiting_for_another_session_then_running() -> None:
     live.GENERATION_LOCK.acquire()
     threading.Timer(0.7, live.GENERATION_LOCK.release).start()
     t0 = time.monotonic()
-    with ui._generation_slot(Note()):
+    with runs._generation_slot(Note()):
         assert time.monotonic() - t0 >= 0.6
     assert notes and "Another session is generating" in notes[0]
     assert_idle()
@@ -420,8 +404,8 @@ def test_run_control_reasons(monkeypatch: pytest.MonkeyPatch) -> None:
     assert live.RunControl(lambda: True, time.monotonic() - 1).should_stop()
     gone = live.RunControl(lambda: False, time.monotonic() + 60)
     assert gone.should_stop() and gone.reason == "the browser tab was closed"
-    monkeypatch.setattr(ui, "_session_alive", lambda sid: sid != "gone")
-    assert ui._session_alive(None) and not ui._session_alive("gone")
+    monkeypatch.setattr(runs, "_session_alive", lambda sid: sid != "gone")
+    assert runs._session_alive(None) and not runs._session_alive("gone")
 
 
 # ---------------------------------------------------------------- the bounded model cache
@@ -489,7 +473,7 @@ def test_two_pairs_in_turn_stay_within_the_limit(
     run(live_with(model_dirs))
     first = live.PAIRS.loaded()
     at = live_with(model_dirs)
-    at.radio(key="live_drafter").set_value(ui.NGRAM)
+    at.radio(key="live_drafter").set_value(ui_live.NGRAM)
     run(at)
     assert len(live.PAIRS.loaded()) == 1 and live.PAIRS.loaded() != first
     assert validate(at.session_state["live_result"]["trace"]) == []

@@ -16,9 +16,18 @@ import pandas as pd
 import streamlit as st
 
 from specviz import figures as fg
-from specviz import ui
 from specviz.runsummary import RunSummary, describe, loads_summary, summary_stats
 from specviz.trace import Trace, TraceError, rate, summarize
+from specviz.ui import traces
+from specviz.ui.common import _plot, md_escape
+
+__all__ = [
+    "engine_section",
+    "read_summary",
+    "show_run_summary",
+    "side_by_side",
+]
+
 
 MAX_SUMMARIES = 5  # per session: each is a few numbers, but an upload loop should not grow without bound
 
@@ -26,9 +35,9 @@ MAX_SUMMARIES = 5  # per session: each is a few numbers, but an upload loop shou
 def read_summary(name: str, data: bytes) -> RunSummary | str:
     """Parse an uploaded engine file: the run summary, or what is wrong with it as safe markdown."""
     try:
-        return loads_summary(data, name, ui.MAX_UPLOAD_BYTES)
+        return loads_summary(data, name, traces.MAX_UPLOAD_BYTES)
     except TraceError as exc:
-        return ui.md_escape(fg.literal(str(exc), 600))
+        return md_escape(fg.literal(str(exc), 600))
 
 
 def engine_section(page: str, traces: Sequence[tuple[str, Trace]] = ()) -> None:
@@ -61,7 +70,7 @@ def engine_section(page: str, traces: Sequence[tuple[str, Trace]] = ()) -> None:
 
 def show_run_summary(rs: RunSummary, traces: Sequence[tuple[str, Trace]] = (), page: str = "stats") -> None:
     s = summary_stats(rs)
-    st.markdown(f"**{ui.md_escape(fg.literal(rs['source'], 120))}** · {ui.md_escape(fg.literal(rs['name'], 80))}")
+    st.markdown(f"**{md_escape(fg.literal(rs['source'], 120))}** · {md_escape(fg.literal(rs['name'], 80))}")
     cols = st.columns(5)
     cols[0].metric("drafted tokens", "n/a" if s["drafted"] is None else f"{s['drafted']:,}")
     cols[1].metric("accepted", "n/a" if s["accepted"] is None else f"{s['accepted']:,}")
@@ -72,20 +81,20 @@ def show_run_summary(rs: RunSummary, traces: Sequence[tuple[str, Trace]] = (), p
         help="tokens per verification pass, the bonus token included (the engine's mean acceptance length)",
     )
     cols[4].metric("accepted per drafting step", rate(s["mean_accepted"]))
-    st.markdown("\n".join(f"- {ui.md_escape(fg.literal(line, 400))}" for line in describe(rs)))
+    st.markdown("\n".join(f"- {md_escape(fg.literal(line, 400))}" for line in describe(rs)))
     left, right = st.columns(2, gap="large")
     with left:
         st.markdown("**Acceptance per draft position**")
         if s["per_position_acceptance"]:
             figure = fg.per_position_figure(s | {"alpha": None}, "share of drafting steps")
-            ui._plot(figure, f"{page}_engine_positions")
+            _plot(figure, f"{page}_engine_positions")
         else:
             st.info("This file has no per-position acceptance.")
     with right:
         st.markdown("**How many drafts each step accepted**")
         counts = s["accepted_length_counts"]
         if counts:
-            ui._plot(fg.accepted_lengths_figure(s | {"alpha": None}, len(counts) - 1), f"{page}_engine_lengths")
+            _plot(fg.accepted_lengths_figure(s | {"alpha": None}, len(counts) - 1), f"{page}_engine_lengths")
         else:
             st.info("This file has no histogram of accepted lengths.")
     if traces:

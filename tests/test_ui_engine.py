@@ -1,4 +1,5 @@
-"""The serving-engine section: every sample engine file renders, and the side-by-side table uses one definition."""
+"""A serving engine's statistics (specviz/ui/engine.py, on Statistics and Compare): every sample engine
+file renders, and the side-by-side table uses one definition."""
 
 from __future__ import annotations
 
@@ -7,9 +8,9 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from specviz import engine_ui
 from specviz.runsummary import load_summary
 from specviz.trace import load
+from specviz.ui import engine
 from tests.apptestkit import ok
 
 ENGINES = Path(__file__).parent / "data" / "engines"
@@ -20,13 +21,13 @@ TINY = Path(__file__).parent / "data" / "valid" / "tiny.json"
 def _render(name: str) -> None:
     from pathlib import Path
 
-    from specviz import engine_ui
     from specviz.runsummary import load_summary
     from specviz.trace import load
+    from specviz.ui import engine
 
     root = Path.cwd() / "tests" / "data"
     rs = load_summary(root / "engines" / name)
-    engine_ui.show_run_summary(rs, [("A · tiny", load(root / "valid" / "tiny.json"))], "compare")
+    engine.show_run_summary(rs, [("A · tiny", load(root / "valid" / "tiny.json"))], "compare")
 
 
 @pytest.mark.parametrize("name", SAMPLES)
@@ -43,20 +44,20 @@ def test_every_engine_sample_renders(name: str) -> None:
 def test_side_by_side_uses_the_engines_definition_of_per_position_acceptance() -> None:
     rs = load_summary(ENGINES / "vllm_metrics.prom")
     trace = load(TINY)
-    table = engine_ui.side_by_side(rs, [("A · tiny", trace)])
+    table = engine.side_by_side(rs, [("A · tiny", trace)])
     rows = dict(zip(table[""], table["A · tiny"], strict=True))
     drafting = [s for s in trace["steps"] if s["draft"]]
     share = sum(s["n_accepted"] > 0 for s in drafting) / len(drafting)
     assert rows["draft position 1 accepted (share of drafting steps)"] == f"{share:.1%}"
-    engine = dict(zip(table[""], table["vllm (run summary)"], strict=True))
+    theirs = dict(zip(table[""], table["vllm (run summary)"], strict=True))
     assert (
-        engine["acceptance rate (accepted / drafted)"] == "61.7%"
-        and engine["tokens per step (bonus included)"] == "2.85"
+        theirs["acceptance rate (accepted / drafted)"] == "61.7%"
+        and theirs["tokens per step (bonus included)"] == "2.85"
     )
 
 
 def test_a_broken_engine_file_is_one_line_of_safe_text() -> None:
-    out = engine_ui.read_summary(
+    out = engine.read_summary(
         "x.log", b"SpecDecoding metrics: Mean acceptance length: <b>nan</b>, Accepted: 1 tokens\n"
     )
     assert isinstance(out, str) and "<b>" not in out and "\n" not in out

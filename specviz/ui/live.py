@@ -1,0 +1,450 @@
+"""Live decoding (pages/live.py): the settings form, a run in the decode worker followed from the
+page, Stop, and the result with its download. Models load once per server (specviz.live) and runs
+take turns (specviz.ui.runs)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
+
+import streamlit as st
+
+from specviz import figures as fg
+from specviz import live
+from specviz.figures import literal
+from specviz.trace import Trace, dumps, finish, rate, summarize, undefined_words
+from specviz.ui.common import TIMELINE_ROWS, _plot, _request, legend_md, md_escape, tokens_md
+from specviz.ui.runs import DEFAULT, _generation_slot, run_control
+from specviz.ui.traces import FEATURE_DRAFT_WORDS, _store, add_trace
+
+if TYPE_CHECKING:  # torch and transformers load only when the live page needs them
+    from specviz.models import CausalLM
+
+
+__all__ = [
+    "LiveSettings",
+    "active_runs",
+    "live_form",
+    "recover_partial",
+    "run_button",
+    "run_live",
+    "show_live_result",
+    "tree_choice_words",
+]
+
+
+RULES = ("sampling", "greedy", "threshold", "typical")  # specviz.rules.RULES
+CUSTOM = "custom (hub id or local path)"
+NGRAM = "prompt lookup (n-gram, no draft model)"
+DRAFT_MODEL = "the pair's draft"
+LiveSettings = live.LiveSettings  # the page's settings: defined below the UI, where bench can use them too
+MAX_RUNS = 5
+
+
+# While a live run decodes, the browser should not compete with it for the CPU (an instructor's laptop
+# runs both): Streamlit's animated "running" indicator and CSS transitions repaint continuously.
+QUIET_CSS = """<style>
+[data-testid="stStatusWidget"] { display: none !important; }
+.stApp *, .stApp *::before, .stApp *::after { animation: none !important; transition: none !important; }
+</style>"""
+
+
+def _is_feature_draft(draft: str, target: str) -> bool:
+    from specviz.models import FEATURE, resolve_draft
+
+    return resolve_draft(draft, target) == FEATURE
+
+
+def live_form() -> LiveSettings:
+    """The live page's controls; returns what they say."""
+    from specviz.models import PRESETS
+
+    d = LiveSettings()
+    # the preset names a whole pair ("SmolLM2-135M-Instruct ← feature draft, reads …"): full width, never cut off
+    preset = st.selectbox("Model pair", [*PRESETS, CUSTOM], key="live_preset")
+    models, prompt, decoding = st.columns([4, 5, 4], gap="large")
+    with models:
+        st.markdown("**Models**")
+        if preset == CUSTOM:
+            target = st.text_input(
+                "Evaluation (target) model", DEFAULT, key="live_target", help="hub id, directory, .gguf or 'default'"
+            )
+            draft = st.text_input(
+                "Draft model",
+                DEFAULT,
+                key="live_draft",
+                help="hub id, directory, .gguf, 'default', 'feature', 'standalone' or 'ngram'",
+            )
+        else:
+            target, draft = PRESETS[preset]
+        ready = live.default_draft_ready(draft, target)
+        kind = st.radio("Drafter", [DRAFT_MODEL, NGRAM], index=0 if ready else 1, key="live_drafter", horizontal=False)
+        if not ready and kind == DRAFT_MODEL:
+            st.warning("This embedded draft is not installed (assets/); choose prompt lookup or another preset.")
+        elif not ready:
+            st.caption("This embedded draft is not installed (assets/), so prompt lookup is preselected.")
+        if kind == NGRAM:
+            draft = "ngram"
+        elif _is_feature_draft(draft, target):
+            st.caption(FEATURE_DRAFT_WORDS)
+    with prompt:
+        st.markdown("**Prompt**")
+        text = st.text_area("Prompt", d.prompt, key="live_prompt", height=120, label_visibility="collapsed")
+        chat = st.radio("Format", ["chat template", "raw text"], key="live_chat", horizontal=True) == "chat template"
+        compare = st.checkbox(
+            "Also run the evaluation model alone",
+            d.compare,
+            key="live_compare",
+            help="Target-only decoding with the same settings and seed: its output and speed beside the result.",
+        )
+    with decoding:
+        st.markdown("**Decoding**")
+        gamma = st.slider("γ (drafts per step)", 1, 16, d.gamma, key="live_gamma")
+        c1, c2 = st.container(), st.container()  # one per row: a half column cuts "Adapt γ each step"
+        adaptive = c1.checkbox(
+            "Adapt γ each step",
+            d.adaptive,
+            key="live_adaptive",
+            help="Start at 4 drafts; +2 after a step that accepted them all, −1 otherwise; γ above is the most "
+            "(the schedule of transformers' assisted generation).",
+        )
+        confidence = c2.number_input(
+            "Stop drafting below q",
+            0.0,
+            1.0,
+            d.confidence,
+            0.05,
+            key="live_confidence",
+            help="The draft model stops early after a token it gave less than this probability (0 = off). "
+            "Prompt lookup ignores it.",
+        )
+        tree = st.selectbox(
+            "Draft shape",
+            TREE_CHOICES,
+            index=TREE_CHOICES.index(d.tree) if d.tree in TREE_CHOICES else 0,
+            key="live_tree",
+            format_func=tree_choice_words,
+            help="A chain drafts γ tokens in a row. A tree drafts several candidates per depth, all checked in one "
+            "pass of the evaluation model; 'sized to this machine' measures what that pass costs here first.",
+        )
+        rule = st.selectbox(
+            "Acceptance rule",
+            RULES,
+            key="live_rule",
+            help="sampling and greedy are lossless; threshold and typical are lossy",
+        )
+        tau, epsilon, delta = d.tau, d.epsilon, d.delta
+        if rule == "threshold":
+            tau = st.number_input("τ: accept when p/q ≥ τ", 0.0, 10.0, d.tau, 0.05, key="live_tau")
+        if rule == "typical":
+            c1, c2 = st.columns(2)
+            epsilon = c1.number_input("ε", 0.0, 1.0, d.epsilon, 0.01, key="live_epsilon")
+            delta = c2.number_input("δ", 0.0, 1.0, d.delta, 0.05, key="live_delta")
+        temperature = st.slider("Temperature (0 = greedy)", 0.0, 2.0, d.temperature, 0.05, key="live_temperature")
+        c1, c2 = st.columns(2)
+        top_k = c1.number_input("top-k (0 = off)", 0, 100_000, d.top_k, key="live_top_k")
+        top_p = c2.number_input("top-p (1 = off)", 0.01, 1.0, d.top_p, 0.05, key="live_top_p")
+        c1, c2 = st.columns(2)
+        seed = c1.number_input("Seed", 0, 2**31 - 1, d.seed, key="live_seed")
+        max_new = c2.number_input("Max new tokens", 1, 2048, d.max_new_tokens, key="live_max_new")
+    return LiveSettings(
+        target=target.strip(),
+        draft=draft.strip(),
+        prompt=text,
+        chat=chat,
+        gamma=int(gamma),
+        rule=str(rule),
+        tau=float(tau),
+        epsilon=float(epsilon),
+        delta=float(delta),
+        temperature=float(temperature),
+        top_k=int(top_k),
+        top_p=float(top_p),
+        seed=int(seed),
+        max_new_tokens=int(max_new),
+        compare=compare,
+        adaptive=bool(adaptive),
+        confidence=float(confidence),
+        tree=str(tree),
+    )
+
+
+_ACTIVE_RUNS: dict[int, live.RunControl] = {}  # the runs in progress in this process (at most one: the lock)
+POLL_SECONDS = 1.0  # how often the page redraws a run's progress: text only, never a chart while it decodes
+SETTLE_SECONDS = 1.0  # the browser redraws the page after Run; timing starts once it has (live.LiveRun)
+TEXT_EVERY = 3  # polls between redraws of the growing text (docs/BENCHMARKS.md: what drawing costs here)
+
+
+def active_runs() -> int:
+    return len(_ACTIVE_RUNS)
+
+
+def run_button() -> bool:
+    """The Run button; True once after it was pressed."""
+    st.button("Run", icon=":material/play_arrow:", type="primary", key="live_run", on_click=_request, args=("live_go",))
+    return bool(st.session_state.pop("live_go", False))
+
+
+def _explain(exc: BaseException, s: LiveSettings) -> str:
+    return literal(live.explain(exc, s), 800)
+
+
+TREE_CHOICES = ["chain", "auto", "2,2,1,1", "3,2,1,1,1", "dynamic:16:6:4"]
+
+
+def tree_choice_words(text: str) -> str:
+    """A tree choice in words: 'chain of γ drafts', 'tree 2·2·1·1 (14 nodes)', ..."""
+    from specviz.tree import TreeShape
+
+    shape = TreeShape.parse(text)
+    if shape.kind == "chain":
+        return "chain of γ drafts"
+    if shape.kind == "auto":
+        return "tree sized to this machine"
+    if shape.kind == "static":
+        return f"tree {'·'.join(map(str, shape.branching))} ({shape.size} nodes)"
+    return f"dynamic tree, {shape.nodes} nodes (EAGLE-2)"
+
+
+def run_live(s: LiveSettings) -> None:
+    """Start a live run in the decode worker and follow it; the finished (or stopped) run goes to
+    session state as live_result."""
+    from specviz.record import Recording, make_drafter
+
+    try:
+        cfg = s.config()
+    except ValueError as exc:
+        st.error(f"Check the settings: {md_escape(literal(str(exc)))}.")
+        return
+    if not s.prompt.strip():
+        st.error("The prompt is empty: write something for the model to continue.")
+        return
+    if not s.target or not s.draft:
+        st.error("Name both models (a hub id, a local directory, a .gguf file, or 'default').")
+        return
+    st.button(
+        "Stop",
+        icon=":material/stop:",
+        key="live_stop",
+        help="Stops after the current step and keeps the partial trace.",
+    )
+    st.html(QUIET_CSS)  # constant CSS like PRESENTATION_CSS, no trace or user text: the browser stays idle
+    note, progress = st.empty(), st.progress(0.0, text="waiting for the model…")
+    text_slot = st.empty()
+    control = run_control()
+    with _generation_slot(note):  # loading takes the slot too: one pair in use at a time keeps memory bounded
+        names = md_escape(literal(f"{s.target} ← {s.draft}", 200))
+        try:
+            with st.spinner(f"Loading {names} (once per server process; the first time takes a while)…"):
+                target, draft = live.load_models(s.target, s.draft)
+            if s.tree == "auto":
+                with st.spinner("Sizing the draft tree to this machine (once per pair; about half a minute)…"):
+                    cfg, tree_meta = live.sized_config(s, target, make_drafter(target, draft))
+            else:
+                tree_meta = {}
+            rec = Recording(
+                target,
+                make_drafter(target, draft),
+                s.prompt,
+                cfg,
+                chat=s.chat,
+                should_stop=control.should_stop,
+                extra_meta=tree_meta,
+            )
+            prompt_note = long_prompt_note(len(rec.prompt_ids), target)
+            if prompt_note:
+                st.warning(prompt_note)
+        except Exception as exc:  # the UI boundary: a model that cannot load, no hub, OOM, a tokenizer mismatch
+            live.free_memory()
+            st.error(f"Could not load the models: {md_escape(_explain(exc, s))}")
+            return
+        run = live.LiveRun(rec, cfg, control, baseline=s.compare, settle_s=SETTLE_SECONDS)
+        partial: dict[str, Any] = {
+            "trace": rec.trace,
+            "settings": asdict(s),
+            "seconds": 0.0,
+            "baseline": None,
+            "prompt_note": prompt_note,
+        }
+        st.session_state["live_partial"] = partial
+        _ACTIVE_RUNS[id(control)] = control
+        try:
+            run.start()
+            _follow(run, progress, text_slot)
+        finally:  # a Stop click or a closed tab lands here as an exception: stop the worker, wait one step
+            if not run.done.is_set():
+                control.stop.set()
+            run.join()
+            _ACTIVE_RUNS.pop(id(control), None)
+            _collect(run, partial)
+    st.session_state.pop("live_partial", None)
+    if run.error is not None:
+        partial["error"] = _explain(run.error, s)
+        if live.is_oom(run.error):
+            live.free_memory()
+    if control.reason is not None and control.reason != "stop requested":
+        partial["stop_note"] = control.reason
+    _keep_result(partial, stopped=control.reason is not None)
+    st.rerun()
+
+
+def _collect(run: live.LiveRun, partial: dict[str, Any]) -> None:
+    """What the result shows: the worker's timings (also in the trace's meta.timing) and the baseline."""
+    timing = run.trace["meta"].get("timing") or run.timing()
+    partial["seconds"] = timing["wall_ms"] / 1e3
+    partial["timing"] = timing
+    if run.baseline is not None:
+        b = run.baseline
+        partial["baseline"] = {"text": b["text"], "tokens": b["tokens"], "seconds": b["seconds"]}
+
+
+def _follow(run: live.LiveRun, progress: Any, text_slot: Any) -> None:
+    """Redraw the run's progress every POLL_SECONDS until the worker is done: a progress bar and the
+    growing text, the same way while the evaluation model runs alone (its own text then), so the
+    browser does the same work while either is timed."""
+    polls = 0
+    while not run.done.wait(POLL_SECONDS):
+        p, polls = run.progress(), polls + 1
+        text = polls % TEXT_EVERY == 0  # the text less often: every browser redraw takes CPU from the models
+        if p.phase == "baseline":
+            n = p.baseline_tokens
+            progress.progress(n / p.max_new_tokens, text=f"evaluation model alone: {fg.plural(n, 'token')}")
+            if text:
+                ids = list(run.baseline_ids)
+                toks = [(run.recording.target.token_text(i), "unevaluated") for i in ids]
+                text_slot.markdown(tokens_md(toks, limit=200))  # type: ignore[arg-type]
+        else:
+            progress.progress(p.tokens / p.max_new_tokens, text=f"step {p.steps} · {fg.plural(p.tokens, 'token')}")
+            if text:
+                text_slot.markdown(tokens_md([(t.token, t.kind) for t in fg.provenance(run.trace)], limit=200))
+
+
+def long_prompt_note(n_tokens: int, target: CausalLM) -> str | None:
+    """Words for a prompt long enough to slow every step, or longer than the model can read (else None)."""
+    limit = getattr(target.model.config, "max_position_embeddings", None)
+    if isinstance(limit, int) and n_tokens >= limit:
+        return (
+            f"The prompt is {n_tokens:,} tokens, and this evaluation model reads at most {limit:,}: its output past "
+            "that point is not meaningful. Shorten the prompt."
+        )
+    if n_tokens > 2000:
+        return (
+            f"The prompt is {n_tokens:,} tokens: every step attends over all of them, so decoding is slower than with "
+            "a short prompt (on a laptop CPU, a few tokens per second)."
+        )
+    return None
+
+
+def _keep_result(partial: dict[str, Any], stopped: bool) -> None:
+    trace = partial["trace"]
+    if "output" not in trace:
+        finish(trace, "stopped")
+    run_id = uuid.uuid4().hex[:8]
+    runs = st.session_state.setdefault("run_count", 0) + 1
+    st.session_state["run_count"] = runs
+    m = trace["meta"]
+    label = f"Your run {runs} · {literal(m['draft']['name'], 60)}, γ = {m['gamma']}, {m['rule']['name']}"
+    add_trace(f"run:{run_id}", trace, label, MAX_RUNS)
+    st.session_state["live_result"] = {"key": f"run:{run_id}", "number": runs, **partial, "stopped": stopped}
+
+
+def recover_partial() -> None:
+    """A run interrupted by Stop (or by leaving the page) left its partial trace: keep it as the result."""
+    partial = st.session_state.pop("live_partial", None)
+    if partial is not None:
+        _keep_result(partial, stopped=True)
+
+
+def _timed_words(speed: float | None, tokens: int, model_ms: float | None, baseline: bool) -> str:
+    """What the speeds on the Live page measure, in words (they are never the page's own time)."""
+    model = (
+        f" Model time alone (the decoder's draft + verify timings) gives {tokens / (model_ms / 1e3):.1f} tok/s."
+        if model_ms
+        else ""
+    )
+    how = (
+        "What was timed: each decode loop in the server's worker thread, from its first step to its last (wall "
+        f"time), while this page redrew its progress every second and the text every {POLL_SECONDS * TEXT_EVERY:.0f} seconds; drawing, sending to the browser and the browser "
+        f"itself are not in it.{model}"
+    )
+    if baseline:
+        return how + " Both runs used the same models, dtype, settings and seed, one right after the other."
+    return how + " Tick **Also run the evaluation model alone** to measure the speedup on this machine."
+
+
+def show_live_result(result: dict[str, Any]) -> None:
+    trace: Trace = result["trace"]
+    store = _store()
+    if result["key"] not in store:
+        store[result["key"]] = {"trace": trace, "label": "Your last run"}
+    n, out = len(trace["steps"]), trace["output"]
+    st.subheader(f"Result of run {result['number']}" if result.get("number") else "Result")
+    if result.get("error"):
+        st.error(f"Decoding stopped with an error; the steps before it are kept. {md_escape(result['error'])}")
+    if result.get("prompt_note"):
+        st.warning(result["prompt_note"])  # our own words and numbers only
+    if result.get("stopped"):
+        why = f" ({md_escape(result['stop_note'])})" if result.get("stop_note") else ""
+        st.warning(f"Stopped after {n} step{'s' if n != 1 else ''}{why}; the partial trace is kept below.")
+    if n == 0:
+        return
+    s = summarize(trace)
+    tokens = len(out["token_ids"])
+    speed = tokens / result["seconds"] if result.get("seconds") else None
+    model_ms = (result.get("timing") or {}).get("model_ms")
+    cols = st.columns(5)
+    cols[0].metric("tokens", tokens)
+    cols[1].metric("steps (evaluation passes)", n)
+    cols[2].metric("tokens per step", f"{s['tokens_per_step']:.2f}")
+    cols[3].metric("α (acceptance)", rate(s["alpha"]), help=undefined_words(s) or None)
+    cols[4].metric(
+        "speculative speed",
+        f"{speed:.1f} tok/s" if speed else "—",
+        help="tokens ÷ the wall time of the decode loop in the server's worker thread (the page's drawing is not in it)",
+    )
+    st.markdown(legend_md(("accepted", "correction", "bonus")))
+    st.markdown(tokens_md([(t.token, t.kind) for t in fg.provenance(trace)]))
+    base = result.get("baseline")
+    if base:
+        bspeed = base["tokens"] / base["seconds"] if base["seconds"] else 0.0
+        left, right = st.columns(2)
+        with left:
+            st.markdown(f"**Speculative output** · {speed or 0:.1f} tok/s")
+            st.text(literal(fg.readable_output(out["text"], trace)))
+        with right:
+            st.markdown(f"**Evaluation model alone** · {bspeed:.1f} tok/s")
+            st.text(literal(fg.readable_output(base["text"], trace)))
+        same = "identical" if base["text"] == out["text"] else "different"
+        ratio = f"{speed / bspeed:.2f}×" if speed and bspeed else "—"
+        st.caption(
+            f"Measured speedup {ratio}. The two outputs are {same}: with a lossless rule they follow the same "
+            "distribution, and with temperature 0 they are the same text; lossy rules may drift."
+        )
+    else:
+        with st.expander("Output as plain text"):
+            st.text(literal(fg.readable_output(out["text"], trace)))
+    st.caption(_timed_words(speed, tokens, model_ms, bool(base)))
+    steps = len(trace["steps"])
+    _plot(fg.timeline_figure(trace, max(0, steps - TIMELINE_ROWS), steps), "live_result_timeline")
+    c1, c2 = st.columns(2)
+    c1.download_button(
+        "Download the trace (JSON)",
+        dumps(trace),
+        file_name=f"specviz-trace-{result['key'].removeprefix('run:')}.json",
+        mime="application/json",
+        key="live_download",
+        icon=":material/download:",
+    )
+    c2.button(
+        "Step through this run",
+        icon=":material/manage_search:",
+        key="live_to_replay",
+        on_click=_request,
+        args=("live_goto_replay", result["key"]),
+    )
+    key = st.session_state.pop("live_goto_replay", None)
+    if key is not None:
+        st.session_state["trace_key"] = key
+        st.query_params.clear()
+        st.switch_page("pages/replay.py")

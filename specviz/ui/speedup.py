@@ -1,0 +1,441 @@
+"""The Speedup lab (pages/speedup.py): the theory's curves with measured traces on them, a fixed
+verification budget, draft trees sized to this machine, a live sweep on a real model pair, and the
+glossary (specviz.ui.glossary)."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+import zipfile
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+import streamlit as st
+
+from specviz import figures_learn as fl
+from specviz import live, theory
+from specviz.trace import Trace, dumps
+from specviz.ui.common import _plot, _request, md_escape
+from specviz.ui.glossary import glossary
+from specviz.ui.runs import DEFAULT, _generation_slot, _ref_key, _refs, run_control
+from specviz.ui.traces import _samples
+
+if TYPE_CHECKING:
+    from specviz.decoder import DecodeConfig
+
+
+__all__ = [
+    "SweepSettings",
+    "run_sweep",
+    "speedup_lab",
+    "sweep_rows",
+]
+
+
+def _measured_points() -> list[theory.Measured]:
+    points = [theory.measure(t, n) for n, t in _samples().items() if n != "toy"]
+    for run in (st.session_state.get("sweep") or {}).get("runs", []):
+        points.append(theory.measure(run["trace"], f"sweep {run['label']}"))
+    return [p for p in points if p.alpha is not None]  # a run that drafted nothing has no α to place
+
+
+def _take_from(points: dict[str, theory.Measured]) -> None:
+    p = points.get(st.session_state.get("lab_from") or "")
+    if p is None:
+        return
+    st.session_state["lab_alpha"] = round(min(max(p.alpha, 0.0), 0.99), 2)
+    st.session_state["lab_gamma"] = min(max(p.gamma, 1), 12)
+    if p.c is not None:
+        st.session_state["lab_c"] = round(min(max(p.c, 0.0), 0.5), 3)
+
+
+def speedup_lab() -> None:
+    st.markdown(
+        "Drag **α** (how often the evaluation model accepts a draft), **γ** (drafts per step) and **c** (the cost "
+        "of one draft token as a share of one evaluation pass) and read what the model predicts. "
+        "[Maths and words](#glossary)"
+    )
+    points = _measured_points()
+    state = st.session_state
+    state.setdefault("lab_alpha", 0.7)
+    state.setdefault("lab_gamma", 4)
+    state.setdefault("lab_c", 0.05)
+    a_col, g_col, c_col, from_col = st.columns([3, 3, 3, 2])
+    alpha = a_col.slider("α (acceptance rate)", 0.0, 0.99, step=0.01, key="lab_alpha")
+    gamma = g_col.slider("γ (drafts per step)", 1, 12, key="lab_gamma")
+    c = c_col.slider("c (draft cost ratio)", 0.0, 0.5, step=0.001, format="%.3f", key="lab_c")
+    by_name = {p.name: p for p in points}
+    from_col.selectbox(
+        "…or take them from",
+        ["", *by_name],
+        key="lab_from",
+        format_func=lambda n: n or "a trace",
+        on_change=_take_from,
+        args=(by_name,),
+        help="Set α, γ and c to what a sample trace (or a run of your sweep) measured.",
+    )
+    e_tok = theory.expected_tokens(alpha, gamma)
+    s_now = theory.speedup(alpha, gamma, c)
+    g_best, s_best = theory.best_gamma(alpha, c, 12)
+    cols = st.columns(4)
+    cols[0].metric("expected tokens per step", f"{e_tok:.2f}")
+    cols[1].metric("expected speedup", f"{s_now:.2f}×")
+    cols[2].metric("best γ", str(g_best), f"{s_best:.2f}×", delta_color="off", delta_arrow="off")
+    cols[3].metric(
+        "break-even c",
+        f"{theory.crossover_c(alpha, gamma):.3f}",
+        help="above this c, γ = your γ is slower than the evaluation model alone",
+    )
+    left, right = st.columns(2, gap="large")
+    with left:
+        st.latex(r"E[\text{tokens per step}] = \frac{1-\alpha^{\gamma+1}}{1-\alpha}")
+        _plot(fl.tokens_figure(alpha, gamma, points), "lab_tokens")
+    with right:
+        st.latex(r"\text{speedup} = \frac{1-\alpha^{\gamma+1}}{(1-\alpha)(\gamma c+1)}")
+        _plot(fl.speedup_figure(alpha, c, gamma), "lab_speedup")
+    if points:
+        with st.expander("The measured points (sample traces and your sweep)"):
+            st.dataframe(_points_table(points), hide_index=True)
+    st.subheader("A fixed verification budget", anchor="budget")
+    b1, b2 = st.columns([1, 2])
+    budget = int(b1.number_input("Budget", 1, 100_000, 100, 10, key="lab_budget"))
+    unit = b2.radio(
+        "counted in",
+        ["passes", "positions", "compute"],
+        format_func=fl.BUDGET_WORDS.__getitem__,
+        horizontal=True,
+        key="lab_budget_unit",
+    )
+    _plot(fl.budget_figure(alpha, budget, unit, c), "lab_budget_fig")
+    st.caption(
+        "Passes: each evaluation pass yields the expected tokens per step, so a longer γ always helps, less and less. "
+        "Positions: a pass over γ drafts scores γ + 1 positions, so the budget buys fewer passes; the evaluation model "
+        "alone would make one token per position. Compute: a step also pays γ·c for drafting, so the best γ is the "
+        "speedup curve's."
+    )
+    st.divider()
+    tree_sizing_section()
+    st.divider()
+    st.subheader("A live sweep on a real model pair", anchor="sweep")
+    settings = sweep_form()
+    # a flag, not the button's return value: the flag survives a rerun (see common._request)
+    st.button("Run the sweep", icon=":material/play_arrow:", type="primary", key="sweep_run", on_click=_raise_sweep)
+    if st.session_state.pop("sweep_go", False):
+        run_sweep(settings)
+    show_sweep()
+    st.divider()
+    glossary()
+
+
+def tree_sizing_section() -> None:
+    """What a verification pass costs on this machine, and the draft tree sized to it (`--tree auto`)."""
+    from specviz import figures_tree as ftree
+
+    st.subheader("Draft trees sized to this machine", anchor="tree-sizing")
+    st.markdown(
+        "A tree drafts several candidates per depth and the evaluation model scores them all in one pass. Whether "
+        "that pays depends on what a pass over more positions costs *here*: specviz times passes over 1 to 64 "
+        "positions, measures which nodes the evaluation model accepts on short calibration texts, and picks the "
+        "branching and node budget with the most tokens per second (Sequoia's hardware-aware idea)."
+    )
+    st.button(
+        "Measure this machine (default pair)",
+        icon=":material/speed:",
+        key="lab_size_tree",
+        on_click=_request,
+        args=("lab_size_go",),
+        help="About half a minute on a small CPU; one model run at a time on the server.",
+    )
+    if st.session_state.pop("lab_size_go", False):
+        note = st.empty()
+        with _generation_slot(note):
+            try:
+                from specviz.record import make_drafter
+
+                with st.spinner("Timing evaluation passes and a calibration decode…"):
+                    target, draft = live.load_models(DEFAULT, DEFAULT)
+                    live.sized_config(live.LiveSettings(tree="auto"), target, make_drafter(target, draft))
+            except Exception as exc:  # the UI boundary: whatever a model load raises
+                st.error(f"Could not measure: {md_escape(f'{type(exc).__name__}: {exc}'[:600])}")
+    sized = live.SIZINGS.get((DEFAULT, DEFAULT)) or next(iter(live.SIZINGS.values()), None)
+    if sized is None:
+        st.caption(
+            "Not measured in this server process yet: press the button, or run the Live page with a tree sized "
+            "to this machine."
+        )
+        return
+    auto = sized[1]["tree"]["auto"]
+    _plot(ftree.sizing_figure(auto), "lab_tree_sizing")
+    st.caption(
+        f"Chosen: {md_escape(auto['chosen'])}, from {auto['calibration_steps']} calibration steps; drafting costs "
+        f"{auto['draft_ms_per_level']:.1f} ms per depth. Expected speeds use the calibration text's acceptance "
+        "(greedy): held-out text usually accepts less, so measure the real speedup with a live run."
+    )
+
+
+def _points_table(points: list[theory.Measured]) -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {
+                "trace": p.name,
+                "γ": p.gamma,
+                "drafts per step": round(p.mean_drafts, 2),
+                "α": round(p.alpha, 3),
+                "tokens per step": round(p.tokens_per_step, 2),
+                "theory": round(p.predicted_tokens_per_step, 2),
+                "c": None if p.c is None else round(p.c, 4),
+                "ideal speedup": None if p.predicted_speedup is None else round(p.predicted_speedup, 2),
+                "ms per token": None if p.ms_per_token is None else round(p.ms_per_token, 1),
+            }
+            for p in points
+        ]
+    )
+
+
+# ---------------------------------------------------------------- the live sweep
+
+
+@dataclass(frozen=True)
+class SweepSettings:
+    target: str = DEFAULT
+    draft: str = DEFAULT  # a model spec, or "ngram"
+    prompt: str = "Explain speculative decoding to a student in three sentences."
+    chat: bool = True
+    temperature: float = 0.7
+    seed: int = 0
+    max_new_tokens: int = 48
+    max_gamma: int = 8
+    taus: tuple[float, ...] = (0.1, 0.3, 0.6)
+    adaptive: bool = True
+
+    def runs(self) -> list[tuple[str, DecodeConfig]]:
+        """(label, config) for every run: γ = 1..max_gamma, the lossy rule at γ = 4, the adaptive policy."""
+        from specviz.decoder import DecodeConfig, GammaPolicy
+        from specviz.rules import make_rule
+        from specviz.warp import Sampling
+
+        samp = Sampling(self.temperature)
+        lossless = "greedy" if self.temperature == 0 else "sampling"
+        out = [
+            (
+                f"γ = {g}",
+                DecodeConfig(
+                    gamma=g, rule=make_rule(lossless), sampling=samp, max_new_tokens=self.max_new_tokens, seed=self.seed
+                ),
+            )
+            for g in range(1, self.max_gamma + 1)
+        ]
+        g_tau = min(4, self.max_gamma)
+        out += [
+            (
+                f"threshold τ = {t:g}, γ = {g_tau}",
+                DecodeConfig(
+                    gamma=g_tau,
+                    rule=make_rule("threshold", tau=t),
+                    sampling=samp,
+                    max_new_tokens=self.max_new_tokens,
+                    seed=self.seed,
+                ),
+            )
+            for t in self.taus
+        ]
+        if self.adaptive:
+            policy = GammaPolicy(start=min(4, self.max_gamma))
+            out.append(
+                (
+                    f"adaptive γ ≤ {self.max_gamma}",
+                    DecodeConfig(
+                        gamma=self.max_gamma,
+                        rule=make_rule(lossless),
+                        sampling=samp,
+                        max_new_tokens=self.max_new_tokens,
+                        seed=self.seed,
+                        gamma_policy=policy,
+                    ),
+                )
+            )
+        return out
+
+
+def _raise_sweep() -> None:
+    st.session_state["sweep_go"] = True
+
+
+def sweep_form() -> SweepSettings:
+    # like the live page: prompt lookup until the default draft model is installed
+    d = SweepSettings(draft=DEFAULT if live.default_draft_ready() else "ngram")
+    with st.expander("Sweep settings", expanded=st.session_state.get("sweep") is None):
+        m1, m2 = st.columns(2)
+        target = m1.text_input(
+            "Evaluation (target) model", d.target, key="sweep_target", help="hub id, directory, .gguf or 'default'"
+        )
+        draft = m2.text_input(
+            "Draft model",
+            d.draft,
+            key="sweep_draft",
+            help="hub id, directory, .gguf, 'default', 'feature', 'standalone' or 'ngram' (prompt lookup)",
+        )
+        prompt = st.text_area("Prompt (one prompt for every run)", d.prompt, key="sweep_prompt", height=80)
+        s1, s2, s3, s4 = st.columns(4)
+        temperature = s1.slider("Temperature", 0.0, 1.5, d.temperature, 0.05, key="sweep_temperature")
+        max_new = s2.number_input("Max new tokens", 4, 512, d.max_new_tokens, key="sweep_max_new")
+        max_gamma = s3.slider("γ from 1 to", 1, 12, d.max_gamma, key="sweep_max_gamma")
+        seed = s4.number_input("Seed", 0, 2**31 - 1, d.seed, key="sweep_seed")
+        o1, o2, o3 = st.columns(3)
+        chat = o1.checkbox("Chat template", d.chat, key="sweep_chat")
+        lossy = o2.checkbox("Also the lossy rule (τ = 0.1, 0.3, 0.6)", True, key="sweep_lossy")
+        adaptive = o3.checkbox("Also the adaptive γ policy", d.adaptive, key="sweep_adaptive")
+    return SweepSettings(
+        target=target.strip(),
+        draft=draft.strip(),
+        prompt=prompt,
+        chat=chat,
+        temperature=float(temperature),
+        seed=int(seed),
+        max_new_tokens=int(max_new),
+        max_gamma=int(max_gamma),
+        taus=d.taus if lossy else (),
+        adaptive=adaptive,
+    )
+
+
+def run_sweep(s: SweepSettings) -> None:
+    """The evaluation model alone, then every run of the sweep on one prompt; results to session state.
+
+    Like the live page: the models load and run inside the process-wide generation slot, and the
+    runs end early when the tab closes or the per-run time limit passes (live.RunControl).
+    """
+    from specviz.decoder import target_decode
+    from specviz.record import Recording, make_drafter
+
+    if not s.prompt.strip():
+        st.error("The prompt is empty: write something for the model to continue.")
+        return
+    try:
+        runs = s.runs()
+    except ValueError as exc:
+        st.error(f"Check the settings: {md_escape(str(exc))}")
+        return
+    note = st.empty()
+    progress = st.progress(0.0, text="waiting for the model…")
+    total = len(runs) + 1
+    out: dict[str, Any] = {"settings": asdict(s), "runs": []}
+    control = run_control()
+    with _generation_slot(note):
+        try:
+            with st.spinner(f"Loading {md_escape(s.target)} ← {md_escape(s.draft)} (once per server process)…"):
+                target, draft = live.load_models(s.target, s.draft)
+            prompt_ids = target.encode(s.prompt, s.chat)
+        except Exception as exc:  # the UI boundary: whatever a model load or the tokenizer raises
+            st.error(f"Could not load the models: {md_escape(f'{type(exc).__name__}: {exc}'[:600])}")
+            return
+        progress.progress(0.0, text=f"run 1 of {total}: the evaluation model alone")
+        t0 = time.perf_counter()
+        sampling, stop = runs[0][1].sampling, control.should_stop
+        ids = list(target_decode(target, prompt_ids, sampling, s.max_new_tokens, s.seed, should_stop=stop))
+        out["baseline"] = {"token_ids": ids, "seconds": time.perf_counter() - t0, "prompt_ids": prompt_ids}
+        for i, (label, cfg) in enumerate(runs, start=2):
+            if control.should_stop():
+                break
+            progress.progress((i - 1) / total, text=f"run {i} of {total}: {label}")
+            rec = Recording(target, make_drafter(target, draft), s.prompt, cfg, chat=s.chat, should_stop=stop)
+            t0 = time.perf_counter()
+            trace = rec.run()
+            out["runs"].append({"label": label, "trace": trace, "seconds": time.perf_counter() - t0})
+    if out["runs"]:  # the baseline is the target-only output for every run's settings: compare can use it
+        _refs()[_ref_key(out["runs"][0]["trace"])] = {"token_ids": ids, "tokens": [target.token_text(i) for i in ids]}
+    if control.reason is not None:
+        out["stopped"] = control.reason
+    progress.progress(1.0, text=f"done: {len(out['runs']) + 1} runs")
+    st.session_state["sweep"] = out
+
+
+def sweep_rows(sweep: dict[str, Any]) -> tuple[list[fl.SweepRow], float | None]:
+    base = sweep.get("baseline") or {}
+    base_tps = len(base.get("token_ids", [])) / base["seconds"] if base.get("seconds") else None
+    rows = []
+    for run in sweep["runs"]:
+        trace: Trace = run["trace"]
+        m = theory.measure(trace, run["label"])
+        tokens = len(trace["output"]["token_ids"])
+        tps = tokens / run["seconds"] if run["seconds"] > 0 else None
+        rows.append(
+            fl.SweepRow(
+                label=run["label"],
+                gamma=m.gamma,
+                rule=str(trace["meta"]["rule"]["name"]),
+                tokens=tokens,
+                steps=m.steps,
+                seconds=float(run["seconds"]),
+                alpha=m.alpha,
+                c=m.c,
+                tokens_per_step=m.tokens_per_step,
+                predicted_tokens_per_step=m.predicted_tokens_per_step,
+                predicted_speedup=m.predicted_speedup,
+                measured_speedup=tps / base_tps if tps and base_tps else None,
+            )
+        )
+    return rows, base_tps
+
+
+def _sweep_zip(sweep: dict[str, Any], rows: list[fl.SweepRow]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for i, run in enumerate(sweep["runs"]):
+            z.writestr(f"run-{i:02d}.json", dumps(run["trace"]))
+        z.writestr(
+            "sweep.json",
+            json.dumps(
+                {"settings": sweep["settings"], "baseline": sweep.get("baseline"), "rows": [asdict(r) for r in rows]},
+                indent=1,
+            ),
+        )
+    return buf.getvalue()
+
+
+def show_sweep() -> None:
+    sweep = st.session_state.get("sweep")
+    if sweep is None:
+        st.info(
+            "Run the sweep to measure γ = 1…8 (and the lossy rule, and the adaptive policy) on one prompt with the "
+            "loaded model pair, against the evaluation model alone. On a laptop CPU it takes about a minute."
+        )
+        return
+    rows, base_tps = sweep_rows(sweep)
+    if sweep.get("stopped"):
+        st.warning(f"The sweep ended early ({md_escape(str(sweep['stopped']))}); the finished runs are shown.")
+    if base_tps:
+        st.caption(f"The evaluation model alone: {base_tps:.1f} tokens per second on this machine.")
+    _plot(fl.sweep_figure(rows, base_tps), "sweep_figure")
+    table = pd.DataFrame(
+        [
+            {
+                "run": f"run {i + 1}: {r.label}",
+                "tokens": r.tokens,
+                "steps": r.steps,
+                "α": None if r.alpha is None else round(r.alpha, 3),
+                "tokens per step": round(r.tokens_per_step, 2),
+                "predicted": None if r.predicted_tokens_per_step is None else round(r.predicted_tokens_per_step, 2),
+                "tokens/s": round(r.tokens_per_second, 1),
+                "measured speedup": None if r.measured_speedup is None else round(r.measured_speedup, 2),
+                "predicted speedup": None if r.predicted_speedup is None else round(r.predicted_speedup, 2),
+            }
+            for i, r in enumerate(rows)
+        ]
+    )
+    st.dataframe(table, hide_index=True, column_config={"run": st.column_config.TextColumn(width="large")})
+    st.download_button(
+        "Download the sweep's traces (zip)",
+        _sweep_zip(sweep, rows),
+        file_name="specviz-sweep.zip",
+        mime="application/zip",
+        icon=":material/download:",
+        key="sweep_download",
+    )
+    st.caption(
+        "Predicted values use each run's own α and measured c. Where measured and predicted disagree, the model's "
+        "assumptions are what to question: α is not the same at every position, and time is not only passes. "
+        "Open any two runs side by side on the Compare page."
+    )

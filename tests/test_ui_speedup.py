@@ -1,0 +1,102 @@
+"""The Speedup lab (specviz/ui/speedup.py) with AppTest: the lab's numbers match the formulas, α, γ
+and c from a trace, the budget and the glossary, the live sweep on the tiny pair."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+
+import pytest
+
+from specviz import exercises as ex
+from specviz import theory
+from specviz.trace import validate
+from specviz.ui import speedup, traces
+from tests.apptestkit import metric, ok, open_page
+
+SAMPLES = list(traces.list_samples())
+
+
+@pytest.mark.parametrize(("alpha", "gamma", "c"), [(0.7, 4, 0.05), (0.9, 8, 0.01), (0.3, 2, 0.2), (0.0, 1, 0.0)])
+def test_lab_numbers_match_the_formulas(alpha, gamma, c):
+    at = open_page("pages/speedup.py")
+    at.slider(key="lab_alpha").set_value(alpha)
+    at.slider(key="lab_gamma").set_value(gamma)
+    ok(at.slider(key="lab_c").set_value(c).run())
+    e = (1 - alpha ** (gamma + 1)) / (1 - alpha)
+    assert metric(at, "expected tokens per step") == f"{e:.2f}"
+    assert metric(at, "expected speedup") == f"{e / (gamma * c + 1):.2f}×"
+    best = max(range(1, 13), key=lambda g: ((1 - alpha ** (g + 1)) / (1 - alpha) / (g * c + 1), -g))
+    assert metric(at, "best γ") == str(best)
+    assert len(at.get("plotly_chart")) >= 3
+    assert any(r"\gamma c+1" in x.value for x in at.latex)
+
+
+def test_lab_takes_alpha_gamma_and_c_from_a_trace():
+    name = SAMPLES[-1]
+    trace = traces.load_sample(name)
+    assert not isinstance(trace, str)
+    m = theory.measure(trace, name)
+    at = open_page("pages/speedup.py")
+    ok(at.selectbox(key="lab_from").set_value(name).run())
+    alpha = round(min(m.alpha, 0.99), 2)
+    assert at.slider(key="lab_alpha").value == pytest.approx(alpha)
+    assert at.slider(key="lab_gamma").value == m.gamma
+    assert metric(at, "expected tokens per step") == f"{theory.expected_tokens(alpha, m.gamma):.2f}"
+
+
+def test_lab_budget_units_and_glossary():
+    at = open_page("pages/speedup.py")
+    for unit in ("passes", "positions", "compute"):
+        ok(at.radio(key="lab_budget_unit").set_value(unit).run())
+    headers = {h.proto.anchor for h in at.subheader}
+    assert set(ex.GLOSSARY.values()) <= headers  # every exercise's glossary link has its target
+    assert len(at.latex) >= 8
+
+
+def test_sweep_runs_on_the_tiny_pair(model_dirs):
+    tdir, ddir = model_dirs
+    at = open_page("pages/speedup.py", timeout=240)
+    at.text_input(key="sweep_target").set_value(str(tdir))
+    at.text_input(key="sweep_draft").set_value(str(ddir))
+    at.number_input(key="sweep_max_new").set_value(10)
+    at.slider(key="sweep_max_gamma").set_value(3)
+    at.checkbox(key="sweep_chat").set_value(False)
+    ok(at.button(key="sweep_run").click().run())
+    sweep = at.session_state["sweep"]
+    labels = [r["label"] for r in sweep["runs"]]
+    assert labels == ["γ = 1", "γ = 2", "γ = 3", "threshold τ = 0.1, γ = 3", "threshold τ = 0.3, γ = 3",
+                      "threshold τ = 0.6, γ = 3", "adaptive γ ≤ 3"]  # fmt: skip
+    for run in sweep["runs"]:
+        assert validate(run["trace"]) == []
+        assert len(run["trace"]["output"]["token_ids"]) <= 10
+    assert sweep["runs"][-1]["trace"]["meta"]["gamma_policy"]["name"] == "heuristic"
+    assert len(sweep["baseline"]["token_ids"]) <= 10
+    rows, base = speedup.sweep_rows(sweep)
+    assert base and all(r.measured_speedup is not None for r in rows)
+    for r, run in zip(rows, sweep["runs"], strict=True):
+        m = theory.measure(run["trace"])
+        assert r.predicted_tokens_per_step == pytest.approx(theory.expected_tokens(m.alpha, m.gamma))
+    dl = next(e for e in at.get("download_button") if "sweep" in str(e.proto.label))
+    assert dl is not None
+    blob = speedup._sweep_zip(sweep, rows)
+    with zipfile.ZipFile(io.BytesIO(blob)) as z:
+        assert len([n for n in z.namelist() if n.startswith("run-")]) == len(rows)
+        assert len(json.loads(z.read("sweep.json"))["rows"]) == len(rows)
+    # the sweep's runs can be compared, against the evaluation model alone (the sweep's baseline)
+    ok(at.switch_page("pages/compare.py").run())
+    options = at.selectbox(key="compare_a").options
+    assert any(o.startswith("Sweep · γ = 1") for o in options)
+    at.selectbox(key="compare_a").set_value("sweep:0")
+    ok(at.selectbox(key="compare_b").set_value("sweep:3").run())
+    timeline = at.get("plotly_chart")[0].proto.spec
+    assert "evaluation model alone" in timeline
+
+
+def test_sweep_with_a_bad_model_explains(tmp_path):
+    at = open_page("pages/speedup.py")
+    at.text_input(key="sweep_target").set_value(str(tmp_path / "nothing-here"))
+    ok(at.button(key="sweep_run").click().run())
+    assert any("Could not load the models" in e.value for e in at.error)
+    assert "sweep" not in at.session_state

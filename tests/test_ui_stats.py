@@ -1,0 +1,47 @@
+"""Statistics (specviz/ui/stats.py) with AppTest: every sample, the trace chosen on Step through,
+steps that drafted nothing."""
+
+from __future__ import annotations
+
+import pytest
+
+from specviz.decoder import DecodeConfig
+from specviz.drafters import NgramDrafter
+from specviz.record import Recording
+from specviz.rules import make_rule
+from specviz.trace import dumps, validate
+from specviz.ui import traces
+from specviz.warp import Sampling
+from tests.apptestkit import ok, open_page
+
+SAMPLES = list(traces.list_samples())
+
+
+@pytest.mark.parametrize("name", SAMPLES)
+def test_stats_each_sample(name):
+    at = open_page("pages/stats.py", trace=name)
+    labels = [m.label for m in at.metric]
+    assert {"steps", "α", "tokens / step", "cost ratio c", "ideal speedup", "measured speedup"} <= set(labels)
+    assert len(at.get("plotly_chart")) == 4
+    assert at.info  # the verdict in words
+    assert at.query_params["trace"] in (name, [name])
+
+
+def test_stats_follows_the_replay_choice(tiny_trace):
+    at = open_page("pages/replay.py")
+    ok(at.file_uploader(key="replay_upload").upload("mine.json", dumps(tiny_trace).encode(), "application/json").run())
+    ok(at.switch_page("pages/stats.py").run())
+    assert at.selectbox(key="stats_trace").value.startswith("upload:")
+    assert next(m for m in at.metric if m.label == "steps").value == str(len(tiny_trace["steps"]))
+
+
+def test_stats_sets_apart_steps_that_drafted_nothing(target):
+    # prompt lookup on a prompt with no repeated n-gram: the first steps propose nothing
+    cfg = DecodeConfig(gamma=3, rule=make_rule("greedy"), sampling=Sampling(0.0), max_new_tokens=8)
+    trace = Recording(target, NgramDrafter(target.vocab_size), "x", cfg, prompt_ids=[1, 2, 3, 4, 5, 6]).run()
+    empty = sum(1 for st in trace["steps"] if not st["draft"])
+    assert empty and validate(trace) == []
+    at = open_page("pages/replay.py")
+    ok(at.file_uploader(key="replay_upload").upload("lookup.json", dumps(trace).encode(), "application/json").run())
+    ok(at.switch_page("pages/stats.py").run())
+    assert any(f"{empty} of {len(trace['steps'])} steps drafted nothing" in c.value for c in at.caption)
