@@ -151,7 +151,7 @@ async def student(ctx: Any, url: str, i: int, steps: int, res: Results, timeout_
         last = int(await page.get_attribute(".svz-slider", "max") or 0)
         for _ in range(steps):
             if k >= last:
-                await page.get_by_role("button", name="⏮ First").click()
+                await page.get_by_role("button", name="« First").click()
                 k = 0
                 await page.wait_for_selector(".svz[data-step='0']", timeout=timeout_ms)
             t0 = time.perf_counter()

@@ -34,6 +34,13 @@ def merge(into: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     return into
 
 
+def _titled(axis: dict[str, Any]) -> dict[str, Any]:
+    """title="x" as Plotly.js 3 reads it ({"text": "x"}; plotly.py converts it, Plotly.js no longer does)."""
+    if isinstance(axis.get("title"), str):
+        return {**axis, "title": {"text": axis["title"]}}
+    return axis
+
+
 class Spec:
     """A figure as a dict under construction: `data` (trace dicts with a "type") and `layout`."""
 
@@ -83,14 +90,15 @@ class Spec:
 
     def update_xaxes(self, **axis: Any) -> None:
         for name in self._axes("x"):
-            merge(self.layout.setdefault(name, {}), axis)
+            merge(self.layout.setdefault(name, {}), _titled(axis))
 
     def update_yaxes(self, **axis: Any) -> None:
         for name in self._axes("y"):
-            merge(self.layout.setdefault(name, {}), axis)
+            merge(self.layout.setdefault(name, {}), _titled(axis))
 
-    def subplots(self, cols: int, spacing: float, titles: list[str]) -> None:
-        """One row of `cols` panels sharing the y axis, titled (make_subplots(rows=1, shared_yaxes=True))."""
+    def subplots(self, cols: int, spacing: float, titles: list[str], title_size: int = 16) -> None:
+        """One row of `cols` panels sharing the y axis, titled (make_subplots(rows=1, shared_yaxes=True);
+        its titles are 16 px)."""
         self._cols = cols
         width = (1 - spacing * (cols - 1)) / cols
         for c in range(1, cols + 1):
@@ -104,7 +112,7 @@ class Spec:
             self.add_annotation(
                 text=titles[c - 1],
                 showarrow=False,
-                font={"size": 16},
+                font={"size": title_size},
                 x=x0 + width / 2,
                 xanchor="center",
                 xref="paper",
@@ -118,6 +126,15 @@ class Spec:
         return {"data": self.data, "layout": self.layout}
 
 
+def _fresh(value: Any) -> Any:
+    """A copy in which no dict or list appears twice (JSON's view of the spec)."""
+    if isinstance(value, dict):
+        return {k: _fresh(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_fresh(v) for v in value]
+    return value
+
+
 def to_figure(spec: dict[str, Any]) -> go.Figure:
     """The spec as a validated `go.Figure` (for st.plotly_chart and the tests)."""
     return go.Figure(spec)
@@ -127,7 +144,7 @@ def presented(spec: dict[str, Any], scale: float = 1.6) -> dict[str, Any]:
     """A copy of a spec for a projector: every font `scale` times larger (the global one, ticks, axis
     titles, legend, annotations, trace text) and the figure taller by half that growth, margins grown
     with the text they hold, so that each panel reads from the back of a room."""
-    out = copy.deepcopy(spec)
+    out = _fresh(spec)  # not deepcopy: it keeps dicts that traces share shared, and each would grow twice
     layout = out.setdefault("layout", {})
     base = (layout.get("font") or {}).get("size") or 12
 

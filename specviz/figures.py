@@ -829,7 +829,7 @@ def distribution_spec(trace: Trace, k: int, position: int | None = None, rows: i
             names[tid] = txt
     labels = _unique_labels([(tid, names[tid]) for tid in order])
     fig = Spec()
-    fig.subplots(3, 0.07, [t for t, _ in panels])
+    fig.subplots(3, 0.07, [t for t, _ in panels], title_size=13)  # three titles side by side in a half page
     for col, (_title, top) in enumerate(panels, start=1):
         probs = {e["token_id"]: e["prob"] for e in top}
         colors, lines = [], []

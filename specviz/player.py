@@ -22,6 +22,8 @@ import gzip
 import json
 from typing import Any
 
+import plotly.io as pio
+
 from specviz import figspec
 from specviz import figures as fg
 from specviz import figures_tree as ftree
@@ -204,6 +206,8 @@ def player_data(trace: Trace, name: str, meta_line: str = "", presentation: bool
         # [visible text, kind, step] for every output token; the player shows those before the step
         "tokens": [[fg.visible(t.token), t.kind, t.step] for t in tokens],
         "context_tokens": CONTEXT_TOKENS,
+        # plotly.py's own template (automargin, grid, fonts); by name: Streamlit changes the default
+        "template": pio.templates["plotly"].to_plotly_json(),
         "timeline": {
             "spec": look(fg.timeline_spec(trace, 0, len(steps))),
             "highlight": fg.TIMELINE_HIGHLIGHT,

@@ -3,12 +3,15 @@ read what a page shows, fill in the Live page's form for the tiny pair."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
+from typing import Any
 
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.element_tree import Button
 
+from specviz.player import unpack
 from specviz.ui import live as ui_live
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
@@ -34,8 +37,18 @@ def plain(md: str) -> str:
     return re.sub(r"\\(.)", r"\1", md)
 
 
+def player(at: AppTest) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The step-through player on the page: what it was mounted with ({key, trace, step, plotly,
+    packed}) and its unpacked data (specviz.player.player_data)."""
+    el = next(e for e in at.get("bidi_component") if e.proto.component_name == "specviz.player")
+    mount = json.loads(el.proto.json)
+    return mount, unpack(mount["packed"])
+
+
 def step_title(at: AppTest) -> str:
-    return next(h.value for h in at.subheader if h.value.startswith("Step "))
+    """The heading of the step the player opens at."""
+    mount, data = player(at)
+    return str(data["steps"][mount["step"]]["heading"])
 
 
 def button(at: AppTest, label: str) -> Button:

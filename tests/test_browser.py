@@ -46,7 +46,13 @@ def page(server: str) -> Iterator[Page]:
         yield pg
 
 
-def test_deep_link_then_next_then_timeline_click(server, page, tiny_trace):
+RERUNS = """() => { window.__reruns = 0;
+  const app = document.querySelector("[data-testid='stApp']");
+  new MutationObserver(() => { if (app.getAttribute("data-test-script-state") === "running") window.__reruns++; })
+    .observe(app, {attributes: true, attributeFilter: ["data-test-script-state"]}); }"""
+
+
+def test_deep_link_then_next_keys_timeline_and_play_without_a_rerun(server, page, tiny_trace):
     from playwright.sync_api import expect
 
     n = len(tiny_trace["steps"])
@@ -55,28 +61,39 @@ def test_deep_link_then_next_then_timeline_click(server, page, tiny_trace):
     settle(page)
     expect(page.get_by_role("heading", name=f"Step 3 of {n} ")).to_be_visible()
     expect(page.get_by_text("Step through", exact=True).first).to_be_visible()  # the sidebar's page title
-    expect(page.locator(".js-plotly-plot").nth(2)).to_be_visible()
+    expect(page.locator(".svz-current .svz-timeline .main-svg").first).to_be_visible()
     page.screenshot(path=str(ARTIFACTS / "replay-step3.png"), full_page=True)
+    page.evaluate(RERUNS)  # from here on, stepping happens in the browser: the script must not run again
 
-    page.get_by_role("button", name="Next").click()
+    page.get_by_role("button", name="Next ▶").click()
     expect(page.get_by_role("heading", name=f"Step 4 of {n} ")).to_be_visible()
     expect(page).to_have_url(re.compile(r"step=4"))
-    settle(page)
-    assert page.locator(".js-plotly-plot").count() >= 3
+    expect(page.locator(".svz-current .svz-acceptance .main-svg").first).to_be_visible()
     page.screenshot(path=str(ARTIFACTS / "replay-step4.png"), full_page=True)
 
     # the arrow keys step too (focus on the page body, not in a widget)
     page.get_by_role("heading", name=f"Step 4 of {n} ").click()
     page.keyboard.press("ArrowRight")
     expect(page.get_by_role("heading", name=f"Step 5 of {n} ")).to_be_visible()
-    settle(page)
     page.keyboard.press("ArrowLeft")
     expect(page.get_by_role("heading", name=f"Step 4 of {n} ")).to_be_visible()
-    settle(page)  # the figures are redrawn after the heading: wait before measuring a marker
+    page.keyboard.press("End")
+    expect(page.get_by_role("heading", name=f"Step {n - 1} of {n} ")).to_be_visible()
+    page.keyboard.press("Home")
+    expect(page.get_by_role("heading", name=f"Step 0 of {n} ")).to_be_visible()
+    page.locator(".svz-slider").fill("4")  # the slider
+    expect(page.get_by_role("heading", name=f"Step 4 of {n} ")).to_be_visible()
+
+    # another position's distributions
+    radios = page.locator(".svz-current .svz-radio [role=radio]")
+    if radios.count() > 1:
+        radios.nth(1).click()
+        expect(radios.nth(1)).to_have_attribute("aria-checked", "true")
 
     # click a timeline marker of another step: the step view follows
-    timeline = page.locator(".js-plotly-plot").last
+    timeline = page.locator(".svz-current .svz-timeline").first
     timeline.scroll_into_view_if_needed()
+    page.wait_for_timeout(300)
     box = timeline.evaluate(
         """(el) => {
             for (const p of el.querySelectorAll('.scatterlayer .trace .points path')) {
@@ -91,6 +108,12 @@ def test_deep_link_then_next_then_timeline_click(server, page, tiny_trace):
     page.mouse.click(box["x"], box["y"])
     expect(page.get_by_role("heading", name=f"Step 1 of {n} ")).to_be_visible()
     expect(page).to_have_url(re.compile(r"step=1"))
+
+    # play steps on its own until paused
+    page.get_by_role("button", name="Play").click()
+    expect(page.get_by_role("heading", name=f"Step 2 of {n} ")).to_be_visible(timeout=5000)
+    page.get_by_role("button", name="Pause").click()
+    assert page.evaluate("window.__reruns") == 0
 
 
 def test_upload_valid_and_broken_traces(server, page, tiny_trace, tmp_path):

@@ -88,7 +88,9 @@ def nothing_ran(pg: Page, dialogs: list[str]) -> None:
 
 
 def page_text(pg: Page) -> str:
-    return "\n".join(pg.locator("[data-testid='stMarkdownContainer'], [data-testid='stText']").all_inner_texts())
+    """What the page shows in words: Streamlit's text, and the step-through player's current step."""
+    shown = "[data-testid='stMarkdownContainer'], [data-testid='stText'], .svz-top, .svz-current"
+    return "\n".join(pg.locator(shown).all_inner_texts())
 
 
 def test_hostile_trace_is_shown_literally_and_nothing_runs(server, browser_page, tmp_path):
@@ -115,7 +117,7 @@ def test_hostile_trace_is_shown_literally_and_nothing_runs(server, browser_page,
     # Plotly: the labels and hovers show the text too (HTML-escaped, so SVG text, never elements)
     svg = pg.evaluate("() => [...document.querySelectorAll('.js-plotly-plot')].map(e => e.textContent).join(' ')")
     assert "<script>" in svg and "<img/src" in svg and RLO not in svg
-    timeline = pg.locator(".js-plotly-plot").last
+    timeline = pg.locator(".svz-current .svz-timeline").first
     timeline.scroll_into_view_if_needed()
     marker = timeline.locator(".scatterlayer .trace .points path").first
     marker.hover(force=True)

@@ -69,3 +69,18 @@ def test_presented_scales_fonts_height_and_margins() -> None:
     assert out["data"][0]["textfont"]["size"] == 20
     assert out["layout"]["height"] == 300 and out["layout"]["margin"] == {"l": 20, "t": 40}
     assert spec["layout"]["height"] == 200  # the original is left alone
+
+
+def test_axis_titles_are_written_as_plotly_js_reads_them() -> None:
+    spec = Spec()
+    spec.update_yaxes(title="probability")
+    spec.update_xaxes(title=None)
+    assert spec.layout["yaxis"]["title"] == {"text": "probability"}  # Plotly.js 3 ignores a bare string
+    assert spec.layout["xaxis"]["title"] is None
+
+
+def test_presented_grows_a_font_that_traces_share_once() -> None:
+    font = {"size": 10}
+    spec = {"data": [{"type": "scatter", "textfont": font}, {"type": "scatter", "textfont": font}], "layout": {}}
+    out = presented(spec, scale=2.0)
+    assert [t["textfont"]["size"] for t in out["data"]] == [20, 20]

@@ -26,7 +26,7 @@ from specviz.drafters import ModelDrafter
 from specviz.trace import dumps, validate
 from specviz.ui import live as ui_live
 from specviz.ui import runs, traces
-from tests.apptestkit import live_with, ok, open_page, step_title
+from tests.apptestkit import live_with, ok, open_page, player, step_title
 from tests.conftest import SPECIALS, WORDS, make_model
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -75,10 +75,9 @@ def test_minimal_native_trace_replays_and_says_what_is_missing() -> None:
     assert not at.error and step_title(at).startswith("Step 0 of")
     notice = next(i.value for i in at.info if "records no" in i.value)
     assert "top" in notice and "timings" in notice and "random draws r" in notice
-    assert any("no distributions panel" in c.value for c in at.caption)
-    assert len(at.get("plotly_chart")) == 2  # acceptance diagram (p and q are there) and the timeline
-    ok(next(b for b in at.button if b.label == "Next").click().run())
-    assert step_title(at).startswith("Step 1 of")
+    _, data = player(at)  # the player says it has no distributions panel, and draws p and q
+    assert all(s["distributions"] is None and s["acceptance"] for s in data["steps"])
+    assert "no distributions panel" in data["text"]["no_distributions"]
     ok(at.switch_page("pages/stats.py").run())
     assert any("no cost analysis" in i.value for i in at.info)
     assert next(m for m in at.metric if m.label == "cost ratio c").value == "—"
@@ -95,9 +94,11 @@ def test_trace_without_p_and_q_has_no_acceptance_diagram() -> None:
     at = open_page("pages/replay.py")
     upload(at, "bare.json", json.dumps(t).encode())
     assert not at.error
-    assert any("no acceptance diagram" in c.value for c in at.caption)
-    assert len(at.get("plotly_chart")) == 1  # the timeline only
-    assert any("does not record which token" in i.value for i in at.info)
+    _, data = player(at)
+    assert (
+        all(s["acceptance"] is None for s in data["steps"]) and "no acceptance diagram" in data["text"]["no_acceptance"]
+    )
+    assert any("does not record which token" in s["next"] for s in data["steps"])
     ok(at.switch_page("pages/stats.py").run())
     assert next(m for m in at.metric if m.label == "steps").value == str(len(t["steps"]))
 
@@ -108,7 +109,8 @@ def test_event_log_upload_on_replay_and_stats() -> None:
     assert not at.error
     assert at.selectbox(key="replay_trace").value.startswith("upload:")
     assert any("Imported from an event log" in i.value for i in at.info)
-    assert len(at.get("plotly_chart")) == 2  # acceptance diagram and timeline; no top lists
+    _, data = player(at)  # acceptance diagram and timeline; no top lists
+    assert data["steps"][0]["acceptance"] and data["steps"][0]["distributions"] is None
     ok(at.switch_page("pages/stats.py").run())
     assert len(at.get("plotly_chart")) == 4  # the log has timings: the cost analysis is there
     assert next(m for m in at.metric if m.label == "cost ratio c").value != "—"
@@ -185,16 +187,17 @@ def test_hostile_text_is_shown_literally_everywhere() -> None:
         ours = re.sub(r":[a-z]+(-background)?\[", "", value.replace("**", ""))  # the app's own colour markup
         assert re.search(r"(?<!\\)[<$*\[]", ours) is None, value
         assert RLO not in value and "](javascript" not in value and ":red[x]" not in value
-    shown = texts(at)
-    assert all(RLO not in v for v in shown)  # bidi overrides are shown as \u202e, never applied
-    assert any("\\u202e" in v for v in shown)
-    assert any("\\<script\\>" in v for v in shown)  # markdown-escaped: displayed, not parsed
-    prompt = next(t.value for t in at.text)
-    assert HOSTILE[0] in prompt and "\\u202egnp.exe" in prompt  # st.text: literal, bidi made visible
+    assert all(RLO not in v for v in texts(at))  # bidi overrides are shown as \u202e, never applied
     assert all(RLO not in option for option in at.selectbox(key="replay_trace").options)
-    found = []
-    for chart in at.get("plotly_chart"):
-        found += strings(json.loads(chart.proto.spec))
+    _, data = player(at)  # the browser player writes its words with textContent: plain text, made visible
+    words = [data["prompt"], data["name"], *(t[0] for t in data["tokens"])]
+    for s in data["steps"]:
+        words += [*s["describe"], s["next"], *(cell for row in s["table"]["rows"] for cell in row)]
+    assert all(RLO not in w for w in words) and any("\\u202e" in w for w in words)
+    assert HOSTILE[0] in data["prompt"] and "\\u202egnp.exe" in data["prompt"]
+    found = strings(data["timeline"]["spec"])
+    for s in data["steps"]:
+        found += strings([s["acceptance"], *(s["distributions"] or {}).get("specs", [])])
     assert found and not any("<script>" in v or "<img/src" in v or RLO in v or "$" in v for v in found)
     assert any("&lt;script&gt;" in v for v in found) and any("&#36;x^2&#36;" in v for v in found)
     ok(at.switch_page("pages/stats.py").run())

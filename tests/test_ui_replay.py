@@ -1,64 +1,59 @@
-"""Step through (specviz/ui/replay.py) with AppTest: every sample steps and keeps the URL, play and
-pause, a click on the timeline, hostile token text."""
+"""Step through (specviz/ui/replay.py) with AppTest: every sample mounts the browser player at the
+linked step with all its steps, the lesson file, hostile token text. Stepping itself happens in the
+browser (tests/test_browser.py, tests/test_lesson.py)."""
 
 from __future__ import annotations
 
 import copy
+import json
 
 import pytest
 
+from specviz import figures as fg
 from specviz.trace import dumps
 from specviz.ui import replay, traces
-from tests.apptestkit import button, ok, open_page, plain, step_title
+from tests.apptestkit import ok, open_page, player, step_title
 
 SAMPLES = list(traces.list_samples())
 HOSTILE = "<script>alert(1)</script>"
 
 
 @pytest.mark.parametrize("name", SAMPLES)
-def test_replay_each_sample_steps_and_keeps_the_url(name):
+def test_each_sample_mounts_the_player_at_the_linked_step(name):
     at = open_page("pages/replay.py", trace=name, step="3")
-    n = len(traces.load_sample(name)["steps"])
-    first = min(3, n - 1)
-    assert step_title(at) == replay.step_heading(first, n)
+    trace = traces.load_sample(name)
+    n = len(trace["steps"])
+    mount, data = player(at)
+    assert mount["step"] == min(3, n - 1) and mount["trace"] and mount["plotly"].startswith("app/static/plotly-")
     assert at.selectbox(key="replay_trace").value == f"sample:{name}"
+    assert data["n"] == n == len(data["steps"])
+    assert step_title(at) == f"Step {min(3, n - 1)} of {n} (numbered from 0)"
     # acceptance, distributions, timeline; a tree step adds its tree and its attention mask
-    assert len(at.get("plotly_chart")) == (5 if name.startswith("tree") else 3)
-    if n > first + 1:
-        ok(button(at, "Next").click().run())
-        assert step_title(at) == replay.step_heading(first + 1, n)
-        assert at.query_params["step"] == [str(first + 1)] or at.query_params["step"] == str(first + 1)
-    ok(button(at, "Last").click().run())
-    assert step_title(at) == replay.step_heading(n - 1, n)
-    ok(button(at, "Prev").click().run())
-    assert step_title(at) == replay.step_heading(max(0, n - 2), n)
-    ok(button(at, "First").click().run())
-    assert step_title(at) == replay.step_heading(0, n)
-    if n > 2:
-        ok(at.slider(key="replay_slider").set_value(n // 2).run())
-        assert step_title(at) == replay.step_heading(n // 2, n)
-    assert any(plain(i.value).startswith("n_accepted = ") for i in at.info)
+    s = data["steps"][mount["step"]]
+    assert s["acceptance"] and s["distributions"] and data["timeline"]["spec"]["data"]
+    assert (s["tree"] is not None) == bool(trace["steps"][mount["step"]].get("tree"))
+    assert s["next"].startswith("n_accepted = ")
+    assert not at.get("plotly_chart")  # the server draws no step figure: the browser does
 
 
-def test_replay_play_toggles_and_distribution_position():
+def test_a_step_past_the_end_or_not_a_number_is_clamped():
+    n = len(traces.load_sample(SAMPLES[0])["steps"])
+    assert player(open_page("pages/replay.py", trace=SAMPLES[0], step="99999"))[0]["step"] == n - 1
+    assert player(open_page("pages/replay.py", trace=SAMPLES[0], step="-2"))[0]["step"] == 0
+
+
+def test_presentation_mode_mounts_a_scaled_player():
+    at = open_page("pages/replay.py", trace=SAMPLES[0], present="1")
+    mount, data = player(at)
+    assert data["presentation"] is True and mount["key"].endswith(":1")
+
+
+def test_the_lesson_file_is_offered_with_a_safe_name():
     at = open_page("pages/replay.py", trace=SAMPLES[0])
-    ok(button(at, "Play").click().run())
-    assert at.session_state["replay_playing"] is True
-    ok(button(at, "Pause").click().run())
-    assert at.session_state["replay_playing"] is False
-    radio = at.radio(key="replay_dist_pos")
-    if len(radio.options) > 1:
-        before = radio.value
-        want = 1 if before == 0 else 0  # decided before set_value, which changes radio.value in place
-        ok(radio.set_value(want).run())
-        assert at.radio(key="replay_dist_pos").value == want
-
-
-def test_timeline_click_maps_to_a_step():
-    assert replay.step_from_selection([{"x": 2, "y": 17, "curve_number": 0}]) == 17
-    assert replay.step_from_selection([{"customdata": [4]}]) == 4
-    assert replay.step_from_selection([{"x": 1}]) is None
-    assert replay.step_from_selection([]) is None
+    btn = next(b for b in at.get("download_button") if b.proto.label == "Download a lesson file")
+    assert "no server and no network" in btn.proto.help
+    choice = traces.TraceChoice("upload:x", "../../<evil>.json", {}, "k")
+    assert replay.lesson_name(choice) == "specviz-evil-.json.html"
 
 
 def test_hostile_token_text_is_never_interpreted(tiny_trace):
@@ -75,4 +70,8 @@ def test_hostile_token_text_is_never_interpreted(tiny_trace):
     for md in [*at.markdown, *at.info]:
         assert "<script>" not in md.value
         assert "](javascript" not in md.value and "**bold**" not in md.value
-    assert any("\\<script\\>" in md.value for md in at.markdown)
+    _, data = player(at)
+    # the player writes these with textContent: plain text, made visible, never markup
+    assert data["prompt"] == HOSTILE and data["steps"][0]["table"]["rows"][0][1] == fg.visible(HOSTILE)
+    figures = json.dumps([data["steps"][0]["acceptance"], data["timeline"]["spec"]])
+    assert "<script>" not in figures and "&lt;script&gt;" in figures

@@ -19,6 +19,7 @@ from specviz import figures as fg
 from specviz import live
 from specviz.eventlog import loads_any
 from specviz.figures import literal
+from specviz.player import meta_line
 from specviz.runsummary import sniff_summary
 from specviz.trace import MAX_BYTES, Trace, TraceError, finish, loads, validate
 from specviz.ui.common import md_escape
@@ -279,18 +280,7 @@ def show_gaps(trace: Trace, cache_key: str | None = None) -> None:
 
 
 def _meta_line(trace: Trace) -> str:
-    m = trace.get("meta", {})
-    rule = m.get("rule", {})
-    params = ", ".join(f"{k} = {v:g}" for k, v in (rule.get("params") or {}).items() if isinstance(v, (int, float)))
-    samp = m.get("sampling", {})
-    return md_escape(
-        literal(
-            f"{m.get('target', {}).get('name', '?')} ← {m.get('draft', {}).get('name', '?')} · γ = {m.get('gamma')} · "
-            f"rule {rule.get('name', '?')}{f' ({params})' if params else ''} · T = {samp.get('temperature', '?')} · "
-            f"seed {m.get('seed', '?')}",
-            300,
-        )
-    )
+    return md_escape(meta_line(trace))
 
 
 # ---------------------------------------------------------------- what a trace's draft reads

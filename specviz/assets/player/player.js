@@ -64,10 +64,10 @@ function specvizPlayer(root, sources, opts) {
     nav.appendChild(b);
     return b;
   };
-  const bFirst = mk("⏮ First", "Home", () => go(0));
+  const bFirst = mk("« First", "Home", () => go(0));
   const bPrev = mk("◀ Prev", "←", () => go(st.k - 1));
   const bNext = mk("Next ▶", "→", () => go(st.k + 1));
-  const bLast = mk("Last ⏭", "End", () => go(st.data.n - 1));
+  const bLast = mk("Last »", "End", () => go(st.data.n - 1));
   const bPlay = mk("Play", "Space", () => togglePlay());
   const speed = svzEl("select", "svz-speed");
   speed.setAttribute("aria-label", "Speed (steps per second)");
@@ -110,7 +110,8 @@ function specvizPlayer(root, sources, opts) {
         return;
       }
       div.style.display = "";
-      window.Plotly.react(div, spec.data, spec.layout, SVZ_CONFIG);
+      const layout = Object.assign({ template: st.data.template }, spec.layout);
+      window.Plotly.react(div, spec.data, layout, SVZ_CONFIG);
     };
   }
 
