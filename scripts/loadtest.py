@@ -47,6 +47,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 READY = "[data-testid='stApp'][data-test-script-state='notRunning']"
 
 
@@ -205,7 +206,7 @@ async def warm_up(url: str, args: argparse.Namespace, res: Results) -> None:
         browser = await p.chromium.launch(
             executable_path=CHROMIUM,
             headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+            args=CHROMIUM_ARGS,
         )
         ctx = await browser.new_context()
         warm = Results()
@@ -223,7 +224,7 @@ async def wave(url: str, args: argparse.Namespace, res: Results) -> None:
         browser = await p.chromium.launch(
             executable_path=CHROMIUM,
             headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+            args=CHROMIUM_ARGS,
         )
         contexts = [
             await browser.new_context(viewport={"width": 1280, "height": 1000})

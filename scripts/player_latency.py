@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from loadtest import CHROMIUM, READY, free_port, start_server  # noqa: E402
+from loadtest import CHROMIUM, CHROMIUM_ARGS, READY, free_port, start_server  # noqa: E402
 
 _RERUNS = """() => { window.__svzReruns = 0;
   const app = document.querySelector("[data-testid='stApp']");
@@ -109,11 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         try:
             with sync_playwright() as p:
-                browser = p.chromium.launch(
-                    executable_path=CHROMIUM,
-                    headless=True,
-                    args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-                )
+                browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
                 page = browser.new_page(viewport={"width": 1440, "height": 1000})
                 t0 = time.perf_counter()
                 page.goto(f"http://127.0.0.1:{port}/replay?trace={args.trace}", timeout=120_000)
