@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import base64
 import gzip
+import html
 import json
+import re
 from typing import Any
 
 import plotly.io as pio
@@ -75,6 +77,23 @@ TINTS = {
     "correction": "#CCE3F0",
     "bonus": "#F5E4EE",
 }
+
+
+# Room for the axis labels, set ahead: with margins too small, Plotly.js measures the labels, grows the
+# margins and draws the whole figure again, which doubles what a step costs in the browser. The same
+# figures, with the margins Plotly would have grown to (about: it still grows them if they fall short).
+CHAR_PX = 7.4  # one character of the figures' monospace font at 12 px
+
+
+def _label_px(labels: Any) -> float:
+    return max((len(html.unescape(re.sub(r"<[^>]+>", "", str(x)))) for x in labels or []), default=0) * CHAR_PX
+
+
+def _room(spec: dict[str, Any], **margin: float) -> dict[str, Any]:
+    layout = spec["layout"]
+    have = layout.get("margin") or {}
+    layout["margin"] = {**have, **{k: max(v, have.get(k, 0)) for k, v in margin.items()}}
+    return spec
 
 
 def _has_raw(step: dict[str, Any]) -> bool:
@@ -137,6 +156,16 @@ def _context(trace: Trace, k: int, generated_before: int) -> str:
     return f"the prompt (not in this trace) and {generated_before} generated tokens."
 
 
+def _distribution(trace: Trace, k: int, position: int) -> dict[str, Any]:
+    spec = fg.distribution_spec(trace, k, position)
+    return _room(spec, l=16 + _label_px(spec["data"][0]["y"]) if spec["data"] else 10)
+
+
+def _mask(trace: Trace, k: int) -> dict[str, Any]:
+    spec = ftree.tree_mask_spec(trace, k)
+    return _room(spec, l=16 + _label_px(spec["layout"]["yaxis"]["ticktext"]), t=60)
+
+
 def step_data(
     trace: Trace, k: int, gaps: set[str], generated_before: int, presentation: bool = False
 ) -> dict[str, Any]:
@@ -155,7 +184,7 @@ def step_data(
         "describe": fg.describe_step(trace, k),
         "table": _cells(trace, k),
         "next": fg.describe_next(trace, k),
-        "acceptance": None if {"p", "q"} <= gaps else look(fg.acceptance_spec(trace, k)),
+        "acceptance": None if {"p", "q"} <= gaps else look(_room(fg.acceptance_spec(trace, k), l=64, b=44)),
         "distributions": None,
         "tree": None,
     }
@@ -164,13 +193,13 @@ def step_data(
             "positions": positions or [0],
             "labels": [f"position {j + 1}" if j < g else "bonus position" for j in positions or [0]],
             "default": min(n, (positions or [0])[-1]),
-            "specs": [look(fg.distribution_spec(trace, k, j)) for j in positions or [0]],
+            "specs": [look(_distribution(trace, k, j)) for j in positions or [0]],
             "untempered": _has_raw(step),
         }
     if step.get("tree"):
         out["tree"] = {
-            "tree": look(ftree.tree_spec(trace, k)),
-            "mask": look(ftree.tree_mask_spec(trace, k)),
+            "tree": look(_room(ftree.tree_spec(trace, k), b=30)),
+            "mask": look(_mask(trace, k)),
             "words": ftree.tree_words(trace, k),
         }
     return out
@@ -209,7 +238,7 @@ def player_data(trace: Trace, name: str, meta_line: str = "", presentation: bool
         # plotly.py's own template (automargin, grid, fonts); by name: Streamlit changes the default
         "template": pio.templates["plotly"].to_plotly_json(),
         "timeline": {
-            "spec": look(fg.timeline_spec(trace, 0, len(steps))),
+            "spec": look(_room(fg.timeline_spec(trace, 0, len(steps)), l=64)),
             "highlight": fg.TIMELINE_HIGHLIGHT,
             "rows": TIMELINE_ROWS,
             # height = (base + row · rows) · scale, as timeline_spec and figspec.presented compute it

@@ -140,7 +140,7 @@ _CLIPPED_JS = """() => {
     const t = walker.currentNode;
     if (!t.textContent.trim()) continue;
     const el = t.parentElement;
-    if (el.closest('.katex-mathml, svg, .js-plotly-plot, [data-testid="stSkipToContent"], [inert]')) continue;
+    if (el.closest('.katex-mathml, svg, .js-plotly-plot, [data-testid="stSkipToContent"], .svz-frame[aria-hidden="true"]')) continue;
     const range = document.createRange(); range.selectNodeContents(t);
     const r = range.getBoundingClientRect();
     if (r.width === 0 || r.height === 0) continue;
@@ -171,7 +171,7 @@ _CHART_TEXT_JS = """(slack) => {
   const out = [];
   for (const plot of document.querySelectorAll('.js-plotly-plot')) {
     const box = plot.getBoundingClientRect();
-    if (box.width === 0 || plot.closest('[inert]')) continue;  // a player's step drawn ahead, not shown
+    if (box.width === 0 || plot.closest('.svz-frame[aria-hidden="true"]')) continue;  // a player's step drawn ahead, not shown
     const items = [];
     for (const t of plot.querySelectorAll('.main-svg text, .main-svg .annotation-text')) {
       if (t.closest('.hoverlayer, .modebar')) continue;

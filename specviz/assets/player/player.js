@@ -312,7 +312,8 @@ function specvizPlayer(root, sources, opts) {
       if (!f) {
         f = buildFrame(ahead);
         frames.set(ahead, f);
-        f.el.inert = true;
+        f.el.setAttribute("aria-hidden", "true");
+        for (const b of f.el.querySelectorAll("button")) b.tabIndex = -1;
         view.appendChild(f.el);
       }
       schedule(f, false);
@@ -342,7 +343,10 @@ function specvizPlayer(root, sources, opts) {
     if (f.el.parentNode !== view) view.appendChild(f.el);
     for (const el of view.children) {
       el.classList.toggle("svz-current", el === f.el);
-      el.inert = el !== f.el; // a step drawn ahead is neither focusable nor read aloud
+      // a step drawn ahead is neither read aloud nor reached with Tab (not `inert`: toggling it costs
+      // Chromium ~50 ms of style and accessibility work per step)
+      el.setAttribute("aria-hidden", String(el !== f.el));
+      for (const b of el.querySelectorAll("button")) b.tabIndex = el === f.el ? 0 : -1;
     }
     // drop queued work of frames no longer next to this step; draw what this one still lacks first
     const kept = [];
