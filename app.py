@@ -5,9 +5,16 @@ Deep links rely on these URL paths: / (home), /live, /replay?trace=NAME&step=N, 
 in presentation mode.
 """
 
+from pathlib import Path
+
 import streamlit as st
 
-st.set_page_config(page_title="specviz · speculative decoding", page_icon=":material/fast_forward:", layout="wide")
+# the icon is a file here: a Material icon name would make every browser fetch it from fonts.gstatic.com
+st.set_page_config(
+    page_title="specviz · speculative decoding",
+    page_icon=str(Path(__file__).parent / "assets" / "favicon.png"),
+    layout="wide",
+)
 pages = [
     st.Page("pages/home.py", title="Home", icon=":material/home:", url_path="", default=True),
     st.Page("pages/live.py", title="Live decoding", icon=":material/play_circle:", url_path="live"),
