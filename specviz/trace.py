@@ -1127,6 +1127,21 @@ def _check_tree(step: dict[str, Any], where: str, m: _Meta, probs: _Problems) ->
     ):
         probs.add(w, "draft must show the main line's tokens, in order")
         return False
+    # the main line's draft and verify entries are its nodes, seen as a chain: the same numbers
+    for i, (d, v, j) in enumerate(zip(step["draft"], step["verify"], main, strict=False)):
+        if not (isinstance(d, dict) and isinstance(v, dict)):
+            continue  # reported with the positions
+        for key, entry in (("q", d), ("p", v), ("r", v), ("accept_prob", v), ("accepted", v)):
+            mine, theirs = nodes[j].get(key), entry.get(key)
+            if mine is None or theirs is None:
+                continue  # not logged on one side (a minimal trace)
+            same = mine == theirs if key == "accepted" else abs(float(mine) - float(theirs)) <= 1e-6
+            if not same:
+                probs.add(
+                    w,
+                    f"node {j} is draft position {i + 1}, but its {key} is {_short(mine)} there and {_short(theirs)} here",
+                )
+                return False
     return True
 
 

@@ -308,3 +308,16 @@ def test_threshold_children_stay_inside_the_warped_support():
     q = torch.tensor([0.6, 0.4, 0.0, 0.0])  # top-2 warping
     tree = grow(TreeShape.parse("4"), q, raw, lambda n, t: (q[None], raw[None]), False, torch.Generator(), 1)
     assert tree.token_ids == [0, 1]
+
+
+def test_validate_holds_the_main_line_to_its_nodes(target, draft_lm):
+    """The chain view (draft/verify) of a tree step must carry its nodes' numbers, not others."""
+    cfg = DecodeConfig(
+        rule=make_rule("sampling"), sampling=Sampling(1.0), max_new_tokens=12, seed=4, tree=TreeShape.parse("2,2")
+    )
+    trace = Recording(target, ModelDrafter(draft_lm, target.vocab_size), "", cfg, prompt_ids=PROMPT).run()
+    assert validate(trace) == []
+    broken = loads(dumps(trace))
+    step = next(s for s in broken["steps"] if s["draft"])
+    step["draft"][0]["q"] = 0.5 if step["draft"][0]["q"] != 0.5 else 0.25
+    assert any("is draft position 1, but its q" in e for e in validate(broken))
