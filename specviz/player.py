@@ -28,7 +28,7 @@ import plotly.io as pio
 
 from specviz import figspec
 from specviz import figures as fg
-from specviz import figures_tree as ftree
+from specviz.figures import tree as ftree
 from specviz.trace import Trace
 
 __all__ = [

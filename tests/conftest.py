@@ -16,7 +16,7 @@ from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 from specviz.decoder import DecodeConfig
-from specviz.drafters import ModelDrafter
+from specviz.drafters import ModelDrafter, NgramDrafter
 from specviz.models import CausalLM, load_model
 from specviz.record import Recording
 from specviz.rules import make_rule
@@ -151,3 +151,17 @@ def tiny_trace(target: CausalLM, draft_lm: CausalLM) -> Trace:
     trace = Recording(target, ModelDrafter(draft_lm, target.vocab_size), "the cat", cfg, prompt_ids=PROMPT).run()
     assert validate(trace) == [] and len(trace["steps"]) >= 5
     return trace
+
+
+@pytest.fixture(scope="session")
+def recorded(target: CausalLM, draft_lm: CausalLM) -> dict[str, Trace]:
+    """One real trace per rule from the tiny pair, plus prompt lookup (the figures' tests; read-only)."""
+    out = {}
+    for rule, params in (("sampling", {}), ("greedy", {}), ("threshold", {"tau": 0.3}), ("typical", {})):
+        cfg = DecodeConfig(gamma=4, rule=make_rule(rule, **params), sampling=Sampling(1.0), max_new_tokens=40, seed=5)
+        out[rule] = Recording(target, ModelDrafter(draft_lm, target.vocab_size), "", cfg, prompt_ids=PROMPT).run()
+    cfg = DecodeConfig(gamma=4, rule=make_rule("greedy"), sampling=Sampling(0.0), max_new_tokens=30)
+    out["ngram"] = Recording(target, NgramDrafter(target.vocab_size), "", cfg, prompt_ids=PROMPT).run()
+    for trace in out.values():
+        assert validate(trace) == []
+    return out

@@ -113,7 +113,8 @@ def test_a_step_without_drafts_records_why(target):
 
 def test_a_run_without_drafts_has_undefined_rates_everywhere(target):
     """Public report: nothing drafted read as "acceptance 0.0%, α 0.000"; undefined is None / "n/a", with the reason."""
-    from specviz import exercises, figures, figures_learn, theory
+    from specviz import exercises, figures, theory
+    from specviz.figures import compare as fcompare
     from specviz.trace import rate, summarize, undefined_words
 
     cfg = DecodeConfig(gamma=4, rule=make_rule("greedy"), sampling=Sampling(0), max_new_tokens=2)
@@ -127,7 +128,7 @@ def test_a_run_without_drafts_has_undefined_rates_everywhere(target):
     figures.per_position_figure(s), figures.accepted_lengths_figure(s, 4), figures.tokens_per_step_figure(k)
     m = theory.measure(trace)
     assert m.alpha is None and m.predicted_tokens_per_step is None and m.predicted_speedup is None
-    assert "n/a: nothing was drafted" in figures_learn.summary_html(trace, "t")
+    assert "n/a: nothing was drafted" in fcompare.summary_html(trace, "t")
     assert all(q.kind != "expected_tokens" for q in exercises.make_quiz(trace, seed=0))
 
 

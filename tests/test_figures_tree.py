@@ -1,4 +1,4 @@
-"""Tree figures: the layout, the tree panel's data, the mask, the words, the sizing chart."""
+"""specviz.figures.tree: the layout, the tree panel's data, the mask, the words, the sizing chart."""
 
 from __future__ import annotations
 
@@ -7,16 +7,15 @@ import json
 import pytest
 
 from specviz import figures as fg
-from specviz import figures_tree as ftree
 from specviz.decoder import DecodeConfig
 from specviz.drafters import ModelDrafter
+from specviz.figures import tree as ftree
 from specviz.record import Recording
 from specviz.rules import make_rule
 from specviz.tree import TreeShape
 from specviz.warp import Sampling
+from tests.figkit import HOSTILE
 from tests.test_decoder import PROMPT
-
-HOSTILE = "<script>alert(1)</script>"
 
 
 @pytest.fixture(scope="module")

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 
 from specviz import figures as fg
-from specviz import figures_tree as ftree
 from specviz import player
 from specviz.eventlog import load_any
 from specviz.figspec import to_figure
+from specviz.figures import tree as ftree
 from specviz.trace import load
 
 SAMPLES = Path(__file__).resolve().parent.parent / "assets" / "traces"

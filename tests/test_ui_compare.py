@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from specviz import figures_learn as fl
+from specviz.figures import compare as fcompare
 from specviz.ui import traces
 from tests.apptestkit import ok, open_page, plain
 
@@ -17,7 +17,7 @@ def test_compare_aligns_two_traces():
     at = open_page("pages/compare.py", a=a, b=b)
     ta, tb = traces.load_sample(a), traces.load_sample(b)
     assert not isinstance(ta, str) and not isinstance(tb, str)
-    where = fl.divergence(ta["output"]["token_ids"], tb["output"]["token_ids"])
+    where = fcompare.divergence(ta["output"]["token_ids"], tb["output"]["token_ids"])
     if where is None:
         assert at.success
     else:

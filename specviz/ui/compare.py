@@ -7,8 +7,8 @@ from __future__ import annotations
 import streamlit as st
 
 from specviz import figures as fg
-from specviz import figures_learn as fl
 from specviz import live, theory
+from specviz.figures import compare as fcompare
 from specviz.trace import Trace, rate
 from specviz.ui.common import _plot, md_escape
 from specviz.ui.engine import engine_section
@@ -145,7 +145,7 @@ def compare_view() -> None:
         )
     refs = _refs()
     ref_a, ref_b = refs.get(_ref_key(a)), refs.get(_ref_key(b))
-    where = fl.divergence(ids_a, ids_b)
+    where = fcompare.divergence(ids_a, ids_b)
     ca, cb = st.columns(2)
     for col, side, label, t, ref in ((ca, "a", la, a, ref_a), (cb, "b", lb, b, ref_b)):
         with col:
@@ -157,7 +157,7 @@ def compare_view() -> None:
         marks: list[int | None] = [None, where]
     else:  # both rows measured against the evaluation model alone (where it is the reference for their settings)
         marks = [None] + [
-            fl.divergence(ids, reference["token_ids"]) if ref is reference else None
+            fcompare.divergence(ids, reference["token_ids"]) if ref is reference else None
             for ids, ref in ((ids_a, ref_a), (ids_b, ref_b))
         ]
     if where is None:
@@ -168,7 +168,7 @@ def compare_view() -> None:
         agree = f"{where} token{'s' if where != 1 else ''}"
         st.info(f"The outputs agree for {agree}; at position {where} A has “{ta}” and B has “{tb}”.")
     longest = max(len(prov_a), len(prov_b), 0 if reference is None else len(reference["tokens"]))
-    width = fl.COMPARE_WIDTH
+    width = fcompare.COMPARE_WIDTH
     limit = max(0, longest - width)
     if state.get("compare_pair") != (ka, kb):  # a new pair: show where they part
         state["compare_pair"] = (ka, kb)
@@ -183,10 +183,10 @@ def compare_view() -> None:
     start = int(state.get("compare_start", 0))
     nav[3].caption(f"Output positions {start}–{min(start + width, longest) - 1} of {longest} (← and → keys move too).")
     ref_row = None if reference is None else ("evaluation model alone", reference["tokens"])
-    _plot(fl.compare_timeline_figure(rows, start, width, marks, ref_row), "compare_timeline")
+    _plot(fcompare.compare_timeline_figure(rows, start, width, marks, ref_row), "compare_timeline")
     if reference is None:
         _reference_form(a)
-    _plot(fl.compare_progress_figure([("A · " + la, a), ("B · " + lb, b)]), "compare_progress")
+    _plot(fcompare.compare_progress_figure([("A · " + la, a), ("B · " + lb, b)]), "compare_progress")
     st.caption(
         "At temperature 0 a lossless rule (sampling or greedy) reproduces the evaluation model's own text exactly, so a "
         "departure there is a bug or a lossy rule. Above temperature 0 even two lossless runs differ as text — the "
@@ -214,7 +214,7 @@ def _compare_card(side: str, label: str, trace: Trace, ref: list[int] | None) ->
     )
     st.caption(f"Rule {md_escape(str(rule.get('name')))}: {'lossless' if rule.get('lossless', True) else 'lossy'}.")
     if ref is not None:
-        d = fl.divergence(trace["output"]["token_ids"], ref)
+        d = fcompare.divergence(trace["output"]["token_ids"], ref)
         st.caption(
             "Same text as the evaluation model alone."
             if d is None
@@ -222,7 +222,7 @@ def _compare_card(side: str, label: str, trace: Trace, ref: list[int] | None) ->
         )
     st.download_button(
         "Printable summary (HTML)",
-        fl.summary_html(trace, label),
+        fcompare.summary_html(trace, label),
         file_name="specviz-summary.html",
         mime="text/html",
         icon=":material/print:",

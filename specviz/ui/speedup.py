@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 import streamlit as st
 
-from specviz import figures_learn as fl
 from specviz import live, theory
+from specviz.figures import speedup as fspeedup
 from specviz.trace import Trace, dumps
 from specviz.ui.common import _plot, _request, md_escape
 from specviz.ui.glossary import glossary
@@ -91,10 +91,10 @@ def speedup_lab() -> None:
     left, right = st.columns(2, gap="large")
     with left:
         st.latex(r"E[\text{tokens per step}] = \frac{1-\alpha^{\gamma+1}}{1-\alpha}")
-        _plot(fl.tokens_figure(alpha, gamma, points), "lab_tokens")
+        _plot(fspeedup.tokens_figure(alpha, gamma, points), "lab_tokens")
     with right:
         st.latex(r"\text{speedup} = \frac{1-\alpha^{\gamma+1}}{(1-\alpha)(\gamma c+1)}")
-        _plot(fl.speedup_figure(alpha, c, gamma), "lab_speedup")
+        _plot(fspeedup.speedup_figure(alpha, c, gamma), "lab_speedup")
     if points:
         with st.expander("The measured points (sample traces and your sweep)"):
             st.dataframe(_points_table(points), hide_index=True)
@@ -104,11 +104,11 @@ def speedup_lab() -> None:
     unit = b2.radio(
         "counted in",
         ["passes", "positions", "compute"],
-        format_func=fl.BUDGET_WORDS.__getitem__,
+        format_func=fspeedup.BUDGET_WORDS.__getitem__,
         horizontal=True,
         key="lab_budget_unit",
     )
-    _plot(fl.budget_figure(alpha, budget, unit, c), "lab_budget_fig")
+    _plot(fspeedup.budget_figure(alpha, budget, unit, c), "lab_budget_fig")
     st.caption(
         "Passes: each evaluation pass yields the expected tokens per step, so a longer γ always helps, less and less. "
         "Positions: a pass over γ drafts scores γ + 1 positions, so the budget buys fewer passes; the evaluation model "
@@ -131,7 +131,7 @@ def speedup_lab() -> None:
 
 def tree_sizing_section() -> None:
     """What a verification pass costs on this machine, and the draft tree sized to it (`--tree auto`)."""
-    from specviz import figures_tree as ftree
+    from specviz.figures import tree as ftree
 
     st.subheader("Draft trees sized to this machine", anchor="tree-sizing")
     st.markdown(
@@ -352,7 +352,7 @@ def run_sweep(s: SweepSettings) -> None:
     st.session_state["sweep"] = out
 
 
-def sweep_rows(sweep: dict[str, Any]) -> tuple[list[fl.SweepRow], float | None]:
+def sweep_rows(sweep: dict[str, Any]) -> tuple[list[fspeedup.SweepRow], float | None]:
     base = sweep.get("baseline") or {}
     base_tps = len(base.get("token_ids", [])) / base["seconds"] if base.get("seconds") else None
     rows = []
@@ -362,7 +362,7 @@ def sweep_rows(sweep: dict[str, Any]) -> tuple[list[fl.SweepRow], float | None]:
         tokens = len(trace["output"]["token_ids"])
         tps = tokens / run["seconds"] if run["seconds"] > 0 else None
         rows.append(
-            fl.SweepRow(
+            fspeedup.SweepRow(
                 label=run["label"],
                 gamma=m.gamma,
                 rule=str(trace["meta"]["rule"]["name"]),
@@ -380,7 +380,7 @@ def sweep_rows(sweep: dict[str, Any]) -> tuple[list[fl.SweepRow], float | None]:
     return rows, base_tps
 
 
-def _sweep_zip(sweep: dict[str, Any], rows: list[fl.SweepRow]) -> bytes:
+def _sweep_zip(sweep: dict[str, Any], rows: list[fspeedup.SweepRow]) -> bytes:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
         for i, run in enumerate(sweep["runs"]):
@@ -408,7 +408,7 @@ def show_sweep() -> None:
         st.warning(f"The sweep ended early ({md_escape(str(sweep['stopped']))}); the finished runs are shown.")
     if base_tps:
         st.caption(f"The evaluation model alone: {base_tps:.1f} tokens per second on this machine.")
-    _plot(fl.sweep_figure(rows, base_tps), "sweep_figure")
+    _plot(fspeedup.sweep_figure(rows, base_tps), "sweep_figure")
     table = pd.DataFrame(
         [
             {

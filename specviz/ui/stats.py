@@ -8,7 +8,7 @@ from typing import Any
 import streamlit as st
 
 from specviz import figures as fg
-from specviz import figures_tree as ftree
+from specviz.figures import tree as ftree
 from specviz.trace import Trace, no_draft_words, rate, summarize, undefined_words
 from specviz.ui.common import _plot, md_escape
 from specviz.ui.traces import TraceChoice, _meta_line, draft_words

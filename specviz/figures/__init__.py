@@ -1,0 +1,117 @@
+"""Figures: pure functions from a trace (or one of its steps) to a Plotly figure, plus the words.
+
+No Streamlit here: the UI layer (specviz.ui) decides where a figure goes; this package decides
+what it shows. One palette and one set of marker shapes stand for the five outcomes of a drafted
+or generated token everywhere — colour plus shape, so the panels read without colour vision.
+Token text from a trace goes through `esc` before it reaches a figure (text.py says why).
+
+One module per page that has figures of its own, like specviz.ui:
+
+| module      | what it draws                                                        | page (specviz/ui/)        | tests/                   |
+| ----------- | -------------------------------------------------------------------- | ------------------------- | ------------------------ |
+| home.py     | step_picture: one step as boxes, proposed and kept                   | Home (home.py)            | test_figures_step.py     |
+| replay.py   | the acceptance diagram and the distributions at one position (specs) | Step through (player)     | test_figures_replay.py   |
+| stats.py    | the cost model (Costs, costs, verdict) and the statistics charts     | Statistics (stats, engine)| test_figures_stats.py    |
+| speedup.py  | the theory's curves, the fixed budget, the live sweep                | Speedup lab (speedup.py)  | test_figures_speedup.py  |
+| compare.py  | outputs on aligned rows, progress, divergence, the printable summary | Compare (compare.py)      | test_figures_compare.py  |
+
+Shared by several pages (they never import a page's module; tests/test_figures_init.py checks):
+
+| module      | what                                                                   | used by                            | tests/                   |
+| ----------- | ---------------------------------------------------------------------- | ---------------------------------- | ------------------------ |
+| palette.py  | COLORS, SYMBOLS, LABELS per Kind; fonts, layout, presented (projector)  | every figure, the sidebar's legend | test_figures_text.py     |
+| text.py     | token and prompt text: visible, literal, esc, plural, the end mark      | every page                         | test_figures_text.py     |
+| step.py     | a step's cells and words (step_cells, describe_*), output provenance    | Home, Live, Step through, Compare  | test_figures_step.py     |
+| gaps.py     | missing_parts: what a minimal trace lacks, and what that costs          | every page that reads a trace      | test_figures_step.py     |
+| timeline.py | the token timeline, its window and its highlighted step (specs)         | Live, Step through                 | test_figures_timeline.py |
+| tree.py     | draft trees: the tree, its attention mask, their words; tree sizing     | Step through, Statistics, Speedup  | test_figures_tree.py     |
+| toy.py      | toy_trace: the course's example as a trace, no model needed             | Home, the fallback sample, tests   | test_figures_step.py     |
+
+The step figures (timeline, replay, tree) are written as plain Plotly dicts (`*_spec`, with
+specviz.figspec) because the browser player (specviz.player) ships every step's figures at once;
+`*_figure` turns a spec into a go.Figure for a server page.
+
+This module re-exports the names callers use as `from specviz import figures as fg` (fg.visible,
+fg.acceptance_spec, fg.COLORS …). The tree's, the Speedup lab's and Compare's figures are used
+through their modules: `from specviz.figures import tree as ftree` (and speedup, compare).
+"""
+
+from __future__ import annotations
+
+from specviz.figures.gaps import Gap, missing_parts
+from specviz.figures.home import step_picture
+from specviz.figures.palette import COLORS, KINDS, LABELS, NEUTRAL, P_COLOR, Q_COLOR, SYMBOLS, Kind, presented
+from specviz.figures.replay import (
+    RAW_COLOR,
+    RAW_NAME,
+    acceptance_figure,
+    acceptance_spec,
+    distribution_figure,
+    distribution_spec,
+    residual_top,
+)
+from specviz.figures.stats import (
+    Costs,
+    accepted_lengths_figure,
+    costs,
+    expected_tokens,
+    implied_speedup,
+    per_position_figure,
+    timing_figure,
+    tokens_per_step_figure,
+    verdict,
+)
+from specviz.figures.step import Cell, OutTok, describe_next, describe_step, provenance, step_cells
+from specviz.figures.text import END_MARK, end_tokens, esc, literal, plural, readable_output, visible
+from specviz.figures.timeline import TIMELINE_HIGHLIGHT, timeline_figure, timeline_gamma, timeline_spec, window
+from specviz.figures.toy import toy_trace
+
+__all__ = [
+    "COLORS",
+    "END_MARK",
+    "KINDS",
+    "LABELS",
+    "NEUTRAL",
+    "P_COLOR",
+    "Q_COLOR",
+    "RAW_COLOR",
+    "RAW_NAME",
+    "SYMBOLS",
+    "TIMELINE_HIGHLIGHT",
+    "Cell",
+    "Costs",
+    "Gap",
+    "Kind",
+    "OutTok",
+    "acceptance_figure",
+    "acceptance_spec",
+    "accepted_lengths_figure",
+    "costs",
+    "describe_next",
+    "describe_step",
+    "distribution_figure",
+    "distribution_spec",
+    "end_tokens",
+    "esc",
+    "expected_tokens",
+    "implied_speedup",
+    "literal",
+    "missing_parts",
+    "per_position_figure",
+    "plural",
+    "presented",
+    "provenance",
+    "readable_output",
+    "residual_top",
+    "step_cells",
+    "step_picture",
+    "timeline_figure",
+    "timeline_gamma",
+    "timeline_spec",
+    "timing_figure",
+    "tokens_per_step_figure",
+    "toy_trace",
+    "verdict",
+    "visible",
+    "window",
+]
