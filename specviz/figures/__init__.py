@@ -7,13 +7,15 @@ Token text from a trace goes through `esc` before it reaches a figure (text.py s
 
 One module per page that has figures of its own, like specviz.ui:
 
-| module      | what it draws                                                        | page (specviz/ui/)        | tests/                   |
-| ----------- | -------------------------------------------------------------------- | ------------------------- | ------------------------ |
-| home.py     | step_picture: one step as boxes, proposed and kept                   | Home (home.py)            | test_figures_step.py     |
-| replay.py   | the acceptance diagram and the distributions at one position (specs) | Step through (player)     | test_figures_replay.py   |
-| stats.py    | the cost model (Costs, costs, verdict) and the statistics charts     | Statistics (stats, engine)| test_figures_stats.py    |
-| speedup.py  | the theory's curves, the fixed budget, the live sweep                | Speedup lab (speedup.py)  | test_figures_speedup.py  |
-| compare.py  | outputs on aligned rows, progress, divergence, the printable summary | Compare (compare.py)      | test_figures_compare.py  |
+| module     | what it draws                                                        | page (specviz/ui/)                  | tests/                  |
+| ---------- | -------------------------------------------------------------------- | ----------------------------------- | ----------------------- |
+| home.py    | step_picture: one step as boxes, proposed and kept                   | Home (home.py)                      | test_figures_home.py    |
+| replay.py  | the acceptance diagram and the distributions at one position (specs) | Step through (replay.py, player.py) | test_figures_replay.py  |
+| stats.py   | the cost model (Costs, costs, verdict) and the statistics charts     | Statistics (stats.py, engine.py)    | test_figures_stats.py   |
+| speedup.py | the theory's curves, the fixed budget, the live sweep                | Speedup lab (speedup.py)            | test_figures_speedup.py |
+| compare.py | outputs on aligned rows, progress, divergence, the printable summary | Compare (compare.py)                | test_figures_compare.py |
+
+Live decoding draws only shared figures (timeline, step); Exercises none (its questions use text).
 
 Shared by several pages (they never import a page's module; tests/test_figures_init.py checks):
 
@@ -22,10 +24,10 @@ Shared by several pages (they never import a page's module; tests/test_figures_i
 | palette.py  | COLORS, SYMBOLS, LABELS per Kind; fonts, layout, presented (projector)  | every figure, the sidebar's legend | test_figures_text.py     |
 | text.py     | token and prompt text: visible, literal, esc, plural, the end mark      | every page                         | test_figures_text.py     |
 | step.py     | a step's cells and words (step_cells, describe_*), output provenance    | Home, Live, Step through, Compare  | test_figures_step.py     |
-| gaps.py     | missing_parts: what a minimal trace lacks, and what that costs          | every page that reads a trace      | test_figures_step.py     |
+| gaps.py     | missing_parts: what a minimal trace lacks, and what that costs          | every page that reads a trace      | test_eventlog.py         |
 | timeline.py | the token timeline, its window and its highlighted step (specs)         | Live, Step through                 | test_figures_timeline.py |
 | tree.py     | draft trees: the tree, its attention mask, their words; tree sizing     | Step through, Statistics, Speedup  | test_figures_tree.py     |
-| toy.py      | toy_trace: the course's example as a trace, no model needed             | Home, the fallback sample, tests   | test_figures_step.py     |
+| toy.py      | toy_trace: the course's example as a trace, no model needed             | Home, the fallback sample, tests   | (every figure test)      |
 
 The step figures (timeline, replay, tree) are written as plain Plotly dicts (`*_spec`, with
 specviz.figspec) because the browser player (specviz.player) ships every step's figures at once;
