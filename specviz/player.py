@@ -2,7 +2,7 @@
 
 The browser player (specviz/assets/player/player.js, mounted by specviz.ui.player and inlined in a
 lesson file by specviz.lesson) steps through this data without asking the server again: the
-figures are the same Plotly specs the server pages draw (specviz.figures / figures_tree `*_spec`),
+figures are the same Plotly specs the server pages draw (specviz.figures and specviz.figures.tree `*_spec`),
 and the words are the same sentences (`describe_step`, `describe_next`, `tree_words`).
 
 Token and prompt text is plain text here (made visible with `visible` / `literal`); the player

@@ -11,7 +11,7 @@ import pytest
 from specviz import figures as fg
 from specviz.trace import validate
 from specviz.ui import live as ui_live
-from tests.apptestkit import live_with, ok, open_page, step_title
+from tests.apptestkit import live_with, ok, open_page, player, step_title
 
 
 def test_live_decoding_with_tiny_models(model_dirs):
@@ -84,8 +84,9 @@ def test_live_decoding_with_a_draft_tree_then_its_tree_on_the_replay_page(model_
     assert validate(trace) == [] and trace["meta"]["tree"]["shape"] == "2,2,1,1"
     assert all("tree" in s for s in trace["steps"])
     ok(at.button(key="live_to_replay").click().run())
-    assert any("Draft tree" in m.value for m in at.markdown)
-    assert any("Tree attention mask" in m.value for m in at.markdown)
+    _, data = player(at)  # the step-through player, opened on this run
+    assert data["n"] == len(trace["steps"]) and all(s["tree"]["tree"] and s["tree"]["mask"] for s in data["steps"])
+    assert data["text"]["tree"].startswith("Draft tree") and data["text"]["mask"].startswith("Tree attention mask")
     ok(at.switch_page("pages/stats.py").run())
     ok(at.selectbox(key="stats_trace").set_value(result["key"]).run())
     assert any("drafted trees" in c.value for c in at.caption)
