@@ -10,7 +10,8 @@ only ever puts it into the page as text (`textContent`), never as markup. Figure
 escaped for Plotly by the figure functions, as on the server.
 
 The data contract (version `PLAYER_VERSION`): `player_data(trace, name)` → a JSON-ready dict
-{version, name, n, meta_line, text, kinds, tokens, timeline, gaps, steps: [step...]};
+{version, name, meta_line, n, presentation, prompt, text, kinds, tokens, context_tokens, template,
+timeline: {spec, highlight, rows, height}, steps: [step_data...]};
 `pack` → gzip + base64 of its JSON (what travels to the browser; base64 has no character
 that could end a <script> element). No Streamlit here.
 """

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -94,3 +95,15 @@ def test_the_step_words_say_a_tree_was_drafted(tree_trace):
     first = fg.describe_step(tree_trace, k)[0]
     assert f"a tree of {len(tree_trace['steps'][k]['tree']['nodes'])} candidates" in first
     assert "line the rule walked" in first
+
+
+def test_a_percent_in_a_token_is_not_plotly_template_syntax() -> None:
+    """A hovertemplate reads %{…}: a token "%{x}" must show as typed, not as the point's x."""
+    from specviz.figures.tree import tree_spec
+    from specviz.trace import load
+
+    trace = load(Path(__file__).resolve().parent.parent / "assets" / "traces" / "tree-sampling.json.gz")
+    k = next(i for i, s in enumerate(trace["steps"]) if s.get("next"))
+    trace["steps"][k]["next"]["token"] = "%{x}"
+    hovers = [t.get("hovertemplate", "") for t in tree_spec(trace, k)["data"]]
+    assert any("&#37;{x}" in h for h in hovers) and not any("%{x}" in h for h in hovers)

@@ -29,7 +29,10 @@ def test_the_file_holds_everything_and_forbids_the_network(tmp_path: Path) -> No
     size = lesson.write_lesson([("greedy", load(GREEDY))], tmp_path / "l.html")
     text = (tmp_path / "l.html").read_text(encoding="utf-8")
     assert size == len(text.encode())
-    assert '<meta http-equiv="Content-Security-Policy" content="default-src \'none\';' in text
+    csp = text.split('http-equiv="Content-Security-Policy" content="', 1)[1].split('"', 1)[0]
+    assert csp.startswith("default-src 'none';") and "connect-src 'none'" in csp
+    # script: only the file's own three blocks, by hash (an injected <script> could not run)
+    assert csp.count("'sha256-") == 3 and "script-src 'unsafe-inline'" not in csp
     assert "window.Plotly = Plotly" in text and "function specvizPlayer" in text
     assert "<script src" not in text and "<link" not in text  # nothing to fetch
 
@@ -39,6 +42,18 @@ def test_hostile_names_cannot_leave_their_script(tmp_path: Path) -> None:
     text = lesson.lesson_html([(name, hostile_trace())], title=name)
     assert text.count("<script>") == 3 and text.count("</script>") == 3  # Plotly, the player, the boot
     assert "<title>&lt;/script&gt;" in text
+
+
+def test_names_are_shown_not_applied_and_the_file_is_readable(tmp_path: Path) -> None:
+    rlo = "\u202e"
+    old = os.umask(0o022)
+    try:
+        lesson.write_lesson([(f"{rlo}lmth.exe", load(GREEDY))], tmp_path / "l.html")
+    finally:
+        os.umask(old)
+    text = (tmp_path / "l.html").read_text(encoding="utf-8")
+    assert rlo not in text.split("<script>", 1)[0] and "\\u202elmth.exe" in text.split("<script>", 1)[0]
+    assert (tmp_path / "l.html").stat().st_mode & 0o777 == 0o644  # a web server's user can read it
 
 
 def test_a_failed_write_leaves_no_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -101,7 +116,7 @@ def test_offline_stepping_keys_links_and_hostile_text(lesson_file: Path) -> None
         assert n == 2
         pg.keyboard.press("ArrowRight")
         pg.wait_for_selector(".svz[data-step='1']")
-        assert pg.evaluate("window.location.hash") == "#step=1"
+        assert pg.evaluate("window.location.hash") == "#trace=0&step=1"  # two traces: the link names which
         pg.keyboard.press("End")
         last = json.loads(pg.evaluate("JSON.stringify(document.querySelector('.svz-slider').max)"))
         pg.wait_for_selector(f".svz[data-step='{last}']")
@@ -114,9 +129,22 @@ def test_offline_stepping_keys_links_and_hostile_text(lesson_file: Path) -> None
         )
         pg.click("text=Next ▶")
         pg.wait_for_selector(".svz[data-step='1']")
-        # a link to a step opens there
-        pg.goto(url + "#step=2")
+        # a link to a step opens there; with several traces the link names the trace too
+        pg.goto(url + "#trace=1&step=2")
         pg.reload()
         pg.wait_for_selector(".svz[data-step='2'] .svz-current .svz-timeline .main-svg")
+        assert pg.evaluate("document.querySelector('.svz-chooser').value") == "1"
+        pg.evaluate("window.location.hash = 'trace=1&step=5'")  # a link within the open file
+        pg.wait_for_selector(".svz[data-step='5']")
+        # keys faster than drawing: the step where they stop is drawn whole, old steps are let go
+        for _ in range(8):
+            pg.keyboard.press("ArrowRight")
+            pg.wait_for_timeout(60)
+        pg.wait_for_selector(".svz[data-step='13']")
+        pg.wait_for_function(
+            "[...document.querySelectorAll('.svz-current .svz-plot')]"
+            ".every(d => d.style.display === 'none' || d.querySelector('.main-svg'))"
+        )
+        assert pg.evaluate("document.querySelectorAll('.svz-frame').length") <= 4
         assert errors == []
         assert all(r.startswith("file://") for r in requests), requests

@@ -40,6 +40,8 @@ def test_a_step_past_the_end_or_not_a_number_is_clamped():
     n = len(traces.load_sample(SAMPLES[0])["steps"])
     assert player(open_page("pages/replay.py", trace=SAMPLES[0], step="99999"))[0]["step"] == n - 1
     assert player(open_page("pages/replay.py", trace=SAMPLES[0], step="-2"))[0]["step"] == 0
+    assert player(open_page("pages/replay.py", trace=SAMPLES[0], step="²"))[0]["step"] == 0  # isdigit() says yes
+    assert player(open_page("pages/replay.py", trace=SAMPLES[0], step="9" * 5000))[0]["step"] == 0
 
 
 def test_presentation_mode_mounts_a_scaled_player():

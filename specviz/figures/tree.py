@@ -147,7 +147,8 @@ def tree_spec(trace: Trace, k: int) -> dict[str, Any]:
             marker=dict(color="#404040", symbol="square", size=12),
             text=["context"],
             textposition="middle left",
-            hovertemplate=f"the root: the context ({step['context_length']} tokens), read in the same pass<extra></extra>",
+            hovertemplate=f"the root: the context ({step.get('context_length', '?')} tokens), read in the same pass"
+            "<extra></extra>",
             showlegend=False,
         )
     )
@@ -203,7 +204,8 @@ def tree_spec(trace: Trace, k: int) -> dict[str, Any]:
                 textposition="middle right",
                 textfont=_FONT,
                 name=LABELS[kind],
-                hovertemplate=f"{LABELS[kind]}: {esc(nxt['token'], 40)}<extra></extra>",
+                # %{…} in a hovertemplate is Plotly's own syntax: a token's % becomes an entity
+                hovertemplate=f"{LABELS[kind]}: {esc(nxt['token'], 40).replace('%', '&#37;')}<extra></extra>",
             )
         )
     depth = last + (1 if nxt is not None else 0)

@@ -107,7 +107,8 @@ def page_start(title: str) -> None:
     if st.query_params.get("present") == "1" and "presentation_widget" not in st.session_state:
         st.session_state["presentation"] = True
     if st.session_state.get("presentation"):
-        st.query_params["present"] = "1"
+        if st.query_params.get("present") != "1":  # a write, even of the same value, resets the address bar
+            st.query_params["present"] = "1"
     elif "present" in st.query_params:
         del st.query_params["present"]
     head, toggle = st.columns([5, 1])

@@ -23,6 +23,7 @@ import streamlit as st
 from specviz import lesson
 from specviz import player as pd
 from specviz.trace import Trace
+from specviz.ui.common import md_escape
 
 __all__ = ["plotly_url", "show_player"]
 
@@ -31,15 +32,21 @@ STATIC = Path(__file__).resolve().parent.parent.parent / "static"  # next to app
 _MOUNT_JS = """
 const SVZ_MOUNTS = new WeakMap();
 
+// this server's copy of Plotly.js, kept apart from any other on the page (Streamlit's own charts
+// bring theirs and may have set window.Plotly first)
 function svzPlotly(src) {
-  if (window.Plotly) return Promise.resolve();
   if (!window.__svzPlotly) {
     window.__svzPlotly = new Promise((resolve, reject) => {
+      const before = window.Plotly;
       const s = document.createElement("script");
       s.src = src;
-      s.onload = () => resolve();
+      s.onload = () => {
+        const mine = window.Plotly;
+        if (before) window.Plotly = before;
+        resolve(mine);
+      };
       s.onerror = () => {
-        window.__svzPlotly = null;
+        window.__svzPlotly = null; // the next mount tries again
         reject(new Error("Plotly.js could not be loaded from this server (" + src + "): reload the page."));
       };
       document.head.appendChild(s);
@@ -52,28 +59,41 @@ export default function (component) {
   const { data, parentElement } = component;
   const mount = parentElement.querySelector(".svz-mount");
   const prev = SVZ_MOUNTS.get(parentElement);
-  if (prev && prev.key === data.key) return prev.cleanup; // same trace and look: keep the player and its step
+  if (prev && prev.key === data.key) {
+    // the same trace and look: keep the player; a new link step (back / forward) moves it
+    if (prev.player && data.step !== prev.step) prev.player.go(data.step);
+    prev.step = data.step;
+    return prev.release;
+  }
   let step = data.step;
   if (prev) {
-    if (prev.player && prev.trace === data.trace) step = prev.player.state.k; // the look changed: same step
-    prev.cleanup();
+    // the look changed (presentation mode), the trace did not: stay on the step
+    if (prev.player && prev.player.state.data && prev.trace === data.trace) step = prev.player.state.k;
+    prev.destroy();
   }
-  const entry = { key: data.key, trace: data.trace, player: null };
-  entry.cleanup = () => {
+  const entry = { key: data.key, trace: data.trace, step: data.step, player: null };
+  entry.destroy = () => {
     if (entry.player) entry.player.destroy();
     entry.player = null;
-    SVZ_MOUNTS.delete(parentElement);
+    if (SVZ_MOUNTS.get(parentElement) === entry) SVZ_MOUNTS.delete(parentElement);
   };
+  // Streamlit calls the cleanup of a superseded call at once: only the latest call's may destroy
+  const release = () => {
+    if (SVZ_MOUNTS.get(parentElement) === entry && entry.release === release) entry.destroy();
+  };
+  entry.release = release;
   SVZ_MOUNTS.set(parentElement, entry);
   svzPlotly(data.plotly)
-    .then(() => {
+    .then((plotly) => {
       if (SVZ_MOUNTS.get(parentElement) !== entry) return;
-      entry.player = specvizPlayer(mount, [{ name: data.trace, packed: data.packed }], { step, link: "query" });
+      const source = [{ name: data.name, packed: data.packed }];
+      entry.player = specvizPlayer(mount, source, { step, link: "query", plotly });
     })
     .catch((e) => {
       mount.textContent = e.message;
+      entry.destroy(); // the next run mounts afresh
     });
-  return entry.cleanup;
+  return release;
 }
 """
 
@@ -95,9 +115,13 @@ def plotly_url() -> str | None:
         try:
             STATIC.mkdir(exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=STATIC, prefix=".plotly-", suffix=".js")
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(lesson.plotly_js())
-            os.replace(tmp, target)  # whole or not at all: another session may be reading it
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8") as f:
+                    f.write(lesson.plotly_js())
+                os.chmod(tmp, 0o644)  # served to every browser
+                os.replace(tmp, target)  # whole or not at all: another session may be reading it
+            finally:
+                Path(tmp).unlink(missing_ok=True)
         except OSError:
             return None
     return f"app/static/{name}"
@@ -113,18 +137,22 @@ def show_player(cache_key: str, name: str, trace: Trace, meta_line: str, step: i
     url = plotly_url()
     if url is None:
         st.error(
-            f"The player needs Plotly.js in {STATIC}, which this server cannot write. Run `make setup` once as a "
-            "user who may write there, or download the lesson file below: it plays without the server."
+            f"The step-through player needs Plotly.js in {STATIC}, and this server cannot write that folder. Make "
+            "it writable by the app's user (the app copies Plotly.js there from the plotly package on first use)."
         )
         return None
     try:
         packed = _packed(cache_key, name, meta_line, presentation, trace)
-    except ValueError as exc:  # a number JSON cannot carry
-        st.error(f"This trace cannot be played: {exc}. Check it with `python -m specviz validate --minimal`.")
+    except (ValueError, KeyError, TypeError, IndexError) as exc:  # a number JSON cannot carry; a field missing
+        st.error(
+            f"This trace cannot be played ({type(exc).__name__}: {md_escape(str(exc)[:200])}). "
+            "Check it with `python -m specviz validate --minimal`."
+        )
         return None
     data = {
         "key": f"{cache_key}:{int(presentation)}",
-        "trace": name,
+        "trace": cache_key,  # changes whenever the trace's content can have changed
+        "name": name,
         "step": step,
         "plotly": url,
         "packed": packed,

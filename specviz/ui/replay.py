@@ -16,6 +16,7 @@ import streamlit as st
 from specviz import lesson
 from specviz.figures import literal
 from specviz.player import meta_line
+from specviz.trace import Trace
 from specviz.ui.player import show_player
 from specviz.ui.traces import TraceChoice, choose_trace
 
@@ -24,8 +25,8 @@ __all__ = ["lesson_name", "linked_step", "replay_view"]
 
 def linked_step(n_steps: int) -> int:
     """The step a link asks for (?step=N), clamped to the trace; 0 without one."""
-    wanted = st.query_params.get("step")
-    if wanted is None or not wanted.strip().isdigit():
+    wanted = (st.query_params.get("step") or "").strip()
+    if not (wanted.isascii() and wanted.isdigit()) or len(wanted) > 9:  # not "²", not 5,000 digits
         return 0
     return max(0, min(int(wanted), n_steps - 1))
 
@@ -36,13 +37,18 @@ def lesson_name(choice: TraceChoice) -> str:
     return f"specviz-{stem}.html"
 
 
+@st.cache_data(max_entries=4, show_spinner=False)  # ~6 MB each; a class downloads the same few
+def _lesson_bytes(cache_key: str, name: str, _trace: Trace) -> bytes:
+    return lesson.lesson_html([(name, _trace)]).encode("utf-8")
+
+
 def _lesson_section(choice: TraceChoice) -> None:
     steps = len(choice.trace["steps"])
     # one of these is ~5 MB of Plotly.js plus ~3 kB per step, built only when the button is pressed
     size_mb = 4.8 + 3.4e-3 * steps
     st.download_button(
         "Download a lesson file",
-        data=lambda: lesson.lesson_html([(literal(choice.label, 120), choice.trace)]).encode("utf-8"),
+        data=lambda: _lesson_bytes(choice.cache_key, literal(choice.label, 120), choice.trace),
         file_name=lesson_name(choice),
         mime="text/html",
         icon=":material/download:",

@@ -232,11 +232,15 @@ def choose_trace(page: str) -> TraceChoice | None:
         if isinstance(trace, str):
             st.error(f"This sample cannot be shown: {md_escape(trace)}")
             return None
-        st.query_params["trace"] = key.removeprefix("sample:")
+        if st.query_params.get("trace") != key.removeprefix("sample:"):
+            # written only when it changes: any write resets the address bar, and with it the step
+            # the browser player has put there
+            st.query_params["trace"] = key.removeprefix("sample:")
         cache_key = f"{key}@{samples[key.removeprefix('sample:')].stat().st_mtime_ns}"
     else:
         trace = _store()[key]["trace"]
-        st.query_params.pop("trace", None)
+        if "trace" in st.query_params:
+            del st.query_params["trace"]
         cache_key = key
         with pick:  # the URL cannot carry it: say so rather than let a shared link open something else
             st.caption(

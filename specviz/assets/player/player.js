@@ -6,7 +6,8 @@
 // labels arrive escaped for Plotly by specviz.figures.
 //
 // Used twice: as the Streamlit component of the step-through page (specviz/ui/player.py) and
-// inlined in a lesson file (specviz/lesson.py). Plain script, no imports: it needs window.Plotly.
+// inlined in a lesson file (specviz/lesson.py). Plain script, no imports: it is handed the Plotly.js it
+// draws with (opts.plotly), else uses window.Plotly.
 /* exported specvizPlayer, specvizUnpack */
 "use strict";
 
@@ -41,7 +42,10 @@ const SVZ_SPEEDS = [0.25, 0.5, 1, 2, 4];
 //   keys: listen to the keyboard (default true). Returns {destroy, go, state}.
 function specvizPlayer(root, sources, opts) {
   opts = opts || {};
-  const st = { data: null, k: 0, playing: null, speed: 1, distPos: null, tlStart: -1, tlCache: null, source: 0 };
+  const st = { data: null, k: 0, playing: null, speed: 1, source: 0 };
+  const Plotly = opts.plotly || window.Plotly;
+  let destroyed = false;
+  let loads = 0; // a newer load() supersedes an older one still unpacking
   const times = (window.__svzTimes = window.__svzTimes || []); // key press → painted, ms (browser tests)
   let pressedAt = null;
   root.textContent = "";
@@ -67,7 +71,7 @@ function specvizPlayer(root, sources, opts) {
   const bFirst = mk("« First", "Home", () => go(0));
   const bPrev = mk("◀ Prev", "←", () => go(st.k - 1));
   const bNext = mk("Next ▶", "→", () => go(st.k + 1));
-  const bLast = mk("Last »", "End", () => go(st.data.n - 1));
+  const bLast = mk("Last »", "End", () => st.data && go(st.data.n - 1));
   const bPlay = mk("Play", "Space", () => togglePlay());
   const speed = svzEl("select", "svz-speed");
   speed.setAttribute("aria-label", "Speed (steps per second)");
@@ -111,7 +115,7 @@ function specvizPlayer(root, sources, opts) {
       }
       div.style.display = "";
       const layout = Object.assign({ template: st.data.template }, spec.layout);
-      window.Plotly.react(div, spec.data, layout, SVZ_CONFIG);
+      Plotly.react(div, spec.data, layout, SVZ_CONFIG);
     };
   }
 
@@ -274,7 +278,7 @@ function specvizPlayer(root, sources, opts) {
   }
 
   function dropFrame(f) {
-    for (const div of f.el.querySelectorAll(".js-plotly-plot")) window.Plotly.purge(div);
+    for (const div of f.el.querySelectorAll(".js-plotly-plot")) Plotly.purge(div);
     f.el.remove();
     frames.delete(f.k);
   }
@@ -289,8 +293,11 @@ function specvizPlayer(root, sources, opts) {
   }
 
   function schedule(frame, first) {
-    const items = frame.jobs.splice(0).map((job) => [frame, job]);
-    queue = first ? items.concat(queue.filter(([f]) => f !== frame)) : queue.concat(items);
+    // the frame's jobs already queued (it was being drawn ahead) move to the front with the rest
+    const queued = queue.filter(([f]) => f === frame);
+    const items = queued.concat(frame.jobs.splice(0).map((job) => [frame, job]));
+    const others = queue.filter(([f]) => f !== frame);
+    queue = first ? items.concat(others) : others.concat(items);
     if (!timer && queue.length) timer = setTimeout(pump, 0);
   }
 
@@ -333,11 +340,14 @@ function specvizPlayer(root, sources, opts) {
     bFirst.disabled = bPrev.disabled = k === 0;
     bNext.disabled = bLast.disabled = k >= d.n - 1;
     slider.value = String(k);
+    // keep the frames next to this step only: stepping faster than drawing must not pile them up
+    for (const old of [...frames.values()]) if (Math.abs(old.k - k) > 2) dropFrame(old);
     let f = frames.get(k);
     if (!f) {
       f = buildFrame(k);
       frames.set(k, f);
     }
+    const active = document.activeElement;
     // every frame sits in the same grid cell; only the current one is visible, so a step changes
     // what is painted without laying anything out again
     if (f.el.parentNode !== view) view.appendChild(f.el);
@@ -348,6 +358,7 @@ function specvizPlayer(root, sources, opts) {
       el.setAttribute("aria-hidden", String(el !== f.el));
       for (const b of el.querySelectorAll("button")) b.tabIndex = el === f.el ? 0 : -1;
     }
+    if (active && view.contains(active) && !f.el.contains(active)) root.focus({ preventScroll: true });
     // drop queued work of frames no longer next to this step; draw what this one still lacks first
     const kept = [];
     for (const [fr, job] of queue) {
@@ -363,7 +374,7 @@ function specvizPlayer(root, sources, opts) {
     try {
       const url = new URL(window.location.href);
       if (opts.link === "query") url.searchParams.set("step", String(k));
-      else if (opts.link === "hash") url.hash = `step=${k}`;
+      else if (opts.link === "hash") url.hash = sources.length > 1 ? `trace=${st.source}&step=${k}` : `step=${k}`;
       else return;
       window.history.replaceState(window.history.state, "", url.toString());
     } catch (e) {
@@ -388,6 +399,7 @@ function specvizPlayer(root, sources, opts) {
     } else {
       if (st.k >= st.data.n - 1) go(0);
       st.playing = setInterval(() => {
+        if (queue.some(([f]) => f.k === st.k)) return; // still drawing this step: wait a tick
         if (st.k >= st.data.n - 1) togglePlay();
         else go(st.k + 1);
       }, 1000 / st.speed);
@@ -400,6 +412,9 @@ function specvizPlayer(root, sources, opts) {
     const t = ev.target;
     const tag = ((t && t.tagName) || "").toLowerCase();
     if (tag === "input" || tag === "textarea" || tag === "select" || (t && t.isContentEditable)) return;
+    // the page's own controls keep their keys (a tab strip, a slider, a link, an expander)
+    if (t && t.closest && !root.contains(t) && t.closest("a, summary, button, [role=slider], [role=tab], [role=radio]"))
+      return;
     const to = { ArrowRight: st.k + 1, ArrowLeft: st.k - 1, Home: 0, End: st.data.n - 1 }[ev.key];
     if (to !== undefined) {
       ev.preventDefault();
@@ -414,15 +429,19 @@ function specvizPlayer(root, sources, opts) {
   function clear() {
     if (st.playing) togglePlay();
     queue = [];
+    waiting = null;
     for (const f of [...frames.values()]) dropFrame(f);
     view.textContent = "";
     st.k = -1;
   }
 
   async function load(i, step) {
+    const mine = ++loads;
     error.textContent = "";
+    chooser.value = String(i);
     try {
       const data = await specvizUnpack(sources[i].packed);
+      if (destroyed || mine !== loads) return; // unmounted, or another trace chosen meanwhile
       clear();
       st.data = data;
       st.source = i;
@@ -431,22 +450,31 @@ function specvizPlayer(root, sources, opts) {
       slider.style.display = data.n > 1 ? "" : "none";
       keysHint.textContent = data.text.keys;
       root.classList.toggle("svz-present", Boolean(data.presentation));
+      for (const b of [bFirst, bPrev, bNext, bLast, bPlay]) b.disabled = data.n <= 1;
       if (!data.n) {
+        delete root.dataset.step;
         view.appendChild(svzEl("p", "svz-heading", "This trace has no steps to show."));
         return;
       }
       go(Number.isFinite(step) ? step : 0);
     } catch (e) {
+      if (destroyed || mine !== loads) return;
+      clear();
+      st.data = null;
       error.textContent = `This trace could not be shown: ${e.message}`;
     }
   }
   chooser.onchange = () => load(Number(chooser.value), 0);
-  load(0, opts.step);
+  root.tabIndex = -1; // focus lands here when the step it was in is swapped out
+  const first = Math.max(0, Math.min(sources.length - 1, Number(opts.trace) || 0));
+  load(first, opts.step);
 
   return {
     go,
+    open: (i, step) => load(i, step),
     state: st,
     destroy() {
+      destroyed = true;
       clear();
       document.removeEventListener("keydown", onKey);
     },
