@@ -13,7 +13,7 @@ docs/EVENTLOG.md describes every column. The result passes `validate(trace, stri
 analysis; ...). Like `specviz.trace.loads`, every function here treats its input as hostile and
 raises only TraceError, whose message names the line and the column.
 
-Pure Python, like trace.py: no torch, no streamlit.
+Pure Python, like specviz.trace: no torch, no streamlit.
 """
 
 from __future__ import annotations

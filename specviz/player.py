@@ -30,6 +30,7 @@ import plotly.io as pio
 from specviz import figspec
 from specviz import figures as fg
 from specviz.figures import tree as ftree
+from specviz.figures.palette import TINTS
 from specviz.trace import Trace
 
 __all__ = [
@@ -68,15 +69,6 @@ TEXT = {
     "mask": "Tree attention mask: which position each node may attend to (dark = sees)",
     "timeline": "Token timeline — click a marker to jump to its step",
     "keys": "Keys: ← → step, Home / End first and last, Space plays and pauses.",
-}
-
-# outcome → (background tint of its table cell, label), as on the server's table
-TINTS = {
-    "accepted": "#CDEEE4",
-    "rejected": "#F7DCCC",
-    "unevaluated": "#EEEEEE",
-    "correction": "#CCE3F0",
-    "bonus": "#F5E4EE",
 }
 
 

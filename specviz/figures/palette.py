@@ -24,6 +24,7 @@ __all__ = [
     "P_COLOR",
     "Q_COLOR",
     "SYMBOLS",
+    "TINTS",
     "Kind",
     "legend_only",
     "presented",
@@ -53,6 +54,14 @@ LABELS: dict[Kind, str] = {
     "unevaluated": "never evaluated",
     "correction": "correction (evaluation model)",
     "bonus": "bonus (evaluation model)",
+}
+# each outcome's light tint, for a table cell or a token's background (the app's theme has the same)
+TINTS: dict[Kind, str] = {
+    "accepted": "#CDEEE4",
+    "rejected": "#F7DCCC",
+    "unevaluated": "#EEEEEE",
+    "correction": "#CCE3F0",
+    "bonus": "#F5E4EE",
 }
 P_COLOR, Q_COLOR, NEUTRAL = "#404040", "#A0A0A0", "#D9D9D9"
 FONT = dict(family="DejaVu Sans Mono, Menlo, Consolas, monospace")

@@ -33,7 +33,6 @@ MD_COLOR: dict[Kind, str] = {
     "bonus": "violet",
 }
 SHAPE: dict[str, str] = {"circle": "●", "x": "✕", "circle-open": "○", "diamond": "◆", "star": "★"}
-TIMELINE_ROWS = 24
 _MD_SPECIAL = set("\\`*_{}[]()#+-.!|<>~:$=^&")
 
 

@@ -13,8 +13,9 @@ import streamlit as st
 from specviz import figures as fg
 from specviz import live
 from specviz.figures import literal
+from specviz.player import TIMELINE_ROWS
 from specviz.trace import Trace, dumps, finish, rate, summarize, undefined_words
-from specviz.ui.common import TIMELINE_ROWS, _plot, _request, legend_md, md_escape, tokens_md
+from specviz.ui.common import _plot, _request, legend_md, md_escape, tokens_md
 from specviz.ui.runs import DEFAULT, _generation_slot, run_control
 from specviz.ui.traces import FEATURE_DRAFT_WORDS, _store, add_trace
 
