@@ -7,7 +7,9 @@ import torch
 
 from specviz.drafters import Drafter, ModelDrafter, NgramDrafter
 from specviz.models import CausalLM
-from specviz.warp import Sampling
+from specviz.rules import Rule
+from specviz.tree import TreeShape, verify_tree
+from specviz.warp import Sampling, sample
 
 V = 50
 
@@ -94,3 +96,63 @@ def test_model_drafter_greedy_matches_the_draft_models_argmax(draft_lm: CausalLM
 def test_model_drafter_gamma_zero(draft_lm: CausalLM) -> None:
     p = ModelDrafter(draft_lm, 44).propose(CTX, 0, Sampling(), gen())
     assert p.token_ids == [] and p.q.shape == (0, 44)
+
+
+# prompt lookup as a tree: several matches become branches
+
+ABC = [1, 2, 3, 9, 8, 1, 2, 3, 7, 6, 1, 2, 3, 7, 5, 1, 2, 3]  # [1, 2, 3] was followed by 9, 7, 7
+
+
+def ngram_tree(ids: list[int], shape: str, sampled: bool = False, seed: int = 0, depth: int = 8):
+    return NgramDrafter(V).propose_tree(ids, TreeShape.parse(shape), Sampling(), gen(seed), sampled, depth)
+
+
+def test_ngram_tree_merges_matches_into_branches() -> None:
+    tree = ngram_tree(ABC, "2,2")
+    # root: 7 (twice, the latest first) then 9; below 7 the two matches part ways (5 latest, then 6)
+    assert tree.token_ids == [7, 9, 5, 6, 8] and tree.parents == [-1, -1, 0, 0, 1]
+    assert float(tree.q[0, 7]) == pytest.approx(2 / 3, abs=1e-3) and float(tree.q[1, 9]) == pytest.approx(
+        1 / 3, abs=1e-3
+    )
+    assert float(tree.q[2, 5]) == pytest.approx(0.5, abs=1e-3) and float(tree.q[4, 8]) == 1.0
+    assert torch.allclose(tree.q.sum(-1), torch.ones(5))
+    assert tree.score[2] == pytest.approx(float(tree.q[0, 7]) * float(tree.q[2, 5]))
+
+
+def test_ngram_tree_with_one_match_is_the_chain() -> None:
+    ids = [4, 1, 2, 3, 7, 5, 8, 6, 1, 2, 3]
+    tree = ngram_tree(ids, "3,3,3,3")
+    assert tree.token_ids == ngram(ids, 4) == [7, 5, 8, 6] and tree.parents == [-1, 0, 1, 2]
+    assert tree.q.max(-1).values.tolist() == [1.0] * 4  # one-hot, as in the chain
+
+
+def test_ngram_tree_respects_the_shape_and_the_budget() -> None:
+    assert len(ngram_tree(ABC, "1,1").token_ids) == 2  # one child per depth
+    assert ngram_tree(ABC, "dynamic:3:4:2").token_ids == [7, 9, 5]  # 3 nodes at most
+    assert ngram_tree(ABC, "2,2,2", depth=1).token_ids == [7, 9]  # the token budget cuts depth
+    assert ngram_tree([1, 2, 3, 4], "2,2").why_empty == "no_match"
+    assert ngram_tree(ABC, "2,2", depth=0).why_empty == "budget"
+
+
+def test_ngram_tree_under_sampling_keeps_p() -> None:
+    """Siblings drawn from the lookup's q without replacement, tested by recursive rejection: the
+    first emitted token is distributed as p (total variation over 4,000 draws)."""
+    p = torch.zeros(V)
+    p[[7, 9, 5]] = torch.tensor([0.2, 0.5, 0.3])
+    g = gen(1)
+    counts = torch.zeros(V, dtype=torch.float64)
+    n = 4000
+    for i in range(n):
+        tree = ngram_tree(ABC, "2", sampled=True, seed=i, depth=1)
+        k = len(tree.token_ids)
+        v = verify_tree(
+            Rule("sampling"),
+            torch.stack([p] * (k + 1)),
+            tree.q,
+            tree.token_ids,
+            tree.parents,
+            torch.rand(k, generator=g),
+        )
+        x = tree.token_ids[v.path[0]] if v.path else sample(v.next_probs, float(torch.rand(1, generator=g)))
+        counts[x] += 1
+    assert 0.5 * float((counts / n - p.double()).abs().sum()) < 0.04
