@@ -46,6 +46,7 @@ from specviz.models import (
 )
 from specviz.record import Recording, make_drafter
 from specviz.rules import make_rule
+from specviz.theory import needed_text
 from specviz.trace import library_versions, rate, summarize
 from specviz.treesize import resolve_tree
 from specviz.warp import Sampling
@@ -403,3 +404,5 @@ def _print_table(r: dict[str, Any]) -> None:
         print(f"\nsettings: rule {st['rule']}, T {st['temperature']}, seed {st['seed']}; baseline {st['baseline']}")
     if r["identical_greedy_outputs"] is not None:
         print(f"identical greedy outputs across methods: {r['identical_greedy_outputs']}")
+    if (sizing := r.get("tree_sizing")) and sizing.get("alpha_needed"):
+        print(f"this machine: {needed_text(sizing['alpha_needed'])}; this run's α: {rate(r['alpha'], '.2f')}")

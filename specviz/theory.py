@@ -14,6 +14,7 @@ Leviathan et al. (2023), "Fast Inference from Transformers via Speculative Decod
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -21,21 +22,27 @@ from typing import Any, Literal
 from specviz.trace import Trace, summarize
 
 __all__ = [
+    "GOALS",
     "BudgetUnit",
     "Diagnosis",
     "Measured",
+    "alpha_needed",
     "best_gamma",
     "budget_yield",
     "crossover_c",
     "diagnose",
     "expected_tokens",
+    "interpolate_cost",
     "measure",
+    "needed_text",
     "speedup",
 ]
 
 BudgetUnit = Literal["passes", "positions", "compute"]
 Diagnosis = Literal["low_acceptance", "slow_draft", "gamma_too_long", "gamma_too_short", "healthy"]
 MAX_GAMMA = 16
+# speedups over the evaluation model alone for which the α a chain would need is reported
+GOALS = (1.0, 1.5, 2.0)
 
 
 def _check(alpha: float, gamma: int) -> None:
@@ -157,3 +164,67 @@ def crossover_c(alpha: float, gamma: int) -> float:
     if gamma == 0:
         return math.inf
     return (expected_tokens(alpha, gamma) - 1.0) / gamma
+
+
+# ------------------------------------------- with a machine's measured costs
+
+
+def interpolate_cost(costs: dict[int, float], k: int) -> float:
+    """Milliseconds for k positions from the measured curve (linear between measured sizes)."""
+    ks = sorted(costs)
+    if k <= ks[0]:
+        return costs[ks[0]]
+    for a, b in itertools.pairwise(ks):
+        if k <= b:
+            return costs[a] + (costs[b] - costs[a]) * (k - a) / (b - a)
+    a, b = ks[-2], ks[-1]
+    return costs[b] + (costs[b] - costs[a]) * (k - b) / (b - a)
+
+
+def alpha_needed(
+    costs: dict[int, float],
+    draft_ms_per_level: float,
+    overhead_ms: float,
+    goal: float,
+    max_gamma: int = 8,
+    overhead_ms_per_node: float = 0.0,
+) -> tuple[float, int] | None:
+    """The smallest acceptance rate α with which a chain of some gamma <= max_gamma would run `goal`
+    times as fast as the evaluation model alone on this machine, and that gamma; None when no α
+    (not even 1, a perfect draft) gets there.
+
+    Uses the measured costs instead of the textbook's "verification costs one pass": a step costs
+    gamma draft passes + one target pass over gamma + 1 positions (the cost curve) + the per-step
+    overhead (overhead_ms + gamma × overhead_ms_per_node), and yields (1 − α^(γ+1)) / (1 − α) tokens (Leviathan et al. 2023, eq. 1); the
+    evaluation model alone costs one 1-position pass a token. costs: ms per pass, by positions."""
+    alone = interpolate_cost(costs, 1)
+
+    def best(alpha: float) -> tuple[float, int]:
+        return max(
+            (
+                expected_tokens(alpha, g)
+                * alone
+                / (g * (draft_ms_per_level + overhead_ms_per_node) + interpolate_cost(costs, g + 1) + overhead_ms),
+                g,
+            )
+            for g in range(1, max_gamma + 1)
+        )
+
+    if best(1.0)[0] < goal:
+        return None
+    lo, hi = 0.0, 1.0  # speedup grows with α for every gamma: bisect
+    for _ in range(40):
+        mid = (lo + hi) / 2
+        lo, hi = (lo, mid) if best(mid)[0] >= goal else (mid, hi)
+    return hi, best(hi)[1]
+
+
+def needed_text(needed: dict[str, dict[str, float] | None]) -> str:
+    """meta.tree.auto.alpha_needed in words: "a chain needs α ≥ 0.70 (γ 6) to break even, …"."""
+    parts = []
+    for goal, need in needed.items():
+        aim = "to break even" if float(goal) == 1.0 else f"for {goal}×"
+        parts.append(
+            f"no α is enough {aim}" if need is None else f"α ≥ {need['alpha']:.2f} (γ {int(need['gamma'])}) {aim}"
+        )
+    return "with these measured costs a chain needs " + ", ".join(parts)

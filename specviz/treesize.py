@@ -7,7 +7,9 @@ per step on short calibration decodes and record which nodes the target accepted
 (3) for each (K, node budget N) take the accepted length the first N nodes of those trees would
 have given (a budget-N dynamic tree is exactly the first N nodes the large one created) and the
 step time the cost curve, the measured draft time per depth and the measured per-step overhead
-predict, and keep the one with the most tokens per second.
+(a fixed part plus a part per node: logging grows with the tree) predict, and keep the one with
+the most tokens per second. It also says which acceptance rate α a chain would need here to
+break even, or to run 1.5× or 2× as fast as the evaluation model alone (alpha_needed).
 
 The result (cost curve, candidates, choice) goes into the trace's meta.tree.auto and is drawn on
 the speedup lab. Greedy acceptance stands in for every rule: it is what the draft can reach; the
@@ -17,7 +19,6 @@ sampling rule accepts somewhat less at high temperature.
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import statistics
 import time
 from collections.abc import Callable
@@ -28,10 +29,19 @@ from specviz.decoder import DecodeConfig, speculative_decode
 from specviz.drafters import Drafter
 from specviz.models import CausalLM
 from specviz.rules import make_rule
+from specviz.theory import GOALS, alpha_needed, interpolate_cost, needed_text
 from specviz.tree import TreeShape, tree_mask, tree_positions
 from specviz.warp import Sampling
 
-__all__ = ["CALIBRATION_PROMPTS", "SIZES", "Sizing", "choose", "cost_curve", "resolve_tree", "size_tree"]
+__all__ = [
+    "CALIBRATION_PROMPTS",
+    "SIZES",
+    "Sizing",
+    "choose",
+    "cost_curve",
+    "resolve_tree",
+    "size_tree",
+]
 
 SIZES = (1, 2, 4, 8, 16, 32, 48, 64)
 # per children-per-node K: the large calibration tree, and the node budgets tried (K = 1 is a chain)
@@ -64,18 +74,6 @@ def cost_curve(target: CausalLM, context: list[int], sizes: tuple[int, ...] = SI
     return out
 
 
-def _interpolate(costs: dict[int, float], k: int) -> float:
-    """Milliseconds for k positions from the measured curve (linear between measured sizes)."""
-    ks = sorted(costs)
-    if k <= ks[0]:
-        return costs[ks[0]]
-    for a, b in itertools.pairwise(ks):
-        if k <= b:
-            return costs[a] + (costs[b] - costs[a]) * (k - a) / (b - a)
-    a, b = ks[-2], ks[-1]
-    return costs[b] + (costs[b] - costs[a]) * (k - b) / (b - a)
-
-
 @dataclass
 class Sizing:
     """What `auto` measured and chose."""
@@ -86,8 +84,9 @@ class Sizing:
         default_factory=list
     )  # topk, nodes, tokens_per_step, step_ms, tokens_per_s
     draft_ms_per_level: float = 0.0
-    overhead_ms: float = 0.0
+    overhead_ms: float = 0.0  # per step, whatever its size
     calibration_steps: int = 0
+    overhead_ms_per_node: float = 0.0  # and per drafted node
 
     def meta(self) -> dict[str, Any]:
         """meta.tree.auto: the cost curve, the candidates and the choice."""
@@ -95,10 +94,26 @@ class Sizing:
             "costs_ms": {str(k): round(v, 2) for k, v in self.costs_ms.items()},
             "draft_ms_per_level": round(self.draft_ms_per_level, 2),
             "overhead_ms": round(self.overhead_ms, 2),
+            "overhead_ms_per_node": round(self.overhead_ms_per_node, 3),
             "calibration_steps": self.calibration_steps,
             "candidates": [{k: round(v, 3) for k, v in c.items()} for c in self.candidates],
             "chosen": self.shape.text,
+            "alpha_needed": self.alpha_needed(),
         }
+
+    def alpha_needed(self) -> dict[str, dict[str, float] | None]:
+        """For each goal in GOALS (as text: "1.5"): the α a chain would need here and its gamma, or None."""
+        out: dict[str, dict[str, float] | None] = {}
+        for goal in GOALS:
+            need = alpha_needed(
+                self.costs_ms,
+                self.draft_ms_per_level,
+                self.overhead_ms,
+                goal,
+                overhead_ms_per_node=self.overhead_ms_per_node,
+            )
+            out[f"{goal:g}"] = None if need is None else {"alpha": round(need[0], 3), "gamma": need[1]}
+        return out
 
 
 def choose(
@@ -107,14 +122,16 @@ def choose(
     draft_ms_per_level: float,
     overhead_ms: float = 0.0,
     depth: int = 8,
+    overhead_ms_per_node: float = 0.0,
 ) -> tuple[TreeShape, list[dict[str, float]]]:
     """The (children per node K, node budget N) with the most expected tokens per second.
 
-    steps[K]: the calibration's steps with the large K-tree (step["tree"] with nodes and path). A
-    budget-N tree is the first N nodes that tree created, so a step accepts the leading path nodes
-    created before node N; it costs one draft pass per depth of those N nodes, one target pass over
-    N + 1 positions (the nodes and the root), and the measured overhead per step. With no
-    calibration step that drafted anything, the answer is the chain."""
+        steps[K]: the calibration's steps with the large K-tree (step["tree"] with nodes and path). A
+        budget-N tree is the first N nodes that tree created, so a step accepts the leading path nodes
+        created before node N; it costs one draft pass per depth of those N nodes, one target pass over
+        N + 1 positions (the nodes and the root), and the measured overhead (per step, plus per node
+    times N). With no
+        calibration step that drafted anything, the answer is the chain."""
     rows: list[dict[str, float]] = []
     for k, k_steps in sorted(steps.items()):
         if not k_steps:
@@ -126,7 +143,12 @@ def choose(
                 kept = next((i for i, j in enumerate(tree["path"]) if j >= n), len(tree["path"]))
                 accepted.append(kept)
                 deepest = max((nd["depth"] for nd in tree["nodes"][:n]), default=1)
-                ms.append(draft_ms_per_level * deepest + _interpolate(costs, n + 1) + overhead_ms)
+                ms.append(
+                    draft_ms_per_level * deepest
+                    + interpolate_cost(costs, n + 1)
+                    + overhead_ms
+                    + overhead_ms_per_node * n
+                )
             per_step = statistics.mean(accepted) + 1
             step_ms = statistics.mean(ms)
             rows.append(
@@ -151,7 +173,7 @@ def size_tree(target: CausalLM, drafter: Drafter, tokens: int = 32) -> Sizing:
     costs = cost_curve(target, prompts[0])
     steps: dict[int, list[dict[str, Any]]] = {}
     levels = draft_ms = 0.0
-    overheads: list[float] = []
+    overheads: list[tuple[int, float]] = []  # (nodes, ms beyond the target pass)
     for k, large in LARGE.items():
         cfg = DecodeConfig(rule=make_rule("greedy"), sampling=Sampling(0), max_new_tokens=tokens, tree=large)
         steps[k] = []
@@ -164,11 +186,25 @@ def size_tree(target: CausalLM, drafter: Drafter, tokens: int = 32) -> Sizing:
                 draft_ms += s["timing_ms"]["draft"]
                 # what a step costs beyond its target pass: masks, the rule, logging
                 n_pos = len(s["tree"]["nodes"]) + 1
-                overheads.append(s["timing_ms"]["verify"] - _interpolate(costs, n_pos))
+                overheads.append((n_pos - 1, s["timing_ms"]["verify"] - interpolate_cost(costs, n_pos)))
     per_level = draft_ms / max(levels, 1)
-    overhead = max(0.0, statistics.median(overheads)) if overheads else 0.0
-    shape, rows = choose(costs, steps, per_level, overhead)
-    return Sizing(shape, costs, rows, per_level, overhead, sum(len(v) for v in steps.values()))
+    overhead, per_node = _fit_overhead(overheads)
+    shape, rows = choose(costs, steps, per_level, overhead, overhead_ms_per_node=per_node)
+    return Sizing(shape, costs, rows, per_level, overhead, sum(len(v) for v in steps.values()), per_node)
+
+
+def _fit_overhead(points: list[tuple[int, float]]) -> tuple[float, float]:
+    """(ms per step, ms per node), both >= 0: a least-squares line through (nodes, overhead) points;
+    the median as a fixed cost when the points do not span several tree sizes."""
+    if not points:
+        return 0.0, 0.0
+    xs = [float(n) for n, _ in points]
+    if len(set(xs)) < 2:
+        return max(0.0, statistics.median(ms for _, ms in points)), 0.0
+    slope, intercept = statistics.linear_regression(xs, [ms for _, ms in points])
+    if slope < 0:  # noise: no evidence that logging grows with the tree
+        return max(0.0, statistics.median(ms for _, ms in points)), 0.0
+    return max(0.0, intercept), slope
 
 
 def resolve_tree(
@@ -180,5 +216,5 @@ def resolve_tree(
         return dataclasses.replace(cfg, tree=shape), {}
     say("sizing the draft tree to this machine (target passes over 1-64 positions) ...")
     sizing = size_tree(target, drafter)
-    say(f"tree: {sizing.shape.text}")
+    say(f"tree: {sizing.shape.text}; {needed_text(sizing.alpha_needed())}")
     return dataclasses.replace(cfg, tree=sizing.shape), {"tree": {**sizing.shape.meta(), "auto": sizing.meta()}}

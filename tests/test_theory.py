@@ -111,3 +111,37 @@ def test_measure_real_samples(name):
 def test_measure_toy_trace():
     m = theory.measure(fg.toy_trace(), "toy")
     assert m.steps == len(fg.toy_trace()["steps"])
+
+
+# the α a chain needs with a machine's measured costs
+
+FLAT = {1: 100.0, 64: 100.0}  # verification costs one pass whatever its width: the textbook's case
+
+
+def test_on_a_flat_machine_the_needed_alpha_is_the_textbooks():
+    # free drafts, flat passes: speedup = E[tokens]; 2× needs (1 − α^9)/(1 − α) = 2 at gamma 8
+    alpha, gamma = theory.alpha_needed(FLAT, 0.0, 0.0, 2.0)
+    assert gamma == 8 and theory.expected_tokens(alpha, 8) == pytest.approx(2.0, abs=1e-6)
+    assert theory.alpha_needed(FLAT, 0.0, 0.0, 1.0)[0] == pytest.approx(0.0, abs=1e-6)  # any draft breaks even
+
+
+def test_costs_raise_the_needed_alpha():
+    cheap = theory.alpha_needed(FLAT, 0.0, 0.0, 1.5)[0]
+    assert theory.alpha_needed(FLAT, 10.0, 0.0, 1.5)[0] > cheap  # drafting costs
+    assert theory.alpha_needed({1: 100.0, 9: 180.0}, 0.0, 0.0, 1.5)[0] > cheap  # wide passes cost more
+    assert theory.alpha_needed(FLAT, 0.0, 20.0, 1.5)[0] > cheap  # so does the step's own bookkeeping
+    assert theory.alpha_needed(FLAT, 0.0, 0.0, 1.5, overhead_ms_per_node=5.0)[0] > cheap
+
+
+def test_a_goal_no_draft_reaches_is_none():
+    linear = {1: 100.0, 2: 200.0, 16: 1600.0}  # a pass over k positions costs k passes: no gain at all
+    assert theory.alpha_needed(linear, 0.0, 0.0, 1.5) is None
+    assert theory.alpha_needed(FLAT, 0.0, 0.0, 10.0) is None  # more than gamma + 1 = 9 tokens a pass
+
+
+def test_the_needed_alpha_in_words():
+    text = theory.needed_text({"1": {"alpha": 0.7, "gamma": 6}, "1.5": {"alpha": 0.84, "gamma": 8}, "2": None})
+    assert text == (
+        "with these measured costs a chain needs α ≥ 0.70 (γ 6) to break even, α ≥ 0.84 (γ 8) for 1.5×, "
+        "no α is enough for 2×"
+    )

@@ -100,3 +100,17 @@ def test_sweep_with_a_bad_model_explains(tmp_path):
     ok(at.button(key="sweep_run").click().run())
     assert any("Could not load the models" in e.value for e in at.error)
     assert "sweep" not in at.session_state
+
+
+def test_the_tree_sizing_section_says_what_alpha_a_draft_needs_here(monkeypatch):
+    from specviz import live
+    from specviz.theory import alpha_needed
+    from specviz.tree import TreeShape
+    from specviz.treesize import Sizing
+
+    sizing = Sizing(TreeShape("dynamic", nodes=8, depth=8, topk=4), {1: 100.0, 8: 180.0, 64: 320.0}, [], 12.0, 6.0, 40)
+    monkeypatch.setattr(live, "SIZINGS", {("x", "y"): (sizing.shape, {"tree": {"auto": sizing.meta()}})})
+    at = ok(open_page("pages/speedup.py"))
+    text = " ".join(m.value for m in at.markdown).replace("\\", "")  # as shown: without markdown escapes
+    need = alpha_needed(sizing.costs_ms, 12.0, 6.0, 1.5)
+    assert "What a draft must reach here" in text and f"α ≥ {need[0]:.2f} (γ {need[1]}) for 1.5×" in text

@@ -173,6 +173,14 @@ def tree_sizing_section() -> None:
         f"{auto['draft_ms_per_level']:.1f} ms per depth. Expected speeds use the calibration text's acceptance "
         "(greedy): held-out text usually accepts less, so measure the real speedup with a live run."
     )
+    if auto.get("alpha_needed"):
+        st.markdown(
+            f"**What a draft must reach here.** {md_escape(theory.needed_text(auto['alpha_needed']).capitalize())}. "
+            "That is the textbook formula with this machine's measured costs put in: a step pays for γ draft passes, "
+            "one evaluation pass over γ + 1 positions (the curve above, not one pass) and its own bookkeeping. "
+            "Compare it with your draft's α on the Statistics page: below the first number, speculative decoding "
+            "is slower here than the evaluation model alone, whatever the tree."
+        )
 
 
 def _points_table(points: list[theory.Measured]) -> pd.DataFrame:
