@@ -405,4 +405,13 @@ def _print_table(r: dict[str, Any]) -> None:
     if r["identical_greedy_outputs"] is not None:
         print(f"identical greedy outputs across methods: {r['identical_greedy_outputs']}")
     if (sizing := r.get("tree_sizing")) and sizing.get("alpha_needed"):
-        print(f"this machine: {needed_text(sizing['alpha_needed'])}; this run's α: {rate(r['alpha'], '.2f')}")
+        # a tree's α pools the candidates at each depth: only a chain's compares with the chain's need
+        chain = (
+            r
+            if r["tree"] == "chain"
+            else r.get("compare_tree")
+            if (r.get("compare_tree") or {}).get("tree") == "chain"
+            else None
+        )
+        mine = f"; the chain's α in this run: {rate(chain['alpha'], '.2f')}" if chain else ""
+        print(f"this machine: {needed_text(sizing['alpha_needed'])}{mine}")

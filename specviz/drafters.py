@@ -77,7 +77,7 @@ class TreeDrafter(Protocol):
 
 
 def chain_tree(proposal: Proposal) -> DraftTree:
-    """A chain proposal as a one-branch tree (for drafters that cannot branch, e.g. prompt lookup)."""
+    """A chain proposal as a one-branch tree (for a drafter without propose_tree)."""
     n = len(proposal.token_ids)
     score, s = [], 1.0
     for j, x in enumerate(proposal.token_ids):
@@ -264,9 +264,13 @@ class NgramDrafter(_ReadsNoFeatures):
         one match is the chain's one-hot q and two matches that part ways are two siblings with
         q = 1/2 each. grow() then applies the shape: children drawn from q without replacement under
         the sampling rule (lossless, as for a model draft), the most frequent ones otherwise.
-        Sampling settings do not apply: copied text has no temperature."""
-        depth = min(max_depth, shape.depth) if shape.kind != "chain" else max_depth
-        conts = self._continuations(ids, depth) if depth > 0 else []
+        Sampling settings do not apply: copied text has no temperature. Under the threshold rule a
+        node is tested as p/q with this share as q, so a continuation one match in 8 took passes at
+        p >= tau/8 (the chain's one-hot q needs p >= tau)."""
+        if shape.kind == "chain":  # the decoder drafts chains with propose(); this keeps the call whole
+            return chain_tree(self.propose(ids, max_depth, sampling, generator))
+        depth = min(max_depth, shape.depth)
+        conts = self._continuations(ids, depth, self.max_matches) if depth > 0 else []
         if not conts:
             return DraftTree([], [], torch.zeros(0, self.vocab_size), why_empty="budget" if depth <= 0 else "no_match")
 
@@ -284,9 +288,9 @@ class NgramDrafter(_ReadsNoFeatures):
 
         return grow(shape, after([]), None, feed, sampled, generator, max_depth)
 
-    def _continuations(self, ids: list[int], length: int) -> list[list[int]]:
-        """What followed the latest `max_matches` earlier occurrences of the longest n-gram ending
-        `ids` that has any (latest first), each at most `length` tokens."""
+    def _continuations(self, ids: list[int], length: int, limit: int) -> list[list[int]]:
+        """What followed the latest `limit` earlier occurrences of the longest n-gram ending `ids`
+        that has any (latest first), each at most `length` tokens."""
         for n in range(min(self.max_ngram, len(ids) - 1), self.min_ngram - 1, -1):
             tail = ids[-n:]
             found: list[list[int]] = []
@@ -298,14 +302,14 @@ class NgramDrafter(_ReadsNoFeatures):
                     follow = list(itertools.takewhile(lambda t: t < self.vocab_size, follow))
                     if follow:
                         found.append(follow)
-                        if len(found) == self.max_matches:
+                        if len(found) == limit:
                             break
             if found:
                 return found
         return []
 
     def _lookup(self, ids: list[int], gamma: int) -> list[int]:
-        conts = self._continuations(ids, gamma)
+        conts = self._continuations(ids, gamma, 1)  # the chain copies the latest match only
         return conts[0] if conts else []
 
     def accepted(self, n_accepted: int) -> None:

@@ -172,7 +172,9 @@ def crossover_c(alpha: float, gamma: int) -> float:
 def interpolate_cost(costs: dict[int, float], k: int) -> float:
     """Milliseconds for k positions from the measured curve (linear between measured sizes)."""
     ks = sorted(costs)
-    if k <= ks[0]:
+    if not ks:
+        raise ValueError("no measured costs")
+    if k <= ks[0] or len(ks) == 1:  # one measured size: flat
         return costs[ks[0]]
     for a, b in itertools.pairwise(ks):
         if k <= b:

@@ -56,22 +56,23 @@ CALIBRATION_PROMPTS = ("Tell me about the history of the printing press.", "How 
 
 
 def cost_curve(target: CausalLM, context: list[int], sizes: tuple[int, ...] = SIZES, reps: int = 5) -> dict[int, float]:
-    """Median milliseconds of one tree-masked target pass over k positions after `context`, per k."""
+    """Median milliseconds of one tree-masked target pass over k positions after `context`, per k.
+
+    The sizes take turns within each repetition (1, 2, 4, …, 64, then again), so a machine that
+    slows down for a few seconds — a shared CPU does — slows every size alike, not a few of them."""
     cache = target.new_cache()
     target.forward(cache, context, last=1)
     past = target.cache_length(cache)
-    out: dict[int, float] = {}
-    for k in sizes:
-        parents = list(range(-1, k - 2))  # the root + a chain of k - 1 nodes: k positions
-        times = []
-        for _ in range(reps + 1):  # the first is a warm-up for this shape
+    times: dict[int, list[float]] = {k: [] for k in sizes}
+    for _ in range(reps + 1):  # the first round is a warm-up for every shape
+        for k in sizes:
+            parents = list(range(-1, k - 2))  # the root + a chain of k - 1 nodes: k positions
             t0 = time.perf_counter()
             target.forward_tree(cache, [context[-1]] * k, tree_positions(parents, past, 1), tree_mask(parents, past, 1))
             target.sync()
-            times.append((time.perf_counter() - t0) * 1e3)
+            times[k].append((time.perf_counter() - t0) * 1e3)
             target.rollback(cache, past)
-        out[k] = statistics.median(times[1:])
-    return out
+    return {k: statistics.median(t[1:]) for k, t in times.items()}
 
 
 @dataclass
@@ -126,12 +127,12 @@ def choose(
 ) -> tuple[TreeShape, list[dict[str, float]]]:
     """The (children per node K, node budget N) with the most expected tokens per second.
 
-        steps[K]: the calibration's steps with the large K-tree (step["tree"] with nodes and path). A
-        budget-N tree is the first N nodes that tree created, so a step accepts the leading path nodes
-        created before node N; it costs one draft pass per depth of those N nodes, one target pass over
-        N + 1 positions (the nodes and the root), and the measured overhead (per step, plus per node
-    times N). With no
-        calibration step that drafted anything, the answer is the chain."""
+    steps[K]: the calibration's steps with the large K-tree (step["tree"] with nodes and path). A
+    budget-N tree is the first N nodes that tree created, so a step accepts the leading path nodes
+    created before node N; it costs one draft pass per depth of those N nodes, one target pass over
+    N + 1 positions (the nodes and the root), and the measured bookkeeping (overhead_ms per step plus
+    overhead_ms_per_node times N). With no calibration step that drafted anything, the answer is
+    the chain."""
     rows: list[dict[str, float]] = []
     for k, k_steps in sorted(steps.items()):
         if not k_steps:
@@ -201,10 +202,13 @@ def _fit_overhead(points: list[tuple[int, float]]) -> tuple[float, float]:
     xs = [float(n) for n, _ in points]
     if len(set(xs)) < 2:
         return max(0.0, statistics.median(ms for _, ms in points)), 0.0
-    slope, intercept = statistics.linear_regression(xs, [ms for _, ms in points])
+    ys = [ms for _, ms in points]
+    slope, intercept = statistics.linear_regression(xs, ys)
     if slope < 0:  # noise: no evidence that logging grows with the tree
-        return max(0.0, statistics.median(ms for _, ms in points)), 0.0
-    return max(0.0, intercept), slope
+        return max(0.0, statistics.median(ys)), 0.0
+    if intercept < 0:  # no fixed part: the line through the origin
+        return 0.0, max(0.0, sum(x * y for x, y in zip(xs, ys, strict=True)) / sum(x * x for x in xs))
+    return intercept, slope
 
 
 def resolve_tree(

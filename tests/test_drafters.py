@@ -134,25 +134,56 @@ def test_ngram_tree_respects_the_shape_and_the_budget() -> None:
     assert ngram_tree(ABC, "2,2", depth=0).why_empty == "budget"
 
 
+def _emitted(p: torch.Tensor, shape: str, depth: int, draws: int, seed: int) -> list[tuple[int, int]]:
+    """The first two tokens of `draws` speculative steps with prompt-lookup trees of `shape` over ABC,
+    every row of p the same p. After a rejection the second token is the next step's first, which
+    with the same p is drawn from p."""
+    g = gen(seed)
+    out: list[tuple[int, int]] = []
+    for i in range(draws):
+        tree = ngram_tree(ABC, shape, sampled=True, seed=seed * draws + i, depth=depth)
+        k = len(tree.token_ids)
+        rows = torch.stack([p] * (k + 1))
+        v = verify_tree(Rule("sampling"), rows, tree.q, tree.token_ids, tree.parents, torch.rand(k, generator=g))
+        toks = [tree.token_ids[j] for j in v.path] + [sample(v.next_probs, float(torch.rand(1, generator=g)))]
+        if len(toks) < 2:
+            toks.append(sample(p, float(torch.rand(1, generator=g))))
+        out.append((toks[0], toks[1]))
+    return out
+
+
 def test_ngram_tree_under_sampling_keeps_p() -> None:
     """Siblings drawn from the lookup's q without replacement, tested by recursive rejection: the
     first emitted token is distributed as p (total variation over 4,000 draws)."""
     p = torch.zeros(V)
     p[[7, 9, 5]] = torch.tensor([0.2, 0.5, 0.3])
-    g = gen(1)
-    counts = torch.zeros(V, dtype=torch.float64)
     n = 4000
-    for i in range(n):
-        tree = ngram_tree(ABC, "2", sampled=True, seed=i, depth=1)
-        k = len(tree.token_ids)
-        v = verify_tree(
-            Rule("sampling"),
-            torch.stack([p] * (k + 1)),
-            tree.q,
-            tree.token_ids,
-            tree.parents,
-            torch.rand(k, generator=g),
-        )
-        x = tree.token_ids[v.path[0]] if v.path else sample(v.next_probs, float(torch.rand(1, generator=g)))
-        counts[x] += 1
+    counts = torch.zeros(V, dtype=torch.float64)
+    for first, _ in _emitted(p, "2", 1, n, seed=1):
+        counts[first] += 1
     assert 0.5 * float((counts / n - p.double()).abs().sum()) < 0.04
+
+
+def test_ngram_tree_two_levels_under_sampling_keep_p_for_both_tokens() -> None:
+    """Deeper nodes have path-dependent q (0.5/0.5 below 7, one-hot below 9): the first two emitted
+    tokens are still distributed as p ⊗ p when every row of p is the same (TV over 6,000 draws)."""
+    support = [5, 6, 7, 8, 9]
+    p = torch.zeros(V)
+    p[support] = torch.tensor([0.15, 0.25, 0.2, 0.1, 0.3])
+    n = 6000
+    counts: dict[tuple[int, int], int] = {}
+    for pair in _emitted(p, "2,2", 2, n, seed=2):
+        counts[pair] = counts.get(pair, 0) + 1
+    tv = 0.5 * sum(abs(counts.get((a, b), 0) / n - float(p[a] * p[b])) for a in support for b in support)
+    assert tv < 0.06
+
+
+def test_ngram_tree_stops_at_tokens_the_target_cannot_score() -> None:
+    ids = [1, 2, 3, 7, V + 5, 6, 1, 2, 3]  # V + 5 is past the target's vocabulary
+    assert ngram_tree(ids, "2,2,2").token_ids == [7]
+
+
+def test_ngram_tree_with_a_chain_shape_is_the_chain_proposal() -> None:
+    ids = [4, 1, 2, 3, 7, 5, 8, 6, 1, 2, 3]
+    tree = ngram_tree(ids, "chain", depth=3)
+    assert tree.token_ids == ngram(ids, 3) and tree.parents == [-1, 0, 1]

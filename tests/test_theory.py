@@ -145,3 +145,12 @@ def test_the_needed_alpha_in_words():
         "with these measured costs a chain needs α ≥ 0.70 (γ 6) to break even, α ≥ 0.84 (γ 8) for 1.5×, "
         "no α is enough for 2×"
     )
+
+
+def test_interpolate_cost_edges_and_modest_goals():
+    assert theory.interpolate_cost({4: 50.0}, 64) == 50.0  # one measured size: flat
+    assert theory.interpolate_cost({1: 10.0, 3: 30.0}, 2) == 20.0
+    assert theory.interpolate_cost({1: 10.0, 3: 30.0}, 5) == 50.0  # extrapolated along the last segment
+    with pytest.raises(ValueError):
+        theory.interpolate_cost({}, 1)
+    assert theory.alpha_needed(FLAT, 0.0, 0.0, 0.5)[0] == pytest.approx(0.0, abs=1e-6)

@@ -22,3 +22,7 @@ def test_the_overhead_fit_splits_fixed_and_per_node_costs():
     assert _fit_overhead([(8, 10.0), (8, 12.0)]) == (11.0, 0.0)  # one size: a fixed cost
     assert _fit_overhead([(8, 30.0), (64, 10.0)]) == (20.0, 0.0)  # falling: noise, no per-node part
     assert _fit_overhead([]) == (0.0, 0.0)
+
+
+def test_a_negative_intercept_fits_through_the_origin():
+    assert _fit_overhead([(10, 5.0), (20, 30.0)]) == pytest.approx((0.0, (50 + 600) / 500))

@@ -178,8 +178,10 @@ def tree_sizing_section() -> None:
             f"**What a draft must reach here.** {md_escape(theory.needed_text(auto['alpha_needed']).capitalize())}. "
             "That is the textbook formula with this machine's measured costs put in: a step pays for γ draft passes, "
             "one evaluation pass over γ + 1 positions (the curve above, not one pass) and its own bookkeeping. "
-            "Compare it with your draft's α on the Statistics page: below the first number, speculative decoding "
-            "is slower here than the evaluation model alone, whatever the tree."
+            "Compare it with the α of a chain run of your draft on the Statistics page (a tree's α pools several "
+            "candidates per depth and does not compare): below the first number, chains of that draft are slower "
+            "here than the evaluation model alone. The curve is timed in a few seconds, so on a busy machine these "
+            "numbers move from one measurement to the next."
         )
 
 
