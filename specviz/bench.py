@@ -406,12 +406,6 @@ def _print_table(r: dict[str, Any]) -> None:
         print(f"identical greedy outputs across methods: {r['identical_greedy_outputs']}")
     if (sizing := r.get("tree_sizing")) and sizing.get("alpha_needed"):
         # a tree's α pools the candidates at each depth: only a chain's compares with the chain's need
-        chain = (
-            r
-            if r["tree"] == "chain"
-            else r.get("compare_tree")
-            if (r.get("compare_tree") or {}).get("tree") == "chain"
-            else None
-        )
+        chain = next((c for c in (r, r.get("compare_tree")) if c and c.get("tree") == "chain"), None)
         mine = f"; the chain's α in this run: {rate(chain['alpha'], '.2f')}" if chain else ""
         print(f"this machine: {needed_text(sizing['alpha_needed'])}{mine}")

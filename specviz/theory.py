@@ -36,6 +36,7 @@ __all__ = [
     "measure",
     "needed_text",
     "speedup",
+    "step_cost_ms",
 ]
 
 BudgetUnit = Literal["passes", "positions", "compute"]
@@ -183,6 +184,21 @@ def interpolate_cost(costs: dict[int, float], k: int) -> float:
     return costs[b] + (costs[b] - costs[a]) * (k - b) / (b - a)
 
 
+def step_cost_ms(
+    costs: dict[int, float],
+    depth: int,
+    nodes: int,
+    draft_ms_per_level: float,
+    overhead_ms: float = 0.0,
+    overhead_ms_per_node: float = 0.0,
+) -> float:
+    """Milliseconds one speculative step costs with a machine's measured costs: a draft pass per
+    depth, one target pass over nodes + 1 positions (the root and the drafts, from the cost curve)
+    and the bookkeeping (overhead_ms per step + overhead_ms_per_node per node). A chain of gamma
+    drafts has depth = nodes = gamma."""
+    return draft_ms_per_level * depth + interpolate_cost(costs, nodes + 1) + overhead_ms + overhead_ms_per_node * nodes
+
+
 def alpha_needed(
     costs: dict[int, float],
     draft_ms_per_level: float,
@@ -196,9 +212,9 @@ def alpha_needed(
     (not even 1, a perfect draft) gets there.
 
     Uses the measured costs instead of the textbook's "verification costs one pass": a step costs
-    gamma draft passes + one target pass over gamma + 1 positions (the cost curve) + the per-step
-    overhead (overhead_ms + gamma × overhead_ms_per_node), and yields (1 − α^(γ+1)) / (1 − α) tokens (Leviathan et al. 2023, eq. 1); the
-    evaluation model alone costs one 1-position pass a token. costs: ms per pass, by positions."""
+    step_cost_ms(depth = nodes = gamma) and yields (1 − α^(γ+1)) / (1 − α) tokens (Leviathan et
+    al. 2023, eq. 1); the evaluation model alone costs one 1-position pass a token. costs: ms per
+    pass, by positions."""
     alone = interpolate_cost(costs, 1)
 
     def best(alpha: float) -> tuple[float, int]:
@@ -206,7 +222,7 @@ def alpha_needed(
             (
                 expected_tokens(alpha, g)
                 * alone
-                / (g * (draft_ms_per_level + overhead_ms_per_node) + interpolate_cost(costs, g + 1) + overhead_ms),
+                / step_cost_ms(costs, g, g, draft_ms_per_level, overhead_ms, overhead_ms_per_node),
                 g,
             )
             for g in range(1, max_gamma + 1)

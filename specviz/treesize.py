@@ -29,7 +29,7 @@ from specviz.decoder import DecodeConfig, speculative_decode
 from specviz.drafters import Drafter
 from specviz.models import CausalLM
 from specviz.rules import make_rule
-from specviz.theory import GOALS, alpha_needed, interpolate_cost, needed_text
+from specviz.theory import GOALS, alpha_needed, interpolate_cost, needed_text, step_cost_ms
 from specviz.tree import TreeShape, tree_mask, tree_positions
 from specviz.warp import Sampling
 
@@ -147,12 +147,7 @@ def choose(
                 kept = next((i for i, j in enumerate(tree["path"]) if j >= n), len(tree["path"]))
                 accepted.append(kept)
                 deepest = max((nd["depth"] for nd in tree["nodes"][:n]), default=1)
-                ms.append(
-                    draft_ms_per_level * deepest
-                    + interpolate_cost(costs, n + 1)
-                    + overhead_ms
-                    + overhead_ms_per_node * n
-                )
+                ms.append(step_cost_ms(costs, deepest, n, draft_ms_per_level, overhead_ms, overhead_ms_per_node))
             per_step = statistics.mean(accepted) + 1
             step_ms = statistics.mean(ms)
             rows.append(
@@ -223,5 +218,6 @@ def resolve_tree(
         return dataclasses.replace(cfg, tree=shape), {}
     say("sizing the draft tree to this machine (target passes over 1-64 positions) ...")
     sizing = size_tree(target, drafter)
-    say(f"tree: {sizing.shape.text}; {needed_text(sizing.alpha_needed())}")
-    return dataclasses.replace(cfg, tree=sizing.shape), {"tree": {**sizing.shape.meta(), "auto": sizing.meta()}}
+    auto = sizing.meta()
+    say(f"tree: {sizing.shape.text}; {needed_text(auto['alpha_needed'])}")
+    return dataclasses.replace(cfg, tree=sizing.shape), {"tree": {**sizing.shape.meta(), "auto": auto}}
