@@ -21,9 +21,11 @@ from typing import TYPE_CHECKING
 
 import torch
 import transformers
-from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache, PreTrainedTokenizerBase
+from transformers import AttentionInterface, AutoModelForCausalLM, AutoTokenizer, DynamicCache, PreTrainedTokenizerBase
 from transformers.convert_slow_tokenizer import bytes_to_unicode
 
+from specviz import numerics
+from specviz.numerics import NumericsChoice
 from specviz.trace import byte_label
 
 if TYPE_CHECKING:
@@ -43,8 +45,10 @@ __all__ = [
     "load_pair",
     "pick_device",
     "pick_dtype",
+    "pick_numerics",
     "resolve_draft",
     "resolve_preset",
+    "rows_attention",
 ]
 
 DEFAULT = "default"
@@ -105,20 +109,59 @@ def pick_device(device: str = "auto") -> torch.device:
 
 
 def pick_dtype(device: torch.device, dtype: str = "auto") -> torch.dtype:
-    """bf16 on cuda, fp32 elsewhere (CPU bf16 matmuls are slow and lossy)."""
-    names = {
-        "float32": torch.float32,
-        "fp32": torch.float32,
-        "bfloat16": torch.bfloat16,
-        "bf16": torch.bfloat16,
-        "float16": torch.float16,
-        "fp16": torch.float16,
-    }
-    if dtype != "auto":
-        if dtype not in names:
-            raise ModelLoadError(f"unknown dtype {dtype!r}; use auto, {', '.join(names)}")
-        return names[dtype]
-    return torch.bfloat16 if device.type == "cuda" else torch.float32
+    """The dtype models load in on `device`: see specviz.numerics.choose (auto probes this machine)."""
+    return pick_numerics(device, dtype).dtype
+
+
+def pick_numerics(device: torch.device, dtype: str = "auto") -> NumericsChoice:
+    """numerics.choose, with an unknown name turned into a ModelLoadError naming the choices."""
+    try:
+        return numerics.choose(device, dtype)
+    except ValueError as exc:
+        raise ModelLoadError(str(exc)) from exc
+
+
+ROWS_ATTENTION = "specviz_rows"
+
+
+def rows_attention(
+    module: torch.nn.Module,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    scaling: float | None = None,
+    **_: object,
+) -> tuple[torch.Tensor, None]:
+    """Attention that computes each query row exactly as a one-token pass computes it.
+
+    query [B, H, T, D], key/value [B, H_kv, S, D] (S = past + T); attention_mask None (causal: row i
+    sees the first S - T + i + 1 keys) or a 4D mask [B, 1, T, S] (a draft tree's: bool or additive).
+    Each row attends over only the keys it may see, gathered in order, with the call a decode step
+    makes (one query, no mask), so a verification pass over a chain or a tree gives every position
+    the bits the evaluation model alone would: fused SDPA kernels round differently for T > 1.
+    Returns ([B, T, H, D], None) as transformers' attention functions do."""
+    t, s = query.shape[2], key.shape[2]
+    gqa = key.shape[1] != query.shape[1]
+    rows = []
+    for i in range(t):
+        if attention_mask is None:
+            k, v = key[:, :, : s - t + i + 1], value[:, :, : s - t + i + 1]
+        else:
+            row = attention_mask[0, 0, i, :s]
+            seen = row if row.dtype == torch.bool else row > torch.finfo(row.dtype).min / 2
+            idx = seen.nonzero().squeeze(-1)
+            k, v = key.index_select(2, idx), value.index_select(2, idx)
+        rows.append(
+            torch.nn.functional.scaled_dot_product_attention(
+                query[:, :, i : i + 1], k, v, scale=scaling, enable_gqa=gqa
+            )
+        )
+    out = rows[0] if t == 1 else torch.cat(rows, dim=2)
+    return out.transpose(1, 2).contiguous(), None
+
+
+AttentionInterface.register(ROWS_ATTENTION, rows_attention)
 
 
 @dataclass
@@ -131,6 +174,37 @@ class CausalLM:
     device: torch.device
     # A draft with a reduced vocabulary (FR-Spec style) carries a map from its ids to the target's.
     token_map: TokenMap | None = None
+    # the numerics it was loaded in (None: built by hand, e.g. in tests)
+    numerics: NumericsChoice | None = None
+    # rows per pass that compute each position as a one-token pass does (see exact_rows); None: one pass
+    rows: int | None = None
+
+    def exact_rows(self) -> bool:
+        """In fast numerics, make every pass compute each position as a one-token pass would: attention
+        one query row at a time and passes split into pieces the matmuls are row-invariant for (the
+        limit is measured here, numerics.row_limit). False, changing nothing, where even a few rows
+        differ: outputs may then part from the model alone at near-ties (specviz.trace.parting)."""
+        weights = [self.model.get_output_embeddings().weight]
+        weights += [m.weight for m in self.model.modules() if isinstance(m, torch.nn.Linear)][:4]
+        limit = numerics.row_limit(weights)
+        if limit < 8:  # a verification pass would split into near single rows: slower than it gains
+            return False
+        self.rows = limit
+        self.model.set_attn_implementation(ROWS_ATTENTION)
+        return True
+
+    def meta(self) -> dict[str, object]:
+        """meta.numerics: mode (exact/fast), dtype, why, and how passes compute their rows."""
+        base = (
+            self.numerics.meta()
+            if self.numerics
+            else {"mode": numerics._mode(self.dtype), "dtype": str(self.dtype).removeprefix("torch."), "why": "given"}
+        )
+        return {
+            **base,
+            "rows": "one-token" if self.rows else "fused",
+            **({"row_limit": self.rows} if self.rows else {}),
+        }
 
     @property
     def dtype(self) -> torch.dtype:
@@ -173,10 +247,32 @@ class CausalLM:
         """Append input_ids to the cache; return logits [len(input_ids), V] float32 (only the `last` rows if > 0).
 
         Padding rows of the output layer (ids past the tokenizer) are -inf: see `padding_from`."""
+        if self.rows and len(input_ids) > self.rows:
+            return self._in_pieces(cache, input_ids, last)[0]
         ids = torch.tensor([input_ids], dtype=torch.long, device=self.device)
         # transformers 5.24 names the argument `cache` (formerly past_key_values)
         out = self.model(input_ids=ids, cache=cache, use_cache=True, logits_to_keep=last)
         return self._unpadded(out.logits[0])
+
+    def _in_pieces(
+        self, cache: DynamicCache, input_ids: list[int], last: int, features: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """forward/forward_features over pieces of at most `rows` positions (row-invariant matmuls)."""
+        assert self.rows
+        logits, hidden = [], []
+        for s in range(0, len(input_ids), self.rows):
+            piece = input_ids[s : s + self.rows]
+            # rows of this piece among the last `last` (all when last is 0); a piece none are kept from
+            # still fills the cache, and computes one row of logits rather than `rows`
+            keep = min(len(piece), max(0, last - (len(input_ids) - s - len(piece)))) if last else len(piece)
+            if features:
+                lg, h = self.forward_features(cache, piece, keep or 1)
+                hidden.append(h)
+            else:
+                lg = self.forward(cache, piece, keep or 1)
+            if keep:
+                logits.append(lg)
+        return torch.cat(logits), torch.cat(hidden) if features else None
 
     @torch.inference_mode()
     def forward_features(
@@ -203,7 +299,20 @@ class CausalLM:
 
         transformers passes a 4D mask through to attention unchanged (masking_utils: "If the mask is
         already 4D, simply return as-is"); the KV cache then holds every input in order, and
-        `keep` gathers the positions that stay."""
+        `keep` gathers the positions that stay. With exact rows, a pass longer than `rows` goes in pieces."""
+        if self.rows and len(input_ids) > self.rows:
+            past = mask.shape[1] - len(input_ids)
+            parts = [
+                self.forward_tree(
+                    cache,
+                    input_ids[s : s + self.rows],
+                    positions[s : s + self.rows],
+                    mask[s : s + self.rows, : past + s + self.rows],
+                    features,
+                )
+                for s in range(0, len(input_ids), self.rows)
+            ]
+            return torch.cat([lg for lg, _ in parts]), torch.cat([h for _, h in parts]) if features else None  # type: ignore[misc]
         ids = torch.tensor([input_ids], dtype=torch.long, device=self.device)
         pos = torch.tensor([positions], dtype=torch.long, device=self.device)
         # additive (0 / the dtype's minimum), which every attention implementation reads alike: eager
@@ -455,46 +564,10 @@ def load_model(
     The default draft has no tokenizer of its own: it shares the target's (pass `tokenizer`).
     """
     dev = pick_device(device)
-    dt = pick_dtype(dev, dtype)
+    choice = pick_numerics(dev, dtype)
+    dt = choice.dtype
     try:
-        if spec == DEFAULT and role == "draft":
-            tok = tokenizer or AutoTokenizer.from_pretrained(converted_dir(default_gguf_path()))
-            if not (DRAFT_DIR / "model.safetensors").is_file():
-                raise ModelLoadError(
-                    f"the embedded default draft is missing from {DRAFT_DIR}; "
-                    "restore it with git, or train it: python -m specviz.train_draft train"
-                )
-            return _reduced_vocab_draft(DRAFT_DIR, tok, "specviz-draft (assets/draft)", dev, dt)
-        if spec == DEFAULT:
-            local = converted_dir(default_gguf_path())
-            return CausalLM(
-                _from_pretrained(local, dev, dt, use_safetensors=True),
-                AutoTokenizer.from_pretrained(local),
-                "SmolLM2-135M-Instruct (Q4_1 GGUF)",
-                dev,
-            )
-        path = Path(spec).expanduser()
-        if path.suffix == ".gguf":
-            if not path.is_file():
-                raise ModelLoadError(f"no such GGUF file: {path}")
-            local = converted_dir(path.resolve())
-            return CausalLM(
-                _from_pretrained(local, dev, dt, use_safetensors=True),
-                AutoTokenizer.from_pretrained(local),
-                path.name,
-                dev,
-            )
-        if path.is_dir() and (path / "token_map.json").is_file() and tokenizer is not None:
-            return _reduced_vocab_draft(path, tokenizer, path.name, dev, dt)  # e.g. a freshly trained draft
-        if path.is_dir():
-            tok = (
-                tokenizer if tokenizer is not None and not _has_tokenizer(path) else AutoTokenizer.from_pretrained(path)
-            )
-            return CausalLM(_from_pretrained(path, dev, dt, use_safetensors=True), tok, path.name, dev)
-        if spec.startswith((".", "/", "~")) or os.sep in spec.strip("/").replace("/", "", 1):
-            raise ModelLoadError(f"no such model directory: {spec}")
-        tok = AutoTokenizer.from_pretrained(spec, trust_remote_code=False)
-        return CausalLM(_from_pretrained(spec, dev, dt, use_safetensors=True), tok, spec, dev)
+        lm = _load(spec, dev, dt, role, tokenizer)
     except ModelLoadError:
         raise
     except torch.cuda.OutOfMemoryError as exc:
@@ -507,6 +580,55 @@ def load_model(
         raise ModelLoadError(
             f"could not load {role} model {spec!r}: {hint}. ({type(exc).__name__}: {str(exc)[:300]})"
         ) from exc
+    except RuntimeError as exc:  # e.g. a dtype this device cannot compute in
+        raise ModelLoadError(f"could not load {role} model {spec!r} in {dt} on {dev}: {str(exc)[:300]}") from exc
+    lm.numerics = choice
+    # the evaluation model's numerics decide the output: in fast numerics it computes each row as alone
+    if role == "target" and choice.mode == numerics.FAST:
+        lm.exact_rows()
+    return lm
+
+
+def _load(
+    spec: str, dev: torch.device, dt: torch.dtype, role: str, tokenizer: PreTrainedTokenizerBase | None
+) -> CausalLM:
+    """load_model's work, its errors still raw (load_model words them)."""
+    if spec == DEFAULT and role == "draft":
+        tok = tokenizer or AutoTokenizer.from_pretrained(converted_dir(default_gguf_path()))
+        if not (DRAFT_DIR / "model.safetensors").is_file():
+            raise ModelLoadError(
+                f"the embedded default draft is missing from {DRAFT_DIR}; "
+                "restore it with git, or train it: python -m specviz.train_draft train"
+            )
+        return _reduced_vocab_draft(DRAFT_DIR, tok, "specviz-draft (assets/draft)", dev, dt)
+    if spec == DEFAULT:
+        local = converted_dir(default_gguf_path())
+        return CausalLM(
+            _from_pretrained(local, dev, dt, use_safetensors=True),
+            AutoTokenizer.from_pretrained(local),
+            "SmolLM2-135M-Instruct (Q4_1 GGUF)",
+            dev,
+        )
+    path = Path(spec).expanduser()
+    if path.suffix == ".gguf":
+        if not path.is_file():
+            raise ModelLoadError(f"no such GGUF file: {path}")
+        local = converted_dir(path.resolve())
+        return CausalLM(
+            _from_pretrained(local, dev, dt, use_safetensors=True),
+            AutoTokenizer.from_pretrained(local),
+            path.name,
+            dev,
+        )
+    if path.is_dir() and (path / "token_map.json").is_file() and tokenizer is not None:
+        return _reduced_vocab_draft(path, tokenizer, path.name, dev, dt)  # e.g. a freshly trained draft
+    if path.is_dir():
+        tok = tokenizer if tokenizer is not None and not _has_tokenizer(path) else AutoTokenizer.from_pretrained(path)
+        return CausalLM(_from_pretrained(path, dev, dt, use_safetensors=True), tok, path.name, dev)
+    if spec.startswith((".", "/", "~")) or os.sep in spec.strip("/").replace("/", "", 1):
+        raise ModelLoadError(f"no such model directory: {spec}")
+    tok = AutoTokenizer.from_pretrained(spec, trust_remote_code=False)
+    return CausalLM(_from_pretrained(spec, dev, dt, use_safetensors=True), tok, spec, dev)
 
 
 def _reduced_vocab_draft(

@@ -74,6 +74,7 @@ class Recording:
             "eos_token_ids": target.eos_token_ids,
             "device": str(target.device),
             "dtype": str(target.dtype).removeprefix("torch."),
+            "numerics": target.meta(),
             "top_k_logged": cfg.top_k_log,
             # a tree's size is its shape's: the draft-length policy applies to chains only
             **(
