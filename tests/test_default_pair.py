@@ -27,7 +27,7 @@ EVAL_PROMPTS = (REPO_ROOT / "assets" / "prompts" / "eval.txt").read_text().split
 @pytest.fixture(scope="module")
 def standalone_pair():
     assert os.environ.get("HF_HUB_OFFLINE") == "1"  # set by conftest: this must work with no hub
-    return load_pair("default", "standalone", "cpu")
+    return load_pair("default", "standalone", "cpu", "float32")  # exact numerics: identical to generate()
 
 
 @pytest.fixture(scope="module", params=["feature", "standalone"])
@@ -35,7 +35,7 @@ def any_pair(request, standalone_pair):
     """Both embedded drafts: the feature head and the standalone draft model (the default)."""
     if request.param == "standalone":
         return standalone_pair
-    return load_pair("default", "feature", "cpu")
+    return load_pair("default", "feature", "cpu", "float32")
 
 
 pair = standalone_pair  # the tests below that look inside a draft model

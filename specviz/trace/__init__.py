@@ -35,6 +35,7 @@ from specviz.trace.io import (
 from specviz.trace.io import (
     read_text as read_text,
 )
+from specviz.trace.parting import Parting, first_parting
 from specviz.trace.problems import (
     _short as _short,
 )
@@ -125,6 +126,7 @@ __all__ = [
     "FORMAT",
     "VERSION",
     "JsonlWriter",
+    "Parting",
     "Step",
     "StepTree",
     "TopEntry",
@@ -134,6 +136,7 @@ __all__ = [
     "dump",
     "dumps",
     "finish",
+    "first_parting",
     "load",
     "loads",
     "new_trace",
