@@ -37,6 +37,7 @@ __all__ = [
     "FEATURE",
     "PRESETS",
     "PRESET_NAMES",
+    "ROWS_ATTENTION",
     "STANDALONE",
     "CausalLM",
     "ModelLoadError",

@@ -36,6 +36,8 @@ PINNED = {
         "FORMAT",
         "VERSION",
         "JsonlWriter",
+        "Parting",
+        "first_parting",
         "Step",
         "StepTree",
         "TopEntry",
@@ -123,8 +125,11 @@ PINNED = {
         "load_pair",
         "pick_device",
         "pick_dtype",
+        "pick_numerics",
+        "ROWS_ATTENTION",
         "resolve_draft",
         "resolve_preset",
+        "rows_attention",
     ],
 }
 
