@@ -185,9 +185,8 @@ class CausalLM:
         one query row at a time and passes split into pieces the matmuls are row-invariant for (the
         limit is measured here, numerics.row_limit). False, changing nothing, where even a few rows
         differ: outputs may then part from the model alone at near-ties (specviz.trace.parting)."""
-        weights = [self.model.get_output_embeddings().weight]
-        weights += [m.weight for m in self.model.modules() if isinstance(m, torch.nn.Linear)][:4]
-        limit = numerics.row_limit(weights)
+        by_shape = {m.weight.shape: m.weight for m in self.model.modules() if isinstance(m, torch.nn.Linear)}
+        limit = numerics.row_limit(list(by_shape.values()))  # one of each shape: kernels are chosen by shape
         if limit < 8:  # a verification pass would split into near single rows: slower than it gains
             return False
         self.rows = limit
@@ -199,7 +198,7 @@ class CausalLM:
         base = (
             self.numerics.meta()
             if self.numerics
-            else {"mode": numerics._mode(self.dtype), "dtype": str(self.dtype).removeprefix("torch."), "why": "given"}
+            else {"mode": numerics.mode_of(self.dtype), "dtype": str(self.dtype).removeprefix("torch."), "why": "given"}
         )
         return {
             **base,

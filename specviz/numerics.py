@@ -35,6 +35,7 @@ __all__ = [
     "NumericsChoice",
     "bf16_flags",
     "choose",
+    "mode_of",
     "probe",
     "row_limit",
 ]
@@ -69,7 +70,8 @@ class NumericsChoice:
         return {"mode": self.mode, "dtype": str(self.dtype).removeprefix("torch."), "why": self.why}
 
 
-def _mode(dtype: torch.dtype) -> str:
+def mode_of(dtype: torch.dtype) -> str:
+    """exact for float32, fast for any other dtype."""
     return EXACT if dtype == torch.float32 else FAST
 
 
@@ -160,7 +162,7 @@ def choose(device: torch.device, dtype: str = "auto") -> NumericsChoice:
         why = f"--dtype {dtype}"
         if device.type == "cpu" and dt != torch.float32 and not bf16_flags():
             why += " (this CPU has no bf16 units: expect it to be slower than float32)"
-        return NumericsChoice(dt, _mode(dt), why)
+        return NumericsChoice(dt, mode_of(dt), why)
     if device.type == "cuda":
         return NumericsChoice(torch.bfloat16, FAST, "auto: bfloat16 on CUDA")
     if device.type != "cpu":
