@@ -3,92 +3,25 @@
 Every question is multiple choice, so it can be marked exactly: `options` are plain-text strings
 (token text made visible with figures.visible, never markup) and `answer` is the index of the
 right one. The same (trace, seed) always gives the same set, so an instructor can hand a whole
-class `?seed=N&trace=NAME`. Pure: no streamlit, no torch.
+class `?seed=N&trace=NAME`. Quoting is fixed: a token is ⟨␣the⟩ and a stretch of text is “…␣the␣cat”,
+so a full stop after either is never part of the text. The question record and the course's
+scenario questions (with their figures) live in specviz.scenarios; a set asks them last.
+Pure: no streamlit, no torch.
 """
 
 from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Literal
 
 from specviz import theory
-from specviz.figures import visible
+from specviz.figures import costs, visible
+from specviz.scenarios import GLOSSARY, KINDS, TITLES, Kind, Question, choose, scenario_questions
 from specviz.trace import Step, Trace, summarize
 
-__all__ = ["KINDS", "Question", "make_quiz", "mark"]
+__all__ = ["GLOSSARY", "KINDS", "TITLES", "Kind", "Question", "make_quiz", "mark"]
 
-Kind = Literal[
-    "count_appended",
-    "accept_reject",
-    "next_action",
-    "order_operations",
-    "assemble_sequence",
-    "infer_accepted",
-    "expected_tokens",
-    "bottleneck",
-    "lossy_rule",
-    "tree_path",
-    "tree_sibling",
-]
-KINDS: tuple[Kind, ...] = (
-    "count_appended",
-    "accept_reject",
-    "next_action",
-    "order_operations",
-    "assemble_sequence",
-    "infer_accepted",
-    "expected_tokens",
-    "bottleneck",
-    "lossy_rule",
-    "tree_path",
-    "tree_sibling",
-)
-TITLES: dict[Kind, str] = {
-    "count_appended": "How many tokens does the step add?",
-    "accept_reject": "Accept or reject?",
-    "next_action": "What does the evaluation model do next?",
-    "order_operations": "The order of operations in a step",
-    "assemble_sequence": "Assemble the updated sequence",
-    "infer_accepted": "How many drafts were accepted?",
-    "expected_tokens": "Expected tokens per step",
-    "bottleneck": "Read the trace: what is the bottleneck?",
-    "lossy_rule": "Fast but wrong?",
-    "tree_path": "Which path of the draft tree wins?",
-    "tree_sibling": "Why was a sibling tried?",
-}
-# the glossary entry (an anchor on the speedup lab page) each kind leans on
-GLOSSARY: dict[Kind, str] = {
-    "count_appended": "consecutively-accepted-tokens",
-    "accept_reject": "acceptance-rule",
-    "next_action": "residual-distribution",
-    "order_operations": "speculative-decoding-step",
-    "assemble_sequence": "post-acceptance-token",
-    "infer_accepted": "consecutively-accepted-tokens",
-    "expected_tokens": "expected-tokens-per-step",
-    "bottleneck": "expected-speedup",
-    "lossy_rule": "lossless",
-    "tree_path": "draft-tree",
-    "tree_sibling": "draft-tree",
-}
 SEP = " | "
-
-
-@dataclass(frozen=True)
-class Question:
-    qid: str  # stable within a set: used for widget keys and scoring
-    kind: Kind
-    text: str  # the question, plain text
-    options: tuple[str, ...]
-    answer: int  # index into options
-    explanation: str  # plain text, shown after an answer
-    step: int | None = None  # the trace step it is about, for a link to the replay view
-    details: tuple[str, ...] = field(default_factory=tuple)  # the data to read, one plain-text line each
-
-    @property
-    def title(self) -> str:
-        return TITLES[self.kind]
 
 
 def mark(question: Question, choice: int | None) -> bool:
@@ -103,21 +36,13 @@ def _tok(text: str) -> str:
     return f"⟨{visible(text)}⟩"
 
 
+def _quote(text: str) -> str:
+    """A stretch of (already visible) text as the questions quote it: “…␣sunlight␣reaches”."""
+    return f"“{text}”"
+
+
 def _toks(texts: list[str]) -> str:
     return " ".join(_tok(t) for t in texts) if texts else "(nothing)"
-
-
-def _choice(rng: random.Random, right: str, wrong: list[str], limit: int = 4) -> tuple[tuple[str, ...], int]:
-    """The right option among up to limit − 1 distinct wrong ones, shuffled."""
-    seen = {right}
-    others = []
-    for w in wrong:
-        if w not in seen:
-            seen.add(w)
-            others.append(w)
-    options = [right, *rng.sample(others, min(limit - 1, len(others)))]
-    rng.shuffle(options)
-    return tuple(options), options.index(right)
 
 
 def _numeric(rng: random.Random, right: int, candidates: list[int]) -> tuple[tuple[str, ...], int]:
@@ -139,7 +64,7 @@ def _drafts(step: Step) -> list[str]:
 
 
 def _context_tail(trace: Trace, k: int, n: int = 6) -> str:
-    """The last n tokens before step k, visible; the prompt's end when the output is shorter."""
+    """The last n tokens before step k, visible and quoted; the prompt's end when the output is shorter."""
     toks: list[str] = []
     for s in trace["steps"][:k]:
         toks += [d["token"] for d in s["draft"][: s["n_accepted"]]]
@@ -147,11 +72,11 @@ def _context_tail(trace: Trace, k: int, n: int = 6) -> str:
             toks.append(s["next"]["token"])  # type: ignore[index]
     tail = "".join(visible(t) for t in toks[-n:])
     if len(toks) >= n:
-        return "…" + tail
+        return _quote("…" + tail)
     if trace.get("meta", {}).get("chat"):
         # the model saw the prompt inside the chat template: the answer starts after the template's header
-        return "[start of the answer]" + tail
-    return "…" + visible(str(trace.get("prompt", {}).get("text", ""))[-30:]) + tail
+        return _quote("[start of the answer]" + tail)
+    return _quote("…" + visible(str(trace.get("prompt", {}).get("text", ""))[-30:]) + tail)
 
 
 def _rule(trace: Trace) -> tuple[str, dict[str, float]]:
@@ -192,7 +117,7 @@ def _tree_path(trace: Trace, k: int, rng: random.Random) -> Question:
 
     right = _toks([nodes[j]["token"] for j in path] + tail)
     wrong = [line(p) for p in _paths(step)] + [line(p[: len(path) + 1]) for p in _paths(step)]
-    options, answer = _choice(rng, right, [w for w in wrong if w != right])
+    options, answer = choose(rng, right, [w for w in wrong if w != right])
     details = tuple(
         f"node {j}: {_tok(nd['token'])}, parent {'root' if nd['parent'] < 0 else nd['parent']}, "
         + ("never tested" if nd["accepted"] is None else "accepted" if nd["accepted"] else "rejected")
@@ -209,7 +134,7 @@ def _tree_path(trace: Trace, k: int, rng: random.Random) -> Question:
         + "The other branches were scored in the same pass, but only one path can be kept."
     )
     text = (
-        f"After ⟨…{_context_tail(trace, k)}⟩ the draft proposed a tree of {len(nodes)} candidates (listed below with "
+        f"After {_context_tail(trace, k)} the draft proposed a tree of {len(nodes)} candidates (listed below with "
         "each node's parent and the rule's decision). Which tokens does this step add to the output?"
     )
     return Question(f"tree-path-{k}", "tree_path", text, options, answer, why, k, details)
@@ -232,7 +157,7 @@ def _tree_sibling(trace: Trace, k: int, rng: random.Random) -> Question:
         "the evaluation model always tests every node of the tree, in any order",
         "it had the higher probability q, so it was tested first",
     ]
-    options, answer = _choice(rng, right, wrong)
+    options, answer = choose(rng, right, wrong)
     extra = (
         " Under the sampling rule it is tested against what is left: p becomes the residual norm(max(0, p − q)) "
         "and q loses the rejected token, which keeps the output distributed exactly as the evaluation model's."
@@ -404,7 +329,7 @@ def _next_action(trace: Trace, k: int, rng: random.Random) -> Question:
         wrong.append(
             f"The evaluation model generates the token at position {at} itself, from {_SOURCE_WORDS['residual']}"
         )
-    options, answer = _choice(rng, right, wrong)
+    options, answer = choose(rng, right, wrong)
     why = f"n_accepted = {n}, so the next position to fill is {at}. " + (
         f"Every draft passed, so there is nothing to correct: the evaluation model's pass already gave p at "
         f"position {at}, and a bonus token is drawn from it ({_tok(nxt['token'])} here). One pass, {n + 1} tokens."
@@ -441,7 +366,7 @@ def _order_operations(trace: Trace, k: int, rng: random.Random) -> Question:
         [0, 1, 4, 2, 3],
     ]
     wrong = [" → ".join(label[o] for o in order) for order in wrong_orders]
-    options, answer = _choice(rng, right, wrong)
+    options, answer = choose(rng, right, wrong)
     details = tuple(f"{letters[i]}. {ops[op]}" for i, op in enumerate(shown))
     why = (
         "Draft, then one pass of the evaluation model, then the left-to-right test, then the evaluation model's own "
@@ -474,7 +399,7 @@ def _assemble(trace: Trace, k: int, rng: random.Random) -> Question:
         seq(prefix, model),
         seq(prefix, " ".join(_tok(t) for t in drafts[: n + 1]), model),
     ]
-    options, answer = _choice(rng, right, wrong)
+    options, answer = choose(rng, right, wrong)
     text = (
         f"The text so far ends {prefix}. The draft proposed {_toks(drafts)}; {n} {'was' if n == 1 else 'were'} accepted, and the evaluation "
         f"model produced {model}. Which is the updated sequence (prefix | accepted drafts | the evaluation model's token)?"
@@ -500,7 +425,7 @@ def _infer_accepted(trace: Trace, k: int, rng: random.Random) -> Question:
     final = "".join(visible(t) for t in [*drafts[:n], nxt["token"]])
     text = (
         f"The text was {prefix}. The draft proposed {_toks(drafts)}. After verification the text is "
-        f"{prefix}{final}. How many of the proposed tokens were accepted before the evaluation model added its own?"
+        f"{prefix[:-1]}{final}”. How many of the proposed tokens were accepted before the evaluation model added its own?"
     )
     options, answer = _numeric(rng, n, list(range(0, g + 2)))
     why = (
@@ -529,7 +454,7 @@ def _expected_tokens(trace: Trace, rng: random.Random) -> Question | None:
     ]
     fmt = "{:.2f}".format
     wrong = [fmt(w) for w in wrong_values if abs(w - right) > 0.015]
-    options, answer = _choice(rng, fmt(right), wrong)
+    options, answer = choose(rng, fmt(right), wrong)
     text = (
         f"This trace measured α = {alpha:.2f} (each draft accepted with that probability) with γ = {gamma} drafts per "
         "step. If every decision passed independently with probability α, how many tokens would one step yield on average?"
@@ -570,23 +495,47 @@ def _bottleneck(trace: Trace, rng: random.Random, avoid: frozenset[int] | set[in
         f"whole trace: {m.steps} steps, α = {m.alpha:.2f}, γ = {m.gamma}, {m.tokens_per_step:.2f} tokens per step, "
         f"cost ratio c = {m.c:.3f}"
     )
-    found = theory.diagnose(m.alpha, m.gamma, m.c)
-    right = _DIAGNOSIS_WORDS[found]
-    options, answer = _choice(rng, right, [w for kk, w in _DIAGNOSIS_WORDS.items() if kk != found])
+    # one home for the diagnosis: the Statistics verdict lists the same findings in the same order
+    found = theory.findings(m.alpha, m.gamma, m.c)
+    right = _DIAGNOSIS_WORDS[found[0].kind]
+    holds = {f.kind for f in found}
+    # a finding that also holds is true, so it is never offered as a wrong answer
+    options, answer = choose(rng, right, [w for kk, w in _DIAGNOSIS_WORDS.items() if kk not in holds])
     g_best, s_best = theory.best_gamma(m.alpha, m.c)
     s_now = theory.speedup(m.alpha, m.gamma, m.c)
+    measured = costs(trace).measured_speedup
+    also = [f.kind for f in found[1:]]
     why = (
-        f"With α = {m.alpha:.2f}, γ = {m.gamma} and c = {m.c:.3f} the model predicts {s_now:.2f}× over the evaluation "
-        f"model alone; the best γ for these numbers is {g_best} ({s_best:.2f}×). "
+        f"With α = {m.alpha:.2f}, γ = {m.gamma} and c = {m.c:.3f} the speedup is {s_now:.2f}× "
+        f"{theory.IDEAL_WORDS}"
+        + (f"; this run measured {measured:.2f}×" if measured is not None else "")
+        + f". The best γ for these numbers is {g_best} ({s_best:.2f}×). "
         + {
             "low_acceptance": "Below α = 0.5 most steps end at the first or second draft, whatever the draft costs: "
-            "improve the draft (or lower the temperature) before tuning anything else.",
+            "improve the draft (or align the temperatures) before tuning anything else.",
             "slow_draft": "The draft's cost eats the gain: γ draft tokens cost γ·c of a pass. A smaller draft, or "
             "prompt lookup, fixes that.",
-            "gamma_too_long": "Each extra draft costs c but is reached only with probability α^j.",
-            "gamma_too_short": "Cheap, usually accepted drafts: every extra one adds nearly a token per pass.",
+            "gamma_too_long": f"γ = {g_best} gains more than 5%: each extra draft costs c but is reached only with "
+            "probability α^j.",
+            "gamma_too_short": f"γ = {g_best} gains more than 5%: cheap, usually accepted drafts add nearly a token "
+            "per pass each.",
             "healthy": "No single change would gain more than 5%.",
-        }[found]
+        }[found[0].kind]
+        + (
+            " "
+            + " ".join(
+                {
+                    "slow_draft": "The draft's cost (c above 0.3) matters too, but less.",
+                    "gamma_too_long": f"A shorter γ would also help ({g_best}: {s_best:.2f}×), but less; the "
+                    "Statistics verdict lists both, in this order.",
+                    "gamma_too_short": f"A longer γ would also help ({g_best}: {s_best:.2f}×), but less; the "
+                    "Statistics verdict lists both, in this order.",
+                }.get(kind, "")
+                for kind in also
+            )
+            if also
+            else ""
+        )
     )
     text = (
         f"Here is an excerpt of this trace (steps {start}–{start + len(window) - 1}) and its totals. What limits the speedup most?"
@@ -614,7 +563,7 @@ def _lossy(trace: Trace, rng: random.Random) -> Question | None:
         "It is random variation: a lossless rule and a lossy one produce the same distribution of text",
         "The evaluation model's bonus tokens are wrong more often at high speed",
     ]
-    options, answer = _choice(rng, right, wrong)
+    options, answer = choose(rng, right, wrong)
     k = steps[0]["index"] if steps else None
     text = (
         f"After switching to the '{rule}' rule{' (τ = ' + str(params.get('tau')) + ')' if 'tau' in params else ''}, "
@@ -634,7 +583,8 @@ def _lossy(trace: Trace, rng: random.Random) -> Question | None:
 
 
 def make_quiz(trace: Trace, seed: int, name: str = "trace") -> list[Question]:
-    """One question of each kind the trace can support, each about a step chosen by the seed."""
+    """One question of each kind the trace can support, each about a step chosen by the seed, then
+    the scenarios its data supports (specviz.scenarios)."""
     rng = random.Random(f"specviz-exercises:{name}:{seed}")
     steps = trace["steps"]
     if not steps:
@@ -693,4 +643,4 @@ def make_quiz(trace: Trace, seed: int, name: str = "trace") -> list[Question]:
     for q in (_expected_tokens(trace, rng), _bottleneck(trace, rng, used), _lossy(trace, rng)):
         if q is not None:
             out.append(q)
-    return out
+    return out + scenario_questions(trace, rng)

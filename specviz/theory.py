@@ -23,15 +23,19 @@ from specviz.trace import Trace, summarize
 
 __all__ = [
     "GOALS",
+    "IDEAL_WORDS",
     "BudgetUnit",
     "Diagnosis",
+    "Finding",
     "Measured",
     "alpha_needed",
     "best_gamma",
+    "break_even_alpha",
     "budget_yield",
     "crossover_c",
     "diagnose",
     "expected_tokens",
+    "findings",
     "interpolate_cost",
     "measure",
     "needed_text",
@@ -44,6 +48,11 @@ Diagnosis = Literal["low_acceptance", "slow_draft", "gamma_too_long", "gamma_too
 MAX_GAMMA = 16
 # speedups over the evaluation model alone for which the α a chain would need is reported
 GOALS = (1.0, 1.5, 2.0)
+# the assumption behind every "ideal" speedup, in the words each page and exercise shows beside it
+IDEAL_WORDS = "ideal (formula: a pass over γ+1 positions costs one token's pass)"
+LOW_ALPHA = 0.5  # below it most steps end at the first or second draft
+SLOW_DRAFT_C = 0.3  # above it drafting eats most of the gain (the papers' drafts have c well below 0.1)
+GAMMA_GAIN = 1.05  # a γ change that gains less than 5% is not worth naming
 
 
 def _check(alpha: float, gamma: int) -> None:
@@ -142,22 +151,52 @@ def measure(trace: Trace, name: str = "", summary: dict[str, Any] | None = None)
     )
 
 
-def diagnose(alpha: float, gamma: int, c: float | None) -> Diagnosis:
-    """The one thing that limits the speedup most, by the model above.
+@dataclass(frozen=True)
+class Finding:
+    """One thing that holds the speedup back, with the numbers that show it."""
 
-    Low acceptance first (nothing else helps while most drafts fail), then a draft that is too
-    expensive, then a γ far from the best one for this α and c.
+    kind: Diagnosis
+    speedup: float | None  # the ideal speedup now (None: untimed, so no c)
+    best_gamma: int | None  # the γ with the highest ideal speedup for this α and c
+    best_speedup: float | None
+
+
+def findings(alpha: float, gamma: int, c: float | None) -> tuple[Finding, ...]:
+    """Everything that limits the speedup by the model above, most important first; one
+    "healthy" finding when nothing does. The one home of the diagnosis: the Statistics verdict and
+    the bottleneck exercise both read it, so a question has exactly one defensible answer.
+
+    The order: low acceptance (nothing else helps while most drafts fail), then a draft that is
+    too expensive, then a γ whose best alternative gains more than 5% (too long or too short).
     """
-    if alpha < 0.5:
-        return "low_acceptance"
-    if c is not None and c > 0.3:
-        return "slow_draft"
+    now = best = g_best = None
     if c is not None:
-        g_best, s_best = best_gamma(alpha, c)
-        s_now = speedup(alpha, gamma, c)
-        if s_best > 1.05 * s_now:
-            return "gamma_too_long" if g_best < gamma else "gamma_too_short"
-    return "healthy"
+        g_best, best = best_gamma(alpha, c)
+        now = speedup(alpha, gamma, c)
+    out: list[Diagnosis] = []
+    if alpha < LOW_ALPHA:
+        out.append("low_acceptance")
+    if c is not None and c > SLOW_DRAFT_C:
+        out.append("slow_draft")
+    if now is not None and best is not None and g_best is not None and best > GAMMA_GAIN * now:
+        out.append("gamma_too_long" if g_best < gamma else "gamma_too_short")
+    if not out:
+        out.append("healthy")
+    return tuple(Finding(kind, now, g_best, best) for kind in out)
+
+
+def diagnose(alpha: float, gamma: int, c: float | None) -> Diagnosis:
+    """The one thing that limits the speedup most: the first of `findings`."""
+    return findings(alpha, gamma, c)[0].kind
+
+
+def break_even_alpha(c: float) -> float:
+    """The α below which no γ ≥ 1 beats the evaluation model alone: c itself (γ = 1 needs the least).
+
+    speedup ≥ 1 ⇔ α + α² + … + α^γ ≥ γc, and the mean of α^j over j = 1..γ is largest at γ = 1,
+    where (1 + α) / (1 + c) ≥ 1 ⇔ α ≥ c. Like `speedup`, it takes the ideal's pass cost.
+    """
+    return min(max(c, 0.0), 1.0)
 
 
 def crossover_c(alpha: float, gamma: int) -> float:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 
 import pytest
 
@@ -11,9 +12,11 @@ from specviz import figures as fg
 from specviz import theory
 from specviz.decoder import DecodeConfig
 from specviz.drafters import ModelDrafter
+from specviz.figures import stats as fstats
 from specviz.models import CausalLM
 from specviz.record import Recording
 from specviz.rules import make_rule
+from specviz.scenarios import SCENARIO_KINDS
 from specviz.trace import Trace, validate
 from specviz.ui import traces
 from specviz.warp import Sampling
@@ -163,7 +166,8 @@ def test_questions_in_one_set_do_not_answer_each_other(name):
     trace = load(traces.SAMPLES_DIR / f"{name}.json.gz")
     for seed in range(12):
         quiz = ex.make_quiz(trace, seed, name)
-        about = [q.step for q in quiz if q.kind not in ("lossy_rule", "bottleneck", "expected_tokens")]
+        whole = ("lossy_rule", "bottleneck", "expected_tokens", *SCENARIO_KINDS)  # about the whole trace, no step
+        about = [q.step for q in quiz if q.kind not in whole]
         assert len(about) == len(set(about)), (seed, [(q.kind, q.step) for q in quiz])
         shown = next((q for q in quiz if q.kind == "bottleneck"), None)
         if shown is not None:  # its excerpt lists n_accepted of the steps it shows: none of them may be asked about
@@ -208,3 +212,54 @@ def test_tree_steps_give_path_and_sibling_questions(target: CausalLM, draft_lm: 
                 want = [nodes[j]["token"] for j in path] + [step["next"]["token"]]
                 assert q.options[q.answer] == " ".join(f"⟨{fg.visible(t)}⟩" for t in want)
     assert {"tree_path", "tree_sibling"} <= kinds
+
+
+def test_bottleneck_key_is_the_statistics_verdicts_first_finding():
+    """Issue 22: the bottleneck question marked "γ is too long" wrong while its feedback named a better γ and
+    the Statistics verdict said so. One home now: theory.findings, read by both, most important first."""
+    seen = set()
+    for name in SAMPLES:
+        trace = sample(name)
+        k = fg.costs(trace)
+        m = theory.measure(trace)
+        for seed in range(40):
+            b = next((q for q in ex.make_quiz(trace, seed, name) if q.kind == "bottleneck"), None)
+            if b is None:
+                continue
+            found = theory.findings(m.alpha, m.gamma, m.c)
+            key = b.options[b.answer]
+            seen.add(found[0].kind)
+            assert key == ex._DIAGNOSIS_WORDS[found[0].kind]
+            assert fg.verdict(k)[0] == fstats.finding_words(found[0], k)  # the Statistics page leads with the same
+            # no second defensible answer: every other option names a finding that does not hold
+            holds = {ex._DIAGNOSIS_WORDS[f.kind] for f in found}
+            assert [o for o in b.options if o in holds] == [key], (name, seed)
+            # the feedback never contradicts the key: a γ that gains > 5% is the key unless a finding before it holds
+            g_best, s_best = theory.best_gamma(m.alpha, m.c)
+            if s_best > 1.05 * theory.speedup(m.alpha, m.gamma, m.c) and g_best != m.gamma:
+                gamma_kind = "gamma_too_long" if g_best < m.gamma else "gamma_too_short"
+                first = found[0].kind
+                assert first == gamma_kind or first in ("low_acceptance", "slow_draft"), (name, seed)
+                assert gamma_kind in {f.kind for f in found}
+            else:
+                assert "better" not in b.explanation and "would also help" not in b.explanation
+            assert theory.IDEAL_WORDS in b.explanation
+    assert len(seen) >= 2  # the samples exercise more than one diagnosis
+
+
+def _outside_quotes(text: str) -> str:
+    """The text with every “…” and ⟨…⟩ quotation removed."""
+    return re.sub(r"“[^”]*”|⟨[^⟩]*⟩", "", text)
+
+
+@pytest.mark.parametrize("name", SAMPLES)
+def test_token_text_in_stems_is_always_quoted(name):
+    """Issue 22: "…␣sunlight␣reaches. The draft proposed…" — a full stop after unquoted token text is ambiguous.
+    Token text (which carries ␣ and ⏎ marks) stands only inside ⟨…⟩ or “…”, so punctuation after it is ours."""
+    trace = sample(name)
+    for seed in range(8):
+        for q in ex.make_quiz(trace, seed, name):
+            for part in (q.text, *q.options):
+                assert "␣" not in _outside_quotes(part) and "⏎" not in _outside_quotes(part), (q.kind, part)
+            if q.kind in ("next_action", "assemble_sequence", "infer_accepted"):
+                assert re.search(r"(ends|was) “[^”]+”\.", q.text), q.text

@@ -154,3 +154,31 @@ def test_interpolate_cost_edges_and_modest_goals():
     with pytest.raises(ValueError):
         theory.interpolate_cost({}, 1)
     assert theory.alpha_needed(FLAT, 0.0, 0.0, 0.5)[0] == pytest.approx(0.0, abs=1e-6)
+
+
+# the one home of the diagnosis
+
+
+def test_findings_lists_every_limit_in_order_and_diagnose_is_the_first():
+    found = theory.findings(0.27, 4, 0.039)  # the sampling sample: low acceptance, and γ 2 gains > 5%
+    assert [f.kind for f in found] == ["low_acceptance", "gamma_too_long"]
+    assert found[0].best_gamma == 2 and found[0].best_speedup > 1.05 * found[0].speedup
+    assert theory.diagnose(0.27, 4, 0.039) == "low_acceptance"
+    assert [f.kind for f in theory.findings(0.3, 4, 0.5)][:2] == ["low_acceptance", "slow_draft"]
+    assert [f.kind for f in theory.findings(0.8, 4, None)] == ["healthy"]
+    g, _ = theory.best_gamma(0.8, 0.05)
+    assert [f.kind for f in theory.findings(0.8, g, 0.05)] == ["healthy"]
+
+
+@pytest.mark.parametrize("c", [0.0, 0.01, 0.04, 0.2, 0.6])
+def test_break_even_alpha_is_where_gamma_one_breaks_even_and_no_gamma_pays_below(c):
+    a = theory.break_even_alpha(c)
+    assert theory.speedup(a, 1, c) == pytest.approx(1.0)
+    below = max(a - 0.01, 0.0)
+    if a > 0.01:
+        assert all(theory.speedup(below, g, c) < 1.0 for g in range(1, 17))
+    assert all(theory.speedup(min(a + 0.01, 1.0), 1, c) >= 1.0 for _ in [0])
+
+
+def test_ideal_words_say_the_assumption():
+    assert "γ+1 positions" in theory.IDEAL_WORDS and "one token's pass" in theory.IDEAL_WORDS

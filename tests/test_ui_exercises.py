@@ -23,6 +23,7 @@ def test_every_question_is_answerable_and_marked(name):
     assert not isinstance(trace, str)
     quiz = ex.make_quiz(trace, seed, name)
     assert len(at.radio) == len(quiz)
+    assert len(at.get("plotly_chart")) == sum(q.figure is not None for q in quiz)  # each scenario's chart
     assert metric(at, "This set") == f"0 / {len(quiz)}"
     for i, q in enumerate(quiz):
         # a wrong answer first (it stays the score), then the right one

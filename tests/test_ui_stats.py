@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from specviz import theory
 from specviz.decoder import DecodeConfig
 from specviz.drafters import NgramDrafter
 from specviz.record import Recording
@@ -12,7 +13,7 @@ from specviz.rules import make_rule
 from specviz.trace import dumps, validate
 from specviz.ui import traces
 from specviz.warp import Sampling
-from tests.apptestkit import ok, open_page
+from tests.apptestkit import ok, open_page, plain
 
 SAMPLES = list(traces.list_samples())
 
@@ -25,6 +26,12 @@ def test_stats_each_sample(name):
     assert len(at.get("plotly_chart")) == 4
     assert at.info  # the verdict in words
     assert at.query_params["trace"] in (name, [name])
+    # the ideal speedup never stands alone: its assumption in the caption, the measured figure beside it
+    ideal = next(m for m in at.metric if m.label == "ideal speedup")
+    if ideal.value != "—":
+        assert any(theory.IDEAL_WORDS in plain(c.value) for c in at.caption)
+        assert "measured" in (ideal.proto.delta or "")
+    assert any("Wilson" in c.value for c in at.caption)  # the per-position bars say what their whiskers are
 
 
 def test_stats_follows_the_replay_choice(tiny_trace):
@@ -45,3 +52,22 @@ def test_stats_sets_apart_steps_that_drafted_nothing(target):
     ok(at.file_uploader(key="replay_upload").upload("lookup.json", dumps(trace).encode(), "application/json").run())
     ok(at.switch_page("pages/stats.py").run())
     assert any(f"{empty} of {len(trace['steps'])} steps drafted nothing" in c.value for c in at.caption)
+
+
+def test_stats_shows_a_measured_speedup_beside_the_ideal(tiny_trace):
+    import copy
+
+    trace = copy.deepcopy(tiny_trace)
+    for st in trace["steps"]:
+        st["timing_ms"] = {"draft": 1.0 * len(st["draft"]), "verify": 10.0}
+    trace["meta"]["timing"] = {
+        "wall_ms": 10.0 * len(trace["steps"]) * 1.2,
+        "baseline": {"tokens": 50, "wall_ms": 400.0},
+    }
+    at = open_page("pages/replay.py")
+    ok(at.file_uploader(key="replay_upload").upload("timed.json", dumps(trace).encode(), "application/json").run())
+    ok(at.switch_page("pages/stats.py").run())
+    ideal = next(m for m in at.metric if m.label == "ideal speedup")
+    measured = next(m for m in at.metric if m.label == "measured speedup")
+    assert measured.value != "—" and ideal.proto.delta == f"measured {measured.value}"
+    assert any("Measured beside it" in plain(c.value) for c in at.caption)

@@ -1,15 +1,17 @@
 """Exercises (pages/exercises.py, URL /exercises?trace=NAME&seed=N): the course's questions about
 real trace steps, marked on the first attempt, each with a link to its step and its glossary entry.
-Question text comes from specviz.exercises and is shown through md_escape, never as HTML."""
+Question text comes from specviz.exercises (and its scenarios, with their charts) and is shown
+through md_escape, never as HTML."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import plotly.graph_objects as go
 import streamlit as st
 
 from specviz import exercises as ex
-from specviz.ui.common import md_escape
+from specviz.ui.common import _plot, md_escape
 from specviz.ui.glossary import GLOSSARY_TITLES, glossary_entry
 from specviz.ui.traces import _samples
 
@@ -100,6 +102,8 @@ def _question(i: int, q: ex.Question, key: str, sample: str | None) -> None:
     st.markdown(md_escape(q.text))
     if q.details:
         st.markdown("\n".join(f"- {md_escape(line)}" for line in q.details))
+    if q.figure is not None:  # a scenario's chart, built from the same numbers as the question
+        _plot(go.Figure(q.figure), f"exercise_fig_{key}")
     widget = f"exercise_q_{key}"
     st.radio(
         "Your answer",

@@ -8,6 +8,8 @@ from typing import Any
 import streamlit as st
 
 from specviz import figures as fg
+from specviz import theory
+from specviz.figures import stats as fstats
 from specviz.figures import tree as ftree
 from specviz.trace import Trace, no_draft_words, rate, summarize, undefined_words
 from specviz.ui.common import _plot, md_escape
@@ -57,8 +59,15 @@ def show_stats(choice: TraceChoice) -> None:
     cols[5].metric(
         "ideal speedup",
         "—" if k.speedup is None else f"{k.speedup:.2f}×",
-        help="By the formula below, with verification costing exactly one pass of the evaluation model alone: an "
-        "upper bound, not a measurement.",
+        None
+        if k.speedup is None
+        else "measured: —"
+        if k.measured_speedup is None
+        else f"measured {k.measured_speedup:.2f}×",
+        delta_color="off",
+        delta_arrow="off",
+        help=f"{theory.IDEAL_WORDS[0].upper()}{theory.IDEAL_WORDS[1:]}: the formula below, an upper bound, not a "
+        "measurement.",
     )
     cols[6].metric(
         "measured speedup",
@@ -68,16 +77,31 @@ def show_stats(choice: TraceChoice) -> None:
         else "Not measured: this trace has no target-alone timing. Record it on the Live page with 'Also run the "
         "evaluation model alone'.",
     )
-    theory, speedup = st.columns(2)
-    theory.latex(r"\text{tokens per step} = \frac{1-\alpha^{\gamma+1}}{1-\alpha}")
-    speedup.latex(r"\text{speedup} = \frac{1-\alpha^{\gamma+1}}{(1-\alpha)(\gamma c+1)}")
+    if k.speedup is not None:
+        st.caption(
+            md_escape(
+                f"Ideal speedup: {k.speedup:.2f}×, {theory.IDEAL_WORDS}. "
+                + (
+                    f"Measured beside it: {k.measured_speedup:.2f}× the evaluation model alone, timed the same way."
+                    if k.measured_speedup is not None
+                    else "This trace has no measured speedup to hold against it (no target-alone timing)."
+                )
+            )
+        )
+    tokens_col, speedup_col = st.columns(2)
+    tokens_col.latex(r"\text{tokens per step} = \frac{1-\alpha^{\gamma+1}}{1-\alpha}")
+    speedup_col.latex(r"\text{ideal speedup} = \frac{1-\alpha^{\gamma+1}}{(1-\alpha)(\gamma c+1)}")
     st.markdown("**Verdict**")
     for line in fg.verdict(k):
         st.info(md_escape(line))
     left, right = st.columns(2, gap="large")
     with left:
         st.markdown("**Acceptance per draft position**")
-        _plot(fg.per_position_figure(s), "stats_positions")
+        _plot(fg.per_position_figure(s, counts=fstats.position_counts(trace)), "stats_positions")
+        st.caption(
+            f"Each bar: accepted / tested at that position, with a 95% Wilson interval; bars with fewer than "
+            f"{fstats.FEW_TRIALS} tests are faded."
+        )
         st.markdown("**Tokens per step against the theory**")
         _plot(fg.tokens_per_step_figure(k), "stats_theory")
     with right:
@@ -102,7 +126,10 @@ def show_stats(choice: TraceChoice) -> None:
             + (
                 f" The evaluation model alone took {k.target_ms_per_token:.1f} ms per token, so one verification pass "
                 f"cost {k.verify_passes:.2f} of its tokens (the ideal assumes 1.0); with these measured costs the "
-                f"formula predicts {k.predicted_speedup:.2f}×."
+                f"formula predicts {k.predicted_speedup:.2f}×, and the run measured {k.measured_speedup:.2f}×."
+                if k.measured_speedup is not None
+                else f"cost {k.verify_passes:.2f} of its tokens (the ideal assumes 1.0); with these measured costs "
+                f"the formula predicts {k.predicted_speedup:.2f}×."
                 if k.target_ms_per_token and k.verify_passes and k.predicted_speedup
                 else " The ideal speedup assumes a verification pass costs one token of the evaluation model alone; "
                 "no target-alone timing was recorded to check that."
