@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 
 import pytest
@@ -54,3 +55,26 @@ def test_compare_timeline_shows_long_tokens_whole():
     shown = [t for tr in fig.data for t in tr.text]
     assert "␣specification" in shown and not any("…" in t for t in shown)
     assert fig.layout.xaxis.range[1] - fig.layout.xaxis.range[0] <= fcompare.COMPARE_WIDTH + 1
+
+
+def test_two_traces_are_drawn_in_the_series_colours():
+    from specviz.figures.palette import OUTCOME_COLORS, SERIES
+
+    toy = fg.toy_trace()
+    fig = fcompare.compare_progress_figure([("A", toy), ("B", toy)])
+    lines = {t.name: t.line.color for t in fig.data if t.name in ("A", "B")}
+    assert lines == {"A": SERIES[0], "B": SERIES[1]} and not set(lines.values()) & OUTCOME_COLORS
+
+
+def test_the_ideal_speedup_row_names_its_assumption_beside_the_measured_time():
+    from specviz import theory
+
+    toy = fg.toy_trace()
+    m = theory.measure(toy, "toy")
+    words = fcompare.ideal_words(m)
+    assert words.startswith(f"{m.predicted_speedup:.2f}× {theory.IDEAL_WORDS}")
+    assert f"measured: {m.ms_per_token:.1f} ms per token" in words
+    assert html.escape(words) in fcompare.summary_html(toy, "toy")
+    untimed = json.loads(json.dumps(toy))
+    del untimed["steps"][0]["timing_ms"]
+    assert fcompare.ideal_words(theory.measure(untimed)) == "—"

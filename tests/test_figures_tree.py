@@ -11,6 +11,7 @@ from specviz import figures as fg
 from specviz.decoder import DecodeConfig
 from specviz.drafters import ModelDrafter
 from specviz.figures import tree as ftree
+from specviz.figures.palette import CHOSEN_MARKER, LABELS
 from specviz.record import Recording
 from specviz.rules import make_rule
 from specviz.tree import TreeShape
@@ -85,8 +86,9 @@ def test_sizing_figure_marks_the_choice():
         "chosen": "dynamic:8:8:4",
     }
     fig = ftree.sizing_figure(auto)
-    star = [t for t in fig.data if t.marker is not None and t.marker.symbol == "star"]
-    assert len(star) == 1 and star[0].x == (8,)
+    chosen = [t for t in fig.data if t.marker is not None and t.marker.symbol == CHOSEN_MARKER["symbol"]]
+    assert len(chosen) == 1 and chosen[0].x == (8,)  # the chosen-setting triangle: the ★ is the bonus token's
+    assert not any(t.marker is not None and t.marker.symbol == "star" for t in fig.data)
     assert ftree.sizing_figure({}).data == ()
 
 
@@ -107,3 +109,29 @@ def test_a_percent_in_a_token_is_not_plotly_template_syntax() -> None:
     trace["steps"][k]["next"]["token"] = "%{x}"
     hovers = [t.get("hovertemplate", "") for t in tree_spec(trace, k)["data"]]
     assert any("&#37;{x}" in h for h in hovers) and not any("%{x}" in h for h in hovers)
+
+
+@pytest.mark.parametrize("sample", ["tree-sampling", "tree-greedy"])
+def test_the_models_token_sits_apart_from_every_rejected_node(sample: str) -> None:
+    """The evaluation model's own token (a correction or a bonus) has a column of its own, under the
+    "model's token" tick, level with the path's end: never at a rejected node's position or under the
+    tick of a depth where a rejected node's label is."""
+    from specviz.trace import load
+
+    trace = load(Path(__file__).resolve().parent.parent / "assets" / "traces" / f"{sample}.json.gz")
+    checked = 0
+    for k, step in enumerate(trace["steps"]):
+        if not step.get("next"):
+            continue
+        spec = ftree.tree_spec(trace, k)
+        model = next(t for t in spec["data"] if t.get("name") == LABELS[step["next"]["kind"]])
+        rejected = [
+            xy for t in spec["data"] if t.get("name") == LABELS["rejected"] for xy in zip(t["x"], t["y"], strict=True)
+        ]
+        ticks = dict(zip(spec["layout"]["xaxis"]["tickvals"], spec["layout"]["xaxis"]["ticktext"], strict=True))
+        at = (model["x"][0], model["y"][0])
+        assert at not in rejected
+        assert ticks[at[0]] == "model's token" and all(ticks[x].startswith("depth") for x, _ in rejected)
+        assert all(x < at[0] for x, _ in rejected)  # left of its column, so their labels end before it
+        checked += bool(rejected)
+    assert checked  # the samples have steps with a rejection and the model's token

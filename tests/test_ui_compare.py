@@ -75,3 +75,16 @@ def test_compare_opens_on_a_like_for_like_pair():
         "sample:feature-greedy",
     )
     assert not at.warning and any("identical" in s.value for s in at.success)
+
+
+def test_each_card_puts_the_ideal_speedups_assumption_beside_the_measured_time():
+    from specviz import theory
+
+    at = ok(open_page("pages/compare.py", a=SAMPLES[0], b=SAMPLES[1]))
+    captions = [plain(c.value) for c in at.caption]
+    for name in SAMPLES[:2]:
+        trace = traces.load_sample(name)
+        assert not isinstance(trace, str)
+        m = theory.measure(trace)
+        want = f"Speedup: {m.predicted_speedup:.2f}× {theory.IDEAL_WORDS}; measured: {m.ms_per_token:.1f} ms per token."
+        assert want in captions

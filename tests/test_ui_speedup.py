@@ -11,9 +11,10 @@ import pytest
 
 from specviz import exercises as ex
 from specviz import theory
+from specviz.figures import speedup as fspeedup
 from specviz.trace import validate
 from specviz.ui import speedup, traces
-from tests.apptestkit import metric, ok, open_page
+from tests.apptestkit import metric, ok, open_page, plain
 
 SAMPLES = list(traces.list_samples())
 
@@ -26,9 +27,9 @@ def test_lab_numbers_match_the_formulas(alpha, gamma, c):
     ok(at.slider(key="lab_c").set_value(c).run())
     e = (1 - alpha ** (gamma + 1)) / (1 - alpha)
     assert metric(at, "expected tokens per step") == f"{e:.2f}"
-    assert metric(at, "expected speedup") == f"{e / (gamma * c + 1):.2f}×"
+    assert metric(at, "ideal speedup (formula)") == f"{e / (gamma * c + 1):.2f}×"
     best = max(range(1, 13), key=lambda g: ((1 - alpha ** (g + 1)) / (1 - alpha) / (g * c + 1), -g))
-    assert metric(at, "best γ") == str(best)
+    assert metric(at, "best γ (ideal)") == str(best)
     assert len(at.get("plotly_chart")) >= 3
     assert any(r"\gamma c+1" in x.value for x in at.latex)
 
@@ -114,3 +115,69 @@ def test_the_tree_sizing_section_says_what_alpha_a_draft_needs_here(monkeypatch)
     text = " ".join(m.value for m in at.markdown).replace("\\", "")  # as shown: without markdown escapes
     need = alpha_needed(sizing.costs_ms, 12.0, 6.0, 1.5)
     assert "What a draft must reach here" in text and f"α ≥ {need[0]:.2f} (γ {need[1]}) for 1.5×" in text
+
+
+def _latest_chain_sample() -> tuple[str, theory.Measured]:
+    found = []
+    for name in SAMPLES:
+        trace = traces.load_sample(name)
+        assert not isinstance(trace, str)
+        if not trace["meta"].get("tree"):
+            found.append((trace["meta"]["created"], name, theory.measure(trace, name)))
+    _, name, m = max(found, key=lambda x: x[:2])
+    return name, m
+
+
+def test_the_lab_opens_on_the_most_recent_chain_samples_measurement():
+    name, m = _latest_chain_sample()
+    at = ok(open_page("pages/speedup.py"))
+    assert at.slider(key="lab_alpha").value == pytest.approx(round(m.alpha, 2))
+    assert at.slider(key="lab_gamma").value == m.gamma
+    assert at.slider(key="lab_c").value == pytest.approx(round(m.c, 3))
+    assert at.selectbox(key="lab_from").value == name
+    captions = " ".join(plain(c.value) for c in at.caption)
+    assert f"most recent chain sample, {name}" in captions
+    assert "assumes a verification pass over γ + 1 positions costs what a one-token pass" in captions
+
+
+def test_the_lab_draws_the_formula_with_measured_pass_costs(tmp_path, monkeypatch):
+    costs = {"1": 40.0, "5": 60.0, "9": 80.0}
+    path = tmp_path / "pass-cost.json"
+    path.write_text(json.dumps({"context": 38, "machine": "Test CPU 9000, 2 threads", "ms": {"float32": costs}}))
+    monkeypatch.setattr(speedup, "PASS_COST_FILE", path)
+    at = open_page("pages/speedup.py")
+    at.slider(key="lab_alpha").set_value(0.8)
+    at.slider(key="lab_gamma").set_value(4)
+    ok(at.slider(key="lab_c").set_value(0.05).run())
+    assert at.selectbox(key="lab_costs").value == "file:float32"
+    want = fspeedup.PassCosts({int(k): v for k, v in costs.items()}, "", "")
+    assert metric(at, "with measured pass costs") == f"{want.speedup(0.8, 4, 0.05):.2f}×"
+    assert metric(at, "ideal speedup (formula)") == f"{theory.speedup(0.8, 4, 0.05):.2f}×"
+    captions = " ".join(plain(c.value) for c in at.caption)
+    assert "Test CPU 9000, 2 threads" in captions and "docs/pass-cost.json (scripts/pass_cost.py), float32" in captions
+    assert "costs 1.50× a one-token pass" in captions  # T(5) / T(1)
+    spec = next(c.proto.spec for c in at.get("plotly_chart") if "measured pass costs" in c.proto.spec)
+    assert "Test CPU 9000" in spec
+    ok(at.selectbox(key="lab_costs").set_value("none").run())  # the ideal curve alone
+    assert not any(m.label == "with measured pass costs" for m in at.metric)
+
+
+def test_this_servers_own_measurement_comes_first(tmp_path, monkeypatch):
+    from specviz import live
+
+    auto = {"costs_ms": {"1": 100.0, "8": 180.0}, "candidates": [], "chosen": "", "calibration_steps": 1}
+    auto["draft_ms_per_level"] = 5.0
+    monkeypatch.setattr(live, "SIZINGS", {("x", "y"): (None, {"tree": {"auto": auto}})})
+    monkeypatch.setattr(speedup, "PASS_COST_FILE", tmp_path / "missing.json")
+    at = ok(open_page("pages/speedup.py"))
+    assert at.selectbox(key="lab_costs").value == "server"
+    assert at.selectbox(key="lab_costs").options[-1] == "none: the ideal curve only"
+    assert "this machine" in " ".join(plain(c.value) for c in at.caption)
+
+
+def test_a_broken_pass_cost_file_is_left_out(tmp_path, monkeypatch):
+    path = tmp_path / "pass-cost.json"
+    path.write_text(json.dumps({"ms": {"bad": {"x": "y"}, "zero": {"1": 0}}}))
+    monkeypatch.setattr(speedup, "PASS_COST_FILE", path)
+    at = ok(open_page("pages/speedup.py"))
+    assert not at.get("selectbox") or all(s.key != "lab_costs" for s in at.selectbox)

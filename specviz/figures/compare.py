@@ -14,7 +14,17 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from specviz import theory
-from specviz.figures.palette import COLORS, KINDS, LABELS, LAYOUT, SYMBOLS, Kind
+from specviz.figures.palette import (
+    BASELINE_LINE,
+    COLORS,
+    KINDS,
+    LABELS,
+    LAYOUT,
+    REFERENCE_MARKER,
+    SERIES,
+    SYMBOLS,
+    Kind,
+)
 from specviz.figures.step import OutTok, provenance
 from specviz.figures.text import _name, esc, visible
 from specviz.trace import Trace, rate, summarize, undefined_words
@@ -24,6 +34,7 @@ __all__ = [
     "compare_progress_figure",
     "compare_timeline_figure",
     "divergence",
+    "ideal_words",
     "summary_html",
 ]
 
@@ -43,9 +54,6 @@ def divergence(a: Sequence[int], b: Sequence[int]) -> int | None:
     return None if len(a) == len(b) else min(len(a), len(b))
 
 
-REFERENCE = "#000000"
-
-
 def compare_timeline_figure(
     rows: Sequence[tuple[str, Sequence[OutTok]]],
     start: int = 0,
@@ -56,7 +64,7 @@ def compare_timeline_figure(
     """Output tokens of several runs on aligned rows: x is the output position, colour the provenance.
 
     With `reference` (a name and the token texts of the evaluation model alone), it is the first row,
-    in black squares. `marks[i]` is where displayed row i departs from the first row: a vertical bar.
+    in the evaluation model's dark grey squares (palette.REFERENCE_MARKER). `marks[i]` is where displayed row i departs from the first row: a vertical bar.
     """
     fig = go.Figure()
     offset = 0
@@ -73,7 +81,7 @@ def compare_timeline_figure(
                 text=[esc(t, COMPARE_LABEL) for _, t in shown_ref],
                 textposition=["top center" if i % 2 == 0 else "bottom center" for i, _ in shown_ref],
                 textfont=dict(size=10, family="DejaVu Sans Mono, Menlo, monospace"),
-                marker=dict(color=REFERENCE, symbol="square", size=9),
+                marker=REFERENCE_MARKER,
                 name="evaluation model alone",
                 customdata=[esc(t, 40) for _, t in shown_ref],
                 hovertemplate="position %{x}: %{customdata}<br>evaluation model alone<extra></extra>",
@@ -140,9 +148,9 @@ def compare_timeline_figure(
 
 
 def compare_progress_figure(traces: Sequence[tuple[str, Trace]]) -> go.Figure:
-    """Tokens so far against evaluation passes (left) and against time (right), one line per trace."""
+    """Tokens so far against evaluation passes (left) and against time (right), one line per trace,
+    in the palette's series colours (trace A, trace B, …: never a token outcome's colour)."""
     fig = make_subplots(rows=1, cols=2, subplot_titles=("tokens per evaluation pass", "tokens over time"))
-    palette = [COLORS["correction"], COLORS["rejected"], COLORS["accepted"], COLORS["bonus"]]
     for i, (name, trace) in enumerate(traces):
         total, ms = 0, 0.0
         xs_steps, xs_ms, ys = [0], [0.0], [0]
@@ -152,7 +160,7 @@ def compare_progress_figure(traces: Sequence[tuple[str, Trace]]) -> go.Figure:
             xs_steps.append(s["index"] + 1)
             xs_ms.append(ms)
             ys.append(total)
-        color = palette[i % len(palette)]
+        color = SERIES[i % len(SERIES)]
         label = _name(name, 30)
         fig.add_trace(
             go.Scatter(x=xs_steps, y=ys, mode="lines", name=label, line=dict(color=color, width=3), legendgroup=label),
@@ -178,7 +186,7 @@ def compare_progress_figure(traces: Sequence[tuple[str, Trace]]) -> go.Figure:
             y=[0, max((len(t["steps"]) for _, t in traces), default=1)],
             mode="lines",
             name="evaluation model alone (1 token per pass)",
-            line=dict(color="#999999", dash="dash"),
+            line=BASELINE_LINE,
         ),
         row=1,
         col=1,
@@ -191,6 +199,16 @@ def compare_progress_figure(traces: Sequence[tuple[str, Trace]]) -> go.Figure:
 
 
 # ---------------------------------------------------------------- a printable page
+
+
+def ideal_words(m: theory.Measured) -> str:
+    """A trace's speedup by the formula with its assumption beside it (theory.IDEAL_WORDS), and the
+    measured time per token to read it against: "1.52× ideal (formula: …); measured: 41.0 ms per
+    token"; "—" without timings."""
+    if m.predicted_speedup is None:
+        return "—"
+    measured = "" if m.ms_per_token is None else f"; measured: {m.ms_per_token:.1f} ms per token"
+    return f"{m.predicted_speedup:.2f}× {theory.IDEAL_WORDS}{measured}"
 
 
 def summary_html(trace: Trace, name: str) -> str:
@@ -216,8 +234,8 @@ def summary_html(trace: Trace, name: str) -> str:
         ("α", rate(m.alpha, ".3f") if m.alpha is not None else f"n/a: {undefined_words(s)}"),
         ("tokens per step", f"{m.tokens_per_step:.2f} (theory {rate(m.predicted_tokens_per_step)})"),
         ("cost ratio c", "—" if m.c is None else f"{m.c:.4f}"),
-        ("ideal speedup (formula)", "—" if m.predicted_speedup is None else f"{m.predicted_speedup:.2f}×"),
-        ("time per token", "—" if m.ms_per_token is None else f"{m.ms_per_token:.1f} ms"),
+        ("time per token (measured)", "—" if m.ms_per_token is None else f"{m.ms_per_token:.1f} ms"),
+        ("speedup", ideal_words(m)),
     ]
     counts = s["accepted_length_counts"]
     top = max(counts, default=1) or 1

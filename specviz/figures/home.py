@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
-from specviz.figures.palette import COLORS, FONT, KINDS, legend_only
+from specviz.figures.palette import COLORS, FONT, KINDS, TINTS, legend_only
 from specviz.figures.step import provenance, step_cells
 from specviz.figures.text import esc, visible
 from specviz.trace import Trace, byte_label
@@ -45,13 +45,13 @@ def step_picture(trace: Trace, k: int, prefix_chars: int = 18) -> go.Figure:
     longest = max((len(visible(c.token)[:12]) for c in cells), default=1)
     w = min(2.4, max(1.0, 0.13 * longest + 0.35))  # one width for every token box, from the longest label
     for c in drafts:
-        fill = {"accepted": "#CDEEE4", "rejected": "#F7DCCC", "unevaluated": "#FFFFFF"}[c.kind]
+        fill = "#FFFFFF" if c.kind == "unevaluated" else TINTS[c.kind]  # not tested: an empty box
         dash = "dot" if c.kind == "unevaluated" else "solid"
         box(pw + c.position * w, 1, labels[id(c)], fill, COLORS[c.kind], dash, width=w)
         if c.kind == "accepted":
             box(pw + c.position * w, 0, labels[id(c)], fill, COLORS["accepted"], width=w)
     for c in model:
-        fill = "#CCE3F0" if c.kind == "correction" else "#F5E4EE"
+        fill = TINTS[c.kind]
         box(pw + c.position * w, 0, labels[id(c)], fill, COLORS[c.kind], width=w)
     for kind in KINDS:
         fig.add_trace(legend_only(kind, 11))

@@ -2,23 +2,80 @@
 
 Pure functions to a Plotly figure; no Streamlit. Run names come from traces, which may be
 hostile: they pass through text._name before they are shown.
+
+The textbook's speedup assumes a verification pass over γ + 1 positions costs what a one-token
+pass costs. `PassCosts` holds a machine's measured pass times instead, and `speedup_figure` draws
+the formula with them (step time γc + T(γ + 1)/T(1) one-token passes, theory.step_cost_ms) beside
+the ideal curve. The marks follow the palette: theory in IDEAL_LINE, measured in MEASURED_LINE and
+MEASURED_MARKER, the best γ in CHOSEN_MARKER, your γ in CURRENT_MARKER — never an outcome's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from specviz import theory
-from specviz.figures.palette import COLORS, LAYOUT
+from specviz.figures.palette import (
+    BASELINE_LINE,
+    CHOSEN_MARKER,
+    CURRENT_MARKER,
+    IDEAL_LINE,
+    LAYOUT,
+    MEASURED_LINE,
+    MEASURED_MARKER,
+    NEUTRAL,
+)
 from specviz.figures.text import _name
 
-__all__ = ["BUDGET_WORDS", "SweepRow", "budget_figure", "speedup_figure", "sweep_figure", "tokens_figure"]
+__all__ = [
+    "BUDGET_WORDS",
+    "PassCosts",
+    "SweepRow",
+    "budget_figure",
+    "speedup_figure",
+    "sweep_figure",
+    "tokens_figure",
+]
 
-THEORY, MEASURED, MARK = "#404040", "#0072B2", "#D55E00"
+
+@dataclass(frozen=True)
+class PassCosts:
+    """One machine's measured milliseconds for an evaluation pass over k positions, and where they come from.
+
+    `speedup` is the textbook's speedup with these costs instead of "verification costs one pass":
+    a step of γ drafts costs γ·c one-token passes for drafting plus one pass over γ + 1 positions
+    (theory.step_cost_ms on the measured curve) and yields theory.expected_tokens(α, γ); the
+    evaluation model alone costs one one-token pass a token.
+    """
+
+    ms: Mapping[int, float]  # positions k → ms of one pass over k new positions
+    source: str  # where the numbers come from, e.g. "docs/pass-cost.json (scripts/pass_cost.py), float32"
+    machine: str  # which machine measured them, in words
+    notes: tuple[str, ...] = field(default=())
+
+    def ratio(self, positions: int) -> float:
+        """T(positions) / T(1): one verification pass in one-token passes (1.0 in the ideal)."""
+        return theory.interpolate_cost(dict(self.ms), positions) / theory.interpolate_cost(dict(self.ms), 1)
+
+    def speedup(self, alpha: float, gamma: int, c: float) -> float:
+        """Speedup over the evaluation model alone with these pass costs; c is per one-token pass."""
+        # composed from theory (no second copy of the formula): theory could offer it as
+        # speedup_with_costs(alpha, gamma, costs, draft_ms_per_level, overhead_ms=0.0) -> float
+        costs = dict(self.ms)
+        one = theory.interpolate_cost(costs, 1)
+        return theory.expected_tokens(alpha, gamma) * one / theory.step_cost_ms(costs, gamma, gamma, c * one)
+
+    def best_gamma(self, alpha: float, c: float, max_gamma: int = 12) -> tuple[int, float]:
+        """The γ in 1..max_gamma with the highest speedup under these costs (the smallest on ties)."""
+        return max(((g, self.speedup(alpha, g, c)) for g in range(1, max_gamma + 1)), key=lambda t: (t[1], -t[0]))
+
+
+# legends under the plot: above it, four or five entries in a half-page column covered the curves
+_BELOW = dict(orientation="h", x=0, y=-0.2, yanchor="top")
 
 
 def tokens_figure(alpha: float, gamma: int, points: Sequence[theory.Measured] = (), max_gamma: int = 12) -> go.Figure:
@@ -41,7 +98,8 @@ def tokens_figure(alpha: float, gamma: int, points: Sequence[theory.Measured] = 
             y=[theory.expected_tokens(alpha, g) for g in gs],
             mode="lines+markers",
             name=f"theory, α = {alpha:.2f}",
-            line=dict(color=THEORY),
+            line=IDEAL_LINE,
+            marker=dict(size=6),
             hovertemplate="γ = %{x}: %{y:.2f} tokens per step<extra></extra>",
         )
     )
@@ -51,7 +109,7 @@ def tokens_figure(alpha: float, gamma: int, points: Sequence[theory.Measured] = 
             y=[theory.expected_tokens(alpha, gamma)],
             mode="markers",
             name=f"your γ = {gamma}",
-            marker=dict(size=14, color=MARK, symbol="circle-open", line=dict(width=3)),
+            marker=CURRENT_MARKER,
             hovertemplate="γ = %{x}: %{y:.2f}<extra></extra>",
         )
     )
@@ -63,7 +121,7 @@ def tokens_figure(alpha: float, gamma: int, points: Sequence[theory.Measured] = 
                 mode="markers",  # names on hover: traces often share a γ, and labels would pile up
                 text=[_name(p.name, 30) for p in points],
                 name="measured (traces; hover for names)",
-                marker=dict(size=11, color=MEASURED, symbol="diamond"),
+                marker=MEASURED_MARKER,
                 customdata=[[p.alpha, p.predicted_tokens_per_step, p.mean_drafts] for p in points],
                 hovertemplate=(
                     "%{text}: %{y:.2f} tokens per step at γ = %{x}<br>its own α = %{customdata[0]:.2f} predicts "
@@ -71,26 +129,30 @@ def tokens_figure(alpha: float, gamma: int, points: Sequence[theory.Measured] = 
                 ),
             )
         )
-    fig.update_layout(height=360, legend=dict(orientation="h", y=1.15), **LAYOUT)
+    fig.update_layout(height=440, legend=_BELOW, **LAYOUT)
     fig.update_xaxes(title="γ (drafts per step)", tickvals=gs, fixedrange=True)
     fig.update_yaxes(title="tokens per evaluation pass", rangemode="tozero", fixedrange=True)
     return fig
 
 
-def speedup_figure(alpha: float, c: float, gamma: int, max_gamma: int = 12) -> go.Figure:
-    """Expected speedup over γ for this α and c, the best γ starred, your γ ringed, 1× dashed."""
+def speedup_figure(
+    alpha: float, c: float, gamma: int, max_gamma: int = 12, costs: PassCosts | None = None
+) -> go.Figure:
+    """Speedup over γ for this α and c: the ideal formula's curve (verification costs one one-token pass)
+    and, with `costs`, the same formula with a machine's measured pass costs; the best γ of each
+    marked with a triangle, your γ ringed, 1× dashed."""
     gs = list(range(1, max_gamma + 1))
-    ys = [theory.speedup(alpha, g, c) for g in gs]
     g_best, s_best = theory.best_gamma(alpha, c, max_gamma)
     fig = go.Figure()
     fig.add_trace(
         go.Scatter(
             x=gs,
-            y=ys,
+            y=[theory.speedup(alpha, g, c) for g in gs],
             mode="lines+markers",
-            name=f"theory, α = {alpha:.2f}, c = {c:.3f}",
-            line=dict(color=THEORY),
-            hovertemplate="γ = %{x}: %{y:.2f}×<extra></extra>",
+            name="ideal (formula)",  # its assumption is in the caption: a legend entry that long is cut
+            line=IDEAL_LINE,
+            marker=dict(size=6),
+            hovertemplate="γ = %{x}: %{y:.2f}× if verifying γ + 1 positions cost one pass<extra></extra>",
         )
     )
     fig.add_trace(
@@ -99,24 +161,51 @@ def speedup_figure(alpha: float, c: float, gamma: int, max_gamma: int = 12) -> g
             y=[s_best],
             mode="markers",
             name=f"best γ = {g_best} ({s_best:.2f}×)",
-            marker=dict(size=18, color=COLORS["bonus"], symbol="star"),
-            hovertemplate="best: γ = %{x}, %{y:.2f}×<extra></extra>",
+            marker=CHOSEN_MARKER,
+            hovertemplate="best (ideal): γ = %{x}, %{y:.2f}×<extra></extra>",
         )
     )
+    if costs is not None:
+        fig.add_trace(
+            go.Scatter(
+                x=gs,
+                y=[costs.speedup(alpha, g, c) for g in gs],
+                mode="lines+markers",
+                name="with measured pass costs",
+                line=MEASURED_LINE,
+                marker=dict(size=6, color=MEASURED_LINE["color"], symbol="square"),
+                customdata=[costs.ratio(g + 1) for g in gs],
+                hovertemplate=(
+                    "γ = %{x}: %{y:.2f}×<br>verifying γ + 1 positions costs %{customdata:.2f} one-token passes"
+                    f"<br>measured on {_name(costs.machine, 60)}<extra></extra>"
+                ),
+            )
+        )
+        m_best, ms_best = costs.best_gamma(alpha, c, max_gamma)
+        fig.add_trace(
+            go.Scatter(
+                x=[m_best],
+                y=[ms_best],
+                mode="markers",
+                name=f"best γ with measured costs = {m_best} ({ms_best:.2f}×)",
+                marker={**CHOSEN_MARKER, "symbol": "triangle-up-open", "line": dict(width=2.5)},
+                hovertemplate="best (measured costs): γ = %{x}, %{y:.2f}×<extra></extra>",
+            )
+        )
     fig.add_trace(
         go.Scatter(
             x=[gamma],
             y=[theory.speedup(alpha, gamma, c)],
             mode="markers",
             name=f"your γ = {gamma}",
-            marker=dict(size=14, color=MARK, symbol="circle-open", line=dict(width=3)),
+            marker=CURRENT_MARKER,
             hovertemplate="γ = %{x}: %{y:.2f}×<extra></extra>",
         )
     )
-    fig.add_hline(y=1.0, line=dict(color="#999999", dash="dash"), annotation_text="evaluation model alone (1×)")
-    fig.update_layout(height=360, legend=dict(orientation="h", y=1.15), **LAYOUT)
+    fig.add_hline(y=1.0, line=BASELINE_LINE, annotation_text="evaluation model alone (1×)")
+    fig.update_layout(height=440, legend=_BELOW, **LAYOUT)
     fig.update_xaxes(title="γ (drafts per step)", tickvals=gs, fixedrange=True)
-    fig.update_yaxes(title="expected speedup (×)", rangemode="tozero", fixedrange=True)
+    fig.update_yaxes(title="speedup (×)", rangemode="tozero", fixedrange=True)
     return fig
 
 
@@ -137,14 +226,16 @@ def budget_figure(alpha: float, budget: int, unit: theory.BudgetUnit, c: float =
         go.Bar(
             x=gs,
             y=ys,
-            marker=dict(color=[COLORS["bonus"] if i == best else COLORS["accepted"] for i in range(len(gs))]),
-            text=[f"{y:.0f}" for y in ys],
+            # the best γ in the chosen-setting colour (black), the rest neutral grey: no outcome colours here
+            marker=dict(color=[CHOSEN_MARKER["color"] if i == best else NEUTRAL for i in range(len(gs))]),
+            text=[f"<b>{y:.0f}</b>" if i == best else f"{y:.0f}" for i, y in enumerate(ys)],
             textposition="outside",
             hovertemplate=f"γ = %{{x}}: %{{y:.1f}} tokens from {budget} {what}<extra></extra>",
             name="expected tokens",
         )
     )
-    fig.update_layout(height=340, title=dict(text=f"budget: {budget} {what}", font=dict(size=13)), **LAYOUT)
+    title = f"budget: {budget} {what} · the best γ, {gs[best]}, in black"
+    fig.update_layout(height=340, title=dict(text=title, font=dict(size=13)), **LAYOUT)
     fig.update_xaxes(title="γ (drafts per step)", tickvals=gs, fixedrange=True)
     fig.update_yaxes(title="expected tokens", rangemode="tozero", fixedrange=True)
     return fig
@@ -186,8 +277,8 @@ def sweep_figure(rows: Sequence[SweepRow], baseline_tps: float | None) -> go.Fig
             y=[r.predicted_tokens_per_step for r in rows],
             mode="lines+markers",
             name="predicted from the run's α",
-            line=dict(color=THEORY, dash="dot"),
-            marker=dict(symbol="circle-open", size=10),
+            line={**IDEAL_LINE, "dash": "dot"},
+            marker=dict(size=8),
             hovertemplate="%{y:.2f} predicted<extra></extra>",
         ),
         row=1,
@@ -199,7 +290,7 @@ def sweep_figure(rows: Sequence[SweepRow], baseline_tps: float | None) -> go.Fig
             y=[r.tokens_per_step for r in rows],
             mode="markers",
             name="measured",
-            marker=dict(color=MEASURED, size=12, symbol="diamond"),
+            marker={**MEASURED_MARKER, "size": 12},
             hovertemplate="%{y:.2f} measured<extra></extra>",
         ),
         row=1,
@@ -210,9 +301,9 @@ def sweep_figure(rows: Sequence[SweepRow], baseline_tps: float | None) -> go.Fig
             x=xs,
             y=[r.predicted_speedup for r in rows],
             mode="lines+markers",
-            name="predicted from α and c",
-            line=dict(color=THEORY, dash="dot"),
-            marker=dict(symbol="circle-open", size=10),
+            name="predicted from α and c (ideal formula)",
+            line={**IDEAL_LINE, "dash": "dot"},
+            marker=dict(size=8),
             showlegend=False,
             hovertemplate="%{y:.2f}× predicted<extra></extra>",
         ),
@@ -225,14 +316,14 @@ def sweep_figure(rows: Sequence[SweepRow], baseline_tps: float | None) -> go.Fig
             y=[r.measured_speedup for r in rows],
             mode="markers",
             name="measured speedup",
-            marker=dict(color=MARK, size=12, symbol="diamond"),
+            marker={**MEASURED_MARKER, "size": 12},
             showlegend=baseline_tps is not None,
             hovertemplate="%{y:.2f}× measured<extra></extra>",
         ),
         row=1,
         col=2,
     )
-    fig.add_hline(y=1.0, line=dict(color="#999999", dash="dash"), row=1, col=2)
+    fig.add_hline(y=1.0, line=BASELINE_LINE, row=1, col=2)
     fig.update_layout(height=380, legend=dict(orientation="h", y=-0.25), **LAYOUT)
     fig.update_xaxes(tickvals=xs, ticktext=labels, fixedrange=True)
     fig.update_yaxes(rangemode="tozero", fixedrange=True)

@@ -14,7 +14,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from specviz.figspec import Spec, to_figure
-from specviz.figures.palette import COLORS, FONT, LABELS, LAYOUT, SYMBOLS, Kind
+from specviz.figures.palette import CHOSEN_MARKER, COLORS, FONT, LABELS, LAYOUT, P_COLOR, SERIES, SYMBOLS, Kind
 from specviz.figures.text import esc, visible
 from specviz.trace import Step, Trace, TreeNode
 
@@ -135,6 +135,7 @@ def tree_spec(trace: Trace, k: int) -> dict[str, Any]:
                 mode="lines",
                 line=dict(color=COLORS["accepted"] if j in on_path else "#C8C8C8", width=4 if j in on_path else 1.5),
                 hoverinfo="skip",
+                legendgroup="accepted" if j in on_path else None,  # the accepted path: an outcome's colour
                 showlegend=False,
             )
         )
@@ -166,6 +167,7 @@ def tree_spec(trace: Trace, k: int) -> dict[str, Any]:
                     color=COLORS[kind], symbol=SYMBOLS[kind], size=13, line=dict(width=1.5, color=COLORS[kind])
                 ),
                 opacity=0.55 if kind == "unevaluated" else 1.0,
+                legendgroup=kind,
                 text=[esc(nodes[j]["token"], 12) for j in idx],
                 textposition="middle right",
                 textfont=_FONT,
@@ -190,6 +192,7 @@ def tree_spec(trace: Trace, k: int) -> dict[str, Any]:
                 mode="lines",
                 line=dict(color=COLORS[kind], width=2, dash="dot"),
                 hoverinfo="skip",
+                legendgroup=kind,
                 showlegend=False,
             )
         )
@@ -204,6 +207,7 @@ def tree_spec(trace: Trace, k: int) -> dict[str, Any]:
                 textposition="middle right",
                 textfont=_FONT,
                 name=LABELS[kind],
+                legendgroup=kind,
                 # %{…} in a hovertemplate is Plotly's own syntax: a token's % becomes an entity
                 hovertemplate=f"{LABELS[kind]}: {esc(nxt['token'], 40).replace('%', '&#37;')}<extra></extra>",
             )
@@ -287,7 +291,7 @@ def tree_mask_spec(trace: Trace, k: int) -> dict[str, Any]:
 
 def tree_figure(trace: Trace, k: int) -> go.Figure:
     """Step k's draft tree: the root (the context) on the left, a column per depth, edges to parents;
-    nodes coloured and shaped as everywhere (accepted, rejected, never evaluated), the accepted path
+    nodes coloured and shaped as everywhere (accepted, rejected, not tested), the accepted path
     drawn thick, untested subtrees faded, and the evaluation model's own token after the path."""
     return to_figure(tree_spec(trace, k))
 
@@ -368,7 +372,8 @@ def _shape_of(candidate: dict[str, Any], depth: int = 8) -> str:
 def sizing_figure(auto: dict[str, Any]) -> go.Figure:
     """`--tree auto`'s measurements (meta.tree.auto): left, what one evaluation pass over k positions
     costs on this machine; right, the expected tokens per second of each node budget N (the measured
-    acceptance of its first N nodes over the predicted step time), the chosen one marked."""
+    acceptance of its first N nodes over the predicted step time), the chosen one marked with the
+    palette's chosen-setting triangle."""
     costs = sorted((int(k), float(v)) for k, v in (auto.get("costs_ms") or {}).items())
     cands = auto.get("candidates") or []
     chosen = str(auto.get("chosen", ""))
@@ -385,7 +390,7 @@ def sizing_figure(auto: dict[str, Any]) -> go.Figure:
                 x=[k for k, _ in costs],
                 y=[v for _, v in costs],
                 mode="lines+markers",
-                line=dict(color="#404040"),
+                line=dict(color=P_COLOR),
                 customdata=[v / base for _, v in costs],
                 hovertemplate="%{x} positions: %{y:.0f} ms (%{customdata:.2f}× one position)<extra></extra>",
                 name="measured pass time",
@@ -394,15 +399,15 @@ def sizing_figure(auto: dict[str, Any]) -> go.Figure:
             col=1,
         )
     if cands:
-        palette = {1: "#404040", 2: COLORS["correction"], 4: COLORS["accepted"]}
-        for k in sorted({int(c.get("topk", 4)) for c in cands}):
+        # one series per branching K, in the palette's series colours (not outcomes: these are settings)
+        for i, k in enumerate(sorted({int(c.get("topk", 4)) for c in cands})):
             rows = [c for c in cands if int(c.get("topk", 4)) == k]
             fig.add_trace(
                 go.Scatter(
                     x=[c["nodes"] for c in rows],
                     y=[c["tokens_per_s"] for c in rows],
                     mode="lines+markers",
-                    line=dict(color=palette.get(k, "#808080")),
+                    line=dict(color=SERIES[i % len(SERIES)]),
                     customdata=[[c["tokens_per_step"], c["step_ms"]] for c in rows],
                     hovertemplate=(
                         "N = %{x}: %{y:.1f} tok/s (%{customdata[0]:.2f} tokens per step, %{customdata[1]:.0f} ms per "
@@ -420,7 +425,7 @@ def sizing_figure(auto: dict[str, Any]) -> go.Figure:
                     x=[best["nodes"]],
                     y=[best["tokens_per_s"]],
                     mode="markers",
-                    marker=dict(color=COLORS["bonus"], symbol="star", size=16),
+                    marker=CHOSEN_MARKER,
                     name=f"chosen: {esc(chosen, 30)}",
                     hoverinfo="skip",
                 ),

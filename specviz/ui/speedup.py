@@ -1,14 +1,21 @@
 """The Speedup lab (pages/speedup.py): the theory's curves with measured traces on them, a fixed
 verification budget, draft trees sized to this machine, a live sweep on a real model pair, and the
-glossary (specviz.ui.glossary)."""
+glossary (specviz.ui.glossary).
+
+The lab opens on measured numbers, not round ones: α, γ and c of the most recently recorded chain
+sample (`lab_defaults`), and beside the formula's ideal curve — which assumes a verification pass
+over γ + 1 positions costs one one-token pass — the same formula with measured pass costs
+(`pass_cost_sources`: this server's own measurement once taken, else docs/pass-cost.json)."""
 
 from __future__ import annotations
 
 import io
 import json
+import os
 import time
 import zipfile
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -20,18 +27,24 @@ from specviz.trace import Trace, dumps
 from specviz.ui.common import _plot, _request, md_escape
 from specviz.ui.glossary import glossary
 from specviz.ui.runs import DEFAULT, _generation_slot, _ref_key, _refs, run_control
-from specviz.ui.traces import _samples
+from specviz.ui.traces import REPO_ROOT, _samples
 
 if TYPE_CHECKING:
     from specviz.decoder import DecodeConfig
 
 
 __all__ = [
+    "PASS_COST_FILE",
     "SweepSettings",
+    "lab_defaults",
+    "pass_cost_sources",
     "run_sweep",
     "speedup_lab",
     "sweep_rows",
 ]
+
+# scripts/pass_cost.py --json-out writes it: {"context": n, "ms": {set-up: {positions: ms}}}, optionally "machine"
+PASS_COST_FILE = REPO_ROOT / "docs" / "pass-cost.json"
 
 
 def _measured_points() -> list[theory.Measured]:
@@ -51,6 +64,75 @@ def _take_from(points: dict[str, theory.Measured]) -> None:
         st.session_state["lab_c"] = round(min(max(p.c, 0.0), 0.5), 3)
 
 
+def lab_defaults() -> tuple[str, theory.Measured] | None:
+    """The sample the lab opens on: the most recently recorded chain sample whose α and c were measured
+    (a tree's α pools several candidates per depth and does not fit the chain formula); None without one."""
+    samples = _samples().items()
+    chains = [(str(t["meta"].get("created", "")), n, t) for n, t in samples if n != "toy" and not t["meta"].get("tree")]
+    for _, name, trace in sorted(chains, key=lambda x: x[:2], reverse=True):
+        m = theory.measure(trace, name)
+        if m.alpha is not None and m.c is not None:
+            return name, m
+    return None
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def _read_pass_costs(path: str, mtime_ns: int) -> dict[str, Any] | None:
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _costs_by_k(raw: Any) -> dict[int, float]:
+    """{positions: ms} from JSON ({"1": 43.5, …}); {} where anything is malformed or not positive."""
+    try:
+        ms = {int(k): float(v) for k, v in dict(raw).items()}
+    except (TypeError, ValueError):
+        return {}
+    return ms if ms and min(ms) >= 1 and all(v > 0 for v in ms.values()) else {}
+
+
+def pass_cost_sources(dtype: str = "") -> dict[str, fspeedup.PassCosts]:
+    """Measured pass costs the lab can draw the formula with, the preferred first: this server's own
+    cost curve (measured below, in this process), then docs/pass-cost.json's set-ups (the one whose
+    name starts with `dtype`, the default sample's, first)."""
+    out: dict[str, fspeedup.PassCosts] = {}
+    sized = live.SIZINGS.get((DEFAULT, DEFAULT)) or next(iter(live.SIZINGS.values()), None)
+    if sized is not None and (ms := _costs_by_k(sized[1]["tree"]["auto"].get("costs_ms") or {})):
+        out["server"] = fspeedup.PassCosts(
+            ms,
+            "measured by this server (Draft trees sized to this machine, below)",
+            f"this machine, {os.cpu_count()} CPUs",
+        )
+    path = PASS_COST_FILE
+    data = _read_pass_costs(str(path), path.stat().st_mtime_ns) if path.is_file() else None
+    setups = data.get("ms") if data else None
+    if isinstance(setups, dict):
+        machine = str(data.get("machine") or "the machine that ran scripts/pass_cost.py (docs/BENCHMARKS.md)")
+        context = f", context {data['context']} tokens" if isinstance(data.get("context"), int) else ""
+        for setup in sorted(setups, key=lambda n: not (dtype and str(n).startswith(dtype))):
+            if ms := _costs_by_k(setups[setup]):
+                source = f"docs/pass-cost.json (scripts/pass_cost.py), {setup}{context}"
+                out[f"file:{setup}"] = fspeedup.PassCosts(ms, source, machine)
+    return out
+
+
+def _start_from(default: tuple[str, theory.Measured] | None) -> None:
+    """α, γ and c the first time the lab opens: a real sample's measurement where there is one."""
+    state = st.session_state
+    if default is not None and "lab_alpha" not in state:
+        _, m = default
+        state["lab_alpha"] = round(min(max(float(m.alpha or 0.0), 0.0), 0.99), 2)
+        state["lab_gamma"] = min(max(m.gamma, 1), 12)
+        state["lab_c"] = round(min(max(float(m.c or 0.0), 0.0), 0.5), 3)
+        state["lab_from"] = default[0]
+    state.setdefault("lab_alpha", 0.7)
+    state.setdefault("lab_gamma", 4)
+    state.setdefault("lab_c", 0.05)
+
+
 def speedup_lab() -> None:
     st.markdown(
         "Drag **α** (how often the evaluation model accepts a draft), **γ** (drafts per step) and **c** (the cost "
@@ -58,15 +140,15 @@ def speedup_lab() -> None:
         "[Maths and words](#glossary)"
     )
     points = _measured_points()
-    state = st.session_state
-    state.setdefault("lab_alpha", 0.7)
-    state.setdefault("lab_gamma", 4)
-    state.setdefault("lab_c", 0.05)
+    default = lab_defaults()
+    _start_from(default)
     a_col, g_col, c_col, from_col = st.columns([3, 3, 3, 2])
     alpha = a_col.slider("α (acceptance rate)", 0.0, 0.99, step=0.01, key="lab_alpha")
     gamma = g_col.slider("γ (drafts per step)", 1, 12, key="lab_gamma")
     c = c_col.slider("c (draft cost ratio)", 0.0, 0.5, step=0.001, format="%.3f", key="lab_c")
     by_name = {p.name: p for p in points}
+    if st.session_state.get("lab_from") not in ("", *by_name):
+        st.session_state["lab_from"] = ""
     from_col.selectbox(
         "…or take them from",
         ["", *by_name],
@@ -76,25 +158,34 @@ def speedup_lab() -> None:
         args=(by_name,),
         help="Set α, γ and c to what a sample trace (or a run of your sweep) measured.",
     )
+    sources = pass_cost_sources(_sample_dtype(default[0]) if default else "")
+    costs = _cost_choice(sources)
     e_tok = theory.expected_tokens(alpha, gamma)
     s_now = theory.speedup(alpha, gamma, c)
     g_best, s_best = theory.best_gamma(alpha, c, 12)
-    cols = st.columns(4)
+    cols = st.columns(5 if costs else 4)
     cols[0].metric("expected tokens per step", f"{e_tok:.2f}")
-    cols[1].metric("expected speedup", f"{s_now:.2f}×")
-    cols[2].metric("best γ", str(g_best), f"{s_best:.2f}×", delta_color="off", delta_arrow="off")
-    cols[3].metric(
+    cols[1].metric("ideal speedup (formula)", f"{s_now:.2f}×", help=f"the speedup {theory.IDEAL_WORDS}")
+    if costs:
+        cols[-3].metric(
+            "with measured pass costs",
+            f"{costs.speedup(alpha, gamma, c):.2f}×",
+            help=f"verification over γ + 1 = {gamma + 1} positions costs {costs.ratio(gamma + 1):.2f} one-token passes",
+        )
+    cols[-2].metric("best γ (ideal)", str(g_best), f"{s_best:.2f}×", delta_color="off", delta_arrow="off")
+    cols[-1].metric(
         "break-even c",
         f"{theory.crossover_c(alpha, gamma):.3f}",
-        help="above this c, γ = your γ is slower than the evaluation model alone",
+        help="above this c, γ = your γ is slower than the evaluation model alone (by the ideal formula)",
     )
+    st.caption(_assumption_words(gamma, costs, default))
     left, right = st.columns(2, gap="large")
     with left:
         st.latex(r"E[\text{tokens per step}] = \frac{1-\alpha^{\gamma+1}}{1-\alpha}")
         _plot(fspeedup.tokens_figure(alpha, gamma, points), "lab_tokens")
     with right:
         st.latex(r"\text{speedup} = \frac{1-\alpha^{\gamma+1}}{(1-\alpha)(\gamma c+1)}")
-        _plot(fspeedup.speedup_figure(alpha, c, gamma), "lab_speedup")
+        _plot(fspeedup.speedup_figure(alpha, c, gamma, costs=costs), "lab_speedup")
     if points:
         with st.expander("The measured points (sample traces and your sweep)"):
             st.dataframe(_points_table(points), hide_index=True)
@@ -127,6 +218,51 @@ def speedup_lab() -> None:
     show_sweep()
     st.divider()
     glossary()
+
+
+def _sample_dtype(name: str) -> str:
+    trace = _samples().get(name)
+    return str(trace["meta"].get("dtype") or "") if trace else ""
+
+
+def _cost_choice(sources: dict[str, fspeedup.PassCosts]) -> fspeedup.PassCosts | None:
+    """Which measured pass costs to draw beside the ideal curve (none: the ideal only)."""
+    if not sources:
+        return None
+    state = st.session_state
+    if state.get("lab_costs") not in (*sources, "none"):
+        state["lab_costs"] = next(iter(sources))  # this server's measurement once taken, else the file's
+    key = st.selectbox(
+        "Measured pass costs (drawn beside the ideal curve)",
+        [*sources, "none"],
+        key="lab_costs",
+        format_func=lambda k: "none: the ideal curve only" if k == "none" else sources[k].source,
+        help="What one evaluation pass over k positions cost on a real machine: the formula's step then costs "
+        "γ·c one-token passes for drafting plus one pass over γ + 1 positions, as measured.",
+    )
+    return sources.get(key)
+
+
+def _assumption_words(gamma: int, costs: fspeedup.PassCosts | None, default: tuple[str, theory.Measured] | None) -> str:
+    """The caption under the lab's numbers: what the ideal formula assumes, what was measured instead,
+    and which sample the lab opened on (Markdown, escaped)."""
+    words = [
+        "The ideal speedup is the textbook formula: it assumes a verification pass over γ + 1 positions costs what "
+        "a one-token pass of the evaluation model costs."
+    ]
+    if costs is not None:
+        words.append(
+            f"Measured instead ({md_escape(costs.source)}; {md_escape(costs.machine)}): a pass over γ + 1 = "
+            f"{gamma + 1} positions costs {costs.ratio(gamma + 1):.2f}× a one-token pass, which 'with measured pass "
+            "costs' charges each step on top of γ·c."
+        )
+    if default is not None:
+        name, m = default
+        words.append(
+            f"The lab opened on the most recent chain sample, {md_escape(name)}: α = {float(m.alpha or 0):.2f}, "
+            f"γ = {m.gamma}, c = {float(m.c or 0):.3f}, as measured from its steps."
+        )
+    return " ".join(words)
 
 
 def tree_sizing_section() -> None:
@@ -196,7 +332,7 @@ def _points_table(points: list[theory.Measured]) -> pd.DataFrame:
                 "tokens per step": round(p.tokens_per_step, 2),
                 "theory": round(p.predicted_tokens_per_step, 2),
                 "c": None if p.c is None else round(p.c, 4),
-                "ideal speedup": None if p.predicted_speedup is None else round(p.predicted_speedup, 2),
+                "ideal speedup (formula)": None if p.predicted_speedup is None else round(p.predicted_speedup, 2),
                 "ms per token": None if p.ms_per_token is None else round(p.ms_per_token, 1),
             }
             for p in points
@@ -211,7 +347,7 @@ def _points_table(points: list[theory.Measured]) -> pd.DataFrame:
 class SweepSettings:
     target: str = DEFAULT
     draft: str = DEFAULT  # a model spec, or "ngram"
-    prompt: str = "Explain speculative decoding to a student in three sentences."
+    prompt: str = live.DEFAULT_PROMPT  # the Live page's: one the embedded model answers well
     chat: bool = True
     temperature: float = 0.7
     seed: int = 0
