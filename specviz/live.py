@@ -11,6 +11,10 @@ same model objects (same dtype), and the timings go into the trace's meta (`meta
 - wall time: the decode loop from its first step to its last, as the worker saw it (model time
   plus building the step records; the page's drawing is not in it).
 
+From those timings `speed_numbers` takes what the page says about speed, and `speed_verdict` says it
+in one sentence with its cause: faster or slower than the evaluation model alone, by how much, and
+why (tokens per verification pass against what a pass and the drafting cost here).
+
 No Streamlit here: the page passes in how to tell that its browser tab is gone.
 """
 
@@ -25,7 +29,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from specviz.trace import Trace, finish
 
@@ -36,21 +40,26 @@ if TYPE_CHECKING:  # torch and transformers load only when a run starts
     from specviz.tree import TreeShape
 
 __all__ = [
+    "DEFAULT_PROMPT",
     "GENERATION_LOCK",
     "MAX_PAIRS",
     "MAX_RUN_SECONDS",
     "PAIRS",
     "LiveRun",
     "LiveSettings",
+    "Outcome",
     "PairCache",
     "Progress",
     "RunControl",
+    "SpeedNumbers",
     "default_draft_ready",
     "env_number",
     "explain",
     "free_memory",
     "is_oom",
     "load_models",
+    "speed_numbers",
+    "speed_verdict",
 ]
 
 
@@ -67,6 +76,11 @@ DEFAULT = "default"  # specviz.models.DEFAULT: the embedded pair
 MAX_PAIRS = int(env_number("SPECVIZ_MAX_PAIRS", 2))  # model pairs kept loaded at once, per server process
 MAX_RUN_SECONDS = int(env_number("SPECVIZ_MAX_RUN_SECONDS", 600))  # a live run (with its baseline) stops after this
 GENERATION_LOCK = threading.Lock()  # one generation at a time per process: the models are shared
+# The Live page's first prompt. Chosen by running thirteen candidates on the embedded pair (greedy 128
+# tokens, and the page's defaults) and reading the answers: the 135M model explains this one correctly,
+# and with the highest acceptance among the answers it got right (α 0.64 at the defaults, 0.72 greedy).
+# "Explain speculative decoding…" made it say wrong things about the very topic being taught.
+DEFAULT_PROMPT = "What is photosynthesis? Explain it in three sentences."
 
 
 @dataclass(frozen=True)
@@ -75,7 +89,7 @@ class LiveSettings:
 
     target: str = DEFAULT
     draft: str = DEFAULT  # a model spec, or "ngram"
-    prompt: str = "Explain speculative decoding to a student in three sentences."
+    prompt: str = DEFAULT_PROMPT  # how it was chosen: see DEFAULT_PROMPT
     chat: bool = True
     gamma: int = 4
     rule: str = "sampling"
@@ -87,7 +101,7 @@ class LiveSettings:
     top_p: float = 1.0
     seed: int = 0
     max_new_tokens: int = 64
-    compare: bool = False
+    compare: bool = True  # time the evaluation model alone too: without it no run can say faster or slower
     adaptive: bool = False  # the heuristic draft-length schedule, gamma its maximum
     confidence: float = 0.0  # a model draft stops below this q; 0 = off
     tree: str = "chain"  # the --tree text: chain, auto, "3,2,1,1", "dynamic:N[:D[:K]]"
@@ -354,7 +368,15 @@ class LiveRun:
         ):
             toks.append(x)
         seconds = time.perf_counter() - t0
-        return {"text": target.tokenizer.decode(toks), "tokens": len(toks), "seconds": seconds, "token_ids": toks}
+        eos = set(target.eos_token_ids)
+        return {
+            "text": target.tokenizer.decode(toks),
+            "tokens": len(toks),
+            "seconds": seconds,
+            "token_ids": toks,
+            # its end-of-turn token's text: the speculative trace may never have logged one (figures.text.end_tokens)
+            "end_tokens": sorted({target.token_text(i) for i in toks if i in eos}),
+        }
 
     def timing(self) -> dict[str, Any]:
         """meta.timing: how this run and its baseline were timed (docs/TRACE_FORMAT.md)."""
@@ -378,3 +400,136 @@ class LiveRun:
                 "wall_ms": b["seconds"] * 1e3,
             }
         return out
+
+
+# ---------------------------------------------------------------- the speed story
+
+EQUAL_WITHIN = 0.02  # a measured ratio this close to 1 is "about as fast": closer than run-to-run noise here
+Outcome = Literal["faster", "slower", "about as fast"]
+IDEAL_WORDS = "ideal (formula, assumes a pass over γ+1 positions costs one token's pass)"
+
+
+@dataclass(frozen=True)
+class SpeedNumbers:
+    """What a run's speed verdict is made of. All measured in the decode worker (meta.timing and the
+    steps' own timings) except `ideal`, which is the textbook formula with the measured α and c."""
+
+    tokens: int
+    seconds: float | None  # wall time of the speculative decode loop
+    alpha: float | None  # None: nothing was drafted
+    tokens_per_pass: float  # output tokens per verification pass (per step)
+    gamma: int
+    positions: float  # positions one verification pass scored, on average: γ + 1 for a full chain
+    tree: bool = False  # the drafts were trees: a pass scored the tree's nodes and the last token
+    baseline_tokens: int | None = None  # the evaluation model alone, same settings, right after
+    baseline_seconds: float | None = None
+    pass_cost: float | None = None  # one verification pass ÷ one token of the evaluation model alone
+    draft_share: float | None = None  # drafting's share of the speculative wall time
+    ideal: float | None = None  # theory.speedup(α, γ, c)
+
+    @property
+    def speed(self) -> float | None:
+        """Speculative tokens per second."""
+        return self.tokens / self.seconds if self.seconds and self.tokens else None
+
+    @property
+    def baseline_speed(self) -> float | None:
+        """The evaluation model alone, tokens per second."""
+        if not self.baseline_seconds or not self.baseline_tokens:
+            return None
+        return self.baseline_tokens / self.baseline_seconds
+
+    @property
+    def speedup(self) -> float | None:
+        """Measured: speculative tokens/s ÷ the evaluation model alone's tokens/s."""
+        speed, base = self.speed, self.baseline_speed
+        return speed / base if speed and base else None
+
+    @property
+    def outcome(self) -> Outcome | None:
+        """Faster, slower or about as fast as the evaluation model alone; None without a baseline."""
+        ratio = self.speedup
+        if ratio is None:
+            return None
+        if abs(ratio - 1.0) <= EQUAL_WITHIN:
+            return "about as fast"
+        return "faster" if ratio > 1.0 else "slower"
+
+
+def speed_numbers(trace: Trace) -> SpeedNumbers:
+    """The numbers behind `speed_verdict`, from a finished live run's trace and its meta.timing."""
+    from specviz.theory import measure
+
+    m = measure(trace)
+    steps = trace["steps"]
+    timing = trace.get("meta", {}).get("timing") or {}
+    wall_ms = float(timing.get("wall_ms") or 0.0)
+    draft_ms = sum(float(s.get("timing_ms", {}).get("draft", 0.0)) for s in steps)
+    verify_ms = sum(float(s.get("timing_ms", {}).get("verify", 0.0)) for s in steps)
+    scored = [len(s["tree"]["nodes"]) if "tree" in s else len(s["draft"]) for s in steps]  # drafts per pass
+    base = timing.get("baseline") if isinstance(timing.get("baseline"), dict) else None
+    b_tokens = int(base.get("tokens") or 0) if base else 0
+    b_ms = float(base.get("wall_ms") or 0.0) if base else 0.0
+    pass_cost = (verify_ms / len(steps)) / (b_ms / b_tokens) if steps and verify_ms > 0 and b_tokens and b_ms else None
+    return SpeedNumbers(
+        tokens=len(trace.get("output", {}).get("token_ids", [])),
+        seconds=wall_ms / 1e3 if wall_ms > 0 else None,
+        alpha=m.alpha,
+        tokens_per_pass=m.tokens_per_step,
+        gamma=m.gamma,
+        positions=1.0 + sum(scored) / len(scored) if scored else 1.0,
+        tree=any("tree" in s for s in steps),
+        baseline_tokens=b_tokens or None,
+        baseline_seconds=b_ms / 1e3 if b_ms > 0 else None,
+        pass_cost=pass_cost,
+        draft_share=draft_ms / wall_ms if wall_ms > 0 and draft_ms > 0 else None,
+        ideal=m.predicted_speedup,
+    )
+
+
+def _pass_words(n: SpeedNumbers) -> str:
+    """'a pass over γ+1 = 5 positions', or what the passes really scored when drafts were shorter or trees."""
+    if n.tree:
+        return f"a pass over the draft tree's {n.positions:.1f} positions (its nodes and the last token)"
+    if abs(n.positions - (n.gamma + 1)) < 0.2:  # the token budget cuts the last step or two short
+        return f"a pass over γ+1 = {n.gamma + 1} positions"
+    return f"a pass over {n.positions:.1f} positions on average (γ+1 = {n.gamma + 1} at most)"
+
+
+def speed_verdict(n: SpeedNumbers) -> str:
+    """The run's speed in one sentence with its cause, from measured numbers (plain text, our own words).
+
+    "Speculative decoding was 0.87× the evaluation model alone — slower: α = 0.42 gave 1.64 tokens
+    per verification pass, but a pass over γ+1 = 5 positions cost 2.1× a one-token pass here
+    (measured), and drafting took 18% of the time." The formula's figure, where there is one, is
+    labelled as the ideal it is.
+    """
+    if n.tokens == 0:
+        return "Nothing was decoded, so there is no speed to judge."
+    if n.speed is None:
+        return "This run recorded no timing (meta.timing), so there is no speed to judge."
+    ideal = f" The {IDEAL_WORDS}: {n.ideal:.2f}×." if n.ideal is not None else ""
+    if n.alpha is None:
+        gain = "nothing was drafted, so every token needed its own verification pass"
+    else:
+        gain = f"α = {n.alpha:.2f} gave {n.tokens_per_pass:.2f} tokens per verification pass"
+    costs = []
+    if n.pass_cost is not None:
+        costs.append(f"{_pass_words(n)} cost {n.pass_cost:.1f}× a one-token pass here (measured)")
+    if n.draft_share is not None:
+        costs.append(f"drafting took {n.draft_share:.0%} of the time")
+    cost = " and ".join(costs)
+    outcome = n.outcome
+    if outcome is None:
+        return (
+            f"Speculative decoding ran at {n.speed:.1f} tok/s: {gain}"
+            + (f"; {cost}" if cost else "")
+            + ". Without the evaluation model alone timed beside it, this run cannot say whether that is faster "
+            "or slower." + ideal
+        )
+    head = f"Speculative decoding was {n.speedup:.2f}× the evaluation model alone — {outcome}: {gain}"
+    if not cost:
+        return f"{head}.{ideal}"
+    link = {"faster": ", while", "slower": ", but", "about as fast": ", and"}[outcome]
+    after = ", which used up the gain" if outcome == "about as fast" else ""
+    return f"{head}{link} {cost}{after}.{ideal}"

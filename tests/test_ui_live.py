@@ -9,14 +9,16 @@ import copy
 import pytest
 
 from specviz import figures as fg
+from specviz import live
 from specviz.trace import validate
 from specviz.ui import live as ui_live
-from tests.apptestkit import live_with, ok, open_page, player, step_title
+from specviz.ui.common import md_escape
+from tests.apptestkit import live_with, metric, ok, open_page, player, step_title
 
 
 def test_live_decoding_with_tiny_models(model_dirs):
     at = live_with(model_dirs)
-    at.checkbox(key="live_compare").check()
+    assert at.checkbox(key="live_compare").value  # compared with the evaluation model alone by default
     ok(at.button(key="live_run").click().run())
     result = at.session_state["live_result"]
     trace = result["trace"]
@@ -29,6 +31,14 @@ def test_live_decoding_with_tiny_models(model_dirs):
     assert fg.readable_output(result["baseline"]["text"], trace) in texts
     assert result["baseline"]["text"] == trace["output"]["text"]  # greedy + lossless: the same text
     assert any("identical" in c.value for c in at.caption)
+    # one speed story: the measured verdict, in a sentence with its cause, in a box of its colour
+    n = live.speed_numbers(trace)
+    boxes = {"faster": at.success, "slower": at.warning, "about as fast": at.info}[n.outcome]
+    assert any(b.value == live.speed_verdict(n) for b in boxes)
+    assert f"Speculative decoding was {n.speedup:.2f}× the evaluation model alone — {n.outcome}:" in live.speed_verdict(
+        n
+    )
+    assert metric(at, "evaluation model alone").endswith("tok/s")
     # the run is now a trace the replay page can open
     ok(at.button(key="live_to_replay").click().run())
     assert at.selectbox(key="replay_trace").value == result["key"]
@@ -131,3 +141,57 @@ def test_a_prompt_longer_than_the_model_reads_is_warned_about(model_dirs):
     at.text_area(key="live_prompt").input("the cat sat on the mat " * 120)  # ~720 tokens; the tiny model reads 512
     ok(at.button(key="live_run").click().run())
     assert any("reads at most 512" in w.value for w in at.warning)
+
+
+def test_without_the_baseline_the_verdict_says_it_cannot_compare(model_dirs):
+    at = live_with(model_dirs)
+    at.checkbox(key="live_compare").uncheck()
+    ok(at.button(key="live_run").click().run())
+    result = at.session_state["live_result"]
+    assert result["baseline"] is None and result["trace"]["meta"]["timing"]["baseline"] is None
+    assert any("cannot say whether that is faster or slower" in i.value for i in at.info)
+    assert not at.success and not any("the evaluation model alone —" in w.value for w in at.warning)
+
+
+def test_the_info_box_says_exactly_what_streams():
+    at = open_page("pages/live.py")
+    assert at.text_area(key="live_prompt").value == live.DEFAULT_PROMPT and at.checkbox(key="live_compare").value
+    words = at.info[0].value
+    assert words == ui_live.while_running_words(True) and "No chart is drawn" in words
+    assert "drafts, decisions and new token appear as they happen" not in words
+    at.checkbox(key="live_compare").uncheck()
+    ok(at.run())
+    assert at.info[0].value == ui_live.while_running_words(False) and "runs alone" not in at.info[0].value
+
+
+def test_the_live_timeline_says_which_steps_it_shows(model_dirs):
+    """The timeline shows the last TIMELINE_ROWS steps, in the step page's words."""
+    from specviz.player import TIMELINE_ROWS
+
+    at = live_with(model_dirs, max_new=90)
+    at.checkbox(key="live_compare").uncheck()
+    ok(at.button(key="live_run").click().run())
+    n = len(at.session_state["live_result"]["trace"]["steps"])
+    assert n > TIMELINE_ROWS
+    note = f"Showing steps {n - TIMELINE_ROWS}–{n - 1} of {n}; **Step through this run** shows every step."
+    assert any(c.value == note for c in at.caption)
+    assert ui_live.timeline_note(0, 10, 10) is None and ui_live.timeline_note(0, 24, 47) == (
+        "Showing steps 0–23 of 47; **Step through this run** shows every step."
+    )
+
+
+def test_end_of_turn_tokens_read_as_the_end_mark_everywhere(tiny_trace):
+    """Public report: with the baseline the result showed "…relationships.<|im_end|>": the evaluation
+    model alone ended on a token the speculative trace never logged (a sampled run cut at its budget)."""
+    end = "<|im_end|>"
+    trace = copy.deepcopy(tiny_trace)
+    assert fg.end_tokens(trace) == []  # the trace logged no end token
+    base = {"text": "the cat sat." + end, "tokens": 4, "seconds": 0.5, "token_ids": [1, 2, 3, 0], "end_tokens": [end]}
+    assert ui_live.readable_text(base["text"], trace, base["end_tokens"]) == "the cat sat." + fg.END_MARK
+    assert ui_live.output_md([("a", "accepted", False), (end, "bonus", True)]).endswith(md_escape(fg.END_MARK))
+    at = open_page("pages/live.py")
+    at.session_state["live_result"] = {"key": "run:x", "number": 1, "trace": trace, "seconds": 1.0, "baseline": base}
+    ok(at.run())
+    shown = [t.value for t in at.text] + [m.value for m in at.markdown]
+    assert "the cat sat." + fg.END_MARK in shown
+    assert not any(end in v for v in shown)

@@ -1,10 +1,12 @@
 """Live decoding (pages/live.py): the settings form, a run in the decode worker followed from the
-page, Stop, and the result with its download. Models load once per server (specviz.live) and runs
-take turns (specviz.ui.runs)."""
+page, Stop, and the result: its speed verdict against the evaluation model alone (specviz.live says
+it), the outputs with ⏹ for an end of turn, the timeline's last steps, the download. Models load
+once per server (specviz.live) and runs take turns (specviz.ui.runs)."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
@@ -12,7 +14,7 @@ import streamlit as st
 
 from specviz import figures as fg
 from specviz import live
-from specviz.figures import literal
+from specviz.figures import Kind, literal
 from specviz.player import TIMELINE_ROWS
 from specviz.trace import Trace, dumps, finish, rate, summarize, undefined_words
 from specviz.ui.common import _plot, _request, legend_md, md_escape, tokens_md
@@ -27,11 +29,15 @@ __all__ = [
     "LiveSettings",
     "active_runs",
     "live_form",
+    "output_md",
+    "readable_text",
     "recover_partial",
     "run_button",
     "run_live",
     "show_live_result",
+    "timeline_note",
     "tree_choice_words",
+    "while_running_words",
 ]
 
 
@@ -297,7 +303,8 @@ def _collect(run: live.LiveRun, partial: dict[str, Any]) -> None:
     partial["timing"] = timing
     if run.baseline is not None:
         b = run.baseline
-        partial["baseline"] = {"text": b["text"], "tokens": b["tokens"], "seconds": b["seconds"]}
+        keep = ("text", "tokens", "seconds", "token_ids", "end_tokens")
+        partial["baseline"] = {k: b[k] for k in keep}
 
 
 def _follow(run: live.LiveRun, progress: Any, text_slot: Any) -> None:
@@ -312,13 +319,37 @@ def _follow(run: live.LiveRun, progress: Any, text_slot: Any) -> None:
             n = p.baseline_tokens
             progress.progress(n / p.max_new_tokens, text=f"evaluation model alone: {fg.plural(n, 'token')}")
             if text:
+                target = run.recording.target
+                eos = set(target.eos_token_ids)
                 ids = list(run.baseline_ids)
-                toks = [(run.recording.target.token_text(i), "unevaluated") for i in ids]
-                text_slot.markdown(tokens_md(toks, limit=200))  # type: ignore[arg-type]
+                text_slot.markdown(output_md([(target.token_text(i), "unevaluated", i in eos) for i in ids], limit=200))
         else:
             progress.progress(p.tokens / p.max_new_tokens, text=f"step {p.steps} · {fg.plural(p.tokens, 'token')}")
             if text:
-                text_slot.markdown(tokens_md([(t.token, t.kind) for t in fg.provenance(run.trace)], limit=200))
+                text_slot.markdown(output_md(_provenance(run.trace), limit=200))
+
+
+def _provenance(trace: Trace) -> list[tuple[str, Kind, bool]]:
+    """The output tokens with their provenance, and whether each is an end-of-sequence token."""
+    eos = set(trace["meta"].get("eos_token_ids") or [])
+    return [(t.token, t.kind, t.token_id in eos) for t in fg.provenance(trace)]
+
+
+def output_md(tokens: list[tuple[str, Kind, bool]], limit: int | None = None) -> str:
+    """Output tokens coloured by provenance (tokens_md), an end-of-sequence token read as the end mark
+    (⏹, as in the plain text) instead of "<|im_end|>"; tokens: (text, kind, is end of sequence)."""
+    md = tokens_md([(text, kind) for text, kind, end in tokens if not end], limit=limit)
+    return md + md_escape(fg.END_MARK) if any(end for *_, end in tokens) else md
+
+
+def readable_text(text: str, trace: Trace, end_tokens: Iterable[str] = ()) -> str:
+    """Output text for people, as plain safe characters: an end-of-turn token read as the end mark
+    (fg.readable_output). end_tokens: the evaluation model alone's own end tokens, which the
+    speculative trace may never have logged (a sampled run that stopped at the token budget)."""
+    text = fg.readable_output(text, trace)
+    for tok in end_tokens:
+        text = text.replace(tok, fg.END_MARK)
+    return literal(text)
 
 
 def long_prompt_note(n_tokens: int, target: CausalLM) -> str | None:
@@ -357,7 +388,31 @@ def recover_partial() -> None:
         _keep_result(partial, stopped=True)
 
 
-def _timed_words(speed: float | None, tokens: int, model_ms: float | None, baseline: bool) -> str:
+def _every(seconds: float) -> str:
+    """ "every second", "every 3 seconds"."""
+    return "every second" if seconds == 1 else f"every {seconds:g} seconds"
+
+
+def while_running_words(baseline: bool) -> str:
+    """What the page shows while a run goes on, exactly (the page's note before the first run)."""
+    then = "; then the evaluation model runs alone, for comparison, and its text grows the same way" if baseline else ""
+    return (
+        f"Press Run to decode. While the models work, a bar counts steps and tokens {_every(POLL_SECONDS)} and the "
+        f"text so far, coloured by where each token came from, appears {_every(POLL_SECONDS * TEXT_EVERY)}{then}. "
+        "No chart is drawn while the models are timed (the browser would compete with them for the "
+        "CPU): each step's drafts and decisions are shown when the run ends, on the timeline and in **Step through "
+        "this run**."
+    )
+
+
+def timeline_note(start: int, stop: int, n: int) -> str | None:
+    """The step page's words for a window of the steps ("Showing steps 23–46 of 47"); None when all are shown."""
+    if stop - start >= n:
+        return None
+    return f"Showing steps {start}–{stop - 1} of {n}; **Step through this run** shows every step."
+
+
+def _timed_words(tokens: int, model_ms: float | None, baseline: bool) -> str:
     """What the speeds on the Live page measure, in words (they are never the page's own time)."""
     model = (
         f" Model time alone (the decoder's draft + verify timings) gives {tokens / (model_ms / 1e3):.1f} tok/s."
@@ -366,15 +421,25 @@ def _timed_words(speed: float | None, tokens: int, model_ms: float | None, basel
     )
     how = (
         "What was timed: each decode loop in the server's worker thread, from its first step to its last (wall "
-        f"time), while this page redrew its progress every second and the text every {POLL_SECONDS * TEXT_EVERY:.0f} seconds; drawing, sending to the browser and the browser "
-        f"itself are not in it.{model}"
+        f"time), while this page redrew its progress {_every(POLL_SECONDS)} and the text "
+        f"{_every(POLL_SECONDS * TEXT_EVERY)}; drawing, sending to the browser and the browser itself are not in it.{model}"
     )
     if baseline:
         return how + " Both runs used the same models, dtype, settings and seed, one right after the other."
     return how + " Tick **Also run the evaluation model alone** to measure the speedup on this machine."
 
 
+def _speed_story(trace: Trace) -> None:
+    """The verdict in a box whose colour says faster (green), slower (orange) or neither (blue)."""
+    numbers = live.speed_numbers(trace)
+    words = live.speed_verdict(numbers)  # our own words and numbers only
+    box = {"faster": st.success, "slower": st.warning}.get(numbers.outcome or "", st.info)
+    box(words, icon=":material/speed:")
+
+
 def show_live_result(result: dict[str, Any]) -> None:
+    """The finished (or stopped) run: its numbers, the speed verdict, the output beside the evaluation
+    model's own, what was timed, the timeline of the last steps, the download."""
     trace: Trace = result["trace"]
     store = _store()
     if result["key"] not in store:
@@ -394,7 +459,9 @@ def show_live_result(result: dict[str, Any]) -> None:
     tokens = len(out["token_ids"])
     speed = tokens / result["seconds"] if result.get("seconds") else None
     model_ms = (result.get("timing") or {}).get("model_ms")
-    cols = st.columns(5)
+    base = result.get("baseline")
+    bspeed = base["tokens"] / base["seconds"] if base and base["seconds"] else None
+    cols = st.columns(6 if base else 5)
     cols[0].metric("tokens", tokens)
     cols[1].metric("steps (evaluation passes)", n)
     cols[2].metric("tokens per step", f"{s['tokens_per_step']:.2f}")
@@ -404,30 +471,37 @@ def show_live_result(result: dict[str, Any]) -> None:
         f"{speed:.1f} tok/s" if speed else "—",
         help="tokens ÷ the wall time of the decode loop in the server's worker thread (the page's drawing is not in it)",
     )
-    st.markdown(legend_md(("accepted", "correction", "bonus")))
-    st.markdown(tokens_md([(t.token, t.kind) for t in fg.provenance(trace)]))
-    base = result.get("baseline")
     if base:
-        bspeed = base["tokens"] / base["seconds"] if base["seconds"] else 0.0
+        cols[5].metric(
+            "evaluation model alone",
+            f"{bspeed:.1f} tok/s" if bspeed else "—",
+            help="the evaluation model alone, same settings and seed, timed the same way right after",
+        )
+    _speed_story(trace)
+    st.markdown(legend_md(("accepted", "correction", "bonus")))
+    st.markdown(output_md(_provenance(trace)))
+    if base:
         left, right = st.columns(2)
         with left:
             st.markdown(f"**Speculative output** · {speed or 0:.1f} tok/s")
-            st.text(literal(fg.readable_output(out["text"], trace)))
+            st.text(readable_text(out["text"], trace))
         with right:
-            st.markdown(f"**Evaluation model alone** · {bspeed:.1f} tok/s")
-            st.text(literal(fg.readable_output(base["text"], trace)))
-        same = "identical" if base["text"] == out["text"] else "different"
-        ratio = f"{speed / bspeed:.2f}×" if speed and bspeed else "—"
+            st.markdown(f"**Evaluation model alone** · {bspeed or 0:.1f} tok/s")
+            st.text(readable_text(base["text"], trace, base.get("end_tokens", ())))
+        same = base["token_ids"] == out["token_ids"] if "token_ids" in base else base["text"] == out["text"]
         st.caption(
-            f"Measured speedup {ratio}. The two outputs are {same}: with a lossless rule they follow the same "
+            f"The two outputs are {'identical' if same else 'different'}: with a lossless rule they follow the same "
             "distribution, and with temperature 0 they are the same text; lossy rules may drift."
         )
     else:
         with st.expander("Output as plain text"):
-            st.text(literal(fg.readable_output(out["text"], trace)))
-    st.caption(_timed_words(speed, tokens, model_ms, bool(base)))
-    steps = len(trace["steps"])
-    _plot(fg.timeline_figure(trace, max(0, steps - TIMELINE_ROWS), steps), "live_result_timeline")
+            st.text(readable_text(out["text"], trace))
+    st.caption(_timed_words(tokens, model_ms, bool(base)))
+    start = max(0, n - TIMELINE_ROWS)
+    note = timeline_note(start, n, n)
+    if note:
+        st.caption(note)
+    _plot(fg.timeline_figure(trace, start, n), "live_result_timeline")
     c1, c2 = st.columns(2)
     c1.download_button(
         "Download the trace (JSON)",
