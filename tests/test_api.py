@@ -57,6 +57,7 @@ PINNED = {
         "summarize",
         "undefined_words",
         "validate",
+        "whole_text",
     ],
     "specviz.cli": ["main"],
     "specviz.warp": ["UNTEMPERED", "Sampling", "sample", "warp"],

@@ -25,6 +25,7 @@ from specviz.trace import (
     JsonlWriter,
     TraceError,
     _validate,
+    byte_label,
     dump,
     dumps,
     finish,
@@ -577,3 +578,41 @@ def test_token_bytes_are_checked() -> None:
     t["steps"][0]["verify"][0]["top"][0]["bytes"] = "<script>"
     found = validate(t)
     assert sum("bytes must be the token's bytes in lowercase hex" in p for p in found) == 2
+
+
+def test_whole_text_holds_back_an_incomplete_character() -> None:
+    from specviz.trace import whole_text
+
+    full = "你好, 世界 😀!".encode()
+    for cut in range(len(full) + 1):
+        text, pending = whole_text(full[:cut])
+        assert "\ufffd" not in text and full.decode().startswith(text)  # a prefix of the full text, always
+        assert text.encode() + pending == full[:cut] and len(pending) <= 3
+    assert whole_text(b"a\xffb") == ("a\ufffdb", b"")  # a byte that is never UTF-8 is still shown as such
+
+
+def test_a_cut_cjk_and_emoji_trace_rebuilds_a_prefix_of_its_text(tmp_path: Path) -> None:
+    """Public report: a JSONL trace of CJK and emoji text cut after a complete step ended in U+FFFD."""
+    t = copy.deepcopy(BASE)
+    pieces = iter([b"\xe4\xbd", b"\xa0\xe5", b"\xa5\xbd", b" \xf0\x9f", b"\x98\x80", b"!"] * 50)
+    ids: dict[bytes, int] = {}
+    for step in t["steps"]:  # the output's tokens, in order, are the pieces; one token id per piece
+        kept = step["draft"][: step["n_accepted"]] + ([step["next"]] if step.get("next") else [])
+        for e in kept:
+            raw = next(pieces)
+            e["bytes"], e["token"], e["token_id"] = raw.hex(), byte_label(raw), ids.setdefault(raw, 1000 + len(ids))
+        for e in step["draft"][step["n_accepted"] :]:
+            e["token"], e["token_id"] = "x", ids.setdefault(b"x", 1000 + len(ids))
+            e.pop("bytes", None)
+    t["meta"]["eos_token_ids"] = []
+    full = finish(copy.deepcopy(t))["output"]["text"]
+    held = 0
+    for n in range(1, len(t["steps"]) + 1):
+        cut = copy.deepcopy(t)
+        cut["steps"] = cut["steps"][:n]
+        out = finish(cut)["output"]
+        assert "\ufffd" not in out["text"] and full.startswith(out["text"])
+        pending = bytes.fromhex(out.get("pending_bytes", ""))
+        assert len(pending) <= 3 and not any("pending_bytes" in p for p in validate(cut))
+        held += bool(pending)
+    assert held  # some cut did end inside a character

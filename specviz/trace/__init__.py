@@ -109,6 +109,9 @@ from specviz.trace.schema import (
 from specviz.trace.schema import (
     token_bytes as token_bytes,
 )
+from specviz.trace.schema import (
+    whole_text as whole_text,
+)
 from specviz.trace.summary import (
     summarize,
 )
@@ -147,4 +150,5 @@ __all__ = [
     "summarize",
     "undefined_words",
     "validate",
+    "whole_text",
 ]

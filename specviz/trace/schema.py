@@ -4,6 +4,7 @@ docs/trace.schema.json."""
 
 from __future__ import annotations
 
+import codecs
 import math
 import platform
 import re
@@ -224,11 +225,26 @@ def finish(trace: Trace, stop_reason: str | None = None, text: str | None = None
             stop_reason = "max_new_tokens"
         else:
             stop_reason = "stopped"
+    pending = b""
     if text is None:  # rebuilt from the logged tokens; bytes first, so a split character is whole again
         by_id = _token_texts(trace)
-        text = b"".join(by_id.get(t, b"") for t in ids).decode("utf-8", "replace")
+        text, pending = whole_text(b"".join(by_id.get(t, b"") for t in ids))
     trace["output"] = {"token_ids": ids, "text": text, "stop_reason": stop_reason}
+    if pending:
+        trace["output"]["pending_bytes"] = pending.hex()
     return trace
+
+
+def whole_text(b: bytes) -> tuple[str, bytes]:
+    """UTF-8 bytes as (the text of their whole characters, the incomplete character's bytes at the end).
+
+    A run cut after a token that ends inside a character (half an emoji) holds those bytes back
+    instead of showing U+FFFD, so the cut text is a prefix of the full one. Bytes that can never
+    become UTF-8, anywhere, still decode to U+FFFD.
+    """
+    dec = codecs.getincrementaldecoder("utf-8")("replace")
+    text = dec.decode(b, final=False)
+    return text, dec.getstate()[0]
 
 
 def byte_label(b: bytes) -> str:

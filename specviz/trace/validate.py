@@ -3,6 +3,8 @@ checked in specviz.trace.steps."""
 
 from __future__ import annotations
 
+import re
+
 from specviz.trace.problems import _is_int, _Meta, _nonneg_int, _num, _Problems, _short
 from specviz.trace.schema import FORMAT, MAX_PROBLEMS, RULE_NAMES, STOP_REASONS, VERSION, Step, output_ids
 from specviz.trace.steps import _check_step
@@ -212,6 +214,11 @@ def _check_output(out: object, steps: list[Step], complete: bool, m: _Meta, prob
         probs.add("output.text", f"must be a string, got {_short(out.get('text'))}")
     if "recovered" in out and not isinstance(out["recovered"], bool):
         probs.add("output.recovered", f"must be true or false, got {_short(out['recovered'])}")
+    pending = out.get("pending_bytes")
+    if pending is not None and not (
+        isinstance(pending, str) and len(pending) <= 6 and re.fullmatch(r"(?:[0-9a-f]{2})+", pending)
+    ):
+        probs.add("output.pending_bytes", f"must be 1 to 3 bytes in lowercase hex, got {_short(pending)}")
     if m.budget is not None and len(ids) > m.budget:
         probs.add("output.token_ids", f"{len(ids)} tokens, more than max_new_tokens = {m.budget}")
     if complete and not probs.full:
