@@ -268,9 +268,13 @@ def _summarize(path: Path, as_json: bool) -> int:
     print(f"tokens              {s['tokens']}  ({s['stop_reason']})")
     print(f"tokens per step     {s['tokens_per_step']:.2f}")
     if s["alpha"] is None:
-        print(f"acceptance rate     n/a  (alpha n/a, mean accepted n/a: {undefined_words(s)})")
+        print(f"alpha (per test)    n/a  (drafts kept n/a, mean accepted n/a: {undefined_words(s)})")
     else:
-        print(f"acceptance rate     {rate(s['acceptance_rate'], '.1%')} of drafted tokens  (alpha = {s['alpha']:.3f})")
+        # two shares that students confuse: name each by what it divides (glossary: α and drafts kept)
+        print(f"alpha (per test)    {s['alpha']:.3f}  accepted / tested drafts: the chance one draft passes")
+        print(
+            f"drafts kept         {rate(s['acceptance_rate'], '.1%')}  accepted / drafted: the share that reached the output"
+        )
         print(f"mean accepted       {rate(s['mean_accepted'])} of up to {meta.get('gamma', '?')}")
     print("per position        " + "  ".join("-" if a is None else f"{a:.0%}" for a in s["per_position_acceptance"]))
     print("accepted lengths    " + "  ".join(f"{n}:{c}" for n, c in enumerate(s["accepted_length_counts"])))

@@ -114,7 +114,15 @@ def test_summarize_table_and_json(capsys: pytest.CaptureFixture[str]) -> None:
     rc, out, _ = cli(capsys, "summarize", VALID / "tiny.json")
     assert rc == 0
     assert out.splitlines()[0] == "tiny-target <- tiny-draft, gamma 3, rule sampling"
-    for label in ("tokens per step", "acceptance rate", "mean accepted", "per position", "accepted lengths", "time"):
+    for label in (
+        "tokens per step",
+        "alpha (per test)",
+        "drafts kept",
+        "mean accepted",
+        "per position",
+        "accepted lengths",
+        "time",
+    ):
         assert label in out
     rc, out, _ = cli(capsys, "summarize", "--json", VALID / "tiny.json")
     s = json.loads(out)
@@ -202,7 +210,7 @@ def test_nothing_drafted_reads_as_undefined_not_rejected(
     assert all(not s["draft"] for s in load(out)["steps"])
     rc, text, _ = cli(capsys, "summarize", out)
     assert rc == 0 and "0.0%" not in text and "0.000" not in text
-    assert "acceptance rate     n/a" in text and "nothing was drafted" in text and "prompt lookup" in text
+    assert "alpha (per test)    n/a" in text and "nothing was drafted" in text and "prompt lookup" in text
     rc, js, _ = cli(capsys, "summarize", "--json", out)
     s = json.loads(js)
     assert (s["acceptance_rate"], s["alpha"], s["mean_accepted"], s["drafted"]) == (None, None, None, 0)

@@ -25,6 +25,7 @@ GLOSSARY_TITLES: dict[str, str] = {
     "residual-distribution": "residual distribution",
     "bonus-token": "bonus token",
     "lossless": "lossless and lossy",
+    "alpha-and-drafts-kept": "α (per-test acceptance) and drafts kept",
     "expected-tokens-per-step": "expected tokens per step",
     "expected-speedup": "expected speedup and the cost ratio c",
     "draft-tree": "draft tree and tree attention",
@@ -81,6 +82,15 @@ _GLOSSARY: dict[str, tuple[str, str | None]] = {
         "A rule is lossless when the output follows the evaluation model's distribution exactly (sampling; greedy at "
         "T = 0). Threshold and typical are lossy: faster, but the text changes — the “fast but wrong” regression.",
         None,
+    ),
+    "alpha-and-drafts-kept": (
+        "Two different shares, both called “acceptance rate” elsewhere. **α (per-test acceptance)** = accepted ÷ "
+        "tested drafts: the chance that one draft passes the rule's test — the α of the formulas below. **Drafts "
+        "kept** = accepted ÷ drafted: the share of all drafted tokens that reached the output. Drafts after the "
+        "first rejection are drafted but never tested, so drafts kept is always at most α (19% kept with α = 0.42 "
+        "is normal when γ is long). vLLM's “draft acceptance rate” is drafts kept.",
+        r"lpha = rac{	ext{accepted}}{	ext{accepted} + 	ext{rejected}} \qquad "
+        r"	ext{drafts kept} = rac{	ext{accepted}}{	ext{drafted}}",
     ),
     "expected-tokens-per-step": (
         "If each draft is accepted independently with probability α, a step yields on average",
