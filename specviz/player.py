@@ -10,7 +10,7 @@ only ever puts it into the page as text (`textContent`), never as markup. Figure
 escaped for Plotly by the figure functions, as on the server.
 
 The data contract (version `PLAYER_VERSION`): `player_data(trace, name)` → a JSON-ready dict
-{version, name, meta_line, n, presentation, prompt, text, kinds, tokens, context_tokens, template,
+{version, name, meta_line, n, presentation, greedy, prompt, text, kinds, tokens, context_tokens, template,
 timeline: {spec, highlight, rows, height}, steps: [step_data...]};
 `pack` → gzip + base64 of its JSON (what travels to the browser; base64 has no character
 that could end a <script> element). No Streamlit here.
@@ -47,11 +47,13 @@ __all__ = [
 
 PLAYER_VERSION = 1
 TIMELINE_ROWS = 24  # steps the token timeline shows at once; its window follows the current step
-CONTEXT_TOKENS = 60  # generated tokens shown before the step (the rest elided with "…")
+CONTEXT_TOKENS = 60  # generated tokens shown before the step (the rest elided, with their count)
+PROMPT_CHARS = 400  # the prompt's last characters shown (the rest elided, with their count)
 
 # the view's fixed words, in one place for the page, the player and the lesson file
 TEXT = {
     "context": "1 · Context so far",
+    "hidden": "… {n} earlier generated tokens not shown",
     "decisions": "2–5 · Drafts, q, p, the rule's test, the decision",
     "next": "6 · n_accepted and the post-acceptance token",
     "acceptance": "Acceptance diagram: p and q of each draft, the rule's test, the first rejection",
@@ -62,6 +64,9 @@ TEXT = {
     "distributions_help": "Starts where the evaluation model's own token is drawn: position n_accepted + 1.",
     "residual": "The residual is rebuilt from the logged top lists only, so it is approximate where p or q has "
     "mass outside them.",
+    "distributions_greedy": "Distributions: top tokens of p and q; the chosen token is marked",
+    "residual_greedy": "Greedy has no residual: a draft is accepted when it is p's argmax, and the evaluation "
+    "model's own token is p's argmax.",
     "untempered": " Outlined bars are each model's own distribution before temperature, top-k and top-p: at "
     "temperature 0 the filled bars are all-or-nothing, and the outlines show how sure each model was.",
     "tree": "Draft tree: every candidate the draft proposed, scored in one pass of the evaluation model; "
@@ -222,7 +227,8 @@ def player_data(trace: Trace, name: str, meta_line: str = "", presentation: bool
         "meta_line": meta_line,
         "n": len(steps),
         "presentation": presentation,
-        "prompt": fg.literal(prompt["text"], 400) if prompt.get("text") else "",
+        "greedy": (trace.get("meta", {}).get("rule") or {}).get("name") == "greedy",
+        "prompt": fg.recent(prompt["text"], PROMPT_CHARS) if prompt.get("text") else "",
         "text": TEXT,
         "kinds": {k: {"color": fg.COLORS[k], "tint": TINTS[k], "label": fg.LABELS[k]} for k in fg.KINDS},
         # [visible text, kind, step] for every output token; the player shows those before the step

@@ -199,3 +199,35 @@ _CHART_TEXT_JS = """(slack) => {
 def chart_text_problems(pg: Page, slack: float = 2.0) -> list[str]:
     """Labels inside the page's Plotly charts that stick out of their chart or overlap another label."""
     return list(pg.evaluate(_CHART_TEXT_JS, slack))
+
+
+# Anything in the step view wider than its column: every element of the shown step (a chart counts as
+# one box, its SVG inside is Plotly's) against the column it sits in and against the view; the
+# document must not scroll sideways either.
+_WIDER_JS = """() => {
+  const frame = document.querySelector('.svz-frame.svz-current');
+  if (!frame) return ['no step shown'];
+  const out = [];
+  const view = (document.querySelector('[data-testid="stMainBlockContainer"]') || document.body).getBoundingClientRect();
+  for (const el of frame.querySelectorAll('*')) {
+    if (el.closest('.js-plotly-plot') && !el.classList.contains('js-plotly-plot')) continue;
+    const r = el.getBoundingClientRect();
+    if (r.width === 0 || r.height === 0) continue;
+    const col = el.parentElement.closest('.svz-left, .svz-right') || frame;
+    if (col === frame && (r.right > view.right + 2)) { out.push(el.tagName.toLowerCase() + ' past the page (' + Math.round(r.right - view.right) + ' px)'); continue; }
+    const c = col.getBoundingClientRect();
+    const what = el.tagName.toLowerCase() + (el.className && typeof el.className === 'string' ? '.' + el.className.split(' ')[0] : '');
+    if (r.right > c.right + 2 || r.left < c.left - 2) out.push(what + ' wider than its column (' + Math.round(r.width) + ' > ' + Math.round(c.width) + ' px)');
+    else if (r.right > view.right + 2) out.push(what + ' past the view');
+    else if (el.scrollWidth > el.clientWidth + 2 && getComputedStyle(el).overflowX !== 'visible') out.push(what + ' scrolls sideways');
+  }
+  if (document.documentElement.scrollWidth > window.innerWidth + 2) out.push('the page scrolls sideways');
+  const cols = [...frame.querySelectorAll(':scope > .svz-cols > div')].map(c => c.getBoundingClientRect().width);
+  if (cols.some(w => w < 200)) out.push('a column squeezed to ' + Math.round(Math.min(...cols)) + ' px');
+  return [...new Set(out)].slice(0, 10);
+}"""
+
+
+def wider_than_column(pg: Page) -> list[str]:
+    """What in the player's shown step is wider than its column, or squeezes a column (empty when nothing)."""
+    return list(pg.evaluate(_WIDER_JS))

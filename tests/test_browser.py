@@ -7,6 +7,7 @@ artifacts/ (gitignored), which CI can keep.
 
 from __future__ import annotations
 
+import copy
 import re
 import shutil
 from collections.abc import Iterator
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from specviz.trace import Trace, dump
+from specviz.trace import Trace, dump, load
 from specviz.ui import traces
 from tests.browserkit import ARTIFACTS, chromium_page, require_browser, serve_app, settle
 
@@ -36,8 +37,19 @@ def server(tmp_path_factory: pytest.TempPathFactory, tiny_trace: Trace) -> Itera
     for path in traces.list_samples().values():
         shutil.copy(path, samples / path.name)
     dump(tiny_trace, samples / "tiny.json.gz")
+    dump(wide_trace(tiny_trace), samples / "wide.json.gz")
     with serve_app(tmp_path_factory.mktemp("log"), {"SPECVIZ_SAMPLES": str(samples)}) as url:
         yield url
+
+
+def wide_trace(tiny: Trace) -> Trace:
+    """Hostile widths: a 500-character token with no space in it, and a prompt of 2,000 words."""
+    t = copy.deepcopy(tiny)
+    t["prompt"]["text"] = " ".join(f"w{i}" for i in range(2000))
+    for step in t["steps"][:3]:
+        for d in step["draft"][: step["n_accepted"]]:
+            d["token"] = "Ω" * 500
+    return t
 
 
 @pytest.fixture(scope="module")
@@ -261,13 +273,18 @@ LAYOUT_PAGES = [
 ]
 
 
-@pytest.mark.parametrize("present", [False, True], ids=["normal", "presentation"])
-def test_no_label_is_cut_off(server, page, present):
+@pytest.mark.parametrize(
+    ("present", "width", "height"),
+    [(False, 1440, 1000), (True, 1440, 1000), (True, 1280, 720)],
+    ids=["normal", "presentation", "presentation-1280x720"],
+)
+def test_no_label_is_cut_off(server, page, present, width, height):
     """Public report: the preset select, "Adapt γ ea…", "F‥ Home", "mean p of a…" and other labels cut off;
-    inside the charts, the Statistics axis titles and neighbouring panels' tick labels ("1 0")."""
+    inside the charts, the Statistics axis titles and neighbouring panels' tick labels ("1 0"). And on a
+    small projector's screen (1280×720) in presentation mode: "Presentati…"."""
     from tests.browserkit import chart_text_problems, clipped_text
 
-    page.set_viewport_size({"width": 1440, "height": 1000})
+    page.set_viewport_size({"width": width, "height": height})
     found = {}
     for path in LAYOUT_PAGES:
         sep = "&" if "?" in path else "?"
@@ -318,3 +335,60 @@ def test_a_tree_step_draws_its_tree_and_attention_mask(server, page):
     assert page.locator(".js-plotly-plot .heatmaplayer").count() >= 1  # the mask
     assert chart_text_problems(page) == []
     page.screenshot(path=str(ARTIFACTS / "replay-tree.png"), full_page=True)
+
+
+@pytest.mark.parametrize("present", [False, True], ids=["normal", "presentation"])
+def test_every_step_fits_its_columns_first_middle_and_last(server, page, tiny_trace, present):
+    """Public report: from about step 10 the context row never wrapped (3,767 px wide at step 46 of
+    sampling-t0.7), squeezing the charts to ~80 px and cutting the table and the words at the right edge.
+    Every sample (the 320-step `long` too) and a hostile one, at its first, a middle and its last step."""
+    from playwright.sync_api import expect
+
+    from tests.browserkit import chart_text_problems, clipped_text, wider_than_column
+
+    page.set_viewport_size({"width": 1440, "height": 1000})
+    names = {name: len(load(path)["steps"]) for name, path in traces.list_samples().items()}
+    names["wide"] = len(tiny_trace["steps"])
+    found = {}
+    for name, n in names.items():
+        page.goto(f"{server}/replay?trace={name}&step={n // 2}{'&present=1' if present else ''}")
+        settle(page, 700)
+        for key, k in ((None, n // 2), ("End", n - 1), ("Home", 0)):
+            if key:
+                page.locator(".svz-current .svz-heading").first.click()
+                page.keyboard.press(key)
+            expect(page.locator(".svz-current .svz-heading").first).to_have_text(re.compile(rf"^Step {k} of "))
+            page.wait_for_timeout(600)  # the step's figures are drawn one per task after its words
+            if problems := wider_than_column(page) + clipped_text(page) + chart_text_problems(page):
+                found[f"{name} step {k}"] = problems
+        if name in ("long", "wide"):
+            page.screenshot(path=str(ARTIFACTS / f"replay-{name}-{'present' if present else 'normal'}.png"))
+    assert found == {}
+    # the hidden part of a long context is counted, not silently cut
+    page.goto(f"{server}/replay?trace=wide&step=4")
+    settle(page, 700)
+    expect(page.locator(".svz-current .svz-prompt")).to_contain_text("earlier characters not shown")
+    page.goto(f"{server}/replay?trace=long&step=300")
+    settle(page, 700)
+    expect(page.locator(".svz-current .svz-hidden")).to_contain_text("earlier generated tokens not shown")
+
+
+def test_presentation_mode_at_1280x720_enlarges_what_teaches(server, page):
+    """Public report: presentation mode enlarged the title and captions but not the per-draft sentences, the
+    table, the section headings or the model line. Checked on a small projector's screen too."""
+    page.set_viewport_size({"width": 1280, "height": 720})
+    sizes = {}
+    sel = ".svz-current .svz-describe li, .svz-current .svz-table td, .svz-current .svz-label, .svz-meta"
+    for present in (False, True):
+        page.goto(f"{server}/replay?trace=sampling-t0.7&step=5{'&present=1' if present else ''}")
+        settle(page, 1000)
+        sizes[present] = page.evaluate(
+            f"() => [...document.querySelectorAll('{sel}')].map(e => [e.className || e.tagName, parseFloat(getComputedStyle(e).fontSize)])"
+        )
+        assert {c for c, _ in sizes[present]} >= {"svz-label", "svz-meta", "LI", "TD"}
+    small = {c: f for c, f in sizes[False]}
+    assert all(f >= 1.35 * small[c] for c, f in sizes[True]), sizes
+    from tests.browserkit import wider_than_column
+
+    assert wider_than_column(page) == []
+    page.screenshot(path=str(ARTIFACTS / "replay-present-1280x720.png"))

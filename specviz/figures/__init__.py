@@ -11,18 +11,19 @@ One module per page that has figures of its own, like specviz.ui:
 | ---------- | -------------------------------------------------------------------- | ----------------------------------- | ----------------------- |
 | home.py    | step_picture: one step as boxes, proposed and kept                   | Home (home.py)                      | test_figures_home.py    |
 | replay.py  | the acceptance diagram and the distributions at one position (specs) | Step through (replay.py, player.py) | test_figures_replay.py  |
-| stats.py   | the cost model (Costs, costs, verdict) and the statistics charts     | Statistics (stats.py, engine.py)    | test_figures_stats.py   |
+| stats.py   | the verdict's words (theory.findings), the statistics charts, the scenario exercises' charts | Statistics (stats.py, engine.py), Exercises | test_figures_stats.py |
 | speedup.py | the theory's curves, the fixed budget, the live sweep                | Speedup lab (speedup.py)            | test_figures_speedup.py |
 | compare.py | outputs on aligned rows, progress, divergence, the printable summary | Compare (compare.py)                | test_figures_compare.py |
 
-Live decoding draws only shared figures (timeline, step); Exercises none (its questions use text).
+Live decoding draws only shared figures (timeline, step). Exercises draws its scenarios' charts with
+stats.py (tau_figure, break_even_figure, pass_cost_figure, per_position_figure) and speedup.py.
 
 Shared by several pages (they never import a page's module; tests/test_figures_init.py checks):
 
 | module      | what                                                                   | used by                            | tests/                   |
 | ----------- | ---------------------------------------------------------------------- | ---------------------------------- | ------------------------ |
-| palette.py  | COLORS, SYMBOLS, LABELS per Kind; fonts, layout, presented (projector)  | every figure, the sidebar's legend | test_figures_text.py     |
-| text.py     | token and prompt text: visible, literal, esc, plural, the end mark      | every page                         | test_figures_text.py     |
+| palette.py  | COLORS, SYMBOLS, LABELS per Kind; the neutral marks for what is not an outcome (SERIES, *_MARKER, *_LINE); presented (projector) | every figure, the sidebar's legend | test_figures_palette.py |
+| text.py     | token and prompt text: visible, literal, recent, esc, plural, the end mark | every page                         | test_figures_text.py     |
 | step.py     | a step's cells and words (step_cells, describe_*), output provenance    | Home, Live, Step through, Compare  | test_figures_step.py     |
 | gaps.py     | missing_parts: what a minimal trace lacks, and what that costs          | every page that reads a trace      | test_eventlog.py         |
 | timeline.py | the token timeline, its window and its highlighted step (specs)         | Live, Step through                 | test_figures_timeline.py |
@@ -64,13 +65,24 @@ from specviz.figures.stats import (
     verdict,
 )
 from specviz.figures.step import Cell, OutTok, describe_next, describe_step, provenance, step_cells
-from specviz.figures.text import END_MARK, end_tokens, esc, literal, plural, readable_output, visible
+from specviz.figures.text import (
+    END_MARK,
+    END_TOKEN_MARK,
+    end_tokens,
+    esc,
+    literal,
+    plural,
+    readable_output,
+    recent,
+    visible,
+)
 from specviz.figures.timeline import TIMELINE_HIGHLIGHT, timeline_figure, timeline_gamma, timeline_spec, window
 from specviz.figures.toy import toy_trace
 
 __all__ = [
     "COLORS",
     "END_MARK",
+    "END_TOKEN_MARK",
     "KINDS",
     "LABELS",
     "NEUTRAL",
@@ -104,6 +116,7 @@ __all__ = [
     "presented",
     "provenance",
     "readable_output",
+    "recent",
     "residual_top",
     "step_cells",
     "step_picture",

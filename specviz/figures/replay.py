@@ -8,6 +8,7 @@ ships them for every step; `*_figure` turns them into go.Figure for a server pag
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from typing import Any
 
@@ -40,6 +41,12 @@ def _logged_or(value: float | None, c: Cell, derive: Any) -> float | None:
     return float(derive(c.p, c.q))
 
 
+def _lines(text: str, width: int) -> str:
+    """A sentence broken into lines of at most `width` characters, escaped for Plotly: an annotation
+    never wraps by itself, and a long one runs past its chart."""
+    return "<br>".join(_html(line) for line in textwrap.wrap(text, width, break_long_words=True) or [""])
+
+
 def acceptance_spec(trace: Trace, k: int) -> dict[str, Any]:
     """`acceptance_figure` as a plain Plotly dict (specviz.figspec)."""
     step = trace["steps"][k]
@@ -48,7 +55,9 @@ def acceptance_spec(trace: Trace, k: int) -> dict[str, Any]:
     fig = Spec()
     if not cells:
         fig.add_annotation(
-            text=_html(f"no drafts this step ({no_draft_reason(step)}): the evaluation model generated one token"),
+            text=_lines(
+                f"No drafts this step ({no_draft_reason(step)}): the evaluation model generated one token.", 44
+            ),
             showarrow=False,
             x=0.5,
             y=0.5,
@@ -274,6 +283,8 @@ def distribution_spec(trace: Trace, k: int, position: int | None = None, rows: i
         ("q<br>draft", q_top),
         ("residual<br>norm(max(0, p − q))", res_top),
     ]
+    if _rule(trace)[0] == "greedy":  # greedy never draws from a residual: its token is p's argmax
+        panels = panels[:2]
     order: list[int] = []
     names: dict[int, str] = {}
     for top in [t for _, t in panels] + list(raw.values()):
@@ -290,7 +301,7 @@ def distribution_spec(trace: Trace, k: int, position: int | None = None, rows: i
             names[tid] = txt
     labels = _unique_labels([(tid, names[tid]) for tid in order])
     fig = Spec()
-    fig.subplots(3, 0.07, [t for t, _ in panels], title_size=13)  # three titles side by side in a half page
+    fig.subplots(len(panels), 0.07, [t for t, _ in panels], title_size=13)  # titles side by side in a half page
     for col, (_title, top) in enumerate(panels, start=1):
         probs = {e["token_id"]: e["prob"] for e in top}
         colors, lines = [], []
@@ -331,11 +342,16 @@ def distribution_spec(trace: Trace, k: int, position: int | None = None, rows: i
                 col=col,
             )
         if not top:
-            why = "not logged here" if col == 1 else "not used: every draft was accepted" if position >= g else "empty"
+            why = "not logged here" if col == 1 else "empty"
+            if position >= g and col > 1:
+                why = "no draft at the bonus position" if col == 2 else "not used: every draft was accepted"
             if col == 3 and position < g and p_top:
                 why = "empty: p ≤ q on every logged token"
             axis = "x" if col == 1 else f"x{col}"  # Plotly spells the first axis "x domain", never "x1 domain"
-            fig.add_annotation(text=why, showarrow=False, x=0.5, y=0.5, xref=f"{axis} domain", yref="y domain")
+            # a third of a half page: a few words per line, or two panels' notes run into each other
+            fig.add_annotation(
+                text=_lines(why, 12), showarrow=False, x=0.5, y=0.5, xref=f"{axis} domain", yref="y domain"
+            )
     if chosen is not None and drawn_from >= 0:
         drawn = {e["token_id"]: e["prob"] for e in panels[drawn_from][1]}
         at = drawn.get(chosen["token_id"], 0.0)
@@ -345,11 +361,14 @@ def distribution_spec(trace: Trace, k: int, position: int | None = None, rows: i
             xref=f"x{drawn_from + 1}",
             yref="y",
             text=f"chosen: {LABELS[chosen['kind']].split(' (')[0]}",
-            showarrow=True,
+            # beside a short bar, with an arrow; inside a long one, at its end, on its own row: never over the
+            # token labels on the left or past the chart's right edge
+            showarrow=at < 0.5,
             arrowhead=2,
-            # beside a short bar; over a long one (pointing back at its end) rather than past the chart's edge
-            ax=70 if at < 0.5 else -70,
-            ay=0 if at < 0.5 else 18,
+            ax=70,
+            ay=0,
+            xanchor="auto" if at < 0.5 else "right",
+            xshift=0 if at < 0.5 else -4,
             bgcolor="rgba(255,255,255,0.85)",
             font=dict(color=COLORS[chosen["kind"]]),
         )

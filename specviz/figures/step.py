@@ -66,7 +66,7 @@ def _draft_kind(accepted: bool | None) -> Kind:
 def _test_words(rule: str, params: dict[str, Any], v: dict[str, Any], q: float | None = None) -> str:
     acc = v.get("accepted")
     if acc is None:
-        return "never evaluated: an earlier draft was rejected"
+        return "scored in the same pass, but never tested: an earlier draft was rejected"
     if rule == "sampling":
         a, r = v.get("accept_prob"), v.get("r")
         if a is None and r is not None and v.get("p") is not None and q:
@@ -191,6 +191,12 @@ def describe_step(trace: Trace, k: int) -> list[str]:
         if test
         else "The trace does not name the rule; the decisions are as logged."
     )
+    if rule == "greedy":
+        how += (
+            " At temperature 0 both models' distributions are one-hot, so q = 1.000 for every draft (it is the "
+            "draft's argmax) and p is 1.000 or 0.000; there is no random draw and no residual: after a rejection "
+            "the evaluation model's token is simply its argmax."
+        )
     tree = trace["steps"][k].get("tree")
     lines = [
         f"The draft proposed {g} token{'s' if g != 1 else ''}; the evaluation model scored all of them in one "
@@ -229,7 +235,12 @@ def describe_next(trace: Trace, k: int) -> str:
     tok = f"'{visible(nxt['token'])}'" + (f" (probability {prob:.3f})" if prob is not None else "")
     if nxt["kind"] == "bonus":
         src = "argmax of its p" if nxt.get("source") == "argmax" else "its own distribution p"
-        every = f"all {g} drafts" if g > 1 else "the only draft" if g == 1 else "no drafts to check, so none"
+        if g == 0:
+            return (
+                f"n_accepted = 0: nothing was drafted, so the evaluation model generates the token at position {at} "
+                f"itself, from {src}: {tok}."
+            )
+        every = f"all {g} drafts" if g > 1 else "the only draft"
         return (
             f"n_accepted = {n}: {every} accepted, so the evaluation model generates a bonus token at "
             f"position {at}, from {src} at that position (already computed in the same pass): {tok}."

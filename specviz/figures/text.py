@@ -9,11 +9,23 @@ text goes through `esc` before it reaches a figure. Outside figures, `visible` (
 from __future__ import annotations
 
 import html
+import re
 import unicodedata
 
 from specviz.trace import Trace
 
-__all__ = ["END_MARK", "end_tokens", "esc", "literal", "plural", "readable_output", "visible"]
+__all__ = [
+    "END_MARK",
+    "END_TOKEN",
+    "END_TOKEN_MARK",
+    "end_tokens",
+    "esc",
+    "literal",
+    "plural",
+    "readable_output",
+    "recent",
+    "visible",
+]
 
 
 _WS = {" ": "␣", "\n": "⏎", "\t": "⇥", "\r": "↵"}
@@ -27,7 +39,11 @@ def _escape_hidden(ch: str) -> str:
     return f"\\u{ord(ch):04x}" if ord(ch) <= 0xFFFF else f"\\U{ord(ch):08x}"
 
 
-END_MARK = " ⏹ (end of turn)"
+END_MARK = " ⏹ (end of turn)"  # in output text
+END_TOKEN_MARK = "⏹"  # the same token in a token list, a table, a timeline
+# the end-of-turn / end-of-text tokens of the common chat templates (ChatML, Llama 3, Gemma, SentencePiece):
+# shown as ⏹ wherever a token is shown, whether or not the trace's meta names its eos ids
+END_TOKEN = re.compile(r"<\|(?:im_end|endoftext|end_of_text|eot_id|eom_id|end)\|>|</s>|<eos>|<end_of_turn>")
 
 
 def end_tokens(trace: Trace) -> list[str]:
@@ -43,10 +59,25 @@ def end_tokens(trace: Trace) -> list[str]:
 
 
 def readable_output(text: str, trace: Trace) -> str:
-    """Output text for people: an end-of-turn token shown as a marked end, not as "<|im_end|>"."""
+    """Output text for people: an end-of-turn token shown as a marked end, not as "<|im_end|>".
+
+    The trace's own eos tokens and the common templates' end tokens (`END_TOKEN`) both count, so a
+    baseline's output, which the trace's steps never logged, reads the same way.
+    """
     for tok in end_tokens(trace):
         text = text.replace(tok, END_MARK)
-    return text
+    return END_TOKEN.sub(END_MARK, text)
+
+
+def recent(text: str, limit: int) -> str:
+    """The last `limit` characters of free text, safe (`literal`), saying how much came before.
+
+    For context that can be long (a 2,000-token prompt): what a step continues from is its end.
+    """
+    if len(text) <= limit:
+        return literal(text)
+    hidden = len(text) - limit
+    return f"… ({hidden:,} earlier characters not shown) " + literal(text[-limit:])
 
 
 def plural(n: int, word: str) -> str:
@@ -62,6 +93,8 @@ def visible(text: str) -> str:
     """
     if text == "":
         return "∅"
+    if END_TOKEN.fullmatch(text):
+        return END_TOKEN_MARK
     out = []
     for ch in text:
         if ch in _WS:

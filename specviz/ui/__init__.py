@@ -8,7 +8,7 @@ Each page script under pages/ stays thin: common.page_start, then its page's mod
 | Live decoding (/live)   | live.py      | live.py                    | test_ui_live.py      |
 | Step through (/replay)  | replay.py    | replay.py                  | test_ui_replay.py    |
 | Statistics (/stats)     | stats.py     | stats.py, engine.py        | test_ui_stats.py     |
-| Exercises (/exercises)  | exercises.py | exercises.py, glossary.py  | test_ui_exercises.py |
+| Exercises (/exercises)  | exercises.py | exercises.py, glossary.py  | test_ui_exercises.py (questions: specviz/exercises.py, specviz/scenarios.py) |
 | Speedup lab (/speedup)  | speedup.py   | speedup.py, glossary.py    | test_ui_speedup.py   |
 | Compare (/compare)      | compare.py   | compare.py, engine.py      | test_ui_compare.py   |
 

@@ -86,6 +86,13 @@ PRESENTATION_CSS = """<style>
 .stApp [data-testid="stMainBlockContainer"] { max-width: 100% !important; padding-top: 2.5rem !important; }
 .stApp button { border-width: 3px !important; font-size: 1.3rem !important; }
 .stApp .katex { font-size: 1.6em !important; }
+.stApp [data-baseweb="select"] div,
+.stApp [data-testid="stText"],
+.stApp [data-testid="stCode"] code, .stApp [data-testid="stAlertContentInfo"] p { font-size: 1.3rem !important; }
+/* projector type in narrow columns: labels wrap onto a second line instead of ending in "…" */
+.stApp [data-testid="stMetricLabel"], .stApp [data-testid="stMetricLabel"] *, .stApp [data-testid="stWidgetLabel"],
+.stApp [data-testid="stWidgetLabel"] *, .stApp label, .stApp label * {
+  white-space: normal !important; overflow: visible !important; text-overflow: clip !important; }
 .stApp [data-testid="stSlider"] [data-testid="stWidgetLabel"] { margin-bottom: 1.3rem !important; }
 .stApp [data-testid="stSliderThumbValue"] { font-size: 1.2rem !important; }
 .stApp [data-testid="stDataFrame"], .stApp [data-testid="stTable"] { zoom: 1.4; }
@@ -110,7 +117,7 @@ def page_start(title: str) -> None:
             st.query_params["present"] = "1"
     elif "present" in st.query_params:
         del st.query_params["present"]
-    head, toggle = st.columns([5, 1])
+    head, toggle = st.columns([4, 1])  # room for "Presentation" in projector type at 1280 px
     head.title(title)
     toggle.toggle(
         "Presentation",

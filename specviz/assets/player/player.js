@@ -159,7 +159,10 @@ function specvizPlayer(root, sources, opts) {
     const before = [];
     for (const t of d.tokens) if (t[2] < k) before.push(t);
     const shown = before.slice(-d.context_tokens);
-    if (shown.length < before.length) tokens.appendChild(svzEl("span", null, "…"));
+    if (shown.length < before.length) {
+      const hidden = before.length - shown.length;
+      tokens.appendChild(svzEl("span", "svz-hidden", d.text.hidden.replace("{n}", hidden.toLocaleString("en"))));
+    }
     for (const [text, kind] of shown) {
       const span = svzEl("span", "svz-tok", text);
       span.style.background = d.kinds[kind].tint;
@@ -193,7 +196,7 @@ function specvizPlayer(root, sources, opts) {
 
   function distributionsInto(right, s) {
     const d = st.data;
-    right.appendChild(svzEl("p", "svz-label", d.text.distributions));
+    right.appendChild(svzEl("p", "svz-label", d.greedy ? d.text.distributions_greedy : d.text.distributions));
     if (!s.distributions) {
       right.appendChild(svzEl("p", "svz-caption", d.text.no_distributions));
       return [];
@@ -223,7 +226,7 @@ function specvizPlayer(root, sources, opts) {
     }
     const first = Math.max(0, dist.positions.indexOf(dist.default));
     mark(first);
-    const note = d.text.residual + (dist.untempered ? d.text.untempered : "");
+    const note = (d.greedy ? d.text.residual_greedy : d.text.residual) + (dist.untempered ? d.text.untempered : "");
     right.append(pick, plotDiv, svzEl("p", "svz-caption", note));
     return [plotJob(plotDiv, dist.specs[first])];
   }
