@@ -435,6 +435,12 @@ def _speed_story(trace: Trace) -> None:
     words = live.speed_verdict(numbers)  # our own words and numbers only
     box = {"faster": st.success, "slower": st.warning}.get(numbers.outcome or "", st.info)
     box(words, icon=":material/speed:")
+    if numbers.speedup is not None:
+        st.caption(
+            "One short run is noisy: on a 2-core server five runs of the defaults ranged 0.80–1.33× (median 1.18×) "
+            "while `python -m specviz bench` gave 1.09× (docs/BENCHMARKS.md, 2026-12-05). Run it a few times, or "
+            "use bench, before quoting a figure."
+        )
 
 
 def show_live_result(result: dict[str, Any]) -> None:
