@@ -1,0 +1,83 @@
+"""specviz.datagen: prompt cleaning, the held-out split, shards written whole, resuming, status."""
+
+from __future__ import annotations
+
+import copy
+import gzip
+from pathlib import Path
+
+import pytest
+
+from specviz import datagen
+from specviz.models import CausalLM
+
+CHAT = "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}"
+
+
+def test_clean_prompt_keeps_requests_and_drops_the_rest() -> None:
+    assert (
+        datagen.clean_prompt("  Can you help me  plan a   trip to Morocco? ")
+        == "Can you help me plan a trip to Morocco?"
+    )
+    for bad in (
+        "Hi!",
+        "ok ok ok",
+        "Tell me <|im_start|> about cats please",
+        "a\x07b is a bell in a prompt",
+        "1234 5678 9012 3456 7890",
+        "x" * 500,
+    ):
+        assert datagen.clean_prompt(bad) is None, bad
+
+
+def test_the_held_out_split_is_stable_and_small() -> None:
+    prompts = [f"Question number {i} about topic {i % 37}?" for i in range(2000)]
+    share = sum(map(datagen.held_out, prompts)) / len(prompts)
+    assert 0.02 < share < 0.09
+    assert datagen.held_out("Can you help me?") == datagen.held_out("can you HELP me")  # by key, not by spelling
+    assert (
+        datagen.prompt_key("Can you, please, help me plan a trip to Rome today?")
+        == "can you please help me plan a trip"
+    )
+
+
+def test_shards_are_written_whole_and_read_back(tmp_path: Path) -> None:
+    rows = [{"prompt": "héllo wörld, a request", "n": i} for i in range(3)]
+    datagen.write_shard(tmp_path / "prompts-x-0000.jsonl.gz", rows)
+    assert list(datagen.read_shards("prompts-*.jsonl.gz", tmp_path)) == rows
+    assert not list(tmp_path.glob("*.tmp"))
+    with gzip.open(tmp_path / "prompts-x-0000.jsonl.gz", "rt") as f:
+        assert len(f.read().splitlines()) == 3
+
+
+def test_user_prefix_is_the_template_up_to_the_message(tokenizer) -> None:
+    tok = copy.deepcopy(tokenizer)
+    tok.chat_template = CHAT
+    assert datagen.user_prefix(tok) == "<|im_start|>user\n"
+
+
+@pytest.fixture()
+def tiny(target: CausalLM, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    tok = copy.deepcopy(target.tokenizer)
+    tok.chat_template = CHAT
+    lm = CausalLM(target.model, tok, "tiny", target.device)
+    monkeypatch.setattr(datagen, "_load", lambda dtype: lm)
+    templates = tmp_path / "train.txt"
+    templates.write_text("the cat sat on the mat\nthe dog ran to the cat\nthe cat ran\n")
+    monkeypatch.setattr(datagen, "TEMPLATES", templates)
+    return tmp_path / "data"
+
+
+def test_answers_resume_where_they_stopped(tiny: Path) -> None:
+    datagen.write_prompts(1, batch=4, data=tiny)  # a random tiny model rarely writes a clean request: may keep none
+    assert len(list(tiny.glob("prompts-magpie-*.jsonl.gz"))) == 1
+    datagen.write_answers(1.0, batch=2, max_new_tokens=6, data=tiny)
+    first = datagen.status(tiny)
+    n_prompts = sum(first["prompts"].values())
+    assert first["answers"] == 2 * n_prompts  # every prompt, greedy and sampled
+    rows = list(datagen.read_shards("answers-*.jsonl.gz", tiny))
+    assert {r["mode"] for r in rows} == {"greedy", "t0.7"} and all(r["dtype"] == "float32" for r in rows)
+    assert all(1 <= len(r["answer_ids"]) <= 6 and r["split"] in ("train", "held-out") for r in rows)
+    shards = sorted(p.name for p in tiny.glob("answers-*"))
+    datagen.write_answers(1.0, batch=2, max_new_tokens=6, data=tiny)  # nothing left to answer
+    assert sorted(p.name for p in tiny.glob("answers-*")) == shards
