@@ -3,6 +3,7 @@
     python -m specviz.datagen prompts --batches 40     # the evaluation model writes user turns (Magpie)
     python -m specviz.datagen answers --minutes 60     # answers prompts not answered yet, shard by shard
     python -m specviz.datagen status                   # what is there: prompts by source, answer tokens
+    python -m specviz.datagen shards --out DIR         # train_draft's shards, soft labels by teacher forcing
 
 Prompts come from two sources, each recorded with every example:
 - "template": assets/prompts/train.txt (≈150 topics × a few question forms);
@@ -52,6 +53,7 @@ __all__ = [
     "prompt_key",
     "read_shards",
     "status",
+    "training_shards",
     "user_prefix",
     "write_shard",
 ]
@@ -231,6 +233,49 @@ def write_answers(
         print(f"{len(shard)} answers ({mode}), {n} tokens in {time.time() - t0:.0f} s", flush=True)
 
 
+def training_shards(out: Path, batch: int = 32, dtype: str = "auto", data: Path = DATA) -> int:
+    """The answers as specviz.train_draft's shards (prompt, response, valid, top-32 probs and index): the
+    evaluation model's soft labels come from one teacher-forced pass per batch. Train rows come first,
+    held-out rows last; returns how many shards are held out (`train_draft train --holdout N`)."""
+    import torch
+
+    from specviz.train_draft import TOPK, _chat_ids, save_shard
+
+    target = _load(dtype)
+    tok = target.tokenizer
+    pad = tok.pad_token_id if tok.pad_token_id is not None else target.eos_token_ids[0]
+    rows = list(read_shards("answers-*.jsonl.gz", data))
+    held = [r for r in rows if r["split"] == "held-out"]
+    train = [r for r in rows if r["split"] != "held-out"]
+    groups = [train[i : i + batch] for i in range(0, len(train), batch)]
+    groups += [held[i : i + batch] for i in range(0, len(held), batch)]
+    out.mkdir(parents=True, exist_ok=True)
+    for n, group in enumerate(groups):
+        path = out / f"shard-{n:03d}.safetensors"
+        if path.exists():
+            continue
+        prompts = [_chat_ids(tok, r["prompt"]) for r in group]
+        width = max(len(r["answer_ids"]) for r in group)
+        seqs = [p + r["answer_ids"] for p, r in zip(prompts, group, strict=True)]
+        full = max(map(len, seqs))
+        ids = torch.tensor([s_ + [pad] * (full - len(s_)) for s_ in seqs])  # right padding: positions stay real
+        mask = torch.tensor([[1] * len(s_) + [0] * (full - len(s_)) for s_ in seqs])
+        with torch.no_grad():
+            logits = target.model(input_ids=ids, attention_mask=mask).logits.float()  # [B, L, V]
+        # the logits before answer token j sit at position len(prompt) - 1 + j
+        at = torch.tensor([[len(p) - 1 + j for j in range(width)] for p in prompts]).clamp_max(full - 1)
+        picked = logits.gather(1, at[..., None].expand(-1, -1, logits.shape[-1]))  # [B, width, V]
+        probs, index = torch.topk(picked.softmax(-1), TOPK, dim=-1)
+        resp = torch.tensor([r["answer_ids"] + [pad] * (width - len(r["answer_ids"])) for r in group])
+        valid = torch.tensor([[j < len(r["answer_ids"]) for j in range(width)] for r in group])
+        tmp = path.with_suffix(".tmp")
+        save_shard(
+            tmp, {"prompt": prompts, "response": resp, "valid": valid, "probs": probs.half(), "index": index.int()}
+        )
+        os.replace(tmp, path)
+    return (len(held) + batch - 1) // batch
+
+
 def status(data: Path = DATA) -> dict[str, Any]:
     """Prompts by source and split, answers and answer tokens by mode, split and dtype."""
     pool = prompt_pool(data)
@@ -258,6 +303,12 @@ def main() -> None:
     for s in (p, a):
         s.add_argument("--dtype", default="auto")
         s.add_argument("--data", type=Path, default=DATA)
+    t = sub.add_parser(
+        "shards", help="the answers as train_draft's shards, with soft labels from a teacher-forced pass"
+    )
+    t.add_argument("--out", type=Path, default=Path.home() / ".cache" / "specviz" / "distill")
+    t.add_argument("--dtype", default="auto")
+    t.add_argument("--data", type=Path, default=DATA)
     st = sub.add_parser("status", help="what the data holds")
     st.add_argument("--data", type=Path, default=DATA)
     args = ap.parse_args()
@@ -265,6 +316,9 @@ def main() -> None:
         write_prompts(args.batches, seed=args.seed, dtype=args.dtype, data=args.data)
     elif args.stage == "answers":
         write_answers(args.minutes, dtype=args.dtype, data=args.data, tag=args.tag)
+    elif args.stage == "shards":
+        held = training_shards(args.out, dtype=args.dtype, data=args.data)
+        print(f"wrote {args.out}: train with `python -m specviz.train_draft train --data {args.out} --holdout {held}`")
     else:
         print(json.dumps(status(args.data), indent=1))
 

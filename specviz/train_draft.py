@@ -465,6 +465,9 @@ def main() -> None:
     t.add_argument("--hidden", type=int, help="draft hidden size (default: the target's, with copied layers)")
     t.add_argument("--lr", type=float, default=5e-4)
     t.add_argument("--weight-decay", type=float, default=0.0)
+    t.add_argument(
+        "--holdout", type=int, default=2, help="the last N prompt batches are held out (datagen shards says N)"
+    )
     f = sub.add_parser("feature", help="train the EAGLE-style feature head on the same answers (specviz.train_feature)")
     f.add_argument("--data", type=Path, default=Path.home() / ".cache" / "specviz" / "distill")
     f.add_argument("--out", type=Path, default=REPO_ROOT / "assets" / "feature_draft")
@@ -476,6 +479,9 @@ def main() -> None:
     f.add_argument("--seed", type=int, default=0)
     f.add_argument("--max-minutes", type=float, help="stop training after this long (then keep the best step)")
     f.add_argument("--warm-fraction", type=float, default=0.5, help="share of steps trained one position deep first")
+    f.add_argument(
+        "--holdout", type=int, default=2, help="the last N prompt batches are held out (datagen shards says N)"
+    )
     c = sub.add_parser("card", help="write a bench --json-out result into a feature head's model card")
     c.add_argument("bench_json", type=Path)
     c.add_argument("--out", type=Path, default=REPO_ROOT / "assets" / "feature_draft")
@@ -499,6 +505,7 @@ def main() -> None:
             seed=args.seed,
             max_minutes=args.max_minutes,
             warm_fraction=args.warm_fraction,
+            holdout=args.holdout,
         )
     elif args.stage == "gen":
         generate(args.out, limit=args.limit, reverse=args.reverse, round_=args.round)
@@ -514,6 +521,7 @@ def main() -> None:
             seed=args.seed,
             hidden=args.hidden,
             weight_decay=args.weight_decay,
+            holdout=args.holdout,
         )
 
 

@@ -81,3 +81,32 @@ def test_answers_resume_where_they_stopped(tiny: Path) -> None:
     shards = sorted(p.name for p in tiny.glob("answers-*"))
     datagen.write_answers(1.0, batch=2, max_new_tokens=6, data=tiny)  # nothing left to answer
     assert sorted(p.name for p in tiny.glob("answers-*")) == shards
+
+
+def test_training_shards_carry_the_teacher_forced_soft_labels(tiny: Path, tmp_path: Path) -> None:
+    """The answers become train_draft's shards; the soft labels at each answer position are what a
+    teacher-forced pass of the evaluation model gives there, and held-out answers come last."""
+    import torch
+
+    from specviz.train_draft import TOPK, load_shards, split
+
+    datagen.write_answers(1.0, batch=2, max_new_tokens=5, data=tiny)
+    out = tmp_path / "shards"
+    held = datagen.training_shards(out, batch=2, data=tiny)
+    shards = load_shards(out)
+    rows = list(datagen.read_shards("answers-*.jsonl.gz", tiny))
+    assert sum(len(s["prompt"]) for s in shards) == len(rows)
+    assert held == (sum(r["split"] == "held-out" for r in rows) + 1) // 2
+    s = shards[0]
+    assert s["probs"].shape[-1] == TOPK and s["valid"].dtype == torch.bool
+    b = 0
+    n = int(s["valid"][b].sum())
+    prompt, answer = s["prompt"][b], s["response"][b, :n].tolist()
+    lm = datagen._load("auto")
+    with torch.no_grad():
+        logits = lm.model(input_ids=torch.tensor([prompt + answer])).logits[0].float()
+    want = logits[len(prompt) - 1 : len(prompt) - 1 + n].softmax(-1).topk(TOPK, -1)
+    assert torch.equal(s["index"][b, :n].long(), want.indices)
+    assert torch.allclose(s["probs"][b, :n].float(), want.values, atol=1e-3)
+    train, test = split(shards, held) if held else (shards, [])
+    assert len(train) + len(test) == len(shards)
