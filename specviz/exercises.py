@@ -11,15 +11,18 @@ Pure: no streamlit, no torch.
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable
+from typing import Any
 
 from specviz import theory
 from specviz.figures import costs, visible
 from specviz.scenarios import GLOSSARY, KINDS, TITLES, Kind, Question, choose, scenario_questions
 from specviz.trace import Step, Trace, summarize
+from specviz.trace.parting import TOLERANCE_NATS
 
-__all__ = ["GLOSSARY", "KINDS", "TITLES", "Kind", "Question", "make_quiz", "mark"]
+__all__ = ["GLOSSARY", "KINDS", "TITLES", "Kind", "Question", "make_quiz", "mark", "near_ties"]
 
 SEP = " | "
 
@@ -579,6 +582,57 @@ def _lossy(trace: Trace, rng: random.Random) -> Question | None:
     return Question("lossy", "lossy_rule", text, options, answer, why, k)
 
 
+def near_ties(trace: Trace) -> dict[int, tuple[float, list[dict[str, Any]]]]:
+    """Greedy steps whose emitted tokens include a near-tie of the evaluation model: step → (the smallest
+    gap ln p1 − ln p2 in nats there, the top two entries of its untempered p). Within
+    trace.TOLERANCE_NATS["bfloat16"], bfloat16 rounding can swap the two (specviz.trace.parting)."""
+    if _rule(trace)[0] != "greedy":
+        return {}
+    out: dict[int, tuple[float, list[dict[str, Any]]]] = {}
+    for step in trace["steps"]:
+        emitted = [v for v in step["verify"][: step["n_accepted"]]] + ([step["next"]] if step.get("next") else [])
+        for e in emitted:
+            top = e.get("top_raw") or []
+            if len(top) < 2 or top[1]["prob"] <= 0:
+                continue
+            gap = math.log(top[0]["prob"]) - math.log(top[1]["prob"])
+            if gap <= TOLERANCE_NATS["bfloat16"] and gap < out.get(step["index"], (math.inf, []))[0]:
+                out[step["index"]] = (gap, top[:2])
+    return out
+
+
+def _numerics(trace: Trace, k: int, rng: random.Random) -> Question:
+    """Fast but wrong, the numbers' case: a greedy output that parts from float32 at a near-tie."""
+    gap, (a, b) = near_ties(trace)[k]
+    right = (
+        f"No: the two tokens are within bfloat16's rounding ({gap:.3f} nats apart, under "
+        f"{TOLERANCE_NATS['bfloat16']}), so the evaluation model alone in bfloat16 could pick either: numerics, not "
+        "the method. In exact numerics greedy speculative output equals the model alone's"
+    )
+    wrong = [
+        "Yes: greedy verification accepts drafts that the evaluation model would not have chosen",
+        "Yes: speculative decoding trades a little quality for speed whenever it is faster",
+        "The draft model's token replaced the evaluation model's at that step",
+        "The lossy threshold rule was used, so the drafts drifted",
+    ]
+    options, answer = choose(rng, right, wrong)
+    text = (
+        f"A team reruns this greedy trace's settings in fast numerics (bfloat16), and the output differs from the "
+        f"float32 run from step {k} on. There the evaluation model's two best tokens were {_tok(a['token'])} "
+        f"(p = {a['prob']:.3f}) and {_tok(b['token'])} (p = {b['prob']:.3f}). Is speculative decoding lossy here?"
+    )
+    why = (
+        "Greedy verification accepts a draft only when it is the evaluation model's argmax, in any dtype; what a dtype "
+        "changes is the argmax itself where two tokens are nearly tied: bfloat16 keeps 8 bits of mantissa, and a pass "
+        f"over several positions can round a logit differently from a one-token pass (by up to about "
+        f"{TOLERANCE_NATS['bfloat16']} nats, measured). specviz computes each verified position as a one-token pass "
+        "does, so its fast output matches the model alone in the same dtype, and the trace proves any parting is a "
+        "near-tie (meta.numerics, trace.first_parting). Compare the rule's case: a lossy rule changes the "
+        "distribution itself."
+    )
+    return Question("numerics", "numerics_case", text, options, answer, why, k)
+
+
 # ---------------------------------------------------------------- the set
 
 
@@ -640,6 +694,10 @@ def make_quiz(trace: Trace, seed: int, name: str = "trace") -> list[Question]:
     ]
     if (k := pick(tried, [])) is not None:
         out.append(_tree_sibling(trace, k, rng))
+    ties = near_ties(trace)
+    close = sorted(k for k, (gap, _) in ties.items() if gap < 0.15)  # the most telling near-ties first
+    if (k := pick(close or sorted(ties), [])) is not None:
+        out.append(_numerics(trace, k, rng))
     for q in (_expected_tokens(trace, rng), _bottleneck(trace, rng, used), _lossy(trace, rng)):
         if q is not None:
             out.append(q)

@@ -31,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from specviz.trace import Trace, finish
+from specviz.trace import Trace, finish, first_parting
 
 if TYPE_CHECKING:  # torch and transformers load only when a run starts
     from specviz.decoder import DecodeConfig
@@ -58,6 +58,7 @@ __all__ = [
     "free_memory",
     "is_oom",
     "load_models",
+    "output_words",
     "speed_numbers",
     "speed_verdict",
 ]
@@ -533,3 +534,31 @@ def speed_verdict(n: SpeedNumbers) -> str:
     link = {"faster": ", while", "slower": ", but", "about as fast": ", and"}[outcome]
     after = ", which used up the gain" if outcome == "about as fast" else ""
     return f"{head}{link} {cost}{after}.{ideal}"
+
+
+def output_words(trace: Trace, alone_ids: list[int]) -> str:
+    """The speculative output against the evaluation model alone's, under the numerics contract.
+
+    Greedy: identical, or where it parted and whether the trace proves a near-tie there (rounding in
+    fast numerics, not the method). Sampled: the contract is the distribution, not the text.
+    """
+    numerics = (trace.get("meta") or {}).get("numerics") or {}
+    mode = numerics.get("mode")
+    dtype = numerics.get("dtype") or (trace.get("meta") or {}).get("dtype") or ""
+    how = f" ({mode} numerics, {dtype})" if mode else ""
+    part = first_parting(trace, alone_ids)
+    if part.verdict == "not recorded" and "sampled" in part.why:
+        same = list((trace.get("output") or {}).get("token_ids") or []) == list(alone_ids)
+        return (
+            f"The two outputs are {'identical' if same else 'different'}: the run sampled, so a lossless rule promises "
+            "the evaluation model's distribution, not its text (lossy rules may drift)."
+        )
+    if mode == "exact" and part.verdict != "identical":
+        ids = list((trace.get("output") or {}).get("token_ids") or [])
+        at = next((i for i, (a, b) in enumerate(zip(ids, alone_ids, strict=False)) if a != b), None)
+        if at is not None:
+            return (
+                f"Parted from the evaluation model alone at token {at}{how}, where greedy speculative output must be "
+                "identical token for token: this should never happen, so please report this trace."
+            )
+    return part.words() + how

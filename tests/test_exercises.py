@@ -263,3 +263,24 @@ def test_token_text_in_stems_is_always_quoted(name):
                 assert "␣" not in _outside_quotes(part) and "⏎" not in _outside_quotes(part), (q.kind, part)
             if q.kind in ("next_action", "assemble_sequence", "infer_accepted"):
                 assert re.search(r"(ends|was) “[^”]+”\.", q.text), q.text
+
+
+def test_fast_but_wrong_has_a_numerics_case_next_to_the_rule_case():
+    """Issue 20: one exercise asks whether a greedy run that parts from float32 in bfloat16 is lossy, at a
+    near-tie the trace itself logs; its one right answer is 'numerics, not the method'."""
+    import math
+
+    from specviz.trace import load
+    from specviz.trace.parting import TOLERANCE_NATS
+
+    greedy = load(traces.SAMPLES_DIR / "greedy.json.gz")
+    for seed in range(10):
+        q = next(q for q in ex.make_quiz(greedy, seed, "greedy") if q.kind == "numerics_case")
+        assert q.options[q.answer].startswith("No: the two tokens are within bfloat16's rounding")
+        assert sum(o.startswith("No") for o in q.options) == 1
+        gap, (a, b) = ex.near_ties(greedy)[q.step]
+        assert gap == math.log(a["prob"]) - math.log(b["prob"]) <= TOLERANCE_NATS["bfloat16"]
+        assert f"{a['prob']:.3f}" in q.text and f"{b['prob']:.3f}" in q.text
+    sampled = load(traces.SAMPLES_DIR / "sampling-t0.7.json.gz")
+    assert ex.near_ties(sampled) == {} and all(q.kind != "numerics_case" for q in ex.make_quiz(sampled, 0, "s"))
+    assert ex.TITLES["numerics_case"].startswith("Fast but wrong?") and ex.GLOSSARY["numerics_case"] == "numerics"

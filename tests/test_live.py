@@ -176,3 +176,18 @@ def test_speed_numbers_come_from_the_runs_own_timings(target, draft_lm):
 
 def test_the_page_compares_with_the_evaluation_model_alone_by_default():
     assert live.LiveSettings().compare
+
+
+def test_output_words_state_the_numerics_contract(recorded) -> None:
+    """The Live result says identical, or where a greedy run parted and whether it was a near-tie; a sampled
+    run's promise is the distribution, not the text."""
+    greedy = recorded["greedy"]
+    ids = list(greedy["output"]["token_ids"])
+    assert live.output_words(greedy, ids).startswith("Same output as the evaluation model alone")
+    other = [*ids[:3], (ids[3] + 1) % 50, *ids[4:]]
+    words = live.output_words(greedy, other)
+    assert words.startswith("Parted from the evaluation model alone at token 3")
+    assert "exact numerics" in words and "never happen" in words  # fp32: a parting is a bug, said as one
+    sampled = recorded["sampling"]
+    words = live.output_words(sampled, list(sampled["output"]["token_ids"]))
+    assert words.startswith("The two outputs are identical: the run sampled")

@@ -25,6 +25,7 @@ GLOSSARY_TITLES: dict[str, str] = {
     "residual-distribution": "residual distribution",
     "bonus-token": "bonus token",
     "lossless": "lossless and lossy",
+    "numerics": "exact and fast numerics",
     "alpha-and-drafts-kept": "α (per-test acceptance) and drafts kept",
     "expected-tokens-per-step": "expected tokens per step",
     "expected-speedup": "expected speedup and the cost ratio c",
@@ -91,6 +92,15 @@ _GLOSSARY: dict[str, tuple[str, str | None]] = {
         "is normal when γ is long). vLLM's “draft acceptance rate” is drafts kept.",
         r"lpha = rac{	ext{accepted}}{	ext{accepted} + 	ext{rejected}} \qquad "
         r"	ext{drafts kept} = rac{	ext{accepted}}{	ext{drafted}}",
+    ),
+    "numerics": (
+        "How the numbers are computed, apart from the rule. **Exact** (float32): greedy speculative output is the "
+        "evaluation model alone's, token for token, always. **Fast** (bfloat16, chosen by `--dtype auto` where this "
+        "machine computes it faster): specviz computes every verified position as a one-token pass would, so the "
+        "output stays identical; where a run still parts from the model alone, the trace shows the evaluation "
+        "model's two best tokens there within the dtype's rounding (a **near-tie**, 0.5 nats in bfloat16) — "
+        "rounding, not the method. A parting without a near-tie would be a bug. The trace records which (meta.numerics).",
+        None,
     ),
     "expected-tokens-per-step": (
         "If each draft is accepted independently with probability α, a step yields on average",
