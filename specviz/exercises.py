@@ -19,7 +19,7 @@ from typing import Any
 from specviz import theory
 from specviz.figures import costs, visible
 from specviz.scenarios import GLOSSARY, KINDS, TITLES, Kind, Question, choose, scenario_questions
-from specviz.trace import Step, Trace, summarize
+from specviz.trace import Step, Trace, rule_of, summarize
 from specviz.trace.parting import TOLERANCE_NATS
 
 __all__ = ["GLOSSARY", "KINDS", "TITLES", "Kind", "Question", "make_quiz", "mark", "near_ties"]
@@ -57,8 +57,7 @@ def _numeric(rng: random.Random, right: int, candidates: list[int]) -> tuple[tup
 
 def _decisions(step: Step) -> list[str]:
     return [
-        "Never evaluated" if v["accepted"] is None else "Accepted" if v["accepted"] else "Rejected"
-        for v in step["verify"]
+        "Not tested" if v["accepted"] is None else "Accepted" if v["accepted"] else "Rejected" for v in step["verify"]
     ]
 
 
@@ -80,11 +79,6 @@ def _context_tail(trace: Trace, k: int, n: int = 6) -> str:
         # the model saw the prompt inside the chat template: the answer starts after the template's header
         return _quote("[start of the answer]" + tail)
     return _quote("…" + visible(str(trace.get("prompt", {}).get("text", ""))[-30:]) + tail)
-
-
-def _rule(trace: Trace) -> tuple[str, dict[str, float]]:
-    rule = trace.get("meta", {}).get("rule", {})
-    return str(rule.get("name", "sampling")), dict(rule.get("params") or {})
 
 
 def _position_word(i: int) -> str:
@@ -149,7 +143,7 @@ def _tree_sibling(trace: Trace, k: int, rng: random.Random) -> Question:
     nodes = step["tree"]["nodes"]
     j = next(j for j, nd in enumerate(nodes) if nd["accepted"] is not None and _earlier_sibling(nodes, j) is not None)
     first = _earlier_sibling(nodes, j)
-    sampling = _rule(trace)[0] == "sampling"
+    sampling = rule_of(trace, "sampling")[0] == "sampling"
     right = (
         "its earlier sibling was rejected, and a tree keeps testing the other candidates at that depth before the "
         "evaluation model draws its own token"
@@ -230,7 +224,7 @@ def _count_appended(trace: Trace, k: int, rng: random.Random) -> Question:
 def _accept_reject(trace: Trace, k: int, j: int, rng: random.Random) -> Question:
     step = trace["steps"][k]
     d, v = step["draft"][j], step["verify"][j]
-    rule, params = _rule(trace)
+    rule, params = rule_of(trace, "sampling")
     acc = bool(v["accepted"])
     tok = _tok(d["token"])
     details: list[str] = [
@@ -549,7 +543,7 @@ def _bottleneck(trace: Trace, rng: random.Random, avoid: frozenset[int] | set[in
 
 
 def _lossy(trace: Trace, rng: random.Random) -> Question | None:
-    rule, params = _rule(trace)
+    rule, params = rule_of(trace, "sampling")
     if rule not in ("threshold", "typical"):
         return None
     steps = [
@@ -586,7 +580,7 @@ def near_ties(trace: Trace) -> dict[int, tuple[float, list[dict[str, Any]]]]:
     """Greedy steps whose emitted tokens include a near-tie of the evaluation model: step → (the smallest
     gap ln p1 − ln p2 in nats there, the top two entries of its untempered p). Within
     trace.TOLERANCE_NATS["bfloat16"], bfloat16 rounding can swap the two (specviz.trace.parting)."""
-    if _rule(trace)[0] != "greedy":
+    if rule_of(trace, "sampling")[0] != "greedy":
         return {}
     out: dict[int, tuple[float, list[dict[str, Any]]]] = {}
     for step in trace["steps"]:

@@ -31,7 +31,7 @@ from specviz import figspec
 from specviz import figures as fg
 from specviz.figures import tree as ftree
 from specviz.figures.palette import TINTS
-from specviz.trace import Trace
+from specviz.trace import Trace, rule_of
 
 __all__ = [
     "PLAYER_VERSION",
@@ -227,7 +227,7 @@ def player_data(trace: Trace, name: str, meta_line: str = "", presentation: bool
         "meta_line": meta_line,
         "n": len(steps),
         "presentation": presentation,
-        "greedy": (trace.get("meta", {}).get("rule") or {}).get("name") == "greedy",
+        "greedy": rule_of(trace)[0] == "greedy",
         "prompt": fg.recent(prompt["text"], PROMPT_CHARS) if prompt.get("text") else "",
         "text": TEXT,
         "kinds": {k: {"color": fg.COLORS[k], "tint": TINTS[k], "label": fg.LABELS[k]} for k in fg.KINDS},

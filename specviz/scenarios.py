@@ -26,7 +26,7 @@ import plotly.graph_objects as go
 from specviz import theory
 from specviz.figures import speedup as fspeedup
 from specviz.figures import stats as fstats
-from specviz.trace import Trace, summarize
+from specviz.trace import Trace, rule_of, summarize
 
 __all__ = [
     "GLOSSARY",
@@ -172,7 +172,7 @@ def tau_alphas(trace: Trace) -> list[float]:
 
 def choose_tau(trace: Trace, rng: random.Random) -> Question | None:
     """The largest τ (the fewest lossy acceptances) that reaches a speedup goal, and who drafts."""
-    rule = trace.get("meta", {}).get("rule", {}).get("name")
+    rule = rule_of(trace)[0]
     temperature = float(trace.get("meta", {}).get("sampling", {}).get("temperature") or 0.0)
     timed = _timed(trace)
     if timed is None or rule not in ("sampling", "threshold") or temperature <= 0:
@@ -205,9 +205,7 @@ def choose_tau(trace: Trace, rng: random.Random) -> Question | None:
         "largest τ that reaches the goal. The chart gives each τ's speedup, with α(τ) read from the p/q of every "
         "draft this trace tested. Which setting do you ship?"
     )
-    details = tuple(
-        f"τ = {t}: α ≈ {a:.2f}, {s:.2f}× {theory.IDEAL_WORDS}" for t, a, s in zip(TAUS, alphas, speeds, strict=True)
-    )
+    details = tuple(f"τ = {t}: α ≈ {a:.2f}, {s:.2f}× ideal" for t, a, s in zip(TAUS, alphas, speeds, strict=True))
     why = (
         f"τ = {TAUS[i]} gives {speeds[i]:.2f}× and τ = {TAUS[i + 1]} only {speeds[i + 1]:.2f}×, so {TAUS[i]} is the "
         f"largest τ that reaches {goal:.2f}×; a smaller τ accepts more drafts the evaluation model would not have "

@@ -54,6 +54,7 @@ PINNED = {
         "output_ids",
         "rate",
         "read_file",
+        "rule_of",
         "summarize",
         "undefined_words",
         "validate",

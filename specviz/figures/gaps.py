@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from specviz.figures.step import _rule
-from specviz.trace import Trace
+from specviz.trace import Trace, rule_of
 
 __all__ = ["Gap", "missing_parts"]
 
@@ -40,7 +39,7 @@ def missing_parts(trace: Trace) -> list[Gap]:
     """
     steps = trace.get("steps") or []
     meta = trace.get("meta") or {}
-    rule, _ = _rule(trace)
+    rule, _ = rule_of(trace)
     drafts = [(d, v) for s in steps for d, v in zip(s["draft"], s["verify"], strict=False)]
     decided = [v for _, v in drafts if v.get("accepted") is not None]
     nexts = [s["next"] for s in steps if s.get("next")]

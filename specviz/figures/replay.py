@@ -16,9 +16,9 @@ import plotly.graph_objects as go
 
 from specviz.figspec import Spec, to_figure
 from specviz.figures.palette import COLORS, FONT, LABELS, NEUTRAL, P_COLOR, Q_COLOR, SYMBOLS, Kind
-from specviz.figures.step import Cell, _draft_kind, _rule, step_cells
+from specviz.figures.step import Cell, _draft_kind, step_cells
 from specviz.figures.text import _html, esc
-from specviz.trace import TopEntry, Trace, no_draft_reason
+from specviz.trace import TopEntry, Trace, no_draft_reason, rule_of
 
 __all__ = [
     "RAW_COLOR",
@@ -50,7 +50,7 @@ def _lines(text: str, width: int) -> str:
 def acceptance_spec(trace: Trace, k: int) -> dict[str, Any]:
     """`acceptance_figure` as a plain Plotly dict (specviz.figspec)."""
     step = trace["steps"][k]
-    rule, params = _rule(trace)
+    rule, params = rule_of(trace)
     cells = [c for c in step_cells(trace, k) if not c.from_model]
     fig = Spec()
     if not cells:
@@ -283,7 +283,7 @@ def distribution_spec(trace: Trace, k: int, position: int | None = None, rows: i
         ("q<br>draft", q_top),
         ("residual<br>norm(max(0, p − q))", res_top),
     ]
-    if _rule(trace)[0] == "greedy":  # greedy never draws from a residual: its token is p's argmax
+    if rule_of(trace)[0] == "greedy":  # greedy never draws from a residual: its token is p's argmax
         panels = panels[:2]
     order: list[int] = []
     names: dict[int, str] = {}

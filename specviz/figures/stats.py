@@ -13,7 +13,7 @@ from typing import Any
 import plotly.graph_objects as go
 
 from specviz import theory
-from specviz.figures.palette import BASELINE_LINE, COLORS, NEUTRAL, P_COLOR, Q_COLOR, SERIES
+from specviz.figures.palette import BASELINE_LINE, COLORS, MEASURED_MARKER, NEUTRAL, P_COLOR, Q_COLOR, SERIES
 from specviz.trace import Trace, summarize
 
 __all__ = [
@@ -353,7 +353,7 @@ def tokens_per_step_figure(k: Costs) -> go.Figure:
             mode="markers",
             name="this trace (measured)",
             # a diamond, not the palette's star: ★ means a bonus token everywhere in the app
-            marker=dict(color="black", symbol="diamond", size=13, line=dict(width=1.5, color="white")),
+            marker=dict(**MEASURED_MARKER, line=dict(width=1.5, color="white")),
             hovertemplate="measured: α = %{x:.2f}, %{y:.2f} tokens/step<extra></extra>",
         )
     )
@@ -455,7 +455,7 @@ def break_even_figure(c: float, gamma: int, windows: list[float]) -> go.Figure:
             y=[theory.speedup(a, gamma, c) for a in windows],
             mode="markers",
             name="measured windows of this trace",
-            marker=dict(symbol="diamond", size=10, color="black", line=dict(width=1, color="white")),
+            marker=dict(**MEASURED_MARKER, line=dict(width=1, color="white")),
             hovertemplate="window α = %{x:.2f}: %{y:.2f}×<extra></extra>",
         )
     )

@@ -17,7 +17,7 @@ from typing import Any
 
 from specviz.figures.palette import LABELS, Kind
 from specviz.figures.text import _num, visible
-from specviz.trace import Trace, no_draft_reason, token_bytes
+from specviz.trace import Trace, no_draft_reason, rule_of, token_bytes
 
 __all__ = ["Cell", "OutTok", "describe_next", "describe_step", "provenance", "step_cells"]
 
@@ -40,12 +40,6 @@ class Cell:
     @property
     def from_model(self) -> bool:
         return self.kind in ("correction", "bonus")
-
-
-def _rule(trace: Trace) -> tuple[str, dict[str, Any]]:
-    """The rule's name and parameters; name "" when the trace does not say (a minimal trace)."""
-    rule = trace.get("meta", {}).get("rule") or {}
-    return str(rule.get("name", "")), dict(rule.get("params") or {})
 
 
 def _source(rule: str, nxt: dict[str, Any]) -> str:
@@ -95,7 +89,7 @@ def _test_words(rule: str, params: dict[str, Any], v: dict[str, Any], q: float |
 def step_cells(trace: Trace, k: int) -> list[Cell]:
     """The drafted tokens of step k, then the evaluation model's token (if the step has one)."""
     step = trace["steps"][k]
-    rule, params = _rule(trace)
+    rule, params = rule_of(trace)
     cells = [
         Cell(
             k,
@@ -175,7 +169,7 @@ def provenance(trace: Trace) -> list[OutTok]:
 
 def describe_step(trace: Trace, k: int) -> list[str]:
     """The verification of step k in sentences, one per draft position (plain text, not markdown)."""
-    rule, _ = _rule(trace)
+    rule, _ = rule_of(trace)
     cells = [c for c in step_cells(trace, k) if not c.from_model]
     g = len(cells)
     if g == 0:
@@ -249,7 +243,7 @@ def describe_next(trace: Trace, k: int) -> str:
         "residual": "norm(max(0, p − q))",
         "p": "its own p (this rule never looked at q)",
         "argmax": "the argmax of p",
-    }.get(_source(_rule(trace)[0], nxt), "its own distribution (the trace does not say which)")
+    }.get(_source(rule_of(trace)[0], nxt), "its own distribution (the trace does not say which)")
     return (
         f"n_accepted = {n}: {n} {drafts} accepted, so the evaluation model now generates the token at position "
         f"{at}, from {src}: {tok}. It replaces the rejected draft; the drafts after it are discarded."

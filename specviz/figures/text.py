@@ -39,10 +39,10 @@ def _escape_hidden(ch: str) -> str:
     return f"\\u{ord(ch):04x}" if ord(ch) <= 0xFFFF else f"\\U{ord(ch):08x}"
 
 
-END_MARK = " ⏹ (end of turn)"  # in output text
-END_TOKEN_MARK = "⏹"  # the same token in a token list, a table, a timeline
+END_MARK = " ■ (end of turn)"  # in output text
+END_TOKEN_MARK = "■"  # the same token in a token list, a table, a timeline (U+25A0: in every font, ⏹ is not)
 # the end-of-turn / end-of-text tokens of the common chat templates (ChatML, Llama 3, Gemma, SentencePiece):
-# shown as ⏹ wherever a token is shown, whether or not the trace's meta names its eos ids
+# shown as ■ wherever a token is shown, whether or not the trace's meta names its eos ids
 END_TOKEN = re.compile(r"<\|(?:im_end|endoftext|end_of_text|eot_id|eom_id|end)\|>|</s>|<eos>|<end_of_turn>")
 
 

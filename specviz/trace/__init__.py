@@ -107,6 +107,9 @@ from specviz.trace.schema import (
     no_draft_reason as no_draft_reason,
 )
 from specviz.trace.schema import (
+    rule_of as rule_of,
+)
+from specviz.trace.schema import (
     token_bytes as token_bytes,
 )
 from specviz.trace.schema import (
@@ -147,6 +150,7 @@ __all__ = [
     "output_ids",
     "rate",
     "read_file",
+    "rule_of",
     "summarize",
     "undefined_words",
     "validate",

@@ -196,6 +196,16 @@ def new_trace(meta: dict[str, Any], prompt_text: str, prompt_ids: list[int]) -> 
     }
 
 
+def rule_of(trace: Trace, default: str = "") -> tuple[str, dict[str, Any]]:
+    """The trace's acceptance rule: (name, params); `default` as the name when the trace does not say
+    (a minimal trace). The one reader of meta.rule every page and exercise uses."""
+    rule = (trace.get("meta") or {}).get("rule")
+    if not isinstance(rule, dict):
+        return default, {}
+    params = rule.get("params")
+    return str(rule.get("name") or default), dict(params) if isinstance(params, dict) else {}
+
+
 def output_ids(steps: Iterable[Step], eos_ids: Iterable[int] = (), max_new_tokens: int | None = None) -> list[int]:
     """Concatenate each step's accepted drafts and next token; cut at the first EOS and the budget."""
     eos = set(eos_ids)

@@ -1,6 +1,6 @@
 """Live decoding (pages/live.py): the settings form, a run in the decode worker followed from the
 page, Stop, and the result: its speed verdict against the evaluation model alone (specviz.live says
-it), the outputs with ⏹ for an end of turn, the timeline's last steps, the download. Models load
+it), the outputs with ■ for an end of turn, the timeline's last steps, the download. Models load
 once per server (specviz.live) and runs take turns (specviz.ui.runs)."""
 
 from __future__ import annotations
@@ -337,7 +337,7 @@ def _provenance(trace: Trace) -> list[tuple[str, Kind, bool]]:
 
 def output_md(tokens: list[tuple[str, Kind, bool]], limit: int | None = None) -> str:
     """Output tokens coloured by provenance (tokens_md), an end-of-sequence token read as the end mark
-    (⏹, as in the plain text) instead of "<|im_end|>"; tokens: (text, kind, is end of sequence)."""
+    (■, as in the plain text) instead of "<|im_end|>"; tokens: (text, kind, is end of sequence)."""
     md = tokens_md([(text, kind) for text, kind, end in tokens if not end], limit=limit)
     return md + md_escape(fg.END_MARK) if any(end for *_, end in tokens) else md
 
@@ -479,7 +479,7 @@ def show_live_result(result: dict[str, Any]) -> None:
     )
     if base:
         cols[5].metric(
-            "evaluation model alone",
+            "without speculation",  # fits a sixth of the page; the help says it is the evaluation model alone
             f"{bspeed:.1f} tok/s" if bspeed else "—",
             help="the evaluation model alone, same settings and seed, timed the same way right after",
         )

@@ -80,7 +80,7 @@ def show_stats(choice: TraceChoice) -> None:
     if k.speedup is not None:
         st.caption(
             md_escape(
-                f"Ideal speedup: {k.speedup:.2f}×, {theory.IDEAL_WORDS}. "
+                f"Ideal speedup: {k.speedup:.2f}× by the formula, which assumes a pass over γ+1 positions costs one token's pass. "
                 + (
                     f"Measured beside it: {k.measured_speedup:.2f}× the evaluation model alone, timed the same way."
                     if k.measured_speedup is not None
