@@ -194,7 +194,7 @@ def write_answers(
     hash and the mode, so two sessions never write the same name for different content."""
     import torch
 
-    from specviz.train_draft import _chat_ids
+    from specviz.train_draft import chat_ids
 
     target = _load(dtype)
     tok, eos = target.tokenizer, set(target.eos_token_ids)
@@ -214,7 +214,7 @@ def write_answers(
         if time.time() > deadline:
             break
         t0 = time.time()
-        rows = [_chat_ids(tok, p["prompt"]) for p in group]
+        rows = [chat_ids(tok, p["prompt"]) for p in group]
         ids, mask = _left_padded(rows, pad)
         torch.manual_seed(int(hashlib.sha256(group[0]["prompt"].encode()).hexdigest()[:8], 16))
         sampled = mode != "greedy"
@@ -239,7 +239,7 @@ def training_shards(out: Path, batch: int = 32, dtype: str = "auto", data: Path 
     held-out rows last; returns how many shards are held out (`train_draft train --holdout N`)."""
     import torch
 
-    from specviz.train_draft import TOPK, _chat_ids, save_shard
+    from specviz.train_draft import TOPK, chat_ids, save_shard
 
     target = _load(dtype)
     tok = target.tokenizer
@@ -254,7 +254,7 @@ def training_shards(out: Path, batch: int = 32, dtype: str = "auto", data: Path 
         path = out / f"shard-{n:03d}.safetensors"
         if path.exists():
             continue
-        prompts = [_chat_ids(tok, r["prompt"]) for r in group]
+        prompts = [chat_ids(tok, r["prompt"]) for r in group]
         width = max(len(r["answer_ids"]) for r in group)
         seqs = [p + r["answer_ids"] for p, r in zip(prompts, group, strict=True)]
         full = max(map(len, seqs))

@@ -45,7 +45,7 @@ PROMPTS = REPO_ROOT / "assets" / "prompts"
 TOPK = 32
 
 
-def _chat_ids(tok, prompt: str) -> list[int]:
+def chat_ids(tok, prompt: str) -> list[int]:
     ids = tok.apply_chat_template([{"role": "user", "content": prompt}], add_generation_prompt=True, tokenize=True)
     if not isinstance(ids, list):
         ids = ids["input_ids"]
@@ -77,7 +77,7 @@ def generate(
         if path.exists():
             continue
         t0 = time.time()
-        rows = [_chat_ids(tok, p) for p in prompts[start : start + batch]]
+        rows = [chat_ids(tok, p) for p in prompts[start : start + batch]]
         width = max(map(len, rows))
         ids = torch.tensor([[pad] * (width - len(r)) + r for r in rows])  # left padding
         mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows])

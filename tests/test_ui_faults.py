@@ -367,7 +367,7 @@ def test_stop_mid_run_releases_the_lock_and_keeps_the_partial_trace(
     run = live.LiveRun(rec, settings.config(), control)
     slot = Interrupting()
     monkeypatch.setattr(ui_live, "POLL_SECONDS", 0.01)
-    with pytest.raises(StopException), runs._generation_slot(slot):
+    with pytest.raises(StopException), runs.generation_slot(slot):
         try:
             run.start()
             ui_live._follow(run, slot, slot)
@@ -393,7 +393,7 @@ def test_waiting_for_another_session_then_running() -> None:
     live.GENERATION_LOCK.acquire()
     threading.Timer(0.7, live.GENERATION_LOCK.release).start()
     t0 = time.monotonic()
-    with runs._generation_slot(Note()):
+    with runs.generation_slot(Note()):
         assert time.monotonic() - t0 >= 0.6
     assert notes and "Another session is generating" in notes[0]
     assert_idle()

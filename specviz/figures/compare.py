@@ -2,7 +2,7 @@
 
 Pure functions to a Plotly figure (or, for the summary, an HTML string); no Streamlit. Names and
 token text come from traces, which may be hostile: everything from a trace passes through
-text.esc or text._name (Plotly) or html.escape (the summary) before it is shown.
+text.esc or text.esc_name (Plotly) or html.escape (the summary) before it is shown.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from specviz.figures.palette import (
     Kind,
 )
 from specviz.figures.step import OutTok, provenance
-from specviz.figures.text import _name, esc, visible
+from specviz.figures.text import esc, esc_name, visible
 from specviz.trace import Trace, rate, summarize, undefined_words
 
 __all__ = [
@@ -71,7 +71,7 @@ def compare_timeline_figure(
     names = []
     if reference is not None:
         offset = 1
-        names.append(_name(reference[0], 28))
+        names.append(esc_name(reference[0], 28))
         shown_ref = list(enumerate(reference[1]))[start : start + width]
         fig.add_trace(
             go.Scatter(
@@ -87,7 +87,7 @@ def compare_timeline_figure(
                 hovertemplate="position %{x}: %{customdata}<br>evaluation model alone<extra></extra>",
             )
         )
-    names += [_name(n, 28) for n, _ in rows]
+    names += [esc_name(n, 28) for n, _ in rows]
     seen: set[Kind] = set()
     for r, (_, toks) in enumerate(rows, start=offset):
         shown = list(enumerate(toks))[start : start + width]
@@ -161,7 +161,7 @@ def compare_progress_figure(traces: Sequence[tuple[str, Trace]]) -> go.Figure:
             xs_ms.append(ms)
             ys.append(total)
         color = SERIES[i % len(SERIES)]
-        label = _name(name, 30)
+        label = esc_name(name, 30)
         fig.add_trace(
             go.Scatter(x=xs_steps, y=ys, mode="lines", name=label, line=dict(color=color, width=3), legendgroup=label),
             row=1,

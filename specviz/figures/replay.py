@@ -16,8 +16,8 @@ import plotly.graph_objects as go
 
 from specviz.figspec import Spec, to_figure
 from specviz.figures.palette import COLORS, FONT, LABELS, NEUTRAL, P_COLOR, Q_COLOR, SYMBOLS, Kind
-from specviz.figures.step import Cell, _draft_kind, step_cells
-from specviz.figures.text import _html, esc
+from specviz.figures.step import Cell, draft_outcome, step_cells
+from specviz.figures.text import esc, esc_sentence
 from specviz.trace import TopEntry, Trace, no_draft_reason, rule_of
 
 __all__ = [
@@ -44,7 +44,7 @@ def _logged_or(value: float | None, c: Cell, derive: Any) -> float | None:
 def _lines(text: str, width: int) -> str:
     """A sentence broken into lines of at most `width` characters, escaped for Plotly: an annotation
     never wraps by itself, and a long one runs past its chart."""
-    return "<br>".join(_html(line) for line in textwrap.wrap(text, width, break_long_words=True) or [""])
+    return "<br>".join(esc_sentence(line) for line in textwrap.wrap(text, width, break_long_words=True) or [""])
 
 
 def acceptance_spec(trace: Trace, k: int) -> dict[str, Any]:
@@ -174,7 +174,7 @@ def acceptance_spec(trace: Trace, k: int) -> dict[str, Any]:
                 marker=dict(
                     color=COLORS[kind], symbol=SYMBOLS[kind], size=14, line=dict(width=2.5, color=COLORS[kind])
                 ),
-                hovertext=[_html(c.test, 100) for c, _ in pts],
+                hovertext=[esc_sentence(c.test, 100) for c, _ in pts],
                 hovertemplate="%{hovertext}<extra></extra>",
                 showlegend=bool(pts),
             )
@@ -269,7 +269,7 @@ def distribution_spec(trace: Trace, k: int, position: int | None = None, rows: i
         raw = {1: step["verify"][position].get("top_raw") or [], 2: step["draft"][position].get("top_raw") or []}
         drafted: tuple[int, Kind] | None = (
             step["draft"][position]["token_id"],
-            _draft_kind(step["verify"][position].get("accepted")),
+            draft_outcome(step["verify"][position].get("accepted")),
         )
     else:  # the bonus position: only the evaluation model's p (logged as next.top) exists
         p_top = (nxt.get("top") or []) if nxt is not None and nxt.get("source") in ("p", "argmax") else []

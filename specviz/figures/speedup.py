@@ -1,7 +1,7 @@
 """The Speedup lab's figures: the theory's curves for α, γ and c, a fixed budget, and the live sweep.
 
 Pure functions to a Plotly figure; no Streamlit. Run names come from traces, which may be
-hostile: they pass through text._name before they are shown.
+hostile: they pass through text.esc_name before they are shown.
 
 The textbook's speedup assumes a verification pass over γ + 1 positions costs what a one-token
 pass costs. `PassCosts` holds a machine's measured pass times instead, and `speedup_figure` draws
@@ -29,7 +29,7 @@ from specviz.figures.palette import (
     MEASURED_MARKER,
     NEUTRAL,
 )
-from specviz.figures.text import _name
+from specviz.figures.text import esc_name
 
 __all__ = [
     "BUDGET_WORDS",
@@ -119,7 +119,7 @@ def tokens_figure(alpha: float, gamma: int, points: Sequence[theory.Measured] = 
                 x=[p.gamma for p in points],
                 y=[p.tokens_per_step for p in points],
                 mode="markers",  # names on hover: traces often share a γ, and labels would pile up
-                text=[_name(p.name, 30) for p in points],
+                text=[esc_name(p.name, 30) for p in points],
                 name="measured (traces; hover for names)",
                 marker=MEASURED_MARKER,
                 customdata=[[p.alpha, p.predicted_tokens_per_step, p.mean_drafts] for p in points],
@@ -177,7 +177,7 @@ def speedup_figure(
                 customdata=[costs.ratio(g + 1) for g in gs],
                 hovertemplate=(
                     "γ = %{x}: %{y:.2f}×<br>verifying γ + 1 positions costs %{customdata:.2f} one-token passes"
-                    f"<br>measured on {_name(costs.machine, 60)}<extra></extra>"
+                    f"<br>measured on {esc_name(costs.machine, 60)}<extra></extra>"
                 ),
             )
         )

@@ -16,10 +16,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from specviz.figures.palette import LABELS, Kind
-from specviz.figures.text import _num, visible
+from specviz.figures.text import fmt_num, visible
 from specviz.trace import Trace, no_draft_reason, rule_of, token_bytes
 
-__all__ = ["Cell", "OutTok", "describe_next", "describe_step", "provenance", "step_cells"]
+__all__ = [
+    "Cell",
+    "OutTok",
+    "describe_next",
+    "describe_step",
+    "draft_outcome",
+    "provenance",
+    "step_cells",
+]
 
 
 @dataclass(frozen=True)
@@ -53,7 +61,7 @@ def _source(rule: str, nxt: dict[str, Any]) -> str:
     return "residual" if rule in ("sampling", "threshold") else ""
 
 
-def _draft_kind(accepted: bool | None) -> Kind:
+def draft_outcome(accepted: bool | None) -> Kind:
     return "unevaluated" if accepted is None else ("accepted" if accepted else "rejected")
 
 
@@ -73,9 +81,9 @@ def _test_words(rule: str, params: dict[str, Any], v: dict[str, Any], q: float |
         if ratio is None and v.get("p") is not None and q:
             ratio = v["p"] / q
         tau = params.get("tau")
-        return f"p/q = {_num(ratio)} {'≥' if acc else '<'} τ = {tau}"
+        return f"p/q = {fmt_num(ratio)} {'≥' if acc else '<'} τ = {tau}"
     if rule == "typical":
-        return f"p = {_num(v.get('p'))} {'>' if acc else '≤'} cutoff = {_num(v.get('cutoff'))}"
+        return f"p = {fmt_num(v.get('p'))} {'>' if acc else '≤'} cutoff = {fmt_num(v.get('cutoff'))}"
     if rule != "greedy":  # the trace does not name its rule: say what was decided, and r if logged
         r = v.get("r")
         return ("accepted" if acc else "rejected") + (f" (r = {r:.3f})" if r is not None else "")
@@ -94,7 +102,7 @@ def step_cells(trace: Trace, k: int) -> list[Cell]:
         Cell(
             k,
             j,
-            _draft_kind(v.get("accepted")),
+            draft_outcome(v.get("accepted")),
             d["token"],
             d["token_id"],
             v.get("p"),
@@ -201,7 +209,7 @@ def describe_step(trace: Trace, k: int) -> list[str]:
     ]
     for c in cells:
         lines.append(
-            f"Draft {c.position + 1} '{visible(c.token)}': q = {_num(c.q)}, p = {_num(c.p)}; {c.test} → {LABELS[c.kind]}."
+            f"Draft {c.position + 1} '{visible(c.token)}': q = {fmt_num(c.q)}, p = {fmt_num(c.p)}; {c.test} → {LABELS[c.kind]}."
         )
     return lines
 

@@ -20,6 +20,9 @@ __all__ = [
     "END_TOKEN_MARK",
     "end_tokens",
     "esc",
+    "esc_name",
+    "esc_sentence",
+    "fmt_num",
     "literal",
     "plural",
     "readable_output",
@@ -133,18 +136,18 @@ def esc(text: str, limit: int | None = None) -> str:
     return _plotly_safe(shown)
 
 
-def _html(text: str, limit: int = 160) -> str:
+def esc_sentence(text: str, limit: int = 160) -> str:
     """A sentence (whose token parts are already visible()) escaped for Plotly."""
     if len(text) > limit:
         text = text[: limit - 1] + "…"
     return _plotly_safe(text)
 
 
-def _num(x: float | None, digits: int = 3) -> str:
+def fmt_num(x: float | None, digits: int = 3) -> str:
     return "—" if x is None else f"{x:.{digits}f}"
 
 
-def _name(text: str, limit: int = 40) -> str:
+def esc_name(text: str, limit: int = 40) -> str:
     """A trace's or run's name for a label: HTML-escaped, cut; spaces stay spaces (it is not a token)."""
     shown = text if len(text) <= limit else text[: limit - 1] + "…"
     return html.escape(shown, quote=False)

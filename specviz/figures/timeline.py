@@ -13,7 +13,7 @@ import plotly.graph_objects as go
 from specviz.figspec import Spec, to_figure
 from specviz.figures.palette import COLORS, FONT, KINDS, LABELS, SYMBOLS, Kind, legend_only
 from specviz.figures.step import Cell, step_cells
-from specviz.figures.text import _html, _num, esc, visible
+from specviz.figures.text import esc, esc_sentence, fmt_num, visible
 from specviz.trace import Trace
 
 __all__ = ["TIMELINE_HIGHLIGHT", "timeline_figure", "timeline_gamma", "timeline_spec", "window"]
@@ -41,9 +41,9 @@ def _hover(cell: Cell) -> str:
         LABELS[cell.kind],
     ]
     if not cell.from_model:
-        lines.append(f"q = {_num(cell.q)}   p = {_num(cell.p)}")
+        lines.append(f"q = {fmt_num(cell.q)}   p = {fmt_num(cell.p)}")
     lines.append(cell.test)
-    return "<br>".join(_html(line, 120) for line in lines)
+    return "<br>".join(esc_sentence(line, 120) for line in lines)
 
 
 # the current step's band on the timeline; the browser player draws the same (specviz.player)

@@ -16,7 +16,7 @@ Shared by several pages (they never import a page module; tests/test_ui_common.p
 
 | module      | what                                                                             | tests/             |
 | ----------- | -------------------------------------------------------------------------------- | ------------------ |
-| common.py   | page_start and presentation mode, the sidebar's legend, md_escape, tokens_md, _plot | test_ui_common.py  |
+| common.py   | page_start and presentation mode, the sidebar's legend, md_escape, tokens_md, plot | test_ui_common.py  |
 | traces.py   | samples, this session's runs and uploads, the trace picker, show_gaps, caches    | test_ui_traces.py  |
 | runs.py     | running models from a page: the generation slot, run_control, reference outputs | test_ui_faults.py  |
 | engine.py   | a serving engine's statistics (Statistics and Compare)                           | test_ui_engine.py  |

@@ -19,6 +19,8 @@ __all__ = [
     "legend_md",
     "md_escape",
     "page_start",
+    "plot",
+    "raise_flag",
     "sidebar",
     "tokens_md",
 ]
@@ -144,12 +146,12 @@ def sidebar() -> None:
         )
 
 
-def _plot(fig: go.Figure, key: str, **kw: Any) -> Any:
+def plot(fig: go.Figure, key: str, **kw: Any) -> Any:
     if st.session_state.get("presentation"):  # a projector: the charts' text grows with the prose
         fig = fg.presented(fig)
     return st.plotly_chart(fig, key=key, config={"displayModeBar": False}, **kw)
 
 
-def _request(flag: str, value: Any = True) -> None:
+def raise_flag(flag: str, value: Any = True) -> None:
     """Button callbacks only raise a flag: the flag, unlike a button's return value, survives a rerun."""
     st.session_state[flag] = value

@@ -10,10 +10,10 @@ from specviz import figures as fg
 from specviz import live, theory
 from specviz.figures import compare as fcompare
 from specviz.trace import Trace, rate
-from specviz.ui.common import _plot, md_escape
+from specviz.ui.common import md_escape, plot
 from specviz.ui.engine import engine_section
-from specviz.ui.runs import DEFAULT, _generation_slot, _ref_key, _refs, run_control
-from specviz.ui.traces import _meta_line, _samples
+from specviz.ui.runs import DEFAULT, generation_slot, ref_key, reference_outputs, run_control
+from specviz.ui.traces import meta_md, sample_traces
 
 __all__ = [
     "compare_view",
@@ -38,8 +38,10 @@ def like_for_like(sources: dict[str, tuple[str, Trace]]) -> tuple[str, str]:
 
 
 def _compare_sources() -> dict[str, tuple[str, Trace]]:
-    out: dict[str, tuple[str, Trace]] = {f"sample:{n}": (f"Sample · {n}", t) for n, t in _samples().items()}
-    for key, item in st.session_state.get("traces", {}).items():  # traces._store: this session's runs and uploads
+    out: dict[str, tuple[str, Trace]] = {f"sample:{n}": (f"Sample · {n}", t) for n, t in sample_traces().items()}
+    for key, item in st.session_state.get(
+        "traces", {}
+    ).items():  # traces.session_traces: this session's runs and uploads
         out[key] = (str(item["label"]), item["trace"])
     for i, run in enumerate((st.session_state.get("sweep") or {}).get("runs", [])):
         out[f"sweep:{i}"] = (f"Sweep · {run['label']}", run["trace"])
@@ -74,7 +76,7 @@ def _run_reference(spec: str, trace: Trace) -> None:
     m = trace["meta"]
     samp = m.get("sampling", {})
     control = run_control()
-    with _generation_slot(st.empty()):
+    with generation_slot(st.empty()):
         try:
             with st.spinner(f"Loading {md_escape(spec)} (once per server process)…"):
                 target, _ = live.load_models(spec, "ngram")
@@ -102,7 +104,7 @@ def _run_reference(spec: str, trace: Trace) -> None:
         except Exception as exc:  # the UI boundary: a model load, a bad setting
             st.error(f"Could not run the evaluation model: {md_escape(f'{type(exc).__name__}: {exc}'[:600])}")
             return
-    _refs()[_ref_key(trace)] = {"token_ids": ids, "tokens": [target.token_text(i) for i in ids]}
+    reference_outputs()[ref_key(trace)] = {"token_ids": ids, "tokens": [target.token_text(i) for i in ids]}
     st.rerun()
 
 
@@ -143,8 +145,8 @@ def compare_view() -> None:
         st.warning(
             "These two traces start from different prompts: the outputs are aligned by position, but they are not a like-for-like comparison."
         )
-    refs = _refs()
-    ref_a, ref_b = refs.get(_ref_key(a)), refs.get(_ref_key(b))
+    refs = reference_outputs()
+    ref_a, ref_b = refs.get(ref_key(a)), refs.get(ref_key(b))
     where = fcompare.divergence(ids_a, ids_b)
     ca, cb = st.columns(2)
     for col, side, label, t, ref in ((ca, "a", la, a, ref_a), (cb, "b", lb, b, ref_b)):
@@ -183,10 +185,10 @@ def compare_view() -> None:
     start = int(state.get("compare_start", 0))
     nav[3].caption(f"Output positions {start}–{min(start + width, longest) - 1} of {longest} (← and → keys move too).")
     ref_row = None if reference is None else ("evaluation model alone", reference["tokens"])
-    _plot(fcompare.compare_timeline_figure(rows, start, width, marks, ref_row), "compare_timeline")
+    plot(fcompare.compare_timeline_figure(rows, start, width, marks, ref_row), "compare_timeline")
     if reference is None:
         _reference_form(a)
-    _plot(fcompare.compare_progress_figure([("A · " + la, a), ("B · " + lb, b)]), "compare_progress")
+    plot(fcompare.compare_progress_figure([("A · " + la, a), ("B · " + lb, b)]), "compare_progress")
     st.caption(
         "At temperature 0 a lossless rule (sampling or greedy) reproduces the evaluation model's own text exactly, so a "
         "departure there is a bug or a lossy rule. Above temperature 0 even two lossless runs differ as text — the "
@@ -201,7 +203,7 @@ def _compare_card(side: str, label: str, trace: Trace, ref: list[int] | None) ->
     meta = trace["meta"]
     rule = meta.get("rule", {})
     st.markdown(f"**{md_escape(label)}**")
-    st.caption(_meta_line(trace))
+    st.caption(meta_md(trace))
     c = [*st.columns(2), *st.columns(2)]  # two rows in a half-width card: labels stay whole
     c[0].metric("tokens per step", f"{m.tokens_per_step:.2f}")
     c[1].metric("ms per token", "—" if m.ms_per_token is None else f"{m.ms_per_token:.1f}")

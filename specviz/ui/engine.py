@@ -19,7 +19,7 @@ from specviz import figures as fg
 from specviz.runsummary import RunSummary, describe, loads_summary, summary_stats
 from specviz.trace import Trace, TraceError, rate, summarize
 from specviz.ui import traces
-from specviz.ui.common import _plot, md_escape
+from specviz.ui.common import md_escape, plot
 
 __all__ = [
     "engine_section",
@@ -87,14 +87,14 @@ def show_run_summary(rs: RunSummary, traces: Sequence[tuple[str, Trace]] = (), p
         st.markdown("**Acceptance per draft position**")
         if s["per_position_acceptance"]:
             figure = fg.per_position_figure(s | {"alpha": None}, "share of drafting steps")
-            _plot(figure, f"{page}_engine_positions")
+            plot(figure, f"{page}_engine_positions")
         else:
             st.info("This file has no per-position acceptance.")
     with right:
         st.markdown("**How many drafts each step accepted**")
         counts = s["accepted_length_counts"]
         if counts:
-            _plot(fg.accepted_lengths_figure(s | {"alpha": None}, len(counts) - 1), f"{page}_engine_lengths")
+            plot(fg.accepted_lengths_figure(s | {"alpha": None}, len(counts) - 1), f"{page}_engine_lengths")
         else:
             st.info("This file has no histogram of accepted lengths.")
     if traces:

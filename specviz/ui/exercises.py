@@ -11,9 +11,9 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from specviz import exercises as ex
-from specviz.ui.common import _plot, md_escape
+from specviz.ui.common import md_escape, plot
 from specviz.ui.glossary import GLOSSARY_TITLES, glossary_entry
-from specviz.ui.traces import _samples
+from specviz.ui.traces import sample_traces
 
 __all__ = [
     "exercises_view",
@@ -54,7 +54,7 @@ def _new_set() -> None:
 
 
 def exercises_view() -> None:
-    samples = _samples()
+    samples = sample_traces()
     names = list(samples)
     state = st.session_state
     # the URL wins when it changed (a shared link, back/forward); otherwise the widgets do
@@ -103,7 +103,7 @@ def _question(i: int, q: ex.Question, key: str, sample: str | None) -> None:
     if q.details:
         st.markdown("\n".join(f"- {md_escape(line)}" for line in q.details))
     if q.figure is not None:  # a scenario's chart, built from the same numbers as the question
-        _plot(go.Figure(q.figure), f"exercise_fig_{key}")
+        plot(go.Figure(q.figure), f"exercise_fig_{key}")
     widget = f"exercise_q_{key}"
     st.radio(
         "Your answer",

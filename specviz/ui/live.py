@@ -17,9 +17,9 @@ from specviz import live
 from specviz.figures import Kind, literal
 from specviz.player import TIMELINE_ROWS
 from specviz.trace import Trace, dumps, finish, rate, summarize, undefined_words
-from specviz.ui.common import _plot, _request, legend_md, md_escape, tokens_md
-from specviz.ui.runs import DEFAULT, _generation_slot, run_control
-from specviz.ui.traces import FEATURE_DRAFT_WORDS, _store, add_trace
+from specviz.ui.common import legend_md, md_escape, plot, raise_flag, tokens_md
+from specviz.ui.runs import DEFAULT, generation_slot, run_control
+from specviz.ui.traces import FEATURE_DRAFT_WORDS, add_trace, session_traces
 
 if TYPE_CHECKING:  # torch and transformers load only when the live page needs them
     from specviz.models import CausalLM
@@ -189,7 +189,9 @@ def active_runs() -> int:
 
 def run_button() -> bool:
     """The Run button; True once after it was pressed."""
-    st.button("Run", icon=":material/play_arrow:", type="primary", key="live_run", on_click=_request, args=("live_go",))
+    st.button(
+        "Run", icon=":material/play_arrow:", type="primary", key="live_run", on_click=raise_flag, args=("live_go",)
+    )
     return bool(st.session_state.pop("live_go", False))
 
 
@@ -240,7 +242,7 @@ def run_live(s: LiveSettings) -> None:
     note, progress = st.empty(), st.progress(0.0, text="waiting for the model…")
     text_slot = st.empty()
     control = run_control()
-    with _generation_slot(note):  # loading takes the slot too: one pair in use at a time keeps memory bounded
+    with generation_slot(note):  # loading takes the slot too: one pair in use at a time keeps memory bounded
         names = md_escape(literal(f"{s.target} ← {s.draft}", 200))
         try:
             with st.spinner(f"Loading {names} (once per server process; the first time takes a while)…"):
@@ -447,7 +449,7 @@ def show_live_result(result: dict[str, Any]) -> None:
     """The finished (or stopped) run: its numbers, the speed verdict, the output beside the evaluation
     model's own, what was timed, the timeline of the last steps, the download."""
     trace: Trace = result["trace"]
-    store = _store()
+    store = session_traces()
     if result["key"] not in store:
         store[result["key"]] = {"trace": trace, "label": "Your last run"}
     n, out = len(trace["steps"]), trace["output"]
@@ -507,7 +509,7 @@ def show_live_result(result: dict[str, Any]) -> None:
     note = timeline_note(start, n, n)
     if note:
         st.caption(note)
-    _plot(fg.timeline_figure(trace, start, n), "live_result_timeline")
+    plot(fg.timeline_figure(trace, start, n), "live_result_timeline")
     c1, c2 = st.columns(2)
     c1.download_button(
         "Download the trace (JSON)",
@@ -521,7 +523,7 @@ def show_live_result(result: dict[str, Any]) -> None:
         "Step through this run",
         icon=":material/manage_search:",
         key="live_to_replay",
-        on_click=_request,
+        on_click=raise_flag,
         args=("live_goto_replay", result["key"]),
     )
     key = st.session_state.pop("live_goto_replay", None)

@@ -20,6 +20,9 @@ from specviz import live
 from specviz.trace import Trace
 
 __all__ = [
+    "generation_slot",
+    "ref_key",
+    "reference_outputs",
     "run_control",
 ]
 
@@ -52,7 +55,7 @@ def run_control() -> live.RunControl:
 
 
 @contextmanager
-def _generation_slot(note: Any) -> Iterator[None]:
+def generation_slot(note: Any) -> Iterator[None]:
     """Hold the process-wide generation lock, telling the user while another session has it.
 
     Any Streamlit call may raise the rerun of a Stop click (or the stop of a closed tab), so the
@@ -73,7 +76,7 @@ def _generation_slot(note: Any) -> Iterator[None]:
 # ---------------------------------------------------------------- the evaluation model alone, for reference
 
 
-def _ref_key(trace: Trace) -> str:
+def ref_key(trace: Trace) -> str:
     """What fixes the evaluation model's own output: model, prompt, warping, seed and budget."""
     m = trace.get("meta", {})
     samp = m.get("sampling", {})
@@ -81,6 +84,6 @@ def _ref_key(trace: Trace) -> str:
     return json.dumps([*parts, samp.get("temperature"), samp.get("top_k"), samp.get("top_p")])
 
 
-def _refs() -> dict[str, dict[str, list[Any]]]:
-    """The evaluation model alone, by _ref_key: {"token_ids", "tokens"} (from a sweep or the compare page)."""
+def reference_outputs() -> dict[str, dict[str, list[Any]]]:
+    """The evaluation model alone, by ref_key: {"token_ids", "tokens"} (from a sweep or the compare page)."""
     return st.session_state.setdefault("compare_refs", {})

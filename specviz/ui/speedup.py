@@ -24,10 +24,10 @@ import streamlit as st
 from specviz import live, theory
 from specviz.figures import speedup as fspeedup
 from specviz.trace import Trace, dumps
-from specviz.ui.common import _plot, _request, md_escape
+from specviz.ui.common import md_escape, plot, raise_flag
 from specviz.ui.glossary import glossary
-from specviz.ui.runs import DEFAULT, _generation_slot, _ref_key, _refs, run_control
-from specviz.ui.traces import REPO_ROOT, _samples
+from specviz.ui.runs import DEFAULT, generation_slot, ref_key, reference_outputs, run_control
+from specviz.ui.traces import REPO_ROOT, sample_traces
 
 if TYPE_CHECKING:
     from specviz.decoder import DecodeConfig
@@ -48,7 +48,7 @@ PASS_COST_FILE = REPO_ROOT / "docs" / "pass-cost.json"
 
 
 def _measured_points() -> list[theory.Measured]:
-    points = [theory.measure(t, n) for n, t in _samples().items() if n != "toy"]
+    points = [theory.measure(t, n) for n, t in sample_traces().items() if n != "toy"]
     for run in (st.session_state.get("sweep") or {}).get("runs", []):
         points.append(theory.measure(run["trace"], f"sweep {run['label']}"))
     return [p for p in points if p.alpha is not None]  # a run that drafted nothing has no α to place
@@ -67,7 +67,7 @@ def _take_from(points: dict[str, theory.Measured]) -> None:
 def lab_defaults() -> tuple[str, theory.Measured] | None:
     """The sample the lab opens on: the most recently recorded chain sample whose α and c were measured
     (a tree's α pools several candidates per depth and does not fit the chain formula); None without one."""
-    samples = _samples().items()
+    samples = sample_traces().items()
     chains = [(str(t["meta"].get("created", "")), n, t) for n, t in samples if n != "toy" and not t["meta"].get("tree")]
     for _, name, trace in sorted(chains, key=lambda x: x[:2], reverse=True):
         m = theory.measure(trace, name)
@@ -182,10 +182,10 @@ def speedup_lab() -> None:
     left, right = st.columns(2, gap="large")
     with left:
         st.latex(r"E[\text{tokens per step}] = \frac{1-\alpha^{\gamma+1}}{1-\alpha}")
-        _plot(fspeedup.tokens_figure(alpha, gamma, points), "lab_tokens")
+        plot(fspeedup.tokens_figure(alpha, gamma, points), "lab_tokens")
     with right:
         st.latex(r"\text{speedup} = \frac{1-\alpha^{\gamma+1}}{(1-\alpha)(\gamma c+1)}")
-        _plot(fspeedup.speedup_figure(alpha, c, gamma, costs=costs), "lab_speedup")
+        plot(fspeedup.speedup_figure(alpha, c, gamma, costs=costs), "lab_speedup")
     if points:
         with st.expander("The measured points (sample traces and your sweep)"):
             st.dataframe(_points_table(points), hide_index=True)
@@ -199,7 +199,7 @@ def speedup_lab() -> None:
         horizontal=True,
         key="lab_budget_unit",
     )
-    _plot(fspeedup.budget_figure(alpha, budget, unit, c), "lab_budget_fig")
+    plot(fspeedup.budget_figure(alpha, budget, unit, c), "lab_budget_fig")
     st.caption(
         "Passes: each evaluation pass yields the expected tokens per step, so a longer γ always helps, less and less. "
         "Positions: a pass over γ drafts scores γ + 1 positions, so the budget buys fewer passes; the evaluation model "
@@ -211,7 +211,7 @@ def speedup_lab() -> None:
     st.divider()
     st.subheader("A live sweep on a real model pair", anchor="sweep")
     settings = sweep_form()
-    # a flag, not the button's return value: the flag survives a rerun (see common._request)
+    # a flag, not the button's return value: the flag survives a rerun (see common.raise_flag)
     st.button("Run the sweep", icon=":material/play_arrow:", type="primary", key="sweep_run", on_click=_raise_sweep)
     if st.session_state.pop("sweep_go", False):
         run_sweep(settings)
@@ -221,7 +221,7 @@ def speedup_lab() -> None:
 
 
 def _sample_dtype(name: str) -> str:
-    trace = _samples().get(name)
+    trace = sample_traces().get(name)
     return str(trace["meta"].get("dtype") or "") if trace else ""
 
 
@@ -280,13 +280,13 @@ def tree_sizing_section() -> None:
         "Measure this machine (default pair)",
         icon=":material/speed:",
         key="lab_size_tree",
-        on_click=_request,
+        on_click=raise_flag,
         args=("lab_size_go",),
         help="About half a minute on a small CPU; one model run at a time on the server.",
     )
     if st.session_state.pop("lab_size_go", False):
         note = st.empty()
-        with _generation_slot(note):
+        with generation_slot(note):
             try:
                 from specviz.record import make_drafter
 
@@ -303,7 +303,7 @@ def tree_sizing_section() -> None:
         )
         return
     auto = sized[1]["tree"]["auto"]
-    _plot(ftree.sizing_figure(auto), "lab_tree_sizing")
+    plot(ftree.sizing_figure(auto), "lab_tree_sizing")
     st.caption(
         f"Chosen: {md_escape(auto['chosen'])}, from {auto['calibration_steps']} calibration steps; drafting costs "
         f"{auto['draft_ms_per_level']:.1f} ms per depth. Expected speeds use the calibration text's acceptance "
@@ -469,7 +469,7 @@ def run_sweep(s: SweepSettings) -> None:
     total = len(runs) + 1
     out: dict[str, Any] = {"settings": asdict(s), "runs": []}
     control = run_control()
-    with _generation_slot(note):
+    with generation_slot(note):
         try:
             with st.spinner(f"Loading {md_escape(s.target)} ← {md_escape(s.draft)} (once per server process)…"):
                 target, draft = live.load_models(s.target, s.draft)
@@ -491,7 +491,10 @@ def run_sweep(s: SweepSettings) -> None:
             trace = rec.run()
             out["runs"].append({"label": label, "trace": trace, "seconds": time.perf_counter() - t0})
     if out["runs"]:  # the baseline is the target-only output for every run's settings: compare can use it
-        _refs()[_ref_key(out["runs"][0]["trace"])] = {"token_ids": ids, "tokens": [target.token_text(i) for i in ids]}
+        reference_outputs()[ref_key(out["runs"][0]["trace"])] = {
+            "token_ids": ids,
+            "tokens": [target.token_text(i) for i in ids],
+        }
     if control.reason is not None:
         out["stopped"] = control.reason
     progress.progress(1.0, text=f"done: {len(out['runs']) + 1} runs")
@@ -554,7 +557,7 @@ def show_sweep() -> None:
         st.warning(f"The sweep ended early ({md_escape(str(sweep['stopped']))}); the finished runs are shown.")
     if base_tps:
         st.caption(f"The evaluation model alone: {base_tps:.1f} tokens per second on this machine.")
-    _plot(fspeedup.sweep_figure(rows, base_tps), "sweep_figure")
+    plot(fspeedup.sweep_figure(rows, base_tps), "sweep_figure")
     table = pd.DataFrame(
         [
             {

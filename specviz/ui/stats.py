@@ -12,8 +12,8 @@ from specviz import theory
 from specviz.figures import stats as fstats
 from specviz.figures import tree as ftree
 from specviz.trace import Trace, no_draft_words, rate, summarize, undefined_words
-from specviz.ui.common import _plot, md_escape
-from specviz.ui.traces import TraceChoice, _meta_line, draft_words
+from specviz.ui.common import md_escape, plot
+from specviz.ui.traces import TraceChoice, draft_words, meta_md
 
 __all__ = [
     "show_stats",
@@ -32,7 +32,7 @@ def show_stats(choice: TraceChoice) -> None:
         return
     s = _summary(choice.cache_key, trace)
     k = fg.costs(trace, s)
-    st.markdown(_meta_line(trace))
+    st.markdown(meta_md(trace))
     if words := draft_words(trace):
         st.caption(words)
     if words := ftree.tree_stats_words(trace):
@@ -97,16 +97,16 @@ def show_stats(choice: TraceChoice) -> None:
     left, right = st.columns(2, gap="large")
     with left:
         st.markdown("**Acceptance per draft position**")
-        _plot(fg.per_position_figure(s, counts=fstats.position_counts(trace)), "stats_positions")
+        plot(fg.per_position_figure(s, counts=fstats.position_counts(trace)), "stats_positions")
         st.caption(
             f"Each bar: accepted / tested at that position, with a 95% Wilson interval; bars with fewer than "
             f"{fstats.FEW_TRIALS} tests are faded."
         )
         st.markdown("**Tokens per step against the theory**")
-        _plot(fg.tokens_per_step_figure(k), "stats_theory")
+        plot(fg.tokens_per_step_figure(k), "stats_theory")
     with right:
         st.markdown("**How many drafts each step accepted**")
-        _plot(fg.accepted_lengths_figure(s, k.gamma), "stats_lengths")
+        plot(fg.accepted_lengths_figure(s, k.gamma), "stats_lengths")
         if s["steps_without_draft"]:
             st.caption(
                 md_escape(
@@ -116,7 +116,7 @@ def show_stats(choice: TraceChoice) -> None:
             )
         st.markdown("**Draft vs verify time per step**")
         if any(s.get("timing_ms") for s in trace["steps"]):
-            _plot(fg.timing_figure(trace), "stats_timing")
+            plot(fg.timing_figure(trace), "stats_timing")
         else:
             st.info("No step timings in this trace, so no cost analysis: c and the ideal speedup need them.")
     if k.draft_ms_per_token is not None and k.verify_ms_per_step is not None:

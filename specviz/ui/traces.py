@@ -30,7 +30,10 @@ __all__ = [
     "draft_words",
     "list_samples",
     "load_sample",
+    "meta_md",
     "read_upload",
+    "sample_traces",
+    "session_traces",
     "show_gaps",
 ]
 
@@ -96,7 +99,7 @@ def _sample_label(name: str, trace: Trace | str) -> str:
     return f"Sample · {info.get('title') or name}"
 
 
-def _samples() -> dict[str, Trace]:
+def sample_traces() -> dict[str, Trace]:
     """Every readable sample by name; the built-in toy example when there are none."""
     out = {}
     for name in list_samples():
@@ -106,13 +109,13 @@ def _samples() -> dict[str, Trace]:
     return out or {"toy": fg.toy_trace()}
 
 
-def _store() -> dict[str, dict[str, Any]]:
+def session_traces() -> dict[str, dict[str, Any]]:
     """This session's own traces (runs and uploads): key → {"trace", "label"}. Plain JSON data."""
     return st.session_state.setdefault("traces", {})
 
 
 def add_trace(key: str, trace: Trace, label: str, limit: int) -> None:
-    store = _store()
+    store = session_traces()
     prefix = key.split(":")[0] + ":"
     mine = [k for k in store if k.startswith(prefix)]
     for old in mine[: max(0, len(mine) - limit + 1)]:
@@ -168,7 +171,7 @@ def _handle_upload(page: str) -> str | None:
     if key in errors:
         st.error(errors[key])
         return None
-    if key in _store():
+    if key in session_traces():
         return None
     trace = read_upload(up.name, data)
     if isinstance(trace, str):
@@ -202,7 +205,7 @@ def choose_trace(page: str) -> TraceChoice | None:
         st.query_params.pop("step", None)
     loaded = {f"sample:{n}": load_sample(n) for n in samples}
     labels = {k: _sample_label(k.removeprefix("sample:"), t) for k, t in loaded.items()}
-    labels |= {k: v["label"] for k, v in _store().items()}
+    labels |= {k: v["label"] for k, v in session_traces().items()}
     if not labels:
         with pick:
             st.info(
@@ -238,7 +241,7 @@ def choose_trace(page: str) -> TraceChoice | None:
             st.query_params["trace"] = key.removeprefix("sample:")
         cache_key = f"{key}@{samples[key.removeprefix('sample:')].stat().st_mtime_ns}"
     else:
-        trace = _store()[key]["trace"]
+        trace = session_traces()[key]["trace"]
         if "trace" in st.query_params:
             del st.query_params["trace"]
         cache_key = key
@@ -283,7 +286,7 @@ def show_gaps(trace: Trace, cache_key: str | None = None) -> None:
     st.info(text, icon=":material/info:")
 
 
-def _meta_line(trace: Trace) -> str:
+def meta_md(trace: Trace) -> str:
     return md_escape(meta_line(trace))
 
 
