@@ -249,7 +249,17 @@ def training_shards(out: Path, batch: int = 32, dtype: str = "auto", data: Path 
     train = [r for r in rows if r["split"] != "held-out"]
     groups = [train[i : i + batch] for i in range(0, len(train), batch)]
     groups += [held[i : i + batch] for i in range(0, len(held), batch)]
+    # shard n holds rows n·batch… of this exact list: a folder made from other rows (fewer answers, or
+    # train_draft gen's shards) would mix held-out answers into training, so it is refused, not reused
+    digest = hashlib.sha256(
+        json.dumps([[r["prompt"], r["mode"], len(r["answer_ids"])] for r in train + held] + [batch]).encode()
+    ).hexdigest()
+    manifest = out / "datagen-manifest.json"
+    same = manifest.exists() and json.loads(manifest.read_text()).get("rows") == digest
+    if out.exists() and any(out.glob("shard-*")) and not same:
+        raise SystemExit(f"{out} holds shards made from other data: remove it or choose another --out")
     out.mkdir(parents=True, exist_ok=True)
+    manifest.write_text(json.dumps({"rows": digest, "held_out_shards": (len(held) + batch - 1) // batch}) + "\n")
     for n, group in enumerate(groups):
         path = out / f"shard-{n:03d}.safetensors"
         if path.exists():
@@ -306,7 +316,7 @@ def main() -> None:
     t = sub.add_parser(
         "shards", help="the answers as train_draft's shards, with soft labels from a teacher-forced pass"
     )
-    t.add_argument("--out", type=Path, default=Path.home() / ".cache" / "specviz" / "distill")
+    t.add_argument("--out", type=Path, default=Path.home() / ".cache" / "specviz" / "datagen-shards")
     t.add_argument("--dtype", default="auto")
     t.add_argument("--data", type=Path, default=DATA)
     st = sub.add_parser("status", help="what the data holds")

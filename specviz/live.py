@@ -31,6 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from specviz import theory
 from specviz.trace import Trace, finish, first_parting
 
 if TYPE_CHECKING:  # torch and transformers load only when a run starts
@@ -407,7 +408,6 @@ class LiveRun:
 
 EQUAL_WITHIN = 0.02  # a measured ratio this close to 1 is "about as fast": closer than run-to-run noise here
 Outcome = Literal["faster", "slower", "about as fast"]
-IDEAL_WORDS = "ideal (formula, assumes a pass over γ+1 positions costs one token's pass)"
 
 
 @dataclass(frozen=True)
@@ -459,9 +459,8 @@ class SpeedNumbers:
 
 def speed_numbers(trace: Trace) -> SpeedNumbers:
     """The numbers behind `speed_verdict`, from a finished live run's trace and its meta.timing."""
-    from specviz.theory import measure
 
-    m = measure(trace)
+    m = theory.measure(trace)
     steps = trace["steps"]
     timing = trace.get("meta", {}).get("timing") or {}
     wall_ms = float(timing.get("wall_ms") or 0.0)
@@ -471,7 +470,11 @@ def speed_numbers(trace: Trace) -> SpeedNumbers:
     base = timing.get("baseline") if isinstance(timing.get("baseline"), dict) else None
     b_tokens = int(base.get("tokens") or 0) if base else 0
     b_ms = float(base.get("wall_ms") or 0.0) if base else 0.0
-    pass_cost = (verify_ms / len(steps)) / (b_ms / b_tokens) if steps and verify_ms > 0 and b_tokens and b_ms else None
+    # step 0's pass also reads the whole prompt (prefill): left out, or a long prompt would be blamed on the
+    # width of the pass (the baseline's prefill, spread over all its tokens, shifts its mean by a few %)
+    later = [float(s.get("timing_ms", {}).get("verify", 0.0)) for s in steps[1:]] if len(steps) > 1 else []
+    per_pass = sum(later) / len(later) if later else (verify_ms / len(steps) if steps else 0.0)
+    pass_cost = per_pass / (b_ms / b_tokens) if per_pass > 0 and b_tokens and b_ms else None
     return SpeedNumbers(
         tokens=len(trace.get("output", {}).get("token_ids", [])),
         seconds=wall_ms / 1e3 if wall_ms > 0 else None,
@@ -509,7 +512,7 @@ def speed_verdict(n: SpeedNumbers) -> str:
         return "Nothing was decoded, so there is no speed to judge."
     if n.speed is None:
         return "This run recorded no timing (meta.timing), so there is no speed to judge."
-    ideal = f" The {IDEAL_WORDS}: {n.ideal:.2f}×." if n.ideal is not None else ""
+    ideal = f" The {theory.IDEAL_WORDS}: {n.ideal:.2f}×." if n.ideal is not None else ""
     if n.alpha is None:
         gain = "nothing was drafted, so every token needed its own verification pass"
     else:

@@ -201,7 +201,7 @@ def choose_tau(trace: Trace, rng: random.Random) -> Question | None:
     text = (
         f"A low-latency product runs this pair with γ = {gamma} (c = {c:.3f}) at temperature {temperature} and may use "
         f"the lossy threshold rule (accept a draft when p/q ≥ τ). It needs at least {goal:.2f}× "
-        f"({theory.IDEAL_WORDS}) and wants the output as close to the evaluation model's as that allows: the "
+        f"(ideal, assuming {theory.IDEAL_ASSUMPTION}) and wants the output as close to the evaluation model's as that allows: the "
         "largest τ that reaches the goal. The chart gives each τ's speedup, with α(τ) read from the p/q of every "
         "draft this trace tested. Which setting do you ship?"
     )
@@ -318,7 +318,7 @@ def control_policy(trace: Trace, rng: random.Random) -> Question | None:
     text = (
         f"A latency-sensitive product must never be slower than the evaluation model alone. Its controller measures α "
         f"over windows of {WINDOW} steps; this pair's cost ratio is c = {c:.3f} and it now drafts γ = {gamma}. Which "
-        f"policy speculates exactly when some γ from 1 up pays ({theory.IDEAL_WORDS})?"
+        f"policy speculates exactly when some γ from 1 up pays (ideal, assuming {theory.IDEAL_ASSUMPTION})?"
     )
     why = (
         f"At γ = 1 the speedup is (1 + α) / (1 + c), which reaches 1× at α = c = {off:.3f}; every longer γ needs more "
@@ -360,7 +360,6 @@ def production_metrics(
     rng: random.Random,
     where: str,
     survival: bool,
-    counts: list[tuple[int, int]] | None = None,
 ) -> Question | None:
     """A slowdown diagnosed from the counters a serving engine exports (summary_stats' keys, or
     summarize's for a trace): acceptance rate, mean acceptance length, per-position acceptance."""
@@ -413,8 +412,10 @@ def production_metrics(
         + " The mean acceptance length counts tokens per verification step with the bonus token included, and the "
         "acceptance rate is accepted / drafted tokens, not a share of steps."
     )
-    measure = "share of drafting steps" if survival else "accepted when evaluated"
-    fig = fstats.per_position_figure(dict(stats) | {"alpha": None}, measure, counts)
+    # the chart shows what the dashboard lines quote: the share of drafting steps accepted at each position
+    fig = fstats.per_position_figure(
+        dict(stats) | {"alpha": None, "per_position_acceptance": shares}, "share of drafting steps"
+    )
     return Question(
         "scenario-production", "production_metrics", text, options, answer, why, None, tuple(details), _plain(fig)
     )
@@ -440,29 +441,33 @@ def verify_cost(trace: Trace, rng: random.Random) -> Question | None:
     k = fstats.costs(trace)
     if k.verify_passes is not None and k.measured_speedup is not None:  # the trace measured its own pass cost
         passes, got, source = k.verify_passes, k.measured_speedup, "measured on this run"
-        got_words = f"measured {got:.2f}×"
+        where = f"This run measured {got:.2f}×"
     else:
         passes = theory.interpolate_cost(PASS_COST_MS, gamma + 1) / PASS_COST_MS[1]
-        got = theory.expected_tokens(alpha, gamma) / (gamma * c + passes)
+        # c is a draft token's time over one (γ+1)-position pass: in one-token passes a step costs
+        # γ·c·passes + passes
+        got = theory.expected_tokens(alpha, gamma) / (passes * (gamma * c + 1))
         source = PASS_COST_SOURCE
-        got_words = f"{got:.2f}× with the pass costs measured there"
+        where = f"With the pass costs measured on the machine of {source} it gets {got:.2f}×"
     if passes < 1.1:
         return None
     ideal = theory.speedup(alpha, gamma, c)
     right = (
         f"A pass over γ + 1 = {gamma + 1} positions costs {passes:.2f} one-token passes, not the 1.0 the ideal assumes"
     )
+    holds = {f.kind for f in theory.findings(alpha, gamma, c)}
     wrong = [
-        f"Acceptance is too low (α = {alpha:.2f})",
-        f"The draft is too slow (c = {c:.3f})",
+        *([f"Acceptance is too low (α = {alpha:.2f})"] if "low_acceptance" not in holds else []),
+        *([f"The draft is too slow (c = {c:.3f})"] if "slow_draft" not in holds else []),
         f"The evaluation model runs one pass per draft token, {gamma} passes a step",
         "The bonus token needs an extra pass of the evaluation model of its own",
+        "Verification checks the drafts one after another, so its pass grows with γ",
     ]
     options, answer = choose(rng, right, wrong)
     text = (
         f"This pair drafts γ = {gamma} with α = {alpha:.2f} and c = {c:.3f}; the formula gives {ideal:.2f}× "
-        f"({theory.IDEAL_WORDS}). On the machine of {source} it gets {got_words}, although all {gamma} drafts are "
-        "verified in one parallel pass. What explains the gap between the two?"
+        f"(ideal, assuming {theory.IDEAL_ASSUMPTION}). {where}, although all {gamma} drafts are verified in one "
+        "parallel pass. What explains the gap between the two?"
     )
     why = (
         f"The ideal {ideal:.2f}× already uses this α and this c, so neither explains the gap. What it leaves out is the "
@@ -496,7 +501,7 @@ def scenario_questions(trace: Trace, rng: random.Random) -> list[Question]:
         choose_tau(trace, rng),
         budget_gamma(trace, rng),
         control_policy(trace, rng),
-        production_metrics(s, rng, "this trace", False, fstats.position_counts(trace)) if chain else None,
+        production_metrics(s, rng, "this trace", False) if chain else None,
         verify_cost(trace, rng),
     ]
     return [q for q in made if q is not None]

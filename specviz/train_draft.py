@@ -139,7 +139,7 @@ def split(shards: list[dict], holdout: int) -> tuple[list[dict], list[dict]]:
     """(train, held-out): the last `holdout` prompt batches are held out in every round, so no
     held-out prompt is ever trained on; held-out answers come from round 0 only, so the figure
     stays comparable between data sizes."""
-    held = set(sorted({s["batch"] for s in shards})[-holdout:])
+    held = set(sorted({s["batch"] for s in shards})[-holdout:]) if holdout > 0 else set()  # [-0:] is everything
     train = [s for s in shards if s["batch"] not in held]
     return train, [s for s in shards if s["batch"] in held and s["round"] == 0]
 

@@ -186,3 +186,19 @@ def test_package_import_stays_light() -> None:
     code = "import sys, specviz, specviz.trace, specviz.cli; print(sorted({'transformers', 'streamlit'} & set(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_no_source_file_holds_control_characters():
+    """Review: a LaTeX string written without r"" held BEL and form-feed bytes where \\a and \\f were meant."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    bad = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+    found = [
+        str(p.relative_to(root))
+        for folder in ("specviz", "tests", "pages", "scripts")
+        for p in (root / folder).rglob("*.py")
+        if bad.search(p.read_text(encoding="utf-8"))
+    ]
+    assert found == []

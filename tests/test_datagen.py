@@ -110,3 +110,23 @@ def test_training_shards_carry_the_teacher_forced_soft_labels(tiny: Path, tmp_pa
     assert torch.allclose(s["probs"][b, :n].float(), want.values, atol=1e-3)
     train, test = split(shards, held) if held else (shards, [])
     assert len(train) + len(test) == len(shards)
+
+
+def test_training_shards_refuse_a_folder_made_from_other_data(tiny: Path, tmp_path: Path) -> None:
+    """Review: shards are numbered by row; reusing a folder made from fewer answers (or train_draft gen's)
+    would read old held-out rows as training batches. And --holdout 0 must hold nothing out."""
+    from specviz.train_draft import load_shards, split
+
+    datagen.write_answers(1.0, batch=2, max_new_tokens=4, data=tiny)
+    out = tmp_path / "shards"
+    datagen.training_shards(out, batch=2, data=tiny)
+    datagen.training_shards(out, batch=2, data=tiny)  # the same rows: fine, nothing rewritten
+    (tiny / "prompts-magpie-extra.jsonl.gz").unlink(missing_ok=True)
+    datagen.write_shard(
+        tiny / "prompts-magpie-extra.jsonl.gz", [{"prompt": "the cat sat on the dog today", "source": "magpie"}]
+    )
+    datagen.write_answers(1.0, batch=2, max_new_tokens=4, data=tiny)
+    with pytest.raises(SystemExit, match="other data"):
+        datagen.training_shards(out, batch=2, data=tiny)
+    shards = load_shards(out)
+    assert split(shards, 0) == (shards, [])

@@ -83,3 +83,18 @@ def test_distribution_escapes_labels():
     texts = figure_strings(fg.distribution_figure(hostile_toy(), 0))
     assert not any("<script" in s or "<img" in s for s in texts)
     assert any(s.startswith("&lt;script&gt;") for s in texts)
+
+
+def test_a_greedy_trace_claiming_a_residual_draw_still_draws():
+    """Review: greedy draws two panels; a (foreign) greedy trace whose token says source "residual" crashed."""
+    import copy
+
+    from specviz.figures.replay import distribution_spec
+    from specviz.trace import load
+    from specviz.ui import traces
+
+    t = copy.deepcopy(load(traces.SAMPLES_DIR / "greedy.json.gz"))
+    k = next(i for i, s in enumerate(t["steps"]) if s.get("next") and s["n_accepted"] < len(s["draft"]))
+    t["steps"][k]["next"]["source"] = "residual"
+    spec = distribution_spec(t, k)
+    assert spec["data"]

@@ -28,13 +28,14 @@ def test_tokens_and_speedup_curves_are_the_formulas():
 
 def test_measured_pass_costs_are_the_theory_with_the_machines_curve():
     costs = fspeedup.PassCosts({1: 40.0, 5: 60.0, 9: 90.0}, "docs/pass-cost.json", "a 2-CPU test machine")
-    # the step: γ·c one-token passes of drafting + one pass over γ + 1 positions (theory.step_cost_ms)
-    want = [theory.expected_tokens(0.7, g) * 40.0 / theory.step_cost_ms(costs.ms, g, g, 0.05 * 40.0) for g in (1, 4, 8)]
-    assert [costs.speedup(0.7, g, 0.05) for g in (1, 4, 8)] == pytest.approx(want)
+    # the step: γ draft tokens + one pass over γ + 1 positions (theory.step_cost_ms); c = 0.05 of the pass over
+    # 4 + 1 positions where it was measured (60 ms), so a draft token costs 3 ms whatever γ the curve is at
+    want = [theory.expected_tokens(0.7, g) * 40.0 / theory.step_cost_ms(costs.ms, g, g, 0.05 * 60.0) for g in (1, 4, 8)]
+    assert [costs.speedup(0.7, g, 0.05, 4) for g in (1, 4, 8)] == pytest.approx(want)
     assert costs.ratio(5) == pytest.approx(1.5) and costs.ratio(1) == 1.0
     # a flat curve is the textbook's assumption: the two curves agree
     flat = fspeedup.PassCosts({1: 50.0}, "flat", "nowhere")
-    assert [flat.speedup(0.6, g, 0.1) for g in range(1, 9)] == pytest.approx(
+    assert [flat.speedup(0.6, g, 0.1, 4) for g in range(1, 9)] == pytest.approx(
         [theory.speedup(0.6, g, 0.1) for g in range(1, 9)]
     )
     fig = fspeedup.speedup_figure(0.7, 0.05, 4, max_gamma=8, costs=costs)
@@ -42,8 +43,8 @@ def test_measured_pass_costs_are_the_theory_with_the_machines_curve():
     assert "a 2-CPU test machine" in measured.hovertemplate and list(measured.customdata) == pytest.approx(
         [costs.ratio(g + 1) for g in range(1, 9)]
     )
-    assert list(measured.y) == pytest.approx([costs.speedup(0.7, g, 0.05) for g in range(1, 9)])
-    g, s = costs.best_gamma(0.7, 0.05, 8)
+    assert list(measured.y) == pytest.approx([costs.speedup(0.7, g, 0.05, 4) for g in range(1, 9)])
+    g, s = costs.best_gamma(0.7, 0.05, 4, 8)
     best = next(t for t in fig.data if t.name.startswith("best γ with measured costs"))
     assert best.x == (g,) and best.y == pytest.approx((s,))
     # the ideal best and the measured best: triangles, never the bonus ★

@@ -40,3 +40,12 @@ def test_presented_grows_fonts_and_the_margins_that_hold_them():
     for side in ("l", "r", "t", "b"):
         assert getattr(big.layout.margin, side) == pytest.approx(1.5 * getattr(fig.layout.margin, side))
     assert big.layout.height > fig.layout.height
+
+
+def test_a_template_end_token_is_marked_only_where_the_text_ends():
+    """Review: '</s>' inside generated HTML is text, not an end of turn."""
+    from specviz import figures as fg
+
+    trace = {"meta": {}, "steps": []}
+    assert fg.readable_output("Done.<|im_end|>", trace) == "Done." + fg.END_MARK
+    assert fg.readable_output("<s>bold</s> text", trace) == "<s>bold</s> text"

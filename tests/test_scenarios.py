@@ -70,7 +70,7 @@ def test_every_scenario_over_many_seeds_has_one_right_answer(name):
                     {"first": "The first draft", "late": "Acceptance decays", "fine": "Acceptance holds"}[found[0]]
                 )
             elif q.kind == "verify_cost":
-                assert right.startswith("A pass over γ + 1") and theory.IDEAL_WORDS in q.text
+                assert right.startswith("A pass over γ + 1") and theory.IDEAL_ASSUMPTION in q.text
                 passes = float(right.split("costs ")[1].split()[0])
                 assert passes > 1.1
 
@@ -121,4 +121,42 @@ def test_a_trace_that_measured_its_own_pass_cost_is_quoted_with_it():
     trace["meta"]["timing"] = {"wall_ms": wall, "baseline": {"tokens": 100, "wall_ms": 100 * per_pass / 2}}
     assert tokens and fstats.costs(trace).verify_passes == pytest.approx(2.0)
     q = scenarios.verify_cost(trace, random.Random(0))
-    assert q is not None and "measured on this run" in q.text and "2.00 one-token passes" in q.options[q.answer]
+    assert q is not None and "This run measured" in q.text and "2.00 one-token passes" in q.options[q.answer]
+
+
+def test_verify_cost_never_offers_a_finding_that_holds_as_a_wrong_answer():
+    """Review: with low acceptance the bottleneck question's key, 'Acceptance is too low' was a wrong option
+    here; and the fallback's c (a draft token over a (γ+1)-position pass) is converted to one-token passes."""
+    import random
+
+    from specviz.scenarios import verify_cost
+    from specviz.trace import load
+    from specviz.ui import traces
+
+    for name in ("long", "greedy", "sampling-t0.7"):
+        trace = load(traces.SAMPLES_DIR / f"{name}.json.gz")
+        for seed in range(5):
+            q = verify_cost(trace, random.Random(seed))
+            if q is None:
+                continue
+            m = theory.measure(trace)
+            holds = {f.kind for f in theory.findings(m.alpha, m.gamma, m.c)}
+            wrong = [o for i, o in enumerate(q.options) if i != q.answer]
+            assert not ("low_acceptance" in holds and any(o.startswith("Acceptance is too low") for o in wrong))
+            assert not ("slow_draft" in holds and any(o.startswith("The draft is too slow") for o in wrong))
+            assert "On the machine of measured" not in q.text and "(ideal (" not in q.text
+
+
+def test_production_metrics_chart_draws_the_shares_its_lines_quote():
+    """Review: the lines quoted cumulative shares (position 4: 1%) while the chart drew per-test rates (29%)."""
+    import random
+
+    from specviz.trace import load, summarize
+    from specviz.ui import traces
+
+    trace = load(traces.SAMPLES_DIR / "long.json.gz")
+    q = scenarios.production_metrics(summarize(trace), random.Random(0), "this trace", False)
+    assert q is not None and q.figure is not None
+    bars = next(t for t in q.figure["data"] if t.get("type") == "bar")
+    quoted = q.details[-1].split(": ", 1)[1]
+    assert [f"{y:.0%}" for y in bars["y"]] == [part.split(": ")[1] for part in quoted.split(", ")]

@@ -151,7 +151,7 @@ def test_the_lab_draws_the_formula_with_measured_pass_costs(tmp_path, monkeypatc
     ok(at.slider(key="lab_c").set_value(0.05).run())
     assert at.selectbox(key="lab_costs").value == "file:float32"
     want = fspeedup.PassCosts({int(k): v for k, v in costs.items()}, "", "")
-    assert metric(at, "with measured pass costs") == f"{want.speedup(0.8, 4, 0.05):.2f}×"
+    assert metric(at, "with measured pass costs") == f"{want.speedup(0.8, 4, 0.05, 4):.2f}×"
     assert metric(at, "ideal speedup (formula)") == f"{theory.speedup(0.8, 4, 0.05):.2f}×"
     captions = " ".join(plain(c.value) for c in at.caption)
     assert "Test CPU 9000, 2 threads" in captions and "docs/pass-cost.json (scripts/pass_cost.py), float32" in captions

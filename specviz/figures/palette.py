@@ -67,7 +67,7 @@ SYMBOLS: dict[Kind, str] = {
 LABELS: dict[Kind, str] = {
     "accepted": "accepted draft",
     "rejected": "rejected draft",
-    "unevaluated": "not tested (after a rejection)",  # scored in the pass, never put to the test
+    "unevaluated": "not tested",  # scored in the pass, never put to the test (a chain: after a rejection)
     "correction": "correction (evaluation model)",
     "bonus": "bonus (evaluation model)",
 }

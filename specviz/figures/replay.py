@@ -285,6 +285,8 @@ def distribution_spec(trace: Trace, k: int, position: int | None = None, rows: i
     ]
     if rule_of(trace)[0] == "greedy":  # greedy never draws from a residual: its token is p's argmax
         panels = panels[:2]
+    if drawn_from >= len(panels):  # a (foreign) greedy trace that says its token came from a residual
+        drawn_from = -1
     order: list[int] = []
     names: dict[int, str] = {}
     for top in [t for _, t in panels] + list(raw.values()):

@@ -61,17 +61,22 @@ class PassCosts:
         """T(positions) / T(1): one verification pass in one-token passes (1.0 in the ideal)."""
         return theory.interpolate_cost(dict(self.ms), positions) / theory.interpolate_cost(dict(self.ms), 1)
 
-    def speedup(self, alpha: float, gamma: int, c: float) -> float:
-        """Speedup over the evaluation model alone with these pass costs; c is per one-token pass."""
-        # composed from theory (no second copy of the formula): theory could offer it as
-        # speedup_with_costs(alpha, gamma, costs, draft_ms_per_level, overhead_ms=0.0) -> float
+    def speedup(self, alpha: float, gamma: int, c: float, c_gamma: int) -> float:
+        """Speedup over the evaluation model alone with these pass costs.
+
+        c is defined as everywhere in specviz: a draft token's time over one verification pass, here the
+        pass over c_gamma + 1 positions at which it was measured (or set); its ms stay fixed as γ varies."""
+        # composed from theory (no second copy of the formula)
         costs = dict(self.ms)
         one = theory.interpolate_cost(costs, 1)
-        return theory.expected_tokens(alpha, gamma) * one / theory.step_cost_ms(costs, gamma, gamma, c * one)
+        draft_ms = c * theory.interpolate_cost(costs, c_gamma + 1)
+        return theory.expected_tokens(alpha, gamma) * one / theory.step_cost_ms(costs, gamma, gamma, draft_ms)
 
-    def best_gamma(self, alpha: float, c: float, max_gamma: int = 12) -> tuple[int, float]:
+    def best_gamma(self, alpha: float, c: float, c_gamma: int, max_gamma: int = 12) -> tuple[int, float]:
         """The γ in 1..max_gamma with the highest speedup under these costs (the smallest on ties)."""
-        return max(((g, self.speedup(alpha, g, c)) for g in range(1, max_gamma + 1)), key=lambda t: (t[1], -t[0]))
+        return max(
+            ((g, self.speedup(alpha, g, c, c_gamma)) for g in range(1, max_gamma + 1)), key=lambda t: (t[1], -t[0])
+        )
 
 
 # legends under the plot: above it, four or five entries in a half-page column covered the curves
@@ -169,7 +174,7 @@ def speedup_figure(
         fig.add_trace(
             go.Scatter(
                 x=gs,
-                y=[costs.speedup(alpha, g, c) for g in gs],
+                y=[costs.speedup(alpha, g, c, gamma) for g in gs],
                 mode="lines+markers",
                 name="with measured pass costs",
                 line=MEASURED_LINE,
@@ -181,7 +186,7 @@ def speedup_figure(
                 ),
             )
         )
-        m_best, ms_best = costs.best_gamma(alpha, c, max_gamma)
+        m_best, ms_best = costs.best_gamma(alpha, c, gamma, max_gamma)
         fig.add_trace(
             go.Scatter(
                 x=[m_best],

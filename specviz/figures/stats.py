@@ -240,7 +240,8 @@ def per_position_figure(
             "not reached" if r is None or n == 0 else f"{r:.0%} ({a}/{n})"
             for r, (a, n) in zip(rates, counts, strict=True)
         ]
-        bounds = [wilson(a, n) for a, n in counts]
+        # a position never reached has no interval to draw (wilson(0, 0) is the whole 0–100% range)
+        bounds = [wilson(a, n) if n else (y, y) for (a, n), y in zip(counts, ys, strict=True)]
         bar = dict(
             error_y=dict(
                 type="data",

@@ -69,7 +69,8 @@ def readable_output(text: str, trace: Trace) -> str:
     """
     for tok in end_tokens(trace):
         text = text.replace(tok, END_MARK)
-    return END_TOKEN.sub(END_MARK, text)
+    # a template's end token only where a turn ends: at the end of the text (not "</s>" inside generated HTML)
+    return re.sub(rf"(?:{END_TOKEN.pattern})(?=\s*$)", END_MARK, text)
 
 
 def recent(text: str, limit: int) -> str:

@@ -90,8 +90,8 @@ _GLOSSARY: dict[str, tuple[str, str | None]] = {
         "kept** = accepted ÷ drafted: the share of all drafted tokens that reached the output. Drafts after the "
         "first rejection are drafted but never tested, so drafts kept is always at most α (19% kept with α = 0.42 "
         "is normal when γ is long). vLLM's “draft acceptance rate” is drafts kept.",
-        r"lpha = rac{	ext{accepted}}{	ext{accepted} + 	ext{rejected}} \qquad "
-        r"	ext{drafts kept} = rac{	ext{accepted}}{	ext{drafted}}",
+        r"\alpha = \frac{\text{accepted}}{\text{accepted} + \text{rejected}} \qquad "
+        r"\text{drafts kept} = \frac{\text{accepted}}{\text{drafted}}",
     ),
     "numerics": (
         "How the numbers are computed, apart from the rule. **Exact** (float32): greedy speculative output is the "

@@ -169,7 +169,7 @@ def speedup_lab() -> None:
     if costs:
         cols[-3].metric(
             "with measured pass costs",
-            f"{costs.speedup(alpha, gamma, c):.2f}×",
+            f"{costs.speedup(alpha, gamma, c, gamma):.2f}×",
             help=f"verification over γ + 1 = {gamma + 1} positions costs {costs.ratio(gamma + 1):.2f} one-token passes",
         )
     cols[-2].metric("best γ (ideal)", str(g_best), f"{s_best:.2f}×", delta_color="off", delta_arrow="off")

@@ -80,7 +80,7 @@ def show_stats(choice: TraceChoice) -> None:
     if k.speedup is not None:
         st.caption(
             md_escape(
-                f"Ideal speedup: {k.speedup:.2f}× by the formula, which assumes a pass over γ+1 positions costs one token's pass. "
+                f"Ideal speedup: {k.speedup:.2f}× by the formula, which assumes {theory.IDEAL_ASSUMPTION}. "
                 + (
                     f"Measured beside it: {k.measured_speedup:.2f}× the evaluation model alone, timed the same way."
                     if k.measured_speedup is not None
@@ -128,7 +128,8 @@ def show_stats(choice: TraceChoice) -> None:
                 f"cost {k.verify_passes:.2f} of its tokens (the ideal assumes 1.0); with these measured costs the "
                 f"formula predicts {k.predicted_speedup:.2f}×, and the run measured {k.measured_speedup:.2f}×."
                 if k.measured_speedup is not None
-                else f"cost {k.verify_passes:.2f} of its tokens (the ideal assumes 1.0); with these measured costs "
+                else f" The evaluation model alone took {k.target_ms_per_token:.1f} ms per token, so one verification "
+                f"pass cost {k.verify_passes:.2f} of its tokens (the ideal assumes 1.0); with these measured costs "
                 f"the formula predicts {k.predicted_speedup:.2f}×."
                 if k.target_ms_per_token and k.verify_passes and k.predicted_speedup
                 else " The ideal speedup assumes a verification pass costs one token of the evaluation model alone; "
