@@ -76,3 +76,14 @@ def test_hostile_text_is_escaped_in_the_lab_and_the_sweep():
         assert "<script>" not in json.dumps(fig.to_plotly_json(), ensure_ascii=False)
     assert "&lt;script&gt;" in json.dumps(lab.to_plotly_json(), ensure_ascii=False)
     # the sweep figure names its runs "run N" (the table gives their settings): no label from the run at all
+
+
+def test_numerics_side_by_side_draws_each_dtypes_measured_curve():
+    """Issue 20: the lab shows why a CPU without bf16 units loses: one curve per numerics' pass costs."""
+    fp32 = fspeedup.PassCosts({1: 43.5, 5: 71.1, 9: 85.1}, "docs/pass-cost.json, float32", "m")
+    bf16 = fspeedup.PassCosts({1: 50.8, 5: 54.8, 9: 55.1}, "docs/pass-cost.json, bf16", "m")
+    fig = fspeedup.numerics_figure(0.28, 0.036, 4, {"float32": fp32, "bfloat16 one-token rows": bf16}, max_gamma=8)
+    curves = {t.name: list(t.y) for t in fig.data}
+    assert set(curves) == {"ideal (formula)", "float32", "bfloat16 one-token rows"}
+    assert curves["float32"][3] == pytest.approx(fp32.speedup(0.28, 4, 0.036, 4))
+    assert curves["float32"][3] < 1.0 < curves["bfloat16 one-token rows"][3] < curves["ideal (formula)"][3]

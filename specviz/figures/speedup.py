@@ -28,6 +28,7 @@ from specviz.figures.palette import (
     MEASURED_LINE,
     MEASURED_MARKER,
     NEUTRAL,
+    SERIES,
 )
 from specviz.figures.text import esc_name
 
@@ -36,6 +37,7 @@ __all__ = [
     "PassCosts",
     "SweepRow",
     "budget_figure",
+    "numerics_figure",
     "speedup_figure",
     "sweep_figure",
     "tokens_figure",
@@ -137,6 +139,40 @@ def tokens_figure(alpha: float, gamma: int, points: Sequence[theory.Measured] = 
     fig.update_layout(height=440, legend=_BELOW, **LAYOUT)
     fig.update_xaxes(title="γ (drafts per step)", tickvals=gs, fixedrange=True)
     fig.update_yaxes(title="tokens per evaluation pass", rangemode="tozero", fixedrange=True)
+    return fig
+
+
+def numerics_figure(alpha: float, c: float, gamma: int, setups: dict[str, PassCosts], max_gamma: int = 12) -> go.Figure:
+    """The same α and c under each numerics' measured pass costs (e.g. float32 and bfloat16 on one CPU),
+    beside the ideal: why a CPU whose wide passes are slow loses what the formula promises. Each curve
+    is relative to the evaluation model alone in that same dtype (its own one-token pass)."""
+    gs = list(range(1, max_gamma + 1))
+    fig = go.Figure()
+    fig.add_trace(
+        go.Scatter(
+            x=gs, y=[theory.speedup(alpha, g, c) for g in gs], mode="lines", name="ideal (formula)", line=IDEAL_LINE,
+            hovertemplate="γ = %{x}: %{y:.2f}× ideal<extra></extra>",
+        )
+    )  # fmt: skip
+    for i, (name, costs) in enumerate(setups.items()):
+        fig.add_trace(
+            go.Scatter(
+                x=gs,
+                y=[costs.speedup(alpha, g, c, gamma) for g in gs],
+                mode="lines+markers",
+                name=esc_name(name, 40),
+                line=dict(color=SERIES[i % len(SERIES)], width=2, dash="dash" if i % 2 else "solid"),
+                customdata=[costs.ratio(g + 1) for g in gs],
+                hovertemplate=(
+                    f"{esc_name(name, 40)}: γ = %{{x}}, %{{y:.2f}}×<br>a pass over γ + 1 positions costs "
+                    "%{customdata:.2f} one-token passes<extra></extra>"
+                ),
+            )
+        )
+    fig.add_hline(y=1.0, line=BASELINE_LINE, annotation_text="evaluation model alone (1×)")
+    fig.update_layout(height=380, legend=_BELOW, **LAYOUT)
+    fig.update_xaxes(title="γ (drafts per step)", tickvals=gs, fixedrange=True)
+    fig.update_yaxes(title="speedup (×)", rangemode="tozero", fixedrange=True)
     return fig
 
 

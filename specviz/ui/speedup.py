@@ -186,6 +186,17 @@ def speedup_lab() -> None:
     with right:
         st.latex(r"\text{speedup} = \frac{1-\alpha^{\gamma+1}}{(1-\alpha)(\gamma c+1)}")
         plot(fspeedup.speedup_figure(alpha, c, gamma, costs=costs), "lab_speedup")
+    setups = {key.removeprefix("file:"): pc for key, pc in sources.items() if key.startswith("file:")}
+    if len(setups) > 1:
+        st.markdown(
+            "**The same α and c in each numerics, side by side** — each curve with one machine's measured pass costs "
+            "in that dtype, against the evaluation model alone in the same dtype. Where a wide pass costs little more "
+            "than a one-token pass (bfloat16 on a CPU with bf16 units, a GPU) the curve follows the ideal; where it "
+            "costs much more (float32 here), speculation can lose."
+        )
+        plot(fspeedup.numerics_figure(alpha, c, gamma, setups), "lab_numerics")
+        st.caption(f"Source: {md_escape(next(iter(setups.values())).source.split(',')[0])}, measured on "
+                   f"{md_escape(next(iter(setups.values())).machine)}.")  # fmt: skip
     if points:
         with st.expander("The measured points (sample traces and your sweep)"):
             st.dataframe(_points_table(points), hide_index=True)
