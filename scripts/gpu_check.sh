@@ -12,7 +12,7 @@ export HF_HUB_OFFLINE=1
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT/gpu.txt"
 # 1. the numerics contract on cuda: exact (fp32) must be identical; fast (bf16) identical or near-tie only
 timeout 180 $PY - <<'PY' | tee "$OUT/contract.txt"
-from specviz.models import load_pair
+from specviz.pair import load_pair
 from specviz.decoder import DecodeConfig, target_decode
 from specviz.record import Recording, make_drafter
 from specviz.rules import make_rule

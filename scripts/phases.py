@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from specviz import decoder, rules
 from specviz.decoder import DecodeConfig
-from specviz.models import load_pair
+from specviz.pair import load_pair
 from specviz.record import make_drafter
 from specviz.rules import make_rule
 from specviz.tree import TreeShape

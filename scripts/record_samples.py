@@ -25,7 +25,8 @@ sys.path.insert(0, str(ROOT))
 
 from specviz.decoder import DecodeConfig  # noqa: E402
 from specviz.feature_draft import FeatureDraft  # noqa: E402
-from specviz.models import DRAFT_DIR, CausalLM, ModelLoadError, load_pair  # noqa: E402
+from specviz.models import DRAFT_DIR, CausalLM, ModelLoadError  # noqa: E402
+from specviz.pair import load_pair  # noqa: E402
 from specviz.record import Recording, make_drafter  # noqa: E402
 from specviz.rules import make_rule  # noqa: E402
 from specviz.trace import Trace, dump, validate  # noqa: E402

@@ -34,16 +34,8 @@ import torch
 from specviz.cliargs import add_decoding_arguments, add_policy_arguments, add_tree_argument, tree_shape
 from specviz.decoder import DecodeConfig, GammaPolicy, target_decode
 from specviz.feature_draft import FeatureDraft
-from specviz.models import (
-    DEFAULT,
-    PRESET_NAMES,
-    REPO_ROOT,
-    CausalLM,
-    ModelLoadError,
-    load_model,
-    load_pair,
-    resolve_preset,
-)
+from specviz.models import DEFAULT, PRESET_NAMES, REPO_ROOT, CausalLM, ModelLoadError, load_model, resolve_preset
+from specviz.pair import load_pair
 from specviz.record import Recording, make_drafter
 from specviz.rules import make_rule
 from specviz.theory import needed_text

@@ -329,7 +329,8 @@ def _outputs(args: argparse.Namespace) -> tuple[list[str], list[Path]]:
 
 def _record_checked(args: argparse.Namespace) -> int:
     from specviz.decoder import DecodeConfig, GammaPolicy
-    from specviz.models import ModelLoadError, load_pair, pick_device
+    from specviz.models import ModelLoadError, pick_device
+    from specviz.pair import load_pair
     from specviz.record import Recording, make_drafter
     from specviz.rules import make_rule
     from specviz.tree import TreeShape

@@ -194,7 +194,7 @@ def write_answers(
     hash and the mode, so two sessions never write the same name for different content."""
     import torch
 
-    from specviz.train_draft import chat_ids
+    from specviz.train_common import chat_ids
 
     target = _load(dtype)
     tok, eos = target.tokenizer, set(target.eos_token_ids)
@@ -239,7 +239,7 @@ def training_shards(out: Path, batch: int = 32, dtype: str = "auto", data: Path 
     held-out rows last; returns how many shards are held out (`train_draft train --holdout N`)."""
     import torch
 
-    from specviz.train_draft import TOPK, chat_ids, save_shard
+    from specviz.train_common import TOPK, chat_ids, save_shard
 
     target = _load(dtype)
     tok = target.tokenizer

@@ -208,7 +208,7 @@ PAIRS = PairCache(MAX_PAIRS)
 
 def load_models(target: str, draft: str, pairs: PairCache | None = None) -> tuple[CausalLM, Any]:
     """Once per server process per pair, shared by every session (never stored in session state)."""
-    from specviz.models import load_pair
+    from specviz.pair import load_pair
 
     return (pairs or PAIRS).get((target, draft), lambda: load_pair(target, draft))  # type: ignore[no-any-return]
 

@@ -17,7 +17,6 @@ import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import torch
 import transformers
@@ -27,9 +26,6 @@ from transformers.convert_slow_tokenizer import bytes_to_unicode
 from specviz import numerics
 from specviz.numerics import NumericsChoice
 from specviz.trace import byte_label
-
-if TYPE_CHECKING:
-    from specviz.feature_draft import FeatureDraft
 
 __all__ = [
     "DEFAULT",
@@ -43,7 +39,6 @@ __all__ = [
     "ModelLoadError",
     "TokenMap",
     "load_model",
-    "load_pair",
     "pick_device",
     "pick_dtype",
     "pick_numerics",
@@ -660,31 +655,3 @@ def resolve_draft(draft: str, target: str) -> str:
     if draft != DEFAULT:
         return draft
     return DEFAULT_DRAFT if target == DEFAULT else STANDALONE
-
-
-def load_pair(
-    target: str = DEFAULT, draft: str = DEFAULT, device: str = "auto", dtype: str = "auto"
-) -> tuple[CausalLM, CausalLM | FeatureDraft | None]:
-    """Load a target and its draft. The vocabulary check runs here.
-
-    draft: "ngram" (→ None: prompt lookup), "feature" (the embedded feature head), "standalone"
-    (the embedded draft model), "default" (DEFAULT_DRAFT for the embedded target, the standalone
-    draft model for any other), a directory with head_config.json (a feature head), or any model
-    spec load_model takes."""
-    from specviz.feature_draft import FEATURE_DIR, is_head_dir, load_feature_draft
-
-    tgt = load_model(target, device, dtype, role="target")
-    if draft == "ngram":
-        return tgt, None
-    draft = resolve_draft(draft, target)
-    if draft == FEATURE:
-        return tgt, load_feature_draft(FEATURE_DIR, tgt, "specviz feature draft (assets/feature_draft)")
-    if is_head_dir(Path(draft).expanduser()):
-        return tgt, load_feature_draft(Path(draft).expanduser(), tgt)
-    drf = load_model(DEFAULT if draft == STANDALONE else draft, device, dtype, role="draft", tokenizer=tgt.tokenizer)
-    check_vocab(tgt, drf)
-    if drf.token_map is None and drf.vocab_size < len(tgt.tokenizer):
-        raise ModelLoadError(
-            f"the draft {drf.name!r} has {drf.vocab_size} output tokens, fewer than the target's tokenizer ({len(tgt.tokenizer)})"
-        )
-    return tgt, drf

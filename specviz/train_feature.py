@@ -35,7 +35,7 @@ import torch.nn.functional as F
 
 from specviz.feature_draft import FeatureHead, HeadConfig, save_head
 from specviz.models import DRAFT_DIR, load_model
-from specviz.train_draft import load_shards, optimizer_step, split, warmup_cosine
+from specviz.train_common import load_shards, optimizer_step, split, warmup_cosine
 
 __all__ = [
     "Example",

@@ -61,6 +61,7 @@ PINNED = {
         "whole_text",
     ],
     "specviz.cli": ["main"],
+    "specviz.pair": ["load_pair"],
     "specviz.warp": ["UNTEMPERED", "Sampling", "sample", "warp"],
     "specviz.runsummary": [
         "ENGINES",
@@ -124,7 +125,6 @@ PINNED = {
         "ModelLoadError",
         "TokenMap",
         "load_model",
-        "load_pair",
         "pick_device",
         "pick_dtype",
         "pick_numerics",
@@ -202,3 +202,94 @@ def test_no_source_file_holds_control_characters():
         if bad.search(p.read_text(encoding="utf-8"))
     ]
     assert found == []
+
+
+def _import_graph() -> dict[str, set[str]]:
+    """specviz module → the specviz modules it imports, counting every import: module level, inside
+    functions and under TYPE_CHECKING alike (a circle hidden behind either is still a circle)."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    mods: dict[str, Path] = {}
+    for p in (root / "specviz").rglob("*.py"):
+        name = ".".join(p.relative_to(root).with_suffix("").parts)
+        mods[name.removesuffix(".__init__")] = p
+    graph: dict[str, set[str]] = {m: set() for m in mods}
+    for m, p in mods.items():
+        pkg = m if p.name == "__init__.py" else m.rsplit(".", 1)[0]
+        for node in ast.walk(ast.parse(p.read_text(encoding="utf-8"))):
+            targets: list[str] = []
+            if isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    parts = pkg.split(".")[: len(pkg.split(".")) - node.level + 1]
+                    base = ".".join([*parts, *([base] if base else [])])
+                targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in mods else base for a in node.names]
+            for t in targets:
+                while t and t not in mods:
+                    t = t.rpartition(".")[0]
+                if t and t != m:
+                    graph[m].add(t)
+    return graph
+
+
+def test_no_import_circle():
+    """Issue 24: models → feature_draft → drafters → models and train_draft ↔ train_feature were circles
+    hidden behind TYPE_CHECKING and function-level imports; a package's __init__ re-exporting its own
+    modules is not a circle."""
+    graph = _import_graph()
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    circles: list[list[str]] = []
+
+    def visit(v: str) -> None:  # Tarjan's strongly connected components
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in graph[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while (w := stack.pop()) != v:
+                comp.append(w)
+            comp.append(v)
+            inner = [c for c in comp if not any(c.startswith(o + ".") for o in comp)]  # leave package re-exports out
+            if len(inner) > 1:
+                circles.append(sorted(comp))
+
+    for v in list(graph):
+        if v not in index:
+            visit(v)
+    assert circles == []
+
+
+def test_layers_import_only_downward():
+    """Only specviz/ui imports streamlit; transformers is imported by the model layer (models.py) and, for
+    what it alone offers, by bench (HF assisted generation, the peer) and train_draft (building a Llama)."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent / "specviz"
+    found: dict[str, set[str]] = {"streamlit": set(), "transformers": set()}
+    for p in root.rglob("*.py"):
+        for node in ast.walk(ast.parse(p.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and not node.level:
+                names = [node.module or ""]
+            for n in names:
+                top = n.split(".")[0]
+                if top in found:
+                    found[top].add(str(p.relative_to(root)))
+    assert all(f.startswith("ui/") for f in found["streamlit"]), found["streamlit"]
+    assert found["transformers"] <= {"models.py", "bench.py", "train_draft.py"}, found["transformers"]
+    graph = _import_graph()
+    below_ui = [m for m in graph if not m.startswith("specviz.ui")]
+    assert not [m for m in below_ui if any(t.startswith("specviz.ui") for t in graph[m])]  # nothing imports upward
+    assert not graph["specviz.models"] & {"specviz.drafters", "specviz.feature_draft", "specviz.pair", "specviz.record"}

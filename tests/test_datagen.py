@@ -88,7 +88,7 @@ def test_training_shards_carry_the_teacher_forced_soft_labels(tiny: Path, tmp_pa
     teacher-forced pass of the evaluation model gives there, and held-out answers come last."""
     import torch
 
-    from specviz.train_draft import TOPK, load_shards, split
+    from specviz.train_common import TOPK, load_shards, split
 
     datagen.write_answers(1.0, batch=2, max_new_tokens=5, data=tiny)
     out = tmp_path / "shards"
@@ -115,7 +115,7 @@ def test_training_shards_carry_the_teacher_forced_soft_labels(tiny: Path, tmp_pa
 def test_training_shards_refuse_a_folder_made_from_other_data(tiny: Path, tmp_path: Path) -> None:
     """Review: shards are numbered by row; reusing a folder made from fewer answers (or train_draft gen's)
     would read old held-out rows as training batches. And --holdout 0 must hold nothing out."""
-    from specviz.train_draft import load_shards, split
+    from specviz.train_common import load_shards, split
 
     datagen.write_answers(1.0, batch=2, max_new_tokens=4, data=tiny)
     out = tmp_path / "shards"

@@ -14,7 +14,8 @@ import torch
 
 from specviz import models
 from specviz.decoder import DecodeConfig
-from specviz.models import DRAFT_DIR, REPO_ROOT, TokenMap, converted_dir, default_gguf_path, load_pair
+from specviz.models import DRAFT_DIR, REPO_ROOT, TokenMap, converted_dir, default_gguf_path
+from specviz.pair import load_pair
 from specviz.record import Recording, make_drafter
 from specviz.rules import make_rule
 from specviz.trace import validate

@@ -15,7 +15,8 @@ from specviz.feature_draft import (
     load_feature_draft,
     save_head,
 )
-from specviz.models import CausalLM, ModelLoadError, TokenMap, load_model, load_pair
+from specviz.models import CausalLM, ModelLoadError, TokenMap, load_model
+from specviz.pair import load_pair
 from specviz.record import Recording, make_drafter
 from specviz.rules import make_rule
 from specviz.trace import validate

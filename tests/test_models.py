@@ -15,16 +15,8 @@ import torch
 from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import PreTrainedTokenizerFast
 
-from specviz.models import (
-    CausalLM,
-    ModelLoadError,
-    TokenMap,
-    check_vocab,
-    load_model,
-    load_pair,
-    pick_device,
-    pick_dtype,
-)
+from specviz.models import CausalLM, ModelLoadError, TokenMap, check_vocab, load_model, pick_device, pick_dtype
+from specviz.pair import load_pair
 from tests.conftest import EOS, SPECIALS, WORDS, make_model
 
 

@@ -11,7 +11,8 @@ import torch
 from specviz import numerics
 from specviz.decoder import DecodeConfig, target_decode
 from specviz.drafters import ModelDrafter
-from specviz.models import REPO_ROOT, ROWS_ATTENTION, CausalLM, load_pair
+from specviz.models import REPO_ROOT, ROWS_ATTENTION, CausalLM
+from specviz.pair import load_pair
 from specviz.record import Recording, make_drafter
 from specviz.rules import make_rule
 from specviz.trace import first_parting, validate

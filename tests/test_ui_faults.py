@@ -261,12 +261,12 @@ def test_a_draft_with_another_tokenizer(model_dirs: tuple[Path, Path], foreign_d
 
 
 def test_out_of_memory_while_loading(model_dirs: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> None:
-    import specviz.models
+    import specviz.pair
 
     def boom(*_: Any, **__: Any) -> Any:
         raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
 
-    monkeypatch.setattr(specviz.models, "load_pair", boom)
+    monkeypatch.setattr(specviz.pair, "load_pair", boom)
     at = run(live_with(model_dirs))
     assert "ran out of memory" in at.error[0].value and "smaller model" in at.error[0].value
     assert live.PAIRS.loaded() == [] and not at.exception
@@ -350,7 +350,7 @@ def test_stop_mid_run_releases_the_lock_and_keeps_the_partial_trace(
         def empty(self) -> None:
             pass
 
-    from specviz.models import load_pair
+    from specviz.pair import load_pair
     from specviz.record import Recording, make_drafter
 
     target, draft = load_pair(str(model_dirs[0]), str(model_dirs[1]))
