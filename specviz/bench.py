@@ -32,17 +32,15 @@ from typing import Any
 import torch
 
 from specviz.cliargs import add_decoding_arguments, add_policy_arguments, add_tree_argument, tree_shape
-from specviz.decoder import DecodeConfig, GammaPolicy, target_decode
+from specviz.decoder import GammaPolicy, build_config, target_decode
 from specviz.feature_draft import FeatureDraft
 from specviz.models import DEFAULT, PRESET_NAMES, REPO_ROOT, CausalLM, ModelLoadError, load_model, resolve_preset
 from specviz.pair import load_pair
 from specviz.record import Recording, make_drafter
-from specviz.rules import make_rule
 from specviz.theory import needed_text
 from specviz.trace import library_versions, rate, summarize
 from specviz.trace.parting import IDENTICAL, NEAR_TIE, NOT_RECORDED, PARTED, first_parting
 from specviz.treesize import resolve_tree
-from specviz.warp import Sampling
 
 __all__ = ["add_arguments", "hf_compatible_draft", "run"]
 
@@ -146,13 +144,19 @@ def run(args: argparse.Namespace) -> int:
     encoded = [target.encode(p, args.chat) for p in prompts]
     policy = GammaPolicy.from_options(args.gamma, args.adaptive, args.confidence)
     try:
-        cfg = DecodeConfig(  # the configuration asked for: greedy unless the page's settings were given
+        cfg = build_config(  # the configuration asked for: greedy unless the page's settings were given
             gamma=args.gamma,
-            rule=make_rule(args.rule, tau=args.tau, epsilon=args.epsilon, delta=args.delta),
-            sampling=Sampling(args.temperature, args.top_k, args.top_p),
+            rule=args.rule,
+            tau=args.tau,
+            epsilon=args.epsilon,
+            delta=args.delta,
+            temperature=args.temperature,
+            top_k=args.top_k,
+            top_p=args.top_p,
             max_new_tokens=args.max_new_tokens,
             seed=args.seed,
-            gamma_policy=policy,
+            adaptive=args.adaptive,
+            confidence=args.confidence,
         )
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -277,13 +281,14 @@ def run(args: argparse.Namespace) -> int:
         tree_stats = _pooled(tree_traces[-len(encoded) :]) if tree_traces else None
         sampled = []
         for seed, ids in enumerate(encoded if all_greedy else []):
-            sampled_cfg = DecodeConfig(
+            sampled_cfg = build_config(
                 gamma=args.gamma,
-                rule=make_rule("sampling"),
-                sampling=Sampling(0.7),
+                rule="sampling",
+                temperature=0.7,
                 max_new_tokens=args.max_new_tokens,
                 seed=seed,
-                gamma_policy=policy,
+                adaptive=args.adaptive,
+                confidence=args.confidence,
                 tree=cfg.tree,
             )
             sampled.append(Recording(target, make_drafter(target, draft), "", sampled_cfg, prompt_ids=ids).run())

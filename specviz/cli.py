@@ -328,25 +328,28 @@ def _outputs(args: argparse.Namespace) -> tuple[list[str], list[Path]]:
 
 
 def _record_checked(args: argparse.Namespace) -> int:
-    from specviz.decoder import DecodeConfig, GammaPolicy
+    from specviz.decoder import build_config
     from specviz.models import ModelLoadError, pick_device
     from specviz.pair import load_pair
     from specviz.record import Recording, make_drafter
-    from specviz.rules import make_rule
-    from specviz.tree import TreeShape
     from specviz.treesize import resolve_tree
-    from specviz.warp import Sampling
 
     try:
-        cfg = DecodeConfig(
+        cfg = build_config(
             gamma=args.gamma,
-            rule=make_rule(args.rule, tau=args.tau, epsilon=args.epsilon, delta=args.delta),
-            sampling=Sampling(args.temperature, args.top_k, args.top_p),
+            rule=args.rule,
+            tau=args.tau,
+            epsilon=args.epsilon,
+            delta=args.delta,
+            temperature=args.temperature,
+            top_k=args.top_k,
+            top_p=args.top_p,
             max_new_tokens=args.max_new_tokens,
             seed=args.seed,
+            adaptive=args.adaptive,
+            confidence=args.confidence,
+            tree=args.tree,  # auto is sized once the models load
             top_k_log=args.log_top_k,
-            gamma_policy=GammaPolicy.from_options(args.gamma, args.adaptive, args.confidence),
-            tree=args.tree if args.tree.kind != "auto" else TreeShape(),  # auto is sized once the models load
         )
     except ValueError as exc:
         raise _UsageError(str(exc)) from None

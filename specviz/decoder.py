@@ -101,6 +101,42 @@ class DecodeConfig:
             raise ValueError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
 
 
+def build_config(
+    *,
+    gamma: int = 4,
+    rule: str = "sampling",
+    tau: float | None = None,
+    epsilon: float | None = None,
+    delta: float | None = None,
+    temperature: float = 1.0,
+    top_k: int = 0,
+    top_p: float = 1.0,
+    max_new_tokens: int = 64,
+    seed: int = 0,
+    adaptive: bool = False,
+    confidence: float | None = None,
+    tree: TreeShape | None = None,
+    top_k_log: int = 10,
+) -> DecodeConfig:
+    """The one place the options a person gives (CLI record and bench, the Live page, the lab's sweep)
+    become a DecodeConfig. A rule parameter left None takes the rule's default (specviz.rules); one the
+    rule does not take, or a bad value, raises ValueError with a readable message. A tree "auto" is
+    left a chain here: it is sized once the models are loaded (specviz.treesize)."""
+    from specviz.rules import make_rule
+
+    shape = tree if tree is not None and tree.kind != "auto" else TreeShape()
+    return DecodeConfig(
+        gamma=gamma,
+        rule=make_rule(rule, tau=tau, epsilon=epsilon, delta=delta),
+        sampling=Sampling(temperature, top_k, top_p),
+        max_new_tokens=max_new_tokens,
+        seed=seed,
+        top_k_log=top_k_log,
+        gamma_policy=GammaPolicy.from_options(gamma, adaptive, confidence or None),
+        tree=shape,
+    )
+
+
 def _tok(lm: CausalLM, token_id: int) -> dict[str, Any]:
     """token_id and token (and `bytes`, hex, for a token that is part of a character)."""
     b = lm.token_bytes(token_id)

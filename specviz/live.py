@@ -110,21 +110,21 @@ class LiveSettings:
 
     def config(self) -> DecodeConfig:
         """The decoder configuration; raises ValueError with a readable message for bad values."""
-        from specviz.decoder import DecodeConfig, GammaPolicy
-        from specviz.rules import make_rule
-        from specviz.tree import TreeShape
-        from specviz.warp import Sampling
+        from specviz.decoder import build_config
 
         params = {"threshold": {"tau": self.tau}, "typical": {"epsilon": self.epsilon, "delta": self.delta}}
-        shape = self.shape()
-        return DecodeConfig(
+        return build_config(
             gamma=self.gamma,
-            rule=make_rule(self.rule, **params.get(self.rule, {})),
-            sampling=Sampling(self.temperature, self.top_k, self.top_p),
+            rule=self.rule,
+            **params.get(self.rule, {}),  # the page keeps every rule's sliders; only the chosen rule's count
+            temperature=self.temperature,
+            top_k=self.top_k,
+            top_p=self.top_p,
             max_new_tokens=self.max_new_tokens,
             seed=self.seed,
-            gamma_policy=GammaPolicy.from_options(self.gamma, self.adaptive, self.confidence or None),
-            tree=shape if shape.kind != "auto" else TreeShape(),  # auto: see sized_config
+            adaptive=self.adaptive,
+            confidence=self.confidence,
+            tree=self.shape(),  # auto: see sized_config
         )
 
     def shape(self) -> TreeShape:

@@ -267,3 +267,24 @@ def test_untempered_distributions_are_logged_beside_the_warped_ones(target, draf
     bad = json.loads(json.dumps(trace))
     bad["steps"][0]["verify"][0]["p_raw"] = 1.5
     assert any("p_raw must be a probability" in p for p in validate(bad))
+
+
+def test_build_config_is_the_one_builder():
+    """Issue 24, item 7: the CLI, bench, the Live page and the lab's sweep build their configuration here."""
+    from specviz.decoder import GammaPolicy, build_config
+    from specviz.tree import TreeShape
+
+    cfg = build_config(gamma=5, rule="threshold", temperature=0.7, top_k=20, seed=3, adaptive=True)
+    assert cfg.rule.name == "threshold" and cfg.rule.params == {"tau": 0.3}  # the rule's default, from rules.py
+    assert (cfg.sampling.temperature, cfg.sampling.top_k, cfg.seed) == (0.7, 20, 3)
+    assert cfg.gamma_policy == GammaPolicy("heuristic", start=4)
+    assert build_config(tree=TreeShape.parse("auto")).tree == TreeShape()  # auto is sized later
+    with pytest.raises(ValueError, match="takes no parameter"):
+        build_config(rule="sampling", tau=0.5)
+    import inspect
+
+    from specviz import bench, cli, live
+    from specviz.ui import speedup
+
+    for module in (bench, cli, live, speedup):
+        assert "DecodeConfig(" not in inspect.getsource(module), module.__name__

@@ -369,48 +369,21 @@ class SweepSettings:
 
     def runs(self) -> list[tuple[str, DecodeConfig]]:
         """(label, config) for every run: γ = 1..max_gamma, the lossy rule at γ = 4, the adaptive policy."""
-        from specviz.decoder import DecodeConfig, GammaPolicy
-        from specviz.rules import make_rule
-        from specviz.warp import Sampling
+        from specviz.decoder import build_config
 
-        samp = Sampling(self.temperature)
         lossless = "greedy" if self.temperature == 0 else "sampling"
-        out = [
-            (
-                f"γ = {g}",
-                DecodeConfig(
-                    gamma=g, rule=make_rule(lossless), sampling=samp, max_new_tokens=self.max_new_tokens, seed=self.seed
-                ),
-            )
-            for g in range(1, self.max_gamma + 1)
-        ]
+        common = dict(temperature=self.temperature, max_new_tokens=self.max_new_tokens, seed=self.seed)
+        out = [(f"γ = {g}", build_config(gamma=g, rule=lossless, **common)) for g in range(1, self.max_gamma + 1)]
         g_tau = min(4, self.max_gamma)
         out += [
-            (
-                f"threshold τ = {t:g}, γ = {g_tau}",
-                DecodeConfig(
-                    gamma=g_tau,
-                    rule=make_rule("threshold", tau=t),
-                    sampling=samp,
-                    max_new_tokens=self.max_new_tokens,
-                    seed=self.seed,
-                ),
-            )
+            (f"threshold τ = {t:g}, γ = {g_tau}", build_config(gamma=g_tau, rule="threshold", tau=t, **common))
             for t in self.taus
         ]
-        if self.adaptive:
-            policy = GammaPolicy(start=min(4, self.max_gamma))
+        if self.adaptive:  # the heuristic schedule from min(4, γ), γ its maximum
             out.append(
                 (
                     f"adaptive γ ≤ {self.max_gamma}",
-                    DecodeConfig(
-                        gamma=self.max_gamma,
-                        rule=make_rule(lossless),
-                        sampling=samp,
-                        max_new_tokens=self.max_new_tokens,
-                        seed=self.seed,
-                        gamma_policy=policy,
-                    ),
+                    build_config(gamma=self.max_gamma, rule=lossless, adaptive=True, **common),
                 )
             )
         return out
