@@ -31,7 +31,7 @@ from typing import Any
 
 import torch
 
-from specviz.cliargs import add_decoding_arguments, add_policy_arguments, add_tree_argument, tree_shape
+from specviz.cliargs import add_decoding_arguments, add_policy_arguments, add_tree_argument, decode_config, tree_shape
 from specviz.decoder import GammaPolicy, build_config, target_decode
 from specviz.feature_draft import FeatureDraft
 from specviz.models import DEFAULT, PRESET_NAMES, REPO_ROOT, CausalLM, ModelLoadError, load_model, resolve_preset
@@ -144,20 +144,7 @@ def run(args: argparse.Namespace) -> int:
     encoded = [target.encode(p, args.chat) for p in prompts]
     policy = GammaPolicy.from_options(args.gamma, args.adaptive, args.confidence)
     try:
-        cfg = build_config(  # the configuration asked for: greedy unless the page's settings were given
-            gamma=args.gamma,
-            rule=args.rule,
-            tau=args.tau,
-            epsilon=args.epsilon,
-            delta=args.delta,
-            temperature=args.temperature,
-            top_k=args.top_k,
-            top_p=args.top_p,
-            max_new_tokens=args.max_new_tokens,
-            seed=args.seed,
-            adaptive=args.adaptive,
-            confidence=args.confidence,
-        )
+        cfg = decode_config(args)  # the configuration asked for: greedy unless the page's settings were given
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -328,29 +328,14 @@ def _outputs(args: argparse.Namespace) -> tuple[list[str], list[Path]]:
 
 
 def _record_checked(args: argparse.Namespace) -> int:
-    from specviz.decoder import build_config
+    from specviz.cliargs import decode_config
     from specviz.models import ModelLoadError, pick_device
     from specviz.pair import load_pair
     from specviz.record import Recording, make_drafter
     from specviz.treesize import resolve_tree
 
     try:
-        cfg = build_config(
-            gamma=args.gamma,
-            rule=args.rule,
-            tau=args.tau,
-            epsilon=args.epsilon,
-            delta=args.delta,
-            temperature=args.temperature,
-            top_k=args.top_k,
-            top_p=args.top_p,
-            max_new_tokens=args.max_new_tokens,
-            seed=args.seed,
-            adaptive=args.adaptive,
-            confidence=args.confidence,
-            tree=args.tree,  # auto is sized once the models load
-            top_k_log=args.log_top_k,
-        )
+        cfg = decode_config(args, tree=args.tree, top_k_log=args.log_top_k)  # auto is sized once the models load
     except ValueError as exc:
         raise _UsageError(str(exc)) from None
     prompts, outs = _outputs(args)

@@ -12,12 +12,14 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from specviz.decoder import DecodeConfig
     from specviz.tree import TreeShape
 
 __all__ = [
     "add_decoding_arguments",
     "add_policy_arguments",
     "add_tree_argument",
+    "decode_config",
     "finite_float",
     "int_at_least",
     "probability",
@@ -117,3 +119,25 @@ def probability(s: str) -> float:
     if not 0.0 <= x <= 1.0:
         raise argparse.ArgumentTypeError(f"must be in [0, 1], got {s}")
     return x
+
+
+def decode_config(args: argparse.Namespace, **extra: object) -> DecodeConfig:
+    """decoder.build_config from the options add_decoding_arguments and add_policy_arguments define
+    (record and bench share them); `extra` adds what only one command has (tree, top_k_log)."""
+    from specviz.decoder import build_config
+
+    return build_config(
+        gamma=args.gamma,
+        rule=args.rule,
+        tau=args.tau,
+        epsilon=args.epsilon,
+        delta=args.delta,
+        temperature=args.temperature,
+        top_k=args.top_k,
+        top_p=args.top_p,
+        max_new_tokens=args.max_new_tokens,
+        seed=args.seed,
+        adaptive=args.adaptive,
+        confidence=args.confidence,
+        **extra,  # type: ignore[arg-type]
+    )
