@@ -12,13 +12,13 @@ export HF_HUB_OFFLINE=1
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT/gpu.txt"
 # 1. the numerics contract on cuda: exact (fp32) must be identical; fast (bf16) identical or near-tie only
 timeout 180 $PY - <<'PY' | tee "$OUT/contract.txt"
-from specviz.pair import load_pair
-from specviz.decoder import DecodeConfig, target_decode
-from specviz.record import Recording, make_drafter
-from specviz.rules import make_rule
-from specviz.tree import TreeShape
+from specviz.drafters.pair import load_pair
+from specviz.core.decoder import DecodeConfig, target_decode
+from specviz.run.record import Recording, make_drafter
+from specviz.core.rules import make_rule
+from specviz.core.tree import TreeShape
 from specviz.trace import first_parting
-from specviz.warp import Sampling
+from specviz.core.warp import Sampling
 prompts = open("assets/prompts/eval.txt").read().splitlines()[:6]
 for dtype in ("float32", "bfloat16"):
     target, draft = load_pair("default", "standalone", "cuda", dtype)

@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from specviz.live import LiveSettings
+from specviz.run.live import LiveSettings
 from tests.browserkit import chromium_page, serve_app, settle
 
 RATIO = re.compile(r"Speculative decoding was ([0-9.]+)× the evaluation model alone")

@@ -25,13 +25,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from specviz import decoder, rules
-from specviz.decoder import DecodeConfig
-from specviz.pair import load_pair
-from specviz.record import make_drafter
-from specviz.rules import make_rule
-from specviz.tree import TreeShape
-from specviz.warp import Sampling
+from specviz.core import decoder, rules
+from specviz.core.decoder import DecodeConfig
+from specviz.core.rules import make_rule
+from specviz.core.tree import TreeShape
+from specviz.core.warp import Sampling
+from specviz.drafters.factory import make_drafter
+from specviz.drafters.pair import load_pair
 
 SPENT: dict[str, float] = defaultdict(float)
 DEPTH = 0

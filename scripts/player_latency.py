@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from playwright.sync_api import sync_playwright
 
-    from specviz.lesson import write_lesson
+    from specviz.teach.lesson import write_lesson
     from specviz.trace import load
 
     out: dict[str, Any] = {

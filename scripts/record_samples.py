@@ -23,15 +23,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from specviz.decoder import DecodeConfig  # noqa: E402
-from specviz.feature_draft import FeatureDraft  # noqa: E402
-from specviz.models import DRAFT_DIR, CausalLM, ModelLoadError  # noqa: E402
-from specviz.pair import load_pair  # noqa: E402
-from specviz.record import Recording, make_drafter  # noqa: E402
-from specviz.rules import make_rule  # noqa: E402
+from specviz.core.decoder import DecodeConfig  # noqa: E402
+from specviz.core.rules import make_rule  # noqa: E402
+from specviz.core.tree import TreeShape  # noqa: E402
+from specviz.core.warp import Sampling  # noqa: E402
+from specviz.drafters.factory import make_drafter  # noqa: E402
+from specviz.drafters.feature import FeatureDraft  # noqa: E402
+from specviz.drafters.pair import load_pair  # noqa: E402
+from specviz.models.lm import CausalLM  # noqa: E402
+from specviz.models.presets import DRAFT_DIR, ModelLoadError  # noqa: E402
+from specviz.run.record import Recording  # noqa: E402
 from specviz.trace import Trace, dump, validate  # noqa: E402
-from specviz.tree import TreeShape  # noqa: E402
-from specviz.warp import Sampling  # noqa: E402
 
 MAX_BYTES = 1_000_000
 

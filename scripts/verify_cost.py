@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
-from specviz.models import load_model
+from specviz.models.lm import load_model
 
 
 def main() -> None:

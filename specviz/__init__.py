@@ -1,13 +1,13 @@
 """specviz: see speculative decoding step by step.
 
-The public API. Only `specviz.models` imports transformers and only the `specviz.ui` package (one
+The public API. Only `specviz.models.lm` imports transformers and only the `specviz.ui` package (one
 module per page of the app) imports streamlit; everything here works on plain tensors and JSON-able
 traces.
 """
 
-from specviz.rules import RULES, Rule, Verdict, make_rule, residual
+from specviz.core.rules import RULES, Rule, Verdict, make_rule, residual
+from specviz.core.warp import Sampling, sample, warp
 from specviz.trace import FORMAT, VERSION, Trace, TraceError, load, loads, summarize, validate
-from specviz.warp import Sampling, sample, warp
 
 __all__ = [
     "FORMAT",

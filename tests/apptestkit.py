@@ -11,7 +11,7 @@ from typing import Any
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.element_tree import Button
 
-from specviz.player import unpack
+from specviz.teach.player import unpack
 from specviz.ui import live as ui_live
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
@@ -39,8 +39,8 @@ def plain(md: str) -> str:
 
 def player(at: AppTest) -> tuple[dict[str, Any], dict[str, Any]]:
     """The step-through player on the page: what it was mounted with ({key, trace, step, plotly,
-    packed}) and its unpacked data (specviz.player.player_data)."""
-    el = next(e for e in at.get("bidi_component") if e.proto.component_name == "specviz.player")
+    packed}) and its unpacked data (specviz.teach.player.player_data)."""
+    el = next(e for e in at.get("bidi_component") if e.proto.component_name == "specviz.teach.player")
     mount = json.loads(el.proto.json)
     return mount, unpack(mount["packed"])
 

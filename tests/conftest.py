@@ -15,13 +15,14 @@ import torch
 from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
-from specviz.decoder import DecodeConfig
-from specviz.drafters import ModelDrafter, NgramDrafter
-from specviz.models import CausalLM, load_model
-from specviz.record import Recording
-from specviz.rules import make_rule
+from specviz.core.decoder import DecodeConfig
+from specviz.core.rules import make_rule
+from specviz.core.warp import Sampling
+from specviz.drafters.model import ModelDrafter
+from specviz.drafters.ngram import NgramDrafter
+from specviz.models.lm import CausalLM, load_model
+from specviz.run.record import Recording
 from specviz.trace import Trace, validate
-from specviz.warp import Sampling
 
 # Tiny models gain nothing from a second thread, and on a loaded 2-core box the threads'
 # spin-waiting makes each forward pass ~100x slower.

@@ -15,14 +15,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from specviz.decoder import DecodeConfig, GammaPolicy
-from specviz.drafters import ModelDrafter, NgramDrafter
-from specviz.feature_draft import FeatureDrafter
-from specviz.models import CausalLM
-from specviz.record import Recording
-from specviz.rules import make_rule
-from specviz.tree import TreeShape
-from specviz.warp import Sampling
+from specviz.core.decoder import DecodeConfig, GammaPolicy
+from specviz.core.rules import make_rule
+from specviz.core.tree import TreeShape
+from specviz.core.warp import Sampling
+from specviz.drafters.feature import FeatureDrafter
+from specviz.drafters.model import ModelDrafter
+from specviz.drafters.ngram import NgramDrafter
+from specviz.models.lm import CausalLM
+from specviz.run.record import Recording
 
 GOLDEN = Path(__file__).parent / "data" / "golden"
 PROMPT = [1, 3, 4, 5, 6, 3, 7, 3, 4, 5]
@@ -75,7 +76,7 @@ def main() -> None:
     import torch
 
     from tests.conftest import make_model, make_tokenizer, perturbed
-    from tests.test_feature_draft import tiny_draft
+    from tests.drafters.test_feature import tiny_draft
 
     torch.set_num_threads(1)
     tok = make_tokenizer()

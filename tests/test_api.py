@@ -61,9 +61,9 @@ PINNED = {
         "whole_text",
     ],
     "specviz.cli": ["main"],
-    "specviz.pair": ["load_pair"],
-    "specviz.warp": ["UNTEMPERED", "Sampling", "sample", "warp"],
-    "specviz.runsummary": [
+    "specviz.drafters.pair": ["load_pair"],
+    "specviz.core.warp": ["UNTEMPERED", "Sampling", "sample", "warp"],
+    "specviz.formats.runsummary": [
         "ENGINES",
         "FORMAT",
         "MAX_POSITIONS",
@@ -75,7 +75,7 @@ PINNED = {
         "sniff_summary",
         "summary_stats",
     ],
-    "specviz.rules": [
+    "specviz.core.rules": [
         "RULES",
         "Rule",
         "Verdict",
@@ -87,8 +87,12 @@ PINNED = {
         "n_leading",
         "residual",
     ],
-    "specviz.drafters": ["Drafter", "ModelDrafter", "NgramDrafter", "Proposal", "TreeDrafter", "chain_tree"],
-    "specviz.tree": [
+    "specviz.core.drafting": ["Drafter", "Proposal", "ReadsTokensOnly", "TreeDrafter", "chain_tree"],
+    "specviz.core.target": ["Target"],
+    "specviz.drafters.model": ["ModelDrafter"],
+    "specviz.drafters.ngram": ["NgramDrafter"],
+    "specviz.drafters.factory": ["make_drafter"],
+    "specviz.core.tree": [
         "DraftTree",
         "TreeShape",
         "TreeVerdict",
@@ -102,10 +106,9 @@ PINNED = {
         "tree_positions",
         "verify_tree",
     ],
-    "specviz.decoder": ["DecodeConfig", "GammaPolicy", "speculative_decode", "target_decode"],
-    "specviz.record": ["Recording", "draft_meta", "make_drafter"],
-    "specviz.feature_draft": [
-        "FEATURE_DIR",
+    "specviz.core.decoder": ["DecodeConfig", "GammaPolicy", "speculative_decode", "target_decode"],
+    "specviz.run.record": ["Recording"],
+    "specviz.drafters.feature": [
         "FeatureDraft",
         "FeatureDrafter",
         "FeatureHead",
@@ -114,34 +117,42 @@ PINNED = {
         "load_feature_draft",
         "save_head",
     ],
-    "specviz.models": [
-        "DEFAULT",
-        "DEFAULT_DRAFT",
-        "FEATURE",
-        "STANDALONE",
-        "PRESETS",
-        "PRESET_NAMES",
+    "specviz.models.lm": [
         "CausalLM",
-        "ModelLoadError",
         "TokenMap",
         "load_model",
         "pick_device",
         "pick_dtype",
         "pick_numerics",
         "ROWS_ATTENTION",
+        "rows_attention",
+    ],
+    "specviz.models.presets": [
+        "DEFAULT",
+        "DEFAULT_DRAFT",
+        "DRAFT_DIR",
+        "FEATURE",
+        "FEATURE_DIR",
+        "GGUF_NAME",
+        "GGUF_PACKAGE",
+        "STANDALONE",
+        "PRESETS",
+        "PRESET_NAMES",
+        "REPO_ROOT",
+        "ModelLoadError",
+        "draft_ready",
         "resolve_draft",
         "resolve_preset",
-        "rows_attention",
     ],
 }
 
 
-RUNSUMMARY = sorted((Path(specviz.__file__).parent / "runsummary").glob("*.py"))
+RUNSUMMARY = sorted((Path(specviz.__file__).parent / "formats" / "runsummary").glob("*.py"))
 
 
 @pytest.mark.parametrize("name", sorted(PINNED))
 def test_exported_names_are_pinned(name: str) -> None:
-    # import_module, not attribute access: `specviz.warp` the attribute is the function warp()
+    # import_module, not attribute access: `specviz.core.warp` the attribute is the function warp()
     module = importlib.import_module(name)
     assert sorted(module.__all__) == sorted(PINNED[name])
     assert len(set(module.__all__)) == len(module.__all__)
@@ -151,7 +162,7 @@ def test_exported_names_are_pinned(name: str) -> None:
 
 def test_every_declared_all_resolves() -> None:
     """The modules not pinned above (the app's, the benchmark's) still export only what exists."""
-    for info in pkgutil.iter_modules(specviz.__path__, "specviz."):
+    for info in pkgutil.walk_packages(specviz.__path__, "specviz."):
         if info.name in PINNED or info.name == "specviz.__main__":
             continue
         module = importlib.import_module(info.name)
@@ -162,7 +173,9 @@ def test_every_declared_all_resolves() -> None:
 TRACE_MODULES = sorted(f"trace/{p.name}" for p in (Path(specviz.__file__).parent / "trace").glob("*.py"))
 
 
-@pytest.mark.parametrize("path", [*TRACE_MODULES, "eventlog.py", *(f"runsummary/{p.name}" for p in RUNSUMMARY)])
+@pytest.mark.parametrize(
+    "path", [*TRACE_MODULES, "formats/eventlog.py", *(f"formats/runsummary/{p.name}" for p in RUNSUMMARY)]
+)
 def test_trace_module_is_pure_python(path: str) -> None:
     """Traces, event logs and run summaries must be readable without torch or transformers:
     stdlib imports only (and each other; the trace package nothing but itself)."""
@@ -182,8 +195,8 @@ def test_trace_module_is_pure_python(path: str) -> None:
 
 
 def test_package_import_stays_light() -> None:
-    """Only specviz.models imports transformers and only the UI imports streamlit."""
-    code = "import sys, specviz, specviz.trace, specviz.cli; print(sorted({'transformers', 'streamlit'} & set(sys.modules)))"
+    """Only specviz.models.lm imports transformers and only the UI imports streamlit."""
+    code = "import sys, specviz, specviz.trace, specviz.cli.commands; print(sorted({'transformers', 'streamlit'} & set(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert out.stdout.strip() == "[]"
 
@@ -270,12 +283,42 @@ def test_no_import_circle():
     assert circles == []
 
 
-def test_layers_import_only_downward():
-    """Only specviz/ui imports streamlit; transformers is imported by the model layer (models.py) and, for
-    what it alone offers, by bench (HF assisted generation, the peer) and train_draft (building a Llama)."""
-    import ast
-    from pathlib import Path
+# folder → the folders it may import (each folder's __init__ docstring says the same in words)
+LAYERS: dict[str, set[str]] = {
+    "trace": set(),
+    "formats": {"trace"},
+    "core": {"trace"},
+    "models": {"trace"},
+    "figures": {"trace", "core"},
+    "drafters": {"trace", "core", "models"},
+    "teach": {"trace", "core", "figures", "formats"},
+    "run": {"trace", "core", "models", "drafters", "formats"},
+    "train": {"trace", "core", "models", "drafters"},
+    "ui": {"trace", "core", "models", "drafters", "figures", "formats", "teach", "run"},
+    "cli": {"trace", "core", "models", "drafters", "figures", "formats", "teach", "run"},
+}
 
+
+def _folder(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else ""
+
+
+def test_every_folder_has_a_layer_and_says_what_it_may_import():
+    root = Path(specviz.__file__).parent
+    folders = {p.parent.name for p in root.glob("*/__init__.py")}
+    assert folders == set(LAYERS)
+    assert {p.stem for p in root.glob("*.py")} == {"__init__", "__main__"}  # no module outside a folder
+    for folder in folders:
+        doc = ast.get_docstring(ast.parse((root / folder / "__init__.py").read_text(encoding="utf-8"))) or ""
+        assert "Imports:" in doc, f"specviz/{folder}/__init__.py does not say what it may import"
+
+
+def test_layers_import_only_downward():
+    """Every import (module level, in functions, under TYPE_CHECKING) goes to the same folder or one the
+    folder may import (LAYERS); only specviz/ui imports streamlit; transformers is imported by the model
+    layer (models/lm.py) and, for what it alone offers, by run/bench.py (HF assisted generation, the peer)
+    and train/draft.py (building a Llama)."""
     root = Path(__file__).resolve().parent.parent / "specviz"
     found: dict[str, set[str]] = {"streamlit": set(), "transformers": set()}
     for p in root.rglob("*.py"):
@@ -288,8 +331,11 @@ def test_layers_import_only_downward():
                 if top in found:
                     found[top].add(str(p.relative_to(root)))
     assert all(f.startswith("ui/") for f in found["streamlit"]), found["streamlit"]
-    assert found["transformers"] <= {"models.py", "bench.py", "train_draft.py"}, found["transformers"]
-    graph = _import_graph()
-    below_ui = [m for m in graph if not m.startswith("specviz.ui")]
-    assert not [m for m in below_ui if any(t.startswith("specviz.ui") for t in graph[m])]  # nothing imports upward
-    assert not graph["specviz.models"] & {"specviz.drafters", "specviz.feature_draft", "specviz.pair", "specviz.record"}
+    assert found["transformers"] <= {"models/lm.py", "run/bench.py", "train/draft.py"}, found["transformers"]
+    upward = sorted(
+        f"{m} → {t}"
+        for m, targets in _import_graph().items()
+        for t in targets
+        if _folder(m) in LAYERS and _folder(t) != _folder(m) and _folder(t) not in LAYERS[_folder(m)] | {""}
+    )
+    assert upward == []

@@ -7,36 +7,39 @@ Token text from a trace goes through `esc` before it reaches a figure (text.py s
 
 One module per page that has figures of its own, like specviz.ui:
 
-| module     | what it draws                                                        | page (specviz/ui/)                  | tests/                  |
+| module     | what it draws                                                        | page (specviz/ui/)                  | tests/figures/          |
 | ---------- | -------------------------------------------------------------------- | ----------------------------------- | ----------------------- |
-| home.py    | step_picture: one step as boxes, proposed and kept                   | Home (home.py)                      | test_figures_home.py    |
-| replay.py  | the acceptance diagram and the distributions at one position (specs) | Step through (replay.py, player.py) | test_figures_replay.py  |
-| stats.py   | the verdict's words (theory.findings), the statistics charts, the scenario exercises' charts | Statistics (stats.py, engine.py), Exercises | test_figures_stats.py |
-| speedup.py | the theory's curves, the fixed budget, the live sweep                | Speedup lab (speedup.py)            | test_figures_speedup.py |
-| compare.py | outputs on aligned rows, progress, divergence, the printable summary | Compare (compare.py)                | test_figures_compare.py |
+| home.py    | step_picture: one step as boxes, proposed and kept                   | Home (home.py)                      | test_home.py    |
+| replay.py  | the acceptance diagram and the distributions at one position (specs) | Step through (replay.py, player.py) | test_replay.py  |
+| stats.py   | the verdict's words (theory.findings), the statistics charts, the scenario exercises' charts | Statistics (stats.py, engine.py), Exercises | test_stats.py |
+| speedup.py | the theory's curves, the fixed budget, the live sweep                | Speedup lab (speedup.py)            | test_speedup.py |
+| compare.py | outputs on aligned rows, progress, divergence, the printable summary | Compare (compare.py)                | test_compare.py |
 
 Live decoding draws only shared figures (timeline, step). Exercises draws its scenarios' charts with
 stats.py (tau_figure, break_even_figure, pass_cost_figure, per_position_figure) and speedup.py.
 
-Shared by several pages (they never import a page's module; tests/test_figures_init.py checks):
+Shared by several pages (they never import a page's module; tests/figures/test_init.py checks):
 
-| module      | what                                                                   | used by                            | tests/                   |
+| module      | what                                                                   | used by                            | tests/figures/           |
 | ----------- | ---------------------------------------------------------------------- | ---------------------------------- | ------------------------ |
-| palette.py  | COLORS, SYMBOLS, LABELS per Kind; the neutral marks for what is not an outcome (SERIES, *_MARKER, *_LINE); presented (projector) | every figure, the sidebar's legend | test_figures_palette.py |
-| text.py     | token and prompt text: visible, literal, recent, esc, plural, the end mark | every page                         | test_figures_text.py     |
-| step.py     | a step's cells and words (step_cells, describe_*), output provenance    | Home, Live, Step through, Compare  | test_figures_step.py     |
-| gaps.py     | missing_parts: what a minimal trace lacks, and what that costs          | every page that reads a trace      | test_eventlog.py         |
-| timeline.py | the token timeline, its window and its highlighted step (specs)         | Live, Step through                 | test_figures_timeline.py |
-| tree.py     | draft trees: the tree, its attention mask, their words; tree sizing     | Step through, Statistics, Speedup  | test_figures_tree.py     |
+| palette.py  | COLORS, SYMBOLS, LABELS per Kind; the neutral marks for what is not an outcome (SERIES, *_MARKER, *_LINE); presented (projector) | every figure, the sidebar's legend | test_palette.py |
+| text.py     | token and prompt text: visible, literal, recent, esc, plural, the end mark | every page                         | test_text.py     |
+| step.py     | a step's cells and words (step_cells, describe_*), output provenance    | Home, Live, Step through, Compare  | test_step.py     |
+| gaps.py     | missing_parts: what a minimal trace lacks, and what that costs          | every page that reads a trace      | tests/formats/test_eventlog.py |
+| timeline.py | the token timeline, its window and its highlighted step (specs)         | Live, Step through                 | test_timeline.py |
+| tree.py     | draft trees: the tree, its attention mask, their words; tree sizing     | Step through, Statistics, Speedup  | test_tree.py     |
 | toy.py      | toy_trace: the course's example as a trace, no model needed             | Home, the fallback sample, tests   | (every figure test)      |
+| spec.py     | Spec: Plotly figures as plain dicts, to_figure, presented specs         | palette, the step figures, player  | test_spec.py             |
 
 The step figures (timeline, replay, tree) are written as plain Plotly dicts (`*_spec`, with
-specviz.figspec) because the browser player (specviz.player) ships every step's figures at once;
+specviz.figures.spec) because the browser player (specviz.teach.player) ships every step's figures at once;
 `*_figure` turns a spec into a go.Figure for a server page.
 
 This module re-exports the names callers use as `from specviz import figures as fg` (fg.visible,
 fg.acceptance_spec, fg.COLORS …). The tree's, the Speedup lab's and Compare's figures are used
 through their modules: `from specviz.figures import tree as ftree` (and speedup, compare).
+
+Imports: plotly, specviz.trace, specviz.core (theory) — never streamlit.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from specviz import theory
+from specviz.core import theory
 from specviz.figures.palette import (
     BASELINE_LINE,
     COLORS,

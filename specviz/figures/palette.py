@@ -17,8 +17,8 @@ from typing import Any, Literal
 
 import plotly.graph_objects as go
 
-from specviz import figspec
-from specviz.figspec import to_figure
+from specviz.figures import spec as figspec
+from specviz.figures.spec import to_figure
 
 __all__ = [
     "BASELINE_LINE",
@@ -123,5 +123,5 @@ def legend_only(kind: Kind, size: int = 12) -> dict[str, Any]:
 
 def presented(fig: go.Figure, scale: float = 1.6) -> go.Figure:
     """A copy of `fig` for a projector: every font `scale` times larger, the figure taller
-    (specviz.figspec.presented, which the browser player applies to its specs too)."""
-    return to_figure(figspec.presented(fig.to_plotly_json(), scale))
+    (specviz.figures.spec.presented_spec, which the browser player applies to its specs too)."""
+    return to_figure(figspec.presented_spec(fig.to_plotly_json(), scale))

@@ -2,7 +2,7 @@
 
 `acceptance_spec` draws p and q at each draft position with the rule's test and the first
 rejection; `distribution_spec` the top-k of p, q and the residual at one position, the drafted
-and the chosen token marked. Both are plain Plotly dicts (specviz.figspec): the browser player
+and the chosen token marked. Both are plain Plotly dicts (specviz.figures.spec): the browser player
 ships them for every step; `*_figure` turns them into go.Figure for a server page.
 """
 
@@ -14,8 +14,8 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-from specviz.figspec import Spec, to_figure
 from specviz.figures.palette import COLORS, FONT, LABELS, NEUTRAL, P_COLOR, Q_COLOR, SYMBOLS, Kind
+from specviz.figures.spec import Spec, to_figure
 from specviz.figures.step import Cell, draft_outcome, step_cells
 from specviz.figures.text import esc, esc_sentence
 from specviz.trace import TopEntry, Trace, no_draft_reason, rule_of
@@ -48,7 +48,7 @@ def _lines(text: str, width: int) -> str:
 
 
 def acceptance_spec(trace: Trace, k: int) -> dict[str, Any]:
-    """`acceptance_figure` as a plain Plotly dict (specviz.figspec)."""
+    """`acceptance_figure` as a plain Plotly dict (specviz.figures.spec)."""
     step = trace["steps"][k]
     rule, params = rule_of(trace)
     cells = [c for c in step_cells(trace, k) if not c.from_model]
@@ -255,7 +255,7 @@ RAW_NAME = "outline: the model's own distribution, before temperature / top-k / 
 
 
 def distribution_spec(trace: Trace, k: int, position: int | None = None, rows: int = 10) -> dict[str, Any]:
-    """`distribution_figure` as a plain Plotly dict (specviz.figspec)."""
+    """`distribution_figure` as a plain Plotly dict (specviz.figures.spec)."""
     step = trace["steps"][k]
     n, g = step["n_accepted"], len(step["draft"])
     position = n if position is None else max(0, min(position, g))

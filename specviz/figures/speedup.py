@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from specviz import theory
+from specviz.core import theory
 from specviz.figures.palette import (
     BASELINE_LINE,
     CHOSEN_MARKER,

@@ -12,7 +12,7 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-from specviz import theory
+from specviz.core import theory
 from specviz.figures.palette import BASELINE_LINE, COLORS, MEASURED_MARKER, NEUTRAL, P_COLOR, Q_COLOR, SERIES
 from specviz.trace import Trace, summarize
 
@@ -35,7 +35,7 @@ __all__ = [
 ]
 
 
-# the formulas have one home, specviz.theory; these names stay for `fg.expected_tokens` callers
+# the formulas have one home, specviz.core.theory; these names stay for `fg.expected_tokens` callers
 expected_tokens = theory.expected_tokens
 implied_speedup = theory.speedup
 

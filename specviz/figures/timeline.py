@@ -10,8 +10,8 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-from specviz.figspec import Spec, to_figure
 from specviz.figures.palette import COLORS, FONT, KINDS, LABELS, SYMBOLS, Kind, legend_only
+from specviz.figures.spec import Spec, to_figure
 from specviz.figures.step import Cell, step_cells
 from specviz.figures.text import esc, esc_sentence, fmt_num, visible
 from specviz.trace import Trace
@@ -46,14 +46,14 @@ def _hover(cell: Cell) -> str:
     return "<br>".join(esc_sentence(line, 120) for line in lines)
 
 
-# the current step's band on the timeline; the browser player draws the same (specviz.player)
+# the current step's band on the timeline; the browser player draws the same (specviz.teach.player)
 TIMELINE_HIGHLIGHT = dict(
     type="rect", xref="paper", x0=0, x1=1, fillcolor="#FFE9A8", opacity=0.6, line=dict(width=0), layer="below"
 )
 
 
 def timeline_spec(trace: Trace, start: int, stop: int, selected: int | None = None) -> dict[str, Any]:
-    """`timeline_figure` as a plain Plotly dict (specviz.figspec)."""
+    """`timeline_figure` as a plain Plotly dict (specviz.figures.spec)."""
     steps = trace["steps"]
     start, stop = max(0, start), min(len(steps), stop)
     gamma = timeline_gamma(trace)

@@ -13,8 +13,8 @@ from typing import Any
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from specviz.figspec import Spec, to_figure
 from specviz.figures.palette import CHOSEN_MARKER, COLORS, FONT, LABELS, LAYOUT, P_COLOR, SERIES, SYMBOLS, Kind
+from specviz.figures.spec import Spec, to_figure
 from specviz.figures.text import esc, visible
 from specviz.trace import Step, Trace, TreeNode
 
@@ -117,7 +117,7 @@ def _f(x: Any) -> str:
 
 
 def tree_spec(trace: Trace, k: int) -> dict[str, Any]:
-    """`tree_figure` as a plain Plotly dict (specviz.figspec)."""
+    """`tree_figure` as a plain Plotly dict (specviz.figures.spec)."""
     step = trace["steps"][k]
     nodes, path = step_nodes(step)
     parents = [nd["parent"] for nd in nodes]
@@ -232,7 +232,7 @@ def tree_spec(trace: Trace, k: int) -> dict[str, Any]:
 
 
 def tree_mask_spec(trace: Trace, k: int) -> dict[str, Any]:
-    """`tree_mask_figure` as a plain Plotly dict (specviz.figspec)."""
+    """`tree_mask_figure` as a plain Plotly dict (specviz.figures.spec)."""
     nodes, path = step_nodes(trace["steps"][k])
     n = len(nodes)
     labels = ["root"] + [f"{j}: {esc(nd['token'], 10)}" for j, nd in enumerate(nodes)]

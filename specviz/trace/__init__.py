@@ -13,6 +13,8 @@ as ever. What a minimal trace lacks is the UI's business to say (specviz.figures
 
 The package holds one concern per module: `schema` (the version, the types, building a trace),
 `io` (reading and writing), `validate` with `problems` and `steps` (checking), `summary`.
+
+Imports: the standard library only (no torch: traces are read anywhere).
 """
 
 from specviz.trace.io import (

@@ -1,6 +1,6 @@
 """Where a greedy speculative run parts from the evaluation model alone, and whether the trace proves it a near-tie.
 
-The numerics contract (specviz.numerics): in exact numerics greedy speculative output is
+The numerics contract (specviz.models.numerics): in exact numerics greedy speculative output is
 token-identical to the evaluation model alone; in fast numerics it is identical, or it parts only
 where the evaluation model's two candidates were within the dtype's resolution of each other. A
 greedy step records, at every position it emits, the evaluation model's own distribution there

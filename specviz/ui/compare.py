@@ -7,12 +7,14 @@ from __future__ import annotations
 import streamlit as st
 
 from specviz import figures as fg
-from specviz import live, theory
+from specviz.core import theory
 from specviz.figures import compare as fcompare
+from specviz.models.presets import DEFAULT
+from specviz.run import live
 from specviz.trace import Trace, rate
 from specviz.ui.common import md_escape, plot
 from specviz.ui.engine import engine_section
-from specviz.ui.runs import DEFAULT, generation_slot, ref_key, reference_outputs, run_control
+from specviz.ui.runs import generation_slot, ref_key, reference_outputs, run_control
 from specviz.ui.traces import meta_md, sample_traces
 
 __all__ = [
@@ -70,8 +72,8 @@ def _raise(flag: str) -> None:
 
 
 def _run_reference(spec: str, trace: Trace) -> None:
-    from specviz.decoder import target_decode
-    from specviz.warp import Sampling
+    from specviz.core.decoder import target_decode
+    from specviz.core.warp import Sampling
 
     m = trace["meta"]
     samp = m.get("sampling", {})

@@ -1,7 +1,7 @@
 """A serving engine's statistics on the Statistics and Compare pages: a run summary, shown for what it is.
 
 vLLM, SGLang, llama.cpp and TensorRT-LLM log totals (drafted, accepted, sometimes per position or
-as a histogram), not steps (specviz.runsummary reads them). This section shows every number such a
+as a histogram), not steps (specviz.formats.runsummary reads them). This section shows every number such a
 file allows, says what each means in the engine's own definition, and says in words what it
 cannot show; on Compare it puts the engine's numbers beside the two traces'.
 """
@@ -16,7 +16,7 @@ import pandas as pd
 import streamlit as st
 
 from specviz import figures as fg
-from specviz.runsummary import RunSummary, describe, loads_summary, summary_stats
+from specviz.formats.runsummary import RunSummary, describe, loads_summary, summary_stats
 from specviz.trace import Trace, TraceError, rate, summarize
 from specviz.ui import traces
 from specviz.ui.common import md_escape, plot

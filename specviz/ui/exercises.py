@@ -1,6 +1,6 @@
 """Exercises (pages/exercises.py, URL /exercises?trace=NAME&seed=N): the course's questions about
 real trace steps, marked on the first attempt, each with a link to its step and its glossary entry.
-Question text comes from specviz.exercises (and its scenarios, with their charts) and is shown
+Question text comes from specviz.teach.exercises (and its scenarios, with their charts) and is shown
 through md_escape, never as HTML."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import Any
 import plotly.graph_objects as go
 import streamlit as st
 
-from specviz import exercises as ex
+from specviz.teach import exercises as ex
 from specviz.ui.common import md_escape, plot
 from specviz.ui.glossary import GLOSSARY_TITLES, glossary_entry
 from specviz.ui.traces import sample_traces

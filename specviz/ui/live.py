@@ -1,7 +1,7 @@
 """Live decoding (pages/live.py): the settings form, a run in the decode worker followed from the
-page, Stop, and the result: its speed verdict against the evaluation model alone (specviz.live says
+page, Stop, and the result: its speed verdict against the evaluation model alone (specviz.run.live says
 it), the outputs with ■ for an end of turn, the timeline's last steps, the download. Models load
-once per server (specviz.live) and runs take turns (specviz.ui.runs)."""
+once per server (specviz.run.live) and runs take turns (specviz.ui.runs)."""
 
 from __future__ import annotations
 
@@ -13,16 +13,17 @@ from typing import TYPE_CHECKING, Any
 import streamlit as st
 
 from specviz import figures as fg
-from specviz import live
 from specviz.figures import Kind, literal
-from specviz.player import TIMELINE_ROWS
+from specviz.models.presets import DEFAULT, FEATURE, PRESETS, draft_ready, resolve_draft
+from specviz.run import live
+from specviz.teach.player import TIMELINE_ROWS
 from specviz.trace import Trace, dumps, finish, rate, summarize, undefined_words
 from specviz.ui.common import legend_md, md_escape, plot, raise_flag, tokens_md
-from specviz.ui.runs import DEFAULT, generation_slot, run_control
+from specviz.ui.runs import generation_slot, run_control
 from specviz.ui.traces import FEATURE_DRAFT_WORDS, add_trace, session_traces
 
 if TYPE_CHECKING:  # torch and transformers load only when the live page needs them
-    from specviz.models import CausalLM
+    from specviz.models.lm import CausalLM
 
 
 __all__ = [
@@ -41,7 +42,7 @@ __all__ = [
 ]
 
 
-RULES = ("sampling", "greedy", "threshold", "typical")  # specviz.rules.RULES
+RULES = ("sampling", "greedy", "threshold", "typical")  # specviz.core.rules.RULES
 CUSTOM = "custom (hub id or local path)"
 NGRAM = "prompt lookup (n-gram, no draft model)"
 DRAFT_MODEL = "the pair's draft"
@@ -57,16 +58,8 @@ QUIET_CSS = """<style>
 </style>"""
 
 
-def _is_feature_draft(draft: str, target: str) -> bool:
-    from specviz.models import FEATURE, resolve_draft
-
-    return resolve_draft(draft, target) == FEATURE
-
-
 def live_form() -> LiveSettings:
     """The live page's controls; returns what they say."""
-    from specviz.models import PRESETS
-
     d = LiveSettings()
     # the preset names a whole pair ("SmolLM2-135M-Instruct ← feature draft, reads …"): full width, never cut off
     preset = st.selectbox("Model pair", [*PRESETS, CUSTOM], key="live_preset")
@@ -85,7 +78,7 @@ def live_form() -> LiveSettings:
             )
         else:
             target, draft = PRESETS[preset]
-        ready = live.default_draft_ready(draft, target)
+        ready = draft_ready(draft, target)
         kind = st.radio("Drafter", [DRAFT_MODEL, NGRAM], index=0 if ready else 1, key="live_drafter", horizontal=False)
         if not ready and kind == DRAFT_MODEL:
             st.warning("This embedded draft is not installed (assets/); choose prompt lookup or another preset.")
@@ -93,7 +86,7 @@ def live_form() -> LiveSettings:
             st.caption("This embedded draft is not installed (assets/), so prompt lookup is preselected.")
         if kind == NGRAM:
             draft = "ngram"
-        elif _is_feature_draft(draft, target):
+        elif resolve_draft(draft, target) == FEATURE:
             st.caption(FEATURE_DRAFT_WORDS)
     with prompt:
         st.markdown("**Prompt**")
@@ -204,7 +197,7 @@ TREE_CHOICES = ["chain", "auto", "2,2,1,1", "3,2,1,1,1", "dynamic:16:6:4"]
 
 def tree_choice_words(text: str) -> str:
     """A tree choice in words: 'chain of γ drafts', 'tree 2·2·1·1 (14 nodes)', ..."""
-    from specviz.tree import TreeShape
+    from specviz.core.tree import TreeShape
 
     shape = TreeShape.parse(text)
     if shape.kind == "chain":
@@ -219,7 +212,8 @@ def tree_choice_words(text: str) -> str:
 def run_live(s: LiveSettings) -> None:
     """Start a live run in the decode worker and follow it; the finished (or stopped) run goes to
     session state as live_result."""
-    from specviz.record import Recording, make_drafter
+    from specviz.drafters.factory import make_drafter
+    from specviz.run.record import Recording
 
     try:
         cfg = s.config()

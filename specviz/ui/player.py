@@ -1,6 +1,6 @@
 """The trace player on the step-through page: a Streamlit component (components v2) that steps in the browser.
 
-The server computes the player's data once per trace (specviz.player, cached) and hands it to the
+The server computes the player's data once per trace (specviz.teach.player, cached) and hands it to the
 component; from then on Next, Prev, Home, End, the slider, play and a click on the timeline change
 the step in the browser, with no rerun of the script. The component never sends a value back, so
 stepping costs the server nothing.
@@ -20,8 +20,8 @@ from typing import Any
 import plotly
 import streamlit as st
 
-from specviz import lesson
-from specviz import player as pd
+from specviz.teach import lesson
+from specviz.teach import player as pd
 from specviz.trace import Trace
 from specviz.ui.common import md_escape
 
@@ -98,7 +98,7 @@ export default function (component) {
 """
 
 _PLAYER = st.components.v2.component(
-    "specviz.player",
+    "specviz.teach.player",
     html='<div class="svz-mount svz"></div>',
     css=lesson.player_css(),
     js=lesson.player_js() + _MOUNT_JS,

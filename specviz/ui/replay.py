@@ -1,10 +1,10 @@
 """Step through (pages/replay.py, URL /replay?trace=NAME&step=N): one step of a trace at a time,
 in words and pictures, played in the browser.
 
-The step view itself is the browser player (specviz/ui/player.py, data from specviz/player.py):
+The step view itself is the browser player (specviz/ui/player.py, data from specviz/teach/player.py):
 stepping, the slider, play, the distribution positions and a click on the timeline never rerun
 this script. This page picks the trace, mounts the player at the linked step, and offers the
-lesson file (specviz/lesson.py) that plays the same trace with no server at all.
+lesson file (specviz/teach/lesson.py) that plays the same trace with no server at all.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ import re
 
 import streamlit as st
 
-from specviz import lesson
 from specviz.figures import literal
-from specviz.player import meta_line
+from specviz.teach import lesson
+from specviz.teach.player import meta_line
 from specviz.trace import Trace
 from specviz.ui.player import show_player
 from specviz.ui.traces import TraceChoice, choose_trace

@@ -1,7 +1,7 @@
 """Running models from a page (Live decoding, the Speedup lab's sweep and tree sizing, Compare's
 reference run): the process-wide generation lock, held through a slot that tells the user while
 another session has it; a run's control (the tab's liveness, the time limit); and the evaluation
-model's own outputs kept for reference. The models themselves live in specviz.live's cache.
+model's own outputs kept for reference. The models themselves live in specviz.run.live's cache.
 
 Imports no page module (see specviz/ui/__init__.py).
 """
@@ -16,7 +16,7 @@ from typing import Any
 
 import streamlit as st
 
-from specviz import live
+from specviz.run import live
 from specviz.trace import Trace
 
 __all__ = [
@@ -25,9 +25,6 @@ __all__ = [
     "reference_outputs",
     "run_control",
 ]
-
-
-DEFAULT = live.DEFAULT  # specviz.models.DEFAULT: the embedded pair
 
 
 def _session_alive(session_id: str | None) -> bool:

@@ -21,16 +21,18 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 import streamlit as st
 
-from specviz import live, theory
+from specviz.core import theory
 from specviz.figures import speedup as fspeedup
+from specviz.models.presets import DEFAULT, draft_ready
+from specviz.run import live
 from specviz.trace import Trace, dumps
 from specviz.ui.common import md_escape, plot, raise_flag
 from specviz.ui.glossary import glossary
-from specviz.ui.runs import DEFAULT, generation_slot, ref_key, reference_outputs, run_control
+from specviz.ui.runs import generation_slot, ref_key, reference_outputs, run_control
 from specviz.ui.traces import REPO_ROOT, sample_traces
 
 if TYPE_CHECKING:
-    from specviz.decoder import DecodeConfig
+    from specviz.core.decoder import DecodeConfig
 
 
 __all__ = [
@@ -299,7 +301,7 @@ def tree_sizing_section() -> None:
         note = st.empty()
         with generation_slot(note):
             try:
-                from specviz.record import make_drafter
+                from specviz.drafters.factory import make_drafter
 
                 with st.spinner("Timing evaluation passes and a calibration decode…"):
                     target, draft = live.load_models(DEFAULT, DEFAULT)
@@ -369,7 +371,7 @@ class SweepSettings:
 
     def runs(self) -> list[tuple[str, DecodeConfig]]:
         """(label, config) for every run: γ = 1..max_gamma, the lossy rule at γ = 4, the adaptive policy."""
-        from specviz.decoder import build_config
+        from specviz.core.decoder import build_config
 
         lossless = "greedy" if self.temperature == 0 else "sampling"
         common = dict(temperature=self.temperature, max_new_tokens=self.max_new_tokens, seed=self.seed)
@@ -395,7 +397,7 @@ def _raise_sweep() -> None:
 
 def sweep_form() -> SweepSettings:
     # like the live page: prompt lookup until the default draft model is installed
-    d = SweepSettings(draft=DEFAULT if live.default_draft_ready() else "ngram")
+    d = SweepSettings(draft=DEFAULT if draft_ready() else "ngram")
     with st.expander("Sweep settings", expanded=st.session_state.get("sweep") is None):
         m1, m2 = st.columns(2)
         target = m1.text_input(
@@ -437,8 +439,9 @@ def run_sweep(s: SweepSettings) -> None:
     Like the live page: the models load and run inside the process-wide generation slot, and the
     runs end early when the tab closes or the per-run time limit passes (live.RunControl).
     """
-    from specviz.decoder import target_decode
-    from specviz.record import Recording, make_drafter
+    from specviz.core.decoder import target_decode
+    from specviz.drafters.factory import make_drafter
+    from specviz.run.record import Recording
 
     if not s.prompt.strip():
         st.error("The prompt is empty: write something for the model to continue.")

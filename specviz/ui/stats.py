@@ -8,7 +8,7 @@ from typing import Any
 import streamlit as st
 
 from specviz import figures as fg
-from specviz import theory
+from specviz.core import theory
 from specviz.figures import stats as fstats
 from specviz.figures import tree as ftree
 from specviz.trace import Trace, no_draft_words, rate, summarize, undefined_words

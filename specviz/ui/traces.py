@@ -16,11 +16,11 @@ from typing import Any
 import streamlit as st
 
 from specviz import figures as fg
-from specviz import live
-from specviz.eventlog import loads_any
 from specviz.figures import literal
-from specviz.player import meta_line
-from specviz.runsummary import sniff_summary
+from specviz.formats.eventlog import loads_any
+from specviz.formats.runsummary import sniff_summary
+from specviz.run import live
+from specviz.teach.player import meta_line
 from specviz.trace import MAX_BYTES, Trace, TraceError, finish, loads, validate
 from specviz.ui.common import md_escape
 

@@ -19,13 +19,13 @@ from typing import Any
 
 import torch
 
-from specviz.decoder import DecodeConfig
-from specviz.drafters import ModelDrafter
-from specviz.models import CausalLM
-from specviz.record import Recording
-from specviz.rules import make_rule
+from specviz.core.decoder import DecodeConfig
+from specviz.core.rules import make_rule
+from specviz.core.warp import Sampling
+from specviz.drafters.model import ModelDrafter
+from specviz.models.lm import CausalLM
+from specviz.run.record import Recording
 from specviz.trace import dumps, validate
-from specviz.warp import Sampling
 from tests.conftest import make_model, make_tokenizer, perturbed
 
 HERE = Path(__file__).resolve().parent

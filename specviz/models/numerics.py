@@ -1,0 +1,204 @@
+"""Which dtype a device computes fast, decided by probing the machine, never by a belief about it.
+
+Two numerics, named for students:
+
+- *exact*: float32. Greedy speculative output is token-identical to the evaluation model alone.
+- *fast*: the machine's fast dtype (bfloat16 on a GPU or on a CPU with bf16 units). The
+  evaluation model then computes every position of a pass the way a one-token pass computes it
+  (`row_limit`: passes split into row-invariant pieces, attention one query row at a time, see
+  models.rows_attention), so greedy output is still identical where the probe finds the matmuls
+  row-invariant; where it is not, outputs may part, and only at a near-tie the trace proves
+  (specviz.trace.parting).
+
+`choose(device, "auto")` decides from the CPU's flags plus a measured probe (bf16 against fp32 on
+layer-sized matmuls, one row and nine rows: what a decode and a verification pass cost), cached
+per machine in the specviz cache (`SPECVIZ_CACHE`, default ~/.cache/specviz/models/numerics/). The
+probe takes about a second, once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+__all__ = [
+    "DTYPES",
+    "EXACT",
+    "FAST",
+    "NumericsChoice",
+    "bf16_flags",
+    "choose",
+    "mode_of",
+    "probe",
+    "row_limit",
+]
+
+EXACT, FAST = "exact", "fast"
+DTYPES: dict[str, torch.dtype] = {
+    "float32": torch.float32,
+    "fp32": torch.float32,
+    "bfloat16": torch.bfloat16,
+    "bf16": torch.bfloat16,
+    "float16": torch.float16,
+    "fp16": torch.float16,
+}
+# bf16 must beat fp32 by this much on the verification-sized probe to be chosen: a tie is not worth
+# giving up exact numerics for
+MIN_GAIN = 1.2
+PROBE_VERSION = 1
+# the shapes of a small decoder layer (SmolLM2-135M: d 576, MLP 1536), rows of a decode and a verification
+_SHAPES = ((576, 1536), (1536, 576))
+_ROWS = (1, 9)
+
+
+@dataclass(frozen=True)
+class NumericsChoice:
+    """What a model loads in and why: `mode` is "exact" for float32, "fast" otherwise."""
+
+    dtype: torch.dtype
+    mode: str
+    why: str
+
+    def meta(self) -> dict[str, str]:
+        return {"mode": self.mode, "dtype": str(self.dtype).removeprefix("torch."), "why": self.why}
+
+
+def mode_of(dtype: torch.dtype) -> str:
+    """exact for float32, fast for any other dtype."""
+    return EXACT if dtype == torch.float32 else FAST
+
+
+def bf16_flags() -> list[str]:
+    """The CPU's bf16 capabilities from /proc/cpuinfo (x86: avx512_bf16, amx_bf16; Arm: bf16); [] where unreadable."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return []
+    for line in text.splitlines():
+        if line.startswith(("flags", "Features")):
+            flags = set(line.split(":", 1)[1].split())
+            return sorted(flags & {"avx512_bf16", "amx_bf16", "bf16"})
+    return []
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _time_ms(dtype: torch.dtype, rows: int, reps: int = 30) -> float:
+    """The fastest of `reps` runs of a decoder-layer-sized MLP (two matmuls) over `rows` rows, in ms."""
+    gen = torch.Generator().manual_seed(0)
+    ws = [(torch.randn(o, i, generator=gen) * 0.05).to(dtype) for i, o in _SHAPES]
+    x = torch.randn(rows, _SHAPES[0][0], generator=gen).to(dtype)
+    best = float("inf")
+    with torch.inference_mode():
+        for _ in range(reps):
+            t0 = time.perf_counter()
+            for _layer in range(8):
+                torch.nn.functional.linear(torch.nn.functional.linear(x, ws[0]), ws[1])
+            best = min(best, time.perf_counter() - t0)
+    return best * 1e3
+
+
+def probe() -> dict[str, object]:
+    """Measure fp32 against bf16 on this CPU (ms for 8 layers' MLP matmuls at 1 and 9 rows, runs interleaved)."""
+    out: dict[str, dict[str, float]] = {"float32": {}, "bfloat16": {}}
+    for _round in range(2):  # interleaved: a busy moment slows both alike
+        for name in out:
+            for rows in _ROWS:
+                ms = _time_ms(DTYPES[name], rows)
+                out[name][str(rows)] = min(out[name].get(str(rows), ms), ms)
+    return {"ms": out, "threads": torch.get_num_threads()}
+
+
+def _cache_file() -> Path:
+    root = os.environ.get("SPECVIZ_CACHE")
+    base = Path(root) if root else Path.home() / ".cache" / "specviz"
+    key = json.dumps([PROBE_VERSION, _cpu_name(), bf16_flags(), torch.__version__, torch.get_num_threads()])
+    return base / "numerics" / f"cpu-{hashlib.sha256(key.encode()).hexdigest()[:16]}.json"
+
+
+def _cpu_probe() -> dict[str, object]:
+    """The cached probe for this machine, measured on first use. A damaged cache is measured again."""
+    path = _cache_file()
+    try:
+        return json.loads(path.read_text())  # type: ignore[no-any-return]
+    except (OSError, ValueError):
+        pass
+    result = {"cpu": _cpu_name(), "flags": bf16_flags(), "torch": torch.__version__, **probe()}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_text(json.dumps(result, indent=1))
+        tmp.replace(path)  # whole or not at all
+    except OSError:
+        pass  # a read-only home: measure again next time
+    return result
+
+
+def choose(device: torch.device, dtype: str = "auto") -> NumericsChoice:
+    """The dtype to load models in on `device`, and why. Raises ValueError for an unknown dtype name.
+
+    auto: bf16 on CUDA; on a CPU, bf16 where it has bf16 units and the probe measured a
+    verification-sized bf16 pass at least MIN_GAIN × faster than fp32 and a one-row pass no slower,
+    else fp32; fp32 elsewhere (MPS)."""
+    if dtype != "auto":
+        if dtype not in DTYPES:
+            raise ValueError(f"unknown dtype {dtype!r}; choose auto, {', '.join(DTYPES)}")
+        dt = DTYPES[dtype]
+        why = f"--dtype {dtype}"
+        if device.type == "cpu" and dt != torch.float32 and not bf16_flags():
+            why += " (this CPU has no bf16 units: expect it to be slower than float32)"
+        return NumericsChoice(dt, mode_of(dt), why)
+    if device.type == "cuda":
+        return NumericsChoice(torch.bfloat16, FAST, "auto: bfloat16 on CUDA")
+    if device.type != "cpu":
+        return NumericsChoice(torch.float32, EXACT, f"auto: float32 on {device.type}")
+    flags = bf16_flags()
+    if not flags:
+        return NumericsChoice(
+            torch.float32, EXACT, "auto: this CPU has no bf16 units (no avx512_bf16/amx_bf16/bf16 flag)"
+        )
+    ms = _cpu_probe()["ms"]
+    one = ms["float32"]["1"] / ms["bfloat16"]["1"]  # type: ignore[index]
+    nine = ms["float32"]["9"] / ms["bfloat16"]["9"]  # type: ignore[index]
+    words = (
+        f"{', '.join(flags)}; probe: bfloat16 {one:.2f}x float32's speed on a one-row pass, {nine:.2f}x on a 9-row pass"
+    )
+    # the evaluation model alone and the draft run one-row passes, verification runs several: bf16
+    # must win the second and not lose the first (within 5%: timing noise)
+    if nine >= MIN_GAIN and one >= 0.95:
+        return NumericsChoice(torch.bfloat16, FAST, f"auto: {words}")
+    why = f"below {MIN_GAIN}x on 9 rows" if nine < MIN_GAIN else "slower on one row"
+    return NumericsChoice(torch.float32, EXACT, f"auto: {words}; {why}: float32 kept")
+
+
+def row_limit(weights: list[torch.Tensor], limit: int = 64) -> int:
+    """The most rows a matmul with each of `weights` ([out, in]) takes while every row comes out
+    bit-identical to the same row computed alone (1 when even two rows differ). Kernels change
+    with the row count (on one AMX Xeon, 576→1536 in bf16 is row-invariant up to 32 rows); a pass
+    split into pieces of at most this many rows computes each position as a one-token pass does."""
+    gen = torch.Generator().manual_seed(0)
+    best = limit
+    with torch.inference_mode():
+        for w in weights:
+            x = torch.randn(limit, w.shape[1], generator=gen).to(w.dtype).to(w.device)
+            alone = torch.cat([torch.nn.functional.linear(x[i : i + 1], w) for i in range(limit)])
+            m = 1
+            while m < best and torch.equal(torch.nn.functional.linear(x[: m + 1], w), alone[: m + 1]):
+                m += 1
+            best = min(best, m)
+    return best

@@ -1,0 +1,223 @@
+"""Sizing a draft tree to the machine: `--tree auto`.
+
+Sequoia's idea (Chen et al. 2024, arXiv 2402.12374): the best tree depends on what verification
+costs on this hardware. We (1) time target passes over 1…64 positions appended to a real context
+(the cost curve), (2) for K = 1 (a chain), 2 and 4 children per node, grow one large dynamic tree
+per step on short calibration decodes and record which nodes the target accepted (greedy), and
+(3) for each (K, node budget N) take the accepted length the first N nodes of those trees would
+have given (a budget-N dynamic tree is exactly the first N nodes the large one created) and the
+step time the cost curve, the measured draft time per depth and the measured per-step overhead
+(a fixed part plus a part per node: logging grows with the tree) predict, and keep the one with
+the most tokens per second. It also says which acceptance rate α a chain would need here to
+break even, or to run 1.5× or 2× as fast as the evaluation model alone (alpha_needed).
+
+The result (cost curve, candidates, choice) goes into the trace's meta.tree.auto and is drawn on
+the speedup lab. Greedy acceptance stands in for every rule: it is what the draft can reach; the
+sampling rule accepts somewhat less at high temperature.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from specviz.core.decoder import DecodeConfig, speculative_decode
+from specviz.core.drafting import Drafter
+from specviz.core.rules import make_rule
+from specviz.core.theory import GOALS, alpha_needed, interpolate_cost, needed_text, step_cost_ms
+from specviz.core.tree import TreeShape, tree_mask, tree_positions
+from specviz.core.warp import Sampling
+from specviz.models.lm import CausalLM
+
+__all__ = [
+    "CALIBRATION_PROMPTS",
+    "SIZES",
+    "Sizing",
+    "choose",
+    "cost_curve",
+    "resolve_tree",
+    "size_tree",
+]
+
+SIZES = (1, 2, 4, 8, 16, 32, 48, 64)
+# per children-per-node K: the large calibration tree, and the node budgets tried (K = 1 is a chain)
+LARGE = {
+    1: TreeShape("dynamic", nodes=8, depth=8, topk=1),
+    2: TreeShape("dynamic", nodes=32, depth=8, topk=2),
+    4: TreeShape("dynamic", nodes=64, depth=8, topk=4),
+}
+CANDIDATES = {1: (2, 3, 4, 5, 6, 8), 2: (4, 6, 8, 12, 16, 24, 32), 4: (4, 8, 12, 16, 24, 32, 48, 64)}
+# calibration texts, not among the held-out prompts (assets/prompts/eval.txt)
+CALIBRATION_PROMPTS = ("Tell me about the history of the printing press.", "How do bees make honey?")
+
+
+def cost_curve(target: CausalLM, context: list[int], sizes: tuple[int, ...] = SIZES, reps: int = 5) -> dict[int, float]:
+    """The fastest of `reps` timings, in milliseconds, of one tree-masked target pass over k
+    positions after `context`, per k.
+
+    The sizes take turns within each repetition (1, 2, 4, …, 64, then again) and the fastest round
+    counts: other work on the machine (a browser on a classroom server, another session's run) only
+    ever adds time, and a median of a few timings still caught it for some sizes and not others,
+    which moved the α `alpha_needed` reports by a third between two measurements minutes apart."""
+    cache = target.new_cache()
+    target.forward(cache, context, last=1)
+    past = target.cache_length(cache)
+    times: dict[int, list[float]] = {k: [] for k in sizes}
+    for _ in range(reps + 1):  # the first round is a warm-up for every shape
+        for k in sizes:
+            parents = list(range(-1, k - 2))  # the root + a chain of k - 1 nodes: k positions
+            t0 = time.perf_counter()
+            target.forward_tree(cache, [context[-1]] * k, tree_positions(parents, past, 1), tree_mask(parents, past, 1))
+            target.sync()
+            times[k].append((time.perf_counter() - t0) * 1e3)
+            target.rollback(cache, past)
+    return {k: min(t[1:]) for k, t in times.items()}
+
+
+@dataclass
+class Sizing:
+    """What `auto` measured and chose."""
+
+    shape: TreeShape
+    costs_ms: dict[int, float]
+    candidates: list[dict[str, float]] = field(
+        default_factory=list
+    )  # topk, nodes, tokens_per_step, step_ms, tokens_per_s
+    draft_ms_per_level: float = 0.0
+    overhead_ms: float = 0.0  # per step, whatever its size
+    calibration_steps: int = 0
+    overhead_ms_per_node: float = 0.0  # and per drafted node
+
+    def meta(self) -> dict[str, Any]:
+        """meta.tree.auto: the cost curve, the candidates and the choice."""
+        return {
+            "costs_ms": {str(k): round(v, 2) for k, v in self.costs_ms.items()},
+            "draft_ms_per_level": round(self.draft_ms_per_level, 2),
+            "overhead_ms": round(self.overhead_ms, 2),
+            "overhead_ms_per_node": round(self.overhead_ms_per_node, 3),
+            "calibration_steps": self.calibration_steps,
+            "candidates": [{k: round(v, 3) for k, v in c.items()} for c in self.candidates],
+            "chosen": self.shape.text,
+            "alpha_needed": self.alpha_needed(),
+        }
+
+    def alpha_needed(self) -> dict[str, dict[str, float] | None]:
+        """For each goal in GOALS (as text: "1.5"): the α a chain would need here and its gamma, or None."""
+        out: dict[str, dict[str, float] | None] = {}
+        for goal in GOALS:
+            need = alpha_needed(
+                self.costs_ms,
+                self.draft_ms_per_level,
+                self.overhead_ms,
+                goal,
+                overhead_ms_per_node=self.overhead_ms_per_node,
+            )
+            out[f"{goal:g}"] = None if need is None else {"alpha": round(need[0], 3), "gamma": need[1]}
+        return out
+
+
+def choose(
+    costs: dict[int, float],
+    steps: dict[int, list[dict[str, Any]]],
+    draft_ms_per_level: float,
+    overhead_ms: float = 0.0,
+    depth: int = 8,
+    overhead_ms_per_node: float = 0.0,
+) -> tuple[TreeShape, list[dict[str, float]]]:
+    """The (children per node K, node budget N) with the most expected tokens per second.
+
+    steps[K]: the calibration's steps with the large K-tree (step["tree"] with nodes and path). A
+    budget-N tree is the first N nodes that tree created, so a step accepts the leading path nodes
+    created before node N; it costs one draft pass per depth of those N nodes, one target pass over
+    N + 1 positions (the nodes and the root), and the measured bookkeeping (overhead_ms per step plus
+    overhead_ms_per_node times N). With no calibration step that drafted anything, the answer is
+    the chain."""
+    rows: list[dict[str, float]] = []
+    for k, k_steps in sorted(steps.items()):
+        if not k_steps:
+            continue
+        for n in CANDIDATES.get(k, ()):
+            accepted, ms = [], []
+            for s in k_steps:
+                tree = s["tree"]
+                kept = next((i for i, j in enumerate(tree["path"]) if j >= n), len(tree["path"]))
+                accepted.append(kept)
+                deepest = max((nd["depth"] for nd in tree["nodes"][:n]), default=1)
+                ms.append(step_cost_ms(costs, deepest, n, draft_ms_per_level, overhead_ms, overhead_ms_per_node))
+            per_step = statistics.mean(accepted) + 1
+            step_ms = statistics.mean(ms)
+            rows.append(
+                {
+                    "topk": k,
+                    "nodes": n,
+                    "tokens_per_step": per_step,
+                    "step_ms": step_ms,
+                    "tokens_per_s": per_step / step_ms * 1e3,
+                }
+            )
+    if not rows:  # nothing was drafted on the calibration text (e.g. prompt lookup found no match)
+        return TreeShape("chain"), rows
+    best = max(rows, key=lambda r: r["tokens_per_s"])
+    return TreeShape("dynamic", nodes=int(best["nodes"]), depth=depth, topk=int(best["topk"])), rows
+
+
+def size_tree(target: CausalLM, drafter: Drafter, tokens: int = 32) -> Sizing:
+    """Measure the cost curve and short greedy calibration decodes with a large tree of each K; choose.
+    About 20 to 40 seconds on a 2-core CPU for the embedded pair."""
+    prompts = [target.encode(p) for p in CALIBRATION_PROMPTS]
+    costs = cost_curve(target, prompts[0])
+    steps: dict[int, list[dict[str, Any]]] = {}
+    levels = draft_ms = 0.0
+    overheads: list[tuple[int, float]] = []  # (nodes, ms beyond the target pass)
+    for k, large in LARGE.items():
+        cfg = DecodeConfig(rule=make_rule("greedy"), sampling=Sampling(0), max_new_tokens=tokens, tree=large)
+        steps[k] = []
+        for ids in prompts:
+            for s in speculative_decode(target, drafter, ids, cfg):
+                if not (s.get("tree") and s["tree"]["nodes"]):
+                    continue
+                steps[k].append(s)
+                levels += max(nd["depth"] for nd in s["tree"]["nodes"])
+                draft_ms += s["timing_ms"]["draft"]
+                # what a step costs beyond its target pass: masks, the rule, logging
+                n_pos = len(s["tree"]["nodes"]) + 1
+                overheads.append((n_pos - 1, s["timing_ms"]["verify"] - interpolate_cost(costs, n_pos)))
+    per_level = draft_ms / max(levels, 1)
+    overhead, per_node = _fit_overhead(overheads)
+    shape, rows = choose(costs, steps, per_level, overhead, overhead_ms_per_node=per_node)
+    return Sizing(shape, costs, rows, per_level, overhead, sum(len(v) for v in steps.values()), per_node)
+
+
+def _fit_overhead(points: list[tuple[int, float]]) -> tuple[float, float]:
+    """(ms per step, ms per node), both >= 0: a least-squares line through (nodes, overhead) points;
+    the median as a fixed cost when the points do not span several tree sizes."""
+    if not points:
+        return 0.0, 0.0
+    xs = [float(n) for n, _ in points]
+    if len(set(xs)) < 2:
+        return max(0.0, statistics.median(ms for _, ms in points)), 0.0
+    ys = [ms for _, ms in points]
+    slope, intercept = statistics.linear_regression(xs, ys)
+    if slope < 0:  # noise: no evidence that logging grows with the tree
+        return max(0.0, statistics.median(ys)), 0.0
+    if intercept < 0:  # no fixed part: the line through the origin
+        return 0.0, max(0.0, sum(x * y for x, y in zip(xs, ys, strict=True)) / sum(x * x for x in xs))
+    return intercept, slope
+
+
+def resolve_tree(
+    cfg: DecodeConfig, shape: TreeShape, target: CausalLM, drafter: Drafter, say: Callable[[str], None] = lambda _: None
+) -> tuple[DecodeConfig, dict[str, Any]]:
+    """cfg with the tree `shape`; for `auto`, the shape sized to this machine, and the meta to record
+    (meta.tree, with .auto: the cost curve, the candidates, the choice). `say` hears progress."""
+    if shape.kind != "auto":
+        return dataclasses.replace(cfg, tree=shape), {}
+    say("sizing the draft tree to this machine (target passes over 1-64 positions) ...")
+    sizing = size_tree(target, drafter)
+    auto = sizing.meta()
+    say(f"tree: {sizing.shape.text}; {needed_text(auto['alpha_needed'])}")
+    return dataclasses.replace(cfg, tree=sizing.shape), {"tree": {**sizing.shape.meta(), "auto": auto}}

@@ -1,0 +1,154 @@
+"""specviz.models.numerics (the dtype a machine computes fast) and the model layer's exact rows (models.rows_attention)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from specviz.core.decoder import DecodeConfig, target_decode
+from specviz.core.rules import make_rule
+from specviz.core.tree import TreeShape
+from specviz.core.warp import Sampling
+from specviz.drafters.factory import make_drafter
+from specviz.drafters.model import ModelDrafter
+from specviz.drafters.pair import load_pair
+from specviz.models import numerics
+from specviz.models.lm import ROWS_ATTENTION, CausalLM
+from specviz.models.presets import REPO_ROOT
+from specviz.run.record import Recording
+from specviz.trace import first_parting, validate
+from tests.conftest import PROMPT, make_model
+
+CPU = torch.device("cpu")
+
+
+def _probe(gain: float, one_row: float = 1.0) -> dict[str, object]:
+    """A probe where bf16 is `gain` x fp32's speed on 9 rows and `one_row` x on one row."""
+    return {"ms": {"float32": {"1": 1.0, "9": 2.0 * gain}, "bfloat16": {"1": 1.0 / one_row, "9": 2.0}}}
+
+
+def test_named_dtypes_are_taken_as_asked() -> None:
+    assert numerics.choose(CPU, "float32") == numerics.NumericsChoice(torch.float32, "exact", "--dtype float32")
+    assert numerics.choose(CPU, "bf16").mode == "fast"
+    with pytest.raises(ValueError, match="unknown dtype 'int4'; choose auto, float32"):
+        numerics.choose(CPU, "int4")
+
+
+def test_forced_bf16_on_a_cpu_without_bf16_units_says_it_is_slow(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(numerics, "bf16_flags", lambda: [])
+    assert "no bf16 units: expect it to be slower" in numerics.choose(CPU, "bfloat16").why
+
+
+def test_auto_keeps_float32_without_bf16_units(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(numerics, "bf16_flags", lambda: [])
+    monkeypatch.setattr(numerics, "_cpu_probe", lambda: pytest.fail("no probe needed without bf16 units"))
+    choice = numerics.choose(CPU)
+    assert choice.dtype == torch.float32 and choice.mode == "exact" and "no bf16 units" in choice.why
+
+
+@pytest.mark.parametrize(
+    ("gain", "one_row", "dtype"),
+    [(1.72, 1.5, torch.bfloat16), (1.1, 1.5, torch.float32), (1.72, 0.87, torch.float32)],  # the last: this Xeon
+)
+def test_auto_follows_the_measured_probe(
+    monkeypatch: pytest.MonkeyPatch, gain: float, one_row: float, dtype: torch.dtype
+) -> None:
+    monkeypatch.setattr(numerics, "bf16_flags", lambda: ["avx512_bf16"])
+    monkeypatch.setattr(numerics, "_cpu_probe", lambda: _probe(gain, one_row))
+    choice = numerics.choose(CPU)
+    assert choice.dtype == dtype and f"{gain:.2f}x on a 9-row pass" in choice.why
+    assert choice.meta()["dtype"] == str(dtype).removeprefix("torch.")
+
+
+def test_auto_is_bf16_on_cuda_and_fp32_on_mps() -> None:
+    assert numerics.choose(torch.device("cuda")).dtype == torch.bfloat16
+    assert numerics.choose(torch.device("mps")).dtype == torch.float32
+
+
+def test_the_probe_is_cached_per_machine(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("SPECVIZ_CACHE", str(tmp_path))
+    calls = []
+    monkeypatch.setattr(numerics, "probe", lambda: calls.append(1) or _probe(2.0))
+    first = numerics._cpu_probe()
+    assert numerics._cpu_probe() == first and calls == [1]
+    (cached,) = (tmp_path / "numerics").glob("cpu-*.json")
+    assert json.loads(cached.read_text())["ms"] == first["ms"]
+    cached.write_text("{broken")  # a damaged cache is measured again
+    numerics._cpu_probe()
+    assert calls == [1, 1]
+
+
+def test_the_real_probe_measures_both_dtypes() -> None:
+    result = numerics.probe()
+    assert set(result["ms"]) == {"float32", "bfloat16"}
+    assert all(v > 0 for per in result["ms"].values() for v in per.values())
+
+
+def test_row_limit_finds_where_rows_stay_bit_identical() -> None:
+    w = torch.randn(48, 32).to(torch.bfloat16)
+    limit = numerics.row_limit([w], limit=16)
+    assert 1 <= limit <= 16
+    x = torch.randn(limit, 32).to(torch.bfloat16)
+    alone = torch.cat([torch.nn.functional.linear(x[i : i + 1], w) for i in range(limit)])
+    assert torch.equal(torch.nn.functional.linear(x, w), alone)
+
+
+@pytest.fixture
+def rows_lm(tokenizer) -> CausalLM:
+    """A tiny float32 model computing rows one at a time, in pieces of 4 positions."""
+    lm = CausalLM(make_model(0, len(tokenizer)), tokenizer, "tiny-rows", CPU)
+    lm.rows = 4
+    lm.model.set_attn_implementation(ROWS_ATTENTION)
+    return lm
+
+
+def test_rows_and_pieces_compute_what_one_fused_pass_does(target: CausalLM, rows_lm: CausalLM) -> None:
+    ids = [*PROMPT, 8, 9, 10]
+    fused = target.forward(target.new_cache(), ids)
+    cache = rows_lm.new_cache()
+    pieces = rows_lm.forward(cache, ids)
+    assert pieces.shape == fused.shape and torch.allclose(pieces, fused, atol=1e-4)
+    assert rows_lm.cache_length(cache) == len(ids)
+    last = rows_lm.forward(rows_lm.new_cache(), ids, last=6)  # the last 6 rows span two pieces
+    assert torch.allclose(last, fused[-6:], atol=1e-4)
+    lg, hidden = rows_lm.forward_features(rows_lm.new_cache(), ids, last=1)
+    assert lg.shape[0] == 1 and hidden.shape[0] == len(ids)
+
+
+def test_exact_rows_keep_greedy_chains_and_trees_lossless(target: CausalLM, draft_lm: CausalLM, rows_lm) -> None:
+    alone = list(target_decode(rows_lm, PROMPT, Sampling(0), 30))
+    for tree in (TreeShape(), TreeShape.parse("3,2,1,1")):
+        cfg = DecodeConfig(gamma=4, rule=make_rule("greedy"), sampling=Sampling(0), max_new_tokens=30, tree=tree)
+        trace = Recording(rows_lm, ModelDrafter(draft_lm, target.vocab_size), "", cfg, prompt_ids=PROMPT).run()
+        assert trace["output"]["token_ids"] == alone
+        assert validate(trace) == [] and trace["meta"]["numerics"]["rows"] == "one-token"
+
+
+EVAL = (REPO_ROOT / "assets" / "prompts" / "eval.txt").read_text().splitlines()
+
+
+@pytest.fixture(scope="module")
+def fast_pair():
+    return load_pair("default", "standalone", "cpu", "bfloat16")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("tree", ["chain", "dynamic:8:8:4"])
+def test_fast_numerics_keep_the_contract_on_the_embedded_pair(fast_pair, tree: str) -> None:
+    """bf16 greedy speculative output equals the evaluation model alone in bf16, or parts only at a
+    near-tie the trace proves: never otherwise. Where this CPU's matmuls are row-invariant (exact rows
+    on), it must be identical."""
+    target, draft = fast_pair
+    shape = TreeShape() if tree == "chain" else TreeShape.parse(tree)
+    for prompt in EVAL[4:7]:
+        ids = target.encode(prompt)
+        cfg = DecodeConfig(gamma=4, rule=make_rule("greedy"), sampling=Sampling(0), max_new_tokens=40, tree=shape)
+        trace = Recording(target, make_drafter(target, draft), "", cfg, prompt_ids=ids).run()
+        verdict = first_parting(trace, list(target_decode(target, ids, Sampling(0), 40)))
+        assert verdict.verdict in ("identical", "near-tie"), verdict.words()
+        if target.rows:
+            assert verdict.verdict == "identical", verdict.words()
+        assert trace["meta"]["numerics"]["mode"] == "fast" and trace["meta"]["dtype"] == "bfloat16"

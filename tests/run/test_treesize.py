@@ -1,0 +1,28 @@
+"""treesize: the overhead fit and the sizing's report of the α a chain needs (theory.alpha_needed).
+`choose` and the whole `auto` run are tested in test_tree.py."""
+
+from __future__ import annotations
+
+import pytest
+
+from specviz.core.tree import TreeShape
+from specviz.run.treesize import Sizing, _fit_overhead
+
+FLAT = {1: 100.0, 64: 100.0}
+
+
+def test_sizing_meta_reports_the_needed_alpha_per_goal():
+    meta = Sizing(TreeShape("chain"), FLAT).meta()
+    assert set(meta["alpha_needed"]) == {"1", "1.5", "2"}
+    assert meta["alpha_needed"]["2"]["gamma"] == 8
+
+
+def test_the_overhead_fit_splits_fixed_and_per_node_costs():
+    assert _fit_overhead([(8, 14.0), (32, 38.0), (64, 70.0)]) == pytest.approx((6.0, 1.0))
+    assert _fit_overhead([(8, 10.0), (8, 12.0)]) == (11.0, 0.0)  # one size: a fixed cost
+    assert _fit_overhead([(8, 30.0), (64, 10.0)]) == (20.0, 0.0)  # falling: noise, no per-node part
+    assert _fit_overhead([]) == (0.0, 0.0)
+
+
+def test_a_negative_intercept_fits_through_the_origin():
+    assert _fit_overhead([(10, 5.0), (20, 30.0)]) == pytest.approx((0.0, (50 + 600) / 500))

@@ -1,0 +1,87 @@
+"""The draft's training data: shards round-trip as safetensors, rounds never leak held-out prompts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from specviz.train import draft as td
+
+
+def _shard(prompt_ids: list[list[int]], response: list[list[int]], ends: list[int]) -> dict:
+    resp = torch.tensor(response)
+    valid = torch.arange(resp.shape[1]).expand_as(resp) < torch.tensor(ends).view(-1, 1)
+    probs = torch.full((*resp.shape, td.TOPK), 1.0 / td.TOPK).half()
+    index = resp.unsqueeze(-1).repeat(1, 1, td.TOPK).int()
+    return {"prompt": prompt_ids, "response": resp, "valid": valid, "probs": probs, "index": index}
+
+
+def test_shards_round_trip_with_their_batch_and_round(tmp_path: Path) -> None:
+    s = _shard([[1, 2, 3], [4]], [[5, 6, 7], [8, 9, 0]], [3, 2])
+    td.save_shard(tmp_path / "shard-007.safetensors", s)
+    td.save_shard(tmp_path / "shard-007-r2.safetensors", s)
+    assert not list(tmp_path.glob("*.pt"))  # never pickles
+    loaded = td.load_shards(tmp_path)
+    assert sorted((x["batch"], x["round"]) for x in loaded) == [(7, 0), (7, 2)]
+    for x in loaded:
+        assert x["prompt"] == [[1, 2, 3], [4]]
+        assert torch.equal(x["response"], s["response"])
+        assert torch.equal(x["valid"], s["valid"])
+
+
+def test_split_holds_out_the_last_batches_in_every_round() -> None:
+    shards = [{"batch": b, "round": r} for b in range(5) for r in (0, 1, 2)]
+    train, held = td.split(shards, holdout=2)
+    assert {s["batch"] for s in train} == {0, 1, 2}
+    assert len(train) == 9  # every round of the training batches
+    assert [(s["batch"], s["round"]) for s in held] == [(3, 0), (4, 0)]  # round 0 only
+
+
+def test_token_map_and_examples_map_rare_tokens_to_unk() -> None:
+    s = _shard([[1, 1, 2]], [[3, 3, 3, 9]], [3])  # 9 is past the answer's end: not counted
+    token_map = td.build_token_map([s], size=3)
+    assert token_map == [3, 1]  # the two most frequent; the last draft id is "any other token"
+    unk = len(token_map)
+    lookup = torch.full((16,), unk, dtype=torch.long)
+    lookup[torch.tensor(token_map)] = torch.arange(len(token_map))
+    [(ids, plen, hard, soft_idx, soft_p)] = td.examples([s], lookup, unk)
+    assert plen == 3
+    assert ids.tolist() == [1, 1, unk, 0, 0, 0]
+    assert hard.tolist() == [0, 0, 0] and soft_idx[:, 0].tolist() == [0, 0, 0]
+    assert torch.allclose(soft_p.sum(-1), torch.ones(3))
+
+
+def test_model_card_says_how_the_draft_was_initialised(tmp_path: Path) -> None:
+    cfg = {"num_hidden_layers": 2, "hidden_size": 256, "num_attention_heads": 4, "num_key_value_heads": 4}
+    (tmp_path / "config.json").write_text(json.dumps({**cfg, "intermediate_size": 1024}))
+    (tmp_path / "model.safetensors").write_bytes(b"\0" * 1024)
+    stats = {
+        "params": 4_195_584,
+        "vocab": 8192,
+        "layers_from_target": [0, 1],
+        "steps": 100,
+        "best_step": 100,
+        "hidden": 256,
+        "target_hidden": 576,
+        "weight_decay": 0.1,
+        "batch": 16,
+        "lr": 1e-3,
+        "hard_weight": 0.5,
+        "seed": 0,
+        "rounds": 3,
+        "greedy_answers": 1152,
+        "train_answers": 4600,
+        "train_tokens": 490_000,
+        "heldout_agreement_start": 0.001,
+        "heldout_agreement": 0.45,
+        "heldout_vocab_coverage": 0.95,
+        "train_minutes": 25.0,
+    }
+    td.write_card(tmp_path, stats)
+    card = (tmp_path / "README.md").read_text()
+    assert "principal directions" in card and "copied" not in card
+    assert "answered 3 time(s)" in card and "1152 of them greedy" in card and "45.0%" in card
+    td.write_card(tmp_path, {**stats, "target_hidden": 256})
+    assert "layers copied from target layers [0, 1]" in (tmp_path / "README.md").read_text()

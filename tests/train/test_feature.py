@@ -1,0 +1,132 @@
+"""Training the feature head: the training-time-test mask, the unroll, the data, a few real steps."""
+
+import json
+
+import torch
+
+from specviz.drafters.feature import FeatureHead, HeadConfig, save_head
+from specviz.train.feature import (
+    add_decoding,
+    depth_mask,
+    evaluate,
+    expected_tokens,
+    extract,
+    head_loss,
+    init_head,
+    unroll,
+    write_card,
+)
+
+
+def test_depth_mask_sees_real_pairs_up_to_the_anchor_and_its_own_chain():
+    m = depth_mask(6, 2)  # [6, 18]: the keys of depths 0, 1, 2
+    row = m[4]  # a chain anchored at real pair 2, now two drafts deep
+    assert row[:6].tolist() == [True, True, True, False, False, False]
+    assert row[6:12].nonzero().view(-1).tolist() == [3]  # its depth-1 pair, at position 3
+    assert row[12:].nonzero().view(-1).tolist() == [4]  # itself
+    assert m.any(1).all()  # no query without a key (no NaN rows), even before a chain could start
+    assert torch.equal(depth_mask(4, 0), torch.ones(4, 4).tril().bool())
+
+
+def test_unroll_equals_what_the_drafter_computes_rolling_forward(target):
+    torch.manual_seed(0)
+    head = FeatureHead(HeadConfig.from_target(target.model.config)).eval()
+    t, d = 9, head.cfg.hidden_size
+    feats, emb = torch.randn(1, t, d), torch.randn(1, t - 1, d)
+    with torch.no_grad():
+        preds = unroll(head, feats, emb, 3)
+        for anchor in (0, 2, 5):
+            out, kv = head(feats[:, : anchor + 1], emb[:, : anchor + 1], torch.arange(anchor + 1))
+            h = out[0, -1]
+            torch.testing.assert_close(h, preds[0][0, anchor], atol=1e-5, rtol=1e-4)
+            for k in (1, 2):
+                i = anchor + k  # the k-th roll-forward reads its own prediction and the real token t_{i+1}
+                out, kv = head(h.view(1, 1, -1), emb[:, i : i + 1], torch.tensor([i]), kv)
+                h = out[0, -1]
+                torch.testing.assert_close(h, preds[k][0, i], atol=1e-5, rtol=1e-4)
+
+
+def _shards(target, n=6):
+    g = torch.Generator().manual_seed(0)
+    prompts = [[1, *torch.randint(3, 20, (4,), generator=g).tolist()] for _ in range(n)]
+    resp = torch.randint(3, 40, (n, 12), generator=g)
+    valid = torch.ones(n, 12, dtype=torch.bool)
+    valid[0, 6:] = False  # an answer that ended early: padding after it is never read
+    return [{"prompt": prompts, "response": resp, "valid": valid}]
+
+
+def test_extract_gives_the_targets_features_per_position(target):
+    shards = _shards(target)
+    data = extract(target, shards, batch=4, with_greedy=True)
+    assert len(data) == 6 and sorted(len(e.ids) for e in data)[0] == 5 + 6
+    e = data[0]
+    with torch.no_grad():
+        ref = target.model(input_ids=e.ids[None], output_hidden_states=True).hidden_states[-1][0]
+    torch.testing.assert_close(e.features.float(), ref, atol=2e-2, rtol=1e-2)  # stored as float16
+    assert e.greedy is not None and torch.equal(e.greedy, target.model.lm_head(ref).argmax(-1))
+
+
+def test_a_few_steps_lower_the_loss_and_evaluate_reports_each_position(target):
+    torch.manual_seed(0)
+    data = extract(target, _shards(target), batch=6, with_greedy=True)
+    head = init_head(target)
+    embed = target.model.get_input_embeddings().weight.detach()
+    rows = target.model.get_output_embeddings().weight.detach()
+    sub = torch.arange(rows.shape[0])
+    opt = torch.optim.AdamW(head.parameters(), lr=3e-3)
+    first = None
+    for _ in range(30):
+        loss, stats = head_loss(head, data, embed, rows, depth=3, ce_weight=0.3)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        first = first if first is not None else loss.item()
+    assert loss.item() < 0.9 * first  # the cross-entropy to a soft p has an entropy floor
+    assert len(stats) == 3 and all(c > 0 for _, c in stats)
+    agree = evaluate(head, data, embed, rows, 3, sub)
+    assert len(agree) == 3 and all(0 <= a <= 1 for a in agree)
+    assert expected_tokens([1.0, 1.0]) == 3.0 and expected_tokens([0.5, 0.5]) == 1.75
+
+
+def test_the_model_card_reports_agreement_by_position(target, tmp_path):
+    stats = {
+        "params": 1000,
+        "vocab": 10,
+        "depth": 2,
+        "warm_steps": 5,
+        "steps": 10,
+        "best_step": 10,
+        "batch": 2,
+        "lr": 1e-3,
+        "ce_weight": 0.3,
+        "seed": 0,
+        "rounds": 1,
+        "train_answers": 4,
+        "train_answer_tokens": 40,
+        "heldout_answers": 2,
+        "heldout_agreement_start": [0.01, 0.0],
+        "heldout_agreement_by_position": [0.6, 0.4],
+        "heldout_expected_tokens_per_step": 1.84,
+        "feature_minutes": 0.1,
+        "train_minutes": 0.2,
+    }
+    save_head(init_head(target), tmp_path, None, stats)
+    write_card(tmp_path, stats)
+    card = (tmp_path / "README.md").read_text()
+    assert "by draft position: 1: 60.0%, 2: 40.0%" in card and "1.84" in card
+    bench = {
+        "date": "2026-11-29",
+        "machine": {"cpu": "AMD EPYC"},
+        "prompts": 10,
+        "gamma": 4,
+        "max_new_tokens": 128,
+        "tokens_per_step": 2.61,
+        "sampling_t0.7": {"tokens_per_step": 2.3},
+        "speedup_vs_target": 1.42,
+        "hf_assisted_ratio": 1.7,
+    }
+    (tmp_path / "bench.json").write_text(json.dumps(bench))
+    add_decoding(tmp_path, tmp_path / "bench.json")
+    card = (tmp_path / "README.md").read_text()
+    assert "**2.61 tokens per step**" in card and "**1.42x** the target alone" in card
+    assert json.loads((tmp_path / "training.json").read_text())["decoding"]["cpu"] == "AMD EPYC"
