@@ -174,7 +174,7 @@ TRACE_MODULES = sorted(f"trace/{p.name}" for p in (Path(specviz.__file__).parent
 
 
 @pytest.mark.parametrize(
-    "path", [*TRACE_MODULES, "formats/eventlog.py", *(f"formats/runsummary/{p.name}" for p in RUNSUMMARY)]
+    "path", [*TRACE_MODULES, "formats/eventlog.py", "formats/opener.py", *(f"formats/runsummary/{p.name}" for p in RUNSUMMARY)]
 )
 def test_trace_module_is_pure_python(path: str) -> None:
     """Traces, event logs and run summaries must be readable without torch or transformers:

@@ -157,7 +157,7 @@ def _unnamed(message: str, path: Path) -> str:
 
 def _check(path: Path, minimal: bool) -> tuple[Trace | None, list[str]]:
     """The trace and its problems; a file that does not parse has one problem and no trace."""
-    from specviz.formats.eventlog import load_any
+    from specviz.formats.opener import load_any
     from specviz.trace import TraceError, finish, load, validate
 
     try:
@@ -227,7 +227,7 @@ def _export(paths: list[Path], out: Path, title: str | None) -> int:
 
 def _summarize(path: Path, as_json: bool) -> int:
     """A trace, an event log (a minimal trace) or a serving engine's run summary, summarised."""
-    from specviz.formats.eventlog import load_record
+    from specviz.formats.opener import load_record
     from specviz.formats.runsummary import FORMAT as SUMMARY
     from specviz.formats.runsummary import describe, summary_stats
     from specviz.trace import TraceError, finish, no_draft_words, rate, summarize, undefined_words, validate

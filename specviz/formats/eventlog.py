@@ -13,7 +13,8 @@ docs/EVENTLOG.md describes every column. The result passes `validate(trace, stri
 analysis; ...). Like `specviz.trace.loads`, every function here treats its input as hostile and
 raises only TraceError, whose message names the line and the column.
 
-Pure Python, like specviz.trace: no torch, no streamlit.
+Pure Python, like specviz.trace: no torch, no streamlit. What a file is, and the opener for every
+kind of upload, is specviz.formats.opener.
 """
 
 from __future__ import annotations
@@ -22,15 +23,12 @@ import csv
 import io
 import math
 import re
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from specviz.formats.runsummary import RunSummary, loads_summary, sniff_summary
 from specviz.trace import (
     FORMAT,
-    GZIP_MAGIC,
     MAX_BYTES,
     MAX_STEPS,
     VERSION,
@@ -40,24 +38,17 @@ from specviz.trace import (
     _short,
     check_unicode,
     finish,
-    loads,
     read_file,
     read_text,
     validate,
 )
 
 __all__ = [
-    "ACCEPTED_KINDS",
     "COLUMNS",
     "MAX_ROWS",
     "REQUIRED",
-    "load_any",
     "load_eventlog",
-    "load_record",
-    "loads_any",
     "loads_eventlog",
-    "loads_record",
-    "sniff",
 ]
 
 REQUIRED = ("step", "position", "draft_token")
@@ -101,11 +92,6 @@ def load_eventlog(path: str | Path, max_bytes: int = MAX_BYTES) -> Trace:
     return loads_eventlog(read_file(path, max_bytes), Path(path).name, max_bytes)
 
 
-def load_any(path: str | Path, max_bytes: int = MAX_BYTES) -> Trace:
-    """A native trace or an event log from a file, whichever it is (what the app's upload accepts)."""
-    return loads_any(read_file(path, max_bytes), Path(path).name, max_bytes)
-
-
 def loads_eventlog(data: bytes | str, name: str = "event log", max_bytes: int = MAX_BYTES) -> Trace:
     """Parse a CSV or JSONL event log into a minimal native trace. Raises only TraceError."""
     text = _text(data, name, max_bytes)
@@ -114,66 +100,6 @@ def loads_eventlog(data: bytes | str, name: str = "event log", max_bytes: int = 
     if not rows:
         raise TraceError(f"{name} has a header but no rows: an event log needs one row per drafted token")
     return _build(rows, columns, ignored, name, fmt)
-
-
-def sniff(data: bytes | str, name: str = "") -> str:
-    """ "trace" or "eventlog": what these bytes most likely are (by name, then by content)."""
-    lower = name.lower()
-    if lower.endswith((".csv", ".csv.gz", ".tsv")):
-        return "eventlog"
-    head = _head(data)
-    if head is None:
-        return "trace"  # damaged gzip: let the trace reader say so
-    if not head.startswith("{"):
-        first = head.split("\n", 1)[0].lower()
-        return "eventlog" if "step" in first and "draft_token" in first else "trace"
-    first = head.split("\n", 1)[0]
-    return "eventlog" if '"draft_token"' in first and '"format"' not in first else "trace"
-
-
-def _head(data: bytes | str) -> str | None:
-    """The first 4 KB of the text (gunzipped), or None for damaged gzip."""
-    raw = data[:4096].encode("utf-8", "surrogatepass") if isinstance(data, str) else bytes(data[:65536])
-    if raw[:2] == GZIP_MAGIC:
-        try:  # only the beginning is needed: decompress at most 4 KB of it
-            raw = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(raw, 4096)
-        except zlib.error:
-            return None
-    return raw[:4096].decode("utf-8", "replace").lstrip("\ufeff \t\r\n")
-
-
-ACCEPTED_KINDS = (
-    "a specviz trace (.json, .json.gz, .jsonl), an event log (CSV or JSONL rows, one per drafted token: "
-    "docs/EVENTLOG.md), or a serving engine's run summary (vLLM 'SpecDecoding metrics' log lines or its "
-    "/metrics text, SGLang meta_info, llama.cpp timings or speculative-example statistics, TensorRT-LLM "
-    "speculative_decoding)"
-)
-
-
-def loads_record(data: bytes | str, name: str = "upload", max_bytes: int = MAX_BYTES) -> Trace | RunSummary:
-    """Whatever specviz reads: a trace, an event log (as a minimal trace) or a serving engine's run
-    summary (specviz.formats.runsummary). Raises only TraceError; for a file of none of these kinds the
-    message names the kinds that are accepted."""
-    if sniff_summary(data, name) is not None:
-        return loads_summary(data, name, max_bytes)
-    try:
-        return loads_any(data, name, max_bytes)
-    except TraceError as exc:
-        head = _head(data) or ""
-        if "specviz-trace" in head or sniff(data, name) == "eventlog":
-            raise  # one of ours, damaged: its own message says where
-        raise TraceError(f"{exc}. specviz reads {ACCEPTED_KINDS}") from None
-
-
-def load_record(path: str | Path, max_bytes: int = MAX_BYTES) -> Trace | RunSummary:
-    return loads_record(read_file(path, max_bytes), Path(path).name, max_bytes)
-
-
-def loads_any(data: bytes | str, name: str = "upload", max_bytes: int = MAX_BYTES) -> Trace:
-    """A native trace (.json, .json.gz, .jsonl) or an event log (.csv, JSONL rows), whichever it is."""
-    if sniff(data, name) == "eventlog":
-        return loads_eventlog(data, name, max_bytes)
-    return loads(data, name, max_bytes)
 
 
 # ---------------------------------------------------------------- bytes to rows

@@ -17,7 +17,7 @@ import streamlit as st
 
 from specviz import figures as fg
 from specviz.figures import literal
-from specviz.formats.eventlog import loads_any
+from specviz.formats.opener import loads_any
 from specviz.formats.runsummary import sniff_summary
 from specviz.run import live
 from specviz.teach.player import meta_line

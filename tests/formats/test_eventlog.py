@@ -17,7 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from specviz.figures import missing_parts
-from specviz.formats.eventlog import COLUMNS, MAX_ROWS, load_eventlog, loads_any, loads_eventlog, sniff
+from specviz.formats.eventlog import COLUMNS, MAX_ROWS, load_eventlog, loads_eventlog
+from specviz.formats.opener import loads_any, sniff
 from specviz.trace import TraceError, dumps, output_ids, validate
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -15,7 +15,7 @@ import pytest
 from specviz import figures as fg
 from specviz.figures import tree as ftree
 from specviz.figures.spec import to_figure
-from specviz.formats.eventlog import load_any
+from specviz.formats.opener import load_any
 from specviz.teach import player
 from specviz.trace import load
 

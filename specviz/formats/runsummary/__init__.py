@@ -34,12 +34,12 @@ from pathlib import Path
 from typing import Any
 
 from specviz.formats.runsummary._common import (
-    ACCEPTED_KINDS,
     ENGINES,
     FORMAT,
     MAX_POSITIONS,
     MAX_RECORDS,
     SNIFF_BYTES,
+    SUMMARY_KINDS,
     RunSummary,
     _where,
 )
@@ -168,7 +168,7 @@ def _loads(data: bytes | str, name: str, max_bytes: int) -> RunSummary:
 
 def _not_a_summary(name: str, trace: bool) -> TraceError:
     hint = " (it is a specviz trace: open it as a trace)" if trace else ""
-    return TraceError(f"{name} is none of the formats specviz reads as a run summary{hint}: {ACCEPTED_KINDS}")
+    return TraceError(f"{name} is none of the formats specviz reads as a run summary{hint}: {SUMMARY_KINDS}")
 
 
 def _text_kind(text: str) -> str | None:
@@ -224,9 +224,7 @@ def _from_json(values: list[tuple[int, Any]], stream: bool, partial: bool, name:
         chosen.append((line, obj))
     if engine is None:
         if stream:
-            raise TraceError(
-                f"{name}: no event of the stream carries speculative-decoding statistics: {ACCEPTED_KINDS}"
-            )
+            raise TraceError(f"{name}: no event of the stream carries speculative-decoding statistics: {SUMMARY_KINDS}")
         trace = any(obj.get("format") == "specviz-trace" for _, obj in records)
         raise _not_a_summary(name, trace)
     parse: Callable[[list[tuple[int, dict[str, Any]]], str, bool], RunSummary] = {

@@ -29,7 +29,7 @@ SRC_LLAMA_EXAMPLE = "llama.cpp speculative example statistics"
 SRC_TRT = "TensorRT-LLM per-choice speculative_decoding"
 SRC_TRT_AVG = "TensorRT-LLM per-choice avg_decoded_tokens_per_iter"
 
-ACCEPTED_KINDS = (
+SUMMARY_KINDS = (
     "vLLM 'SpecDecoding metrics:' or 'Speculative metrics:' log lines, vLLM /metrics (Prometheus) text, "
     "vLLM or TensorRT-LLM OpenAI responses with speculative-decoding stats, SGLang /generate responses "
     "(meta_info.spec_verify_ct), llama.cpp server responses (timings), or the llama.cpp speculative "
