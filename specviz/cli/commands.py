@@ -1,9 +1,9 @@
 """Command line: `python -m specviz record | validate | summarize | bench`. docs/CLI.md describes it.
 
 Errors are one line on stderr, never a traceback: exit 2 for bad arguments or models that will
-not load, 1 for invalid traces (and unexpected failures), 130 for Ctrl-C. Each subcommand
-imports what it needs when it runs; `validate` and `summarize` need only specviz.trace (and
-specviz.formats.eventlog for `validate --minimal`).
+not load, 1 for invalid traces (and unexpected failures), 130 for Ctrl-C. `validate`,
+`summarize` and `export` need only the pure-Python layers (trace, formats; teach for export);
+`record` and `bench` import torch and the models when they run (specviz.cli.record, specviz.run.bench).
 """
 
 from __future__ import annotations
@@ -13,27 +13,32 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import NoReturn
 
+from specviz.cli.words import clean, one_line
+from specviz.formats.opener import load_any, load_record
+from specviz.formats.runsummary import FORMAT as SUMMARY
+from specviz.formats.runsummary import describe, summary_stats
 from specviz.run.options import (
     add_decoding_arguments,
     add_policy_arguments,
     add_tree_argument,
     int_at_least,
 )
-
-if TYPE_CHECKING:
-    from specviz.run.record import Recording
-    from specviz.trace import Trace
+from specviz.trace import (
+    MAX_PROBLEMS,
+    Trace,
+    TraceError,
+    finish,
+    load,
+    no_draft_words,
+    rate,
+    summarize,
+    undefined_words,
+    validate,
+)
 
 __all__ = ["main"]
-
-
-def _say(text: str) -> None:
-    print(text, file=sys.stderr)
-
-
-TRACE_SUFFIXES = (".json", ".json.gz", ".jsonl")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -120,7 +125,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.cmd == "summarize":
             return _summarize(args.file, args.json)
         if args.cmd == "record":
-            return _record(args)
+            from specviz.cli.record import record  # torch and the models: only when recording
+
+            return record(args)
         if args.cmd == "export":
             return _export(args.files, args.output, args.title)
         from specviz.run.bench import run as bench
@@ -133,18 +140,8 @@ def main(argv: list[str] | None = None) -> int:
         # the last resort: one line, not a traceback (SPECVIZ_DEBUG=1 shows it); bench keeps its own policy
         if args.cmd == "bench" or os.environ.get("SPECVIZ_DEBUG"):
             raise
-        print(f"error: unexpected {type(exc).__name__}: {_one_line(str(exc))[:300]}", file=sys.stderr)
+        print(f"error: unexpected {type(exc).__name__}: {one_line(str(exc))[:300]}", file=sys.stderr)
         return 1
-
-
-def _one_line(s: str) -> str:
-    """Messages from libraries can span lines (a hub error quotes its own); stderr gets one."""
-    return _clean(" ".join(s.split()))
-
-
-def _clean(s: str) -> str:
-    """Text from a trace, printable on any terminal (a JSON string may hold lone surrogates)."""
-    return s.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 # ---------------------------------------------------------------- validate, summarize
@@ -157,8 +154,6 @@ def _unnamed(message: str, path: Path) -> str:
 
 def _check(path: Path, minimal: bool) -> tuple[Trace | None, list[str]]:
     """The trace and its problems; a file that does not parse has one problem and no trace."""
-    from specviz.formats.opener import load_any
-    from specviz.trace import TraceError, finish, load, validate
 
     try:
         trace = load_any(path) if minimal else load(path)
@@ -172,13 +167,12 @@ def _check(path: Path, minimal: bool) -> tuple[Trace | None, list[str]]:
 
 
 def _validate(paths: list[Path], minimal: bool = False) -> int:
-    from specviz.trace import MAX_PROBLEMS
 
     rc = 0
     for path in paths:
         trace, problems = _check(path, minimal)
         for line in problems:
-            print(f"{path}: {_clean(line)}")
+            print(f"{path}: {clean(line)}")
         if len(problems) >= MAX_PROBLEMS:
             print(f"{path}: (only the first {MAX_PROBLEMS} problems are shown)")
         if problems or trace is None:
@@ -203,7 +197,7 @@ def _export(paths: list[Path], out: Path, title: str | None) -> int:
         trace, problems = _check(path, True)
         if trace is None or problems:
             for line in problems[:5]:
-                print(f"{path}: {_clean(line)}", file=sys.stderr)
+                print(f"{path}: {clean(line)}", file=sys.stderr)
             print(f"{path}: not exported; fix the trace or check it with `validate --minimal`", file=sys.stderr)
             return 1
         traces.append((path.name.removesuffix(".gz").removesuffix(".json").removesuffix(".jsonl"), trace))
@@ -213,10 +207,10 @@ def _export(paths: list[Path], out: Path, title: str | None) -> int:
     try:
         size = write_lesson(traces, out, title)
     except ValueError as exc:  # a number JSON cannot hold (NaN) in a trace
-        print(f"{out}: not written: {_one_line(str(exc))}", file=sys.stderr)
+        print(f"{out}: not written: {one_line(str(exc))}", file=sys.stderr)
         return 1
     except OSError as exc:
-        print(f"{out}: could not be written ({_one_line(exc.strerror or str(exc))})", file=sys.stderr)
+        print(f"{out}: could not be written ({one_line(exc.strerror or str(exc))})", file=sys.stderr)
         return 1
     steps = sum(len(t["steps"]) for _, t in traces)
     print(
@@ -227,15 +221,11 @@ def _export(paths: list[Path], out: Path, title: str | None) -> int:
 
 def _summarize(path: Path, as_json: bool) -> int:
     """A trace, an event log (a minimal trace) or a serving engine's run summary, summarised."""
-    from specviz.formats.opener import load_record
-    from specviz.formats.runsummary import FORMAT as SUMMARY
-    from specviz.formats.runsummary import describe, summary_stats
-    from specviz.trace import TraceError, finish, no_draft_words, rate, summarize, undefined_words, validate
 
     try:
         record = load_record(path)
     except TraceError as exc:
-        print(f"{path}: {_clean(_unnamed(str(exc), path))}", file=sys.stderr)
+        print(f"{path}: {clean(_unnamed(str(exc), path))}", file=sys.stderr)
         return 1
     if record.get("format") == SUMMARY:  # totals from a serving engine: no steps to check
         rs = record
@@ -243,7 +233,7 @@ def _summarize(path: Path, as_json: bool) -> int:
             keep = ("engine", "source", "records", "timings", "missing")
             print(json.dumps({"kind": "run summary", **{k: rs[k] for k in keep}, **summary_stats(rs)}, indent=2))  # type: ignore[literal-required]
             return 0
-        print("\n".join(_clean(line) for line in describe(rs)))  # type: ignore[arg-type]
+        print("\n".join(clean(line) for line in describe(rs)))  # type: ignore[arg-type]
         return 0
     trace: Trace = record  # type: ignore[assignment]
     problems = validate(trace)
@@ -252,7 +242,7 @@ def _summarize(path: Path, as_json: bool) -> int:
         if "output" not in trace:
             finish(trace, "stopped")
     if problems:
-        print(f"{path}: {_clean(problems[0])} (run `validate` for the full list)", file=sys.stderr)
+        print(f"{path}: {clean(problems[0])} (run `validate` for the full list)", file=sys.stderr)
         return 1
     s = summarize(trace)
     if as_json:
@@ -261,7 +251,7 @@ def _summarize(path: Path, as_json: bool) -> int:
     meta = trace.get("meta", {})
 
     def name(role: str) -> str:  # a minimal trace may leave the models and the rule out
-        return _clean(str(meta.get(role, {}).get("name", "unknown")))
+        return clean(str(meta.get(role, {}).get("name", "unknown")))
 
     print(f"{name('target')} <- {name('draft')}, gamma {meta.get('gamma', '?')}, rule {name('rule')}")
     print(f"steps               {s['steps']}")
@@ -285,157 +275,3 @@ def _summarize(path: Path, as_json: bool) -> int:
             f"time                draft {s['draft_ms']:.0f} ms ({s['draft_share']:.0%}), verify {s['verify_ms']:.0f} ms"
         )
     return 0
-
-
-# ---------------------------------------------------------------- record
-
-
-class _UsageError(Exception):
-    """A problem with what the user asked for: exit 2 with this one-line message."""
-
-
-def _record(args: argparse.Namespace) -> int:
-    try:
-        return _record_checked(args)
-    except _UsageError as exc:
-        print(f"error: {_one_line(str(exc))}", file=sys.stderr)
-        return 2
-
-
-def _outputs(args: argparse.Namespace) -> tuple[list[str], list[Path]]:
-    """The prompts and where each trace goes; checked before any model is loaded."""
-    out: Path = args.out
-    if args.prompt_file is None:
-        if out.is_dir():
-            raise _UsageError(f"-o {out} is a directory; give a file name (a directory is for --prompt-file)")
-        if not out.name.endswith(TRACE_SUFFIXES):
-            raise _UsageError(f"-o {out}: the trace file name must end in {', '.join(TRACE_SUFFIXES)}")
-        if args.chat is False and not args.prompt:  # raw text with nothing in it: no model can start from it
-            raise _UsageError("--prompt is empty and --no-chat uses it as raw text: give some text")
-        return [args.prompt], [out]
-    try:
-        text = args.prompt_file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise _UsageError(
-            f"cannot read --prompt-file {args.prompt_file}: {getattr(exc, 'strerror', None) or exc}"
-        ) from None
-    prompts = [ln.rstrip("\r") for ln in text.split("\n") if ln.strip()]
-    if not prompts:
-        raise _UsageError(f"--prompt-file {args.prompt_file} has no prompts (one per line)")
-    if out.exists() and not out.is_dir():
-        raise _UsageError(f"-o {out} exists and is not a directory; with --prompt-file OUT is a directory")
-    return prompts, [out / f"{i:03d}.json" for i in range(len(prompts))]
-
-
-def _record_checked(args: argparse.Namespace) -> int:
-    from specviz.drafters.factory import make_drafter
-    from specviz.drafters.pair import load_pair
-    from specviz.models.lm import pick_device
-    from specviz.models.presets import ModelLoadError
-    from specviz.run.options import decode_config
-    from specviz.run.record import Recording
-    from specviz.run.treesize import resolve_tree
-
-    try:
-        cfg = decode_config(args, tree=args.tree, top_k_log=args.log_top_k)  # auto is sized once the models load
-    except ValueError as exc:
-        raise _UsageError(str(exc)) from None
-    prompts, outs = _outputs(args)
-    try:
-        pick_device(args.device)
-    except (ModelLoadError, RuntimeError) as exc:  # torch.device("nonsense") raises RuntimeError
-        raise _UsageError(f"--device {args.device}: {str(exc).splitlines()[0]}") from None
-    try:
-        outs[0].parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise _UsageError(f"cannot create {outs[0].parent}: {exc.strerror or exc}") from None
-    print(f"loading {args.target} <- {args.draft} ...", file=sys.stderr)
-    try:
-        target, draft = load_pair(args.target, args.draft, args.device, args.dtype)
-    except ModelLoadError as exc:
-        raise _UsageError(str(exc)) from None
-    cfg, tree_meta = resolve_tree(cfg, args.tree, target, make_drafter(target, draft), _say)
-    for prompt, out in zip(prompts, outs, strict=True):
-        try:
-            # a .jsonl output streams: a killed run still leaves its steps
-            stream = out if out.name.endswith(".jsonl") else None
-            rec = Recording(
-                target, make_drafter(target, draft), prompt, cfg, chat=args.chat, jsonl=stream, extra_meta=tree_meta
-            )
-        except ModelLoadError as exc:  # e.g. --chat with a tokenizer that has no chat template
-            raise _UsageError(str(exc)) from None
-        if not rec.prompt_ids:
-            raise _UsageError(f"the prompt {prompt[:40]!r} encodes to no tokens; give some text")
-        steps = iter(rec)
-        try:
-            for step in steps:
-                done = step["context_length"] - len(rec.prompt_ids) + step["n_accepted"] + 1
-                _progress(min(done, cfg.max_new_tokens), cfg.max_new_tokens, out.name)
-            _save(rec, out)
-        except KeyboardInterrupt:
-            steps.close()  # finishes the trace with stop_reason "stopped"
-            _save(rec, out)
-            print(f"\ninterrupted: wrote the partial trace to {out}", file=sys.stderr)
-            return 130
-        except Exception as exc:  # the run failed: keep its finished steps as a valid, stopped trace
-            if os.environ.get("SPECVIZ_DEBUG"):
-                raise
-            kept = _save_partial(rec, out)
-            print(
-                f"\nerror: the run failed: {type(exc).__name__}: {_one_line(str(exc))[:300]}; {kept}", file=sys.stderr
-            )
-            return 1
-        o = rec.trace["output"]
-        end = "\n" if sys.stderr.isatty() else ""
-        print(
-            f"{end}wrote {out}: {len(rec.trace['steps'])} steps, {len(o['token_ids'])} tokens ({o['stop_reason']})",
-            file=sys.stderr,
-        )
-    return 0
-
-
-def _save(rec: Recording, out: Path) -> None:
-    from specviz.trace import dump
-
-    if rec.jsonl is None:  # a streamed JSONL trace is already complete on disk
-        dump(rec.trace, out)
-
-
-def _save_partial(rec: Recording, out: Path) -> str:
-    """After a failed run: the steps that can be written, as a stopped trace, or no file; says which."""
-    from specviz.trace import finish
-
-    steps = rec.trace["steps"]
-    good = next((i for i, s in enumerate(steps) if not _writable(s)), len(steps))
-    if good < len(steps):  # a streamed trace never holds such a step: it is written before it is kept
-        del steps[good:]
-        out_ = finish(rec.trace, "stopped")["output"]
-        out_["text"] = rec.target.tokenizer.decode(out_["token_ids"])
-    if steps:
-        try:
-            _save(rec, out)
-            return f"kept the {len(rec.trace['steps'])} finished steps in {out} (stop_reason stopped)"
-        except (ValueError, OSError):
-            pass
-    if rec.jsonl is not None:  # the stream we opened: a header with no steps, or steps that cannot be kept
-        out.unlink(missing_ok=True)
-    return "no trace was written"
-
-
-def _writable(obj: object) -> bool:
-    from specviz.trace import dumps
-
-    try:
-        dumps(obj)  # type: ignore[arg-type]
-    except ValueError:  # NaN or infinity
-        return False
-    return True
-
-
-def _progress(done: int, total: int, label: str) -> None:
-    if not sys.stderr.isatty():
-        return
-    width = 30
-    filled = int(width * done / max(total, 1))
-    sys.stderr.write(f"\r{label} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
-    sys.stderr.flush()

@@ -11,7 +11,7 @@ from pathlib import Path
 import huggingface_hub.constants
 import pytest
 
-import specviz.cli.commands
+import specviz.cli.record
 from specviz.cli.commands import main
 from specviz.trace import load, validate
 
@@ -254,7 +254,7 @@ def test_record_interrupted_keeps_the_partial_trace(
         if calls["n"] == 2:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(specviz.cli.commands, "_progress", ctrl_c)
+    monkeypatch.setattr(specviz.cli.record, "_progress", ctrl_c)
     for suffix in (".json", ".jsonl"):
         calls["n"] = 0
         out = tmp_path / f"partial{suffix}"
