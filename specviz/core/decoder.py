@@ -1,10 +1,11 @@
 """The speculative decoding loop. It yields one step record at a time and does nothing else.
 
-Each step, in order: (1) the drafter proposes gamma tokens with q; (2) ONE target pass scores
-them all, giving p at gamma+1 positions; (3) the rule accepts a leading run of n_accepted
-drafts; (4) the evaluation model adds its own token — a correction from the residual after a
-rejection, or a bonus token when every draft was accepted; (5) the target cache is cropped to
-the accepted prefix and the drafter hears n_accepted.
+Each step, in order (_step, one function for chains and trees): (1) the drafter proposes drafts
+with q, a chain of gamma or a tree of nodes; (2) ONE target pass scores them all, giving p after
+the root and after each draft; (3) the rule accepts a path of n_accepted drafts; (4) the evaluation
+model adds its own token: a correction after a rejection, or a bonus token when every draft on the
+path was accepted; (5) the target cache keeps the context and the accepted drafts, and a drafter
+that reads features hears theirs. _record builds the step record, for chains and trees alike.
 """
 
 from __future__ import annotations
@@ -19,7 +20,16 @@ import torch
 from specviz.core.drafting import Drafter, TreeDrafter, chain_tree
 from specviz.core.rules import Rule
 from specviz.core.target import Target
-from specviz.core.tree import DraftTree, TreeShape, children_of, depths, tree_mask, tree_positions, verify_tree
+from specviz.core.tree import (
+    DraftTree,
+    TreeShape,
+    TreeVerdict,
+    children_of,
+    depths,
+    tree_mask,
+    tree_positions,
+    verify_tree,
+)
 from specviz.core.warp import UNTEMPERED, Sampling, sample, warp
 from specviz.trace import Step, TopEntry, TreeNode
 
@@ -159,10 +169,6 @@ def _raw(name: str, raw: torch.Tensor | None, j: int, token: int, k: int, lm: Ta
     return {f"{name}_raw": float(raw[j, token]), "top_raw": _top(raw[j], k, lm)}
 
 
-def _opt(t: torch.Tensor | None, j: int) -> float | None:
-    return None if t is None else float(t[j])
-
-
 def speculative_decode(
     target: Target,
     drafter: Drafter,
@@ -174,115 +180,25 @@ def speculative_decode(
     if not prompt_ids:
         raise ValueError("the prompt is empty: give at least one token")
     gen = torch.Generator().manual_seed(cfg.seed)
-    rule, k = cfg.rule, cfg.top_k_log
     eos = set(target.eos_token_ids)
     ids = list(prompt_ids)
     cache = target.new_cache()
-    features = drafter.reads_features
     if len(ids) > 1:  # prefill: everything but the last token, which each step feeds
-        if features:
+        if drafter.reads_features:
             drafter.read_features(target.forward_features(cache, ids[:-1], last=1)[1], 0)
         else:
             target.forward(cache, ids[:-1], last=1)
-    policy = cfg.gamma_policy
+    policy = cfg.gamma_policy if cfg.tree.kind == "chain" else None  # a tree's size is its shape's
     planned = cfg.gamma if policy is None else min(policy.start, cfg.gamma)  # drafts to ask for next
-    min_confidence = policy.confidence if policy is not None else None
     generated, index = 0, 0
     while generated < cfg.max_new_tokens and not should_stop():
-        if cfg.tree.kind != "chain":
-            step, appended = _tree_step(
-                target, drafter, ids, cache, cfg, gen, index, cfg.max_new_tokens - generated - 1
-            )
-            yield step
-            ids += appended
-            generated += len(appended)
-            index += 1
-            if appended[-1] in eos:
-                break
-            continue
-        # never draft past the budget: drafts + the evaluation model's token fit exactly
-        gamma = min(planned, cfg.max_new_tokens - generated - 1)
-        asked = gamma
-        t0 = time.perf_counter()
-        proposal = drafter.propose(ids, gamma, cfg.sampling, gen, min_confidence)
-        target.sync()
-        t1 = time.perf_counter()
-        drafts = proposal.token_ids
-        gamma = len(drafts)
-        cached = target.cache_length(cache)
-        fed = ids[cached:] + drafts
-        if features:
-            logits, hidden = target.forward_features(cache, fed, last=gamma + 1)  # [gamma+1, V], [len(fed), d]
-        else:
-            logits = target.forward(cache, fed, last=gamma + 1)  # [gamma+1, V]
-        p = warp(logits, cfg.sampling)
-        q = proposal.q.to(p.device)
-        # the models' own distributions, logged beside the warped ones when warping changed them
-        # (at T = 0 every warped p and q is 0 or 1, which says nothing about how sure either model was)
-        p_raw = None if cfg.sampling.identity else warp(logits, UNTEMPERED)
-        q_raw = proposal.q_raw
-        r = torch.rand(gamma, generator=gen)
-        u = float(torch.rand(1, generator=gen))
-        draft_t = torch.tensor(drafts, dtype=torch.long, device=p.device)
-        verdict = rule.verify(p, q, draft_t, r.to(p.device))
-        n = verdict.n_accepted
-        next_probs, source = rule.next_distribution(p[n], q[n] if n < gamma else None)
-        x = sample(next_probs, u)
-        target.sync()
-        t2 = time.perf_counter()
-        target.rollback(cache, len(ids) + n)  # keep context + accepted drafts; x is fed next step
-        if features:  # the positions kept: the context the target just read and the accepted drafts
-            drafter.read_features(hidden[: len(ids) - cached + n], cached)
-
-        appended = [*drafts[:n], x]
-        for j, tok in enumerate(appended):
-            if tok in eos:
-                appended = appended[: j + 1]
-                break
-        kind = "bonus" if n == gamma else "correction"
-        step: Step = {  # type: ignore[typeddict-item]
-            "index": index,
-            "context_length": len(ids),
-            "draft": [
-                {
-                    **_tok(target, d),
-                    "q": float(q[j, d]),
-                    "top": _top(q[j], k, target),
-                    **_raw("q", q_raw, j, d, k, target),
-                }
-                for j, d in enumerate(drafts)
-            ],
-            "verify": [
-                {
-                    "p": float(p[j, d]),
-                    "accept_prob": _opt(verdict.accept_prob, j),
-                    "r": float(r[j]) if rule.uses_random and j <= n else None,
-                    "ratio": _opt(verdict.ratio, j),
-                    "cutoff": _opt(verdict.cutoff, j),
-                    "accepted": bool(verdict.accepted[j]) if j <= n else None,
-                    "top": _top(p[j], k, target),
-                    **_raw("p", p_raw, j, d, k, target),
-                }
-                for j, d in enumerate(drafts)
-            ],
-            "n_accepted": n,
-            "next": None
-            if len(appended) <= n  # generation ended inside the accepted drafts
-            else {  # type: ignore[typeddict-item]
-                **_tok(target, x),
-                "kind": kind,
-                "source": source,
-                "prob": float(next_probs[x]),
-                "top": _top(next_probs, k, target),
-                **_raw("p", p_raw, n, x, k, target),
-            },
-            "timing_ms": {"draft": (t1 - t0) * 1e3, "verify": (t2 - t1) * 1e3},
-        }
-        if not drafts:  # recorded, not guessed later: why this step drafted nothing
-            step["no_draft"] = "budget" if asked == 0 else (proposal.why_empty or "drafter")
+        budget = cfg.max_new_tokens - generated - 1  # never draft past it: drafts + the evaluation model's token fit
+        gamma = min(planned, budget)
+        step, appended = _step(target, drafter, ids, cache, cfg, gen, index, gamma, budget)
+        drafted, n = len(step["draft"]), step["n_accepted"]
         yield step
         if policy is not None:
-            planned = policy.next(planned, asked, gamma, n, cfg.gamma)
+            planned = policy.next(planned, gamma, drafted, n, cfg.gamma)
         ids += appended
         generated += len(appended)
         index += 1
@@ -290,9 +206,136 @@ def speculative_decode(
             break
 
 
+def _step(
+    target: Target,
+    drafter: Drafter,
+    ids: list[int],
+    cache: object,
+    cfg: DecodeConfig,
+    gen: torch.Generator,
+    index: int,
+    gamma: int,
+    budget: int,
+) -> tuple[Step, list[int]]:
+    """One step, chain or tree: draft, one target pass, the rule, keep the accepted path in the cache.
+
+    A chain is the tree with parents [-1, 0, 1, ...] and differs in three places only: its pass is a
+    plain causal one (the pass shape that keeps greedy output token-identical to generate() in fp32),
+    its rule tests the gamma drafts at once (Rule.verify), and its cache is cropped, not gathered (a
+    sliding-window cache can be cropped only). gamma: the drafts a chain asks for; budget: the most
+    drafts that fit before max_new_tokens. Returns (the step record, the tokens appended)."""
+    chain = cfg.tree.kind == "chain"
+    t0 = time.perf_counter()
+    tree = _propose(drafter, ids, cfg, gen, gamma, budget)
+    target.sync()
+    t1 = time.perf_counter()
+    tokens, parents = tree.token_ids, tree.parents
+    cached = target.cache_length(cache)
+    logits, hidden = (_chain_pass if chain else _tree_pass)(target, cache, ids, cached, tree, drafter.reads_features)
+    p = warp(logits, cfg.sampling)  # [1 + N, V]: after the root, after each node
+    q = tree.q.to(p.device) if tokens else p.new_zeros(0, p.shape[-1])
+    # the models' own distributions, logged beside the warped ones when warping changed them
+    # (at T = 0 every warped p and q is 0 or 1, which says nothing about how sure either model was)
+    p_raw = None if cfg.sampling.identity else warp(logits, UNTEMPERED)
+    r = torch.rand(len(tokens), generator=gen)
+    u = float(torch.rand(1, generator=gen))
+    v = _verify_chain(cfg.rule, p, q, tokens, r) if chain else verify_tree(cfg.rule, p, q, tokens, parents, r)
+    x = sample(v.next_probs, u)
+    target.sync()
+    t2 = time.perf_counter()
+    if chain:  # keep context + accepted drafts; x is fed next step
+        target.rollback(cache, len(ids) + len(v.path))
+    else:
+        target.keep(cache, list(range(len(ids))) + [len(ids) + j for j in v.path])
+    if hidden is not None:  # the positions kept: the context the target just read and the accepted drafts
+        new_ctx = len(ids) - cached
+        drafter.read_features(hidden[[*range(new_ctx), *(new_ctx + j for j in v.path)]], cached)
+    appended = _until_eos([*(tokens[j] for j in v.path), x], set(target.eos_token_ids))
+    timing = {"draft": (t1 - t0) * 1e3, "verify": (t2 - t1) * 1e3}
+    step = _record(target, cfg, index, len(ids), _Scored(tree, p, q, p_raw, r, v, x), appended, budget, timing)
+    return step, appended
+
+
+def _propose(
+    drafter: Drafter, ids: list[int], cfg: DecodeConfig, gen: torch.Generator, gamma: int, budget: int
+) -> DraftTree:
+    """The step's drafts as a tree. A chain: gamma drafts (a model drafter may stop early below the
+    policy's confidence). A tree: grown by a TreeDrafter, children drawn without replacement for a
+    recursive rule (sampling); a drafter that cannot branch drafts the tree's depth as a chain."""
+    if cfg.tree.kind == "chain":
+        policy = cfg.gamma_policy
+        prop = drafter.propose(ids, gamma, cfg.sampling, gen, policy.confidence if policy is not None else None)
+        # the tree of chain_tree without its path scores: a chain ranks nothing
+        return DraftTree(
+            prop.token_ids, list(range(-1, len(prop.token_ids) - 1)), prop.q, prop.q_raw, [], prop.why_empty
+        )
+    if isinstance(drafter, TreeDrafter):
+        sampled = cfg.rule.recursive and not cfg.sampling.greedy
+        return drafter.propose_tree(ids, cfg.tree, cfg.sampling, gen, sampled, budget)
+    depth = min(budget, cfg.tree.depth, cfg.tree.size)
+    if depth <= 0:
+        return DraftTree([], [], torch.zeros(0, 1), why_empty="budget")
+    return chain_tree(drafter.propose(ids, depth, cfg.sampling, gen))
+
+
+def _chain_pass(
+    target: Target, cache: object, ids: list[int], cached: int, tree: DraftTree, features: bool
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """A plain causal pass over the new context and the drafts: logits [gamma + 1, V] (after the root,
+    after each draft) and, for a feature reader, the hidden states [len(fed), d]."""
+    fed, last = ids[cached:] + tree.token_ids, len(tree.token_ids) + 1
+    if features:
+        return target.forward_features(cache, fed, last=last)
+    return target.forward(cache, fed, last=last), None
+
+
+def _tree_pass(
+    target: Target, cache: object, ids: list[int], cached: int, tree: DraftTree, features: bool
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """One tree-masked pass over the new context and every node: logits [1 + N, V] (after the root,
+    after each node) and, for a feature reader, the hidden states [len(fed), d]."""
+    new_ctx = len(ids) - cached
+    logits, hidden = target.forward_tree(
+        cache,
+        ids[cached:] + tree.token_ids,
+        tree_positions(tree.parents, len(ids) - 1, new_ctx),
+        tree_mask(tree.parents, cached, new_ctx),
+        features=features,
+    )
+    return logits[new_ctx - 1 :], hidden if features else None
+
+
+def _verify_chain(rule: Rule, p: torch.Tensor, q: torch.Tensor, tokens: list[int], r: torch.Tensor) -> TreeVerdict:
+    """A chain verified at once (Rule.verify: the rule's test on the gamma rows, on p's device), in the
+    tree's verdict form. The test reads every position, so accept_prob, ratio and cutoff are kept past
+    the first rejection too; accepted is None there, as for a node never tested."""
+    gamma = len(tokens)
+    verdict = rule.verify(p, q, torch.tensor(tokens, dtype=torch.long, device=p.device), r.to(p.device))
+    n = verdict.n_accepted
+    next_probs, source = rule.next_distribution(p[n], q[n] if n < gamma else None)
+    nones: list[None] = [None] * gamma
+    accepted = verdict.accepted.tolist()[: n + 1] + nones[n + 1 :]
+
+    def each(t: torch.Tensor | None) -> list[float | None]:
+        return list(nones) if t is None else t.tolist()
+
+    return TreeVerdict(
+        list(range(n)), accepted, each(verdict.accept_prob), list(nones), list(nones), each(verdict.ratio),
+        each(verdict.cutoff), next_probs, source, rejected_at=n - 1 if n < gamma else None,
+    )  # fmt: skip
+
+
+def _until_eos(appended: list[int], eos: set[int]) -> list[int]:
+    """The tokens a step appends, up to and including the first EOS."""
+    for j, tok in enumerate(appended):
+        if tok in eos:
+            return appended[: j + 1]
+    return appended
+
+
 def _main_line(parents: list[int], path: list[int], rejected_at: int | None) -> list[int]:
     """The nodes a chain view shows: the accepted path, then (after a rejection) the first child
-    tested there and its first-child line, which was never evaluated."""
+    tested there and its first-child line, which was never evaluated. A chain's is every draft."""
     line = list(path)
     if rejected_at is not None:
         node = children_of(parents, rejected_at)[0]
@@ -305,98 +348,49 @@ def _main_line(parents: list[int], path: list[int], rejected_at: int | None) -> 
     return line
 
 
-def _tree_step(
+@dataclass(frozen=True)
+class _Scored:
+    """What a step computed, for its record: the tree; p [1 + N, V], node j tested against row parent + 1;
+    q [N, V]; p_raw (None when warping changed nothing); r [N]; the verdict; the evaluation model's token x."""
+
+    tree: DraftTree
+    p: torch.Tensor
+    q: torch.Tensor
+    p_raw: torch.Tensor | None
+    r: torch.Tensor
+    v: TreeVerdict
+    x: int
+
+    def r_read(self, j: int, random: bool) -> float | None:
+        """The uniform node j's test read: logged for a tested node when the rule reads r."""
+        return float(self.r[j]) if self.v.accepted[j] is not None and random else None
+
+
+def _record(
     target: Target,
-    drafter: Drafter,
-    ids: list[int],
-    cache: object,
     cfg: DecodeConfig,
-    gen: torch.Generator,
     index: int,
-    max_depth: int,
-) -> tuple[Step, list[int]]:
-    """One step with a draft tree: grow it, score every node in one tree-masked target pass, walk it
-    with the rule, keep the accepted path in the cache. The step's draft/verify show the main line
-    (so every chain view reads it), step["tree"] holds every node. Returns (step, tokens appended)."""
-    rule, k = cfg.rule, cfg.top_k_log
-    eos = set(target.eos_token_ids)
-    sampled = rule.name == "sampling" and not cfg.sampling.greedy
-    features = drafter.reads_features
-    t0 = time.perf_counter()
-    if isinstance(drafter, TreeDrafter):
-        tree = drafter.propose_tree(ids, cfg.tree, cfg.sampling, gen, sampled, max_depth)
-    else:  # a drafter that cannot branch drafts the tree's depth as a chain
-        depth = min(max_depth, cfg.tree.depth, cfg.tree.size)
-        tree = (
-            chain_tree(drafter.propose(ids, depth, cfg.sampling, gen))
-            if depth > 0
-            else DraftTree([], [], torch.zeros(0, 1), why_empty="budget")
-        )
-    target.sync()
-    t1 = time.perf_counter()
-    tokens, parents = tree.token_ids, tree.parents
-    n_nodes = len(tokens)
-    cached = target.cache_length(cache)
-    new_ctx = len(ids) - cached
-    fed = ids[cached:] + tokens
-    logits, hidden = target.forward_tree(
-        cache,
-        fed,
-        tree_positions(parents, len(ids) - 1, new_ctx),
-        tree_mask(parents, cached, new_ctx),
-        features=features,
-    )
-    logits = logits[new_ctx - 1 :]  # [1 + N, V]: after the root, after each node
-    p = warp(logits, cfg.sampling)
-    q = tree.q.to(p.device) if n_nodes else torch.zeros(0, p.shape[-1])
-    p_raw = None if cfg.sampling.identity else warp(logits, UNTEMPERED)
-    r = torch.rand(n_nodes, generator=gen)
-    u = float(torch.rand(1, generator=gen))
-    v = verify_tree(rule, p, q, tokens, parents, r)
-    x = sample(v.next_probs, u)
-    target.sync()
-    t2 = time.perf_counter()
-    path = v.path
-    target.keep(cache, list(range(len(ids))) + [len(ids) + j for j in path])
-    if features and hidden is not None:
-        drafter.read_features(torch.cat([hidden[:new_ctx], hidden[[new_ctx + j for j in path]]]), cached)
-    n = len(path)
-    appended = [tokens[j] for j in path] + [x]
-    for j, tok in enumerate(appended):
-        if tok in eos:
-            appended = appended[: j + 1]
-            break
-    main = _main_line(parents, path, v.rejected_at)
-    depth = depths(parents)
-    row = {j: (parents[j] + 1) for j in range(n_nodes)}  # node → p's row it is tested against
-    nodes: list[TreeNode] = [
-        {  # type: ignore[typeddict-item]
-            **_tok(target, t),
-            "parent": parents[j],
-            "depth": depth[j],
-            "q": float(q[j, t]),
-            "p": float(p[row[j], t]),
-            "accepted": v.accepted[j],
-            "r": float(r[j]) if v.accepted[j] is not None and rule.uses_random else None,
-            "accept_prob": v.accept_prob[j],
-            "p_test": v.p_test[j],
-            "q_test": v.q_test[j],
-            "ratio": v.ratio[j],
-            "cutoff": v.cutoff[j],
-            "score": tree.score[j] if j < len(tree.score) else None,
-        }
-        for j, t in enumerate(tokens)
-    ]
-    q_raw = tree.q_raw
+    context_length: int,
+    s: _Scored,
+    appended: list[int],
+    budget: int,
+    timing_ms: dict[str, float],
+) -> Step:
+    """The step record of a chain or a tree. draft and verify show the main line (a chain's: every draft),
+    so every chain view reads a tree step too; a tree step adds step.tree with every node."""
+    k, tokens, parents, v, x, p, q = cfg.top_k_log, s.tree.token_ids, s.tree.parents, s.v, s.x, s.p, s.q
+    n, random = len(v.path), cfg.rule.uses_random
+    main = _main_line(parents, v.path, v.rejected_at)
+    row = [par + 1 for par in parents]  # node → p's row it is tested against
     step: Step = {  # type: ignore[typeddict-item]
         "index": index,
-        "context_length": len(ids),
+        "context_length": context_length,
         "draft": [
             {
                 **_tok(target, tokens[j]),
                 "q": float(q[j, tokens[j]]),
                 "top": _top(q[j], k, target),
-                **_raw("q", q_raw, j, tokens[j], k, target),
+                **_raw("q", s.tree.q_raw, j, tokens[j], k, target),
             }
             for j in main
         ],
@@ -404,34 +398,54 @@ def _tree_step(
             {
                 "p": float(p[row[j], tokens[j]]),
                 "accept_prob": v.accept_prob[j],
-                "r": nodes[j]["r"],
+                "r": s.r_read(j, random),
                 "ratio": v.ratio[j],
                 "cutoff": v.cutoff[j],
                 "accepted": v.accepted[j],
                 # a later sibling is tested with the earlier ones removed from p and q
                 **({"p_test": v.p_test[j], "q_test": v.q_test[j]} if j != children_of(parents, parents[j])[0] else {}),
                 "top": _top(p[row[j]], k, target),
-                **_raw("p", p_raw, row[j], tokens[j], k, target),
+                **_raw("p", s.p_raw, row[j], tokens[j], k, target),
             }
             for j in main
         ],
         "n_accepted": n,
         "next": None
-        if len(appended) <= n
+        if len(appended) <= n  # generation ended inside the accepted drafts
         else {  # type: ignore[typeddict-item]
             **_tok(target, x),
             "kind": "correction" if v.rejected_at is not None else "bonus",
             "source": v.source,
             "prob": float(v.next_probs[x]),
             "top": _top(v.next_probs, k, target),
-            **_raw("p", p_raw, (path[-1] + 1) if path else 0, x, k, target),
+            **_raw("p", s.p_raw, (v.path[-1] + 1) if v.path else 0, x, k, target),
         },
-        "timing_ms": {"draft": (t1 - t0) * 1e3, "verify": (t2 - t1) * 1e3},
-        "tree": {"shape": cfg.tree.text, "nodes": nodes, "path": list(path), "main": main},
+        "timing_ms": timing_ms,
     }
-    if not tokens:
-        step["no_draft"] = "budget" if max_depth <= 0 else (tree.why_empty or "drafter")
-    return step, appended
+    if cfg.tree.kind != "chain":
+        depth = depths(parents)
+        nodes: list[TreeNode] = [
+            {  # type: ignore[typeddict-item]
+                **_tok(target, t),
+                "parent": parents[j],
+                "depth": depth[j],
+                "q": float(q[j, t]),
+                "p": float(p[row[j], t]),
+                "accepted": v.accepted[j],
+                "r": s.r_read(j, random),
+                "accept_prob": v.accept_prob[j],
+                "p_test": v.p_test[j],
+                "q_test": v.q_test[j],
+                "ratio": v.ratio[j],
+                "cutoff": v.cutoff[j],
+                "score": s.tree.score[j] if j < len(s.tree.score) else None,
+            }
+            for j, t in enumerate(tokens)
+        ]
+        step["tree"] = {"shape": cfg.tree.text, "nodes": nodes, "path": list(v.path), "main": main}
+    if not tokens:  # recorded, not guessed later: why this step drafted nothing
+        step["no_draft"] = "budget" if budget <= 0 else (s.tree.why_empty or "drafter")
+    return step
 
 
 def target_decode(

@@ -2,18 +2,31 @@
 
 Notation: p = target ("evaluation model") distribution, q = draft distribution,
 x = drafted token, gamma = number of drafts, r ~ U[0, 1).
+
+Each rule is one RuleKind in KINDS, the one place that says everything about it: its name, its
+parameters and their defaults, lossless or not, whether it reads a uniform r, how it tests drafted
+tokens (the chain verifies gamma of them at once with Rule.verify, the tree one child at a time in
+specviz.core.tree: both call the same test), where the evaluation model's own token comes from, and
+whether a tree tests later siblings against what an earlier rejection leaves (sampling). make_rule,
+the command line's --rule, the Live page and the decoder take the rules from here; the trace format
+(pure stdlib) keeps their names and parameters in specviz.trace.schema.RULE_PARAMS, which a test holds
+equal to KINDS. A new rule is a test function and one more RuleKind below.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Literal
 
 import torch
 
 __all__ = [
+    "KINDS",
     "RULES",
     "Rule",
+    "RuleKind",
     "Verdict",
     "accept_greedy",
     "accept_sampling",
@@ -86,39 +99,134 @@ class Verdict:
     cutoff: torch.Tensor | None = None  # typical: min(epsilon, delta * exp(-H(p)))
 
 
+# (accepted [k] bool, the numbers the decision compared, named as Verdict's fields: accept_prob | ratio | cutoff)
+Tested = tuple[torch.Tensor, dict[str, torch.Tensor]]
+Tensor = torch.Tensor
+
+
+def _test_sampling(p: Tensor, p_x: Tensor, q_x: Tensor, x: Tensor, r: Tensor, params: Mapping[str, float]) -> Tested:
+    accept_prob, accepted = accept_sampling(p_x, q_x, r)
+    return accepted, {"accept_prob": accept_prob}
+
+
+def _test_greedy(p: Tensor, p_x: Tensor, q_x: Tensor, x: Tensor, r: Tensor, params: Mapping[str, float]) -> Tested:
+    return accept_greedy(p, x.to(p.device)), {}
+
+
+def _test_threshold(p: Tensor, p_x: Tensor, q_x: Tensor, x: Tensor, r: Tensor, params: Mapping[str, float]) -> Tested:
+    ratio, accepted = accept_threshold(p_x, q_x, params["tau"])
+    return accepted, {"ratio": ratio}
+
+
+def _test_typical(p: Tensor, p_x: Tensor, q_x: Tensor, x: Tensor, r: Tensor, params: Mapping[str, float]) -> Tested:
+    # p_x in p's dtype and place: the tree hands its single numbers over as float64 on the CPU
+    cutoff, accepted = accept_typical(p, p_x.to(p.device, p.dtype), params["epsilon"], params["delta"])
+    return accepted, {"cutoff": cutoff}
+
+
+@dataclass(frozen=True)
+class RuleKind:
+    """One acceptance rule: what the chain, the tree, make_rule, the command line and the UI know of it.
+
+    test(p, p_x, q_x, x, r, params) decides k drafted tokens x [k] (long), each against its own row:
+    p [k, V] the target's rows, p_x = p(x) and q_x = q(x) [k], r [k] uniforms (read only when
+    uses_random). The chain passes its gamma rows at once (float32, on the model's device); the tree
+    one child at a time, p_x, q_x and r as float64 on the CPU (a tree step records each child's
+    accept_prob and ratio computed in double). Returns (accepted [k] bool, {name: [k]}), the name
+    one of Verdict's accept_prob | ratio | cutoff, or nothing when the decision compares no number.
+    """
+
+    name: str
+    defaults: Mapping[str, float]  # its parameters and their defaults (make_rule fills them)
+    lossless: bool  # the output is distributed as the target's own (sampling) or equals it (greedy)
+    uses_random: bool  # its test reads r: the trace records r only for such a rule
+    # where the evaluation model's own token comes from after a rejection: residual = norm(max(0, p - q))
+    # (p when that is empty), p itself, or argmax (a one-hot on p's most likely token, also for the bonus)
+    correction: Literal["residual", "p", "argmax"]
+    # tree: a later sibling is tested against the distribution the correction would come from and q without
+    # the rejected tokens (SpecInfer's multi-round rule); False: every sibling against the same p and q
+    recursive: bool
+    test: Callable[[Tensor, Tensor, Tensor, Tensor, Tensor, Mapping[str, float]], Tested] = field(repr=False)
+
+
+KINDS: dict[str, RuleKind] = {
+    k.name: k
+    for k in (
+        # Leviathan et al. 2023; Chen et al. 2023: accept iff r < min(1, p(x)/q(x))
+        RuleKind(
+            "sampling", {}, lossless=True, uses_random=True, correction="residual", recursive=True, test=_test_sampling
+        ),
+        # accept iff x is p's argmax; the evaluation model's own token is its argmax too
+        RuleKind(
+            "greedy", {}, lossless=True, uses_random=False, correction="argmax", recursive=False, test=_test_greedy
+        ),
+        # lossy: accept iff p(x)/q(x) >= tau
+        RuleKind(
+            "threshold",
+            {"tau": 0.3},
+            lossless=False,
+            uses_random=False,
+            correction="residual",
+            recursive=False,
+            test=_test_threshold,
+        ),
+        # lossy, Medusa (Cai et al. 2024): accept iff p(x) > min(epsilon, delta * exp(-H(p))); it never looks at
+        # q, and corrects from p
+        RuleKind(
+            "typical",
+            {"epsilon": 0.09, "delta": 0.3},
+            lossless=False,
+            uses_random=False,
+            correction="p",
+            recursive=False,
+            test=_test_typical,
+        ),
+    )
+}
+RULES = tuple(KINDS)
+
+
 @dataclass(frozen=True)
 class Rule:
-    """An acceptance rule with its parameters. p: [gamma+1, V] (last row: bonus position)."""
+    """An acceptance rule with its parameters (make_rule fills the defaults). p: [gamma+1, V] (last row: bonus position).
+
+    Raises ValueError for a name that is not in KINDS."""
 
     name: str
     params: dict[str, float] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        if self.name not in KINDS:
+            raise ValueError(f"unknown rule {self.name!r}; choose one of {', '.join(RULES)}")
+
+    @property
+    def kind(self) -> RuleKind:
+        return KINDS[self.name]
+
     @property
     def lossless(self) -> bool:
-        return self.name in ("sampling", "greedy")
+        return self.kind.lossless
 
     @property
     def uses_random(self) -> bool:
-        return self.name == "sampling"
+        return self.kind.uses_random
+
+    @property
+    def recursive(self) -> bool:
+        return self.kind.recursive
+
+    def test(self, p: torch.Tensor, p_x: torch.Tensor, q_x: torch.Tensor, x: torch.Tensor, r: torch.Tensor) -> Tested:
+        """The rule's decision on k drafted tokens, each against its own row (see RuleKind): p [k, V];
+        p_x, q_x, x, r [k]. Returns (accepted [k] bool, {accept_prob | ratio | cutoff: [k]})."""
+        return self.kind.test(p, p_x, q_x, x, r, self.params)
 
     def verify(self, p: torch.Tensor, q: torch.Tensor, draft: torch.Tensor, r: torch.Tensor) -> Verdict:
-        """p: [gamma(+1), V], q: [gamma, V], draft: [gamma] token ids, r: [gamma] uniforms."""
+        """A chain's gamma drafts at once. p: [gamma(+1), V], q: [gamma, V], draft: [gamma] token ids, r: [gamma] uniforms."""
         gamma = draft.numel()
         p = p[:gamma]
         idx = draft.view(-1, 1)
-        p_x = p.gather(-1, idx).view(-1)
-        q_x = q.gather(-1, idx).view(-1)
-        if self.name == "sampling":
-            accept_prob, accepted = accept_sampling(p_x, q_x, r)
-            return Verdict(accepted, n_leading(accepted), accept_prob=accept_prob)
-        if self.name == "greedy":
-            accepted = accept_greedy(p, draft)
-            return Verdict(accepted, n_leading(accepted))
-        if self.name == "threshold":
-            ratio, accepted = accept_threshold(p_x, q_x, self.params["tau"])
-            return Verdict(accepted, n_leading(accepted), ratio=ratio)
-        cutoff, accepted = accept_typical(p, p_x, self.params["epsilon"], self.params["delta"])
-        return Verdict(accepted, n_leading(accepted), cutoff=cutoff)
+        accepted, numbers = self.test(p, p.gather(-1, idx).view(-1), q.gather(-1, idx).view(-1), draft, r)
+        return Verdict(accepted, n_leading(accepted), **numbers)
 
     def next_distribution(self, p_row: torch.Tensor, q_row: torch.Tensor | None) -> tuple[torch.Tensor, str]:
         """The distribution of the evaluation model's own token after the accepted drafts.
@@ -126,30 +234,22 @@ class Rule:
         q_row is the draft's q at the first rejected position, or None when every draft was
         accepted (the bonus token comes from p). Returns (probs, source), source in p|residual|argmax.
         """
-        if self.name == "greedy":
+        correction = self.kind.correction
+        if correction == "argmax":
             return torch.nn.functional.one_hot(p_row.argmax(-1), p_row.shape[-1]).float(), "argmax"
-        if q_row is None or self.name == "typical":
-            # Medusa corrects from the target itself: its rule never looked at q
+        if q_row is None or correction == "p":
+            # the bonus; and Medusa corrects from the target itself: its rule never looked at q
             return p_row, "p"
         if float((p_row - q_row).clamp_min(0).sum()) <= 0:
             return p_row, "p"  # an empty residual (p == q, a lossy rule rejected): residual() falls back to p
         return residual(p_row, q_row), "residual"
 
 
-RULES = ("sampling", "greedy", "threshold", "typical")
-_DEFAULTS: dict[str, dict[str, float]] = {
-    "sampling": {},
-    "greedy": {},
-    "threshold": {"tau": 0.3},
-    "typical": {"epsilon": 0.09, "delta": 0.3},
-}
-
-
 def make_rule(name: str, **params: float | None) -> Rule:
     """Build a rule, filling defaults and rejecting parameters it does not take."""
-    if name not in _DEFAULTS:
+    if name not in KINDS:
         raise ValueError(f"unknown rule {name!r}; choose one of {', '.join(RULES)}")
-    merged = dict(_DEFAULTS[name])
+    merged = dict(KINDS[name].defaults)
     for key, value in params.items():
         if value is None:
             continue

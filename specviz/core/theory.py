@@ -10,6 +10,11 @@ verification pass, so against the evaluation model alone (one token per pass)
     speedup = (1 - alpha^(gamma+1)) / ((1 - alpha)(gamma c + 1)).
 
 Leviathan et al. (2023), "Fast Inference from Transformers via Speculative Decoding", §3.
+
+This module is the one home of the cost model: the formulas, the numbers a trace measures for them
+(α, γ, the cost ratio c, the pass costs; `measure`), the diagnosis (`findings`) and its thresholds.
+Statistics, Exercises, the Speedup lab, Compare and the Live verdict read them from here; the
+figures only draw them, so no two pages can disagree about the same trace.
 """
 
 from __future__ import annotations
@@ -19,20 +24,29 @@ import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from specviz.trace import Trace, summarize
+from specviz.trace import Step, Trace, summarize
 
 __all__ = [
+    "GAMMA_GAIN",
     "GOALS",
     "IDEAL_ASSUMPTION",
     "IDEAL_WORDS",
+    "LOW_ALPHA",
+    "PAPERS_C",
+    "SLOW_DRAFT_C",
+    "WIDE_PASS",
     "BudgetUnit",
     "Diagnosis",
     "Finding",
     "Measured",
+    "accepted_length_probabilities",
     "alpha_needed",
+    "baseline",
     "best_gamma",
     "break_even_alpha",
+    "break_even_alpha_at",
     "budget_yield",
+    "cost_ratio",
     "crossover_c",
     "diagnose",
     "expected_tokens",
@@ -41,7 +55,12 @@ __all__ = [
     "measure",
     "needed_text",
     "speedup",
+    "speedup_at_costs",
     "step_cost_ms",
+    "step_times",
+    "timed_steps",
+    "tokens_per_step",
+    "trace_gamma",
 ]
 
 BudgetUnit = Literal["passes", "positions", "compute"]
@@ -52,9 +71,12 @@ GOALS = (1.0, 1.5, 2.0)
 # the assumption behind every "ideal" speedup, in the words each page and exercise shows beside it
 IDEAL_ASSUMPTION = "a pass over γ+1 positions costs one token's pass"  # what every "ideal" figure assumes
 IDEAL_WORDS = f"ideal (formula: {IDEAL_ASSUMPTION})"
+# the diagnosis' thresholds (`findings`); every page and exercise that quotes one reads it from here
 LOW_ALPHA = 0.5  # below it most steps end at the first or second draft
-SLOW_DRAFT_C = 0.3  # above it drafting eats most of the gain (the papers' drafts have c well below 0.1)
+SLOW_DRAFT_C = 0.3  # above it drafting eats most of the gain
+PAPERS_C = 0.1  # the papers' drafts cost well below this share of a pass (what the slow-draft words quote)
 GAMMA_GAIN = 1.05  # a γ change that gains less than 5% is not worth naming
+WIDE_PASS = 1.1  # a verification pass dearer than this many one-token passes is named as a cost of its own
 
 
 def _check(alpha: float, gamma: int) -> None:
@@ -65,7 +87,9 @@ def _check(alpha: float, gamma: int) -> None:
 
 
 def expected_tokens(alpha: float, gamma: int) -> float:
-    """(1 − α^(γ+1)) / (1 − α): tokens one verification pass yields on average; γ + 1 at α = 1."""
+    """(1 − α^(γ+1)) / (1 − α): tokens one verification pass yields on average; γ + 1 at α = 1.
+
+    Leviathan et al. (2023), §3, eq. 1."""
     _check(alpha, gamma)
     if alpha >= 1.0:
         return float(gamma + 1)
@@ -73,10 +97,35 @@ def expected_tokens(alpha: float, gamma: int) -> float:
 
 
 def speedup(alpha: float, gamma: int, c: float) -> float:
-    """(1 − α^(γ+1)) / ((1 − α)(γc + 1)): the expected speedup over the evaluation model alone."""
+    """(1 − α^(γ+1)) / ((1 − α)(γc + 1)): the expected speedup over the evaluation model alone, ideal:
+    a verification pass over γ + 1 positions costs one token's pass (IDEAL_ASSUMPTION).
+
+    Leviathan et al. (2023), §3, Theorem 3.8: `speedup_at_costs` with draft_cost c and verify_cost 1."""
     if c < 0:
         raise ValueError(f"the cost ratio c must be >= 0, got {c}")
-    return expected_tokens(alpha, gamma) / (gamma * c + 1.0)
+    return speedup_at_costs(alpha, gamma, c, 1.0)
+
+
+def speedup_at_costs(alpha: float, gamma: int, draft_cost: float, verify_cost: float) -> float:
+    """E[tokens per step] / (γ · draft_cost + verify_cost): the speedup over the evaluation model alone
+    with both costs in units of one token of the evaluation model alone (a one-token pass).
+
+    draft_cost: one draft token; verify_cost: one verification pass over γ + 1 positions (1.0 in the
+    ideal, more where a wide pass costs more; `PassCosts` and the Statistics page measure it). The
+    step's cost γc + 1 of Leviathan et al. (2023), §3, with the pass's measured cost in place of 1.
+    """
+    if draft_cost < 0 or verify_cost <= 0:
+        raise ValueError(f"costs must be draft >= 0 and verify > 0, got {draft_cost} and {verify_cost}")
+    return expected_tokens(alpha, gamma) / (gamma * draft_cost + verify_cost)
+
+
+def accepted_length_probabilities(alpha: float, gamma: int) -> list[float]:
+    """P(n drafts accepted) for n = 0..γ if each decision passes independently with probability α:
+    α^n (1 − α) for n < γ and α^γ for n = γ (a truncated geometric; they sum to 1).
+
+    The distribution behind E[tokens per step] = Σ (n + 1) P(n) (Leviathan et al. 2023, §3)."""
+    _check(alpha, gamma)
+    return [alpha**n * (1.0 - alpha) for n in range(gamma)] + [alpha**gamma]
 
 
 def best_gamma(alpha: float, c: float, max_gamma: int = MAX_GAMMA) -> tuple[int, float]:
@@ -103,54 +152,157 @@ def budget_yield(alpha: float, gamma: int, budget: float, unit: BudgetUnit = "pa
     return budget / (1.0 + gamma * c) * per_step
 
 
+# ------------------------------------------- what a trace measures for the model
+
+
+def trace_gamma(trace: Trace) -> int:
+    """γ of a trace: meta.gamma, the most drafts a step may have (prompt lookup and adaptive policies
+    may draft fewer). The one fallback, for a trace without it (a minimal or converted one): the
+    longest draft it shows, and 1 when nothing was drafted."""
+    gamma = trace.get("meta", {}).get("gamma")
+    if isinstance(gamma, int) and gamma > 0:
+        return gamma
+    return max((len(st["draft"]) for st in trace["steps"]), default=1) or 1
+
+
+def timed_steps(trace: Trace) -> list[Step]:
+    """The steps the costs (c, the pass cost) are measured over: those with timings — an untimed step
+    would count drafts or a pass without their time — less step 0 where a later step is timed too.
+    Step 0's draft time includes the draft model reading the whole prompt (its prefill), a one-off
+    that the steady-state cost of a step must not carry."""
+    timed = [st for st in trace["steps"] if st.get("timing_ms")]
+    return timed[1:] if len(timed) > 1 and timed[0].get("index", 0) == 0 else timed
+
+
+def step_times(trace: Trace) -> tuple[float | None, float | None]:
+    """(draft ms per draft token, verify ms per verification pass) over `timed_steps`, each None
+    where nothing was drafted (timed) or no verification time was recorded."""
+    timed = timed_steps(trace)
+    drafted = sum(len(st["draft"]) for st in timed)
+    draft_ms = sum(float(st["timing_ms"].get("draft", 0.0)) for st in timed)
+    verify_ms = sum(float(st["timing_ms"].get("verify", 0.0)) for st in timed)
+    per_token = draft_ms / drafted if drafted else None
+    per_pass = verify_ms / len(timed) if timed and verify_ms > 0 else None
+    return per_token, per_pass
+
+
+def cost_ratio(trace: Trace) -> float | None:
+    """c = draft ms per draft token ÷ verify ms per verification pass (`step_times`): the share of a
+    pass one draft token costs (Leviathan et al. 2023, §3); None without both."""
+    per_token, per_pass = step_times(trace)
+    return per_token / per_pass if per_token is not None and per_pass else None
+
+
+def baseline(trace: Trace) -> tuple[float | None, float | None]:
+    """(target-alone ms per token, measured speedup) from meta.timing, where the run timed the
+    evaluation model alone beside it (same settings, right after); measured speedup = speculative
+    tokens/s ÷ target-alone tokens/s."""
+    timing = trace.get("meta", {}).get("timing")
+    if not isinstance(timing, dict) or not isinstance(timing.get("baseline"), dict):
+        return None, None
+    base = timing["baseline"]
+    b_tokens, b_ms, wall = base.get("tokens"), base.get("wall_ms"), timing.get("wall_ms")
+    if not all(isinstance(x, int | float) and x > 0 for x in (b_tokens, b_ms)):
+        return None, None
+    target_ms = float(b_ms) / float(b_tokens)
+    tokens = len((trace.get("output") or {}).get("token_ids", []))
+    if not (isinstance(wall, int | float) and wall > 0 and tokens):
+        return target_ms, None
+    return target_ms, (tokens / float(wall)) / (float(b_tokens) / float(b_ms))
+
+
+def tokens_per_step(trace: Trace, summary: dict[str, Any] | None = None) -> float:
+    """Output tokens per step (per verification pass); where a minimal trace omits the evaluation
+    model's own tokens ("next"), they still count, one a step."""
+    steps = trace["steps"]
+    if not steps or all("next" in s for s in steps):
+        return float((summary or summarize(trace))["tokens_per_step"])
+    made = sum(s["n_accepted"] + (0 if "next" in s and s["next"] is None else 1) for s in steps)
+    return made / len(steps)
+
+
 @dataclass(frozen=True)
 class Measured:
-    """One trace as a point to compare with the model."""
+    """One trace as a point to compare with the model: what it measured and what the model predicts
+    from that. The one record Statistics, Exercises, the Speedup lab, Compare and the Live verdict read."""
 
     name: str
-    gamma: int  # meta.gamma: the most drafts a step may have
+    steps: int
+    gamma: int  # trace_gamma: meta.gamma, the most drafts a step may have
     mean_drafts: float  # drafts per step actually proposed (prompt lookup and adaptive policies draft fewer)
-    alpha: float | None  # None: nothing drafted, so no acceptance to measure
+    alpha: float | None  # summarize's α; None: nothing drafted, so no acceptance to measure
     tokens_per_step: float
-    predicted_tokens_per_step: float | None  # expected_tokens(alpha, gamma)
-    c: float | None  # draft ms per draft token / verify ms per pass, when the trace is timed
-    predicted_speedup: float | None
+    expected_tokens_per_step: float | None  # expected_tokens(alpha, gamma)
+    draft_ms_per_token: float | None  # step_times, over timed_steps
+    verify_ms_per_pass: float | None
+    c: float | None  # cost_ratio: draft ms per draft token ÷ verify ms per pass, when the trace is timed
+    ideal_speedup: float | None  # speedup(alpha, gamma, c)
+    best_gamma: int | None  # the γ with the highest ideal speedup for this α and c
+    best_speedup: float | None
+    # measured beside the run (meta.timing.baseline: the evaluation model alone, same settings, right after)
+    target_ms_per_token: float | None
+    verify_passes: float | None  # one verification pass in target-alone tokens (1.0 in the ideal)
+    speedup_at_measured_costs: float | None  # speedup_at_costs with the measured draft and verify costs
+    measured_speedup: float | None  # speculative tokens/s ÷ target-alone tokens/s
     tokens_per_second: float | None  # tokens / (draft + verify time): the decoding speed the trace shows
     ms_per_token: float | None
     lossless: bool
-    steps: int
+    draft_kind: str
 
 
 def measure(trace: Trace, name: str = "", summary: dict[str, Any] | None = None) -> Measured:
-    """α, tokens per step, the cost ratio c and the speed a (valid) trace shows.
+    """α, γ, c, the speeds and what the model predicts from them, for a (valid) trace.
 
-    α and what it predicts are None for a trace that drafted nothing (undefined, not 0).
+    α and what it predicts are None for a trace that drafted nothing (undefined, not 0); c and the
+    speedups are None for an untimed one.
     """
     s = summary or summarize(trace)
     meta = trace.get("meta", {})
     steps = trace["steps"]
-    gamma = int(meta.get("gamma") or max((len(st["draft"]) for st in steps), default=1) or 1)
-    drafted = sum(len(st["draft"]) for st in steps)
+    gamma = trace_gamma(trace)
     alpha = None if s["alpha"] is None else float(s["alpha"])
-    draft_ms = sum(float(st.get("timing_ms", {}).get("draft", 0.0)) for st in steps)
-    verify_ms = sum(float(st.get("timing_ms", {}).get("verify", 0.0)) for st in steps)
-    c = (draft_ms / drafted) / (verify_ms / len(steps)) if drafted and verify_ms > 0 else None
-    total_ms = draft_ms + verify_ms
+    per_token, per_pass = step_times(trace)
+    c = cost_ratio(trace)
+    g_best = s_best = None
+    if c is not None and alpha is not None:
+        g_best, s_best = best_gamma(alpha, c)
+    target_ms, measured = baseline(trace)
+    passes = per_pass / target_ms if per_pass and target_ms else None
+    at_costs = None
+    if passes is not None and per_token is not None and alpha is not None and target_ms:
+        at_costs = speedup_at_costs(alpha, gamma, per_token / target_ms, passes)
+    # the whole run's time (step 0 included): what decoding these tokens took
+    total_ms = sum(
+        float((st.get("timing_ms") or {}).get("draft", 0.0)) + float((st.get("timing_ms") or {}).get("verify", 0.0))
+        for st in steps
+    )
     tokens = int(s["tokens"])
     return Measured(
         name=name or str(meta.get("sample", {}).get("name") or "trace"),
+        steps=len(steps),
         gamma=gamma,
-        mean_drafts=drafted / len(steps) if steps else 0.0,
+        mean_drafts=sum(len(st["draft"]) for st in steps) / len(steps) if steps else 0.0,
         alpha=alpha,
-        tokens_per_step=float(s["tokens_per_step"]),
-        predicted_tokens_per_step=None if alpha is None else expected_tokens(alpha, gamma),
+        tokens_per_step=tokens_per_step(trace, s),
+        expected_tokens_per_step=None if alpha is None else expected_tokens(alpha, gamma),
+        draft_ms_per_token=per_token,
+        verify_ms_per_pass=per_pass,
         c=c,
-        predicted_speedup=speedup(alpha, gamma, c) if c is not None and alpha is not None else None,
+        ideal_speedup=speedup(alpha, gamma, c) if c is not None and alpha is not None else None,
+        best_gamma=g_best,
+        best_speedup=s_best,
+        target_ms_per_token=target_ms,
+        verify_passes=passes,
+        speedup_at_measured_costs=at_costs,
+        measured_speedup=measured,
         tokens_per_second=tokens / (total_ms / 1e3) if total_ms > 0 and tokens else None,
         ms_per_token=total_ms / tokens if total_ms > 0 and tokens else None,
         lossless=bool(meta.get("rule", {}).get("lossless", True)),
-        steps=len(steps),
+        draft_kind=str(meta.get("draft", {}).get("kind", "model")),
     )
+
+
+# ------------------------------------------- the diagnosis
 
 
 @dataclass(frozen=True)
@@ -168,8 +320,9 @@ def findings(alpha: float, gamma: int, c: float | None) -> tuple[Finding, ...]:
     "healthy" finding when nothing does. The one home of the diagnosis: the Statistics verdict and
     the bottleneck exercise both read it, so a question has exactly one defensible answer.
 
-    The order: low acceptance (nothing else helps while most drafts fail), then a draft that is
-    too expensive, then a γ whose best alternative gains more than 5% (too long or too short).
+    The order: low acceptance (α < LOW_ALPHA: nothing else helps while most drafts fail), then a
+    draft that is too expensive (c > SLOW_DRAFT_C), then a γ whose best alternative gains more than
+    GAMMA_GAIN (too long or too short).
     """
     now = best = g_best = None
     if c is not None:
@@ -199,6 +352,16 @@ def break_even_alpha(c: float) -> float:
     where (1 + α) / (1 + c) ≥ 1 ⇔ α ≥ c. Like `speedup`, it takes the ideal's pass cost.
     """
     return min(max(c, 0.0), 1.0)
+
+
+def break_even_alpha_at(gamma: int, c: float) -> float:
+    """The α at which this γ breaks even (ideal speedup = 1) for a cost ratio c; 1.0 when even α = 1
+    does not (c > 1). Bisected: the speedup grows with α at every γ. At γ = 1 it is break_even_alpha(c)."""
+    lo, hi = 0.0, 1.0
+    for _ in range(40):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if speedup(mid, gamma, c) < 1.0 else (lo, mid)
+    return hi
 
 
 def crossover_c(alpha: float, gamma: int) -> float:

@@ -12,6 +12,7 @@ ancestors and itself, and sits at position (root's position + depth): SpecInfer'
 Verification walks down from the root. At each node the children are tested in turn; the first
 accepted child becomes the next node, and when every child is rejected the evaluation model
 draws its own token (a correction); a node without children ends the path with a bonus token.
+Each child is decided by its rule's own test (specviz.core.rules.KINDS), the one a chain runs.
 With the sampling rule the children of a node are drawn from q *without replacement*, and
 recursive rejection sampling keeps the result distributed exactly as p (SpecInfer's multi-round
 speculative sampling, with the without-replacement form of Jeon et al. 2024, arXiv 2402.14160):
@@ -29,7 +30,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from specviz.core.rules import Rule, accept_typical, residual
+from specviz.core.rules import Rule
 from specviz.core.warp import sample
 
 __all__ = [
@@ -150,9 +151,9 @@ def verify_tree(
     p: [1 + N, V], row 0 after the root, row 1 + j after node j (from one tree-masked target pass);
     q: [N, V], row j the draft distribution node j was drawn from (its parent's q, before any
     sibling was removed); tokens, parents: [N]; r: [N] uniforms, r[j] used if node j is tested.
-    Rules: sampling (recursive rejection sampling, lossless), greedy (the child equal to argmax p),
-    threshold (the first child with p/q >= tau), typical (the first child with p above Medusa's
-    cutoff). Raises ValueError on inconsistent shapes.
+    The first child the rule accepts is taken: sampling (recursive rejection sampling, lossless),
+    greedy (the child equal to argmax p), threshold (p/q >= tau), typical (p above Medusa's cutoff).
+    Raises ValueError on inconsistent shapes.
     """
     n = len(tokens)
     if p.shape[0] != n + 1 or q.shape[0] != n or len(parents) != n or r.numel() < n:
@@ -185,38 +186,35 @@ def _test_children(
     r: torch.Tensor,
     v: TreeVerdict,
 ) -> int | None:
-    """Test `kids` in order; record each decision in v; return the accepted child, or None and set
-    v.next_probs to the distribution of the correction."""
+    """Test `kids` in order with the rule's own test (the one Rule.verify runs on a chain); record each
+    decision in v; return the accepted child, or None and set v.next_probs to the correction's
+    distribution. A recursive rule (sampling) tests each later sibling against the distribution the
+    correction would have come from and q without the rejected tokens; the others test every
+    sibling against p_row and the siblings' q (their parent's)."""
     q_row = q[kids[0]]
-    if rule.name == "sampling":
-        p_i, drawn = p_row, []
-        for j in kids:
-            x = tokens[j]
-            q_i = remove_drawn(q_row, drawn)
-            px, qx = float(p_i[x]), float(q_i[x])
-            a = min(1.0, px / qx) if qx > 0 else float(px > 0)
-            v.accept_prob[j], v.p_test[j], v.q_test[j] = a, px, qx
-            v.accepted[j] = float(r[j]) < a
-            if v.accepted[j]:
-                return j
-            p_i = residual(p_i, q_i)
-            drawn.append(x)
-        v.next_probs, v.source = p_i, "residual"
-        return None
+    p_i, q_i, drawn = p_row, q_row, []
     for j in kids:
         x = tokens[j]
-        if rule.name == "greedy":
-            v.accepted[j] = int(p_row.argmax()) == x
-        elif rule.name == "threshold":
-            v.ratio[j] = float(p_row[x]) / max(float(q[j][x]), 1e-30)
-            v.accepted[j] = v.ratio[j] >= rule.params["tau"]
-        else:
-            cutoff, ok = accept_typical(p_row[None], p_row[x].view(1), rule.params["epsilon"], rule.params["delta"])
-            v.cutoff[j], v.accepted[j] = float(cutoff[0]), bool(ok[0])
+        p_x, q_x = _number(p_i[x]), _number(q_i[x])
+        accepted, numbers = rule.test(p_i[None], p_x, q_x, torch.tensor([x]), _number(r[j]))
+        v.accepted[j] = bool(accepted[0])
+        for name, value in numbers.items():  # accept_prob | ratio | cutoff
+            getattr(v, name)[j] = float(value[0])
+        if rule.recursive:  # what the test read: p and q after the earlier siblings' rejections
+            v.p_test[j], v.q_test[j] = float(p_x[0]), float(q_x[0])
         if v.accepted[j]:
             return j
-    v.next_probs, v.source = rule.next_distribution(p_row, q_row)
+        if rule.recursive or j == kids[-1]:
+            v.next_probs, v.source = rule.next_distribution(p_i, q_i)
+        if rule.recursive:
+            drawn.append(x)
+            p_i, q_i = v.next_probs, remove_drawn(q_row, drawn)
     return None
+
+
+def _number(t: torch.Tensor) -> torch.Tensor:
+    """One number as a [1] float64 tensor on the CPU: a tree tests its children one at a time."""
+    return t.to("cpu", torch.float64).view(1)
 
 
 _SHAPE = re.compile(r"^\d+(,\d+)*$")

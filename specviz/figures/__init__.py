@@ -11,7 +11,7 @@ One module per page that has figures of its own, like specviz.ui:
 | ---------- | -------------------------------------------------------------------- | ----------------------------------- | ----------------------- |
 | home.py    | step_picture: one step as boxes, proposed and kept                   | Home (home.py)                      | test_home.py    |
 | replay.py  | the acceptance diagram and the distributions at one position (specs) | Step through (replay.py, player.py) | test_replay.py  |
-| stats.py   | the verdict's words (theory.findings), the statistics charts, the scenario exercises' charts | Statistics (stats.py, engine.py), Exercises | test_stats.py |
+| stats.py   | the verdict's words (theory.measure, theory.findings), the statistics charts, the scenario exercises' charts | Statistics (stats.py, engine.py), Exercises | test_stats.py |
 | speedup.py | the theory's curves, the fixed budget, the live sweep                | Speedup lab (speedup.py)            | test_speedup.py |
 | compare.py | outputs on aligned rows, progress, divergence, the printable summary | Compare (compare.py)                | test_compare.py |
 
@@ -39,6 +39,10 @@ This module re-exports the names callers use as `from specviz import figures as 
 fg.acceptance_spec, fg.COLORS …). The tree's, the Speedup lab's and Compare's figures are used
 through their modules: `from specviz.figures import tree as ftree` (and speedup, compare).
 
+The numbers every figure draws — α, γ, the cost ratio c, expected tokens, the speedups, the
+verdict's findings — are computed in specviz.core.theory, never here: a figure takes them from
+`theory.measure(trace)` (or the formulas) and draws them.
+
 Imports: plotly, specviz.trace, specviz.core (theory) — never streamlit.
 """
 
@@ -57,11 +61,7 @@ from specviz.figures.replay import (
     residual_top,
 )
 from specviz.figures.stats import (
-    Costs,
     accepted_lengths_figure,
-    costs,
-    expected_tokens,
-    implied_speedup,
     per_position_figure,
     timing_figure,
     tokens_per_step_figure,
@@ -96,22 +96,18 @@ __all__ = [
     "SYMBOLS",
     "TIMELINE_HIGHLIGHT",
     "Cell",
-    "Costs",
     "Gap",
     "Kind",
     "OutTok",
     "acceptance_figure",
     "acceptance_spec",
     "accepted_lengths_figure",
-    "costs",
     "describe_next",
     "describe_step",
     "distribution_figure",
     "distribution_spec",
     "end_tokens",
     "esc",
-    "expected_tokens",
-    "implied_speedup",
     "literal",
     "missing_parts",
     "per_position_figure",

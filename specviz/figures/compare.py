@@ -205,10 +205,10 @@ def ideal_words(m: theory.Measured) -> str:
     """A trace's speedup by the formula with its assumption beside it (theory.IDEAL_WORDS), and the
     measured time per token to read it against: "1.52× ideal (formula: …); measured: 41.0 ms per
     token"; "—" without timings."""
-    if m.predicted_speedup is None:
+    if m.ideal_speedup is None:
         return "—"
     measured = "" if m.ms_per_token is None else f"; measured: {m.ms_per_token:.1f} ms per token"
-    return f"{m.predicted_speedup:.2f}× {theory.IDEAL_WORDS}{measured}"
+    return f"{m.ideal_speedup:.2f}× {theory.IDEAL_WORDS}{measured}"
 
 
 def summary_html(trace: Trace, name: str) -> str:
@@ -232,7 +232,7 @@ def summary_html(trace: Trace, name: str) -> str:
         ("steps (evaluation passes)", str(m.steps)),
         ("tokens", str(s["tokens"])),
         ("α", rate(m.alpha, ".3f") if m.alpha is not None else f"n/a: {undefined_words(s)}"),
-        ("tokens per step", f"{m.tokens_per_step:.2f} (theory {rate(m.predicted_tokens_per_step)})"),
+        ("tokens per step", f"{m.tokens_per_step:.2f} (theory {rate(m.expected_tokens_per_step)})"),
         ("cost ratio c", "—" if m.c is None else f"{m.c:.4f}"),
         ("time per token (measured)", "—" if m.ms_per_token is None else f"{m.ms_per_token:.1f} ms"),
         ("speedup", ideal_words(m)),

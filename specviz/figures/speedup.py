@@ -5,7 +5,7 @@ hostile: they pass through text.esc_name before they are shown.
 
 The textbook's speedup assumes a verification pass over γ + 1 positions costs what a one-token
 pass costs. `PassCosts` holds a machine's measured pass times instead, and `speedup_figure` draws
-the formula with them (step time γc + T(γ + 1)/T(1) one-token passes, theory.step_cost_ms) beside
+the formula with them (step time γc + T(γ + 1)/T(1) one-token passes, theory.speedup_at_costs) beside
 the ideal curve. The marks follow the palette: theory in IDEAL_LINE, measured in MEASURED_LINE and
 MEASURED_MARKER, the best γ in CHOSEN_MARKER, your γ in CURRENT_MARKER — never an outcome's.
 """
@@ -49,9 +49,9 @@ class PassCosts:
     """One machine's measured milliseconds for an evaluation pass over k positions, and where they come from.
 
     `speedup` is the textbook's speedup with these costs instead of "verification costs one pass":
-    a step of γ drafts costs γ·c one-token passes for drafting plus one pass over γ + 1 positions
-    (theory.step_cost_ms on the measured curve) and yields theory.expected_tokens(α, γ); the
-    evaluation model alone costs one one-token pass a token.
+    a step of γ drafts costs γ draft tokens plus one pass over γ + 1 positions (T(γ + 1) / T(1)
+    one-token passes, from the measured curve) and yields theory.expected_tokens(α, γ); the
+    evaluation model alone costs one one-token pass a token: theory.speedup_at_costs.
     """
 
     ms: Mapping[int, float]  # positions k → ms of one pass over k new positions
@@ -68,11 +68,9 @@ class PassCosts:
 
         c is defined as everywhere in specviz: a draft token's time over one verification pass, here the
         pass over c_gamma + 1 positions at which it was measured (or set); its ms stay fixed as γ varies."""
-        # composed from theory (no second copy of the formula)
-        costs = dict(self.ms)
-        one = theory.interpolate_cost(costs, 1)
-        draft_ms = c * theory.interpolate_cost(costs, c_gamma + 1)
-        return theory.expected_tokens(alpha, gamma) * one / theory.step_cost_ms(costs, gamma, gamma, draft_ms)
+        # theory.speedup_at_costs with both costs in one-token passes (no second copy of the formula)
+        draft_cost = c * self.ratio(c_gamma + 1)  # a draft token in one-token passes, fixed as γ varies
+        return theory.speedup_at_costs(alpha, gamma, draft_cost, self.ratio(gamma + 1))
 
     def best_gamma(self, alpha: float, c: float, c_gamma: int, max_gamma: int = 12) -> tuple[int, float]:
         """The γ in 1..max_gamma with the highest speedup under these costs (the smallest on ties)."""
@@ -129,7 +127,7 @@ def tokens_figure(alpha: float, gamma: int, points: Sequence[theory.Measured] = 
                 text=[esc_name(p.name, 30) for p in points],
                 name="measured (traces; hover for names)",
                 marker=MEASURED_MARKER,
-                customdata=[[p.alpha, p.predicted_tokens_per_step, p.mean_drafts] for p in points],
+                customdata=[[p.alpha, p.expected_tokens_per_step, p.mean_drafts] for p in points],
                 hovertemplate=(
                     "%{text}: %{y:.2f} tokens per step at γ = %{x}<br>its own α = %{customdata[0]:.2f} predicts "
                     "%{customdata[1]:.2f}<br>drafts per step actually proposed: %{customdata[2]:.2f}<extra></extra>"

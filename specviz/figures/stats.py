@@ -1,29 +1,28 @@
-"""Statistics: the cost model (α, the cost ratio c, the speedup they imply), the verdict, the charts.
+"""Statistics: the verdict in words, the charts of acceptance, tokens per step and time.
 
-The Statistics page draws them for a trace; `per_position_figure` and `accepted_lengths_figure`
-also draw a serving engine's counters (specviz.ui.engine, on Statistics and Compare).
+The numbers all come from the cost model, specviz.core.theory (`theory.measure`: α, γ, c, the
+speedups; `theory.findings`: the diagnosis); this module only words and draws them, so the
+Statistics page, the exercises and the Speedup lab read the same numbers for a trace. The
+Statistics page draws them for a trace; `per_position_figure` and `accepted_lengths_figure` also
+draw a serving engine's counters (specviz.ui.engine, on Statistics and Compare).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any
 
 import plotly.graph_objects as go
 
 from specviz.core import theory
 from specviz.figures.palette import BASELINE_LINE, COLORS, MEASURED_MARKER, NEUTRAL, P_COLOR, Q_COLOR, SERIES
-from specviz.trace import Trace, summarize
+from specviz.trace import Trace
 
 __all__ = [
-    "Costs",
+    "FEW_TRIALS",
     "accepted_lengths_figure",
     "break_even_figure",
-    "costs",
-    "expected_tokens",
     "finding_words",
-    "implied_speedup",
     "pass_cost_figure",
     "per_position_figure",
     "position_counts",
@@ -35,100 +34,8 @@ __all__ = [
 ]
 
 
-# the formulas have one home, specviz.core.theory; these names stay for `fg.expected_tokens` callers
-expected_tokens = theory.expected_tokens
-implied_speedup = theory.speedup
-
-
-@dataclass(frozen=True)
-class Costs:
-    alpha: float | None  # None: nothing drafted, no acceptance measured
-    gamma: int
-    steps: int
-    tokens_per_step: float
-    expected_tokens_per_step: float | None
-    draft_ms_per_token: float | None  # mean time to draft one token
-    verify_ms_per_step: float | None  # mean time of one verification pass
-    c: float | None  # draft_ms_per_token / verify_ms_per_step
-    speedup: float | None  # ideal: implied by alpha, gamma and c with verification costing one target pass
-    best_gamma: int | None
-    best_speedup: float | None
-    draft_kind: str
-    # measured beside the run (meta.timing.baseline: the evaluation model alone, same settings, right after)
-    target_ms_per_token: float | None = None
-    verify_passes: float | None = None  # one verification pass in target-alone tokens (1.0 in the ideal)
-    predicted_speedup: float | None = None  # the formula with the measured verification and draft costs
-    measured_speedup: float | None = None  # speculative tokens/s ÷ target-alone tokens/s
-
-
-def costs(trace: Trace, summary: dict[str, Any] | None = None) -> Costs:
-    """α, the measured cost ratio c and the speedup they imply, from the trace alone."""
-    s = summary or summarize(trace)
-    meta = trace.get("meta", {})
-    gamma = int(meta.get("gamma") or max(len(s["per_position_acceptance"]), 1))
-    alpha = None if s["alpha"] is None else float(s["alpha"])
-    timed = [st for st in trace["steps"] if st.get("timing_ms")]
-    drafted = sum(len(st["draft"]) for st in timed)
-    draft_ms = sum(st["timing_ms"].get("draft", 0.0) for st in timed)
-    verify_ms = sum(st["timing_ms"].get("verify", 0.0) for st in timed)
-    per_tok = draft_ms / drafted if drafted else None
-    per_pass = verify_ms / len(timed) if timed and verify_ms > 0 else None
-    c = per_tok / per_pass if per_tok is not None and per_pass else None
-    speedup = implied_speedup(alpha, gamma, c) if c is not None and alpha is not None else None
-    best_gamma = best = None
-    if c is not None and alpha is not None:
-        best_gamma, best = theory.best_gamma(alpha, c)
-    measured = _measured(meta.get("timing"), len((trace.get("output") or {}).get("token_ids", [])))
-    target_ms = measured[0]
-    verify_passes = per_pass / target_ms if per_pass and target_ms else None
-    predicted = None
-    if verify_passes and per_tok is not None and alpha is not None and target_ms:
-        predicted = expected_tokens(alpha, gamma) / (gamma * per_tok / target_ms + verify_passes)
-    return Costs(
-        alpha=alpha,
-        gamma=gamma,
-        steps=int(s["steps"]),
-        tokens_per_step=_tokens_per_step(trace, s),
-        expected_tokens_per_step=None if alpha is None else expected_tokens(alpha, gamma),
-        draft_ms_per_token=per_tok,
-        verify_ms_per_step=per_pass,
-        c=c,
-        speedup=speedup,
-        best_gamma=best_gamma,
-        best_speedup=best,
-        draft_kind=str(meta.get("draft", {}).get("kind", "model")),
-        target_ms_per_token=target_ms,
-        verify_passes=verify_passes,
-        predicted_speedup=predicted,
-        measured_speedup=measured[1],
-    )
-
-
-def _measured(timing: object, tokens: int) -> tuple[float | None, float | None]:
-    """(target-alone ms per token, measured speedup) from meta.timing, where the run measured them."""
-    if not isinstance(timing, dict) or not isinstance(timing.get("baseline"), dict):
-        return None, None
-    base = timing["baseline"]
-    b_tokens, b_ms, wall = base.get("tokens"), base.get("wall_ms"), timing.get("wall_ms")
-    if not all(isinstance(x, int | float) and x > 0 for x in (b_tokens, b_ms)):
-        return None, None
-    target_ms = float(b_ms) / float(b_tokens)
-    if not (isinstance(wall, int | float) and wall > 0 and tokens):
-        return target_ms, None
-    return target_ms, (tokens / float(wall)) / (float(b_tokens) / float(b_ms))
-
-
-def _tokens_per_step(trace: Trace, summary: dict[str, Any]) -> float:
-    """Output tokens per step; where a minimal trace omits the model's own tokens, they still count (one a step)."""
-    steps = trace["steps"]
-    if not steps or all("next" in s for s in steps):
-        return float(summary["tokens_per_step"])
-    made = sum(s["n_accepted"] + (0 if "next" in s and s["next"] is None else 1) for s in steps)
-    return made / len(steps)
-
-
-def finding_words(f: theory.Finding, k: Costs) -> str:
-    """One finding of theory.findings in plain words, with this trace's numbers."""
+def finding_words(f: theory.Finding, k: theory.Measured) -> str:
+    """One finding of theory.findings in plain words, with this trace's numbers (theory.measure)."""
     a, c = k.alpha or 0.0, k.c
     ideal = theory.IDEAL_WORDS
     if f.kind == "low_acceptance":
@@ -140,7 +47,7 @@ def finding_words(f: theory.Finding, k: Costs) -> str:
     if f.kind == "slow_draft":
         return (
             f"The draft is slow: one draft token costs c = {c:.2f} of a verification pass. Speculation only pays "
-            "when drafting is much cheaper than the evaluation model (c well below 0.1 in the papers)."
+            f"when drafting is much cheaper than the evaluation model (c well below {theory.PAPERS_C} in the papers)."
         )
     if f.kind in ("gamma_too_long", "gamma_too_short"):
         assert f.speedup is not None and f.best_speedup is not None
@@ -159,9 +66,9 @@ def finding_words(f: theory.Finding, k: Costs) -> str:
     )
 
 
-def verdict(k: Costs) -> list[str]:
+def verdict(k: theory.Measured) -> list[str]:
     """The bottleneck in plain words, most important first: theory.findings in words, then the
-    measured speedup (or a warning when even the ideal is below 1×)."""
+    measured speedup (or a warning when even the ideal is below 1×). k: theory.measure(trace)."""
     if k.steps == 0:
         return ["The trace has no steps, so there is nothing to judge."]
     if k.alpha is None:
@@ -170,19 +77,19 @@ def verdict(k: Costs) -> list[str]:
             "alone. With prompt lookup this means the text never repeated the prompt; a draft model always drafts."
         ]
     out = [finding_words(f, k) for f in theory.findings(k.alpha, k.gamma, k.c)]
-    if k.speedup is not None and k.measured_speedup is not None:
+    if k.ideal_speedup is not None and k.measured_speedup is not None:
         out.append(
-            f"Measured: {k.measured_speedup:.2f}× the evaluation model alone, against {k.speedup:.2f}× "
+            f"Measured: {k.measured_speedup:.2f}× the evaluation model alone, against {k.ideal_speedup:.2f}× "
             f"{theory.IDEAL_WORDS}."
             + (
                 f" One verification pass cost {k.verify_passes:.2f} target-alone tokens, not the 1.0 the ideal assumes."
-                if k.verify_passes is not None and k.verify_passes > 1.1
+                if k.verify_passes is not None and k.verify_passes > theory.WIDE_PASS
                 else ""
             )
         )
-    elif k.speedup is not None and k.speedup < 1.0:
+    elif k.ideal_speedup is not None and k.ideal_speedup < 1.0:
         out.append(
-            f"Net effect: {k.speedup:.2f}× {theory.IDEAL_WORDS} — slower than running the evaluation model alone "
+            f"Net effect: {k.ideal_speedup:.2f}× {theory.IDEAL_WORDS} — slower than running the evaluation model alone "
             "even before any overhead."
         )
     return out
@@ -294,6 +201,7 @@ def per_position_figure(
 
 
 def accepted_lengths_figure(summary: dict[str, Any], gamma: int) -> go.Figure:
+    """Steps by drafts accepted, and the counts theory.accepted_length_probabilities expects with α."""
     counts = summary["accepted_length_counts"]
     xs = list(range(len(counts)))
     a, total = summary.get("alpha"), sum(counts)
@@ -308,10 +216,11 @@ def accepted_lengths_figure(summary: dict[str, Any], gamma: int) -> go.Figure:
     )
     if a is not None:  # undefined without drafts; a run summary may not give it
         # if every decision passed with probability α independently: P(n) = α^n (1 − α), and α^γ for n = γ
+        p = theory.accepted_length_probabilities(float(a), gamma)
         fig.add_trace(
             go.Scatter(
                 x=xs,
-                y=[total * (a**n * (1 - a) if n < gamma else a**gamma) for n in xs],
+                y=[total * p[min(n, gamma)] for n in xs],
                 name="expected with independent α",
                 mode="markers+lines",
                 marker=dict(symbol="line-ew", size=24, line=dict(width=3, color="black")),
@@ -331,7 +240,7 @@ def accepted_lengths_figure(summary: dict[str, Any], gamma: int) -> go.Figure:
     return fig
 
 
-def tokens_per_step_figure(k: Costs) -> go.Figure:
+def tokens_per_step_figure(k: theory.Measured) -> go.Figure:
     """The theory curve (1 − α^(γ+1))/(1 − α) over α, this trace's α and measured tokens per step on it."""
     alphas = [i / 100 for i in range(0, 100)] + [0.999]
     fig = go.Figure()
@@ -340,7 +249,7 @@ def tokens_per_step_figure(k: Costs) -> go.Figure:
         fig.add_trace(
             go.Scatter(
                 x=alphas,
-                y=[expected_tokens(a, g) for a in alphas],
+                y=[theory.expected_tokens(a, g) for a in alphas],
                 mode="lines",
                 name=f"theory, γ = {g}",
                 line=dict(color="black" if mine else "#BBBBBB", width=3 if mine else 1.5),

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from specviz.core import theory
+from specviz.core.rules import KINDS
 from specviz.models.presets import DEFAULT, draft_ready
 from specviz.trace import Trace, finish, first_parting
 
@@ -94,9 +95,9 @@ class LiveSettings:
     chat: bool = True
     gamma: int = 4
     rule: str = "sampling"
-    tau: float = 0.3
-    epsilon: float = 0.09
-    delta: float = 0.3
+    tau: float = KINDS["threshold"].defaults["tau"]
+    epsilon: float = KINDS["typical"].defaults["epsilon"]
+    delta: float = KINDS["typical"].defaults["delta"]
     temperature: float = 0.7
     top_k: int = 0
     top_p: float = 1.0
@@ -111,11 +112,12 @@ class LiveSettings:
         """The decoder configuration; raises ValueError with a readable message for bad values."""
         from specviz.core.decoder import build_config
 
-        params = {"threshold": {"tau": self.tau}, "typical": {"epsilon": self.epsilon, "delta": self.delta}}
+        # the page keeps every rule's sliders; only the chosen rule's count
+        params = {key: getattr(self, key) for key in KINDS[self.rule].defaults} if self.rule in KINDS else {}
         return build_config(
             gamma=self.gamma,
             rule=self.rule,
-            **params.get(self.rule, {}),  # the page keeps every rule's sliders; only the chosen rule's count
+            **params,
             temperature=self.temperature,
             top_k=self.top_k,
             top_p=self.top_p,
@@ -412,7 +414,7 @@ class SpeedNumbers:
     baseline_seconds: float | None = None
     pass_cost: float | None = None  # one verification pass ÷ one token of the evaluation model alone
     draft_share: float | None = None  # drafting's share of the speculative wall time
-    ideal: float | None = None  # theory.speedup(α, γ, c)
+    ideal: float | None = None  # theory.measure's ideal_speedup: theory.speedup(α, γ, c)
 
     @property
     def speed(self) -> float | None:
@@ -451,16 +453,10 @@ def speed_numbers(trace: Trace) -> SpeedNumbers:
     timing = trace.get("meta", {}).get("timing") or {}
     wall_ms = float(timing.get("wall_ms") or 0.0)
     draft_ms = sum(float(s.get("timing_ms", {}).get("draft", 0.0)) for s in steps)
-    verify_ms = sum(float(s.get("timing_ms", {}).get("verify", 0.0)) for s in steps)
     scored = [len(s["tree"]["nodes"]) if "tree" in s else len(s["draft"]) for s in steps]  # drafts per pass
     base = timing.get("baseline") if isinstance(timing.get("baseline"), dict) else None
     b_tokens = int(base.get("tokens") or 0) if base else 0
     b_ms = float(base.get("wall_ms") or 0.0) if base else 0.0
-    # step 0's pass also reads the whole prompt (prefill): left out, or a long prompt would be blamed on the
-    # width of the pass (the baseline's prefill, spread over all its tokens, shifts its mean by a few %)
-    later = [float(s.get("timing_ms", {}).get("verify", 0.0)) for s in steps[1:]] if len(steps) > 1 else []
-    per_pass = sum(later) / len(later) if later else (verify_ms / len(steps) if steps else 0.0)
-    pass_cost = per_pass / (b_ms / b_tokens) if per_pass > 0 and b_tokens and b_ms else None
     return SpeedNumbers(
         tokens=len(trace.get("output", {}).get("token_ids", [])),
         seconds=wall_ms / 1e3 if wall_ms > 0 else None,
@@ -471,9 +467,10 @@ def speed_numbers(trace: Trace) -> SpeedNumbers:
         tree=any("tree" in s for s in steps),
         baseline_tokens=b_tokens or None,
         baseline_seconds=b_ms / 1e3 if b_ms > 0 else None,
-        pass_cost=pass_cost,
+        # the Statistics page's number: theory.timed_steps leaves out step 0, whose draft also reads the prompt
+        pass_cost=m.verify_passes,
         draft_share=draft_ms / wall_ms if wall_ms > 0 and draft_ms > 0 else None,
-        ideal=m.predicted_speedup,
+        ideal=m.ideal_speedup,
     )
 
 

@@ -1,7 +1,8 @@
 """Command-line options shared by `record` and `bench` (and their argument types).
 
 A module of its own so that specviz.cli.commands and specviz.run.bench both import it and neither imports the
-other at load time. Only argparse here: the tree shape is parsed by specviz.core.tree when it is used.
+other at load time. argparse, and the rules' names and defaults from their home (specviz.core.rules); the tree
+shape is parsed by specviz.core.tree when it is used.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ import argparse
 import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING
+
+from specviz.core.rules import KINDS, RULES
 
 if TYPE_CHECKING:
     from specviz.core.decoder import DecodeConfig
@@ -95,10 +98,13 @@ def add_tree_argument(p: argparse.ArgumentParser) -> None:
 def add_decoding_arguments(p: argparse.ArgumentParser, rule: str = "sampling", temperature: float = 1.0) -> None:
     """The rule, its parameters, the warping, the seed and the prompt format: what `record` and the
     Live page take, and `bench` too, so that the three can be held side by side."""
-    p.add_argument("--rule", default=rule, choices=["sampling", "greedy", "threshold", "typical"])
-    p.add_argument("--tau", type=finite_float, help="threshold rule: accept iff p/q >= tau (default 0.3)")
-    p.add_argument("--epsilon", type=finite_float, help="typical rule (default 0.09)")
-    p.add_argument("--delta", type=finite_float, help="typical rule (default 0.3)")
+    threshold, typical = KINDS["threshold"].defaults, KINDS["typical"].defaults
+    p.add_argument("--rule", default=rule, choices=RULES)
+    p.add_argument(
+        "--tau", type=finite_float, help=f"threshold rule: accept iff p/q >= tau (default {threshold['tau']})"
+    )
+    p.add_argument("--epsilon", type=finite_float, help=f"typical rule (default {typical['epsilon']})")
+    p.add_argument("--delta", type=finite_float, help=f"typical rule (default {typical['delta']})")
     p.add_argument("--temperature", type=finite_float, default=temperature, help="0 = greedy")
     p.add_argument("--top-k", type=int_at_least(0), default=0, help="0 = off")
     p.add_argument("--top-p", type=finite_float, default=1.0, help="in (0, 1]; 1.0 = off")

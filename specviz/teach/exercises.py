@@ -17,12 +17,12 @@ from collections.abc import Callable
 from typing import Any
 
 from specviz.core import theory
-from specviz.figures import costs, visible
+from specviz.figures import visible
 from specviz.teach.scenarios import GLOSSARY, KINDS, TITLES, Kind, Question, choose, scenario_questions
-from specviz.trace import Step, Trace, rule_of, summarize
+from specviz.trace import Step, Trace, rule_of
 from specviz.trace.parting import TOLERANCE_NATS
 
-__all__ = ["GLOSSARY", "KINDS", "TITLES", "Kind", "Question", "make_quiz", "mark", "near_ties"]
+__all__ = ["DIAGNOSIS_WORDS", "GLOSSARY", "KINDS", "TITLES", "Kind", "Question", "make_quiz", "mark", "near_ties"]
 
 SEP = " | "
 
@@ -435,12 +435,12 @@ def _infer_accepted(trace: Trace, k: int, rng: random.Random) -> Question:
 
 
 def _expected_tokens(trace: Trace, rng: random.Random) -> Question | None:
-    s = summarize(trace)
-    if s["alpha"] is None:  # nothing drafted: no α to ask about
+    m = theory.measure(trace)
+    if m.alpha is None:  # nothing drafted: no α to ask about
         return None
     # the α the statistics page shows for this trace, to the same two decimals: one number everywhere
-    alpha = round(min(max(float(s["alpha"]), 0.01), 0.99), 2)
-    gamma = int(trace.get("meta", {}).get("gamma") or 4)
+    alpha = round(min(max(m.alpha, 0.01), 0.99), 2)
+    gamma = m.gamma  # theory.trace_gamma, as on the Statistics page and in the lab
     right = theory.expected_tokens(alpha, gamma)
     wrong_values = [
         gamma * alpha,
@@ -458,18 +458,25 @@ def _expected_tokens(trace: Trace, rng: random.Random) -> Question | None:
     )
     why = (
         f"E[tokens per step] = (1 − α^(γ+1)) / (1 − α) = (1 − {alpha:.2f}^{gamma + 1}) / (1 − {alpha:.2f}) = {right:.2f}: "
-        f"the accepted run plus the evaluation model's token. The trace itself measured {s['tokens_per_step']:.2f}."
+        f"the accepted run plus the evaluation model's token. The trace itself measured {m.tokens_per_step:.2f}."
     )
     return Question("expected", "expected_tokens", text, options, answer, why, None)
 
 
-_DIAGNOSIS_WORDS: dict[theory.Diagnosis, str] = {
+# the bottleneck question's options: one per theory.Diagnosis
+DIAGNOSIS_WORDS: dict[theory.Diagnosis, str] = {
     "low_acceptance": "Low acceptance: most drafts are rejected, so each pass yields little",
     "slow_draft": "The draft is too slow: each draft token costs a large share of a verification pass",
     "gamma_too_long": "γ is too long for this α: late drafts are rarely reached",
     "gamma_too_short": "γ is too short: drafts are cheap and usually accepted, so longer drafts would pay",
     "healthy": "Nothing stands out: acceptance, draft cost and γ are in balance",
 }
+
+
+def _times(step: Step) -> str:
+    """A step's draft and verify time for the bottleneck excerpt; "not timed" where it has none (c skips it)."""
+    t = step.get("timing_ms")
+    return f"draft {t.get('draft', 0.0):.1f} ms, verify {t.get('verify', 0.0):.1f} ms" if t else "not timed"
 
 
 def _bottleneck(trace: Trace, rng: random.Random, avoid: frozenset[int] | set[int] = frozenset()) -> Question | None:
@@ -483,24 +490,22 @@ def _bottleneck(trace: Trace, rng: random.Random, avoid: frozenset[int] | set[in
     starts = [a for a in range(max(1, len(steps) - 8 + 1)) if not avoid & set(range(a, a + 8))]
     start = rng.choice(starts) if starts else 0
     window = [] if not starts else steps[start : start + 8]
-    details = [
-        f"step {s['index']}: drafted {len(s['draft'])}, accepted {s['n_accepted']}, draft {s['timing_ms'].get('draft', 0.0):.1f} ms, "
-        f"verify {s['timing_ms'].get('verify', 0.0):.1f} ms"
-        for s in window
-    ]
+    details = [f"step {s['index']}: drafted {len(s['draft'])}, accepted {s['n_accepted']}, {_times(s)}" for s in window]
     details.append(
         f"whole trace: {m.steps} steps, α = {m.alpha:.2f}, γ = {m.gamma}, {m.tokens_per_step:.2f} tokens per step, "
         f"cost ratio c = {m.c:.3f}"
     )
     # one home for the diagnosis: the Statistics verdict lists the same findings in the same order
     found = theory.findings(m.alpha, m.gamma, m.c)
-    right = _DIAGNOSIS_WORDS[found[0].kind]
+    right = DIAGNOSIS_WORDS[found[0].kind]
     holds = {f.kind for f in found}
     # a finding that also holds is true, so it is never offered as a wrong answer
-    options, answer = choose(rng, right, [w for kk, w in _DIAGNOSIS_WORDS.items() if kk not in holds])
-    g_best, s_best = theory.best_gamma(m.alpha, m.c)
-    s_now = theory.speedup(m.alpha, m.gamma, m.c)
-    measured = costs(trace).measured_speedup
+    options, answer = choose(rng, right, [w for kk, w in DIAGNOSIS_WORDS.items() if kk not in holds])
+    # the numbers the Statistics verdict words: theory.findings' and theory.measure's, not recomputed here
+    g_best, s_best, s_now = found[0].best_gamma, found[0].best_speedup, found[0].speedup
+    assert g_best is not None and s_best is not None and s_now is not None  # c is measured: findings has them
+    measured = m.measured_speedup
+    gain = f"{theory.GAMMA_GAIN - 1:.0%}"
     also = [f.kind for f in found[1:]]
     why = (
         f"With α = {m.alpha:.2f}, γ = {m.gamma} and c = {m.c:.3f} the speedup is {s_now:.2f}× "
@@ -508,21 +513,22 @@ def _bottleneck(trace: Trace, rng: random.Random, avoid: frozenset[int] | set[in
         + (f"; this run measured {measured:.2f}×" if measured is not None else "")
         + f". The best γ for these numbers is {g_best} ({s_best:.2f}×). "
         + {
-            "low_acceptance": "Below α = 0.5 most steps end at the first or second draft, whatever the draft costs: "
+            "low_acceptance": f"Below α = {theory.LOW_ALPHA} most steps end at the first or second draft, whatever "
+            "the draft costs: "
             "improve the draft (or align the temperatures) before tuning anything else.",
             "slow_draft": "The draft's cost eats the gain: γ draft tokens cost γ·c of a pass. A smaller draft, or "
             "prompt lookup, fixes that.",
-            "gamma_too_long": f"γ = {g_best} gains more than 5%: each extra draft costs c but is reached only with "
+            "gamma_too_long": f"γ = {g_best} gains more than {gain}: each extra draft costs c but is reached only with "
             "probability α^j.",
-            "gamma_too_short": f"γ = {g_best} gains more than 5%: cheap, usually accepted drafts add nearly a token "
+            "gamma_too_short": f"γ = {g_best} gains more than {gain}: cheap, usually accepted drafts add nearly a token "
             "per pass each.",
-            "healthy": "No single change would gain more than 5%.",
+            "healthy": f"No single change would gain more than {gain}.",
         }[found[0].kind]
         + (
             " "
             + " ".join(
                 {
-                    "slow_draft": "The draft's cost (c above 0.3) matters too, but less.",
+                    "slow_draft": f"The draft's cost (c above {theory.SLOW_DRAFT_C}) matters too, but less.",
                     "gamma_too_long": f"A shorter γ would also help ({g_best}: {s_best:.2f}×), but less; the "
                     "Statistics verdict lists both, in this order.",
                     "gamma_too_short": f"A longer γ would also help ({g_best}: {s_best:.2f}×), but less; the "

@@ -290,14 +290,6 @@ def window_alphas(trace: Trace) -> list[float]:
     return out
 
 
-def _first_above_one(gamma: int, c: float) -> float:
-    lo, hi = 0.0, 1.0  # speedup grows with α: bisect for speedup = 1 at this γ
-    for _ in range(40):
-        mid = (lo + hi) / 2
-        lo, hi = (mid, hi) if theory.speedup(mid, gamma, c) < 1.0 else (lo, mid)
-    return hi
-
-
 def control_policy(trace: Trace, rng: random.Random) -> Question | None:
     """Below which measured α no γ pays, so a latency-sensitive product turns speculation off."""
     timed = _timed(trace)
@@ -305,13 +297,13 @@ def control_policy(trace: Trace, rng: random.Random) -> Question | None:
         return None
     _, gamma, c = timed
     off = theory.break_even_alpha(c)
-    at_gamma = _first_above_one(gamma, c)
+    at_gamma = theory.break_even_alpha_at(gamma, c)
 
     def policy(x: float) -> str:
         return f"turn speculation off below α = {x:.3f}; above it, speculate with the best γ for the window's α"
 
     right = policy(off)
-    wrong = [policy(x) for x in (at_gamma, 0.5, gamma * c, 1 - c) if f"{x:.3f}" != f"{off:.3f}"]
+    wrong = [policy(x) for x in (at_gamma, theory.LOW_ALPHA, gamma * c, 1 - c) if f"{x:.3f}" != f"{off:.3f}"]
     options, answer = choose(rng, right, wrong)
     windows = window_alphas(trace)
     below = sum(a < off for a in windows)
@@ -323,7 +315,7 @@ def control_policy(trace: Trace, rng: random.Random) -> Question | None:
     why = (
         f"At γ = 1 the speedup is (1 + α) / (1 + c), which reaches 1× at α = c = {off:.3f}; every longer γ needs more "
         f"(γ = {gamma} needs α ≥ {at_gamma:.3f}), so below α = c nothing pays and above it the best γ for the "
-        f"measured α does. α = 0.5 is a rule of thumb for low acceptance, not a break-even. Of this trace's "
+        f"measured α does. α = {theory.LOW_ALPHA} is a rule of thumb for low acceptance, not a break-even. Of this trace's "
         f"{len(windows)} windows, {below} would have turned speculation off."
     )
     details = (f"windows of {WINDOW} steps, α: " + ", ".join(f"{a:.2f}" for a in windows),)
@@ -438,7 +430,7 @@ def verify_cost(trace: Trace, rng: random.Random) -> Question | None:
     if timed is None:
         return None
     alpha, gamma, c = timed
-    k = fstats.costs(trace)
+    k = theory.measure(trace)
     if k.verify_passes is not None and k.measured_speedup is not None:  # the trace measured its own pass cost
         passes, got, source = k.verify_passes, k.measured_speedup, "measured on this run"
         where = f"This run measured {got:.2f}×"
@@ -446,10 +438,10 @@ def verify_cost(trace: Trace, rng: random.Random) -> Question | None:
         passes = theory.interpolate_cost(PASS_COST_MS, gamma + 1) / PASS_COST_MS[1]
         # c is a draft token's time over one (γ+1)-position pass: in one-token passes a step costs
         # γ·c·passes + passes
-        got = theory.expected_tokens(alpha, gamma) / (passes * (gamma * c + 1))
+        got = theory.speedup_at_costs(alpha, gamma, c * passes, passes)
         source = PASS_COST_SOURCE
         where = f"With the pass costs measured on the machine of {source} it gets {got:.2f}×"
-    if passes < 1.1:
+    if passes < theory.WIDE_PASS:  # the pass costs about one token's: not the gap this scenario is about
         return None
     ideal = theory.speedup(alpha, gamma, c)
     right = (

@@ -14,7 +14,15 @@ from typing import Any, Literal, NotRequired, TypedDict
 
 FORMAT = "specviz-trace"
 VERSION = 2  # 2: steps may carry a draft tree (step.tree); 1 reads as single-branch trees
-RULE_NAMES = ("sampling", "greedy", "threshold", "typical")
+# each acceptance rule's parameters: a copy of specviz.core.rules.KINDS that keeps this format free of torch
+# (tests/trace/test_trace.py holds the two equal)
+RULE_PARAMS: dict[str, tuple[str, ...]] = {
+    "sampling": (),
+    "greedy": (),
+    "threshold": ("tau",),
+    "typical": ("epsilon", "delta"),
+}
+RULE_NAMES = tuple(RULE_PARAMS)
 STOP_REASONS = ("eos", "max_new_tokens", "stopped")
 NEXT_KINDS = ("correction", "bonus")
 MAX_BYTES = 64 * 2**20  # the file, and the JSON text after gunzip, may be at most this long

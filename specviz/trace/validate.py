@@ -6,7 +6,16 @@ from __future__ import annotations
 import re
 
 from specviz.trace.problems import _is_int, _Meta, _nonneg_int, _num, _Problems, _short
-from specviz.trace.schema import FORMAT, MAX_PROBLEMS, RULE_NAMES, STOP_REASONS, VERSION, Step, output_ids
+from specviz.trace.schema import (
+    FORMAT,
+    MAX_PROBLEMS,
+    RULE_NAMES,
+    RULE_PARAMS,
+    STOP_REASONS,
+    VERSION,
+    Step,
+    output_ids,
+)
 from specviz.trace.steps import _check_step
 
 
@@ -119,8 +128,8 @@ def _check_meta(meta: object, probs: _Problems, strict: bool = True) -> _Meta:
         probs.add("meta.rule.params", f"must be an object, got {_short(rule.get('params'))}")
     else:
         params: dict[str, float] = {}
-        need = {"threshold": ("tau",), "typical": ("epsilon", "delta")}.get(rule["name"], ())
-        for key in ("tau", "epsilon", "delta"):
+        need = RULE_PARAMS[rule["name"]]
+        for key in dict.fromkeys(k for keys in RULE_PARAMS.values() for k in keys):  # every rule's, in order
             if key not in need and key not in rule["params"]:
                 continue
             v = _num(rule["params"].get(key))
@@ -130,7 +139,7 @@ def _check_meta(meta: object, probs: _Problems, strict: bool = True) -> _Meta:
                 params[key] = v
         if "lossless" in rule and not isinstance(rule["lossless"], bool):
             probs.add("meta.rule.lossless", f"must be true or false, got {_short(rule['lossless'])}")
-        if len(params) == {"threshold": 1, "typical": 2}.get(rule["name"], 0):
+        if len(params) == len(need):
             m.rule, m.params = rule["name"], params
     samp = meta.get("sampling")
     if not m.strict and "sampling" not in meta:

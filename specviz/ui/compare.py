@@ -217,7 +217,7 @@ def _compare_card(side: str, label: str, trace: Trace, ref: list[int] | None) ->
         help="how likely the evaluation model found the drafts it accepted",
     )
     st.caption(f"Rule {md_escape(str(rule.get('name')))}: {'lossless' if rule.get('lossless', True) else 'lossy'}.")
-    if m.predicted_speedup is not None:  # the formula's number, its assumption and the measured time side by side
+    if m.ideal_speedup is not None:  # the formula's number, its assumption and the measured time side by side
         st.caption(f"Speedup: {md_escape(fcompare.ideal_words(m))}.")
     if ref is not None:
         d = fcompare.divergence(trace["output"]["token_ids"], ref)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import streamlit as st
 
 from specviz import figures as fg
+from specviz.core.rules import KINDS, RULES
 from specviz.figures import Kind, literal
 from specviz.models.presets import DEFAULT, FEATURE, PRESETS, draft_ready, resolve_draft
 from specviz.run import live
@@ -42,7 +43,8 @@ __all__ = [
 ]
 
 
-RULES = ("sampling", "greedy", "threshold", "typical")  # specviz.core.rules.RULES
+LOSSLESS = [name for name, kind in KINDS.items() if kind.lossless]
+RULE_HELP = f"{' and '.join(LOSSLESS)} are lossless; {' and '.join(n for n in RULES if n not in LOSSLESS)} are lossy"
 CUSTOM = "custom (hub id or local path)"
 NGRAM = "prompt lookup (n-gram, no draft model)"
 DRAFT_MODEL = "the pair's draft"
@@ -132,7 +134,7 @@ def live_form() -> LiveSettings:
             "Acceptance rule",
             RULES,
             key="live_rule",
-            help="sampling and greedy are lossless; threshold and typical are lossy",
+            help=RULE_HELP,
         )
         tau, epsilon, delta = d.tau, d.epsilon, d.delta
         if rule == "threshold":

@@ -39,6 +39,7 @@ __all__ = [
     "PASS_COST_FILE",
     "SweepSettings",
     "lab_defaults",
+    "lab_values",
     "pass_cost_sources",
     "run_sweep",
     "speedup_lab",
@@ -56,14 +57,22 @@ def _measured_points() -> list[theory.Measured]:
     return [p for p in points if p.alpha is not None]  # a run that drafted nothing has no α to place
 
 
+def lab_values(m: theory.Measured) -> tuple[float, int, float | None]:
+    """(α, γ, c) of a trace's theory.measure as the lab's sliders take them: α to two decimals and
+    c to three, as the Statistics page shows them, inside the sliders' ranges; c None when untimed."""
+    alpha = round(min(max(float(m.alpha or 0.0), 0.0), 0.99), 2)
+    c = None if m.c is None else round(min(max(m.c, 0.0), 0.5), 3)
+    return alpha, min(max(m.gamma, 1), 12), c
+
+
 def _take_from(points: dict[str, theory.Measured]) -> None:
     p = points.get(st.session_state.get("lab_from") or "")
     if p is None:
         return
-    st.session_state["lab_alpha"] = round(min(max(p.alpha, 0.0), 0.99), 2)
-    st.session_state["lab_gamma"] = min(max(p.gamma, 1), 12)
-    if p.c is not None:
-        st.session_state["lab_c"] = round(min(max(p.c, 0.0), 0.5), 3)
+    alpha, gamma, c = lab_values(p)
+    st.session_state["lab_alpha"], st.session_state["lab_gamma"] = alpha, gamma
+    if c is not None:
+        st.session_state["lab_c"] = c
 
 
 def lab_defaults() -> tuple[str, theory.Measured] | None:
@@ -125,10 +134,8 @@ def _start_from(default: tuple[str, theory.Measured] | None) -> None:
     """α, γ and c the first time the lab opens: a real sample's measurement where there is one."""
     state = st.session_state
     if default is not None and "lab_alpha" not in state:
-        _, m = default
-        state["lab_alpha"] = round(min(max(float(m.alpha or 0.0), 0.0), 0.99), 2)
-        state["lab_gamma"] = min(max(m.gamma, 1), 12)
-        state["lab_c"] = round(min(max(float(m.c or 0.0), 0.0), 0.5), 3)
+        state["lab_alpha"], state["lab_gamma"], c = lab_values(default[1])
+        state["lab_c"] = c or 0.0  # lab_defaults picks a timed sample: c is measured
         state["lab_from"] = default[0]
     state.setdefault("lab_alpha", 0.7)
     state.setdefault("lab_gamma", 4)
@@ -343,9 +350,9 @@ def _points_table(points: list[theory.Measured]) -> pd.DataFrame:
                 "drafts per step": round(p.mean_drafts, 2),
                 "α": round(p.alpha, 3),
                 "tokens per step": round(p.tokens_per_step, 2),
-                "theory": round(p.predicted_tokens_per_step, 2),
+                "theory": round(p.expected_tokens_per_step, 2),
                 "c": None if p.c is None else round(p.c, 4),
-                "ideal speedup (formula)": None if p.predicted_speedup is None else round(p.predicted_speedup, 2),
+                "ideal speedup (formula)": None if p.ideal_speedup is None else round(p.ideal_speedup, 2),
                 "ms per token": None if p.ms_per_token is None else round(p.ms_per_token, 1),
             }
             for p in points
@@ -508,8 +515,8 @@ def sweep_rows(sweep: dict[str, Any]) -> tuple[list[fspeedup.SweepRow], float | 
                 alpha=m.alpha,
                 c=m.c,
                 tokens_per_step=m.tokens_per_step,
-                predicted_tokens_per_step=m.predicted_tokens_per_step,
-                predicted_speedup=m.predicted_speedup,
+                predicted_tokens_per_step=m.expected_tokens_per_step,
+                predicted_speedup=m.ideal_speedup,
                 measured_speedup=tps / base_tps if tps and base_tps else None,
             )
         )

@@ -25,13 +25,18 @@ def _summary(cache_key: str, _trace: Trace) -> dict[str, Any]:
     return summarize(_trace)
 
 
+def _first_left_out(trace: Trace) -> bool:
+    """Whether theory.timed_steps left step 0's timing out of c (it does when a later step is timed)."""
+    return len(theory.timed_steps(trace)) < sum(1 for st in trace["steps"] if st.get("timing_ms"))
+
+
 def show_stats(choice: TraceChoice) -> None:
     trace = choice.trace
     if not trace["steps"]:
         st.info("This trace has no steps.")
         return
     s = _summary(choice.cache_key, trace)
-    k = fg.costs(trace, s)
+    k = theory.measure(trace, summary=s)  # the cost model's numbers: the same the exercises and the lab read
     st.markdown(meta_md(trace))
     if words := draft_words(trace):
         st.caption(words)
@@ -54,13 +59,15 @@ def show_stats(choice: TraceChoice) -> None:
         delta_arrow="off",
     )
     cols[4].metric(
-        "cost ratio c", "—" if k.c is None else f"{k.c:.3f}", help="draft time per draft token ÷ verify time per step"
+        "cost ratio c",
+        "—" if k.c is None else f"{k.c:.3f}",
+        help="draft time per draft token ÷ verify time per step (the timed steps after the first)",
     )
     cols[5].metric(
         "ideal speedup",
-        "—" if k.speedup is None else f"{k.speedup:.2f}×",
+        "—" if k.ideal_speedup is None else f"{k.ideal_speedup:.2f}×",
         None
-        if k.speedup is None
+        if k.ideal_speedup is None
         else "measured: —"
         if k.measured_speedup is None
         else f"measured {k.measured_speedup:.2f}×",
@@ -77,10 +84,10 @@ def show_stats(choice: TraceChoice) -> None:
         else "Not measured: this trace has no target-alone timing. Record it on the Live page with 'Also run the "
         "evaluation model alone'.",
     )
-    if k.speedup is not None:
+    if k.ideal_speedup is not None:
         st.caption(
             md_escape(
-                f"Ideal speedup: {k.speedup:.2f}× by the formula, which assumes {theory.IDEAL_ASSUMPTION}. "
+                f"Ideal speedup: {k.ideal_speedup:.2f}× by the formula, which assumes {theory.IDEAL_ASSUMPTION}. "
                 + (
                     f"Measured beside it: {k.measured_speedup:.2f}× the evaluation model alone, timed the same way."
                     if k.measured_speedup is not None
@@ -119,19 +126,21 @@ def show_stats(choice: TraceChoice) -> None:
             plot(fg.timing_figure(trace), "stats_timing")
         else:
             st.info("No step timings in this trace, so no cost analysis: c and the ideal speedup need them.")
-    if k.draft_ms_per_token is not None and k.verify_ms_per_step is not None:
+    if k.draft_ms_per_token is not None and k.verify_ms_per_pass is not None:
         st.caption(
-            f"Measured: {k.draft_ms_per_token:.2f} ms per draft token, {k.verify_ms_per_step:.1f} ms per verification "
-            f"pass, so c = {k.c:.3f}. Times come from the machine that recorded the trace."
+            f"Measured: {k.draft_ms_per_token:.2f} ms per draft token, {k.verify_ms_per_pass:.1f} ms per verification "
+            f"pass, so c = {k.c:.3f}"
+            + (" (step 0 left out: its draft also reads the prompt)" if _first_left_out(trace) else "")
+            + ". Times come from the machine that recorded the trace."
             + (
                 f" The evaluation model alone took {k.target_ms_per_token:.1f} ms per token, so one verification pass "
                 f"cost {k.verify_passes:.2f} of its tokens (the ideal assumes 1.0); with these measured costs the "
-                f"formula predicts {k.predicted_speedup:.2f}×, and the run measured {k.measured_speedup:.2f}×."
+                f"formula predicts {k.speedup_at_measured_costs:.2f}×, and the run measured {k.measured_speedup:.2f}×."
                 if k.measured_speedup is not None
                 else f" The evaluation model alone took {k.target_ms_per_token:.1f} ms per token, so one verification "
                 f"pass cost {k.verify_passes:.2f} of its tokens (the ideal assumes 1.0); with these measured costs "
-                f"the formula predicts {k.predicted_speedup:.2f}×."
-                if k.target_ms_per_token and k.verify_passes and k.predicted_speedup
+                f"the formula predicts {k.speedup_at_measured_costs:.2f}×."
+                if k.target_ms_per_token and k.verify_passes and k.speedup_at_measured_costs
                 else " The ideal speedup assumes a verification pass costs one token of the evaluation model alone; "
                 "no target-alone timing was recorded to check that."
             )

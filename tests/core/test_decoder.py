@@ -125,12 +125,10 @@ def test_a_run_without_drafts_has_undefined_rates_everywhere(target):
     s = summarize(trace)
     assert s["drafted"] == 0 and (s["acceptance_rate"], s["alpha"], s["mean_accepted"]) == (None, None, None)
     assert rate(s["alpha"]) == "n/a" and "prompt lookup found nothing to copy" in undefined_words(s)
-    k = figures.costs(trace, s)
-    assert k.alpha is None and k.expected_tokens_per_step is None and k.speedup is None
-    assert "Nothing was drafted" in figures.verdict(k)[0]
-    figures.per_position_figure(s), figures.accepted_lengths_figure(s, 4), figures.tokens_per_step_figure(k)
-    m = theory.measure(trace)
-    assert m.alpha is None and m.predicted_tokens_per_step is None and m.predicted_speedup is None
+    m = theory.measure(trace, summary=s)
+    assert m.alpha is None and m.expected_tokens_per_step is None and m.ideal_speedup is None
+    assert "Nothing was drafted" in figures.verdict(m)[0]
+    figures.per_position_figure(s), figures.accepted_lengths_figure(s, 4), figures.tokens_per_step_figure(m)
     assert "n/a: nothing was drafted" in fcompare.summary_html(trace, "t")
     assert all(q.kind != "expected_tokens" for q in exercises.make_quiz(trace, seed=0))
 
@@ -292,3 +290,39 @@ def test_build_config_is_the_one_builder():
 
     for module in (bench, cli, live, speedup):
         assert "DecodeConfig(" not in inspect.getsource(module), module.__name__
+
+
+@pytest.mark.parametrize(
+    ("rule", "temperature"),
+    [("sampling", 0.8), ("sampling", 0.0), ("greedy", 0.0), ("threshold", 0.0), ("typical", 0.0)],
+)
+def test_a_one_branch_tree_records_the_chains_steps(target, rule, temperature):
+    """Issue 24, item 2: one step function and one record builder for chains and trees. With the same
+    seed a one-branch tree drafts what the chain drafts (sampled drafts, or argmax at T = 0), and its
+    records say what the chain's say: the same tested decisions, draws, corrections and sources; only
+    the pass differs (tree-masked, not causal), so p agrees to float rounding, and the chain keeps the
+    numbers its test computed past the first rejection where the tree tested nothing."""
+    from specviz.core.tree import TreeShape
+    from tests.conftest import perturbed
+
+    # a draft close to the target (the golden traces' noise): every rule accepts some drafts, bonuses too
+    draft_lm = CausalLM(perturbed(target.model, 1, 0.15), target.tokenizer, "close-draft", torch.device("cpu"))
+    common = dict(gamma=4, rule=make_rule(rule), sampling=Sampling(temperature), max_new_tokens=30, seed=5)
+    chain = list(speculative_decode(target, ModelDrafter(draft_lm, target.vocab_size), PROMPT, DecodeConfig(**common)))
+    tree_cfg = DecodeConfig(**common, tree=TreeShape.parse("1,1,1,1"))
+    tree = list(speculative_decode(target, ModelDrafter(draft_lm, target.vocab_size), PROMPT, tree_cfg))
+    assert len(chain) == len(tree) and all("tree" not in s for s in chain)
+    for c, t in zip(chain, tree, strict=True):
+        n = c["n_accepted"]
+        assert set(t) - set(c) == {"tree"} and n == t["n_accepted"]
+        assert [d["token_id"] for d in c["draft"]] == [d["token_id"] for d in t["draft"]]
+        for a, b in zip(c["verify"][: n + 1], t["verify"][: n + 1], strict=True):
+            assert a.keys() == b.keys() and (a["accepted"], a["r"]) == (b["accepted"], b["r"])
+            for key in ("p", "accept_prob", "ratio", "cutoff"):
+                assert a[key] == (None if b[key] is None else pytest.approx(b[key], rel=1e-4, abs=1e-6))
+        assert all(v["accepted"] is None and v["r"] is None for v in c["verify"][n + 1 :])
+        nc, nt = c["next"], t["next"]
+        assert (nc is None) == (nt is None)
+        if nc is not None:
+            assert [nc[k] for k in ("token_id", "kind", "source")] == [nt[k] for k in ("token_id", "kind", "source")]
+    assert {s["n_accepted"] for s in chain} >= {0, 1}

@@ -4,6 +4,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from specviz.core.rules import (
+    KINDS,
+    RULES,
     Rule,
     accept_greedy,
     accept_sampling,
@@ -159,3 +161,58 @@ def test_an_empty_residual_says_the_token_came_from_p() -> None:
     assert source == "p" and torch.equal(probs, p)
     _, source = make_rule("sampling").next_distribution(p, torch.tensor([0.2, 0.3, 0.5]))
     assert source == "residual"
+
+
+def test_every_rule_is_one_kind_in_one_table() -> None:
+    """Issue 24: a rule's name, parameters, losslessness, use of r, correction and tree behaviour live
+    in its RuleKind; make_rule and Rule read them from there."""
+    assert tuple(KINDS) == RULES and all(name == kind.name for name, kind in KINDS.items())
+    for name, kind in KINDS.items():
+        rule = make_rule(name)
+        assert rule.kind is kind and rule.params == dict(kind.defaults)
+        assert (rule.lossless, rule.uses_random, rule.recursive) == (kind.lossless, kind.uses_random, kind.recursive)
+        assert kind.correction in ("residual", "p", "argmax")
+    assert [n for n, k in KINDS.items() if k.lossless] == ["sampling", "greedy"]
+    assert [n for n, k in KINDS.items() if k.uses_random] == ["sampling"]
+    with pytest.raises(ValueError, match="unknown rule"):
+        Rule("magic")
+
+
+def _case(seed: int, k: int = 6, v: int = 7) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """k rows of p and q (p near q, so that some drafts pass), drafts x ~ q, uniforms r."""
+    g = torch.Generator().manual_seed(seed)
+    logits = torch.randn(k, v, generator=g)
+    q = torch.softmax(logits, -1)
+    p = torch.softmax(logits + 0.7 * torch.randn(k, v, generator=g), -1)
+    x = torch.multinomial(q, 1, generator=g).view(-1)
+    return p, q, x, torch.rand(k, generator=g)
+
+
+@pytest.mark.parametrize("name", RULES)
+def test_a_rules_test_is_the_accept_function_and_reads_float64_numbers_alike(name: str) -> None:
+    """Rule.verify runs the rule's test on gamma rows at once (float32); the tree runs the same test on
+    one row at a time with p(x), q(x), r as float64 on the CPU: the decisions agree."""
+    rule = make_rule(name, **({"tau": 0.8} if name == "threshold" else {}))
+    for seed in range(20):
+        p, q, x, r = _case(seed)
+        p_x, q_x = p.gather(-1, x[:, None]).view(-1), q.gather(-1, x[:, None]).view(-1)
+        accepted, numbers = rule.test(p, p_x, q_x, x, r)
+        if name == "sampling":
+            expected = accept_sampling(p_x, q_x, r)[1]
+        elif name == "greedy":
+            expected = accept_greedy(p, x)
+        elif name == "threshold":
+            expected = accept_threshold(p_x, q_x, 0.8)[1]
+        else:
+            expected = accept_typical(p, p_x, 0.09, 0.3)[1]
+        assert torch.equal(accepted, expected)
+        for j in range(len(x)):
+            one, nums = rule.test(
+                p[j][None], p_x[j : j + 1].double(), q_x[j : j + 1].double(), x[j : j + 1], r[j : j + 1].double()
+            )
+            assert bool(one[0]) == bool(accepted[j])
+            assert set(nums) == set(numbers)
+            for key, value in nums.items():
+                assert float(value[0]) == pytest.approx(float(numbers[key][j]), rel=1e-6)
+        v = rule.verify(torch.cat([p, p[:1]]), q, x, r)
+        assert torch.equal(v.accepted, accepted) and v.n_accepted == n_leading(accepted)

@@ -32,12 +32,17 @@ def test_expected_tokens_is_the_geometric_sum(alpha, gamma):
     e = theory.expected_tokens(alpha, gamma)
     assert e == pytest.approx(sum(alpha**j for j in range(gamma + 1)), rel=1e-9)
     assert 1.0 <= e <= gamma + 1 + 1e-9
-    assert e == pytest.approx(fg.expected_tokens(alpha, gamma))  # the statistics page agrees
+    # the truncated geometric behind it: E = Σ (n + 1) P(n), and the P(n) sum to 1
+    p = theory.accepted_length_probabilities(alpha, gamma)
+    assert len(p) == gamma + 1 and sum(p) == pytest.approx(1.0)
+    assert sum((n + 1) * pn for n, pn in enumerate(p)) == pytest.approx(e)
 
 
-@given(alphas, gammas, costs)
-def test_speedup_matches_the_statistics_page(alpha, gamma, c):
-    assert theory.speedup(alpha, gamma, c) == pytest.approx(fg.implied_speedup(alpha, gamma, c))
+@given(alphas, gammas, costs, st.floats(0.5, 4.0))
+def test_the_ideal_speedup_is_the_measured_cost_formula_at_one_pass(alpha, gamma, c, passes):
+    assert theory.speedup(alpha, gamma, c) == pytest.approx(theory.speedup_at_costs(alpha, gamma, c, 1.0))
+    if passes >= 1.0:  # a dearer verification pass only slows it down
+        assert theory.speedup_at_costs(alpha, gamma, c, passes) <= theory.speedup(alpha, gamma, c) + 1e-12
 
 
 @given(alphas, costs)
@@ -96,16 +101,69 @@ def test_measure_real_samples(name):
     assert not isinstance(trace, str)
     m = theory.measure(trace, name)
     s = summarize(trace)
-    k = fg.costs(trace, s)
     assert m.name == name and m.steps == len(trace["steps"])
-    assert m.alpha == pytest.approx(k.alpha) and m.tokens_per_step == pytest.approx(k.tokens_per_step)
-    assert m.predicted_tokens_per_step == pytest.approx(k.expected_tokens_per_step)
-    assert (m.c is None) == (k.c is None)
-    if m.c is not None:
-        assert m.c == pytest.approx(k.c) and m.predicted_speedup == pytest.approx(k.speedup)
-        assert m.tokens_per_second is not None and m.ms_per_token == pytest.approx(1e3 / m.tokens_per_second)
+    assert m.alpha == pytest.approx(s["alpha"]) and m.tokens_per_step == pytest.approx(s["tokens_per_step"])
+    assert m.gamma == trace["meta"]["gamma"]
+    assert m.expected_tokens_per_step == pytest.approx(theory.expected_tokens(m.alpha, m.gamma))
+    # c by hand: a draft token's ms over a verification pass's, over the timed steps after step 0
+    later = trace["steps"][1:]
+    draft = sum(step["timing_ms"]["draft"] for step in later) / sum(len(step["draft"]) for step in later)
+    verify = sum(step["timing_ms"]["verify"] for step in later) / len(later)
+    assert m.c == pytest.approx(draft / verify)
+    assert m.ideal_speedup == pytest.approx(theory.speedup(m.alpha, m.gamma, m.c))
+    assert (m.best_gamma, m.best_speedup) == theory.best_gamma(m.alpha, m.c)
+    assert m.tokens_per_second is not None and m.ms_per_token == pytest.approx(1e3 / m.tokens_per_second)
     assert 0 < m.mean_drafts <= m.gamma
     assert not math.isnan(m.tokens_per_step)
+
+
+def _timed(draft_ms: list[float], verify_ms: list[float], drafts: int = 2, gamma: int | None = 4) -> dict:
+    """A minimal trace: steps with `drafts` drafts (the first accepted) and the given timings."""
+    steps = [
+        {
+            "index": i,
+            "draft": [{"token_id": 1}] * drafts,
+            "n_accepted": 1,
+            "timing_ms": {"draft": d, "verify": v},
+        }
+        for i, (d, v) in enumerate(zip(draft_ms, verify_ms, strict=True))
+    ]
+    meta = {} if gamma is None else {"gamma": gamma}
+    return {"meta": meta, "steps": steps}
+
+
+def test_the_cost_ratio_is_measured_over_the_timed_steps_after_the_first():
+    """Issue 24: Statistics measured c over the timed steps, the exercises and the lab over all steps;
+    one definition now, and step 0 (whose draft also reads the prompt) is left out."""
+    trace = _timed([50.0, 2.0, 2.0], [10.0, 10.0, 10.0])  # step 0 drafts slowly: the draft model's prefill
+    assert theory.step_times(trace) == (1.0, 10.0) and theory.cost_ratio(trace) == pytest.approx(0.1)
+    trace["steps"][2].pop("timing_ms")  # an untimed step counts neither its drafts nor a pass
+    assert theory.timed_steps(trace) == [trace["steps"][1]] and theory.cost_ratio(trace) == pytest.approx(0.1)
+    one = _timed([4.0], [10.0])  # a single timed step is all there is
+    assert theory.cost_ratio(one) == pytest.approx(0.2)
+    assert theory.cost_ratio(_timed([1.0, 1.0], [0.0, 0.0])) is None  # no verification time
+    assert theory.cost_ratio(_timed([0.0, 0.0], [5.0, 5.0], drafts=0)) is None  # nothing drafted
+
+
+def test_gamma_is_meta_gamma_with_one_fallback():
+    assert theory.trace_gamma(_timed([1.0], [1.0], drafts=2, gamma=6)) == 6  # meta.gamma, not the drafts seen
+    assert theory.trace_gamma(_timed([1.0], [1.0], drafts=3, gamma=None)) == 3  # the longest draft
+    assert theory.trace_gamma(_timed([1.0], [1.0], drafts=0, gamma=None)) == 1
+
+
+def test_the_measured_pass_costs_and_speedup_come_from_meta_timing():
+    trace = _timed([2.0, 2.0], [10.0, 10.0])
+    trace["output"] = {"token_ids": list(range(8))}
+    assert theory.baseline(trace) == (None, None)
+    trace["meta"]["timing"] = {"wall_ms": 40.0, "baseline": {"tokens": 10, "wall_ms": 50.0}}
+    target_ms, measured = theory.baseline(trace)
+    assert target_ms == 5.0 and measured == pytest.approx((8 / 40) / (10 / 50))
+    s = {"alpha": 0.5, "tokens": 8, "tokens_per_step": 4.0}
+    m = theory.measure(trace, summary=s)
+    assert m.verify_passes == pytest.approx(2.0)  # a 10 ms pass is 2 of the 5 ms target-alone tokens
+    # a draft token is 1 ms = 0.2 target-alone tokens, the pass 2 of them
+    assert m.speedup_at_measured_costs == pytest.approx(theory.expected_tokens(0.5, 4) / (4 * 0.2 + 2.0))
+    assert m.measured_speedup == pytest.approx(measured)
 
 
 def test_measure_toy_trace():
@@ -178,6 +236,16 @@ def test_break_even_alpha_is_where_gamma_one_breaks_even_and_no_gamma_pays_below
     if a > 0.01:
         assert all(theory.speedup(below, g, c) < 1.0 for g in range(1, 17))
     assert all(theory.speedup(min(a + 0.01, 1.0), 1, c) >= 1.0 for _ in [0])
+
+
+@pytest.mark.parametrize("gamma", [1, 2, 4, 8])
+@pytest.mark.parametrize("c", [0.0, 0.01, 0.04, 0.2, 0.6])
+def test_break_even_alpha_at_a_gamma(gamma, c):
+    a = theory.break_even_alpha_at(gamma, c)
+    assert theory.speedup(a, gamma, c) == pytest.approx(1.0, abs=1e-6)
+    assert a >= theory.break_even_alpha(c) - 1e-9  # a longer γ never breaks even earlier than γ = 1
+    if gamma == 1:
+        assert a == pytest.approx(theory.break_even_alpha(c), abs=1e-9)
 
 
 def test_ideal_words_say_the_assumption():

@@ -128,6 +128,36 @@ def test_lossy_rules_take_the_first_passing_child():
     assert v.accepted == [False, True] and v.cutoff[0] == pytest.approx(0.357, abs=1e-3)
 
 
+@pytest.mark.parametrize("name", ["sampling", "greedy", "threshold", "typical"])
+def test_a_one_branch_tree_takes_the_chains_decisions(name: str) -> None:
+    """Issue 24: the chain (Rule.verify) and the tree (verify_tree) run the rule's one test: on the same
+    p, q and r, a one-branch tree accepts the chain's drafts, stops where it stops, and corrects from
+    the same distribution; the numbers it compared agree (the tree reads them in float64)."""
+    rule = make_rule(name, **({"tau": 0.8} if name == "threshold" else {}))
+    gamma, v = 5, 7
+    seen = set()
+    for seed in range(40):
+        g = torch.Generator().manual_seed(seed)
+        logits = torch.randn(gamma + 1, v, generator=g)
+        q = torch.softmax(logits[:gamma], -1)
+        p = torch.softmax(logits + 0.5 * torch.randn(gamma + 1, v, generator=g), -1)  # [gamma + 1, V]
+        draft = torch.multinomial(q, 1, generator=g).view(-1)
+        r = torch.rand(gamma, generator=g)
+        chain = rule.verify(p, q, draft, r)
+        n = chain.n_accepted
+        probs, source = rule.next_distribution(p[n], q[n] if n < gamma else None)
+        tree = verify_tree(rule, p, q, draft.tolist(), list(range(-1, gamma - 1)), r)
+        assert tree.path == list(range(n)) and tree.rejected_at == (n - 1 if n < gamma else None)
+        assert tree.accepted == chain.accepted.tolist()[: n + 1] + [None] * (gamma - n - 1)
+        assert tree.source == source and torch.equal(tree.next_probs, probs)
+        for field in ("accept_prob", "ratio", "cutoff"):
+            numbers = getattr(chain, field)
+            mine = getattr(tree, field)[: n + 1]
+            assert mine == ([None] * len(mine) if numbers is None else pytest.approx(numbers.tolist()[: n + 1]))
+        seen.add(n)
+    assert len(seen) > 1  # the cases reach different depths
+
+
 def _emit_first(p: torch.Tensor, q: torch.Tensor, k: int, g: torch.Generator) -> int:
     """One step of a one-level tree with k children drawn from q without replacement: the first token."""
     kids: list[int] = []

@@ -18,6 +18,7 @@ from specviz.core.warp import Sampling
 from specviz.drafters.factory import make_drafter
 from specviz.drafters.pair import load_pair
 from specviz.models import lm as models
+from specviz.models import presets
 from specviz.models.lm import TokenMap, converted_dir, default_gguf_path
 from specviz.models.presets import DRAFT_DIR, REPO_ROOT
 from specviz.run.record import Recording
@@ -73,7 +74,7 @@ def test_the_feature_draft_loads_offline_and_says_what_it_reads():
 
 
 def test_default_draft_is_the_one_the_benchmark_chose():
-    assert models.DEFAULT_DRAFT == models.STANDALONE  # docs/BENCHMARKS.md, 2026-11-29: the faster of the two here
+    assert presets.DEFAULT_DRAFT == presets.STANDALONE  # docs/BENCHMARKS.md, 2026-11-29: the faster of the two here
     _, draft = load_pair("default", "default", "cpu")
     assert isinstance(draft, models.CausalLM) and draft.token_map is not None
 

@@ -72,7 +72,7 @@ def test_the_ideal_speedup_row_names_its_assumption_beside_the_measured_time():
     toy = fg.toy_trace()
     m = theory.measure(toy, "toy")
     words = fcompare.ideal_words(m)
-    assert words.startswith(f"{m.predicted_speedup:.2f}× {theory.IDEAL_WORDS}")
+    assert words.startswith(f"{m.ideal_speedup:.2f}× {theory.IDEAL_WORDS}")
     assert f"measured: {m.ms_per_token:.1f} ms per token" in words
     assert html.escape(words) in fcompare.summary_html(toy, "toy")
     untimed = json.loads(json.dumps(toy))

@@ -3,23 +3,23 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 
 import pytest
 
 from specviz import figures as fg
+from specviz.core import theory
 from specviz.core.theory import IDEAL_WORDS
 from specviz.figures import stats as fstats
 from specviz.trace import Trace, summarize
 from specviz.ui import traces
 
 
-def test_theory_formulas():
-    assert fg.expected_tokens(0.0, 4) == 1.0
-    assert fg.expected_tokens(1.0, 4) == 5.0
-    assert math.isclose(fg.expected_tokens(0.8, 4), (1 - 0.8**5) / 0.2)
-    assert math.isclose(fg.implied_speedup(0.8, 4, 0.0), fg.expected_tokens(0.8, 4))
-    assert math.isclose(fg.implied_speedup(0.8, 4, 0.25), (1 - 0.8**5) / (0.2 * 2.0))
+def test_the_formulas_live_in_theory_not_here():
+    """Issue 24: the cost model once had a second copy here (expected_tokens, implied_speedup, costs)."""
+    for name in ("expected_tokens", "implied_speedup", "costs", "Costs", "measure"):
+        assert not hasattr(fstats, name) and not hasattr(fg, name), name
 
 
 def _with_timing(trace: Trace, draft_ms: float, verify_ms: float) -> Trace:
@@ -32,31 +32,33 @@ def _with_timing(trace: Trace, draft_ms: float, verify_ms: float) -> Trace:
 def test_costs_and_verdicts(recorded):
     base = recorded["sampling"]
     s = summarize(base)
-    k = fg.costs(_with_timing(base, 1.0, 10.0), s)
+    k = theory.measure(_with_timing(base, 1.0, 10.0), summary=s)
     assert math.isclose(k.c, 0.1) and k.alpha == s["alpha"]
-    assert math.isclose(k.speedup, fg.implied_speedup(s["alpha"], 4, 0.1))
-    slow = fg.costs(_with_timing(base, 8.0, 10.0), s)
+    assert math.isclose(k.ideal_speedup, theory.speedup(s["alpha"], 4, 0.1))
+    slow = theory.measure(_with_timing(base, 8.0, 10.0), summary=s)
     assert any("draft is slow" in line for line in fg.verdict(slow))
-    low = fg.Costs(0.2, 8, 10, 1.2, fg.expected_tokens(0.2, 8), 0.1, 10.0, 0.01, 1.2, 1, 1.5, "model")
+    low = dataclasses.replace(
+        k, alpha=0.2, gamma=8, tokens_per_step=1.2, c=0.01, ideal_speedup=1.2, measured_speedup=None
+    )
     lines = fg.verdict(low)
     assert lines[0].startswith("Low acceptance") and any("Gamma is too long" in line for line in lines)
     assert [line.split(":")[0] for line in lines] == ["Low acceptance", "Gamma is too long"]  # theory.findings' order
     assert all(IDEAL_WORDS in line for line in lines if "×" in line)
-    good = fg.costs(_with_timing(fg.toy_trace(), 0.1, 10.0))
+    good = theory.measure(_with_timing(fg.toy_trace(), 0.1, 10.0))
     assert fg.verdict(good)[0].startswith(("Healthy", "Gamma is too short"))
 
 
 def test_stats_figures(recorded):
     trace = recorded["sampling"]
     s = summarize(trace)
-    k = fg.costs(trace, s)
+    k = theory.measure(trace, summary=s)
     per_pos = fg.per_position_figure(s)
     assert len(per_pos.data[0].x) == 4 and per_pos.data[0].marker.color == fg.COLORS["accepted"]
     lengths = fg.accepted_lengths_figure(s, 4)
     assert sum(lengths.data[0].y) == s["steps"]
     assert math.isclose(sum(lengths.data[1].y), s["steps"])  # the expected counts add up too
-    theory = fg.tokens_per_step_figure(k)
-    star = next(t for t in theory.data if t.name == "this trace (measured)")
+    curves = fg.tokens_per_step_figure(k)
+    star = next(t for t in curves.data if t.name == "this trace (measured)")
     assert list(star.x) == [k.alpha] and list(star.y) == [k.tokens_per_step]
     assert star.marker.symbol != fg.SYMBOLS["bonus"]  # ★ means a bonus token everywhere
     timing = fg.timing_figure(trace)

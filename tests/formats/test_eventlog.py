@@ -455,6 +455,7 @@ def test_interrupted_minimal_jsonl_loads_without_output_and_finishes() -> None:
 def test_every_panel_draws_whatever_a_minimal_trace_lacks(data: st.DataObject) -> None:
     """Drop any optional part from any place: if lenient validation accepts the trace, every figure draws it."""
     from specviz import figures as fg
+    from specviz.core import theory
     from specviz.trace import finish
 
     t = copy.deepcopy(data.draw(st.sampled_from([BASE, MINIMAL])))
@@ -476,7 +477,7 @@ def test_every_panel_draws_whatever_a_minimal_trace_lacks(data: st.DataObject) -
         fg.distribution_figure(t, k)
         fg.step_picture(t, k)
     fg.timeline_figure(t, 0, len(t["steps"]), 0)
-    fg.costs(t)
+    fg.verdict(theory.measure(t))
     fg.timing_figure(t)
     assert isinstance(fg.missing_parts(t), list)
 

@@ -132,7 +132,7 @@ def test_bottleneck_and_lossy_questions():
     quiz = {q.kind: q for q in ex.make_quiz(trace, 2, "threshold")}
     b = quiz["bottleneck"]
     m = theory.measure(trace)
-    assert b.options[b.answer] == ex._DIAGNOSIS_WORDS[theory.diagnose(m.alpha, m.gamma, m.c)]
+    assert b.options[b.answer] == ex.DIAGNOSIS_WORDS[theory.diagnose(m.alpha, m.gamma, m.c)]
     assert any(line.startswith("whole trace") for line in b.details)
     lossy = quiz["lossy_rule"]
     assert "lossy" in lossy.options[lossy.answer]
@@ -220,7 +220,6 @@ def test_bottleneck_key_is_the_statistics_verdicts_first_finding():
     seen = set()
     for name in SAMPLES:
         trace = sample(name)
-        k = fg.costs(trace)
         m = theory.measure(trace)
         for seed in range(40):
             b = next((q for q in ex.make_quiz(trace, seed, name) if q.kind == "bottleneck"), None)
@@ -229,14 +228,14 @@ def test_bottleneck_key_is_the_statistics_verdicts_first_finding():
             found = theory.findings(m.alpha, m.gamma, m.c)
             key = b.options[b.answer]
             seen.add(found[0].kind)
-            assert key == ex._DIAGNOSIS_WORDS[found[0].kind]
-            assert fg.verdict(k)[0] == fstats.finding_words(found[0], k)  # the Statistics page leads with the same
+            assert key == ex.DIAGNOSIS_WORDS[found[0].kind]
+            assert fg.verdict(m)[0] == fstats.finding_words(found[0], m)  # the Statistics page leads with the same
             # no second defensible answer: every other option names a finding that does not hold
-            holds = {ex._DIAGNOSIS_WORDS[f.kind] for f in found}
+            holds = {ex.DIAGNOSIS_WORDS[f.kind] for f in found}
             assert [o for o in b.options if o in holds] == [key], (name, seed)
             # the feedback never contradicts the key: a γ that gains > 5% is the key unless a finding before it holds
             g_best, s_best = theory.best_gamma(m.alpha, m.c)
-            if s_best > 1.05 * theory.speedup(m.alpha, m.gamma, m.c) and g_best != m.gamma:
+            if s_best > theory.GAMMA_GAIN * theory.speedup(m.alpha, m.gamma, m.c) and g_best != m.gamma:
                 gamma_kind = "gamma_too_long" if g_best < m.gamma else "gamma_too_short"
                 first = found[0].kind
                 assert first == gamma_kind or first in ("low_acceptance", "slow_draft"), (name, seed)

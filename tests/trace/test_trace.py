@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from specviz.core.decoder import DecodeConfig
-from specviz.core.rules import make_rule
+from specviz.core.rules import KINDS, RULES, make_rule
 from specviz.core.warp import Sampling
 from specviz.drafters.model import ModelDrafter
 from specviz.drafters.ngram import NgramDrafter
@@ -37,6 +37,7 @@ from specviz.trace import (
     summarize,
     validate,
 )
+from specviz.trace.schema import RULE_NAMES, RULE_PARAMS
 
 DATA = Path(__file__).parents[1] / "data"
 BROKEN = DATA / "broken"
@@ -74,6 +75,20 @@ def record(target: CausalLM, draft: CausalLM | None, rule: str = "sampling", **k
 
 
 # ---------------------------------------------------------------- the committed corpus
+
+
+def test_the_formats_rules_are_the_rules_own() -> None:
+    """specviz.core.rules.KINDS is the rules' one home; the format, free of torch, keeps a copy of their
+    names and parameters, and docs/trace.schema.json its own: a new rule fails here until both know it."""
+    assert RULE_NAMES == RULES
+    assert {name: tuple(kind.defaults) for name, kind in KINDS.items()} == RULE_PARAMS
+    rule = SCHEMA.schema["$defs"]["meta"]["properties"]["rule"]
+    assert tuple(rule["properties"]["name"]["enum"]) == RULES
+    assert set(rule["properties"]["params"]["properties"]) == {k for kind in KINDS.values() for k in kind.defaults}
+    required = {
+        c["if"]["properties"]["name"]["const"]: c["then"]["properties"]["params"]["required"] for c in rule["allOf"]
+    }
+    assert required == {name: list(kind.defaults) for name, kind in KINDS.items() if kind.defaults}
 
 
 def test_valid_files_are_valid() -> None:

@@ -86,5 +86,5 @@ def test_each_card_puts_the_ideal_speedups_assumption_beside_the_measured_time()
         trace = traces.load_sample(name)
         assert not isinstance(trace, str)
         m = theory.measure(trace)
-        want = f"Speedup: {m.predicted_speedup:.2f}× {theory.IDEAL_WORDS}; measured: {m.ms_per_token:.1f} ms per token."
+        want = f"Speedup: {m.ideal_speedup:.2f}× {theory.IDEAL_WORDS}; measured: {m.ms_per_token:.1f} ms per token."
         assert want in captions
