@@ -44,7 +44,7 @@ test: setup-dev
 	$(PY) -m pytest; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 
 bench: setup
-	$(PY) -m specviz bench --limit 10 --reps 3 --gamma 4 --max-new-tokens 128 --json-out docs/bench-cpu.json
+	$(PY) -m specviz bench --limit 10 --reps 3 --gamma 4 --max-new-tokens 128 --json-out docs/results/bench-cpu.json
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -63,7 +63,7 @@ def bench(reps: int) -> dict:
 
 
 def report(bench_result: dict, live: dict[str, list[float]]) -> dict:
-    """The JSON docs/live-vs-bench.json keeps: each set-up's runs, medians, and their ratio to bench."""
+    """The JSON docs/results/live-vs-bench.json keeps: each set-up's runs, medians, and their ratio to bench."""
     b = bench_result["speedup_vs_target"]
     out = {
         "date": bench_result["date"],

@@ -8,7 +8,7 @@ timestamp to the first task after the frame holding every figure of the step was
 app page it also counts the script's reruns while stepping (a MutationObserver on Streamlit's
 script-state attribute): the player must cause none.
 
-    .venv/bin/python scripts/player_latency.py --json-out docs/player-latency.json
+    .venv/bin/python scripts/player_latency.py --json-out docs/results/player-latency.json
 
 Needs Playwright for Python and /usr/bin/chromium. No timing here is a test: it is a measurement.
 """

@@ -5,7 +5,7 @@ glossary (specviz.ui.glossary).
 The lab opens on measured numbers, not round ones: α, γ and c of the most recently recorded chain
 sample (`lab_defaults`), and beside the formula's ideal curve — which assumes a verification pass
 over γ + 1 positions costs one one-token pass — the same formula with measured pass costs
-(`pass_cost_sources`: this server's own measurement once taken, else docs/pass-cost.json)."""
+(`pass_cost_sources`: this server's own measurement once taken, else docs/results/pass-cost.json)."""
 
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ __all__ = [
 ]
 
 # scripts/pass_cost.py --json-out writes it: {"context": n, "ms": {set-up: {positions: ms}}}, optionally "machine"
-PASS_COST_FILE = REPO_ROOT / "docs" / "pass-cost.json"
+PASS_COST_FILE = REPO_ROOT / "docs" / "results" / "pass-cost.json"
 
 
 def _measured_points() -> list[theory.Measured]:
@@ -107,7 +107,7 @@ def _costs_by_k(raw: Any) -> dict[int, float]:
 
 def pass_cost_sources(dtype: str = "") -> dict[str, fspeedup.PassCosts]:
     """Measured pass costs the lab can draw the formula with, the preferred first: this server's own
-    cost curve (measured below, in this process), then docs/pass-cost.json's set-ups (the one whose
+    cost curve (measured below, in this process), then docs/results/pass-cost.json's set-ups (the one whose
     name starts with `dtype`, the default sample's, first)."""
     out: dict[str, fspeedup.PassCosts] = {}
     sized = live.SIZINGS.get((DEFAULT, DEFAULT)) or next(iter(live.SIZINGS.values()), None)
@@ -125,7 +125,7 @@ def pass_cost_sources(dtype: str = "") -> dict[str, fspeedup.PassCosts]:
         context = f", context {data['context']} tokens" if isinstance(data.get("context"), int) else ""
         for setup in sorted(setups, key=lambda n: not (dtype and str(n).startswith(dtype))):
             if ms := _costs_by_k(setups[setup]):
-                source = f"docs/pass-cost.json (scripts/pass_cost.py), {setup}{context}"
+                source = f"docs/results/pass-cost.json (scripts/pass_cost.py), {setup}{context}"
                 out[f"file:{setup}"] = fspeedup.PassCosts(ms, source, machine)
     return out
 

@@ -27,7 +27,7 @@ def test_tokens_and_speedup_curves_are_the_formulas():
 
 
 def test_measured_pass_costs_are_the_theory_with_the_machines_curve():
-    costs = fspeedup.PassCosts({1: 40.0, 5: 60.0, 9: 90.0}, "docs/pass-cost.json", "a 2-CPU test machine")
+    costs = fspeedup.PassCosts({1: 40.0, 5: 60.0, 9: 90.0}, "docs/results/pass-cost.json", "a 2-CPU test machine")
     # the step: γ draft tokens + one pass over γ + 1 positions (theory.step_cost_ms); c = 0.05 of the pass over
     # 4 + 1 positions where it was measured (60 ms), so a draft token costs 3 ms whatever γ the curve is at
     want = [theory.expected_tokens(0.7, g) * 40.0 / theory.step_cost_ms(costs.ms, g, g, 0.05 * 60.0) for g in (1, 4, 8)]
@@ -80,8 +80,8 @@ def test_hostile_text_is_escaped_in_the_lab_and_the_sweep():
 
 def test_numerics_side_by_side_draws_each_dtypes_measured_curve():
     """Issue 20: the lab shows why a CPU without bf16 units loses: one curve per numerics' pass costs."""
-    fp32 = fspeedup.PassCosts({1: 43.5, 5: 71.1, 9: 85.1}, "docs/pass-cost.json, float32", "m")
-    bf16 = fspeedup.PassCosts({1: 50.8, 5: 54.8, 9: 55.1}, "docs/pass-cost.json, bf16", "m")
+    fp32 = fspeedup.PassCosts({1: 43.5, 5: 71.1, 9: 85.1}, "docs/results/pass-cost.json, float32", "m")
+    bf16 = fspeedup.PassCosts({1: 50.8, 5: 54.8, 9: 55.1}, "docs/results/pass-cost.json, bf16", "m")
     fig = fspeedup.numerics_figure(0.28, 0.036, 4, {"float32": fp32, "bfloat16 one-token rows": bf16}, max_gamma=8)
     curves = {t.name: list(t.y) for t in fig.data}
     assert set(curves) == {"ideal (formula)", "float32", "bfloat16 one-token rows"}

@@ -107,7 +107,7 @@ def test_readings_cover_each_case():
 
 
 def test_pass_costs_are_the_measured_ones():
-    measured = json.loads(Path("docs/pass-cost.json").read_text())["ms"]["float32"]
+    measured = json.loads(Path("docs/results/pass-cost.json").read_text())["ms"]["float32"]
     assert {int(k): v for k, v in measured.items()} == pytest.approx(scenarios.PASS_COST_MS)
 
 
