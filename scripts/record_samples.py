@@ -28,7 +28,7 @@ from specviz.core.rules import make_rule  # noqa: E402
 from specviz.core.tree import TreeShape  # noqa: E402
 from specviz.core.warp import Sampling  # noqa: E402
 from specviz.drafters.factory import make_drafter  # noqa: E402
-from specviz.drafters.feature import FeatureDraft  # noqa: E402
+from specviz.drafters.feature import FeatureModel  # noqa: E402
 from specviz.drafters.pair import load_pair  # noqa: E402
 from specviz.models.lm import CausalLM  # noqa: E402
 from specviz.models.presets import DRAFT_DIR, ModelLoadError  # noqa: E402
@@ -143,7 +143,7 @@ SAMPLES = [
 ]
 
 
-def record(target: CausalLM, draft: CausalLM | FeatureDraft | None, sample: Sample, placeholder: bool) -> Trace:
+def record(target: CausalLM, draft: CausalLM | FeatureModel | None, sample: Sample, placeholder: bool) -> Trace:
     seed = sample.seed
     while True:
         cfg = DecodeConfig(

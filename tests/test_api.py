@@ -111,7 +111,7 @@ PINNED = {
     "specviz.core.decoder": ["DecodeConfig", "GammaPolicy", "speculative_decode", "target_decode"],
     "specviz.run.record": ["Recording"],
     "specviz.drafters.feature": [
-        "FeatureDraft",
+        "FeatureModel",
         "FeatureDrafter",
         "FeatureHead",
         "HeadConfig",

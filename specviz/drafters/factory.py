@@ -6,7 +6,7 @@ Imports: specviz.core, specviz.models, specviz.drafters.
 from __future__ import annotations
 
 from specviz.core.drafting import Drafter
-from specviz.drafters.feature import FeatureDraft, FeatureDrafter
+from specviz.drafters.feature import FeatureDrafter, FeatureModel
 from specviz.drafters.model import ModelDrafter
 from specviz.drafters.ngram import NgramDrafter
 from specviz.models.lm import CausalLM
@@ -14,11 +14,11 @@ from specviz.models.lm import CausalLM
 __all__ = ["make_drafter"]
 
 
-def make_drafter(target: CausalLM, draft: CausalLM | FeatureDraft | None) -> Drafter:
+def make_drafter(target: CausalLM, draft: CausalLM | FeatureModel | None) -> Drafter:
     """A fresh drafter for one run: a feature drafter for a feature head, a model drafter for a
     draft LM, prompt lookup for None."""
     if draft is None:
         return NgramDrafter(target.vocab_size)
-    if isinstance(draft, FeatureDraft):
+    if isinstance(draft, FeatureModel):
         return FeatureDrafter(draft)
     return ModelDrafter(draft, target.vocab_size)

@@ -38,9 +38,9 @@ from specviz.models.lm import CausalLM, TokenMap
 from specviz.models.presets import ModelLoadError
 
 __all__ = [
-    "FeatureDraft",
     "FeatureDrafter",
     "FeatureHead",
+    "FeatureModel",
     "HeadConfig",
     "is_head_dir",
     "load_feature_draft",
@@ -172,8 +172,10 @@ class FeatureHead(nn.Module):
 
 
 @dataclass(frozen=True)
-class FeatureDraft:
-    """A loaded head and the target tensors it uses; shared, read-only. FeatureDrafter runs it.
+class FeatureModel:
+    """The feature draft as a model: a loaded head and the target tensors it uses; shared, read-only. One
+    is loaded per server (like a CausalLM); a FeatureDrafter is made per run and drafts with it (as a
+    ModelDrafter does with a draft CausalLM).
 
     `embed` [V, d] is the target's input embedding; `out_rows` [V_sub, d] the rows of its output
     layer for `token_map`'s subset (all rows when token_map is None)."""
@@ -205,7 +207,7 @@ class FeatureDrafter:
     its own predictions (the later drafts of a step) are dropped at the next proposal.
     """
 
-    draft: FeatureDraft
+    draft: FeatureModel
     name: str = ""
     reads_features = True  # class attribute: the decoder hands this drafter the target's features
     _features: torch.Tensor | None = field(default=None, repr=False)  # [N, d] for positions 0..N-1
@@ -360,8 +362,8 @@ def is_head_dir(path: Path) -> bool:
     return (path / CONFIG_NAME).is_file()
 
 
-def load_feature_draft(path: Path, target: CausalLM, name: str | None = None) -> FeatureDraft:
-    """A FeatureDraft for `target` from a head directory (safetensors weights, never pickles).
+def load_feature_draft(path: Path, target: CausalLM, name: str | None = None) -> FeatureModel:
+    """A FeatureModel for `target` from a head directory (safetensors weights, never pickles).
 
     Raises ModelLoadError when the files are missing or the head was made for another shape of target."""
     from safetensors.torch import load_file
@@ -394,4 +396,4 @@ def load_feature_draft(path: Path, target: CausalLM, name: str | None = None) ->
         keep = tmap.target_ids < min(len(target.tokenizer), target.vocab_size)  # never propose padding rows
         tmap = TokenMap(tmap.target_ids[keep], tmap.unk, tmap.lookup)
         rows = out[tmap.target_ids.to(out.device)]
-    return FeatureDraft(head, embed, rows.contiguous(), target.vocab_size, tmap, name or f"feature draft ({path.name})")
+    return FeatureModel(head, embed, rows.contiguous(), target.vocab_size, tmap, name or f"feature draft ({path.name})")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from specviz.drafters.feature import FeatureDraft, is_head_dir, load_feature_draft
+from specviz.drafters.feature import FeatureModel, is_head_dir, load_feature_draft
 from specviz.models.lm import CausalLM, check_vocab, load_model
 from specviz.models.presets import DEFAULT, FEATURE, FEATURE_DIR, STANDALONE, ModelLoadError, resolve_draft
 
@@ -17,7 +17,7 @@ __all__ = ["load_pair"]
 
 def load_pair(
     target: str = DEFAULT, draft: str = DEFAULT, device: str = "auto", dtype: str = "auto"
-) -> tuple[CausalLM, CausalLM | FeatureDraft | None]:
+) -> tuple[CausalLM, CausalLM | FeatureModel | None]:
     """Load a target and its draft. The vocabulary check runs here.
 
     draft: "ngram" (→ None: prompt lookup), "feature" (the embedded feature head), "standalone"

@@ -55,7 +55,7 @@ class PassCosts:
     """
 
     ms: Mapping[int, float]  # positions k → ms of one pass over k new positions
-    source: str  # where the numbers come from, e.g. "docs/pass-cost.json (scripts/pass_cost.py), float32"
+    source: str  # where the numbers come from, e.g. "docs/results/pass-cost.json (scripts/pass_cost.py), float32"
     machine: str  # which machine measured them, in words
     notes: tuple[str, ...] = field(default=())
 

@@ -34,7 +34,7 @@ import torch
 from specviz.core.decoder import GammaPolicy, build_config, target_decode
 from specviz.core.theory import needed_text
 from specviz.drafters.factory import make_drafter
-from specviz.drafters.feature import FeatureDraft
+from specviz.drafters.feature import FeatureModel
 from specviz.drafters.pair import load_pair
 from specviz.models.lm import CausalLM, load_model
 from specviz.models.presets import DEFAULT, PRESET_NAMES, REPO_ROOT, ModelLoadError, resolve_preset
@@ -166,7 +166,7 @@ def run(args: argparse.Namespace) -> int:
     all_greedy = args.rule == "greedy" and cfg.sampling.greedy
     # HF's assisted generation runs a separate draft model: for a feature head, the embedded standalone draft
     hf_model = draft
-    if isinstance(draft, FeatureDraft):
+    if isinstance(draft, FeatureModel):
         hf_model = (
             load_model(DEFAULT, args.device, args.dtype, role="draft", tokenizer=target.tokenizer)
             if args.target == DEFAULT

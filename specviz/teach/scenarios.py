@@ -107,9 +107,9 @@ GLOSSARY: dict[Kind, str] = {
 }
 
 # One evaluation pass over k new positions, ms, float32 on the benchmark CPU (context 38):
-# docs/pass-cost.json, measured by scripts/pass_cost.py (docs/BENCHMARKS.md); a test keeps them equal.
+# docs/results/pass-cost.json, measured by scripts/pass_cost.py (docs/BENCHMARKS.md); a test keeps them equal.
 PASS_COST_MS: dict[int, float] = {1: 43.52142, 2: 48.134203, 5: 71.082327, 9: 85.112705, 17: 105.463825, 33: 134.716606}
-PASS_COST_SOURCE = "docs/pass-cost.json (float32, the benchmark CPU)"
+PASS_COST_SOURCE = "docs/results/pass-cost.json (float32, the benchmark CPU)"
 
 
 @dataclass(frozen=True)

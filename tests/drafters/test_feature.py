@@ -11,9 +11,9 @@ from specviz.core.rules import make_rule
 from specviz.core.warp import Sampling
 from specviz.drafters.factory import make_drafter
 from specviz.drafters.feature import (
-    FeatureDraft,
     FeatureDrafter,
     FeatureHead,
+    FeatureModel,
     HeadConfig,
     load_feature_draft,
     save_head,
@@ -35,10 +35,10 @@ def tiny_head(target: CausalLM, seed: int = 0) -> FeatureHead:
     return head
 
 
-def tiny_draft(target: CausalLM, token_map: TokenMap | None = None) -> FeatureDraft:
+def tiny_draft(target: CausalLM, token_map: TokenMap | None = None) -> FeatureModel:
     out = target.model.get_output_embeddings().weight.detach()
     rows = out if token_map is None else out[token_map.target_ids]
-    return FeatureDraft(
+    return FeatureModel(
         tiny_head(target), target.model.get_input_embeddings().weight.detach(), rows, target.vocab_size, token_map
     )
 
@@ -181,7 +181,7 @@ def test_save_and_load_a_head_for_a_local_target(target, model_dirs, tmp_path):
     save_head(tiny_head(target), head_dir, [3, 4, 5, 6, 7], {"note": "test"})
     assert json.loads((head_dir / "head_config.json").read_text())["hidden_size"] == 32
     tgt, draft = load_pair(str(model_dirs[0]), str(head_dir), device="cpu")
-    assert isinstance(draft, FeatureDraft) and draft.out_rows.shape == (5, 32)
+    assert isinstance(draft, FeatureModel) and draft.out_rows.shape == (5, 32)
     drafter = make_drafter(tgt, draft)
     cfg = DecodeConfig(gamma=3, rule=make_rule("greedy"), sampling=Sampling(0), max_new_tokens=12)
     trace = Recording(tgt, drafter, "", cfg, prompt_ids=PROMPT).run()

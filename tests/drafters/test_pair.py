@@ -64,10 +64,10 @@ def test_feature_draft_ships_in_the_repo_within_budget():
 
 
 def test_the_feature_draft_loads_offline_and_says_what_it_reads():
-    from specviz.drafters.feature import FeatureDraft
+    from specviz.drafters.feature import FeatureModel
 
     target, draft = load_pair("default", "feature", "cpu")
-    assert isinstance(draft, FeatureDraft) and draft.out_rows.shape == (8192 - 1, target.model.config.hidden_size)
+    assert isinstance(draft, FeatureModel) and draft.out_rows.shape == (8192 - 1, target.model.config.hidden_size)
     trace = Recording(target, make_drafter(target, draft), "Hi", DecodeConfig(max_new_tokens=4)).run()
     assert trace["meta"]["draft"]["kind"] == "feature" and "hidden state" in trace["meta"]["draft"]["reads"]
     assert validate(trace) == []

@@ -154,7 +154,10 @@ def test_the_lab_draws_the_formula_with_measured_pass_costs(tmp_path, monkeypatc
     assert metric(at, "with measured pass costs") == f"{want.speedup(0.8, 4, 0.05, 4):.2f}×"
     assert metric(at, "ideal speedup (formula)") == f"{theory.speedup(0.8, 4, 0.05):.2f}×"
     captions = " ".join(plain(c.value) for c in at.caption)
-    assert "Test CPU 9000, 2 threads" in captions and "docs/results/pass-cost.json (scripts/pass_cost.py), float32" in captions
+    assert (
+        "Test CPU 9000, 2 threads" in captions
+        and "docs/results/pass-cost.json (scripts/pass_cost.py), float32" in captions
+    )
     assert "costs 1.50× a one-token pass" in captions  # T(5) / T(1)
     spec = next(c.proto.spec for c in at.get("plotly_chart") if "measured pass costs" in c.proto.spec)
     assert "Test CPU 9000" in spec
