@@ -23,8 +23,9 @@ import transformers
 from transformers import AttentionInterface, AutoModelForCausalLM, AutoTokenizer, DynamicCache, PreTrainedTokenizerBase
 from transformers.convert_slow_tokenizer import bytes_to_unicode
 
-from specviz.models import numerics
+from specviz.models import numerics, prepack
 from specviz.models.numerics import NumericsChoice
+from specviz.models.prepack import PackedLinear
 from specviz.models.presets import (
     DEFAULT,
     DRAFT_DIR,
@@ -129,14 +130,19 @@ class CausalLM:
     numerics: NumericsChoice | None = None
     # rows per pass that compute each position as a one-token pass does (see exact_rows); None: one pass
     rows: int | None = None
+    # bf16 linear layers run with weights prepacked for oneDNN (models.prepack): same numbers, faster
+    prepacked: bool = False
 
     def exact_rows(self) -> bool:
         """In fast numerics, make every pass compute each position as a one-token pass would: attention
         one query row at a time and passes split into pieces the matmuls are row-invariant for (the
         limit is measured here, numerics.row_limit). False, changing nothing, where even a few rows
         differ: outputs may then part from the model alone at near-ties (specviz.trace.parting)."""
-        by_shape = {m.weight.shape: m.weight for m in self.model.modules() if isinstance(m, torch.nn.Linear)}
-        limit = numerics.row_limit(list(by_shape.values()))  # one of each shape: kernels are chosen by shape
+        by_shape = {
+            m.weight.shape: m.weight for m in self.model.modules() if isinstance(m, (torch.nn.Linear, PackedLinear))
+        }
+        # one of each shape: kernels are chosen by shape (and, prepacked, by the packing)
+        limit = numerics.row_limit(list(by_shape.values()), packed=self.prepacked)
         if limit < 8:  # a verification pass would split into near single rows: slower than it gains
             return False
         self.rows = limit
@@ -154,6 +160,7 @@ class CausalLM:
             **base,
             "rows": "one-token" if self.rows else "fused",
             **({"row_limit": self.rows} if self.rows else {}),
+            **({"weights": "prepacked (oneDNN)"} if self.prepacked else {}),
         }
 
     @property
@@ -533,6 +540,8 @@ def load_model(
     except RuntimeError as exc:  # e.g. a dtype this device cannot compute in
         raise ModelLoadError(f"could not load {role} model {spec!r} in {dt} on {dev}: {str(exc)[:300]}") from exc
     lm.numerics = choice
+    if dev.type == "cpu" and dt == torch.bfloat16 and prepack.available():
+        lm.prepacked = prepack.prepack(lm.model) > 0  # the same numbers as bf16's own linear, one row faster
     # the evaluation model's numerics decide the output: in fast numerics it computes each row as alone
     if role == "target" and choice.mode == numerics.FAST:
         lm.exact_rows()

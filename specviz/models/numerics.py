@@ -23,10 +23,13 @@ import json
 import os
 import platform
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+
+from specviz.models import prepack
 
 __all__ = [
     "DTYPES",
@@ -52,7 +55,7 @@ DTYPES: dict[str, torch.dtype] = {
 # bf16 must beat fp32 by this much on the verification-sized probe to be chosen: a tie is not worth
 # giving up exact numerics for
 MIN_GAIN = 1.2
-PROBE_VERSION = 1
+PROBE_VERSION = 2  # 2: bf16 measured with prepacked weights where oneDNN offers them (models.prepack)
 # the shapes of a small decoder layer (SmolLM2-135M: d 576, MLP 1536), rows of a decode and a verification
 _SHAPES = ((576, 1536), (1536, 576))
 _ROWS = (1, 9)
@@ -98,17 +101,25 @@ def _cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
+def _linear(w: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+    """How a model loaded in w's dtype multiplies by w here: bf16 prepacked where oneDNN offers it
+    (load_model prepacks then), else torch's linear."""
+    if w.dtype == torch.bfloat16 and prepack.available():
+        return prepack.packed(w)
+    return lambda x: torch.nn.functional.linear(x, w)
+
+
 def _time_ms(dtype: torch.dtype, rows: int, reps: int = 30) -> float:
     """The fastest of `reps` runs of a decoder-layer-sized MLP (two matmuls) over `rows` rows, in ms."""
     gen = torch.Generator().manual_seed(0)
-    ws = [(torch.randn(o, i, generator=gen) * 0.05).to(dtype) for i, o in _SHAPES]
+    ws = [_linear((torch.randn(o, i, generator=gen) * 0.05).to(dtype)) for i, o in _SHAPES]
     x = torch.randn(rows, _SHAPES[0][0], generator=gen).to(dtype)
     best = float("inf")
     with torch.inference_mode():
         for _ in range(reps):
             t0 = time.perf_counter()
             for _layer in range(8):
-                torch.nn.functional.linear(torch.nn.functional.linear(x, ws[0]), ws[1])
+                ws[1](ws[0](x))
             best = min(best, time.perf_counter() - t0)
     return best * 1e3
 
@@ -121,7 +132,7 @@ def probe() -> dict[str, object]:
             for rows in _ROWS:
                 ms = _time_ms(DTYPES[name], rows)
                 out[name][str(rows)] = min(out[name].get(str(rows), ms), ms)
-    return {"ms": out, "threads": torch.get_num_threads()}
+    return {"ms": out, "threads": torch.get_num_threads(), "bf16_prepacked": prepack.available()}
 
 
 def _cache_file() -> Path:
@@ -186,19 +197,21 @@ def choose(device: torch.device, dtype: str = "auto") -> NumericsChoice:
     return NumericsChoice(torch.float32, EXACT, f"auto: {words}; {why}: float32 kept")
 
 
-def row_limit(weights: list[torch.Tensor], limit: int = 64) -> int:
+def row_limit(weights: list[torch.Tensor], limit: int = 64, packed: bool = False) -> int:
     """The most rows a matmul with each of `weights` ([out, in]) takes while every row comes out
     bit-identical to the same row computed alone (1 when even two rows differ). Kernels change
     with the row count (on one AMX Xeon, 576→1536 in bf16 is row-invariant up to 32 rows); a pass
-    split into pieces of at most this many rows computes each position as a one-token pass does."""
+    split into pieces of at most this many rows computes each position as a one-token pass does.
+    packed: measure the prepacked kernel (models.prepack), which the model then computes with."""
     gen = torch.Generator().manual_seed(0)
     best = limit
     with torch.inference_mode():
         for w in weights:
+            f = prepack.packed(w) if packed else (lambda x, w=w: torch.nn.functional.linear(x, w))
             x = torch.randn(limit, w.shape[1], generator=gen).to(w.dtype).to(w.device)
-            alone = torch.cat([torch.nn.functional.linear(x[i : i + 1], w) for i in range(limit)])
+            alone = torch.cat([f(x[i : i + 1]) for i in range(limit)])
             m = 1
-            while m < best and torch.equal(torch.nn.functional.linear(x[: m + 1], w), alone[: m + 1]):
+            while m < best and torch.equal(f(x[: m + 1]), alone[: m + 1]):
                 m += 1
             best = min(best, m)
     return best

@@ -1,0 +1,40 @@
+"""Prepacked bf16 linear layers compute what bf16's own linear computes, bit for bit."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from specviz.models import prepack
+
+pytestmark = pytest.mark.skipif(not prepack.available(), reason="this torch build or CPU has no oneDNN bf16 linear")
+
+
+def test_packed_linear_equals_the_bf16_linear_at_every_row_count():
+    torch.manual_seed(0)
+    lin = nn.Linear(96, 200, bias=True).to(torch.bfloat16)
+    packed = prepack.PackedLinear(lin)
+    with torch.inference_mode():
+        for shape in ((1, 96), (9, 96), (1, 7, 96)):
+            x = torch.randn(shape).to(torch.bfloat16)
+            assert torch.equal(packed(x), lin(x))
+    assert packed.weight is lin.weight  # readers of the weight (the feature draft's output rows) still see it
+
+
+def test_prepack_replaces_only_bf16_linears(target):
+    model = nn.Sequential(nn.Linear(8, 8).to(torch.bfloat16), nn.Linear(8, 8), nn.ReLU())
+    assert prepack.prepack(model) == 1
+    assert isinstance(model[0], prepack.PackedLinear) and type(model[1]) is nn.Linear
+
+
+def test_a_prepacked_model_gives_the_same_logits(target):
+    import copy
+
+    model = copy.deepcopy(target.model).to(torch.bfloat16).eval()
+    ids = torch.tensor([[1, 3, 4, 5, 6, 3, 7]])
+    with torch.inference_mode():
+        before = model(input_ids=ids).logits
+        assert prepack.prepack(model) > 0
+        after = model(input_ids=ids).logits
+    assert torch.equal(before, after)
