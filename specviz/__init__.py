@@ -1,7 +1,7 @@
 """specviz: see speculative decoding step by step.
 
-The public API. Only `specviz.models.lm` imports transformers and only the `specviz.ui` package (one
-module per page of the app) imports streamlit; everything here works on plain tensors and JSON-able
+The public API. Only the model layer (`specviz.models.lm`, and for what they alone offer `specviz.run.bench` and
+`specviz.train.draft`) imports transformers and only the `specviz.ui` package (one module per page) imports streamlit; everything here works on plain tensors and JSON-able
 traces.
 """
 

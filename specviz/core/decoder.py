@@ -33,7 +33,7 @@ from specviz.core.tree import (
 from specviz.core.warp import UNTEMPERED, Sampling, sample, warp
 from specviz.trace import Step, TopEntry, TreeNode
 
-__all__ = ["DecodeConfig", "GammaPolicy", "speculative_decode", "target_decode"]
+__all__ = ["DecodeConfig", "GammaPolicy", "build_config", "speculative_decode", "target_decode"]
 
 
 @dataclass(frozen=True)

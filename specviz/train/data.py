@@ -3,7 +3,7 @@
     python -m specviz.train prompts --batches 40     # the evaluation model writes user turns (Magpie)
     python -m specviz.train answers --minutes 60     # answers prompts not answered yet, shard by shard
     python -m specviz.train status                   # what is there: prompts by source, answer tokens
-    python -m specviz.train shards --out DIR         # train_draft's shards, soft labels by teacher forcing
+    python -m specviz.train shards --out DIR         # the trainers' shards, soft labels by teacher forcing
 
 Prompts come from two sources, each recorded with every example:
 - "template": assets/prompts/train.txt (≈150 topics × a few question forms);
@@ -236,7 +236,7 @@ def write_answers(
 def training_shards(out: Path, batch: int = 32, dtype: str = "auto", data: Path = DATA) -> int:
     """The answers as specviz.train.draft's shards (prompt, response, valid, top-32 probs and index): the
     evaluation model's soft labels come from one teacher-forced pass per batch. Train rows come first,
-    held-out rows last; returns how many shards are held out (`train_draft train --holdout N`)."""
+    held-out rows last; returns how many shards are held out (`python -m specviz.train train|feature --holdout N`)."""
     import torch
 
     from specviz.train.common import TOPK, chat_ids, save_shard
@@ -250,7 +250,7 @@ def training_shards(out: Path, batch: int = 32, dtype: str = "auto", data: Path 
     groups = [train[i : i + batch] for i in range(0, len(train), batch)]
     groups += [held[i : i + batch] for i in range(0, len(held), batch)]
     # shard n holds rows n·batch… of this exact list: a folder made from other rows (fewer answers, or
-    # train_draft gen's shards) would mix held-out answers into training, so it is refused, not reused
+    # `python -m specviz.train gen`'s shards) would mix held-out answers into training, so it is refused, not reused
     digest = hashlib.sha256(
         json.dumps([[r["prompt"], r["mode"], len(r["answer_ids"])] for r in train + held] + [batch]).encode()
     ).hexdigest()

@@ -406,7 +406,10 @@ def add_parsers(sub: Any) -> None:
     t.add_argument("--lr", type=float, default=5e-4)
     t.add_argument("--weight-decay", type=float, default=0.0)
     t.add_argument(
-        "--holdout", type=int, default=2, help="the last N prompt batches are held out (datagen shards says N)"
+        "--holdout",
+        type=int,
+        default=2,
+        help="the last N prompt batches are held out (`python -m specviz.train shards` says N)",
     )
     f = sub.add_parser("feature", help="train the EAGLE-style feature head on the same answers (specviz.train.feature)")
     f.add_argument("--data", type=Path, default=Path.home() / ".cache" / "specviz" / "distill")
@@ -420,7 +423,10 @@ def add_parsers(sub: Any) -> None:
     f.add_argument("--max-minutes", type=float, help="stop training after this long (then keep the best step)")
     f.add_argument("--warm-fraction", type=float, default=0.5, help="share of steps trained one position deep first")
     f.add_argument(
-        "--holdout", type=int, default=2, help="the last N prompt batches are held out (datagen shards says N)"
+        "--holdout",
+        type=int,
+        default=2,
+        help="the last N prompt batches are held out (`python -m specviz.train shards` says N)",
     )
     c = sub.add_parser("card", help="write a bench --json-out result into a feature head's model card")
     c.add_argument("bench_json", type=Path)

@@ -1,6 +1,6 @@
 """Train the EAGLE-style feature head for the embedded target (`python -m specviz.train feature`).
 
-Data: the target's own answers from the generation rounds of `train_draft gen` (the same shards,
+Data: the target's own answers from the generation rounds of `python -m specviz.train gen` (the same shards,
 the same held-out prompt batches). A teacher-forced target pass over prompt + answer gives the
 feature f_i (last hidden state, after the final norm) at every position: minutes on a CPU, far
 cheaper than generating the answers.
@@ -244,7 +244,7 @@ def train_feature(
     t_start = time.time()
     shards = load_shards(data)
     if len({s["batch"] for s in shards}) <= holdout:
-        raise SystemExit(f"need more than {holdout} prompt batches in {data}; run `train_draft gen` first")
+        raise SystemExit(f"need more than {holdout} prompt batches in {data}; run `python -m specviz.train gen` first")
     train_shards, test_shards = split(shards, holdout)
     target = load_model("default", "cpu")
     token_map = json.loads((token_map_from / "token_map.json").read_text())["target_ids"]
@@ -376,7 +376,7 @@ standalone draft stays `default` while it measures faster: docs/BENCHMARKS.md).
 - {s["params"] / 1e6:.2f}M parameters, stored as bfloat16 safetensors ({mb:.1f} MB), loaded in the target's dtype.
 
 ## Training (`python -m specviz.train feature`, seed {s["seed"]})
-- Data: the target's own answers from `train_draft gen` ({s["rounds"]} round(s)): {s["train_answers"]} answers,
+- Data: the target's own answers from `python -m specviz.train gen` ({s["rounds"]} round(s)): {s["train_answers"]} answers,
   {s["train_answer_tokens"]:,} answer tokens; the last two prompt batches ({s["heldout_answers"]} answers) are held out.
   Features come from teacher-forced target passes over prompt + answer ({s["feature_minutes"]:.0f} min on the CPU).
 - Loss on answer positions: smooth-L1 between predicted and real features + {s["ce_weight"]} x cross-entropy to the

@@ -27,5 +27,5 @@ tests/ui/test_faults.py drives the pages with hostile files and failing models; 
 drive them in Chromium. Token text from a trace is shown through md_escape or st.text, never as HTML.
 Session state holds only JSON-able data (traces, settings); models live in specviz.run.live's cache.
 
-Imports: streamlit and every layer but the command line.
+Imports: streamlit and every layer but the command line and training.
 """

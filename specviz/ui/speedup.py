@@ -23,13 +23,13 @@ import streamlit as st
 
 from specviz.core import theory
 from specviz.figures import speedup as fspeedup
-from specviz.models.presets import DEFAULT, draft_ready
+from specviz.models.presets import DEFAULT, REPO_ROOT, draft_ready
 from specviz.run import live
 from specviz.trace import Trace, dumps
 from specviz.ui.common import md_escape, plot, raise_flag
 from specviz.ui.glossary import glossary
 from specviz.ui.runs import generation_slot, ref_key, reference_outputs, run_control
-from specviz.ui.traces import REPO_ROOT, sample_traces
+from specviz.ui.traces import sample_traces
 
 if TYPE_CHECKING:
     from specviz.core.decoder import DecodeConfig

@@ -19,6 +19,7 @@ from specviz import figures as fg
 from specviz.figures import literal
 from specviz.formats.opener import loads_any
 from specviz.formats.runsummary import sniff_summary
+from specviz.models.presets import REPO_ROOT
 from specviz.run import live
 from specviz.teach.player import meta_line
 from specviz.trace import MAX_BYTES, Trace, TraceError, finish, loads, validate
@@ -38,7 +39,6 @@ __all__ = [
 ]
 
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 SAMPLES_DIR = Path(os.environ.get("SPECVIZ_SAMPLES", REPO_ROOT / "assets" / "traces"))
 SAMPLE_ORDER = ("sampling-t0.7", "greedy", "threshold", "prompt-lookup", "tree-greedy", "tree-sampling", "long")
 SUFFIXES = (".json.gz", ".json", ".jsonl")

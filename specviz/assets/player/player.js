@@ -1,6 +1,6 @@
 // specviz trace player: steps through a trace in the browser, without asking a server.
 //
-// The data comes from specviz.player (Python): every step's words, table and Plotly figure specs,
+// The data comes from specviz.teach.player (Python): every step's words, table and Plotly figure specs,
 // gzip + base64 packed. This file only lays them out and moves between steps. Trace text
 // (tokens, prompts, names) is put into the page with textContent only, never as markup; figure
 // labels arrive escaped for Plotly by specviz.figures.

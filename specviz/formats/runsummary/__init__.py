@@ -107,7 +107,7 @@ def sniff_summary(data: bytes | str, name: str = "") -> str | None:
     """The engine (one of ENGINES) whose statistics these bytes look like, or None. Never raises.
 
     Looks at the first 64 KB only (gunzipping as much as needed), by content; `name` is unused
-    but kept for symmetry with `specviz.formats.eventlog.sniff`. A native specviz trace gives None.
+    but kept for symmetry with `specviz.formats.opener.sniff`. A native specviz trace gives None.
     """
     try:
         return _sniff(data)
