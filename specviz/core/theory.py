@@ -32,6 +32,7 @@ __all__ = [
     "IDEAL_ASSUMPTION",
     "IDEAL_WORDS",
     "LOW_ALPHA",
+    "MAX_GAMMA",
     "PAPERS_C",
     "SLOW_DRAFT_C",
     "WIDE_PASS",
@@ -65,7 +66,7 @@ __all__ = [
 
 BudgetUnit = Literal["passes", "positions", "compute"]
 Diagnosis = Literal["low_acceptance", "slow_draft", "gamma_too_long", "gamma_too_short", "healthy"]
-MAX_GAMMA = 16
+MAX_GAMMA = 16  # the largest γ any page recommends or offers (Statistics, exercises, the Speedup lab)
 # speedups over the evaluation model alone for which the α a chain would need is reported
 GOALS = (1.0, 1.5, 2.0)
 # the assumption behind every "ideal" speedup, in the words each page and exercise shows beside it

@@ -72,7 +72,7 @@ class PassCosts:
         draft_cost = c * self.ratio(c_gamma + 1)  # a draft token in one-token passes, fixed as γ varies
         return theory.speedup_at_costs(alpha, gamma, draft_cost, self.ratio(gamma + 1))
 
-    def best_gamma(self, alpha: float, c: float, c_gamma: int, max_gamma: int = 12) -> tuple[int, float]:
+    def best_gamma(self, alpha: float, c: float, c_gamma: int, max_gamma: int = theory.MAX_GAMMA) -> tuple[int, float]:
         """The γ in 1..max_gamma with the highest speedup under these costs (the smallest on ties)."""
         return max(
             ((g, self.speedup(alpha, g, c, c_gamma)) for g in range(1, max_gamma + 1)), key=lambda t: (t[1], -t[0])
@@ -83,7 +83,9 @@ class PassCosts:
 _BELOW = dict(orientation="h", x=0, y=-0.2, yanchor="top")
 
 
-def tokens_figure(alpha: float, gamma: int, points: Sequence[theory.Measured] = (), max_gamma: int = 12) -> go.Figure:
+def tokens_figure(
+    alpha: float, gamma: int, points: Sequence[theory.Measured] = (), max_gamma: int = theory.MAX_GAMMA
+) -> go.Figure:
     """Expected tokens per step over γ for this α, with the γ + 1 ceiling and measured traces on top."""
     gs = list(range(1, max_gamma + 1))
     fig = go.Figure()
@@ -140,7 +142,9 @@ def tokens_figure(alpha: float, gamma: int, points: Sequence[theory.Measured] = 
     return fig
 
 
-def numerics_figure(alpha: float, c: float, gamma: int, setups: dict[str, PassCosts], max_gamma: int = 12) -> go.Figure:
+def numerics_figure(
+    alpha: float, c: float, gamma: int, setups: dict[str, PassCosts], max_gamma: int = theory.MAX_GAMMA
+) -> go.Figure:
     """The same α and c under each numerics' measured pass costs (e.g. float32 and bfloat16 on one CPU),
     beside the ideal: why a CPU whose wide passes are slow loses what the formula promises. Each curve
     is relative to the evaluation model alone in that same dtype (its own one-token pass)."""
@@ -175,7 +179,7 @@ def numerics_figure(alpha: float, c: float, gamma: int, setups: dict[str, PassCo
 
 
 def speedup_figure(
-    alpha: float, c: float, gamma: int, max_gamma: int = 12, costs: PassCosts | None = None
+    alpha: float, c: float, gamma: int, max_gamma: int = theory.MAX_GAMMA, costs: PassCosts | None = None
 ) -> go.Figure:
     """Speedup over γ for this α and c: the ideal formula's curve (verification costs one one-token pass)
     and, with `costs`, the same formula with a machine's measured pass costs; the best γ of each
@@ -255,7 +259,9 @@ BUDGET_WORDS: dict[str, str] = {
 }
 
 
-def budget_figure(alpha: float, budget: int, unit: theory.BudgetUnit, c: float = 0.0, max_gamma: int = 12) -> go.Figure:
+def budget_figure(
+    alpha: float, budget: int, unit: theory.BudgetUnit, c: float = 0.0, max_gamma: int = theory.MAX_GAMMA
+) -> go.Figure:
     """Expected tokens from a fixed verification budget, one bar per γ, the best one marked."""
     gs = list(range(1, max_gamma + 1))
     ys = [theory.budget_yield(alpha, g, budget, unit, c) for g in gs]

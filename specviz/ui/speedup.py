@@ -62,7 +62,7 @@ def lab_values(m: theory.Measured) -> tuple[float, int, float | None]:
     c to three, as the Statistics page shows them, inside the sliders' ranges; c None when untimed."""
     alpha = round(min(max(float(m.alpha or 0.0), 0.0), 0.99), 2)
     c = None if m.c is None else round(min(max(m.c, 0.0), 0.5), 3)
-    return alpha, min(max(m.gamma, 1), 12), c
+    return alpha, min(max(m.gamma, 1), theory.MAX_GAMMA), c
 
 
 def _take_from(points: dict[str, theory.Measured]) -> None:
@@ -153,7 +153,7 @@ def speedup_lab() -> None:
     _start_from(default)
     a_col, g_col, c_col, from_col = st.columns([3, 3, 3, 2])
     alpha = a_col.slider("α (acceptance rate)", 0.0, 0.99, step=0.01, key="lab_alpha")
-    gamma = g_col.slider("γ (drafts per step)", 1, 12, key="lab_gamma")
+    gamma = g_col.slider("γ (drafts per step)", 1, theory.MAX_GAMMA, key="lab_gamma")
     c = c_col.slider("c (draft cost ratio)", 0.0, 0.5, step=0.001, format="%.3f", key="lab_c")
     by_name = {p.name: p for p in points}
     if st.session_state.get("lab_from") not in ("", *by_name):
@@ -171,7 +171,7 @@ def speedup_lab() -> None:
     costs = _cost_choice(sources)
     e_tok = theory.expected_tokens(alpha, gamma)
     s_now = theory.speedup(alpha, gamma, c)
-    g_best, s_best = theory.best_gamma(alpha, c, 12)
+    g_best, s_best = theory.best_gamma(alpha, c)  # over 1..theory.MAX_GAMMA, as the Statistics verdict
     cols = st.columns(5 if costs else 4)
     cols[0].metric("expected tokens per step", f"{e_tok:.2f}")
     cols[1].metric("ideal speedup (formula)", f"{s_now:.2f}×", help=f"the speedup {theory.IDEAL_WORDS}")

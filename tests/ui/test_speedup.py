@@ -28,7 +28,7 @@ def test_lab_numbers_match_the_formulas(alpha, gamma, c):
     e = (1 - alpha ** (gamma + 1)) / (1 - alpha)
     assert metric(at, "expected tokens per step") == f"{e:.2f}"
     assert metric(at, "ideal speedup (formula)") == f"{e / (gamma * c + 1):.2f}×"
-    best = max(range(1, 13), key=lambda g: ((1 - alpha ** (g + 1)) / (1 - alpha) / (g * c + 1), -g))
+    best = max(range(1, theory.MAX_GAMMA + 1), key=lambda g: ((1 - alpha ** (g + 1)) / (1 - alpha) / (g * c + 1), -g))
     assert metric(at, "best γ (ideal)") == str(best)
     assert len(at.get("plotly_chart")) >= 3
     assert any(r"\gamma c+1" in x.value for x in at.latex)
