@@ -142,6 +142,7 @@ PINNED = {
         "PRESET_NAMES",
         "REPO_ROOT",
         "ModelLoadError",
+        "NGRAM",
         "draft_ready",
         "resolve_draft",
         "resolve_preset",

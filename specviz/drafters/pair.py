@@ -10,7 +10,7 @@ from pathlib import Path
 
 from specviz.drafters.feature import FeatureModel, is_head_dir, load_feature_draft
 from specviz.models.lm import CausalLM, check_vocab, load_model
-from specviz.models.presets import DEFAULT, FEATURE, FEATURE_DIR, STANDALONE, ModelLoadError, resolve_draft
+from specviz.models.presets import DEFAULT, FEATURE, FEATURE_DIR, NGRAM, STANDALONE, ModelLoadError, resolve_draft
 
 __all__ = ["load_pair"]
 
@@ -25,7 +25,7 @@ def load_pair(
     draft model for any other), a directory with head_config.json (a feature head), or any model
     spec load_model takes."""
     tgt = load_model(target, device, dtype, role="target")
-    if draft == "ngram":
+    if draft == NGRAM:
         return tgt, None
     draft = resolve_draft(draft, target)
     if draft == FEATURE:

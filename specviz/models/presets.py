@@ -17,6 +17,7 @@ __all__ = [
     "FEATURE_DIR",
     "GGUF_NAME",
     "GGUF_PACKAGE",
+    "NGRAM",
     "PRESETS",
     "PRESET_NAMES",
     "REPO_ROOT",
@@ -34,6 +35,7 @@ class ModelLoadError(RuntimeError):
 
 DEFAULT = "default"
 FEATURE = "feature"  # the embedded EAGLE-style head (assets/feature_draft)
+NGRAM = "ngram"  # no draft model: prompt lookup (n-gram copying)
 STANDALONE = "standalone"  # the embedded small draft model (assets/draft)
 # what --draft default means for the embedded target: the draft the benchmark found faster (docs/BENCHMARKS.md)
 DEFAULT_DRAFT = STANDALONE

@@ -9,7 +9,7 @@ import streamlit as st
 from specviz import figures as fg
 from specviz.core import theory
 from specviz.figures import compare as fcompare
-from specviz.models.presets import DEFAULT
+from specviz.models.presets import DEFAULT, NGRAM
 from specviz.run import live
 from specviz.trace import Trace, rate
 from specviz.ui.common import md_escape, plot
@@ -81,7 +81,7 @@ def _run_reference(spec: str, trace: Trace) -> None:
     with generation_slot(st.empty()):
         try:
             with st.spinner(f"Loading {md_escape(spec)} (once per server process)…"):
-                target, _ = live.load_models(spec, "ngram")
+                target, _ = live.load_models(spec, NGRAM)
             want = str(m.get("target", {}).get("name", ""))
             if want and target.name != want:
                 st.error(

@@ -15,6 +15,7 @@ import streamlit as st
 from specviz import figures as fg
 from specviz.core.rules import KINDS, RULES
 from specviz.figures import Kind, literal
+from specviz.models import presets
 from specviz.models.presets import DEFAULT, FEATURE, PRESETS, draft_ready, resolve_draft
 from specviz.run import live
 from specviz.teach.player import TIMELINE_ROWS
@@ -87,7 +88,7 @@ def live_form() -> LiveSettings:
         elif not ready:
             st.caption("This embedded draft is not installed (assets/), so prompt lookup is preselected.")
         if kind == NGRAM:
-            draft = "ngram"
+            draft = presets.NGRAM
         elif resolve_draft(draft, target) == FEATURE:
             st.caption(FEATURE_DRAFT_WORDS)
     with prompt:

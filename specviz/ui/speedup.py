@@ -23,7 +23,7 @@ import streamlit as st
 
 from specviz.core import theory
 from specviz.figures import speedup as fspeedup
-from specviz.models.presets import DEFAULT, REPO_ROOT, draft_ready
+from specviz.models.presets import DEFAULT, NGRAM, REPO_ROOT, draft_ready
 from specviz.run import live
 from specviz.trace import Trace, dumps
 from specviz.ui.common import md_escape, plot, raise_flag
@@ -404,7 +404,7 @@ def _raise_sweep() -> None:
 
 def sweep_form() -> SweepSettings:
     # like the live page: prompt lookup until the default draft model is installed
-    d = SweepSettings(draft=DEFAULT if draft_ready() else "ngram")
+    d = SweepSettings(draft=DEFAULT if draft_ready() else NGRAM)
     with st.expander("Sweep settings", expanded=st.session_state.get("sweep") is None):
         m1, m2 = st.columns(2)
         target = m1.text_input(
