@@ -34,12 +34,12 @@ from specviz.trace import (
     VERSION,
     Trace,
     TraceError,
-    _parse_line,
-    _short,
     check_unicode,
     finish,
+    parse_line,
     read_file,
     read_text,
+    short,
     validate,
 )
 
@@ -122,7 +122,7 @@ def _header(names: list[str], name: str) -> tuple[list[str], list[str]]:
         seen.add(c)
     missing = [c for c in REQUIRED if c not in seen]
     if missing:
-        found = ", ".join(_short(c) for c in cols[:12]) + (", ..." if len(cols) > 12 else "")
+        found = ", ".join(short(c) for c in cols[:12]) + (", ..." if len(cols) > 12 else "")
         raise TraceError(
             f"{name}: the header has no {', '.join(repr(c) for c in missing)} column "
             f"(found: {found or 'nothing'}); an event log needs step, position and draft_token"
@@ -171,9 +171,9 @@ def _jsonl_rows(text: str, name: str) -> tuple[list[_Row], list[str], list[str]]
         if not line.strip():
             continue
         where = f"{name} line {i}"
-        obj = _parse_line(line, where)
+        obj = parse_line(line, where)
         if not isinstance(obj, dict):
-            raise TraceError(f"{where}: each line must be a JSON object (one row), got {_short(obj)}")
+            raise TraceError(f"{where}: each line must be a JSON object (one row), got {short(obj)}")
         check_unicode(obj, where)
         record = {str(k).strip().lower(): v for k, v in obj.items()}
         if cols is None:
@@ -199,7 +199,7 @@ def _missing(v: Any) -> bool:
 
 
 def _int(v: Any, where: str, col: str, lo: int = 0) -> int:
-    bad = f"{where}, column {col}: must be an integer >= {lo}, got {_short(v)}"
+    bad = f"{where}, column {col}: must be an integer >= {lo}, got {short(v)}"
     if isinstance(v, bool):
         raise TraceError(bad)
     if isinstance(v, int) and v >= lo and v.bit_length() < 63:
@@ -225,7 +225,7 @@ def _float(v: Any, where: str, col: str, what: str, hi: float) -> float:
             x = None
     if x is None or not math.isfinite(x) or not 0.0 <= x <= hi:
         hint = " (leave the cell empty where nothing was logged)" if x is not None and not math.isfinite(x) else ""
-        raise TraceError(f"{where}, column {col}: must be {what}, got {_short(v)}{hint}")
+        raise TraceError(f"{where}, column {col}: must be {what}, got {short(v)}{hint}")
     return x
 
 
@@ -242,12 +242,12 @@ def _bool(v: Any, where: str, col: str) -> bool | None:
             return False
         if s in _NULL:
             return None
-    raise TraceError(f"{where}, column {col}: must be true or false (or empty after a rejection), got {_short(v)}")
+    raise TraceError(f"{where}, column {col}: must be true or false (or empty after a rejection), got {short(v)}")
 
 
 def _str(v: Any, where: str, col: str) -> str:
     if not isinstance(v, str):
-        raise TraceError(f"{where}, column {col}: must be text, got {_short(v)}")
+        raise TraceError(f"{where}, column {col}: must be text, got {short(v)}")
     if len(v) > MAX_TOKEN_CHARS:
         raise TraceError(f"{where}, column {col}: {len(v):,} characters is too long for one token")
     return v
@@ -263,7 +263,7 @@ def _row(record: dict[str, Any], where: str, line: int, from_csv: bool) -> _Row:
         raise TraceError(f"{where}, column draft_token: missing for position {position}")
     token = None if position is None else _str(tok_raw, where, "draft_token")
     if position is None and isinstance(tok_raw, str) and tok_raw != "":
-        raise TraceError(f"{where}, column position: empty, but the row has a draft_token {_short(tok_raw)}")
+        raise TraceError(f"{where}, column position: empty, but the row has a draft_token {short(tok_raw)}")
     values: dict[str, Any] = {}
     for col in OPTIONAL:
         v = record.get(col)
@@ -289,7 +289,7 @@ def _row(record: dict[str, Any], where: str, line: int, from_csv: bool) -> _Row:
         elif col == "next_kind":
             kind = _str(v, where, col).strip().lower()
             if kind not in ("correction", "bonus"):
-                raise TraceError(f"{where}, column next_kind: must be correction or bonus, got {_short(v)}")
+                raise TraceError(f"{where}, column next_kind: must be correction or bonus, got {short(v)}")
             values[col] = kind
     if position is None and any(c in values for c in ("draft_token_id", "q", "p", "r", "accepted", "parent")):
         raise TraceError(f"{where}, column position: empty, but the row has per-draft values")
@@ -386,7 +386,7 @@ def _one(rows: list[_Row], col: str, where: str) -> Any:
         if v != found[0][1]:
             raise TraceError(
                 f"{where} (lines {found[0][0]} and {line}), column {col}: different values in one step "
-                f"({_short(found[0][1])} and {_short(v)})"
+                f"({short(found[0][1])} and {short(v)})"
             )
     return found[0][1] if found else None
 

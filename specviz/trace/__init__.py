@@ -26,20 +26,20 @@ from specviz.trace.io import (
     read_file,
 )
 from specviz.trace.io import (
-    _parse_line as _parse_line,
-)
-from specviz.trace.io import (
-    _raw_decode as _raw_decode,
-)
-from specviz.trace.io import (
     check_unicode as check_unicode,
+)
+from specviz.trace.io import (
+    parse_line as parse_line,
+)
+from specviz.trace.io import (
+    raw_decode as raw_decode,
 )
 from specviz.trace.io import (
     read_text as read_text,
 )
 from specviz.trace.parting import Parting, first_parting
 from specviz.trace.problems import (
-    _short as _short,
+    short as short,
 )
 from specviz.trace.schema import (
     FORMAT,
@@ -150,9 +150,12 @@ __all__ = [
     "new_trace",
     "no_draft_words",
     "output_ids",
+    "parse_line",
     "rate",
+    "raw_decode",
     "read_file",
     "rule_of",
+    "short",
     "summarize",
     "undefined_words",
     "validate",

@@ -12,7 +12,7 @@ import zlib
 from pathlib import Path
 from typing import IO, Any
 
-from specviz.trace.problems import _is_int, _short
+from specviz.trace.problems import _is_int, short
 from specviz.trace.schema import (
     _SURROGATE_ESCAPE,
     FORMAT,
@@ -122,7 +122,7 @@ def _short_int(s: str) -> int:
 _DECODER = json.JSONDecoder(parse_constant=_no_constant, parse_float=_finite_float, parse_int=_short_int)
 
 
-def _raw_decode(text: str, start: int, where: str) -> tuple[Any, int]:
+def raw_decode(text: str, start: int, where: str) -> tuple[Any, int]:
     """Parse one JSON value at text[start:]; every failure becomes a TraceError naming `where`."""
     try:
         return _DECODER.raw_decode(text, start)
@@ -136,8 +136,8 @@ def _raw_decode(text: str, start: int, where: str) -> tuple[Any, int]:
         raise TraceError(f"{where}: not valid JSON ({str(exc)[:80]})") from None
 
 
-def _parse_line(line: str, where: str) -> Any:
-    obj, end = _raw_decode(line, len(line) - len(line.lstrip()), where)
+def parse_line(line: str, where: str) -> Any:
+    obj, end = raw_decode(line, len(line) - len(line.lstrip()), where)
     if line[end:].strip():
         raise TraceError(f"{where}: unexpected data after the JSON value (column {end + 1})")
     return obj
@@ -180,7 +180,7 @@ def loads(data: bytes | str, name: str = "trace", max_bytes: int = MAX_BYTES) ->
     start = len(text) - len(text.lstrip())
     if not text.startswith("{", start):
         raise TraceError(f"{name} does not start with a JSON object; a trace is a JSON object or JSONL lines")
-    head, end = _raw_decode(text, start, name)
+    head, end = raw_decode(text, start, name)
     rest = text[end:]
     jsonl = False
     if not rest.strip():
@@ -203,9 +203,7 @@ def _check_top_level(trace: object, name: str) -> None:
     if not isinstance(trace, dict):
         raise TraceError(f"{name}: the top level must be a JSON object")
     if trace.get("format") != FORMAT:
-        raise TraceError(
-            f'{name}: not a specviz trace ("format" must be "{FORMAT}", got {_short(trace.get("format"))})'
-        )
+        raise TraceError(f'{name}: not a specviz trace ("format" must be "{FORMAT}", got {short(trace.get("format"))})')
     _upgrade(trace, name)
     for key, typ, what in (("meta", dict, "object"), ("prompt", dict, "object"), ("steps", list, "array")):
         if not isinstance(trace.get(key), typ):
@@ -240,7 +238,7 @@ def _upgrade(trace: dict[str, Any], name: str) -> None:
     if "version" not in trace:
         raise TraceError(f'{name}: the trace has no "version"; this specviz reads version {VERSION}')
     if not _is_int(version):
-        raise TraceError(f"{name}: trace version {_short(version)} is not supported; versions are integers")
+        raise TraceError(f"{name}: trace version {short(version)} is not supported; versions are integers")
     if version > VERSION:
         raise TraceError(
             f"{name}: trace version {version} is not supported; this specviz reads version {VERSION} "
@@ -276,7 +274,7 @@ def _from_jsonl(head: dict[str, Any], text: str, end: int, name: str) -> dict[st
         if output is not None:
             raise TraceError(f"{where}: more data after the output line")
         try:
-            obj = _parse_line(line, where)
+            obj = parse_line(line, where)
         except TraceError:
             if i == last and not text.endswith("\n"):
                 break  # a run killed mid-write leaves its last line unfinished: keep the steps before it

@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass
 
 
-def _short(value: object) -> str:
+def short(value: object) -> str:
     """A value, shortened for a message. Safe on anything JSON can hold (deep nesting, huge ints)."""
     if isinstance(value, str):
         s = repr(value)

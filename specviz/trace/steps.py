@@ -8,7 +8,7 @@ import re
 from itertools import pairwise
 from typing import Any
 
-from specviz.trace.problems import _is_int, _Meta, _nonneg_int, _num, _prob, _Problems, _short
+from specviz.trace.problems import _is_int, _Meta, _nonneg_int, _num, _prob, _Problems, short
 from specviz.trace.schema import NEXT_KINDS, NO_DRAFT_REASONS, TOL, TopEntry
 
 
@@ -46,7 +46,7 @@ def _check_raw(entry: dict[str, Any], key: str, token: int, where: str, m: _Meta
     if raw is None and top is None:
         return
     if _prob(raw) is None:
-        probs.add(where, f"{key}_raw must be a probability in [0, 1] beside top_raw, got {_short(raw)}")
+        probs.add(where, f"{key}_raw must be a probability in [0, 1] beside top_raw, got {short(raw)}")
         return
     checked = _check_top(top, f"{where}, top_raw", m, probs)
     if checked is not None:
@@ -62,7 +62,7 @@ def _check_bytes(entry: dict[str, Any], where: str, probs: _Problems) -> bool:
     if raw is None:
         return True
     if not (isinstance(raw, str) and _HEX.fullmatch(raw)):
-        probs.add(where, f"bytes must be the token's bytes in lowercase hex (1 to 64 bytes), got {_short(raw)}")
+        probs.add(where, f"bytes must be the token's bytes in lowercase hex (1 to 64 bytes), got {short(raw)}")
         return False
     return True
 
@@ -81,13 +81,13 @@ def _agrees_with_top(token: int, prob: float, top: list[TopEntry], what: str, wh
 def _check_step(step: object, k: int, where: str, m: _Meta, probs: _Problems) -> bool:
     """Structural and rule checks of one step. True when the step is sound enough to build on."""
     if not isinstance(step, dict):
-        probs.add(where, f"must be an object, got {_short(step)}")
+        probs.add(where, f"must be an object, got {short(step)}")
         return False
     ok = True
     if not (_is_int(step.get("index")) and step["index"] == k):
-        probs.add(where, f"index is {_short(step.get('index'))}, expected {k}")
+        probs.add(where, f"index is {short(step.get('index'))}, expected {k}")
     if m.needs("context_length" in step) or ("context_length" in step and not _nonneg_int(step["context_length"])):
-        probs.add(where, f"context_length must be an integer >= 0, got {_short(step.get('context_length'))}")
+        probs.add(where, f"context_length must be an integer >= 0, got {short(step.get('context_length'))}")
         ok = False
     draft, verify = step.get("draft"), step.get("verify")
     if not isinstance(draft, list) or not isinstance(verify, list):
@@ -100,7 +100,7 @@ def _check_step(step: object, k: int, where: str, m: _Meta, probs: _Problems) ->
         probs.add(where, f"{len(draft)} draft tokens, more than gamma = {m.gamma}")
     n = step.get("n_accepted")
     if not (_is_int(n) and 0 <= n <= len(draft)):
-        probs.add(where, f"n_accepted must be an integer in [0, {len(draft)}], got {_short(n)}")
+        probs.add(where, f"n_accepted must be an integer in [0, {len(draft)}], got {short(n)}")
         return False
     first_reject: int | None = None
     decisions_ok = True  # every position readable and its accepted flag in the right state
@@ -145,7 +145,7 @@ def _check_step(step: object, k: int, where: str, m: _Meta, probs: _Problems) ->
         _check_bytes(nxt, f"{where}, next", probs)
         _check_raw(nxt, "p", nxt["token_id"], f"{where}, next", m, probs)
         if "source" in nxt and not isinstance(nxt["source"], str):
-            probs.add(f"{where}, next", f"source must be a string, got {_short(nxt['source'])}")
+            probs.add(f"{where}, next", f"source must be a string, got {short(nxt['source'])}")
         want = "bonus" if n == len(draft) else "correction"
         if nxt["kind"] != want:
             probs.add(
@@ -155,7 +155,7 @@ def _check_step(step: object, k: int, where: str, m: _Meta, probs: _Problems) ->
         if "prob" in nxt:
             prob = _prob(nxt["prob"])
             if prob is None:
-                probs.add(f"{where}, next", f"prob must be a probability in [0, 1], got {_short(nxt['prob'])}")
+                probs.add(f"{where}, next", f"prob must be a probability in [0, 1], got {short(nxt['prob'])}")
             elif top is not None:
                 _agrees_with_top(nxt["token_id"], prob, top, "prob", f"{where}, next", probs)
         if m.rule == "greedy" and want == "correction" and decisions_ok:
@@ -217,10 +217,10 @@ def _check_tree(step: dict[str, Any], where: str, m: _Meta, probs: _Problems) ->
             return False
         depth.append(1 if node["parent"] < 0 else depth[node["parent"]] + 1)
         if node.get("depth") != depth[j]:
-            probs.add(at, f"depth is {_short(node.get('depth'))}, but its parents make it {depth[j]}")
+            probs.add(at, f"depth is {short(node.get('depth'))}, but its parents make it {depth[j]}")
         for key in ("q", "p", "r", "accept_prob", "p_test", "q_test", "cutoff"):
             if node.get(key) is not None and _prob(node[key]) is None:
-                probs.add(at, f"{key} must be null or a probability in [0, 1], got {_short(node[key])}")
+                probs.add(at, f"{key} must be null or a probability in [0, 1], got {short(node[key])}")
                 return False
         if (
             m.rule == "sampling"
@@ -283,7 +283,7 @@ def _check_tree(step: dict[str, Any], where: str, m: _Meta, probs: _Problems) ->
             if not same:
                 probs.add(
                     w,
-                    f"node {j} is draft position {i + 1}, but its {key} is {_short(mine)} there and {_short(theirs)} here",
+                    f"node {j} is draft position {i + 1}, but its {key} is {short(mine)} there and {short(theirs)} here",
                 )
                 return False
     return True
@@ -299,7 +299,7 @@ def _check_position(d: object, v: object, pos: str, m: _Meta, probs: _Problems) 
         probs.add(pos, "a draft entry needs an integer token_id >= 0 and a string token")
         return False
     if not isinstance(v, dict):
-        probs.add(pos, f"the verify entry must be an object, got {_short(v)}")
+        probs.add(pos, f"the verify entry must be an object, got {short(v)}")
         return False
     ok = _check_bytes(d, pos, probs)
     for key, entry in (("q", d), ("p", v)):
@@ -307,18 +307,18 @@ def _check_position(d: object, v: object, pos: str, m: _Meta, probs: _Problems) 
         if not m.strict and entry.get(key) is None:
             continue  # not logged (absent or null): allowed in a minimal trace
         if _prob(entry.get(key)) is None:
-            probs.add(pos, f"{key} must be a probability in [0, 1], got {_short(entry.get(key))}")
+            probs.add(pos, f"{key} must be a probability in [0, 1], got {short(entry.get(key))}")
             ok = False
     for key in ("accept_prob", "r", "cutoff"):
         if v.get(key) is not None and _prob(v[key]) is None:
-            probs.add(pos, f"{key} must be null or a probability in [0, 1], got {_short(v[key])}")
+            probs.add(pos, f"{key} must be null or a probability in [0, 1], got {short(v[key])}")
             ok = False
     ratio = v.get("ratio")
     if ratio is not None and ((f := _num(ratio)) is None or f < 0):
-        probs.add(pos, f"ratio must be null or a finite number >= 0, got {_short(ratio)}")
+        probs.add(pos, f"ratio must be null or a finite number >= 0, got {short(ratio)}")
         ok = False
     if "accepted" not in v or not (v["accepted"] is None or isinstance(v["accepted"], bool)):
-        probs.add(pos, f"accepted must be true, false or null, got {_short(v.get('accepted'))}")
+        probs.add(pos, f"accepted must be true, false or null, got {short(v.get('accepted'))}")
         ok = False
     for entry, what, name in ((d, "q", "draft"), (v, "p", "verify")):
         if not m.strict and entry.get("top") is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from specviz.trace.problems import _is_int, _Meta, _nonneg_int, _num, _Problems, _short
+from specviz.trace.problems import _is_int, _Meta, _nonneg_int, _num, _Problems, short
 from specviz.trace.schema import (
     FORMAT,
     MAX_PROBLEMS,
@@ -41,17 +41,17 @@ def _guarded(trace: object, limit: int, check_output: bool = True, strict: bool 
 def _validate(trace: object, limit: int = MAX_PROBLEMS, check_output: bool = True, strict: bool = True) -> list[str]:
     probs = _Problems(limit)
     if not isinstance(trace, dict):
-        return [f"the trace must be a JSON object, got {_short(trace)}"]
+        return [f"the trace must be a JSON object, got {short(trace)}"]
     if trace.get("format") != FORMAT:
-        probs.add("format", f'must be "{FORMAT}", got {_short(trace.get("format"))}')
+        probs.add("format", f'must be "{FORMAT}", got {short(trace.get("format"))}')
     if not (_is_int(trace.get("version")) and trace.get("version") in (1, VERSION)):
         # 1 is read as it is (its steps are chains); loads() upgrades it to VERSION
-        probs.add("version", f"must be 1 or {VERSION}, got {_short(trace.get('version'))}")
+        probs.add("version", f"must be 1 or {VERSION}, got {short(trace.get('version'))}")
     m = _check_meta(trace.get("meta"), probs, strict)
     prompt_len = _check_prompt(trace.get("prompt"), probs, strict)
     steps = trace.get("steps")
     if not isinstance(steps, list):
-        probs.add("steps", f"must be an array, got {_short(steps)}")
+        probs.add("steps", f"must be an array, got {short(steps)}")
         return probs.items
     sound: list[Step] = []
     expected_ctx = prompt_len
@@ -103,7 +103,7 @@ DRAFT_KINDS = ("model", "ngram", "feature")
 def _check_meta(meta: object, probs: _Problems, strict: bool = True) -> _Meta:
     m = _Meta(strict=strict)
     if not isinstance(meta, dict):
-        probs.add("meta", f"must be an object, got {_short(meta)}")
+        probs.add("meta", f"must be an object, got {short(meta)}")
         return m
     for role in ("target", "draft"):
         model = meta.get(role)
@@ -112,20 +112,20 @@ def _check_meta(meta: object, probs: _Problems, strict: bool = True) -> _Meta:
         ):
             probs.add(f"meta.{role}", 'must be an object with a string "name"')
         elif isinstance(model, dict) and "kind" in model and model["kind"] not in DRAFT_KINDS:
-            probs.add(f"meta.{role}.kind", f"must be {', '.join(DRAFT_KINDS)}, got {_short(model['kind'])}")
+            probs.add(f"meta.{role}.kind", f"must be {', '.join(DRAFT_KINDS)}, got {short(model['kind'])}")
     gamma = meta.get("gamma")
     if _is_int(gamma) and gamma >= 1:
         m.gamma = gamma
     elif m.needs("gamma" in meta) or "gamma" in meta:
-        probs.add("meta.gamma", f"must be an integer >= 1, got {_short(gamma)}")
+        probs.add("meta.gamma", f"must be an integer >= 1, got {short(gamma)}")
     rule = meta.get("rule")
     if not m.strict and "rule" not in meta:
         pass  # a minimal trace need not say which rule decided: the decisions are not re-checked
     elif not isinstance(rule, dict) or not isinstance(rule.get("name"), str) or rule["name"] not in RULE_NAMES:
         name = rule.get("name") if isinstance(rule, dict) else rule
-        probs.add("meta.rule", f'"name" must be one of {", ".join(RULE_NAMES)}, got {_short(name)}')
+        probs.add("meta.rule", f'"name" must be one of {", ".join(RULE_NAMES)}, got {short(name)}')
     elif not isinstance(rule.get("params"), dict):
-        probs.add("meta.rule.params", f"must be an object, got {_short(rule.get('params'))}")
+        probs.add("meta.rule.params", f"must be an object, got {short(rule.get('params'))}")
     else:
         params: dict[str, float] = {}
         need = RULE_PARAMS[rule["name"]]
@@ -134,36 +134,36 @@ def _check_meta(meta: object, probs: _Problems, strict: bool = True) -> _Meta:
                 continue
             v = _num(rule["params"].get(key))
             if v is None or v < 0:
-                probs.add("meta.rule.params", f'"{key}" must be a number >= 0, got {_short(rule["params"].get(key))}')
+                probs.add("meta.rule.params", f'"{key}" must be a number >= 0, got {short(rule["params"].get(key))}')
             elif key in need:
                 params[key] = v
         if "lossless" in rule and not isinstance(rule["lossless"], bool):
-            probs.add("meta.rule.lossless", f"must be true or false, got {_short(rule['lossless'])}")
+            probs.add("meta.rule.lossless", f"must be true or false, got {short(rule['lossless'])}")
         if len(params) == len(need):
             m.rule, m.params = rule["name"], params
     samp = meta.get("sampling")
     if not m.strict and "sampling" not in meta:
         pass
     elif not isinstance(samp, dict):
-        probs.add("meta.sampling", f"must be an object, got {_short(samp)}")
+        probs.add("meta.sampling", f"must be an object, got {short(samp)}")
     else:
         temp, top_p = _num(samp.get("temperature")), _num(samp.get("top_p"))
         if temp is None or temp < 0:
-            probs.add("meta.sampling.temperature", f"must be a number >= 0, got {_short(samp.get('temperature'))}")
+            probs.add("meta.sampling.temperature", f"must be a number >= 0, got {short(samp.get('temperature'))}")
         if not _nonneg_int(samp.get("top_k")):
-            probs.add("meta.sampling.top_k", f"must be an integer >= 0, got {_short(samp.get('top_k'))}")
+            probs.add("meta.sampling.top_k", f"must be an integer >= 0, got {short(samp.get('top_k'))}")
         if top_p is None or not 0 < top_p <= 1:
-            probs.add("meta.sampling.top_p", f"must be a number in (0, 1], got {_short(samp.get('top_p'))}")
+            probs.add("meta.sampling.top_p", f"must be a number in (0, 1], got {short(samp.get('top_p'))}")
     if "seed" not in meta:
         if m.strict:
             probs.add("meta.seed", "missing (an integer, or null for an unseeded run)")
     elif not (meta["seed"] is None or _is_int(meta["seed"])):
-        probs.add("meta.seed", f"must be an integer or null, got {_short(meta['seed'])}")
+        probs.add("meta.seed", f"must be an integer or null, got {short(meta['seed'])}")
     budget = meta.get("max_new_tokens")
     if _is_int(budget) and budget >= 1:
         m.budget = budget
     elif m.needs("max_new_tokens" in meta) or "max_new_tokens" in meta:
-        probs.add("meta.max_new_tokens", f"must be an integer >= 1, got {_short(budget)}")
+        probs.add("meta.max_new_tokens", f"must be an integer >= 1, got {short(budget)}")
     if "eos_token_ids" in meta:
         eos = meta["eos_token_ids"]
         if isinstance(eos, list) and all(_nonneg_int(t) for t in eos):
@@ -174,12 +174,12 @@ def _check_meta(meta: object, probs: _Problems, strict: bool = True) -> _Meta:
         if _nonneg_int(meta["top_k_logged"]):
             m.top_k = meta["top_k_logged"]
         else:
-            probs.add("meta.top_k_logged", f"must be an integer >= 0, got {_short(meta['top_k_logged'])}")
+            probs.add("meta.top_k_logged", f"must be an integer >= 0, got {short(meta['top_k_logged'])}")
     if "chat" in meta and not isinstance(meta["chat"], bool):
-        probs.add("meta.chat", f"must be true or false, got {_short(meta['chat'])}")
+        probs.add("meta.chat", f"must be true or false, got {short(meta['chat'])}")
     for key in ("device", "dtype", "created"):
         if key in meta and not isinstance(meta[key], str):
-            probs.add(f"meta.{key}", f"must be a string, got {_short(meta[key])}")
+            probs.add(f"meta.{key}", f"must be a string, got {short(meta[key])}")
     versions = meta.get("versions", {})
     if not (isinstance(versions, dict) and all(isinstance(v, str) for v in versions.values())):
         probs.add("meta.versions", "must be an object of version strings")
@@ -188,10 +188,10 @@ def _check_meta(meta: object, probs: _Problems, strict: bool = True) -> _Meta:
 
 def _check_prompt(prompt: object, probs: _Problems, strict: bool = True) -> int | None:
     if not isinstance(prompt, dict):
-        probs.add("prompt", f"must be an object, got {_short(prompt)}")
+        probs.add("prompt", f"must be an object, got {short(prompt)}")
         return None
     if (strict or "text" in prompt) and not isinstance(prompt.get("text"), str):
-        probs.add("prompt.text", f"must be a string, got {_short(prompt.get('text'))}")
+        probs.add("prompt.text", f"must be a string, got {short(prompt.get('text'))}")
     ids = prompt.get("token_ids")
     if not strict and "token_ids" not in prompt:
         return None  # unknown prompt length: the context-length chain is checked from step to step only
@@ -206,7 +206,7 @@ def _check_output(out: object, steps: list[Step], complete: bool, m: _Meta, prob
         probs.add("output", "missing (a run that stopped early still has one, with stop_reason stopped)")
         return
     if not isinstance(out, dict):
-        probs.add("output", f"must be an object, got {_short(out)}")
+        probs.add("output", f"must be an object, got {short(out)}")
         return
     ids = out.get("token_ids")
     if not (isinstance(ids, list) and all(_nonneg_int(t) for t in ids)):
@@ -214,20 +214,20 @@ def _check_output(out: object, steps: list[Step], complete: bool, m: _Meta, prob
         return
     reason = out.get("stop_reason")
     if reason not in STOP_REASONS:
-        probs.add("output.stop_reason", f"must be one of {', '.join(STOP_REASONS)}, got {_short(reason)}")
+        probs.add("output.stop_reason", f"must be one of {', '.join(STOP_REASONS)}, got {short(reason)}")
     elif reason == "eos" and m.eos is not None and not (ids and ids[-1] in m.eos):
         probs.add("output.stop_reason", "is eos but the output does not end with an EOS token")
     elif reason == "max_new_tokens" and m.budget is not None and len(ids) != m.budget:
         probs.add("output.stop_reason", f"is max_new_tokens but the output has {len(ids)} of {m.budget} tokens")
     if not isinstance(out.get("text"), str):
-        probs.add("output.text", f"must be a string, got {_short(out.get('text'))}")
+        probs.add("output.text", f"must be a string, got {short(out.get('text'))}")
     if "recovered" in out and not isinstance(out["recovered"], bool):
-        probs.add("output.recovered", f"must be true or false, got {_short(out['recovered'])}")
+        probs.add("output.recovered", f"must be true or false, got {short(out['recovered'])}")
     pending = out.get("pending_bytes")
     if pending is not None and not (
         isinstance(pending, str) and len(pending) <= 6 and re.fullmatch(r"(?:[0-9a-f]{2})+", pending)
     ):
-        probs.add("output.pending_bytes", f"must be 1 to 3 bytes in lowercase hex, got {_short(pending)}")
+        probs.add("output.pending_bytes", f"must be 1 to 3 bytes in lowercase hex, got {short(pending)}")
     if m.budget is not None and len(ids) > m.budget:
         probs.add("output.token_ids", f"{len(ids)} tokens, more than max_new_tokens = {m.budget}")
     if complete and not probs.full:

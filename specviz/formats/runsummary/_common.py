@@ -8,7 +8,7 @@ import math
 import re
 from typing import Any, TypedDict
 
-from specviz.trace import TraceError, _short
+from specviz.trace import TraceError, short
 
 FORMAT = "specviz-run-summary"
 ENGINES = ("vllm", "sglang", "llama.cpp", "tensorrt-llm")
@@ -68,7 +68,7 @@ def _where(name: str, line: int) -> str:
 
 
 def _bad(where: str, field: str, problem: str, value: object = ..., hint: str = "") -> TraceError:
-    got = "" if value is ... else f", got {_short(value)}"
+    got = "" if value is ... else f", got {short(value)}"
     return TraceError(f"{where}: field '{field}' {problem}{got}" + (f"; {hint}" if hint else ""))
 
 

@@ -20,7 +20,7 @@ from specviz.formats.runsummary._common import (
     _rate,
     _where,
 )
-from specviz.trace import TraceError, _parse_line, _raw_decode, _short
+from specviz.trace import TraceError, parse_line, raw_decode, short
 
 
 def _json_values(text: str, name: str) -> tuple[list[tuple[int, Any]], bool, bool]:
@@ -32,7 +32,7 @@ def _json_values(text: str, name: str) -> tuple[list[tuple[int, Any]], bool, boo
         return _sse_values(text, name), True, False
     if text.startswith("[", start):
         return _array_values(text, start, name, lines), False, False
-    head, end = _raw_decode(text, start, _where(name, lines.at(start)))
+    head, end = raw_decode(text, start, _where(name, lines.at(start)))
     rest = text[end:]
     if not rest.strip():
         return [(lines.at(start), head)], False, False
@@ -48,7 +48,7 @@ def _json_values(text: str, name: str) -> tuple[list[tuple[int, Any]], bool, boo
         if not line.strip():
             continue
         try:
-            values.append((i + 1, _parse_line(line, _where(name, i + 1))))
+            values.append((i + 1, parse_line(line, _where(name, i + 1))))
         except TraceError:
             if i == last and not text.endswith("\n") and values:
                 partial = True  # a JSONL file still being written: keep the complete lines
@@ -88,7 +88,7 @@ def _array_values(text: str, start: int, name: str, lines: _LineCounter) -> list
         )
     while True:
         line = lines.at(pos)
-        obj, end = _raw_decode(text, pos, _where(name, line))
+        obj, end = raw_decode(text, pos, _where(name, line))
         out.append((line, obj))
         if len(out) > MAX_RECORDS:
             raise TraceError(f"{name}: more than {MAX_RECORDS:,} responses in the array")
@@ -120,7 +120,7 @@ def _sse_values(text: str, name: str) -> list[tuple[int, Any]]:
         payload = s[5:].strip()
         if payload == "[DONE]":
             continue
-        out.append((i + 1, _parse_line(payload, _where(name, i + 1))))
+        out.append((i + 1, parse_line(payload, _where(name, i + 1))))
         if len(out) > MAX_RECORDS:
             raise TraceError(f"{name}: more than {MAX_RECORDS:,} events in the stream")
     if not out:
@@ -134,7 +134,7 @@ def _records(values: list[tuple[int, Any]], name: str) -> list[tuple[int, dict[s
         items = v if isinstance(v, list) else [v]  # a JSONL line may hold a batch response (an array)
         for item in items:
             if not isinstance(item, dict):
-                raise TraceError(f"{_where(name, line)}: each response must be a JSON object, got {_short(item)}")
+                raise TraceError(f"{_where(name, line)}: each response must be a JSON object, got {short(item)}")
             out.append((line, item))
         if len(out) > MAX_RECORDS:
             raise TraceError(f"{name}: more than {MAX_RECORDS:,} responses")
