@@ -34,8 +34,9 @@ from torch import nn
 from specviz.core.drafting import Proposal
 from specviz.core.tree import DraftTree, TreeShape, ancestors, depths, feed_mask, grow
 from specviz.core.warp import UNTEMPERED, Sampling, sample, warp
-from specviz.models.lm import CausalLM, TokenMap
+from specviz.models.lm import CausalLM
 from specviz.models.presets import ModelLoadError
+from specviz.models.vocab import TokenMap
 
 __all__ = [
     "FeatureDrafter",

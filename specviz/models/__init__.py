@@ -1,7 +1,8 @@
-"""The model layer: the only place transformers is imported (lm: CausalLM, load_model, the embedded GGUF),
+"""The model layer: where transformers is imported (lm: CausalLM, load_model; gguf: the embedded GGUF
+converted once), the vocabularies (vocab: a draft's reduced vocabulary, tokenizer fingerprints),
 the dtype the machine computes fast and exactly in (numerics), bf16 weights prepacked for oneDNN on a CPU
 (prepack), and the embedded pair's names and presets as plain strings (presets: no torch, so light
 modules can read them).
 
-Imports: specviz.trace (and torch; transformers in lm only).
+Imports: specviz.trace (and torch; transformers in lm and gguf only).
 """

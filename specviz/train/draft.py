@@ -34,8 +34,9 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from specviz.models.lm import TokenMap, load_model
+from specviz.models.lm import load_model
 from specviz.models.presets import REPO_ROOT
+from specviz.models.vocab import TokenMap
 from specviz.train.common import TOPK, chat_ids, load_shards, optimizer_step, save_shard, split, warmup_cosine
 
 if TYPE_CHECKING:

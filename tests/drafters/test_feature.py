@@ -19,8 +19,9 @@ from specviz.drafters.feature import (
     save_head,
 )
 from specviz.drafters.pair import load_pair
-from specviz.models.lm import CausalLM, TokenMap, load_model
+from specviz.models.lm import CausalLM, load_model
 from specviz.models.presets import ModelLoadError
+from specviz.models.vocab import TokenMap
 from specviz.run.record import Recording
 from specviz.trace import validate
 from tests.core.test_decoder import PROMPT, assert_chi_square_fits, hf_greedy

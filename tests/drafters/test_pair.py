@@ -19,8 +19,9 @@ from specviz.drafters.factory import make_drafter
 from specviz.drafters.pair import load_pair
 from specviz.models import lm as models
 from specviz.models import presets
-from specviz.models.lm import TokenMap, converted_dir, default_gguf_path
+from specviz.models.gguf import converted_dir, default_gguf_path
 from specviz.models.presets import DRAFT_DIR, REPO_ROOT
+from specviz.models.vocab import TokenMap
 from specviz.run.record import Recording
 from specviz.trace import validate
 

@@ -16,8 +16,9 @@ from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import PreTrainedTokenizerFast
 
 from specviz.drafters.pair import load_pair
-from specviz.models.lm import CausalLM, TokenMap, check_vocab, load_model, pick_device, pick_dtype
+from specviz.models.lm import CausalLM, check_vocab, load_model, pick_device, pick_dtype
 from specviz.models.presets import ModelLoadError
+from specviz.models.vocab import TokenMap
 from tests.conftest import EOS, SPECIALS, WORDS, make_model
 
 
@@ -30,7 +31,7 @@ def other_tokenizer() -> PreTrainedTokenizerFast:
 
 
 def test_load_local_directory(model_dirs: tuple[Path, Path], tokenizer: PreTrainedTokenizerFast) -> None:
-    lm = load_model(str(model_dirs[0]), "cpu")
+    lm = load_model(str(model_dirs[0]), "cpu", "float32")  # auto depends on the machine (bf16 where it is fast)
     assert lm.name == "target" and lm.device == torch.device("cpu") and lm.dtype == torch.float32
     assert lm.vocab_size == len(tokenizer) and lm.eos_token_ids == [EOS]
     ids = lm.encode("the cat sat", chat=False)
@@ -40,7 +41,7 @@ def test_load_local_directory(model_dirs: tuple[Path, Path], tokenizer: PreTrain
 
 
 def test_loaded_model_matches_the_saved_one(model_dirs: tuple[Path, Path], target: CausalLM) -> None:
-    lm = load_model(str(model_dirs[0]), "cpu")
+    lm = load_model(str(model_dirs[0]), "cpu", "float32")
     ids = [1, 3, 4, 5]
     assert torch.allclose(lm.forward(lm.new_cache(), ids), target.forward(target.new_cache(), ids), atol=1e-5)
 
