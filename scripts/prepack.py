@@ -27,27 +27,20 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
 
+from specviz.models.prepack import PackedLinear, prepack
+
 SHAPES = ((576, 1536), (1536, 576), (576, 49152))
 
 
-class PackedLinear(nn.Module):
-    """nn.Linear in bf16 with its weight reordered once for oneDNN (a hint of batch 1)."""
-
-    def __init__(self, lin: nn.Linear) -> None:
-        super().__init__()
-        self.weight, self.bias = lin.weight, lin.bias
-        self.packed = torch.ops.mkldnn._reorder_linear_weight(lin.weight.detach(), batch_size=1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.ops.mkldnn._linear_pointwise(x, self.packed, self.bias, "none", [], "")
-
-
-def prepack(model: nn.Module) -> int:
+def unpack(model: nn.Module) -> int:
+    """Undo what load_model did on a CPU with fast bf16: every PackedLinear back to a plain nn.Linear."""
     n = 0
     for mod in list(model.modules()):
         for name, child in list(mod.named_children()):
-            if type(child) is nn.Linear and child.weight.dtype == torch.bfloat16:
-                setattr(mod, name, PackedLinear(child))
+            if isinstance(child, PackedLinear):
+                lin = nn.Linear(child.in_features, child.out_features, bias=child.bias is not None)
+                lin.weight, lin.bias = child.weight, child.bias
+                setattr(mod, name, lin)
                 n += 1
     return n
 
@@ -92,8 +85,9 @@ def end_to_end(mode: str) -> dict[str, float]:
     from specviz.run.record import Recording
 
     target, draft = load_pair("default", "default", "cpu", "float32" if mode == "fp32" else "bfloat16")
-    if mode == "bf16-packed":
-        prepack(target.model), prepack(draft.model)
+    # load_model prepacks bf16 where it pays (models.prepack): unpack for the plain-bf16 set-up
+    for lm in (target, draft):
+        (prepack if mode == "bf16-packed" else unpack)(lm.model)
     root = Path(__file__).resolve().parent.parent
     prompts = [ln for ln in (root / "assets" / "prompts" / "eval.txt").read_text().splitlines() if ln.strip()][:3]
     res: dict[str, float] = {}
