@@ -48,6 +48,7 @@ _SENTINEL = "\x00SPECVIZ-USER-TURN\x00"
 
 __all__ = [
     "DATA",
+    "answer_rows",
     "clean_prompt",
     "held_out",
     "prompt_key",
@@ -284,6 +285,33 @@ def training_shards(out: Path, batch: int = 32, dtype: str = "auto", data: Path 
         )
         os.replace(tmp, path)
     return (len(held) + batch - 1) // batch
+
+
+def answer_rows(
+    data: Path, tokenizer: Any, max_heldout: int | None = None
+) -> tuple[list[tuple[list[int], int]], list[tuple[list[int], int]], dict[str, Any]]:
+    """The answers as the trainers' rows: (chat prompt ids + answer ids, prompt length), train and
+    held-out by each row's `split` (a held-out prompt is never trained on, in either mode), and
+    where they came from ({split: {source mode dtype: answers}}). At most `max_heldout` held-out
+    rows, a stable choice (by a hash of prompt and mode), so the figure is comparable across sizes."""
+    from specviz.train.common import chat_ids
+
+    rows = list(read_shards("answers-*.jsonl.gz", data))
+    if not rows:
+        raise SystemExit(f"no answers in {data}: run `python -m specviz.train answers` first")
+    held = [r for r in rows if r["split"] == "held-out"]
+    held.sort(key=lambda r: hashlib.sha256(f"{r['prompt']}\x00{r['mode']}".encode()).hexdigest())
+    held = held[:max_heldout] if max_heldout is not None else held
+    train = [r for r in rows if r["split"] != "held-out"]
+    sources: dict[str, Any] = {}
+    for name, part in (("train", train), ("held-out", held)):
+        sources[name] = dict(Counter(f"{r['source']} {r['mode']} {r['dtype']}" for r in part))
+
+    def as_row(r: dict[str, Any]) -> tuple[list[int], int]:
+        prompt = chat_ids(tokenizer, r["prompt"])
+        return prompt + r["answer_ids"], len(prompt)
+
+    return [as_row(r) for r in train], [as_row(r) for r in held], sources
 
 
 def status(data: Path = DATA) -> dict[str, Any]:

@@ -413,7 +413,14 @@ def add_parsers(sub: Any) -> None:
         help="the last N prompt batches are held out (`python -m specviz.train shards` says N)",
     )
     f = sub.add_parser("feature", help="train the EAGLE-style feature head on the same answers (specviz.train.feature)")
-    f.add_argument("--data", type=Path, default=Path.home() / ".cache" / "specviz" / "distill")
+    f.add_argument(
+        "--data",
+        type=Path,
+        default=Path.home() / ".cache" / "specviz" / "distill",
+        help="gen/shards shards, or data/distill (the answers: held out by each prompt's split)",
+    )
+    f.add_argument("--max-heldout", type=int, default=256, help="held-out answers scored (data/distill only)")
+    f.add_argument("--eval-every", type=int, default=200, help="steps between held-out scores (the curve)")
     f.add_argument("--out", type=Path, default=REPO_ROOT / "assets" / "feature_draft")
     f.add_argument("--steps", type=int, default=2000)
     f.add_argument("--depth", type=int, default=4, help="training-time test: draft positions unrolled")
@@ -455,6 +462,8 @@ def run(args: argparse.Namespace) -> None:
             max_minutes=args.max_minutes,
             warm_fraction=args.warm_fraction,
             holdout=args.holdout,
+            max_heldout=args.max_heldout,
+            eval_every=args.eval_every,
         )
     elif args.stage == "gen":
         generate(args.out, limit=args.limit, reverse=args.reverse, round_=args.round)

@@ -130,3 +130,23 @@ def test_training_shards_refuse_a_folder_made_from_other_data(tiny: Path, tmp_pa
         datagen.training_shards(out, batch=2, data=tiny)
     shards = load_shards(out)
     assert split(shards, 0) == (shards, [])
+
+
+def test_answer_rows_split_by_prompt_and_say_where_they_came_from(tiny: Path) -> None:
+    """The feature trainer reads the answers directly: chat prompt + answer ids, held-out prompts never in
+    train (in either mode), the held-out cap a stable choice, and the sources counted per split."""
+    datagen.write_answers(1.0, batch=2, max_new_tokens=4, data=tiny)
+    lm = datagen._load("auto")
+    rows = list(datagen.read_shards("answers-*.jsonl.gz", tiny))
+    train, held, sources = datagen.answer_rows(tiny, lm.tokenizer)
+    assert len(train) + len(held) == len(rows)
+    assert sum(sources["train"].values()) == len(train) and sum(sources["held-out"].values()) == len(held)
+    for ids, plen in train + held:
+        assert 0 < plen < len(ids)
+    from specviz.train.common import chat_ids
+
+    want = chat_ids(lm.tokenizer, rows[0]["prompt"])
+    assert (want + rows[0]["answer_ids"], len(want)) in train + held
+    _, capped, _ = datagen.answer_rows(tiny, lm.tokenizer, max_heldout=0)
+    assert capped == []
+    assert datagen.answer_rows(tiny, lm.tokenizer, max_heldout=1)[1] == held[:1]

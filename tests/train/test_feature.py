@@ -13,6 +13,7 @@ from specviz.train.feature import (
     extract,
     head_loss,
     init_head,
+    shard_rows,
     unroll,
     write_card,
 )
@@ -57,7 +58,7 @@ def _shards(target, n=6):
 
 def test_extract_gives_the_targets_features_per_position(target):
     shards = _shards(target)
-    data = extract(target, shards, batch=4, with_greedy=True)
+    data = extract(target, shard_rows(shards), batch=4, with_greedy=True)
     assert len(data) == 6 and sorted(len(e.ids) for e in data)[0] == 5 + 6
     e = data[0]
     with torch.no_grad():
@@ -68,7 +69,7 @@ def test_extract_gives_the_targets_features_per_position(target):
 
 def test_a_few_steps_lower_the_loss_and_evaluate_reports_each_position(target):
     torch.manual_seed(0)
-    data = extract(target, _shards(target), batch=6, with_greedy=True)
+    data = extract(target, shard_rows(_shards(target)), batch=6, with_greedy=True)
     head = init_head(target)
     embed = target.model.get_input_embeddings().weight.detach()
     rows = target.model.get_output_embeddings().weight.detach()
