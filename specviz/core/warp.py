@@ -58,7 +58,8 @@ def warp(logits: torch.Tensor, sampling: Sampling) -> torch.Tensor:
         kth = torch.topk(logits, sampling.top_k, dim=-1).values[..., -1:]
         logits = logits.masked_fill(logits < kth, float("-inf"))
     if sampling.top_p < 1.0:
-        sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
+        # stable: tied tokens keep id order, so which of a tie top-p keeps is defined (the browser's JS agrees)
+        sorted_logits, order = torch.sort(logits, dim=-1, descending=True, stable=True)
         sorted_probs = sorted_logits.softmax(-1)
         # drop a token when the tokens strictly before it already cover top_p (the first always stays)
         drop_sorted = (sorted_probs.cumsum(-1) - sorted_probs) > sampling.top_p
