@@ -1,0 +1,314 @@
+// The speculative decoding loop in the browser: specviz/core/decoder.py for a chain, in JavaScript.
+//
+// Each step, in order: (1) the draft model proposes gamma tokens with q, one at a time, from its own
+// cache; (2) ONE target pass scores them all, giving p after the root (the last context token) and after
+// each draft; (3) the rule accepts n_accepted leading drafts; (4) the evaluation model adds its own
+// token: a correction after a rejection (residual, p or argmax, as the rule says), or a bonus token
+// when every draft was accepted; (5) the target cache keeps the context and the accepted drafts, the
+// draft cache is rolled back to what still matches at the next step. Every step is handed out as a
+// trace step record (trace.js) the moment it is done.
+//
+// Models sit behind a small async interface (Model, below), so Node tests drive fake ones and the page
+// onnxruntime-web. Random numbers come from a generator seeded with `seed` (rng.js), drawn in Python's
+// order: one per drafted token, then gamma uniforms r for the rule, then one for the evaluation model's token.
+
+/**
+ * @typedef {Object} Model  what the loop asks of a model (fakes in tests/js/fakes.mjs, onnxruntime-web on the page)
+ * @property {number} vocab  the logits width
+ * @property {() => any} newCache
+ * @property {(ids: number[], cache: any) => Promise<{logits: Float32Array, cache: any}>} forward  logits
+ *   [ids.length * vocab] row-major (or only the last rows); the cache grown by ids.length
+ * @property {(cache: any, length: number) => any} crop  keep the first `length` positions (may return a Promise)
+ */
+
+import { makeRng } from "./rng.js";
+import { makeRule, nextDistribution, verify } from "./rules.js";
+import { finishTrace, newTrace, outputIds, stepRecord, timingMeta, tokenLabels } from "./trace.js";
+import { UNTEMPERED, isIdentity, sample, sampling, warp } from "./warp.js";
+
+/** The last `need` rows [vocab] of a row-major [rows * vocab] logits array. */
+function lastRows(logits, vocab, need, who) {
+  const have = logits.length / vocab;
+  if (!Number.isInteger(have) || have < need) {
+    throw new Error(`${who}.forward gave ${logits.length} logits: expected rows of ${vocab} (vocab), at least ${need}`);
+  }
+  return Array.from({ length: need }, (_, i) => logits.subarray((have - need + i) * vocab, (have - need + i + 1) * vocab));
+}
+
+/**
+ * The draft's vocabulary against the target's (specviz/models/vocab.py TokenMap, drafters/model.py `_q`).
+ * With a token map, draft id i is target id map[i] and the draft's extra last id (`unk`) stands for every
+ * target token outside the map: it is only ever an input, never proposed (its logit is cut before
+ * warping), and q over the target's ids is the draft's distribution scattered onto them (0 elsewhere).
+ * Without one the draft shares the target's ids: q is padded with zeros, or cut and renormalised.
+ */
+function vocabBridge(tokenMap, draftVocab, targetVocab) {
+  if (!tokenMap) {
+    return {
+      width: draftVocab,
+      toDraft: (ids) => ids,
+      toTarget(probs) {
+        if (probs.length === targetVocab) return probs;
+        const out = new Float32Array(targetVocab);
+        out.set(probs.subarray(0, targetVocab));
+        if (probs.length < targetVocab) return out;
+        const total = out.reduce((a, b) => a + b, 0);
+        return out.map((v) => v / Math.max(total, 1e-30));
+      },
+    };
+  }
+  const targetIds = Array.isArray(tokenMap) || ArrayBuffer.isView(tokenMap) ? tokenMap : tokenMap.target_ids;
+  const unk = tokenMap.unk ?? targetIds.length;
+  if (targetIds.length > draftVocab) {
+    throw new Error(`the token map has ${targetIds.length} ids but the draft model only ${draftVocab} logits`);
+  }
+  const lookup = new Int32Array(targetVocab).fill(unk); // target id → draft id
+  targetIds.forEach((t, i) => {
+    if (!Number.isInteger(t) || t < 0 || t >= targetVocab) {
+      throw new Error(`the token map names target id ${t}, outside the evaluation model's ${targetVocab} ids`);
+    }
+    lookup[t] = i;
+  });
+  return {
+    width: targetIds.length,
+    toDraft: (ids) => ids.map((t) => (t >= 0 && t < targetVocab ? lookup[t] : unk)),
+    toTarget(probs) {
+      const out = new Float32Array(targetVocab);
+      let total = 0;
+      targetIds.forEach((t, i) => (out[t] = probs[i]));
+      for (const v of out) total += v;
+      return total > 0 ? out.map((v) => v / total) : out;
+    },
+  };
+}
+
+/**
+ * A draft model that keeps its cache between steps (drafters/model.py ModelDrafter): at each step it
+ * keeps the longest cached prefix that still matches the context, so what the target rejected goes.
+ */
+function modelDrafter(model, tokenMap, targetVocab) {
+  const bridge = vocabBridge(tokenMap, model.vocab, targetVocab);
+  let cache = null;
+  let cached = []; // the target ids the draft cache holds
+  const q = (row, s) => bridge.toTarget(warp(row.subarray(0, bridge.width), s));
+
+  async function resume(ids) {
+    cache ??= await model.newCache();
+    let keep = 0;
+    const limit = Math.min(cached.length, ids.length - 1);
+    while (keep < limit && cached[keep] === ids[keep]) keep++;
+    if (keep < cached.length) cache = await model.crop(cache, keep);
+    cached = cached.slice(0, keep);
+    return ids.slice(keep);
+  }
+
+  /** gamma drafts continuing ids: {draft [gamma], q [gamma][V], qRaw (null when warping changed nothing)} */
+  async function propose(ids, gamma, s, rng) {
+    let pending = await resume(ids);
+    const draft = [];
+    const qs = [];
+    const raws = [];
+    for (let i = 0; i < gamma; i++) {
+      const out = await model.forward(bridge.toDraft(pending), cache);
+      cache = out.cache;
+      cached = cached.concat(pending);
+      const [row] = lastRows(out.logits, model.vocab, 1, "draft");
+      const qRow = q(row, s);
+      if (!isIdentity(s)) raws.push(q(row, UNTEMPERED));
+      const x = sample(qRow, rng());
+      draft.push(x);
+      qs.push(qRow);
+      pending = [x];
+    }
+    return { draft, q: qs, qRaw: raws.length ? raws : null };
+  }
+
+  return { propose };
+}
+
+/** The tokens a step appends, up to and including the first EOS. */
+function untilEos(tokens, eos) {
+  const at = tokens.findIndex((t) => eos.has(t));
+  return at < 0 ? tokens : tokens.slice(0, at + 1);
+}
+
+/** The run's settings, checked before any model runs: {s (sampling), rule}. Throws RangeError. */
+function settings(o, speculative = true) {
+  if (!o.promptIds?.length) throw new RangeError("the prompt is empty: give at least one token");
+  if (!Number.isInteger(o.maxNewTokens) || o.maxNewTokens < 1) {
+    throw new RangeError(`maxNewTokens must be an integer >= 1, got ${o.maxNewTokens}`);
+  }
+  makeRng(o.seed ?? 0); // refuses a seed it cannot take
+  if (!speculative) return { s: sampling(o), rule: null };
+  if (!Number.isInteger(o.gamma) || o.gamma < 1) throw new RangeError(`gamma must be an integer >= 1, got ${o.gamma}`);
+  return { s: sampling(o), rule: makeRule(o.rule ?? "sampling", o.ruleParams ?? {}) };
+}
+
+/**
+ * Chain speculative decoding, one step record at a time (decoder.py `speculative_decode` with a model
+ * drafter and a constant gamma). Stops at maxNewTokens, an EOS, or shouldStop().
+ * @param {Object} o
+ * @param {Model} o.target  the evaluation model
+ * @param {Model} o.draft  the draft model
+ * @param {number[]|{target_ids: number[], unk?: number}|null} [o.tokenMap]  draft id → target id (token_map.json), or null: shared ids
+ * @param {number[]} o.promptIds
+ * @param {number} o.gamma  drafts per step (fewer at the end of the budget)
+ * @param {string} [o.rule="sampling"]  one of rules.RULES  @param {Object} [o.ruleParams]  tau, epsilon, delta
+ * @param {number} [o.temperature=1]  @param {number} [o.topK=0]  @param {number} [o.topP=1]
+ * @param {number} o.maxNewTokens  @param {number[]} [o.eosIds=[]]  @param {number} [o.seed=0]
+ * @param {(id: number) => string} [o.decodeToken]  token text for the records
+ * @param {(id: number) => Uint8Array|null} [o.tokenBytes]  see trace.js tokenLabels
+ * @param {number} [o.topKLogged=10]  entries per `top` list
+ * @param {() => boolean} [o.shouldStop]
+ * @yields {Object} a trace step record (docs/TRACE_FORMAT.md `steps[k]`); timing_ms.draft and .verify in ms
+ */
+export async function* speculativeSteps(o) {
+  const { s, rule } = settings(o);
+  const { target } = o;
+  const V = target.vocab;
+  const drafter = modelDrafter(o.draft, o.tokenMap ?? null, V);
+  const rng = makeRng(o.seed ?? 0);
+  const eos = new Set(o.eosIds ?? []);
+  const tok = tokenLabels(o.decodeToken ?? String, o.tokenBytes);
+  const shouldStop = o.shouldStop ?? (() => false);
+  const ids = [...o.promptIds];
+  let cache = await target.newCache();
+  let cached = 0; // positions the target cache holds
+  if (ids.length > 1) {
+    // prefill: everything but the last token, which each step feeds
+    cache = (await target.forward(ids.slice(0, -1), cache)).cache;
+    cached = ids.length - 1;
+  }
+  let generated = 0;
+  for (let index = 0; generated < o.maxNewTokens && !shouldStop(); index++) {
+    const budget = o.maxNewTokens - generated - 1; // never draft past it: drafts + the evaluation model's token fit
+    const gamma = Math.min(o.gamma, budget);
+    const t0 = performance.now();
+    const { draft, q, qRaw } = gamma > 0 ? await drafter.propose(ids, gamma, s, rng) : { draft: [], q: [], qRaw: null };
+    const t1 = performance.now();
+    const fed = ids.slice(cached).concat(draft);
+    const out = await target.forward(fed, cache);
+    cache = out.cache;
+    const logits = lastRows(out.logits, V, draft.length + 1, "target"); // after the root, after each draft
+    const p = logits.map((row) => warp(row, s));
+    // the model's own distribution beside the warped one (at T = 0 a warped p says nothing of how sure it was)
+    const pRaw = isIdentity(s) ? null : logits.map((row) => warp(row, UNTEMPERED));
+    const r = draft.map(() => rng());
+    const u = rng();
+    const verdict = verify(rule, p, q, draft, r);
+    const n = verdict.nAccepted;
+    const { probs, source } = nextDistribution(rule, p[n], n < draft.length ? q[n] : null);
+    const x = sample(probs, u);
+    const t2 = performance.now();
+    // keep the context and the accepted drafts; x is fed next step
+    cache = await target.crop(cache, ids.length + n);
+    cached = ids.length + n;
+    const appended = untilEos([...draft.slice(0, n), x], eos);
+    yield stepRecord({
+      index, contextLength: ids.length, draft, q, qRaw, p, pRaw, r, verdict, rule, budget,
+      next: { token: x, probs, source }, appended, timingMs: { draft: t1 - t0, verify: t2 - t1 },
+      topK: o.topKLogged ?? 10, tok,
+    });
+    ids.push(...appended);
+    generated += appended.length;
+    if (eos.has(appended.at(-1))) break;
+  }
+}
+
+/** Why the output ended: "eos", "max_new_tokens", else "stopped" (Stop pressed, or a failure). */
+function stopReason(ids, eos, maxNewTokens) {
+  if (ids.length && eos.includes(ids.at(-1))) return "eos";
+  return ids.length >= maxNewTokens ? "max_new_tokens" : "stopped";
+}
+
+/**
+ * Run speculativeSteps to the end, handing each step to onStep as it is done (the page draws it).
+ * Options: as speculativeSteps, plus onStep(step) (may return a Promise; its time is not counted).
+ * @returns {Promise<{steps: Object[], tokenIds: number[], stopReason: string, wallMs: number, modelMs: number}>}
+ *   wallMs: the decode loop, first step to last, without onStep; modelMs: the steps' draft + verify
+ */
+export async function decodeSpeculative(o) {
+  const steps = [];
+  let drawing = 0;
+  const t0 = performance.now();
+  for await (const step of speculativeSteps(o)) {
+    steps.push(step);
+    const d0 = performance.now();
+    if (o.onStep) await o.onStep(step);
+    drawing += performance.now() - d0;
+  }
+  const wallMs = performance.now() - t0 - drawing;
+  const eos = o.eosIds ?? [];
+  const tokenIds = outputIds(steps, eos, o.maxNewTokens);
+  const modelMs = steps.reduce((a, st) => a + st.timing_ms.draft + st.timing_ms.verify, 0);
+  return { steps, tokenIds, stopReason: stopReason(tokenIds, eos, o.maxNewTokens), wallMs, modelMs };
+}
+
+/**
+ * The evaluation model alone, same warping and seed: the baseline of the speed comparison
+ * (decoder.py `target_decode`). onToken(id) is called with each token (its time is not counted).
+ * @param {Object} o  target, promptIds, temperature, topK, topP, maxNewTokens, eosIds, seed, shouldStop, onToken
+ * @returns {Promise<{tokenIds: number[], tokens: number, stopReason: string, wallMs: number}>}
+ */
+export async function decodeTargetAlone(o) {
+  const { s } = settings(o, false);
+  const { target } = o;
+  const rng = makeRng(o.seed ?? 0);
+  const eos = o.eosIds ?? [];
+  const shouldStop = o.shouldStop ?? (() => false);
+  const tokenIds = [];
+  let cache = await target.newCache();
+  let pending = [...o.promptIds];
+  let drawing = 0;
+  const t0 = performance.now();
+  while (tokenIds.length < o.maxNewTokens && !shouldStop()) {
+    const out = await target.forward(pending, cache);
+    cache = out.cache;
+    const [row] = lastRows(out.logits, target.vocab, 1, "target");
+    const x = sample(warp(row, s), rng());
+    tokenIds.push(x);
+    const d0 = performance.now();
+    if (o.onToken) await o.onToken(x);
+    drawing += performance.now() - d0;
+    if (eos.includes(x)) break;
+    pending = [x];
+  }
+  const wallMs = performance.now() - t0 - drawing;
+  return { tokenIds, tokens: tokenIds.length, stopReason: stopReason(tokenIds, eos, o.maxNewTokens), wallMs };
+}
+
+/**
+ * A whole browser run as a trace (specviz/run/live.py's Recording and LiveRun): the header, each step
+ * appended as it is done (onStep(step, trace) sees the growing trace), the output, meta.timing, and
+ * with `baseline: true` the evaluation model alone right after. A run that fails midway keeps its
+ * finished steps: the trace ends with stop_reason "stopped" and the error is returned beside it.
+ * Options: as decodeSpeculative, plus newTrace's (targetName, draftName, promptText, dtype, quant,
+ * device, versions, meta), decodeText(ids) → the output's text (the tokenizer's), baseline.
+ * @returns {Promise<{trace: Object, baseline: Object|null, error: Error|null}>}
+ */
+export async function recordSpeculative(o) {
+  const { rule } = settings(o); // bad settings throw here, before a trace exists
+  const trace = newTrace({ ...o, rule, seed: o.seed ?? 0 });
+  let run = null;
+  let baseline = null;
+  let error = null;
+  try {
+    run = await decodeSpeculative({
+      ...o,
+      onStep: async (step) => {
+        trace.steps.push(step);
+        if (o.onStep) await o.onStep(step, trace);
+      },
+    });
+    if (o.baseline && !(o.shouldStop ?? (() => false))()) baseline = await decodeTargetAlone(o);
+  } catch (err) {
+    error = err; // a model failure mid-run (out of memory, a lost GPU): keep what was made
+  }
+  const ids = outputIds(trace.steps, trace.meta.eos_token_ids, trace.meta.max_new_tokens);
+  finishTrace(trace, {
+    stopReason: stopReason(ids, trace.meta.eos_token_ids, trace.meta.max_new_tokens),
+    text: o.decodeText ? o.decodeText(ids) : undefined,
+    timing: timingMeta(trace.steps, ids.length, run ? run.wallMs : 0, baseline),
+  });
+  return { trace, baseline, error };
+}
