@@ -421,6 +421,7 @@ def add_parsers(sub: Any) -> None:
     )
     f.add_argument("--max-heldout", type=int, default=256, help="held-out answers scored (data/distill only)")
     f.add_argument("--eval-every", type=int, default=200, help="steps between held-out scores (the curve)")
+    f.add_argument("--init-from", type=Path, help="train this head folder further (e.g. assets/feature_draft)")
     f.add_argument("--out", type=Path, default=REPO_ROOT / "assets" / "feature_draft")
     f.add_argument("--steps", type=int, default=2000)
     f.add_argument("--depth", type=int, default=4, help="training-time test: draft positions unrolled")
@@ -464,6 +465,7 @@ def run(args: argparse.Namespace) -> None:
             holdout=args.holdout,
             max_heldout=args.max_heldout,
             eval_every=args.eval_every,
+            init_from=args.init_from,
         )
     elif args.stage == "gen":
         generate(args.out, limit=args.limit, reverse=args.reverse, round_=args.round)

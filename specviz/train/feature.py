@@ -264,6 +264,7 @@ def train_feature(
     max_minutes: float | None = None,
     warm_fraction: float = 0.5,
     max_heldout: int = 256,
+    init_from: Path | None = None,
 ) -> dict[str, Any]:
     """Train and save the head; returns the statistics written to training.json and the model card.
 
@@ -271,7 +272,8 @@ def train_feature(
     prompt's `split`: held-out prompts are never trained on; at most `max_heldout` held-out answers
     are scored) or a folder of `gen`/`shards` shards (the last `holdout` prompt batches held out).
     Every `eval_every` steps the held-out agreement is recorded against the answer tokens trained on
-    so far (`curve`): is it still rising at the end?"""
+    so far (`curve`): is it still rising at the end? `init_from` (a head's folder, e.g. the shipped one)
+    trains that head further instead of a fresh one."""
     torch.manual_seed(seed)
     rng = random.Random(seed)
     t_start = time.time()
@@ -299,6 +301,13 @@ def train_feature(
     test_set = extract(target, test_rows, with_greedy=True)
     extract_min = (time.time() - t_start) / 60
     head = init_head(target)
+    previous = None
+    if init_from is not None:
+        from safetensors.torch import load_file
+
+        head.load_state_dict({k: v.float() for k, v in load_file(str(init_from / "model.safetensors")).items()})
+        old = json.loads((init_from / "training.json").read_text()) if (init_from / "training.json").exists() else {}
+        previous = {"from": str(init_from), "answer_tokens": old.get("train_answer_tokens"), "steps": old.get("steps")}
     n_params = sum(p.numel() for p in head.parameters())
     answer_tokens = sum(len(e.ids) - e.prompt_len for e in train_set)
     print(
@@ -366,6 +375,7 @@ def train_feature(
         "rounds": rounds,
         "target_dtype": str(target.dtype).removeprefix("torch."),
         "mixed_precision": "bfloat16 autocast" if mixed else None,
+        "continued_from": previous,
         "sources": sources,
         "train_answers": len(train_set),
         "train_answer_tokens": answer_tokens,
@@ -413,6 +423,12 @@ def _data_lines(s: dict[str, Any]) -> str:
         f"- Data: data/distill (its README says how each prompt was made and how long the answers took): "
         f"{s['train_answers']:,} answers, **{s['train_answer_tokens']:,} answer tokens** ({parts}; source, mode, dtype).\n"
         f"  Held out by prompt (never trained on, in either mode): {s['heldout_answers']} answers scored."
+        + (
+            f"\n- Trained further from the earlier head ({prev['answer_tokens']:,} answer tokens, {prev['steps']} steps), "
+            "not from scratch: the curve below starts from its agreement."
+            if (prev := s.get("continued_from")) and prev.get("answer_tokens")
+            else ""
+        )
     )
 
 

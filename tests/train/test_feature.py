@@ -131,3 +131,46 @@ def test_the_model_card_reports_agreement_by_position(target, tmp_path):
     card = (tmp_path / "README.md").read_text()
     assert "**2.61 tokens per step**" in card and "**1.42x** the target alone" in card
     assert json.loads((tmp_path / "training.json").read_text())["decoding"]["cpu"] == "AMD EPYC"
+
+
+def test_train_feature_reads_the_answers_and_records_the_curve(target, tmp_path, monkeypatch):
+    """Issue 21: data/distill's answers train the head directly (held-out prompts never trained on), the
+    held-out agreement is recorded against answer tokens seen, and training can continue a saved head."""
+    import copy
+
+    import specviz.train.feature as feature
+    from specviz.train import data as datagen
+
+    tok = copy.deepcopy(target.tokenizer)
+    tok.chat_template = "{% for m in messages %}{{ m.content }}\n{% endfor %}"
+    lm = type(target)(target.model, tok, "tiny", target.device)
+    monkeypatch.setattr(feature, "load_model", lambda *a, **k: lm)
+    g = torch.Generator().manual_seed(0)
+    rows = [
+        {
+            "prompt": f"the cat {w}",
+            "source": "template",
+            "split": split,
+            "mode": "greedy",
+            "dtype": "float32",
+            "answer_ids": torch.randint(3, 40, (10,), generator=g).tolist(),
+            "ended": False,
+        }
+        for w, split in (("sat", "train"), ("ran", "train"), ("hid", "train"), ("ate", "held-out"))
+    ]
+    data = tmp_path / "distill"
+    datagen.write_shard(data / "answers-t-0-greedy.jsonl.gz", rows)
+    (tmp_path / "map").mkdir()
+    (tmp_path / "map" / "token_map.json").write_text(json.dumps({"target_ids": list(range(40))}))
+    kw = {"depth": 2, "batch": 2, "eval_every": 1, "token_map_from": tmp_path / "map", "warm_fraction": 0.5}
+    stats = feature.train_feature(data, tmp_path / "head", 2, **kw)
+    assert stats["train_answers"] == 3 and stats["heldout_answers"] == 1
+    assert stats["sources"] == {"train": {"template greedy float32": 3}, "held-out": {"template greedy float32": 1}}
+    seen = [c["answer_tokens_seen"] for c in stats["curve"]]
+    assert seen[0] == 0 and seen == sorted(seen) and seen[-1] == stats["answer_tokens_seen"] > 0
+    assert 0.0 <= stats["heldout_vocab_coverage"] <= 1.0
+    card = (tmp_path / "head" / "README.md").read_text()
+    assert "answer tokens trained on" in card and "Held out by prompt" in card
+    again = feature.train_feature(data, tmp_path / "head2", 1, init_from=tmp_path / "head", **kw)
+    assert again["continued_from"]["answer_tokens"] == stats["train_answer_tokens"]
+    assert "Trained further from the earlier head" in (tmp_path / "head2" / "README.md").read_text()
