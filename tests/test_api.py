@@ -123,7 +123,19 @@ PINNED = {
         "save_head",
     ],
     "specviz.models.vocab": ["TokenMap", "differs", "vocab_fingerprint"],
-    "specviz.models.gguf": ["converted_dir", "default_gguf_path"],
+    "specviz.models.gguf": ["cache_root", "converted_dir", "default_gguf_path"],
+    "specviz.export.onnxgraph": ["OPSET", "Shape", "export_onnx", "input_names", "output_names", "shape_of"],
+    "specviz.export.quantize": ["BLOCK", "DEFAULT_QUANT", "QUANTS", "quantize", "quantize_model"],
+    "specviz.export.bundle": [
+        "DRAFT_QUANT",
+        "LIVE_ASSETS",
+        "MANIFEST_VERSION",
+        "ExportError",
+        "cached_model",
+        "folder_bytes",
+        "write_bundle",
+    ],
+    "specviz.export.ortref": ["Emitted", "OrtLM", "encode", "greedy", "greedy_margins", "manifest"],
     "specviz.models.prepack": ["PackedLinear", "available", "packed", "prepack"],
     "specviz.models.lm": [
         "CausalLM",
@@ -303,8 +315,9 @@ LAYERS: dict[str, set[str]] = {
     "teach": {"trace", "core", "figures", "formats"},
     "run": {"trace", "core", "models", "drafters", "formats"},
     "train": {"trace", "core", "models", "drafters"},
+    "export": {"trace", "models"},
     "ui": {"trace", "core", "models", "drafters", "figures", "formats", "teach", "run"},
-    "cli": {"trace", "core", "models", "drafters", "figures", "formats", "teach", "run"},
+    "cli": {"trace", "core", "models", "drafters", "figures", "formats", "teach", "run", "export"},
 }
 
 

@@ -1,9 +1,10 @@
-"""Command line: `python -m specviz record | validate | summarize | bench`. docs/CLI.md describes it.
+"""Command line: `python -m specviz record | validate | summarize | export | export-live | bench`; docs/CLI.md.
 
 Errors are one line on stderr, never a traceback: exit 2 for bad arguments or models that will
 not load, 1 for invalid traces (and unexpected failures), 130 for Ctrl-C. `validate`,
 `summarize` and `export` need only the pure-Python layers (trace, formats; teach for export);
-`record` and `bench` import torch and the models when they run (specviz.cli.record, specviz.run.bench).
+`record` and `bench` import torch and the models when they run (specviz.cli.record, specviz.run.bench),
+`export-live` torch and onnx (specviz.export.bundle).
 """
 
 from __future__ import annotations
@@ -111,6 +112,23 @@ def _parser() -> argparse.ArgumentParser:
     ex.add_argument("files", nargs="+", type=Path, metavar="TRACE")
     ex.add_argument("-o", "--output", type=Path, required=True, metavar="LESSON.html")
     ex.add_argument("--title", help="the page's title (default: from the trace's name)")
+    from specviz.export.quantize import DEFAULT_QUANT, QUANTS
+
+    el = sub.add_parser(
+        "export-live",
+        help="write a static folder where every student decodes in their own browser (ONNX models, tokenizer, page)",
+        description="Export the embedded pair to ONNX with its KV cache, with the tokenizer, a manifest and the "
+        "Live in your browser page, into one folder that any static web server serves "
+        "(python -m http.server -d DIR). The first export takes about two minutes; later ones seconds.",
+    )
+    el.add_argument("-o", "--output", type=Path, required=True, metavar="DIR")
+    el.add_argument(
+        "--quant",
+        choices=QUANTS,
+        default=DEFAULT_QUANT,
+        help=f"how the weights are stored (default {DEFAULT_QUANT}: the same tokens as fp32 at a fifth of the size; "
+        "docs/BROWSER.md)",
+    )
     from specviz.run.bench import add_arguments
 
     add_arguments(sub.add_parser("bench", help="measure target-only vs specviz vs HF assisted generation"))
@@ -130,6 +148,8 @@ def main(argv: list[str] | None = None) -> int:
             return record(args)
         if args.cmd == "export":
             return _export(args.files, args.output, args.title)
+        if args.cmd == "export-live":
+            return _export_live(args.output, args.quant)
         from specviz.run.bench import run as bench
 
         return bench(args)
@@ -216,6 +236,23 @@ def _export(paths: list[Path], out: Path, title: str | None) -> int:
     print(
         f"{out}: lesson file written ({size / 2**20:.1f} MiB, {len(traces)} trace(s), {steps} steps); open it in any browser"
     )
+    return 0
+
+
+def _export_live(out: Path, quant: str) -> int:
+    """Write the browser folder (specviz.export.bundle); exit 2 when the pair will not load, 1 on failure."""
+    from specviz.export.bundle import ExportError, write_bundle  # torch and onnx: only when exporting
+    from specviz.models.presets import ModelLoadError
+
+    try:
+        size = write_bundle(out, quant)
+    except ModelLoadError as exc:
+        print(f"error: {one_line(str(exc))}", file=sys.stderr)
+        return 2
+    except ExportError as exc:
+        print(f"{out}: not written: {one_line(str(exc))}", file=sys.stderr)
+        return 1
+    print(f"{out}: written ({size / 1e6:.0f} MB); serve it with: python -m http.server -d {out}")
     return 0
 
 

@@ -20,10 +20,11 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from specviz.models.presets import GGUF_NAME, GGUF_PACKAGE, ModelLoadError
 
-__all__ = ["converted_dir", "default_gguf_path"]
+__all__ = ["cache_root", "converted_dir", "default_gguf_path"]
 
 
-def _cache_root() -> Path:
+def cache_root() -> Path:
+    """specviz's per-user cache: $SPECVIZ_CACHE, else ~/.cache/specviz."""
     root = os.environ.get("SPECVIZ_CACHE")
     return Path(root) if root else Path.home() / ".cache" / "specviz"
 
@@ -56,7 +57,7 @@ def converted_dir(gguf: Path) -> Path:
     """
     stat = gguf.stat()
     stamp = {"source": str(gguf), "size": stat.st_size, "transformers": transformers.__version__}
-    out = _cache_root() / "converted" / gguf.stem
+    out = cache_root() / "converted" / gguf.stem
     with _convert_lock:
         if _cache_ok(out, stamp):
             return out
