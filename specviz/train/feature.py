@@ -81,9 +81,23 @@ def extract(target: Any, rows: list[Row], batch: int = 16, with_greedy: bool = F
     the target's last hidden state at every position, stored float16 (memory: 2 bytes × d per position)."""
     rows = [r for r in rows if len(r[0]) - r[1] >= 2]
     rows.sort(key=lambda r: len(r[0]))  # similar lengths together: little padding
-    out: list[Example] = []
     model = target.model
     head_w = model.get_output_embeddings().weight
+    # fast numerics attend one query row at a time (models.lm.rows_attention): exact, but ~10x slower over
+    # whole answers; the head learns nothing from the last bits, so extraction uses the fused kernel
+    attn = model.config._attn_implementation
+    if attn != "sdpa":
+        model.set_attn_implementation("sdpa")
+    try:
+        out = _extract(model, head_w, rows, batch, with_greedy)
+    finally:
+        if attn != "sdpa":
+            model.set_attn_implementation(attn)
+    return out
+
+
+def _extract(model: Any, head_w: torch.Tensor, rows: list[Row], batch: int, with_greedy: bool) -> list[Example]:
+    out: list[Example] = []
     for j in range(0, len(rows), batch):
         chunk = rows[j : j + batch]
         width = max(len(r) for r, _ in chunk)
@@ -98,6 +112,8 @@ def extract(target: Any, rows: list[Row], batch: int = 16, with_greedy: bool = F
             f = hidden[b, : len(r)]
             greedy = (f @ head_w.T).argmax(-1) if with_greedy else None
             out.append(Example(torch.tensor(r), f.half(), plen, greedy))
+        if (j // batch) % 64 == 63:
+            print(f"features: {j + len(chunk)}/{len(rows)} answers", flush=True)
     return out
 
 
