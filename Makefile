@@ -6,8 +6,12 @@ PIP := $(PY) -m pip --disable-pip-version-check
 # the CPU torch wheel lies in /opt/wheels on our machines; elsewhere pip takes torch from the registry
 FIND_LINKS := $(if $(wildcard /opt/wheels/torch-*),--find-links /opt/wheels,)
 PORT ?= 8501
+# the Live in your browser page's libraries (see the vendor target)
+VENDOR := specviz/assets/live/vendor
+ORT := js/node_modules/onnxruntime-web/dist
+HF := js/node_modules/@huggingface
 
-.PHONY: run test setup setup-dev browser lint bench clean
+.PHONY: run test setup setup-dev browser node vendor lint bench clean
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -23,8 +27,30 @@ $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
 	$(PY) -c "import pytest, hypothesis, playwright"
 	touch $@
 
-setup: $(VENV)/.runtime
-setup-dev: $(VENV)/.dev browser
+setup: $(VENV)/.runtime $(VENDOR)/VERSIONS.txt
+setup-dev: $(VENV)/.dev browser $(VENDOR)/VERSIONS.txt
+
+# The browser libraries of the Live in your browser page (onnxruntime-web, the tokenizer, its chat
+# template), pinned in js/package-lock.json; only the files a browser loads are copied into vendor/,
+# which `python -m specviz export-live` copies with the page. Nothing is fetched from a CDN at run time.
+vendor: $(VENDOR)/VERSIONS.txt
+
+# Node's npm only unpacks the packages here (no build step); Debian's nodejs where it is missing
+node:
+	@command -v npm >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; }
+	@command -v npm >/dev/null
+
+$(VENDOR)/VERSIONS.txt: js/package.json js/package-lock.json | node
+	cd js && npm ci --prefer-offline --no-audit --no-fund --ignore-scripts --loglevel=error
+	rm -rf $(VENDOR) && mkdir -p $(VENDOR)/ort
+	# the WASM build (every browser) and the WebGPU build (loaded only where a GPU adapter answers)
+	cp $(ORT)/ort.wasm.min.mjs $(ORT)/ort-wasm-simd-threaded.mjs $(ORT)/ort-wasm-simd-threaded.wasm $(VENDOR)/ort/
+	cp $(ORT)/ort.webgpu.min.mjs $(ORT)/ort-wasm-simd-threaded.asyncify.mjs $(ORT)/ort-wasm-simd-threaded.asyncify.wasm $(VENDOR)/ort/
+	cp $(HF)/tokenizers/dist/tokenizers.min.mjs $(VENDOR)/tokenizers.min.mjs
+	cp $(HF)/jinja/dist/index.js $(VENDOR)/jinja.js
+	cp $(HF)/tokenizers/LICENSE $(VENDOR)/LICENSE.tokenizers && cp $(HF)/jinja/LICENSE $(VENDOR)/LICENSE.jinja
+	cd js && node -e 'const l = require("./package-lock.json").packages; for (const n of Object.keys(require("./package.json").dependencies)) console.log(n, l["node_modules/" + n].version, l["node_modules/" + n].license)' > ../$@.tmp
+	mv $@.tmp $@
 
 # Debian's chromium for the browser tests (Playwright's own browser download cannot work offline)
 browser:
@@ -47,4 +73,4 @@ bench: setup
 	$(PY) -m specviz bench --limit 10 --reps 3 --gamma 4 --max-new-tokens 128 --json-out docs/results/bench-cpu.json
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache js/node_modules $(VENDOR)

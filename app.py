@@ -1,7 +1,7 @@
 """specviz entry point: only routes. Run with `make run` (or `streamlit run app.py`).
 
 Deep links rely on these URL paths: / (home), /live, /replay?trace=NAME&step=N, /stats?trace=NAME,
-/exercises?trace=NAME&seed=N, /speedup, /compare?a=NAME&b=NAME; any of them with &present=1 opens
+/exercises?trace=NAME&seed=N, /speedup, /compare?a=NAME&b=NAME, /browser; any of them with &present=1 opens
 in presentation mode.
 """
 
@@ -18,6 +18,7 @@ st.set_page_config(
 pages = [
     st.Page("pages/home.py", title="Home", icon=":material/home:", url_path="", default=True),
     st.Page("pages/live.py", title="Live decoding", icon=":material/play_circle:", url_path="live"),
+    st.Page("pages/browser.py", title="Live in your browser", icon=":material/language:", url_path="browser"),
     st.Page("pages/replay.py", title="Step through", icon=":material/manage_search:", url_path="replay"),
     st.Page("pages/stats.py", title="Statistics", icon=":material/bar_chart:", url_path="stats"),
     st.Page("pages/exercises.py", title="Exercises", icon=":material/quiz:", url_path="exercises"),

@@ -6,6 +6,7 @@ Each page script under pages/ stays thin: common.page_start, then its page's mod
 | ----------------------- | ------------ | -------------------------- | -------------------- |
 | Home (/)                | home.py      | home.py                    | test_home.py      |
 | Live decoding (/live)   | live.py      | live.py                    | test_live.py      |
+| Live in your browser (/browser) | browser.py | browser.py (the page itself: specviz/assets/live/) | test_browser_page.py, test_browser_live.py (Chromium) |
 | Step through (/replay)  | replay.py    | replay.py                  | test_replay.py    |
 | Statistics (/stats)     | stats.py     | stats.py, engine.py        | test_stats.py     |
 | Exercises (/exercises)  | exercises.py | exercises.py, glossary.py  | test_exercises.py (questions: specviz/teach/exercises.py, specviz/teach/scenarios.py) |

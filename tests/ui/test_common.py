@@ -12,7 +12,7 @@ from specviz.ui import common
 from tests.apptestkit import ok, open_page
 
 ROOT = Path(__file__).resolve().parents[2]
-PAGES = {"home", "live", "replay", "stats", "exercises", "speedup", "compare"}
+PAGES = {"home", "live", "browser", "replay", "stats", "exercises", "speedup", "compare"}
 SHARED = {"common", "traces", "runs", "engine", "glossary"}
 
 

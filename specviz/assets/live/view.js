@@ -1,0 +1,112 @@
+// Drawing a browser run: the output text token by token, coloured by where each token came from, and
+// each step as an accessible table (the drafts with q and p, the decision, the evaluation model's own
+// token). Token text is model output: it goes into the page only as text (textContent), never as HTML.
+
+import { literal, visible } from "./tokentext.js";
+
+/** The app's palette (specviz/figures/palette.py), by what happened to a token. */
+export const KIND = Object.freeze({
+  accepted: { label: "accepted draft", short: "accepted", mark: "●" },
+  rejected: { label: "rejected draft", short: "rejected", mark: "✕" },
+  unevaluated: { label: "not tested (after a rejection)", short: "not tested", mark: "○" },
+  correction: { label: "correction (evaluation model)", short: "correction", mark: "◆" },
+  bonus: { label: "bonus (evaluation model)", short: "bonus", mark: "★" },
+  alone: { label: "evaluation model alone", short: "", mark: "" },
+});
+
+/** The decision cell: mark and short word, the long words as its title. */
+function decisionCell(kind, why) {
+  const td = el("td", `decision ${kind}`, `${KIND[kind].mark} ${KIND[kind].short}`);
+  td.title = why ? `${KIND[kind].label}: ${why}` : KIND[kind].label;
+  return td;
+}
+
+/** An element with a class and text (never HTML). */
+export function el(tag, cls, text) {
+  const e = document.createElement(tag);
+  if (cls) e.className = cls;
+  if (text !== undefined && text !== null) e.textContent = String(text);
+  return e;
+}
+
+/** A probability as text: 3 significant digits, small ones in scientific notation. */
+export function fmtProb(x) {
+  if (x === null || x === undefined || Number.isNaN(x)) return "–";
+  if (x === 0) return "0";
+  return x < 1e-3 ? x.toExponential(1) : x.toPrecision(3);
+}
+
+/** A table cell with the number and a bar as wide as the probability. */
+function probCell(x, kind) {
+  const td = el("td", "num");
+  const bar = el("span", `bar ${kind}`);
+  bar.style.width = `${Math.max(0, Math.min(1, x ?? 0)) * 100}%`;
+  bar.setAttribute("aria-hidden", "true");
+  td.append(el("span", "v", fmtProb(x)), el("span", "track")); // the bar sits in its track
+  td.lastChild.append(bar);
+  return td;
+}
+
+/**
+ * The output so far: one span per token, its kind as a class (colour) and as its title.
+ * @param {HTMLElement} box
+ */
+export function outputView(box) {
+  box.replaceChildren();
+  return {
+    /** @param {string} text  @param {keyof KIND} kind */
+    add(text, kind) {
+      const span = el("span", `tok ${kind}`, literal(text));
+      span.title = KIND[kind].label;
+      box.append(span);
+    },
+  };
+}
+
+/**
+ * One step as a table: a row per draft (token, q, p, decision), then the evaluation model's token.
+ * The probabilities are the models' own (before warping) when the trace logged them: at
+ * temperature 0 the warped p is 1 for its argmax and 0 elsewhere, which says nothing of how sure it was.
+ * @param {Object} step  a trace step record (trace.js stepRecord)
+ * @returns {HTMLElement}
+ */
+export function stepView(step) {
+  const n = step.n_accepted;
+  const box = el("section", "step");
+  box.dataset.index = String(step.index);
+  const gamma = step.draft.length;
+  const head = el("h3", null, `Step ${step.index + 1}: ${n} of ${gamma} draft${gamma === 1 ? "" : "s"} accepted`);
+  box.append(head);
+  const table = el("table", "steptable");
+  const raw = step.draft.some((d) => "q_raw" in d) || step.verify.some((v) => "p_raw" in v);
+  table.append(
+    el("caption", "sr", `Step ${step.index + 1}: each draft token with the draft model's q and the evaluation model's p${raw ? " (before temperature)" : ""}, and what the rule decided.`),
+  );
+  const thead = el("thead");
+  const hr = el("tr");
+  for (const h of ["", "token", "q (draft)", "p (evaluation)", "decision"]) hr.append(el("th", null, h));
+  hr.firstChild.setAttribute("aria-label", "position");
+  thead.append(hr);
+  const body = el("tbody");
+  step.draft.forEach((d, j) => {
+    const v = step.verify[j];
+    const kind = v.accepted === true ? "accepted" : v.accepted === false ? "rejected" : "unevaluated";
+    const tr = el("tr", kind);
+    tr.append(el("td", "pos", `${j + 1}`), el("td", "token", visible(d.token)));
+    tr.append(probCell(d.q_raw ?? d.q, "q"), probCell(v.p_raw ?? v.p, "p"));
+    tr.append(decisionCell(kind));
+    body.append(tr);
+  });
+  if (step.next) {
+    const kind = step.next.kind; // "correction" or "bonus"
+    const tr = el("tr", kind);
+    tr.append(el("td", "pos", `${n + 1}`), el("td", "token", visible(step.next.token)));
+    tr.append(el("td", "num", "–"), probCell(step.next.p_raw ?? step.next.prob, "p"));
+    const why = kind === "bonus" ? "every draft accepted, one more token from p" : `the evaluation model's own token, from ${step.next.source}`;
+    tr.append(decisionCell(kind, why));
+    body.append(tr);
+  }
+  table.append(thead, body);
+  box.append(table);
+  return box;
+}
