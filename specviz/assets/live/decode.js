@@ -24,7 +24,7 @@
 import { makeRng } from "./rng.js";
 import { makeRule, nextDistribution, verify } from "./rules.js";
 import { finishTrace, newTrace, outputIds, stepRecord, timingMeta, tokenLabels } from "./trace.js";
-import { UNTEMPERED, isIdentity, sample, sampling, warp } from "./warp.js";
+import { isIdentity, sample, sampling, warp, warpWithRaw } from "./warp.js";
 
 /** The last `need` rows [vocab] of a row-major [rows * vocab] logits array. */
 function lastRows(logits, vocab, need, who) {
@@ -41,8 +41,11 @@ function lastRows(logits, vocab, need, who) {
  * target token outside the map: it is only ever an input, never proposed (its logit is cut before
  * warping), and q over the target's ids is the draft's distribution scattered onto them (0 elsewhere).
  * Without one the draft shares the target's ids: q is padded with zeros, or cut and renormalised.
+ * @param {number[]|{target_ids: number[], unk?: number}|null} tokenMap  as speculativeSteps' o.tokenMap
+ * @returns {{width: number, toDraft: (ids: number[]) => number[], toTarget: (probs: Float32Array) => Float32Array}}
+ *   width: the draft logits warped (unk cut off); toTarget: q [width] → q over the target's ids [targetVocab]
  */
-function vocabBridge(tokenMap, draftVocab, targetVocab) {
+export function vocabBridge(tokenMap, draftVocab, targetVocab) {
   if (!tokenMap) {
     return {
       width: draftVocab,
@@ -69,15 +72,26 @@ function vocabBridge(tokenMap, draftVocab, targetVocab) {
     }
     lookup[t] = i;
   });
+  // the mapped target ids in increasing order and the draft id each takes its q from (the last one naming
+  // it): toTarget sums q in the target's order, as a sum over the scattered row would, without visiting
+  // the 49k target ids the draft does not know
+  const mapped = new Int32Array(targetVocab).fill(-1);
+  targetIds.forEach((t, i) => (mapped[t] = i));
+  const to = [];
+  const from = [];
+  mapped.forEach((i, t) => i >= 0 && (to.push(t), from.push(i)));
   return {
     width: targetIds.length,
     toDraft: (ids) => ids.map((t) => (t >= 0 && t < targetVocab ? lookup[t] : unk)),
     toTarget(probs) {
       const out = new Float32Array(targetVocab);
       let total = 0;
-      targetIds.forEach((t, i) => (out[t] = probs[i]));
-      for (const v of out) total += v;
-      return total > 0 ? out.map((v) => v / total) : out;
+      for (let j = 0; j < to.length; j++) {
+        out[to[j]] = probs[from[j]];
+        total += out[to[j]];
+      }
+      if (total > 0) for (let j = 0; j < to.length; j++) out[to[j]] /= total;
+      return out;
     },
   };
 }
@@ -90,7 +104,6 @@ function modelDrafter(model, tokenMap, targetVocab) {
   const bridge = vocabBridge(tokenMap, model.vocab, targetVocab);
   let cache = null;
   let cached = []; // the target ids the draft cache holds
-  const q = (row, s) => bridge.toTarget(warp(row.subarray(0, bridge.width), s));
 
   async function resume(ids) {
     cache ??= await model.newCache();
@@ -113,8 +126,9 @@ function modelDrafter(model, tokenMap, targetVocab) {
       cache = out.cache;
       cached = cached.concat(pending);
       const [row] = lastRows(out.logits, model.vocab, 1, "draft");
-      const qRow = q(row, s);
-      if (!isIdentity(s)) raws.push(q(row, UNTEMPERED));
+      const { probs, raw } = warpWithRaw(row.subarray(0, bridge.width), s);
+      const qRow = bridge.toTarget(probs);
+      if (raw) raws.push(bridge.toTarget(raw));
       const x = sample(qRow, rng());
       draft.push(x);
       qs.push(qRow);
@@ -190,13 +204,20 @@ export async function* speculativeSteps(o) {
     const out = await target.forward(fed, cache);
     cache = out.cache;
     const logits = lastRows(out.logits, V, draft.length + 1, "target"); // after the root, after each draft
-    const p = logits.map((row) => warp(row, s));
-    // the model's own distribution beside the warped one (at T = 0 a warped p says nothing of how sure it was)
-    const pRaw = isIdentity(s) ? null : logits.map((row) => warp(row, UNTEMPERED));
+    // the model's own distribution beside the warped one (at T = 0 a warped p says nothing of how sure it
+    // was); p after the last draft is read only for a bonus token, so it is warped only then
+    const warped = logits.slice(0, draft.length).map((row) => warpWithRaw(row, s));
+    const p = warped.map((w) => w.probs);
+    const pRaw = isIdentity(s) ? null : warped.map((w) => w.raw);
     const r = draft.map(() => rng());
     const u = rng();
     const verdict = verify(rule, p, q, draft, r);
     const n = verdict.nAccepted;
+    if (n === draft.length) {
+      const bonus = warpWithRaw(logits[n], s);
+      p.push(bonus.probs);
+      pRaw?.push(bonus.raw);
+    }
     const { probs, source } = nextDistribution(rule, p[n], n < draft.length ? q[n] : null);
     const x = sample(probs, u);
     const t2 = performance.now();

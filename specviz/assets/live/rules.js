@@ -42,17 +42,22 @@ export function acceptThreshold(pX, qX, tau) {
  */
 export function acceptTypical(pRow, pX, epsilon, delta) {
   let entropy = 0;
-  for (const v of pRow) entropy -= v * Math.log(Math.max(v, TINY));
+  for (let i = 0; i < pRow.length; i++) {
+    const v = pRow[i];
+    if (v !== 0) entropy -= v * Math.log(Math.max(v, TINY)); // a zero adds 0: skip its log (most of a warped row)
+  }
   const cutoff = Math.min(f32(epsilon), f32(f32(delta) * f32(Math.exp(-f32(entropy)))));
   return { cutoff, accepted: pX > cutoff };
 }
 
-/** max(0, p - q) (unnormalised) and its total. */
-function positivePart(p, q) {
+/** norm(max(0, p - q)), or null when it is empty (p <= q everywhere). */
+function normalisedResidual(p, q) {
   const diff = new Float32Array(p.length);
   let total = 0;
   for (let i = 0; i < p.length; i++) total += diff[i] = Math.max(p[i] - q[i], 0);
-  return { diff, total };
+  if (!(total > 0)) return null;
+  for (let i = 0; i < diff.length; i++) diff[i] /= total;
+  return diff;
 }
 
 /**
@@ -61,10 +66,7 @@ function positivePart(p, q) {
  * rule, but lossy rules can reject anyway, so fall back to p.
  */
 export function residual(p, q) {
-  const { diff, total } = positivePart(p, q);
-  if (!(total > 0)) return Float32Array.from(p);
-  for (let i = 0; i < diff.length; i++) diff[i] /= total;
-  return diff;
+  return normalisedResidual(p, q) ?? Float32Array.from(p);
 }
 
 /** Number of consecutively accepted drafts from the start: [A, A, R, A, A] → 2. */
@@ -166,7 +168,7 @@ export function nextDistribution(rule, pRow, qRow) {
   if (rule.correction === "argmax") return { probs: oneHot(argmax(pRow), pRow.length), source: "argmax" };
   // the bonus; and Medusa corrects from the target itself: its rule never looked at q
   if (qRow === null || rule.correction === "p") return { probs: pRow, source: "p" };
-  // an empty residual (p == q, a lossy rule rejected): residual() falls back to p
-  if (!(positivePart(pRow, qRow).total > 0)) return { probs: pRow, source: "p" };
-  return { probs: residual(pRow, qRow), source: "residual" };
+  // an empty residual (p == q, a lossy rule rejected): fall back to p, as residual() does
+  const probs = normalisedResidual(pRow, qRow);
+  return probs ? { probs, source: "residual" } : { probs: pRow, source: "p" };
 }

@@ -6,6 +6,11 @@
 // the shift, the division by T, the top-p cumulative sum and its comparison), so the kept tokens are
 // the same and the probabilities agree to float32 round-off (tests/js/warp.test.mjs, against Python's).
 //
+// A step warps a dozen or more rows of 49k, so the work per row is kept small without changing a bit of
+// the result: one pass finds the max and the argmax, the tempered row goes straight into exp when no
+// top-k or top-p needs it kept, scratch rows are reused (tests/js/fast_paths.test.mjs holds all of it
+// to the straightforward code in tests/js/reference.mjs, bit for bit).
+//
 // One known difference: when the top-p boundary falls inside a group of exactly tied probabilities,
 // this file keeps the lower ids; torch.sort orders ties that way up to 16 entries and in no promised
 // order beyond.
@@ -53,21 +58,39 @@ export function oneHot(i, n) {
   return out;
 }
 
-/** softmax in double, rounded to float32; -Infinity entries get 0. */
-function softmax(z) {
+// Scratch rows for the tempered logits (float32) and their exponentials (float64): fresh arrays for each
+// of a step's rows cost more than the arithmetic. Only the synchronous calls below use them, and nothing
+// they return points into them, so no caller can see one change.
+let zScratch = new Float32Array(0);
+let eScratch = new Float64Array(0);
+
+/** Scratch views of length n: [z (float32), e (float64)]. */
+function scratch(n) {
+  if (zScratch.length < n) {
+    zScratch = new Float32Array(n);
+    eScratch = new Float64Array(n);
+  }
+  return [zScratch.subarray(0, n), eScratch.subarray(0, n)];
+}
+
+/**
+ * softmax of z in double, rounded to float32 into out; -Infinity entries get 0. e: a float64 scratch row;
+ * when it already holds exp(z - shift) for z's entries (top-p's pass, before it cut some to -Infinity)
+ * and shift is z's max, those are reused.
+ */
+function softmax(z, e, out, shift = NaN) {
   let max = -Infinity;
-  for (const v of z) if (v > max) max = v;
-  const e = new Float64Array(z.length);
+  for (let i = 0; i < z.length; i++) if (z[i] > max) max = z[i];
+  const reuse = max === shift;
   let sum = 0;
-  for (let i = 0; i < z.length; i++) sum += e[i] = z[i] === -Infinity ? 0 : Math.exp(z[i] - max);
-  const out = new Float32Array(z.length);
+  for (let i = 0; i < z.length; i++) sum += e[i] = z[i] === -Infinity ? 0 : reuse ? e[i] : Math.exp(z[i] - max);
   for (let i = 0; i < z.length; i++) out[i] = e[i] / sum;
   return out;
 }
 
 /** The k-th largest value of z, duplicates counted (torch.topk(z, k).values[-1]): quickselect, O(V). */
 function kthLargest(z, k) {
-  const a = Float32Array.from(z);
+  const a = z.slice();
   const want = k - 1; // its place in decreasing order
   let lo = 0;
   let hi = a.length - 1;
@@ -116,12 +139,12 @@ function byDecreasing(z, ids) {
  * Top-p in place on z (shifted, tempered logits [V]): a token is dropped when the tokens strictly before
  * it, by decreasing probability, already cover topP (the first always stays). Only a prefix of that
  * order can stay, so only a prefix holding more than topP is sorted: a vocabulary of 49k tokens is not.
+ * Leaves exp(z - max) in e (for `softmax`) and returns that max.
  */
-function nucleus(z, topP) {
+function nucleus(z, e, topP) {
   const n = z.length;
   let max = -Infinity;
-  for (const v of z) if (v > max) max = v;
-  const e = new Float64Array(n);
+  for (let i = 0; i < n; i++) if (z[i] > max) max = z[i];
   let total = 0;
   for (let i = 0; i < n; i++) total += e[i] = z[i] === -Infinity ? 0 : Math.exp(z[i] - max);
   let prefix = [];
@@ -146,6 +169,59 @@ function nucleus(z, topP) {
     if (!(Math.fround(Math.fround(cum) - p) > topP)) kept[i] = 1;
   }
   for (let i = 0; i < n; i++) if (!kept[i]) z[i] = -Infinity;
+  return max;
+}
+
+/**
+ * The largest logit in float32 (NaN skipped) and `argmax`'s index (the first maximum), in one pass.
+ * @param {ArrayLike<number>} logits  [V]
+ */
+function peak(logits) {
+  let max = -Infinity;
+  let best = 0;
+  let bestValue = Math.fround(logits[0]);
+  for (let i = 0; i < logits.length; i++) {
+    const v = Math.fround(logits[i]);
+    if (v > max) max = v;
+    if (v > bestValue) {
+      best = i;
+      bestValue = v;
+    }
+  }
+  return { max, best };
+}
+
+/**
+ * softmax((x - max) / T) without top-k or top-p, for a finite max: `softmax` over the tempered row, in one
+ * exp pass. The tempered row's largest entry is (max - max) / T = 0 (shift and division keep the order),
+ * so softmax's own max pass and the row itself are not needed: each entry goes straight into exp.
+ */
+function temperedSoftmax(logits, max, t, e, out) {
+  let sum = 0;
+  for (let i = 0; i < logits.length; i++) {
+    sum += e[i] = Math.exp(Math.fround(Math.fround(Math.fround(logits[i]) - max) / t)); // z, rounded as the float32 row stores it
+  }
+  for (let i = 0; i < logits.length; i++) out[i] = e[i] / sum;
+  return out;
+}
+
+/** `warp` given the row's peak: greedy needs nothing else, and a raw row beside it needs the same max. */
+function warpFrom(logits, { max, best }, s) {
+  const n = logits.length;
+  if (isGreedy(s)) return oneHot(best, n);
+  // shift first so the largest logit is 0: a temperature too small to represent then gives 0 / T = 0
+  // for the maximum and -inf for the rest (greedy) instead of inf - inf = NaN
+  const t = Math.fround(s.temperature);
+  const [z, e] = scratch(n);
+  const topK = s.topK && s.topK < n;
+  if (!topK && !(s.topP < 1) && Number.isFinite(max)) return temperedSoftmax(logits, max, t, e, new Float32Array(n));
+  for (let i = 0; i < n; i++) z[i] = Math.fround(Math.fround(logits[i]) - max) / t; // float32 ops: the store rounds the quotient
+  if (topK) {
+    const kth = kthLargest(z, s.topK);
+    for (let i = 0; i < n; i++) if (z[i] < kth) z[i] = -Infinity; // ties at the k-th value stay
+  }
+  const shift = s.topP < 1 ? nucleus(z, e, Math.fround(s.topP)) : NaN;
+  return softmax(z, e, new Float32Array(n), shift);
 }
 
 /**
@@ -153,25 +229,22 @@ function nucleus(z, topP) {
  * specviz/core/warp.py `warp`, operation for operation.
  * @param {ArrayLike<number>} logits  [V]
  * @param {{temperature: number, topK: number, topP: number}} s  see `sampling`
- * @returns {Float32Array}  [V] probabilities summing to 1
+ * @returns {Float32Array}  [V] probabilities summing to 1 (a new array)
  */
 export function warp(logits, s) {
-  const x = Float32Array.from(logits);
-  const n = x.length;
-  if (isGreedy(s)) return oneHot(argmax(x), n);
-  // shift first so the largest logit is 0: a temperature too small to represent then gives 0 / T = 0
-  // for the maximum and -inf for the rest (greedy) instead of inf - inf = NaN
-  let max = -Infinity;
-  for (const v of x) if (v > max) max = v;
-  const t = Math.fround(s.temperature);
-  const z = new Float32Array(n);
-  for (let i = 0; i < n; i++) z[i] = Math.fround(x[i] - max) / t; // float32 ops: the store rounds the quotient
-  if (s.topK && s.topK < n) {
-    const kth = kthLargest(z, s.topK);
-    for (let i = 0; i < n; i++) if (z[i] < kth) z[i] = -Infinity; // ties at the k-th value stay
-  }
-  if (s.topP < 1) nucleus(z, Math.fround(s.topP));
-  return softmax(z);
+  return warpFrom(logits, peak(logits), s);
+}
+
+/**
+ * A row warped with s and the model's own distribution beside it, as a step records them: the same as
+ * `warp(logits, s)` and `warp(logits, UNTEMPERED)`, from one pass for the max and argmax.
+ * @param {ArrayLike<number>} logits  [V]
+ * @param {{temperature: number, topK: number, topP: number}} s
+ * @returns {{probs: Float32Array, raw: Float32Array|null}}  raw is null when s warps nothing (probs is it then)
+ */
+export function warpWithRaw(logits, s) {
+  const top = peak(logits);
+  return { probs: warpFrom(logits, top, s), raw: isIdentity(s) ? null : warpFrom(logits, top, UNTEMPERED) };
 }
 
 /**
@@ -183,12 +256,12 @@ export function warp(logits, s) {
  */
 export function sample(probs, u) {
   const n = probs.length;
-  const cdf = new Float64Array(n);
   let total = 0;
-  for (let i = 0; i < n; i++) cdf[i] = total += probs[i];
+  for (let i = 0; i < n; i++) total += probs[i];
   const target = u * total;
-  let idx = 0; // the first index whose cdf is > target (searchsorted, right=True)
-  while (idx < n && cdf[idx] <= target) idx++;
+  let idx = 0; // the first index whose cdf is > target (searchsorted, right=True); the same running sums as the total's
+  let cdf = 0;
+  while (idx < n && (cdf += probs[idx]) <= target) idx++;
   idx = Math.min(idx, n - 1);
   // float round-off at the top end could land on a zero-probability tail token: step back
   while (probs[idx] <= 0 && idx > 0) idx--;
