@@ -439,12 +439,17 @@ def _data_lines(s: dict[str, Any]) -> str:
         f"- Data: data/distill (its README says how each prompt was made and how long the answers took): "
         f"{s['train_answers']:,} answers, **{s['train_answer_tokens']:,} answer tokens** ({parts}; source, mode, dtype).\n"
         f"  Held out by prompt (never trained on, in either mode): {s['heldout_answers']} answers scored."
-        + (
-            f"\n- Trained further from the earlier head ({prev['answer_tokens']:,} answer tokens, {prev['steps']} steps), "
-            "not from scratch: the curve below starts from its agreement."
-            if (prev := s.get("continued_from")) and prev.get("answer_tokens")
-            else ""
-        )
+    )
+
+
+def _continued_line(s: dict[str, Any]) -> str:
+    """Whether this head was trained from scratch or further from an earlier one (`--init-from`)."""
+    prev = s.get("continued_from")
+    if not prev or not prev.get("answer_tokens"):
+        return ""
+    return (
+        f"\n- Trained further from the earlier head ({prev['answer_tokens']:,} answer tokens, {prev['steps']} steps), "
+        "not from scratch: the curve below starts from its agreement."
     )
 
 
@@ -463,7 +468,8 @@ def _curve_lines(s: dict[str, Any]) -> str:
         "\n## Held-out agreement against data (training.json `curve`)\n"
         "| step | answer tokens trained on | agreement, position 1 | implied tokens per step |\n"
         "|---|---|---|---|\n"
-        f"{rows}\n\nOver the last three scores it is {rising}."
+        f"{rows}\n\nOver the last three scores it is {rising} (the learning rate decays to 0 at the last step "
+        "(cosine), so a flattening there is partly the schedule; answer tokens count repeats over epochs)."
     )
 
 
@@ -492,7 +498,7 @@ standalone draft stays `default` while it measures faster: docs/BENCHMARKS.md).
   arXiv 2502.14856), so a draft token costs a small fraction of a target pass.
 - Only the last layer's feature (EAGLE-1), not EAGLE-3's fusion of low, mid and high layers with direct
   token prediction: EAGLE-3 drops the feature loss because it scales to far more data than a 2-core CPU
-  generates in an hour; with ~10^5 answer tokens the feature loss is a useful extra signal, and the
+  generates in an hour; with 10^5–10^6 answer tokens the feature loss is a useful extra signal, and the
   predicted feature is what the next draft reads. `meta.draft.layers` in a trace records [-1].
 - Unlike EAGLE-1's reference layer, which skips the first layer's input norm, this layer keeps it, so the
   attention and MLP see inputs of a fixed scale whatever fc learns (fc starts as "pass the feature through").
@@ -503,7 +509,7 @@ standalone draft stays `default` while it measures faster: docs/BENCHMARKS.md).
 ## Training (`python -m specviz.train feature`, seed {s["seed"]})
 {_data_lines(s)}
   Features come from teacher-forced target passes over prompt + answer ({s["feature_minutes"]:.0f} min on the CPU,
-  in {s.get("target_dtype", "float32")}, the dtype the app decodes in on that machine).
+  in {s.get("target_dtype", "float32")}, the dtype the app decodes in on that machine).{_continued_line(s)}
 - Loss on answer positions: smooth-L1 between predicted and real features + {s["ce_weight"]} x cross-entropy to the
   target's distribution of the next token (EAGLE's two terms).
 - Training-time test (EAGLE-3, arXiv 2503.01840; HASS, arXiv 2408.15766): after {s["warm_steps"]} steps of the
