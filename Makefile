@@ -11,7 +11,7 @@ VENDOR := specviz/assets/live/vendor
 ORT := js/node_modules/onnxruntime-web/dist
 HF := js/node_modules/@huggingface
 
-.PHONY: run test setup setup-dev browser node vendor lint bench clean
+.PHONY: run test setup setup-dev browser node vendor lint bench peer bench-peer clean
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -71,6 +71,23 @@ test: setup-dev
 
 bench: setup
 	$(PY) -m specviz bench --limit 10 --reps 3 --gamma 4 --max-new-tokens 128 --json-out docs/results/bench-cpu.json
+
+# Benchmark-only peer (issue 20): llama.cpp on the embedded GGUF, built from the registry's source for
+# this CPU (~6-10 min on 2 cores), and rebuilt when the build here no longer runs: our CPUs change between
+# sessions and a native build from another one dies with SIGILL (hence never from pip's cache either).
+# AMX tile kernels are left out: in our VMs llama.cpp's faulted (SIGILL at tilezero) although torch's run.
+# `make run` and `make test` never need it.
+PEER_FLAGS := -mno-amx-tile -mno-amx-int8 -mno-amx-bf16
+peer: setup
+	@$(PY) -c "from specviz.models.llamacpp import load_llamacpp as l; l().greedy([1, 2], 2)" >/dev/null 2>&1 || { \
+		echo "building llama-cpp-python for this CPU (minutes)"; \
+		CMAKE_ARGS="-DGGML_NATIVE=ON -DCMAKE_C_FLAGS='$(PEER_FLAGS)' -DCMAKE_CXX_FLAGS='$(PEER_FLAGS)'" \
+		$(PIP) install -q --no-cache-dir --force-reinstall --no-deps --no-binary llama-cpp-python -r requirements-peer.txt; }
+	$(PY) -c "from specviz.models.llamacpp import load_llamacpp as l; l().greedy([1, 2], 2)"
+
+bench-peer: peer
+	$(PY) -m specviz bench --limit 6 --reps 2 --max-new-tokens 128 --peer llama.cpp --json-out docs/results/bench-peer.json
+	$(PY) scripts/pass_cost.py --positions 1,2,5,9,17 --llamacpp --json-out docs/results/pass-cost.json
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache js/node_modules $(VENDOR)

@@ -2,7 +2,8 @@
 
     .venv/bin/python scripts/pass_cost.py [--positions 1,2,5,9,17,33] [--reps 15] [--json-out FILE]
 
-Three set-ups of the embedded target in one process: float32 (exact), bfloat16 with transformers'
+Three set-ups of the embedded target in one process (four with `--llamacpp`: llama.cpp on the same GGUF,
+computing with its 4-bit blocks, a logits row kept per position as verification needs): float32 (exact), bfloat16 with transformers'
 fused attention (fast, may part at near-ties), and bfloat16 computing each row as a one-token pass
 (fast and identical: what `--dtype auto` loads on a CPU with bf16 units). For each k, the median
 milliseconds of a pass over k new positions after a fixed prompt (then rolled back), the set-ups
@@ -22,7 +23,10 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
+from specviz.models.llamacpp import load_llamacpp
 from specviz.models.lm import load_model
+
+LLAMACPP = "llama.cpp Q4_1 4-bit"
 
 
 def main() -> None:
@@ -31,6 +35,11 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=15)
     ap.add_argument("--prompt", default="Explain how a refrigerator keeps food cold.")
     ap.add_argument("--json-out", type=Path)
+    ap.add_argument(
+        "--llamacpp",
+        action="store_true",
+        help="also llama.cpp on the same GGUF, its 4-bit blocks as stored, a logits row per position (`make peer`)",
+    )
     args = ap.parse_args()
     ks = [int(k) for k in args.positions.split(",")]
     fused = load_model("default", "cpu", "bfloat16")
@@ -44,11 +53,20 @@ def main() -> None:
         caches[name] = lm.new_cache()
         lm.forward(caches[name], ids, last=1)
     base = len(ids)
+    if args.llamacpp:  # verification needs p at every position: llama.cpp keeps a logits row for each
+        peer = load_llamacpp(logits_all=True)
+        peer.prefill(ids)
+        setups[LLAMACPP] = peer
     ms: dict[str, dict[int, list[float]]] = {n: {k: [] for k in ks} for n in setups}
     new = ids[-1:] * max(ks)
     for _ in range(args.reps):
         for k in ks:
             for name, lm in setups.items():
+                if name == LLAMACPP:
+                    t0 = time.perf_counter()
+                    lm.pass_over(base, new[:k])
+                    ms[name][k].append((time.perf_counter() - t0) * 1e3)
+                    continue
                 t0 = time.perf_counter()
                 lm.forward(caches[name], new[:k])
                 ms[name][k].append((time.perf_counter() - t0) * 1e3)
@@ -59,7 +77,16 @@ def main() -> None:
     for k in ks:
         print(f"{k:>4} " + "".join(f"{table[n][k]:>18.1f} ({table[n][k] / table[n][1]:.2f}x)" for n in setups))
     if args.json_out:
-        args.json_out.write_text(json.dumps({"context": base, "ms": table}, indent=1) + "\n")
+        cpu = next(
+            (
+                ln.split(":", 1)[1].strip()
+                for ln in Path("/proc/cpuinfo").read_text().splitlines()
+                if "model name" in ln
+            ),
+            "a CPU",
+        )
+        machine = f"{cpu}, {torch.get_num_threads()} threads, {time.strftime('%Y-%m-%d')}"
+        args.json_out.write_text(json.dumps({"context": base, "machine": machine, "ms": table}, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -38,6 +38,7 @@ __all__ = [
     "NumericsChoice",
     "bf16_flags",
     "choose",
+    "cpu_model",
     "mode_of",
     "probe",
     "row_limit",
@@ -91,6 +92,20 @@ def bf16_flags() -> list[str]:
     return []
 
 
+def cpu_model() -> str:
+    """Family, model and stepping from /proc/cpuinfo: virtual machines often name every Xeon generation
+    alike ("Intel(R) Xeon(R) Processor"), and a probe from another generation would be wrong here."""
+    fields: dict[str, str] = {}
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() in ("cpu family", "model", "stepping") and key.strip() not in fields:
+                fields[key.strip()] = value.strip()
+    except OSError:
+        pass
+    return " ".join(f"{k} {v}" for k, v in sorted(fields.items()))
+
+
 def _cpu_name() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -138,7 +153,9 @@ def probe() -> dict[str, object]:
 def _cache_file() -> Path:
     root = os.environ.get("SPECVIZ_CACHE")
     base = Path(root) if root else Path.home() / ".cache" / "specviz"
-    key = json.dumps([PROBE_VERSION, _cpu_name(), bf16_flags(), torch.__version__, torch.get_num_threads()])
+    key = json.dumps(
+        [PROBE_VERSION, _cpu_name(), cpu_model(), bf16_flags(), torch.__version__, torch.get_num_threads()]
+    )
     return base / "numerics" / f"cpu-{hashlib.sha256(key.encode()).hexdigest()[:16]}.json"
 
 
@@ -149,7 +166,7 @@ def _cpu_probe() -> dict[str, object]:
         return json.loads(path.read_text())  # type: ignore[no-any-return]
     except (OSError, ValueError):
         pass
-    result = {"cpu": _cpu_name(), "flags": bf16_flags(), "torch": torch.__version__, **probe()}
+    result = {"cpu": _cpu_name(), "model": cpu_model(), "flags": bf16_flags(), "torch": torch.__version__, **probe()}
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".tmp{os.getpid()}")

@@ -36,7 +36,9 @@ from specviz.core.theory import needed_text
 from specviz.drafters.factory import make_drafter
 from specviz.drafters.feature import FeatureModel
 from specviz.drafters.pair import load_pair
+from specviz.models.llamacpp import load_llamacpp
 from specviz.models.lm import CausalLM, load_model
+from specviz.models.numerics import cpu_model
 from specviz.models.presets import DEFAULT, PRESET_NAMES, REPO_ROOT, ModelLoadError, resolve_preset
 from specviz.run.options import (
     add_decoding_arguments,
@@ -51,6 +53,8 @@ from specviz.trace import library_versions, rate, summarize
 from specviz.trace.parting import IDENTICAL, NEAR_TIE, NOT_RECORDED, PARTED, first_parting
 
 __all__ = ["add_arguments", "hf_compatible_draft", "run"]
+
+PEER = "llama.cpp (alone)"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -77,6 +81,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json-out", type=Path, default=None)
     p.add_argument(
         "--compare-draft", help="also time specviz with this draft in the same interleaved run (e.g. standalone)"
+    )
+    p.add_argument(
+        "--peer",
+        choices=["llama.cpp"],
+        help="also time llama.cpp's evaluation model alone on the embedded GGUF, same threads (`make peer` installs it)",
     )
 
 
@@ -119,6 +128,7 @@ def _machine() -> dict[str, Any]:
     out = {
         "platform": platform.platform(),
         "cpu": cpu,
+        "cpu_model": cpu_model(),
         "cores": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
     }
@@ -141,6 +151,23 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.preset:
             args.target, args.draft = resolve_preset(args.preset)
+    except ModelLoadError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    peer = None
+    if args.peer:
+        if args.target != DEFAULT:
+            print(
+                "error: --peer llama.cpp runs the embedded evaluation model's GGUF: use it with the default target",
+                file=sys.stderr,
+            )
+            return 2
+        try:
+            peer = load_llamacpp()
+        except ModelLoadError as exc:
+            print(f"error: --peer: {exc}", file=sys.stderr)
+            return 2
+    try:
         target, draft = load_pair(args.target, args.draft, args.device, args.dtype)
     except ModelLoadError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -243,12 +270,14 @@ def run(args: argparse.Namespace) -> int:
         methods[f"specviz (tree {other_cfg.tree.text})"] = specviz_tree
     if hf_draft is not None:
         methods["hf-assisted"] = hf_assisted
+    if peer is not None:
+        methods[PEER] = lambda ids: peer.greedy(ids, args.max_new_tokens)
     with torch.inference_mode():
         for fn in methods.values():  # warm-up: first calls pay for allocation and kernel choice
             fn(encoded[0][:32])
         traces.clear()
         per_rep: dict[str, list[float]] = {m: [] for m in methods}
-        agree = total = 0
+        agree = total = peer_same = 0
         for rep in range(args.reps):
             secs = dict.fromkeys(methods, 0.0)
             toks = dict.fromkeys(methods, 0)
@@ -263,8 +292,14 @@ def run(args: argparse.Namespace) -> int:
                     outs[name] = out
                 total += 1
                 # in fast numerics HF's assisted generation prefills in one fused pass, which rounds otherwise:
-                # its tokens are compared by the contract's rules, not here
-                agree += len({tuple(o) for n, o in outs.items() if not (target.rows and n == "hf-assisted")}) == 1
+                # its tokens are compared by the contract's rules, not here; llama.cpp computes in its own
+                # 4-bit arithmetic (a speed peer): its agreement is counted apart
+                agree += (
+                    len({tuple(o) for n, o in outs.items() if not (target.rows and n == "hf-assisted") and n != PEER})
+                    == 1
+                )
+                if PEER in outs:
+                    peer_same += outs[PEER] == outs["target-only"]
             for name in methods:
                 per_rep[name].append(toks[name] / secs[name])
             print(
@@ -332,6 +367,14 @@ def run(args: argparse.Namespace) -> int:
             **other_stats,
         },
         "identical_greedy_outputs": f"{agree}/{total}" if all_greedy else None,
+        "peer": None
+        if peer is None
+        else {
+            "name": peer.name,
+            "ratio_to_target": med[PEER] / med["target-only"],
+            "speculative_vs_peer": med["specviz"] / med[PEER],
+            "same_tokens_as_target": f"{peer_same}/{total}",
+        },
         "numerics": target.meta(),
         "contract": _contract(traces[-len(encoded) :] + tree_traces[-len(encoded) :], alone) if all_greedy else None,
         "tree": cfg.tree.text,
@@ -424,6 +467,12 @@ def _print_table(r: dict[str, Any]) -> None:
     else:
         st = r["settings"]
         print(f"\nsettings: rule {st['rule']}, T {st['temperature']}, seed {st['seed']}; baseline {st['baseline']}")
+    if p := r.get("peer"):
+        print(
+            f"{p['name']}: {p['ratio_to_target']:.2f}x specviz's evaluation model alone; specviz speculative is "
+            f"{p['speculative_vs_peer']:.2f}x it; same tokens as the model alone {p['same_tokens_as_target']} "
+            "(its own 4-bit arithmetic)"
+        )
     if r["identical_greedy_outputs"] is not None:
         hf = (
             " (HF assisted left out: its fused prefill rounds otherwise in fast numerics)"

@@ -198,12 +198,15 @@ def speedup_lab() -> None:
     setups = {key.removeprefix("file:"): pc for key, pc in sources.items() if key.startswith("file:")}
     if len(setups) > 1:
         st.markdown(
-            "**The same α and c in each numerics, side by side** — each curve with one machine's measured pass costs "
-            "in that dtype, against the evaluation model alone in the same dtype. Where a wide pass costs little more "
-            "than a one-token pass (bfloat16 on a CPU with bf16 units, a GPU) the curve follows the ideal; where it "
-            "costs much more (float32 here), speculation can lose."
+            "**The same α and c in each numerics and weight format, side by side** — each curve with one machine's "
+            "measured pass costs in that set-up, against the evaluation model alone in the same set-up. Where a wide "
+            "pass costs little more than a one-token pass (bfloat16 on a CPU with bf16 units, a GPU) the curve follows "
+            "the ideal; where it costs much more (float32 here), speculation can lose. Small weights (llama.cpp's "
+            "4-bit blocks) make the one-token pass cheap — reading the weights was its cost — so the wide pass, "
+            "which must also compute, is no longer nearly free: raw speed and the room for speculation trade."
         )
         plot(fspeedup.numerics_figure(alpha, c, gamma, setups), "lab_numerics")
+        st.dataframe(_setup_table(setups, gamma), hide_index=True)
         st.caption(f"Source: {md_escape(next(iter(setups.values())).source.split(',')[0])}, measured on "
                    f"{md_escape(next(iter(setups.values())).machine)}.")  # fmt: skip
     if points:
@@ -339,6 +342,22 @@ def tree_sizing_section() -> None:
             "here than the evaluation model alone. The curve is timed in a few seconds, so on a busy machine these "
             "numbers move from one measurement to the next."
         )
+
+
+def _setup_table(setups: dict[str, fspeedup.PassCosts], gamma: int) -> pd.DataFrame:
+    """Per set-up: a one-token pass, a verification pass over γ + 1 positions, and their ratio (1 = free)."""
+    rows = []
+    for name, pc in setups.items():
+        one = theory.interpolate_cost(dict(pc.ms), 1)
+        rows.append(
+            {
+                "set-up": name,
+                "one-token pass, ms": round(one, 1),
+                f"pass over γ + 1 = {gamma + 1}, ms": round(one * pc.ratio(gamma + 1), 1),
+                "verification in one-token passes": round(pc.ratio(gamma + 1), 2),
+            }
+        )
+    return pd.DataFrame(rows)
 
 
 def _points_table(points: list[theory.Measured]) -> pd.DataFrame:

@@ -184,3 +184,18 @@ def test_a_broken_pass_cost_file_is_left_out(tmp_path, monkeypatch):
     monkeypatch.setattr(speedup, "PASS_COST_FILE", path)
     at = ok(open_page("pages/speedup.py"))
     assert not at.get("selectbox") or all(s.key != "lab_costs" for s in at.selectbox)
+
+
+def test_the_side_by_side_table_shows_each_set_ups_single_pass_and_verification_cost(tmp_path, monkeypatch):
+    # issue 20: weight format -> one-token pass cost -> how free verification is (llama.cpp's 4-bit blocks)
+    ms = {"float32": {"1": 60.0, "5": 90.0}, "llama.cpp Q4_1 4-bit": {"1": 10.0, "5": 25.0}}
+    path = tmp_path / "pass-cost.json"
+    path.write_text(json.dumps({"context": 38, "machine": "Test CPU", "ms": ms}))
+    monkeypatch.setattr(speedup, "PASS_COST_FILE", path)
+    at = open_page("pages/speedup.py")
+    ok(at.slider(key="lab_gamma").set_value(4).run())
+    table = next(df.value for df in at.dataframe if "set-up" in df.value.columns).set_index("set-up")
+    assert table.loc["llama.cpp Q4_1 4-bit", "one-token pass, ms"] == 10.0
+    assert table.loc["llama.cpp Q4_1 4-bit", "verification in one-token passes"] == 2.5
+    assert table.loc["float32", "pass over γ + 1 = 5, ms"] == 90.0
+    assert "weight format" in " ".join(m.value for m in at.markdown)
