@@ -11,9 +11,10 @@ Two numerics, named for students:
   (specviz.trace.parting).
 
 `choose(device, "auto")` decides from the CPU's flags plus a measured probe (bf16 against fp32 on
-layer-sized matmuls, one row and nine rows: what a decode and a verification pass cost), cached
-per machine in the specviz cache (`SPECVIZ_CACHE`, default ~/.cache/specviz/models/numerics/). The
-probe takes about a second, once.
+a small model's matmuls — 30 decoder layers' projections and an output layer — one row and nine rows:
+what a decode and a verification pass cost), cached per machine (CPU name, family, model and stepping)
+in the specviz cache (`SPECVIZ_CACHE`, default ~/.cache/specviz/numerics/). The probe takes a
+second or two, once.
 """
 
 from __future__ import annotations
@@ -56,9 +57,15 @@ DTYPES: dict[str, torch.dtype] = {
 # bf16 must beat fp32 by this much on the verification-sized probe to be chosen: a tie is not worth
 # giving up exact numerics for
 MIN_GAIN = 1.2
-PROBE_VERSION = 2  # 2: bf16 measured with prepacked weights where oneDNN offers them (models.prepack)
+# 2: bf16 measured with prepacked weights where oneDNN offers them (models.prepack); 3: a whole model's
+# matmuls (attention projections and the output layer too: on one Xeon, prepacked bf16 won the MLP's
+# one-row matmuls but lost the small projections' and the model's one-token pass)
+PROBE_VERSION = 3
 # the shapes of a small decoder layer (SmolLM2-135M: d 576, MLP 1536), rows of a decode and a verification
-_SHAPES = ((576, 1536), (1536, 576))
+# one decoder layer of a small model (SmolLM2-135M: q, k, v, o, gate, up, down) and its output layer
+_LAYER = ((576, 576), (576, 192), (576, 192), (576, 576), (576, 1536), (576, 1536), (1536, 576))
+_OUTPUT = (576, 49152)
+_DEPTH = 30  # layers per output layer, as in the embedded model
 _ROWS = (1, 9)
 
 
@@ -124,23 +131,27 @@ def _linear(w: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
     return lambda x: torch.nn.functional.linear(x, w)
 
 
-def _time_ms(dtype: torch.dtype, rows: int, reps: int = 30) -> float:
-    """The fastest of `reps` runs of a decoder-layer-sized MLP (two matmuls) over `rows` rows, in ms."""
+def _time_ms(dtype: torch.dtype, rows: int, reps: int = 6) -> float:
+    """The fastest of `reps` runs of a small model's matmuls (`_DEPTH` decoder layers' linears, then the
+    output layer) over `rows` rows, in ms."""
     gen = torch.Generator().manual_seed(0)
-    ws = [_linear((torch.randn(o, i, generator=gen) * 0.05).to(dtype)) for i, o in _SHAPES]
-    x = torch.randn(rows, _SHAPES[0][0], generator=gen).to(dtype)
+    layer = [_linear((torch.randn(o, i, generator=gen) * 0.05).to(dtype)) for i, o in _LAYER]
+    out = _linear((torch.randn(_OUTPUT[1], _OUTPUT[0], generator=gen) * 0.05).to(dtype))
+    xs = {i: torch.randn(rows, i, generator=gen).to(dtype) for i in {i for i, _ in _LAYER}}
     best = float("inf")
     with torch.inference_mode():
         for _ in range(reps):
             t0 = time.perf_counter()
-            for _layer in range(8):
-                ws[1](ws[0](x))
+            for _layer in range(_DEPTH):
+                for (i, _), f in zip(_LAYER, layer, strict=True):
+                    f(xs[i])
+            out(xs[_OUTPUT[0]])
             best = min(best, time.perf_counter() - t0)
     return best * 1e3
 
 
 def probe() -> dict[str, object]:
-    """Measure fp32 against bf16 on this CPU (ms for 8 layers' MLP matmuls at 1 and 9 rows, runs interleaved)."""
+    """Measure fp32 against bf16 on this CPU (ms for a small model's matmuls at 1 and 9 rows, runs interleaved)."""
     out: dict[str, dict[str, float]] = {"float32": {}, "bfloat16": {}}
     for _round in range(2):  # interleaved: a busy moment slows both alike
         for name in out:
