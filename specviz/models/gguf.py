@@ -56,7 +56,9 @@ def converted_dir(gguf: Path) -> Path:
     run killed half-way leaves no half-written cache behind. A damaged cache is rebuilt.
     """
     stat = gguf.stat()
-    stamp = {"source": str(gguf), "size": stat.st_size, "transformers": transformers.__version__}
+    # format 2: the saved config drops the GGUF quantization_config (the tensors are dequantised: loading
+    # them back must not set up transformers' GGUF quantizer, which warned and cast every matmul's dtype)
+    stamp = {"source": str(gguf), "size": stat.st_size, "transformers": transformers.__version__, "format": 2}
     out = cache_root() / "converted" / gguf.stem
     with _convert_lock:
         if _cache_ok(out, stamp):
@@ -71,6 +73,8 @@ def converted_dir(gguf: Path) -> Path:
             from safetensors.torch import save_model
 
             save_model(model, str(tmp / "model.safetensors"), metadata={"format": "pt"})
+            if hasattr(model.config, "quantization_config"):
+                del model.config.quantization_config
             model.config.save_pretrained(tmp)
             model.generation_config.save_pretrained(tmp)
             tokenizer.save_pretrained(tmp)

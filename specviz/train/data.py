@@ -260,7 +260,13 @@ def training_shards(out: Path, batch: int = 32, dtype: str = "auto", data: Path 
     if out.exists() and any(out.glob("shard-*")) and not same:
         raise SystemExit(f"{out} holds shards made from other data: remove it or choose another --out")
     out.mkdir(parents=True, exist_ok=True)
-    manifest.write_text(json.dumps({"rows": digest, "held_out_shards": (len(held) + batch - 1) // batch}) + "\n")
+    sources = {
+        name: dict(Counter(f"{r['source']} {r['mode']} {r['dtype']}" for r in part))
+        for name, part in (("train", train), ("held-out", held))
+    }
+    manifest.write_text(
+        json.dumps({"rows": digest, "held_out_shards": (len(held) + batch - 1) // batch, "sources": sources}) + "\n"
+    )
     for n, group in enumerate(groups):
         path = out / f"shard-{n:03d}.safetensors"
         if path.exists():

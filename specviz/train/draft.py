@@ -303,6 +303,8 @@ def train(
         "greedy_answers": sum(len(s["prompt"]) for s in train_shards if (s["batch"] + s["round"]) % 4 == 3),
         "train_answers": len(train_set),
         "train_tokens": sum(len(x[2]) for x in train_set),
+        # made by `python -m specviz.train shards` from data/distill: where the answers came from
+        "distill_sources": _distill_sources(data),
         "heldout_agreement_start": agree0,
         "heldout_agreement": agree,
         "heldout_vocab_coverage": covered,
@@ -310,6 +312,14 @@ def train(
     }
     save(draft, token_map, out, stats, tokenizer)
     return stats
+
+
+def _distill_sources(data: Path) -> dict | None:
+    manifest = data / "datagen-manifest.json"
+    try:
+        return json.loads(manifest.read_text()).get("sources") if manifest.is_file() else None
+    except ValueError:
+        return None
 
 
 @torch.no_grad()
@@ -345,6 +355,23 @@ def _init_text(stats: dict) -> str:
     )
 
 
+def _data_text(stats: dict) -> str:
+    if src := stats.get("distill_sources"):
+        train = ", ".join(f"{k}: {v}" for k, v in sorted(src.get("train", {}).items()))
+        return f"""- Data: the evaluation model's own answers in `data/distill/` (issue 21; data/distill/README.md says
+  how they were made): {stats["train_answers"]} train answers, {stats["train_tokens"]:,} answer tokens, to
+  templated and Magpie prompts, greedy and at T 0.7 (source, mode and dtype: {train}). Soft labels: the
+  target's top-32 probabilities from one teacher-forced pass (`python -m specviz.train shards`). Held out
+  by prompt (5%, by a hash of its first words), never trained on in either mode; evaluation prompts
+  (`assets/prompts/eval.txt`) are other topics and never trained on."""
+    return f"""- Data: the target's own answers (chat template; temperature 0.7, every fourth batch greedy; at most 128
+  tokens) to the prompts of `assets/prompts/train.txt`, answered {stats.get("rounds", 1)} time(s) with different
+  seeds: {stats["train_answers"]} answers ({stats.get("greedy_answers", "a quarter")} of them greedy),
+  {stats["train_tokens"]:,} answer tokens, with the target's top-32 probabilities at every position as soft
+  labels. The last two prompt batches are held out in every round. Evaluation prompts
+  (`assets/prompts/eval.txt`) use other topics and are never trained on."""
+
+
 def write_card(out: Path, stats: dict) -> None:
     """The model card: what the draft is, how it was made, and what it measured."""
     cfg = json.loads((out / "config.json").read_text())
@@ -366,16 +393,11 @@ its own and loads next to the target (`specviz.drafters.pair.load_pair("default"
 - Initialised from the target: {_init_text(stats)}.
 
 ## Training (`python -m specviz.train`, seed {stats["seed"]})
-- Data: the target's own answers (chat template; temperature 0.7, every fourth batch greedy; at most 128
-  tokens) to the prompts of `assets/prompts/train.txt`, answered {stats.get("rounds", 1)} time(s) with different
-  seeds: {stats["train_answers"]} answers ({stats.get("greedy_answers", "a quarter")} of them greedy),
-  {stats["train_tokens"]:,} answer tokens, with the target's top-32 probabilities at every position as soft
-  labels. The last two prompt batches are held out in every round. Evaluation prompts
-  (`assets/prompts/eval.txt`) use other topics and are never trained on.
+{_data_text(stats)}
 - Loss: cross-entropy to the target's top-32 distribution + {stats["hard_weight"]} x cross-entropy on the target's tokens.
 - AdamW, lr {stats["lr"]}, weight decay {stats["weight_decay"]}, warm-up then cosine decay, batch {stats["batch"]} answers,
   {stats["steps"]} steps (kept: the best held-out step, {stats["best_step"]}): {stats["train_minutes"]:.0f} minutes on a
-  2-core CPU, after ~25 minutes per round of generating the data.
+  2-core CPU{"" if stats.get("distill_sources") else ", after ~25 minutes per round of generating the data"}.
 
 ## Measured
 - Teacher-forced greedy agreement with the target on held-out answers: {stats["heldout_agreement"]:.1%}
