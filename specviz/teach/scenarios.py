@@ -108,7 +108,14 @@ GLOSSARY: dict[Kind, str] = {
 
 # One evaluation pass over k new positions, ms, float32 on the benchmark CPU (context 38):
 # docs/results/pass-cost.json, measured by scripts/pass_cost.py (docs/BENCHMARKS.md); a test keeps them equal.
-PASS_COST_MS: dict[int, float] = {1: 43.52142, 2: 48.134203, 5: 71.082327, 9: 85.112705, 17: 105.463825, 33: 134.716606}
+PASS_COST_MS: dict[int, float] = {
+    1: 49.160099,
+    2: 53.869747,
+    5: 78.428035,
+    9: 91.842042,
+    17: 111.158851,
+    33: 136.729897,
+}
 PASS_COST_SOURCE = "docs/results/pass-cost.json (float32, the benchmark CPU)"
 
 
