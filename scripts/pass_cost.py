@@ -25,6 +25,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
 from specviz.models.llamacpp import load_llamacpp
 from specviz.models.lm import load_model
+from specviz.models.numerics import cpu_model, cpu_name
 
 LLAMACPP = "llama.cpp Q4_1 4-bit"
 
@@ -77,15 +78,7 @@ def main() -> None:
     for k in ks:
         print(f"{k:>4} " + "".join(f"{table[n][k]:>18.1f} ({table[n][k] / table[n][1]:.2f}x)" for n in setups))
     if args.json_out:
-        cpu = next(
-            (
-                ln.split(":", 1)[1].strip()
-                for ln in Path("/proc/cpuinfo").read_text().splitlines()
-                if "model name" in ln
-            ),
-            "a CPU",
-        )
-        machine = f"{cpu}, {torch.get_num_threads()} threads, {time.strftime('%Y-%m-%d')}"
+        machine = f"{cpu_name()} ({cpu_model()}), {torch.get_num_threads()} threads, {time.strftime('%Y-%m-%d')}"
         args.json_out.write_text(json.dumps({"context": base, "machine": machine, "ms": table}, indent=1) + "\n")
 
 

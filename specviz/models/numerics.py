@@ -40,6 +40,7 @@ __all__ = [
     "bf16_flags",
     "choose",
     "cpu_model",
+    "cpu_name",
     "mode_of",
     "probe",
     "row_limit",
@@ -113,7 +114,8 @@ def cpu_model() -> str:
     return " ".join(f"{k} {v}" for k, v in sorted(fields.items()))
 
 
-def _cpu_name() -> str:
+def cpu_name() -> str:
+    """The CPU's model name from /proc/cpuinfo, else what platform says."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
@@ -164,9 +166,7 @@ def probe() -> dict[str, object]:
 def _cache_file() -> Path:
     root = os.environ.get("SPECVIZ_CACHE")
     base = Path(root) if root else Path.home() / ".cache" / "specviz"
-    key = json.dumps(
-        [PROBE_VERSION, _cpu_name(), cpu_model(), bf16_flags(), torch.__version__, torch.get_num_threads()]
-    )
+    key = json.dumps([PROBE_VERSION, cpu_name(), cpu_model(), bf16_flags(), torch.__version__, torch.get_num_threads()])
     return base / "numerics" / f"cpu-{hashlib.sha256(key.encode()).hexdigest()[:16]}.json"
 
 
@@ -177,7 +177,7 @@ def _cpu_probe() -> dict[str, object]:
         return json.loads(path.read_text())  # type: ignore[no-any-return]
     except (OSError, ValueError):
         pass
-    result = {"cpu": _cpu_name(), "model": cpu_model(), "flags": bf16_flags(), "torch": torch.__version__, **probe()}
+    result = {"cpu": cpu_name(), "model": cpu_model(), "flags": bf16_flags(), "torch": torch.__version__, **probe()}
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".tmp{os.getpid()}")

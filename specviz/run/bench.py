@@ -38,7 +38,7 @@ from specviz.drafters.feature import FeatureModel
 from specviz.drafters.pair import load_pair
 from specviz.models.llamacpp import load_llamacpp
 from specviz.models.lm import CausalLM, load_model
-from specviz.models.numerics import cpu_model
+from specviz.models.numerics import cpu_model, cpu_name
 from specviz.models.presets import DEFAULT, PRESET_NAMES, REPO_ROOT, ModelLoadError, resolve_preset
 from specviz.run.options import (
     add_decoding_arguments,
@@ -117,14 +117,7 @@ def hf_compatible_draft(draft: CausalLM, vocab_size: int) -> torch.nn.Module:
 
 
 def _machine() -> dict[str, Any]:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_name()
     out = {
         "platform": platform.platform(),
         "cpu": cpu,

@@ -156,7 +156,7 @@ def test_fast_numerics_keep_the_contract_on_the_embedded_pair(fast_pair, tree: s
 
 def test_the_probe_cache_tells_cpu_generations_apart(monkeypatch):
     # VMs name every Xeon generation alike: the cached probe must not cross from one to another
-    monkeypatch.setattr(numerics, "_cpu_name", lambda: "Intel(R) Xeon(R) Processor")
+    monkeypatch.setattr(numerics, "cpu_name", lambda: "Intel(R) Xeon(R) Processor")
     monkeypatch.setattr(numerics, "cpu_model", lambda: "cpu family 6 model 143 stepping 8")
     sapphire = numerics._cache_file()
     monkeypatch.setattr(numerics, "cpu_model", lambda: "cpu family 6 model 207 stepping 2")
