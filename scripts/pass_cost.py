@@ -1,11 +1,13 @@
 """One evaluation-model pass over k new positions, in each numerics, timed in turns on one machine.
 
     .venv/bin/python scripts/pass_cost.py [--positions 1,2,5,9,17,33] [--reps 15] [--json-out FILE]
+        [--llamacpp] [--lowbit]
 
 Three set-ups of the embedded target in one process (four with `--llamacpp`: llama.cpp on the same GGUF,
 computing with its 4-bit blocks, a logits row kept per position as verification needs): float32 (exact), bfloat16 with transformers'
 fused attention (fast, may part at near-ties), and bfloat16 computing each row as a one-token pass
-(fast and identical: what `--dtype auto` loads on a CPU with bf16 units). For each k, the median
+(fast and identical: what `--dtype auto` loads on a CPU with bf16 units); with `--lowbit`, that
+last set-up again with torch's weight-only int8 and int4 linears (measured, not adopted). For each k, the median
 milliseconds of a pass over k new positions after a fixed prompt (then rolled back), the set-ups
 taking turns so a busy moment slows all alike. The ratio pass(k) / pass(1) is what decides whether
 verification is nearly free (the textbook's assumption).
@@ -23,6 +25,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
+from specviz.models import lowbit
 from specviz.models.llamacpp import load_llamacpp
 from specviz.models.lm import load_model
 from specviz.models.numerics import cpu_model, cpu_name
@@ -37,6 +40,11 @@ def main() -> None:
     ap.add_argument("--prompt", default="Explain how a refrigerator keeps food cold.")
     ap.add_argument("--json-out", type=Path)
     ap.add_argument(
+        "--lowbit",
+        action="store_true",
+        help="also torch's weight-only int8 and int4 linears (bf16 activations, one-token rows; specviz.models.lowbit)",
+    )
+    ap.add_argument(
         "--llamacpp",
         action="store_true",
         help="also llama.cpp on the same GGUF, its 4-bit blocks as stored, a logits row per position (`make peer`)",
@@ -48,6 +56,12 @@ def main() -> None:
     fused.model.set_attn_implementation("sdpa")
     setups = {"float32": load_model("default", "cpu", "float32"), "bfloat16 fused": fused}
     setups["bfloat16 one-token rows"] = load_model("default", "cpu", "bfloat16")
+    if args.lowbit:
+        for bits in (8, 4):
+            if lowbit.available(bits):
+                lm = load_model("default", "cpu", "bfloat16")
+                lowbit.quantize_weights(lm.model, bits)
+                setups[f"torch int{bits} weight-only"] = lm
     ids = fused.encode(args.prompt)
     caches = {}
     for name, lm in setups.items():

@@ -286,9 +286,9 @@ def test_build_config_is_the_one_builder():
 
     from specviz.cli.commands import main as cli
     from specviz.run import bench, live
-    from specviz.ui import speedup
+    from specviz.ui import speedup_sweep
 
-    for module in (bench, cli, live, speedup):
+    for module in (bench, cli, live, speedup_sweep):
         assert "DecodeConfig(" not in inspect.getsource(module), module.__name__
 
 

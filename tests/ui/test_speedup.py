@@ -13,7 +13,7 @@ from specviz.core import theory
 from specviz.figures import speedup as fspeedup
 from specviz.teach import exercises as ex
 from specviz.trace import validate
-from specviz.ui import speedup, traces
+from specviz.ui import speedup, speedup_sweep, traces
 from tests.apptestkit import metric, ok, open_page, plain
 
 SAMPLES = list(traces.list_samples())
@@ -74,14 +74,14 @@ def test_sweep_runs_on_the_tiny_pair(model_dirs):
         assert len(run["trace"]["output"]["token_ids"]) <= 10
     assert sweep["runs"][-1]["trace"]["meta"]["gamma_policy"]["name"] == "heuristic"
     assert len(sweep["baseline"]["token_ids"]) <= 10
-    rows, base = speedup.sweep_rows(sweep)
+    rows, base = speedup_sweep.sweep_rows(sweep)
     assert base and all(r.measured_speedup is not None for r in rows)
     for r, run in zip(rows, sweep["runs"], strict=True):
         m = theory.measure(run["trace"])
         assert r.predicted_tokens_per_step == pytest.approx(theory.expected_tokens(m.alpha, m.gamma))
     dl = next(e for e in at.get("download_button") if "sweep" in str(e.proto.label))
     assert dl is not None
-    blob = speedup._sweep_zip(sweep, rows)
+    blob = speedup_sweep._sweep_zip(sweep, rows)
     with zipfile.ZipFile(io.BytesIO(blob)) as z:
         assert len([n for n in z.namelist() if n.startswith("run-")]) == len(rows)
         assert len(json.loads(z.read("sweep.json"))["rows"]) == len(rows)
