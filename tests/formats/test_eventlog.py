@@ -247,7 +247,7 @@ def test_binary_gzip_bomb_and_size_caps() -> None:
 
 
 def test_row_cap(monkeypatch: pytest.MonkeyPatch) -> None:
-    import specviz.formats.eventlog as ev
+    import specviz.formats.eventlog_rows as ev
 
     monkeypatch.setattr(ev, "MAX_ROWS", 3)
     assert "more than 3 rows" in error(HEADER + "\n" + "".join(f"{k},0,a,true\n" for k in range(5)))
