@@ -17,7 +17,7 @@ from specviz.core.rules import KINDS, RULES
 from specviz.figures import Kind, literal
 from specviz.models import presets
 from specviz.models.presets import DEFAULT, FEATURE, PRESETS, draft_ready, resolve_draft
-from specviz.run import live
+from specviz.run import live, verdict
 from specviz.teach.player import TIMELINE_ROWS
 from specviz.trace import Trace, dumps, finish, rate, summarize, undefined_words
 from specviz.ui.common import legend_md, md_escape, plot, raise_flag, tokens_md
@@ -430,8 +430,8 @@ def _timed_words(tokens: int, model_ms: float | None, baseline: bool) -> str:
 
 def _speed_story(trace: Trace) -> None:
     """The verdict in a box whose colour says faster (green), slower (orange) or neither (blue)."""
-    numbers = live.speed_numbers(trace)
-    words = live.speed_verdict(numbers)  # our own words and numbers only
+    numbers = verdict.speed_numbers(trace)
+    words = verdict.speed_verdict(numbers)  # our own words and numbers only
     box = {"faster": st.success, "slower": st.warning}.get(numbers.outcome or "", st.info)
     box(words, icon=":material/speed:")
     if numbers.speedup is not None:
@@ -494,7 +494,7 @@ def show_live_result(result: dict[str, Any]) -> None:
             st.markdown(f"**Evaluation model alone** · {bspeed or 0:.1f} tok/s")
             st.text(readable_text(base["text"], trace, base.get("end_tokens", ())))
         if "token_ids" in base:
-            st.caption(live.output_words(trace, base["token_ids"]))  # the numerics contract, in words
+            st.caption(verdict.output_words(trace, base["token_ids"]))  # the numerics contract, in words
         else:
             same = base["text"] == out["text"]
             st.caption(f"The two outputs are {'identical' if same else 'different'}.")

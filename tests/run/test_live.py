@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from specviz.drafters.model import ModelDrafter
-from specviz.run import live
+from specviz.run import live, verdict
 from specviz.run.record import Recording
 from specviz.trace import validate
 
@@ -95,66 +95,10 @@ def test_the_draft_shape_setting(target, draft_lm, monkeypatch):
     assert len(calls) == 1
 
 
-# ---------------------------------------------------------------- the speed story
-
-
-def _numbers(**kw: object) -> live.SpeedNumbers:
-    """A run of 64 tokens in 8 s (8 tok/s), α 0.42, 1.64 tokens a pass, γ 4 (5 positions a pass)."""
-    base = dict(tokens=64, seconds=8.0, alpha=0.42, tokens_per_pass=1.64, gamma=4, positions=5.0)
-    return live.SpeedNumbers(**{**base, **kw})  # type: ignore[arg-type]
-
-
-def test_the_verdict_says_slower_and_why():
-    n = _numbers(baseline_tokens=64, baseline_seconds=6.96, pass_cost=2.1, draft_share=0.18, ideal=1.31)
-    assert n.outcome == "slower" and round(n.speedup or 0, 2) == 0.87
-    assert live.speed_verdict(n) == (
-        "Speculative decoding was 0.87× the evaluation model alone — slower: α = 0.42 gave 1.64 tokens per "
-        "verification pass, but a pass over γ+1 = 5 positions cost 2.1× a one-token pass here (measured) and "
-        "drafting took 18% of the time. The ideal (formula: a pass over γ+1 positions costs one token's "
-        "pass): 1.31×."
-    )
-
-
-def test_the_verdict_says_faster_and_why():
-    n = _numbers(alpha=0.8, tokens_per_pass=3.36, baseline_tokens=64, baseline_seconds=10.8, pass_cost=1.3)
-    words = live.speed_verdict(n)
-    assert n.outcome == "faster"
-    assert words.startswith("Speculative decoding was 1.35× the evaluation model alone — faster: α = 0.80 gave 3.36")
-    assert "while a pass over γ+1 = 5 positions cost 1.3× a one-token pass here (measured)." in words
-    assert "ideal" not in words  # no formula figure without c
-
-
-def test_the_verdict_says_about_as_fast_within_the_noise():
-    n = _numbers(baseline_tokens=64, baseline_seconds=8.1, pass_cost=1.8, draft_share=0.2)
-    words = live.speed_verdict(n)
-    assert n.outcome == "about as fast" and "1.01× the evaluation model alone — about as fast: α = 0.42" in words
-    assert words.endswith("drafting took 20% of the time, which used up the gain.")
-
-
-def test_without_a_baseline_the_verdict_does_not_guess():
-    n = _numbers(draft_share=0.18, ideal=1.31)
-    words = live.speed_verdict(n)
-    assert n.outcome is None and n.speedup is None
-    assert words.startswith("Speculative decoding ran at 8.0 tok/s: α = 0.42 gave 1.64 tokens per verification pass")
-    assert "cannot say whether that is faster or slower" in words and "slower:" not in words
-    assert "ideal (formula: a pass over γ+1 positions costs one token's pass): 1.31×" in words
-
-
-def test_the_verdict_for_short_drafts_trees_and_nothing_drafted():
-    short = live.speed_verdict(_numbers(positions=3.4, baseline_tokens=64, baseline_seconds=4.0, pass_cost=1.6))
-    assert "a pass over 3.4 positions on average (γ+1 = 5 at most) cost 1.6×" in short
-    tree = live.speed_verdict(_numbers(positions=15, tree=True, baseline_tokens=64, baseline_seconds=4.0, pass_cost=3))
-    assert "a pass over the draft tree's 15.0 positions (its nodes and the last token) cost 3.0×" in tree
-    none = live.speed_verdict(_numbers(alpha=None, tokens_per_pass=1.0, baseline_tokens=64, baseline_seconds=7.0))
-    assert "slower: nothing was drafted, so every token needed its own verification pass." in none
-    assert live.speed_verdict(_numbers(tokens=0)) == "Nothing was decoded, so there is no speed to judge."
-    assert "recorded no timing" in live.speed_verdict(_numbers(seconds=None))
-
-
 def test_speed_numbers_come_from_the_runs_own_timings(target, draft_lm):
     run = _run(target, draft_lm, max_new=24)
     assert run.done.wait(60) and run.error is None
-    n = live.speed_numbers(run.trace)
+    n = verdict.speed_numbers(run.trace)
     timing = run.trace["meta"]["timing"]
     steps = run.trace["steps"]
     assert n.tokens == timing["tokens"] and n.seconds == timing["wall_ms"] / 1e3
@@ -166,28 +110,13 @@ def test_speed_numbers_come_from_the_runs_own_timings(target, draft_lm):
     )
     assert n.positions == 1 + sum(len(s["draft"]) for s in steps) / len(steps) and not n.tree
     assert 0 < (n.draft_share or 0) < 1
-    assert live.speed_verdict(n).startswith(f"Speculative decoding was {n.speedup:.2f}× the evaluation model alone")
+    assert verdict.speed_verdict(n).startswith(f"Speculative decoding was {n.speedup:.2f}× the evaluation model alone")
     assert run.baseline is not None and run.baseline["end_tokens"] == sorted(
         {target.token_text(i) for i in run.baseline_ids if i in target.eos_token_ids}
     )
     no_base = _run(target, draft_lm, baseline=False, max_new=8)
-    assert no_base.done.wait(60) and live.speed_numbers(no_base.trace).outcome is None
+    assert no_base.done.wait(60) and verdict.speed_numbers(no_base.trace).outcome is None
 
 
 def test_the_page_compares_with_the_evaluation_model_alone_by_default():
     assert live.LiveSettings().compare
-
-
-def test_output_words_state_the_numerics_contract(recorded) -> None:
-    """The Live result says identical, or where a greedy run parted and whether it was a near-tie; a sampled
-    run's promise is the distribution, not the text."""
-    greedy = recorded["greedy"]
-    ids = list(greedy["output"]["token_ids"])
-    assert live.output_words(greedy, ids).startswith("Same output as the evaluation model alone")
-    other = [*ids[:3], (ids[3] + 1) % 50, *ids[4:]]
-    words = live.output_words(greedy, other)
-    assert words.startswith("Parted from the evaluation model alone at token 3")
-    assert "exact numerics" in words and "never happen" in words  # fp32: a parting is a bug, said as one
-    sampled = recorded["sampling"]
-    words = live.output_words(sampled, list(sampled["output"]["token_ids"]))
-    assert words.startswith("The two outputs are identical: the run sampled")

@@ -9,7 +9,7 @@ import copy
 import pytest
 
 from specviz import figures as fg
-from specviz.run import live
+from specviz.run import live, verdict
 from specviz.trace import validate
 from specviz.ui import live as ui_live
 from specviz.ui.common import md_escape
@@ -32,11 +32,12 @@ def test_live_decoding_with_tiny_models(model_dirs):
     assert result["baseline"]["text"] == trace["output"]["text"]  # greedy + lossless: the same text
     assert any(c.value.startswith("Same output as the evaluation model alone, token for token") for c in at.caption)
     # one speed story: the measured verdict, in a sentence with its cause, in a box of its colour
-    n = live.speed_numbers(trace)
+    n = verdict.speed_numbers(trace)
     boxes = {"faster": at.success, "slower": at.warning, "about as fast": at.info}[n.outcome]
-    assert any(b.value == live.speed_verdict(n) for b in boxes)
-    assert f"Speculative decoding was {n.speedup:.2f}× the evaluation model alone — {n.outcome}:" in live.speed_verdict(
-        n
+    assert any(b.value == verdict.speed_verdict(n) for b in boxes)
+    assert (
+        f"Speculative decoding was {n.speedup:.2f}× the evaluation model alone — {n.outcome}:"
+        in verdict.speed_verdict(n)
     )
     assert metric(at, "without speculation").endswith("tok/s")
     # the run is now a trace the replay page can open
