@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["TOPK", "chat_ids", "load_shards", "optimizer_step", "save_shard", "split", "warmup_cosine"]
+__all__ = ["TOPK", "chat_ids", "curve_verdict", "load_shards", "optimizer_step", "save_shard", "split", "warmup_cosine"]
 
 TOPK = 32  # soft labels kept per answer position: the evaluation model's top-32 probabilities
 
@@ -77,3 +77,13 @@ def optimizer_step(
     torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
     opt.step()
     sched.step()
+
+
+def curve_verdict(agreements: list[float]) -> str:
+    """A model card's sentence on a held-out curve's end: still rising, or flat (over the last three scores)."""
+    last = agreements[-3:]
+    rising = "still rising" if len(last) > 1 and last[-1] > last[0] + 0.002 else "flat"
+    return (
+        f"Over the last three scores it is {rising} (the learning rate decays to 0 at the last step "
+        "(cosine), so a flattening there is partly the schedule; answer tokens count repeats over epochs)."
+    )

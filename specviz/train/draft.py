@@ -37,7 +37,16 @@ import torch
 from specviz.models.lm import load_model
 from specviz.models.presets import REPO_ROOT
 from specviz.models.vocab import TokenMap
-from specviz.train.common import TOPK, chat_ids, load_shards, optimizer_step, save_shard, split, warmup_cosine
+from specviz.train.common import (
+    TOPK,
+    chat_ids,
+    curve_verdict,
+    load_shards,
+    optimizer_step,
+    save_shard,
+    split,
+    warmup_cosine,
+)
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -262,12 +271,15 @@ def train(
     print(f"start: held-out greedy agreement {agree0:.1%}", flush=True)
     # keep the weights that do best on held-out answers: a small corpus is overfitted quickly
     best, best_state, best_step = agree0, copy.deepcopy(draft.state_dict()), 0
+    seen = 0  # answer tokens trained on so far: the curve's x axis
+    curve = [{"step": 0, "answer_tokens_seen": 0, "agreement": agree0}]
     while step < steps:
         for chunk in _batches(train_set, batch, rng):
             draft.train()
             loss, hits, n_tok = _loss(draft, chunk, unk, hard_weight)
             optimizer_step(loss, draft, opt, sched)
             step += 1
+            seen += sum(len(x[2]) for x in chunk)
             if step % 50 == 0 or step == steps:
                 print(
                     f"step {step}/{steps} loss {loss.item():.3f} train-agree {hits / n_tok:.1%} "
@@ -277,6 +289,7 @@ def train(
             if step % eval_every == 0 or step == steps:
                 held = evaluate(draft, test_set, unk)
                 print(f"step {step}: held-out greedy agreement {held:.1%}", flush=True)
+                curve.append({"step": step, "answer_tokens_seen": seen, "agreement": held})
                 if held > best:
                     best, best_state, best_step = held, copy.deepcopy(draft.state_dict()), step
             if step >= steps:
@@ -299,8 +312,7 @@ def train(
         "hard_weight": hard_weight,
         "seed": seed,
         "rounds": len({s["round"] for s in train_shards}),
-        # gen() answers batch b of round r greedily when (b + r) % 4 == 3
-        "greedy_answers": sum(len(s["prompt"]) for s in train_shards if (s["batch"] + s["round"]) % 4 == 3),
+        "greedy_answers": _greedy_answers(data, train_shards),
         "train_answers": len(train_set),
         "train_tokens": sum(len(x[2]) for x in train_set),
         # made by `python -m specviz.train shards` from data/distill: where the answers came from
@@ -309,9 +321,17 @@ def train(
         "heldout_agreement": agree,
         "heldout_vocab_coverage": covered,
         "train_minutes": minutes,
+        "curve": curve,
     }
     save(draft, token_map, out, stats, tokenizer)
     return stats
+
+
+def _greedy_answers(data: Path, train_shards: list[dict]) -> int:
+    if src := _distill_sources(data):  # data/distill: each answer's mode is in its source name
+        return sum(n for k, n in src.get("train", {}).items() if "greedy" in k)
+    # gen() answers batch b of round r greedily when (b + r) % 4 == 3
+    return sum(len(s["prompt"]) for s in train_shards if (s["batch"] + s["round"]) % 4 == 3)
 
 
 def _distill_sources(data: Path) -> dict | None:
@@ -372,6 +392,21 @@ def _data_text(stats: dict) -> str:
   (`assets/prompts/eval.txt`) use other topics and are never trained on."""
 
 
+def _curve_text(stats: dict) -> str:
+    """Held-out agreement against answer tokens trained on (about ten rows): is it still rising at the end?"""
+    curve = stats.get("curve")
+    if not curve:
+        return ""
+    every = max(1, (len(curve) - 1) // 10)
+    rows = [c for i, c in enumerate(curve) if i % every == 0 or i == len(curve) - 1]
+    table = "\n".join(f"| {c['step']} | {c['answer_tokens_seen']:,} | {c['agreement']:.1%} |" for c in rows)
+    return (
+        "\n\nHeld-out agreement against data (training.json `curve`):\n\n"
+        "| step | answer tokens trained on | held-out agreement |\n|---|---|---|\n"
+        f"{table}\n\n{curve_verdict([c['agreement'] for c in curve])}\n"
+    )
+
+
 def write_card(out: Path, stats: dict) -> None:
     """The model card: what the draft is, how it was made, and what it measured."""
     cfg = json.loads((out / "config.json").read_text())
@@ -401,7 +436,7 @@ its own and loads next to the target (`specviz.drafters.pair.load_pair("default"
 
 ## Measured
 - Teacher-forced greedy agreement with the target on held-out answers: {stats["heldout_agreement"]:.1%}
-  (at initialisation: {stats["heldout_agreement_start"]:.1%}).
+  (at initialisation: {stats["heldout_agreement_start"]:.1%}).{_curve_text(stats)}
 - Speculative decoding figures (tokens per step, acceptance, speed): see docs/BENCHMARKS.md.
 
 License: Apache-2.0, as the target it is distilled from.

@@ -36,7 +36,7 @@ import torch.nn.functional as F
 from specviz.drafters.feature import FeatureHead, HeadConfig, save_head
 from specviz.models.lm import load_model
 from specviz.models.presets import DRAFT_DIR
-from specviz.train.common import load_shards, optimizer_step, split, warmup_cosine
+from specviz.train.common import curve_verdict, load_shards, optimizer_step, split, warmup_cosine
 
 __all__ = [
     "Example",
@@ -460,14 +460,11 @@ def _curve_lines(s: dict[str, Any]) -> str:
         f"| {c['step']} | {c['answer_tokens_seen']:,} | {c['agreement'][0]:.1%} | {c['tokens_per_step']:.2f} |"
         for c in curve
     )
-    last = [c["agreement"][0] for c in curve[-3:]]
-    rising = "still rising" if len(last) > 1 and last[-1] > last[0] + 0.002 else "flat"
     return (
         "\n## Held-out agreement against data (training.json `curve`)\n"
         "| step | answer tokens trained on | agreement, position 1 | implied tokens per step |\n"
         "|---|---|---|---|\n"
-        f"{rows}\n\nOver the last three scores it is {rising} (the learning rate decays to 0 at the last step "
-        "(cosine), so a flattening there is partly the schedule; answer tokens count repeats over epochs)."
+        f"{rows}\n\n{curve_verdict([c['agreement'][0] for c in curve])}"
     )
 
 

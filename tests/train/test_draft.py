@@ -85,3 +85,18 @@ def test_model_card_says_how_the_draft_was_initialised(tmp_path: Path) -> None:
     assert "answered 3 time(s)" in card and "1152 of them greedy" in card and "45.0%" in card
     td.write_card(tmp_path, {**stats, "target_hidden": 256})
     assert "layers copied from target layers [0, 1]" in (tmp_path / "README.md").read_text()
+    # no curve recorded (drafts trained before it was): no table; a curve: its table and whether it still rises
+    assert "against data" not in (tmp_path / "README.md").read_text()
+    curve = [{"step": s, "answer_tokens_seen": s * 300, "agreement": 0.3 + s / 10_000} for s in range(0, 2001, 100)]
+    td.write_card(tmp_path, {**stats, "curve": curve})
+    card = (tmp_path / "README.md").read_text()
+    assert "| 2000 | 600,000 | 50.0% |" in card and "| 0 | 0 | 30.0% |" in card
+    assert card.count("\n| ") <= 14 and "still rising" in card
+
+
+def test_greedy_answers_come_from_the_distill_sources_when_recorded(tmp_path: Path) -> None:
+    sources = {"train": {"magpie greedy bfloat16": 30, "magpie t0.7 bfloat16": 31, "template greedy float32": 5}}
+    (tmp_path / "datagen-manifest.json").write_text(json.dumps({"sources": sources}))
+    assert td._greedy_answers(tmp_path, []) == 35
+    shards = [{"prompt": [1, 2], "batch": b, "round": 0} for b in range(8)]  # gen's own data: every fourth batch
+    assert td._greedy_answers(tmp_path / "none", shards) == 4
