@@ -60,7 +60,13 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
         "--dtype",
         default="auto",
         choices=["auto", "float32", "fp32", "bfloat16", "bf16", "float16", "fp16"],
-        help="auto: bf16 on cuda, fp32 elsewhere",
+        help="auto: bf16 on cuda; on a CPU bf16 where a measured probe finds it faster, else fp32",
+    )
+    p.add_argument(
+        "--weights",
+        default="full",
+        choices=["full", "int8", "int4"],
+        help="the evaluation model's weights: full, or torch's weight-only int8/int4 (CPU, bf16 activations)",
     )
 
 

@@ -81,7 +81,7 @@ def _record_checked(args: argparse.Namespace) -> int:
         raise _UsageError(f"cannot create {outs[0].parent}: {exc.strerror or exc}") from None
     print(f"loading {args.target} <- {args.draft} ...", file=sys.stderr)
     try:
-        target, draft = load_pair(args.target, args.draft, args.device, args.dtype)
+        target, draft = load_pair(args.target, args.draft, args.device, args.dtype, args.weights)
     except ModelLoadError as exc:
         raise _UsageError(str(exc)) from None
     cfg, tree_meta = resolve_tree(cfg, args.tree, target, make_drafter(target, draft), say)

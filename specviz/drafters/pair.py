@@ -16,15 +16,18 @@ __all__ = ["load_pair"]
 
 
 def load_pair(
-    target: str = DEFAULT, draft: str = DEFAULT, device: str = "auto", dtype: str = "auto"
+    target: str = DEFAULT, draft: str = DEFAULT, device: str = "auto", dtype: str = "auto", weights: str = "full"
 ) -> tuple[CausalLM, CausalLM | FeatureModel | None]:
     """Load a target and its draft. The vocabulary check runs here.
 
     draft: "ngram" (→ None: prompt lookup), "feature" (the embedded feature head), "standalone"
     (the embedded draft model), "default" (DEFAULT_DRAFT for the embedded target, the standalone
     draft model for any other), a directory with head_config.json (a feature head), or any model
-    spec load_model takes."""
-    tgt = load_model(target, device, dtype, role="target")
+    spec load_model takes. weights: the evaluation model's (load_model); with low-bit weights the draft
+    computes in bfloat16 too, as the target then does."""
+    tgt = load_model(target, device, dtype, role="target", weights=weights)
+    if weights != "full" and dtype == "auto":
+        dtype = "bfloat16"
     if draft == NGRAM:
         return tgt, None
     draft = resolve_draft(draft, target)

@@ -18,7 +18,7 @@ import torch
 from transformers import AttentionInterface, AutoModelForCausalLM, AutoTokenizer, DynamicCache, PreTrainedTokenizerBase
 from transformers.convert_slow_tokenizer import bytes_to_unicode
 
-from specviz.models import numerics, prepack
+from specviz.models import lowbit, numerics, prepack
 from specviz.models.gguf import converted_dir, default_gguf_path
 from specviz.models.numerics import NumericsChoice
 from specviz.models.prepack import PackedLinear
@@ -126,6 +126,8 @@ class CausalLM:
     rows: int | None = None
     # bf16 linear layers run with weights prepacked for oneDNN (models.prepack): same numbers, faster
     prepacked: bool = False
+    # "full" (as loaded), or "int8"/"int4": torch's weight-only linears (models.lowbit), bf16 activations
+    weights: str = "full"
 
     def exact_rows(self) -> bool:
         """In fast numerics, make every pass compute each position as a one-token pass would: attention
@@ -135,8 +137,9 @@ class CausalLM:
         by_shape = {
             m.weight.shape: m.weight for m in self.model.modules() if isinstance(m, (torch.nn.Linear, PackedLinear))
         }
+        lowbit_layers = {(type(m), m.weight.shape): m for m in self.model.modules() if isinstance(m, lowbit.LAYERS)}
         # one of each shape: kernels are chosen by shape (and, prepacked, by the packing)
-        limit = numerics.row_limit(list(by_shape.values()), packed=self.prepacked)
+        limit = numerics.row_limit(list(by_shape.values()), packed=self.prepacked, layers=list(lowbit_layers.values()))
         if limit < 8:  # a verification pass would split into near single rows: slower than it gains
             return False
         self.rows = limit
@@ -155,6 +158,7 @@ class CausalLM:
             "rows": "one-token" if self.rows else "fused",
             **({"row_limit": self.rows} if self.rows else {}),
             **({"weights": "prepacked (oneDNN)"} if self.prepacked else {}),
+            **({"weights": lowbit.WORDS[self.weights]} if self.weights != "full" else {}),
         }
 
     @property
@@ -380,13 +384,21 @@ def load_model(
     *,
     role: str = "target",
     tokenizer: PreTrainedTokenizerBase | None = None,
+    weights: str = "full",
 ) -> CausalLM:
     """Load `spec`: "default", a hub id, a local directory, or a path to a .gguf file.
 
     The default draft has no tokenizer of its own: it shares the target's (pass `tokenizer`).
+    weights: "full" (as loaded), or "int8"/"int4": torch's weight-only linears on a CPU, computing in
+    bfloat16 (fast numerics; `dtype` must be auto or bfloat16). Errors: ModelLoadError, in words.
     """
     dev = pick_device(device)
-    choice = pick_numerics(dev, dtype)
+    bits = _lowbit_bits(weights, dev, dtype)
+    choice = (
+        NumericsChoice(torch.bfloat16, numerics.FAST, f"--weights {weights}: low-bit weights, bfloat16 activations")
+        if bits
+        else pick_numerics(dev, dtype)
+    )
     dt = choice.dtype
     try:
         lm = _load(spec, dev, dt, role, tokenizer)
@@ -405,12 +417,31 @@ def load_model(
     except RuntimeError as exc:  # e.g. a dtype this device cannot compute in
         raise ModelLoadError(f"could not load {role} model {spec!r} in {dt} on {dev}: {str(exc)[:300]}") from exc
     lm.numerics = choice
-    if dev.type == "cpu" and dt == torch.bfloat16 and prepack.available():
+    if bits:  # before prepack: the low-bit layers replace the linears outright
+        lowbit.quantize_weights(lm.model, bits)
+        lm.weights = weights
+    elif dev.type == "cpu" and dt == torch.bfloat16 and prepack.available():
         lm.prepacked = prepack.prepack(lm.model) > 0  # the same numbers as bf16's own linear, one row faster
     # the evaluation model's numerics decide the output: in fast numerics it computes each row as alone
     if role == "target" and choice.mode == numerics.FAST:
         lm.exact_rows()
     return lm
+
+
+def _lowbit_bits(weights: str, dev: torch.device, dtype: str) -> int:
+    """0 for full weights, else 8 or 4 after checking the request can run here (ModelLoadError if not)."""
+    if weights == "full":
+        return 0
+    if weights not in lowbit.WORDS:
+        raise ModelLoadError(f"unknown weights {weights!r}: choose one of full, {', '.join(lowbit.WORDS)}")
+    bits = int(weights.removeprefix("int"))
+    if dev.type != "cpu" or dtype not in ("auto", "bfloat16"):
+        raise ModelLoadError(
+            f"--weights {weights} runs on a CPU and computes in bfloat16: use --device cpu and --dtype auto or bfloat16"
+        )
+    if not lowbit.available(bits):
+        raise ModelLoadError(f"this torch build has no CPU {weights} weight-only kernel: use --weights full")
+    return bits
 
 
 def _load(

@@ -1,9 +1,11 @@
 """torch's own low-bit weight-only linears on a CPU: int8 per output row, int4 in groups of 32.
 
-Measured, not adopted (docs/BENCHMARKS.md, 2026-12-06, issue 20 item 5): with weights in 8 or 4 bits a
+An option, not a default (docs/BENCHMARKS.md, 2026-12-06, issue 20 item 5): with weights in 8 or 4 bits a
 one-token pass gets cheaper, but a pass over k positions grows with k, so verification is no longer
-nearly free — the same trade-off llama.cpp's 4-bit blocks show. `scripts/pass_cost.py --lowbit` times
-them next to float32 and bf16; nothing in the decoder loads them.
+nearly free — the same trade-off llama.cpp's 4-bit blocks show. `load_model(..., weights="int4")`
+(`--weights` of `bench` and `run`) loads the evaluation model so; `scripts/pass_cost.py --lowbit` times
+them next to float32 and bf16. Both kernels compute each row alone (row-invariant), so a verification
+pass with one-token attention rows gives each position the bits the model alone gives it.
 
 - int8: w ≈ q · s, q int8 [out, in], s [out] = max|w_row| / 127 (gpt-fast's weight-only int8);
   `torch.ops.aten._weight_int8pack_mm`, bf16 activations (its float32 path is a slow fallback here).
@@ -20,9 +22,14 @@ from torch import nn
 
 from specviz.models.prepack import PackedLinear
 
-__all__ = ["Int4Linear", "Int8Linear", "available", "quantize_weights"]
+__all__ = ["LAYERS", "WORDS", "Int4Linear", "Int8Linear", "available", "quantize_weights"]
 
 GROUP = 32  # int4 group size along the input dimension
+# the weights a CausalLM can load with, in its meta's words
+WORDS = {
+    "int8": "int8 weight-only (a scale per output row), bfloat16 activations",
+    "int4": "int4 weight-only (groups of 32 with a scale and zero), the output layer int8, bfloat16 activations",
+}
 
 
 def available(bits: int) -> bool:
@@ -88,18 +95,24 @@ class Int4Linear(nn.Module):
 
 
 def quantize_weights(model: nn.Module, bits: int) -> int:
-    """Replace every nn.Linear (or bf16 PackedLinear) of `model` (CPU) by its `bits`-bit weight-only form, in place; returns how many.
+    """Replace every nn.Linear (or bf16 PackedLinear) of `model` (CPU) by its `bits`-bit weight-only form,
+    in place; returns how many.
 
-    The output layer is quantized too (it is a fifth of the embedded target's weights); a tied embedding
-    keeps its full-precision table, since the lookup reads the shared weight, not the linear.
+    With 4 bits the output layer gets 8: it is the tied embedding, which the embedded GGUF stores at more
+    than 4 bits, and 4-bit groups would move its weights by up to 5% of their largest (8 bits: 0.5%, bf16's
+    own rounding). Every other layer of the embedded target is Q4_1 in its GGUF (blocks of 32, a scale and a
+    minimum), which these groups reproduce up to the bf16 rounding of each group's scale and zero.
     """
     if bits not in (8, 4):
         raise ValueError(f"bits must be 8 or 4, got {bits}")
-    kind = Int8Linear if bits == 8 else Int4Linear
+    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
     n = 0
     for module in list(model.modules()):
         for name, child in list(module.named_children()):
             if type(child) in (nn.Linear, PackedLinear) and child.weight.device.type == "cpu":
-                setattr(module, name, kind(child))
+                setattr(module, name, Int8Linear(child) if bits == 8 or child is head else Int4Linear(child))
                 n += 1
     return n
+
+
+LAYERS = (Int8Linear, Int4Linear)  # what models.numerics.row_limit measures as modules

@@ -24,11 +24,13 @@ import json
 import os
 import platform
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 
 from specviz.models import prepack
 
@@ -225,18 +227,28 @@ def choose(device: torch.device, dtype: str = "auto") -> NumericsChoice:
     return NumericsChoice(torch.float32, EXACT, f"auto: {words}; {why}: float32 kept")
 
 
-def row_limit(weights: list[torch.Tensor], limit: int = 64, packed: bool = False) -> int:
+def row_limit(
+    weights: list[torch.Tensor],
+    limit: int = 64,
+    packed: bool = False,
+    layers: Sequence[torch.nn.Module] = (),
+) -> int:
     """The most rows a matmul with each of `weights` ([out, in]) takes while every row comes out
     bit-identical to the same row computed alone (1 when even two rows differ). Kernels change
     with the row count (on one AMX Xeon, 576→1536 in bf16 is row-invariant up to 32 rows); a pass
     split into pieces of at most this many rows computes each position as a one-token pass does.
-    packed: measure the prepacked kernel (models.prepack), which the model then computes with."""
+    packed: measure the prepacked kernel (models.prepack), which the model then computes with.
+    layers: modules measured as they are (models.lowbit's, bf16 inputs), their `weight` giving the width."""
     gen = torch.Generator().manual_seed(0)
     best = limit
+    # (the layer, its input width, the dtype and device it is fed)
+    runs = [
+        (prepack.packed(w) if packed else partial(F.linear, weight=w), w.shape[1], w.dtype, w.device) for w in weights
+    ]
+    runs += [(m, m.weight.shape[1], torch.bfloat16, m.weight.device) for m in layers]
     with torch.inference_mode():
-        for w in weights:
-            f = prepack.packed(w) if packed else (lambda x, w=w: torch.nn.functional.linear(x, w))
-            x = torch.randn(limit, w.shape[1], generator=gen).to(w.dtype).to(w.device)
+        for f, width, dtype, device in runs:
+            x = torch.randn(limit, width, generator=gen).to(dtype).to(device)
             alone = torch.cat([f(x[i : i + 1]) for i in range(limit)])
             m = 1
             while m < best and torch.equal(f(x[: m + 1]), alone[: m + 1]):

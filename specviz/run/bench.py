@@ -78,6 +78,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--reps", type=int, default=3, help="timed repetitions (after one warm-up prompt)")
     p.add_argument("--device", default="auto")
     p.add_argument("--dtype", default="auto")
+    p.add_argument(
+        "--weights",
+        default="full",
+        choices=["full", "int8", "int4"],
+        help="the evaluation model's weights: full, or torch's weight-only int8/int4 (CPU, bf16 activations)",
+    )
     p.add_argument("--json-out", type=Path, default=None)
     p.add_argument(
         "--compare-draft", help="also time specviz with this draft in the same interleaved run (e.g. standalone)"
@@ -141,6 +147,8 @@ def _timed(fn: Any, device: torch.device) -> tuple[float, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.weights != "full" and args.dtype == "auto":
+        args.dtype = "bfloat16"  # low-bit weights compute in bf16: every model of the run does
     try:
         if args.preset:
             args.target, args.draft = resolve_preset(args.preset)
@@ -161,7 +169,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"error: --peer: {exc}", file=sys.stderr)
             return 2
     try:
-        target, draft = load_pair(args.target, args.draft, args.device, args.dtype)
+        target, draft = load_pair(args.target, args.draft, args.device, args.dtype, args.weights)
     except ModelLoadError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -241,7 +249,7 @@ def run(args: argparse.Namespace) -> int:
     other_traces: list[dict] = []
     if args.compare_draft:  # a second draft in the same interleaved run, e.g. the feature head against the standalone
         try:
-            other = load_pair(args.target, args.compare_draft, args.device, args.dtype)[1]
+            other = load_pair(args.target, args.compare_draft, args.device, args.dtype, args.weights)[1]
         except ModelLoadError as exc:
             print(f"error: --compare-draft: {exc}", file=sys.stderr)
             return 2
@@ -326,6 +334,7 @@ def run(args: argparse.Namespace) -> int:
         "draft": draft.name if draft is not None else "ngram",
         "device": str(target.device),
         "dtype": str(target.dtype).removeprefix("torch."),
+        "weights": target.weights,
         "prompts": len(encoded),
         "gamma": args.gamma,
         "gamma_policy": None if policy is None else policy.meta(args.gamma),

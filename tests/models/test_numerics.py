@@ -15,8 +15,8 @@ from specviz.core.warp import Sampling
 from specviz.drafters.factory import make_drafter
 from specviz.drafters.model import ModelDrafter
 from specviz.drafters.pair import load_pair
-from specviz.models import numerics
-from specviz.models.lm import ROWS_ATTENTION, CausalLM
+from specviz.models import lowbit, numerics
+from specviz.models.lm import ROWS_ATTENTION, CausalLM, ModelLoadError, load_model
 from specviz.models.presets import REPO_ROOT
 from specviz.run.record import Recording
 from specviz.trace import first_parting, validate
@@ -152,6 +152,39 @@ def test_fast_numerics_keep_the_contract_on_the_embedded_pair(fast_pair, tree: s
         if target.rows:
             assert verdict.verdict == "identical", verdict.words()
         assert trace["meta"]["numerics"]["mode"] == "fast" and trace["meta"]["dtype"] == "bfloat16"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not lowbit.available(4), reason="this torch build has no CPU int4 weight-only kernel")
+def test_int4_weights_keep_the_contract_on_the_embedded_pair() -> None:
+    """--weights int4: the evaluation model computes with 4-bit groups; its greedy speculative output (chain
+    and tree) equals the int4 model alone, since both kernels compute each row alone (exact rows)."""
+    target, draft = load_pair("default", "standalone", "cpu", "auto", weights="int4")
+    assert target.weights == "int4" and target.rows and draft.dtype == torch.bfloat16
+    meta = target.meta()
+    assert meta["mode"] == "fast" and "int4" in str(meta["weights"]) and meta["rows"] == "one-token"
+    ids = target.encode(EVAL[4])
+    alone = list(target_decode(target, ids, Sampling(0), 24))
+    for shape in (TreeShape(), TreeShape.parse("dynamic:8:8:4")):
+        cfg = DecodeConfig(gamma=4, rule=make_rule("greedy"), sampling=Sampling(0), max_new_tokens=24, tree=shape)
+        trace = Recording(target, make_drafter(target, draft), "", cfg, prompt_ids=ids).run()
+        assert trace["output"]["token_ids"] == alone
+        assert "int4" in str(trace["meta"]["numerics"]["weights"])
+
+
+def test_low_bit_weights_say_what_they_need(model_dirs) -> None:
+    tdir, _ = model_dirs
+    with pytest.raises(ModelLoadError, match="unknown weights 'int3': choose one of full, int8, int4"):
+        load_model(str(tdir), "cpu", "auto", weights="int3")
+    with pytest.raises(ModelLoadError, match="computes in bfloat16: use --device cpu and --dtype auto or bfloat16"):
+        load_model(str(tdir), "cpu", "float32", weights="int8")
+
+
+def test_row_limit_measures_low_bit_layers_as_modules() -> None:
+    if not lowbit.available(8):
+        pytest.skip("no int8 weight-only kernel")
+    layer = lowbit.Int8Linear(torch.nn.Linear(64, 48))
+    assert numerics.row_limit([], limit=8, layers=[layer]) == 8  # one output row at a time: row-invariant
 
 
 def test_the_probe_cache_tells_cpu_generations_apart(monkeypatch):
