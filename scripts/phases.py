@@ -1,8 +1,9 @@
 """Where a speculative step's time goes, phase by phase, on the embedded pair (issue 20, item 3).
 
-    .venv/bin/python scripts/phases.py [--tree chain|dynamic:4:8:2] [--prompts 3] [--json-out FILE]
+    .venv/bin/python scripts/phases.py [--tree chain|dynamic:4:8:2] [--gamma 4] [--weights full|int8|int4]
+        [--prompts 3] [--json-out FILE]
 
-Runs specviz's own decoder (greedy, 128 new tokens, gamma 4, the eval prompts, full logging) with
+Runs specviz's own decoder (greedy, 128 new tokens, gamma 4 unless asked, the eval prompts, full logging) with
 timers wrapped around each phase, without changing the decoder:
 - draft: drafter.propose (the draft model's passes, its sampling, its q);
 - verify pass: the evaluation model's forward over the new positions;
@@ -58,9 +59,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--tree", default="chain")
     ap.add_argument("--prompts", type=int, default=3)
+    ap.add_argument("--gamma", type=int, default=4)
+    ap.add_argument("--weights", default="full", choices=["full", "int8", "int4"], help="the evaluation model's")
     ap.add_argument("--json-out", type=Path)
     a = ap.parse_args()
-    target, draft = load_pair()
+    target, draft = load_pair(weights=a.weights)
     prompts = [
         p
         for p in (Path(__file__).resolve().parent.parent / "assets/prompts/eval.txt").read_text().splitlines()
@@ -79,7 +82,7 @@ def main() -> None:
     rules.Rule.next_distribution = timed("rule", rules.Rule.next_distribution)
     for name in ("_top", "_tok", "_raw"):
         setattr(decoder, name, timed("logging", getattr(decoder, name)))
-    cfg = DecodeConfig(4, make_rule("greedy"), Sampling(0.0), max_new_tokens=128, tree=TreeShape.parse(a.tree))
+    cfg = DecodeConfig(a.gamma, make_rule("greedy"), Sampling(0.0), max_new_tokens=128, tree=TreeShape.parse(a.tree))
     per_step: dict[str, list[float]] = defaultdict(list)
     for text in prompts[: a.prompts + 1]:
         drafter = make_drafter(target, draft)
