@@ -37,6 +37,7 @@ __all__ = [
 
 # scripts/pass_cost.py --json-out writes it: {"context": n, "ms": {set-up: {positions: ms}}}, optionally "machine"
 PASS_COST_FILE = REPO_ROOT / "docs" / "results" / "pass-cost.json"
+PASS_COST_LOWBIT_FILE = REPO_ROOT / "docs" / "results" / "pass-cost-lowbit.json"  # `--lowbit`: torch int8/int4
 
 
 def _measured_points() -> list[theory.Measured]:
@@ -97,7 +98,8 @@ def _costs_by_k(raw: Any) -> dict[int, float]:
 def pass_cost_sources(dtype: str = "") -> dict[str, fspeedup.PassCosts]:
     """Measured pass costs the lab can draw the formula with, the preferred first: this server's own
     cost curve (measured below, in this process), then docs/results/pass-cost.json's set-ups (the one whose
-    name starts with `dtype`, the default sample's, first)."""
+    name starts with `dtype`, the default sample's, first), then torch's low-bit weights from
+    docs/results/pass-cost-lowbit.json."""
     out: dict[str, fspeedup.PassCosts] = {}
     sized = live.SIZINGS.get((DEFAULT, DEFAULT)) or next(iter(live.SIZINGS.values()), None)
     if sized is not None and (ms := _costs_by_k(sized[1]["tree"]["auto"].get("costs_ms") or {})):
@@ -106,16 +108,26 @@ def pass_cost_sources(dtype: str = "") -> dict[str, fspeedup.PassCosts]:
             "measured by this server (Draft trees sized to this machine, below)",
             f"this machine, {os.cpu_count()} CPUs",
         )
-    path = PASS_COST_FILE
+    out.update(_file_sources(PASS_COST_FILE, dtype))
+    # torch's low-bit weights were timed in a run of their own: only those set-ups come from it
+    out.update(_file_sources(PASS_COST_LOWBIT_FILE, dtype, only="torch int"))
+    return out
+
+
+def _file_sources(path: Path, dtype: str, only: str = "") -> dict[str, fspeedup.PassCosts]:
+    """The set-ups of one scripts/pass_cost.py result file (those whose name starts with `only`), the one
+    whose name starts with `dtype` first; {} where the file is missing or malformed."""
     data = _read_pass_costs(str(path), path.stat().st_mtime_ns) if path.is_file() else None
     setups = data.get("ms") if data else None
-    if isinstance(setups, dict):
-        machine = str(data.get("machine") or "the machine that ran scripts/pass_cost.py (docs/BENCHMARKS.md)")
-        context = f", context {data['context']} tokens" if isinstance(data.get("context"), int) else ""
-        for setup in sorted(setups, key=lambda n: not (dtype and str(n).startswith(dtype))):
-            if ms := _costs_by_k(setups[setup]):
-                source = f"docs/results/pass-cost.json (scripts/pass_cost.py), {setup}{context}"
-                out[f"file:{setup}"] = fspeedup.PassCosts(ms, source, machine)
+    if not isinstance(setups, dict):
+        return {}
+    out: dict[str, fspeedup.PassCosts] = {}
+    machine = str(data.get("machine") or "the machine that ran scripts/pass_cost.py (docs/BENCHMARKS.md)")
+    context = f", context {data['context']} tokens" if isinstance(data.get("context"), int) else ""
+    for setup in sorted(setups, key=lambda n: not (dtype and str(n).startswith(dtype))):
+        if str(setup).startswith(only) and (ms := _costs_by_k(setups[setup])):
+            source = f"docs/results/{path.name} (scripts/pass_cost.py), {setup}{context}"
+            out[f"file:{setup}"] = fspeedup.PassCosts(ms, source, machine)
     return out
 
 
@@ -191,13 +203,13 @@ def speedup_lab() -> None:
             "measured pass costs in that set-up, against the evaluation model alone in the same set-up. Where a wide "
             "pass costs little more than a one-token pass (bfloat16 on a CPU with bf16 units, a GPU) the curve follows "
             "the ideal; where it costs much more (float32 here), speculation can lose. Small weights (llama.cpp's "
-            "4-bit blocks) make the one-token pass cheap — reading the weights was its cost — so the wide pass, "
+            "4-bit blocks, torch's int8 and int4 kernels: `--weights`) make the one-token pass cheap — reading the weights was its cost — so the wide pass, "
             "which must also compute, is no longer nearly free: raw speed and the room for speculation trade."
         )
         plot(fspeedup.numerics_figure(alpha, c, gamma, setups), "lab_numerics")
         st.dataframe(_setup_table(setups, gamma), hide_index=True)
-        st.caption(f"Source: {md_escape(next(iter(setups.values())).source.split(',')[0])}, measured on "
-                   f"{md_escape(next(iter(setups.values())).machine)}.")  # fmt: skip
+        runs = dict.fromkeys((pc.source.split(",")[0], pc.machine) for pc in setups.values())
+        st.caption("Source: " + "; ".join(f"{md_escape(f)}, measured on {md_escape(m)}" for f, m in runs) + ".")
     if points:
         with st.expander("The measured points (sample traces and your sweep)"):
             st.dataframe(_points_table(points), hide_index=True)

@@ -145,6 +145,7 @@ def test_the_lab_draws_the_formula_with_measured_pass_costs(tmp_path, monkeypatc
     path = tmp_path / "pass-cost.json"
     path.write_text(json.dumps({"context": 38, "machine": "Test CPU 9000, 2 threads", "ms": {"float32": costs}}))
     monkeypatch.setattr(speedup, "PASS_COST_FILE", path)
+    monkeypatch.setattr(speedup, "PASS_COST_LOWBIT_FILE", tmp_path / "no-lowbit.json")
     at = open_page("pages/speedup.py")
     at.slider(key="lab_alpha").set_value(0.8)
     at.slider(key="lab_gamma").set_value(4)
@@ -172,6 +173,7 @@ def test_this_servers_own_measurement_comes_first(tmp_path, monkeypatch):
     auto["draft_ms_per_level"] = 5.0
     monkeypatch.setattr(live, "SIZINGS", {("x", "y"): (None, {"tree": {"auto": auto}})})
     monkeypatch.setattr(speedup, "PASS_COST_FILE", tmp_path / "missing.json")
+    monkeypatch.setattr(speedup, "PASS_COST_LOWBIT_FILE", tmp_path / "missing.json")
     at = ok(open_page("pages/speedup.py"))
     assert at.selectbox(key="lab_costs").value == "server"
     assert at.selectbox(key="lab_costs").options[-1] == "none: the ideal curve only"
@@ -182,6 +184,7 @@ def test_a_broken_pass_cost_file_is_left_out(tmp_path, monkeypatch):
     path = tmp_path / "pass-cost.json"
     path.write_text(json.dumps({"ms": {"bad": {"x": "y"}, "zero": {"1": 0}}}))
     monkeypatch.setattr(speedup, "PASS_COST_FILE", path)
+    monkeypatch.setattr(speedup, "PASS_COST_LOWBIT_FILE", tmp_path / "no-lowbit.json")
     at = ok(open_page("pages/speedup.py"))
     assert not at.get("selectbox") or all(s.key != "lab_costs" for s in at.selectbox)
 
@@ -192,6 +195,7 @@ def test_the_side_by_side_table_shows_each_set_ups_single_pass_and_verification_
     path = tmp_path / "pass-cost.json"
     path.write_text(json.dumps({"context": 38, "machine": "Test CPU", "ms": ms}))
     monkeypatch.setattr(speedup, "PASS_COST_FILE", path)
+    monkeypatch.setattr(speedup, "PASS_COST_LOWBIT_FILE", tmp_path / "no-lowbit.json")
     at = open_page("pages/speedup.py")
     ok(at.slider(key="lab_gamma").set_value(4).run())
     table = next(df.value for df in at.dataframe if "set-up" in df.value.columns).set_index("set-up")
@@ -199,3 +203,21 @@ def test_the_side_by_side_table_shows_each_set_ups_single_pass_and_verification_
     assert table.loc["llama.cpp Q4_1 4-bit", "verification in one-token passes"] == 2.5
     assert table.loc["float32", "pass over γ + 1 = 5, ms"] == 90.0
     assert "weight format" in " ".join(m.value for m in at.markdown)
+
+
+def test_torch_low_bit_set_ups_join_the_side_by_side_from_their_own_run(tmp_path, monkeypatch):
+    main = tmp_path / "pass-cost.json"
+    main.write_text(json.dumps({"machine": "CPU A", "ms": {"float32": {"1": 60.0, "5": 90.0}}}))
+    lowbit = tmp_path / "pass-cost-lowbit.json"
+    ms = {"float32": {"1": 41.0, "5": 62.0}, "torch int4 weight-only": {"1": 24.0, "5": 48.0}}
+    lowbit.write_text(json.dumps({"machine": "CPU B", "ms": ms}))
+    monkeypatch.setattr(speedup, "PASS_COST_FILE", main)
+    monkeypatch.setattr(speedup, "PASS_COST_LOWBIT_FILE", lowbit)
+    at = open_page("pages/speedup.py")
+    ok(at.slider(key="lab_gamma").set_value(4).run())
+    table = next(df.value for df in at.dataframe if "set-up" in df.value.columns).set_index("set-up")
+    assert list(table.index) == ["float32", "torch int4 weight-only"]  # the low-bit run's float32 is not drawn
+    assert table.loc["float32", "one-token pass, ms"] == 60.0
+    assert table.loc["torch int4 weight-only", "verification in one-token passes"] == 2.0
+    captions = " ".join(plain(c.value) for c in at.caption)
+    assert "pass-cost.json (scripts/pass_cost.py), measured on CPU A" in captions and "measured on CPU B" in captions
