@@ -172,7 +172,8 @@ def numerics_figure(
             )
         )
     fig.add_hline(y=1.0, line=BASELINE_LINE, annotation_text="evaluation model alone (1×)")
-    fig.update_layout(height=380, legend=_BELOW, **LAYOUT)
+    # one entry a row at the right: six or more set-ups wrap below the plot onto the axis title
+    fig.update_layout(height=380, legend=dict(orientation="v", x=1.02, xanchor="left", y=1, yanchor="top"), **LAYOUT)
     fig.update_xaxes(title="γ (drafts per step)", tickvals=gs, fixedrange=True)
     fig.update_yaxes(title="speedup (×)", rangemode="tozero", fixedrange=True)
     return fig
