@@ -81,6 +81,7 @@ class PassCosts:
 
 # legends under the plot: above it, four or five entries in a half-page column covered the curves
 _BELOW = dict(orientation="h", x=0, y=-0.2, yanchor="top")
+_DASHES = ("solid", "dash", "dot", "dashdot")
 
 
 def tokens_figure(
@@ -163,7 +164,8 @@ def numerics_figure(
                 y=[costs.speedup(alpha, g, c, gamma) for g in gs],
                 mode="lines+markers",
                 name=esc_name(name, 40),
-                line=dict(color=SERIES[i % len(SERIES)], width=2, dash="dash" if i % 2 else "solid"),
+                # colours cycle; the dash shifts each cycle, so no two set-ups of up to 16 look alike
+                line=dict(color=SERIES[i % len(SERIES)], width=2, dash=_DASHES[(i + i // len(SERIES)) % len(_DASHES)]),
                 customdata=[costs.ratio(g + 1) for g in gs],
                 hovertemplate=(
                     f"{esc_name(name, 40)}: γ = %{{x}}, %{{y:.2f}}×<br>a pass over γ + 1 positions costs "

@@ -73,7 +73,6 @@ class Int4Linear(nn.Module):
         lo, hi = groups.amin(-1), groups.amax(-1)
         scale = (hi - lo).clamp(min=1e-12) / 15
         q = torch.round((groups - lo[..., None]) / scale[..., None]).clamp(0, 15).to(torch.int32)
-        self._q = q  # kept for dequantized(); the kernel reads the packed copy
         self.register_buffer("packed", torch.ops.aten._convert_weight_to_int4pack_for_cpu(q.reshape(out_f, in_f), 2))
         zero = lo + 8 * scale
         self.register_buffer(
@@ -83,9 +82,10 @@ class Int4Linear(nn.Module):
 
     def dequantized(self) -> torch.Tensor:
         """The weight this layer computes with, [out, in] float32."""
-        sz = self.scale_zero.float().transpose(0, 1)  # [out, groups, 2]
-        w = (self._q.float() - 8) * sz[..., :1] + sz[..., 1:]
-        return w.reshape(w.shape[0], -1)
+        # the kernel on one-hot rows reads the weights back (bf16-rounded), so no unpacked copy is kept
+        eye = torch.eye(self.weight.shape[1], dtype=torch.bfloat16)
+        w = torch.ops.aten._weight_int4pack_mm_for_cpu(eye, self.packed, GROUP, self.scale_zero)
+        return w.float().T.contiguous()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         rows = x.reshape(-1, x.shape[-1]).to(torch.bfloat16)
