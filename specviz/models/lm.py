@@ -20,6 +20,7 @@ from transformers.convert_slow_tokenizer import bytes_to_unicode
 
 from specviz.models import lowbit, numerics, prepack
 from specviz.models.gguf import converted_dir, default_gguf_path
+from specviz.models.lean import LeanCache, LeanLlama
 from specviz.models.numerics import NumericsChoice
 from specviz.models.prepack import PackedLinear
 from specviz.models.presets import (
@@ -128,6 +129,8 @@ class CausalLM:
     prepacked: bool = False
     # "full" (as loaded), or "int8"/"int4": torch's weight-only linears (models.lowbit), bf16 activations
     weights: str = "full"
+    # the draft's passes without transformers' per-call work (models.lean); None: transformers' forward
+    lean: LeanLlama | None = None
 
     def exact_rows(self) -> bool:
         """In fast numerics, make every pass compute each position as a one-token pass would: attention
@@ -178,8 +181,8 @@ class CausalLM:
             return []
         return [int(e) for e in (eos if isinstance(eos, list) else [eos])]
 
-    def new_cache(self) -> DynamicCache:
-        return DynamicCache(config=self.model.config)
+    def new_cache(self) -> DynamicCache | LeanCache:
+        return self.lean.new_cache() if self.lean else DynamicCache(config=self.model.config)
 
     @functools.cached_property
     def padding_from(self) -> int | None:
@@ -198,10 +201,12 @@ class CausalLM:
         return logits
 
     @torch.inference_mode()
-    def forward(self, cache: DynamicCache, input_ids: list[int], last: int = 0) -> torch.Tensor:
+    def forward(self, cache: DynamicCache | LeanCache, input_ids: list[int], last: int = 0) -> torch.Tensor:
         """Append input_ids to the cache; return logits [len(input_ids), V] float32 (only the `last` rows if > 0).
 
         Padding rows of the output layer (ids past the tokenizer) are -inf: see `padding_from`."""
+        if self.lean:
+            return self._unpadded(self.lean.forward(cache, input_ids, last=last)[0])  # type: ignore[arg-type]
         if self.rows and len(input_ids) > self.rows:
             return self._in_pieces(cache, input_ids, last)[0]
         ids = torch.tensor([input_ids], dtype=torch.long, device=self.device)
@@ -235,6 +240,9 @@ class CausalLM:
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """As forward(), and also the last hidden state (after the final norm: what the output layer
         reads) at every input position: (logits [last or len, V] float32, features [len(input_ids), d])."""
+        if self.lean:
+            logits, hidden = self.lean.forward(cache, input_ids, last=last)  # type: ignore[arg-type]
+            return self._unpadded(logits), hidden
         ids = torch.tensor([input_ids], dtype=torch.long, device=self.device)
         out = self.model(input_ids=ids, cache=cache, use_cache=True, logits_to_keep=last, output_hidden_states=True)
         return self._unpadded(out.logits[0]), out.hidden_states[-1][0]
@@ -255,6 +263,9 @@ class CausalLM:
         transformers passes a 4D mask through to attention unchanged (masking_utils: "If the mask is
         already 4D, simply return as-is"); the KV cache then holds every input in order, and
         `keep` gathers the positions that stay. With exact rows, a pass longer than `rows` goes in pieces."""
+        if self.lean:
+            logits, hidden = self.lean.forward(cache, input_ids, positions, mask)  # type: ignore[arg-type]
+            return self._unpadded(logits), hidden if features else None
         if self.rows and len(input_ids) > self.rows:
             past = mask.shape[1] - len(input_ids)
             parts = [
@@ -285,9 +296,12 @@ class CausalLM:
         return self._unpadded(out.logits[0]), out.hidden_states[-1][0] if features else None
 
     @staticmethod
-    def keep(cache: DynamicCache, positions: list[int]) -> None:
+    def keep(cache: DynamicCache | LeanCache, positions: list[int]) -> None:
         """Keep only the cache positions listed (in that order): after a tree pass, the context and the
         accepted path. Cropping a tail would keep rejected siblings that sit between accepted nodes."""
+        if isinstance(cache, LeanCache):
+            cache.gather(positions)
+            return
         index = None
         for layer in cache.layers:
             if type(layer).__name__ != "DynamicLayer":  # a sliding window keeps its own length: gathering breaks it
@@ -303,12 +317,15 @@ class CausalLM:
             layer.values = layer.values.index_select(-2, index)
 
     @staticmethod
-    def cache_length(cache: DynamicCache) -> int:
-        return int(cache.get_seq_length())
+    def cache_length(cache: DynamicCache | LeanCache) -> int:
+        return cache.n if isinstance(cache, LeanCache) else int(cache.get_seq_length())
 
     @staticmethod
-    def rollback(cache: DynamicCache, keep: int) -> None:
+    def rollback(cache: DynamicCache | LeanCache, keep: int) -> None:
         """Keep only the first `keep` positions. In 5.24, crop takes a negative count to remove."""
+        if isinstance(cache, LeanCache):
+            cache.crop(keep)
+            return
         extra = int(cache.get_seq_length()) - keep
         if extra > 0:
             cache.crop(-extra)
@@ -422,6 +439,8 @@ def load_model(
         lm.weights = weights
     elif dev.type == "cpu" and dt == torch.bfloat16 and prepack.available():
         lm.prepacked = prepack.prepack(lm.model) > 0  # the same numbers as bf16's own linear, one row faster
+    if role == "draft" and LeanLlama.eligible(lm.model):
+        lm.lean = LeanLlama(lm.model)  # the draft's numerics never decide the output: its own pass is fine
     # the evaluation model's numerics decide the output: in fast numerics it computes each row as alone
     if role == "target" and choice.mode == numerics.FAST:
         lm.exact_rows()
@@ -435,7 +454,7 @@ def _lowbit_bits(weights: str, dev: torch.device, dtype: str) -> int:
     if weights not in lowbit.WORDS:
         raise ModelLoadError(f"unknown weights {weights!r}: choose one of full, {', '.join(lowbit.WORDS)}")
     bits = int(weights.removeprefix("int"))
-    if dev.type != "cpu" or dtype not in ("auto", "bfloat16"):
+    if dev.type != "cpu" or (dtype != "auto" and numerics.DTYPES.get(dtype) != torch.bfloat16):
         raise ModelLoadError(
             f"--weights {weights} runs on a CPU and computes in bfloat16: use --device cpu and --dtype auto or bfloat16"
         )

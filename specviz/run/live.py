@@ -128,7 +128,7 @@ class LiveSettings:
         return TreeShape.parse(self.tree)
 
 
-SIZINGS: dict[tuple[str, str], tuple[Any, dict[str, Any]]] = {}  # (target, draft) → (shape, meta.tree), per process
+SIZINGS: dict[tuple[str, str], tuple[Any, dict[str, Any]]] = {}  # (target, draft) → (sized cfg, meta.tree), per process
 
 
 def sized_config(s: LiveSettings, target: CausalLM, drafter: Any) -> tuple[DecodeConfig, dict[str, Any]]:
@@ -143,10 +143,9 @@ def sized_config(s: LiveSettings, target: CausalLM, drafter: Any) -> tuple[Decod
         return cfg, {}
     key = (s.target, s.draft)
     if key not in SIZINGS:
-        sized, meta = resolve_tree(cfg, shape, target, drafter)
-        SIZINGS[key] = (sized.tree, meta)
-    tree, meta = SIZINGS[key]
-    return dataclasses.replace(cfg, tree=tree), meta
+        SIZINGS[key] = resolve_tree(cfg, shape, target, drafter)
+    sized, meta = SIZINGS[key]  # a chain when one child per node won (treesize.as_run): its gamma comes too
+    return dataclasses.replace(cfg, tree=sized.tree, gamma=sized.gamma, gamma_policy=sized.gamma_policy), meta
 
 
 # ---------------------------------------------------------------- the shared models

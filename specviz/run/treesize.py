@@ -37,6 +37,7 @@ __all__ = [
     "CALIBRATION_PROMPTS",
     "SIZES",
     "Sizing",
+    "as_run",
     "choose",
     "cost_curve",
     "resolve_tree",
@@ -50,7 +51,7 @@ LARGE = {
     2: TreeShape("dynamic", nodes=32, depth=8, topk=2),
     4: TreeShape("dynamic", nodes=64, depth=8, topk=4),
 }
-CANDIDATES = {1: (2, 3, 4, 5, 6, 8), 2: (4, 6, 8, 12, 16, 24, 32), 4: (4, 8, 12, 16, 24, 32, 48, 64)}
+CANDIDATES = {1: (1, 2, 3, 4, 5, 6, 8), 2: (4, 6, 8, 12, 16, 24, 32), 4: (4, 8, 12, 16, 24, 32, 48, 64)}
 # calibration texts, not among the held-out prompts (assets/prompts/eval.txt)
 CALIBRATION_PROMPTS = ("Tell me about the history of the printing press.", "How do bees make honey?")
 
@@ -219,5 +220,18 @@ def resolve_tree(
     say("sizing the draft tree to this machine (target passes over 1-64 positions) ...")
     sizing = size_tree(target, drafter)
     auto = sizing.meta()
-    say(f"tree: {sizing.shape.text}; {needed_text(auto['alpha_needed'])}")
-    return dataclasses.replace(cfg, tree=sizing.shape), {"tree": {**sizing.shape.meta(), "auto": auto}}
+    sized = as_run(cfg, sizing.shape)
+    say(
+        f"tree: {sizing.shape.text}{f' (a chain of {sized.gamma})' if sized.tree.kind == 'chain' else ''}; "
+        f"{needed_text(auto['alpha_needed'])}"
+    )
+    return sized, {"tree": {**sized.tree.meta(), "auto": auto}}
+
+
+def as_run(cfg: DecodeConfig, shape: TreeShape) -> DecodeConfig:
+    """cfg running the chosen shape. One child per node is a chain of `nodes` drafts, and runs as one: a
+    chain step rolls the cache back where a tree step builds a mask and gathers the kept positions, for
+    the same drafts and the same accepted tokens (the sizing's gamma is fixed: no adaptive policy)."""
+    if shape.kind == "dynamic" and shape.topk == 1:
+        return dataclasses.replace(cfg, tree=TreeShape("chain"), gamma=shape.nodes, gamma_policy=None)
+    return dataclasses.replace(cfg, tree=shape)

@@ -39,3 +39,15 @@ def test_quantize_weights_replaces_every_linear_and_rejects_other_widths():
         lowbit.quantize_weights(model, 3)
     with pytest.raises(ValueError, match="divisible by 32"):
         lowbit.Int4Linear(nn.Linear(40, 8))
+
+
+def test_lowbit_weights_take_the_bf16_alias_and_refuse_float32():
+    from specviz.models.lm import _lowbit_bits
+    from specviz.models.presets import ModelLoadError
+
+    cpu = torch.device("cpu")
+    if lowbit.available(8):
+        assert _lowbit_bits("int8", cpu, "bf16") == _lowbit_bits("int8", cpu, "bfloat16") == 8
+    for dtype in ("float32", "fp32"):
+        with pytest.raises(ModelLoadError, match="bfloat16"):
+            _lowbit_bits("int8", cpu, dtype)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import time
 
+from specviz.core.tree import TreeShape
 from specviz.drafters.model import ModelDrafter
-from specviz.run import live, verdict
+from specviz.run import live, treesize, verdict
 from specviz.run.record import Recording
 from specviz.trace import validate
 
@@ -72,9 +73,6 @@ def test_the_draft_shape_setting(target, draft_lm, monkeypatch):
     pair and process and recorded in meta.tree.auto; a bad shape says what is accepted."""
     import pytest
 
-    from specviz.core.tree import TreeShape
-    from specviz.run import treesize
-
     assert live.LiveSettings(tree="2,2").config().tree.size == 6
     assert live.LiveSettings(tree="auto").config().tree.kind == "chain"  # placeholder until sized
     with pytest.raises(ValueError, match="tree shape"):
@@ -93,6 +91,17 @@ def test_the_draft_shape_setting(target, draft_lm, monkeypatch):
         cfg, meta = live.sized_config(s, target, drafter)
         assert cfg.tree.text == "dynamic:6:8:4" and meta["tree"]["auto"]["chosen"] == "dynamic:6:8:4"
     assert len(calls) == 1
+
+
+def test_a_sized_chain_brings_its_gamma(target, draft_lm, monkeypatch):
+    monkeypatch.setattr(
+        treesize, "size_tree", lambda t, d: treesize.Sizing(TreeShape("dynamic", nodes=2, depth=8, topk=1), {1: 10.0})
+    )
+    monkeypatch.setattr(live, "SIZINGS", {})
+    s = live.LiveSettings(tree="auto", target="t", draft="d", gamma=4)
+    cfg, meta = live.sized_config(s, target, ModelDrafter(draft_lm, target.vocab_size))
+    assert (cfg.tree.kind, cfg.gamma) == ("chain", 2)
+    assert meta["tree"]["kind"] == "chain" and meta["tree"]["auto"]["chosen"] == "dynamic:2:8:1"
 
 
 def test_speed_numbers_come_from_the_runs_own_timings(target, draft_lm):

@@ -26,3 +26,20 @@ def test_the_overhead_fit_splits_fixed_and_per_node_costs():
 
 def test_a_negative_intercept_fits_through_the_origin():
     assert _fit_overhead([(10, 5.0), (20, 30.0)]) == pytest.approx((0.0, (50 + 600) / 500))
+
+
+def test_one_child_per_node_runs_as_a_chain_of_that_many_drafts():
+    from specviz.core.decoder import DecodeConfig, GammaPolicy
+    from specviz.run.treesize import as_run
+
+    cfg = DecodeConfig(gamma=4, gamma_policy=GammaPolicy())
+    chain = as_run(cfg, TreeShape("dynamic", nodes=1, depth=8, topk=1))
+    assert (chain.tree.kind, chain.gamma, chain.gamma_policy) == ("chain", 1, None)
+    tree = TreeShape("dynamic", nodes=16, depth=8, topk=2)
+    assert as_run(cfg, tree).tree == tree and as_run(cfg, tree).gamma == 4
+
+
+def test_a_one_draft_chain_is_a_candidate():
+    from specviz.run.treesize import CANDIDATES
+
+    assert CANDIDATES[1][0] == 1
