@@ -136,7 +136,8 @@ PINNED = {
         "write_bundle",
     ],
     "specviz.export.ortref": ["Emitted", "OrtLM", "encode", "greedy", "greedy_margins", "manifest"],
-    "specviz.models.prepack": ["PackedLinear", "available", "packed", "prepack"],
+    "specviz.models.prepack": ["PackedLinear", "available", "pack_output", "packed", "prepack", "unpacked"],
+    "specviz.models.lean": ["LeanCache", "LeanLlama", "rms_norm", "rope", "rope_table"],
     "specviz.models.lm": [
         "CausalLM",
         "load_model",

@@ -411,6 +411,7 @@ def alpha_needed(
     goal: float,
     max_gamma: int = 8,
     overhead_ms_per_node: float = 0.0,
+    alone_ms: float | None = None,
 ) -> tuple[float, int] | None:
     """The smallest acceptance rate α with which a chain of some gamma <= max_gamma would run `goal`
     times as fast as the evaluation model alone on this machine, and that gamma; None when no α
@@ -418,9 +419,10 @@ def alpha_needed(
 
     Uses the measured costs instead of the textbook's "verification costs one pass": a step costs
     step_cost_ms(depth = nodes = gamma) and yields (1 − α^(γ+1)) / (1 − α) tokens (Leviathan et
-    al. 2023, eq. 1); the evaluation model alone costs one 1-position pass a token. costs: ms per
-    pass, by positions."""
-    alone = interpolate_cost(costs, 1)
+    al. 2023, eq. 1); the evaluation model alone costs `alone_ms` a token where it was timed (its own
+    loop, sampling and cache work included, as a step's overhead includes the step's), else one
+    1-position pass. costs: ms per pass, by positions."""
+    alone = alone_ms or interpolate_cost(costs, 1)
 
     def best(alpha: float) -> tuple[float, int]:
         return max(

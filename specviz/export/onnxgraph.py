@@ -32,6 +32,7 @@ from typing import NamedTuple
 import torch
 
 from specviz.models.lm import CausalLM
+from specviz.models.prepack import unpacked
 
 __all__ = ["OPSET", "Shape", "export_onnx", "input_names", "output_names", "shape_of"]
 
@@ -81,7 +82,7 @@ class _FlatCache(torch.nn.Module):
         position_ids: torch.Tensor,
         *past: torch.Tensor,
     ) -> tuple[torch.Tensor, ...]:
-        cache = self.lm.new_cache()
+        cache = self.lm.module_cache()
         for i in range(self.layers):  # the first update of a layer stores the past as it is
             cache.update(past[2 * i], past[2 * i + 1], i)
         out = self.model(
@@ -97,11 +98,12 @@ class _FlatCache(torch.nn.Module):
 
 @contextlib.contextmanager
 def _eager_attention(lm: CausalLM) -> Iterator[None]:
-    """Export attention as MatMul + Softmax; put the model's own implementation back after."""
+    """Export attention as MatMul + Softmax and plain linears; put the model's own back after."""
     before = lm.model.config._attn_implementation
     lm.model.set_attn_implementation("eager")
     try:
-        yield
+        with unpacked(lm.model):  # oneDNN's prepacked ops do not export: plain linears, same weights
+            yield
     finally:
         lm.model.set_attn_implementation(before)
 

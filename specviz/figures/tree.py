@@ -13,7 +13,18 @@ from typing import Any
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from specviz.figures.palette import CHOSEN_MARKER, COLORS, FONT, LABELS, LAYOUT, P_COLOR, SERIES, SYMBOLS, Kind
+from specviz.figures.palette import (
+    BASELINE_LINE,
+    CHOSEN_MARKER,
+    COLORS,
+    FONT,
+    LABELS,
+    LAYOUT,
+    P_COLOR,
+    SERIES,
+    SYMBOLS,
+    Kind,
+)
 from specviz.figures.spec import Spec, to_figure
 from specviz.figures.text import esc, visible
 from specviz.trace import Step, Trace, TreeNode
@@ -373,7 +384,8 @@ def sizing_figure(auto: dict[str, Any]) -> go.Figure:
     """`--tree auto`'s measurements (meta.tree.auto): left, what one evaluation pass over k positions
     costs on this machine; right, the expected tokens per second of each node budget N (the measured
     acceptance of its first N nodes over the predicted step time), the chosen one marked with the
-    palette's chosen-setting triangle."""
+    palette's chosen-setting triangle, and the evaluation model alone's timed speed dashed (where the
+    sizing timed it: meta.tree.auto.alone_ms); a budget above that line is expected to win."""
     costs = sorted((int(k), float(v)) for k, v in (auto.get("costs_ms") or {}).items())
     cands = auto.get("candidates") or []
     chosen = str(auto.get("chosen", ""))
@@ -429,6 +441,15 @@ def sizing_figure(auto: dict[str, Any]) -> go.Figure:
                     name=f"chosen: {esc(chosen, 30)}",
                     hoverinfo="skip",
                 ),
+                row=1,
+                col=2,
+            )
+        if alone := float(auto.get("alone_ms") or 0.0):  # timed decoding alone (older traces: not recorded)
+            fig.add_hline(
+                y=1e3 / alone,
+                line=BASELINE_LINE,
+                annotation_text=f"evaluation model alone ({1e3 / alone:.1f} tok/s, timed)",
+                annotation_position="bottom right",
                 row=1,
                 col=2,
             )

@@ -131,6 +131,8 @@ class CausalLM:
     weights: str = "full"
     # the draft's passes without transformers' per-call work (models.lean); None: transformers' forward
     lean: LeanLlama | None = None
+    # a float32 target's output layer: prepack.pack_output's timings and whether it packed; None: not tried
+    output_pack: dict[str, float] | None = None
 
     def exact_rows(self) -> bool:
         """In fast numerics, make every pass compute each position as a one-token pass would: attention
@@ -162,7 +164,12 @@ class CausalLM:
             **({"row_limit": self.rows} if self.rows else {}),
             **({"weights": "prepacked (oneDNN)"} if self.prepacked else {}),
             **({"weights": lowbit.WORDS[self.weights]} if self.weights != "full" else {}),
+            **({"output_layer": "prepacked for oneDNN (measured faster here)"} if self._output_packed else {}),
         }
+
+    @property
+    def _output_packed(self) -> bool:
+        return bool(self.output_pack and self.output_pack.get("packed"))
 
     @property
     def dtype(self) -> torch.dtype:
@@ -182,7 +189,12 @@ class CausalLM:
         return [int(e) for e in (eos if isinstance(eos, list) else [eos])]
 
     def new_cache(self) -> DynamicCache | LeanCache:
-        return self.lean.new_cache() if self.lean else DynamicCache(config=self.model.config)
+        """An empty cache for this model's passes (forward, forward_tree, rollback, keep)."""
+        return self.lean.new_cache() if self.lean else self.module_cache()
+
+    def module_cache(self) -> DynamicCache:
+        """transformers' own cache, for code that calls self.model directly (the ONNX export), lean or not."""
+        return DynamicCache(config=self.model.config)
 
     @functools.cached_property
     def padding_from(self) -> int | None:
@@ -439,6 +451,8 @@ def load_model(
         lm.weights = weights
     elif dev.type == "cpu" and dt == torch.bfloat16 and prepack.available():
         lm.prepacked = prepack.prepack(lm.model) > 0  # the same numbers as bf16's own linear, one row faster
+    elif dev.type == "cpu" and dt == torch.float32 and role == "target":
+        lm.output_pack = prepack.pack_output(lm.model)  # wide verification passes: see prepack's docstring
     if role == "draft" and LeanLlama.eligible(lm.model):
         lm.lean = LeanLlama(lm.model)  # the draft's numerics never decide the output: its own pass is fine
     # the evaluation model's numerics decide the output: in fast numerics it computes each row as alone

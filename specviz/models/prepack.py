@@ -1,4 +1,5 @@
-"""bf16 linear layers with their weights reordered once for oneDNN, on a CPU.
+"""Linear layers with their weights reordered once for oneDNN, on a CPU: every bf16 linear, and a
+float32 model's output layer where this machine measures it faster.
 
 torch's bf16 linear on a CPU reorders its weight into oneDNN's blocked layout on every call; for a
 one-row pass (the evaluation model alone, the draft) that reorder costs more than the matmul, which is
@@ -7,17 +8,25 @@ why bf16 lost to fp32 on one row on a CPU with bf16 units. Reordered once
 the same numbers — bit-identical to the unpacked bf16 linear (scripts/prepack.py checks it) — and
 one row gets cheaper than fp32 (docs/BENCHMARKS.md, 2026-12-06). Used only where `available()`.
 
+float32 output layer (576 → 49,152 for the embedded target, a fifth of its weights): torch's own
+float32 linear (MKL) takes 2-3.5x as long on 4-9 rows as on one, which is most of what makes a wide
+verification pass dear in float32; oneDNN's kernel with the weight reordered once for a few rows took
+about the same on one row and ~1.2x on nine (docs/BENCHMARKS.md, 2026-12-07). `pack_output` measures
+both on the model's own layer at load and keeps oneDNN only where it was faster.
+
 Imports: torch only.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import time
+from collections.abc import Callable, Iterator
 
 import torch
 from torch import nn
 
-__all__ = ["PackedLinear", "available", "packed", "prepack"]
+__all__ = ["PackedLinear", "available", "pack_output", "packed", "prepack", "unpacked"]
 
 
 def available() -> bool:
@@ -34,9 +43,12 @@ def available() -> bool:
         return False
 
 
-def packed(weight: torch.Tensor, bias: torch.Tensor | None = None) -> Callable[[torch.Tensor], torch.Tensor]:
-    """x [..., in] → x @ weight.T (+ bias) [..., out] with `weight` [out, in] (bf16) reordered once."""
-    w = torch.ops.mkldnn._reorder_linear_weight(weight.detach(), batch_size=1)  # a hint: decode passes are one row
+def packed(
+    weight: torch.Tensor, bias: torch.Tensor | None = None, batch_size: int = 1
+) -> Callable[[torch.Tensor], torch.Tensor]:
+    """x [..., in] → x @ weight.T (+ bias) [..., out] with `weight` [out, in] (bf16 or float32) reordered
+    once; batch_size is oneDNN's hint for the rows a call will have (decode passes: one)."""
+    w = torch.ops.mkldnn._reorder_linear_weight(weight.detach(), batch_size=batch_size)
     return lambda x: torch.ops.mkldnn._linear_pointwise(x, w, bias, "none", [], "")
 
 
@@ -44,11 +56,11 @@ class PackedLinear(nn.Module):
     """An nn.Linear (bf16, CPU) computing with its weight prepacked. `weight` and `bias` stay as they
     were (the feature draft reads the output layer's rows; state_dict and tying still see them)."""
 
-    def __init__(self, linear: nn.Linear) -> None:
+    def __init__(self, linear: nn.Linear, batch_size: int = 1) -> None:
         super().__init__()
         self.in_features, self.out_features = linear.in_features, linear.out_features
         self.weight, self.bias = linear.weight, linear.bias
-        self._run = packed(linear.weight, None if linear.bias is None else linear.bias.detach())
+        self._run = packed(linear.weight, None if linear.bias is None else linear.bias.detach(), batch_size)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self._run(x)
@@ -63,3 +75,56 @@ def prepack(model: nn.Module) -> int:
                 setattr(module, name, PackedLinear(child))
                 n += 1
     return n
+
+
+OUTPUT_BATCH = 8  # oneDNN's hint for the float32 output layer: verification passes score a few rows
+
+
+def pack_output(model: nn.Module, reps: int = 5) -> dict[str, float] | None:
+    """Give a float32 model (CPU) a prepacked output layer if this machine computes it faster that way.
+
+    Times torch's linear against the prepacked one on the layer's own weight, on 1 and 8 rows, in turns
+    (the fastest of `reps`); packs when oneDNN is clearly faster on eight rows (a verification pass) and at
+    most a little slower on one (the model alone's pass: the layer is a fifth of a pass there). Returns the timings (ms) and the decision as meta, or None where nothing applies."""
+    head = model.get_output_embeddings()
+    if not (type(head) is nn.Linear and head.weight.dtype == torch.float32 and head.weight.device.type == "cpu"):
+        return None
+    if not (torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_reorder_linear_weight")):
+        return None
+    candidate = PackedLinear(head, OUTPUT_BATCH)
+    times: dict[str, list[float]] = {}
+    with torch.inference_mode():
+        xs = {rows: torch.randn(rows, head.in_features) for rows in (1, OUTPUT_BATCH)}
+        for round_ in range(reps + 1):  # the first round warms both up
+            for name, f in (("torch", head), ("onednn", candidate)):
+                for rows, x in xs.items():
+                    t0 = time.perf_counter()
+                    f(x)
+                    if round_:
+                        times.setdefault(f"{name}_{rows}", []).append((time.perf_counter() - t0) * 1e3)
+    best = {k: min(v) for k, v in times.items()}
+    one, eight = best["onednn_1"] / best["torch_1"], best[f"onednn_{OUTPUT_BATCH}"] / best[f"torch_{OUTPUT_BATCH}"]
+    # a verification pass scores several rows: a clear gain there outweighs a small loss on one row
+    keep = one <= 1.15 and eight < 0.9
+    if keep:
+        model.set_output_embeddings(candidate)
+    return {**{k: round(v, 3) for k, v in best.items()}, "packed": keep}
+
+
+@contextlib.contextmanager
+def unpacked(model: nn.Module) -> Iterator[None]:
+    """Plain nn.Linear layers in place of PackedLinear ones (same weights) for the block: exporters
+    (ONNX) cannot trace oneDNN's prepacked ops."""
+    swapped: list[tuple[nn.Module, str, PackedLinear]] = []
+    for module in list(model.modules()):
+        for name, child in list(module.named_children()):
+            if isinstance(child, PackedLinear):
+                plain = nn.Linear(child.in_features, child.out_features, bias=child.bias is not None)
+                plain.weight, plain.bias = child.weight, child.bias
+                setattr(module, name, plain)
+                swapped.append((module, name, child))
+    try:
+        yield
+    finally:
+        for module, name, child in swapped:
+            setattr(module, name, child)

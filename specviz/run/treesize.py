@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from specviz.core.decoder import DecodeConfig, speculative_decode
+from specviz.core.decoder import DecodeConfig, speculative_decode, target_decode
 from specviz.core.drafting import Drafter
 from specviz.core.rules import make_rule
 from specviz.core.theory import GOALS, alpha_needed, interpolate_cost, needed_text, step_cost_ms
@@ -37,6 +37,7 @@ __all__ = [
     "CALIBRATION_PROMPTS",
     "SIZES",
     "Sizing",
+    "alone_token_ms",
     "as_run",
     "choose",
     "cost_curve",
@@ -92,6 +93,7 @@ class Sizing:
     overhead_ms: float = 0.0  # per step, whatever its size
     calibration_steps: int = 0
     overhead_ms_per_node: float = 0.0  # and per drafted node
+    alone_ms: float = 0.0  # a token of the evaluation model alone, timed as decoded (0: not timed)
 
     def meta(self) -> dict[str, Any]:
         """meta.tree.auto: the cost curve, the candidates and the choice."""
@@ -101,6 +103,7 @@ class Sizing:
             "overhead_ms": round(self.overhead_ms, 2),
             "overhead_ms_per_node": round(self.overhead_ms_per_node, 3),
             "calibration_steps": self.calibration_steps,
+            **({"alone_ms": round(self.alone_ms, 2)} if self.alone_ms else {}),
             "candidates": [{k: round(v, 3) for k, v in c.items()} for c in self.candidates],
             "chosen": self.shape.text,
             "alpha_needed": self.alpha_needed(),
@@ -116,6 +119,7 @@ class Sizing:
                 self.overhead_ms,
                 goal,
                 overhead_ms_per_node=self.overhead_ms_per_node,
+                alone_ms=self.alone_ms or None,
             )
             out[f"{goal:g}"] = None if need is None else {"alpha": round(need[0], 3), "gamma": need[1]}
         return out
@@ -171,6 +175,7 @@ def size_tree(target: CausalLM, drafter: Drafter, tokens: int = 32) -> Sizing:
     About 20 to 40 seconds on a 2-core CPU for the embedded pair."""
     prompts = [target.encode(p) for p in CALIBRATION_PROMPTS]
     costs = cost_curve(target, prompts[0])
+    alone = alone_token_ms(target, prompts[0])
     steps: dict[int, list[dict[str, Any]]] = {}
     levels = draft_ms = 0.0
     overheads: list[tuple[int, float]] = []  # (nodes, ms beyond the target pass)
@@ -190,7 +195,23 @@ def size_tree(target: CausalLM, drafter: Drafter, tokens: int = 32) -> Sizing:
     per_level = draft_ms / max(levels, 1)
     overhead, per_node = _fit_overhead(overheads)
     shape, rows = choose(costs, steps, per_level, overhead, overhead_ms_per_node=per_node)
-    return Sizing(shape, costs, rows, per_level, overhead, sum(len(v) for v in steps.values()), per_node)
+    return Sizing(shape, costs, rows, per_level, overhead, sum(len(v) for v in steps.values()), per_node, alone)
+
+
+def alone_token_ms(target: CausalLM, ids: list[int], tokens: int = 16) -> float:
+    """The median milliseconds of a token of the evaluation model alone decoding `ids` (greedy), the
+    prefill left out. A step's fitted overhead holds whatever a real step adds to the cost curve's
+    fastest pass (its loop, the rule, the cache, a typical rather than the fastest pass); the model
+    alone pays the like per token, so the break-even α compares like with like (without it, a run at
+    α 0.45 measured 1.2x while the sizing said a chain needed α 0.56 to break even)."""
+    times: list[float] = []
+    t0 = time.perf_counter()
+    for _ in target_decode(target, ids, Sampling(0), tokens):
+        target.sync()
+        t = time.perf_counter()
+        times.append((t - t0) * 1e3)
+        t0 = t
+    return statistics.median(times[1:]) if len(times) > 1 else 0.0  # 0: not timed (it stopped at once)
 
 
 def _fit_overhead(points: list[tuple[int, float]]) -> tuple[float, float]:

@@ -191,6 +191,14 @@ def test_costs_raise_the_needed_alpha():
     assert theory.alpha_needed(FLAT, 0.0, 0.0, 1.5, overhead_ms_per_node=5.0)[0] > cheap
 
 
+def test_the_model_alone_timed_with_its_own_overhead_lowers_the_needed_alpha():
+    # a step's overhead counted, the model alone's not: biased against speculation
+    bare = theory.alpha_needed(FLAT, 5.0, 20.0, 1.0)[0]
+    fair = theory.alpha_needed(FLAT, 5.0, 20.0, 1.0, alone_ms=120.0)[0]
+    assert fair < bare
+    assert theory.alpha_needed(FLAT, 5.0, 20.0, 1.0, alone_ms=None)[0] == bare
+
+
 def test_a_goal_no_draft_reaches_is_none():
     linear = {1: 100.0, 2: 200.0, 16: 1600.0}  # a pass over k positions costs k passes: no gain at all
     assert theory.alpha_needed(linear, 0.0, 0.0, 1.5) is None

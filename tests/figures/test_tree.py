@@ -90,6 +90,9 @@ def test_sizing_figure_marks_the_choice():
     assert len(chosen) == 1 and chosen[0].x == (8,)  # the chosen-setting triangle: the ★ is the bonus token's
     assert not any(t.marker is not None and t.marker.symbol == "star" for t in fig.data)
     assert ftree.sizing_figure({}).data == ()
+    assert not fig.layout.shapes  # the model alone was not timed (older traces)
+    timed = ftree.sizing_figure({**auto, "alone_ms": 80.0})
+    assert timed.layout.shapes[0].y0 == 12.5 and "12.5 tok/s" in timed.layout.annotations[-1].text
 
 
 def test_the_step_words_say_a_tree_was_drafted(tree_trace):

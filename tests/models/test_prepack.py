@@ -38,3 +38,27 @@ def test_a_prepacked_model_gives_the_same_logits(target):
         assert prepack.prepack(model) > 0
         after = model(input_ids=ids).logits
     assert torch.equal(before, after)
+
+
+def test_a_float32_output_layer_packs_only_where_measured_faster(target, monkeypatch):
+    import copy
+
+    model = copy.deepcopy(target.model).eval()
+    head = model.get_output_embeddings()
+    ids = torch.tensor([[1, 3, 4, 5, 6, 3, 7]])
+    with torch.inference_mode():
+        before = model(input_ids=ids).logits
+        meta = prepack.pack_output(model, reps=2)
+        after = model(input_ids=ids).logits
+    assert meta is not None and {"torch_1", "onednn_8"} <= set(meta)
+    assert isinstance(model.get_output_embeddings(), prepack.PackedLinear) == meta["packed"]
+    assert model.get_output_embeddings().weight is head.weight  # tied readers still see the same rows
+    torch.testing.assert_close(after, before, atol=1e-5, rtol=1e-5)
+    assert prepack.pack_output(model.to(torch.bfloat16)) is None  # float32 only (bf16 linears: prepack())
+
+
+def test_unpacked_gives_plain_linears_for_the_block_and_puts_them_back():
+    model = nn.Sequential(prepack.PackedLinear(nn.Linear(8, 8).to(torch.bfloat16)))
+    with prepack.unpacked(model):
+        assert type(model[0]) is nn.Linear
+    assert isinstance(model[0], prepack.PackedLinear)

@@ -43,3 +43,13 @@ def test_a_one_draft_chain_is_a_candidate():
     from specviz.run.treesize import CANDIDATES
 
     assert CANDIDATES[1][0] == 1
+
+
+def test_a_whole_sizing_times_the_model_alone_too(target, draft_lm):
+    from specviz.drafters.model import ModelDrafter
+    from specviz.run.treesize import size_tree
+
+    sizing = size_tree(target, ModelDrafter(draft_lm, target.vocab_size), tokens=8)
+    meta = sizing.meta()
+    assert sizing.alone_ms > 0 and meta["alone_ms"] == round(sizing.alone_ms, 2)
+    assert meta["chosen"] == sizing.shape.text and set(meta["alpha_needed"]) == {"1", "1.5", "2"}
