@@ -15,6 +15,7 @@ An experiment, not a feature: the numbers say whether prepacking belongs in the 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
 import subprocess
@@ -27,22 +28,9 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
 
-from specviz.models.prepack import PackedLinear, prepack
+from specviz.models.prepack import PackedLinear, prepack, unpacked
 
 SHAPES = ((576, 1536), (1536, 576), (576, 49152))
-
-
-def unpack(model: nn.Module) -> int:
-    """Undo what load_model did on a CPU with fast bf16: every PackedLinear back to a plain nn.Linear."""
-    n = 0
-    for mod in list(model.modules()):
-        for name, child in list(mod.named_children()):
-            if isinstance(child, PackedLinear):
-                lin = nn.Linear(child.in_features, child.out_features, bias=child.bias is not None)
-                lin.weight, lin.bias = child.weight, child.bias
-                setattr(mod, name, lin)
-                n += 1
-    return n
 
 
 def _us(f, x: torch.Tensor, n: int = 300) -> float:
@@ -85,9 +73,13 @@ def end_to_end(mode: str) -> dict[str, float]:
     from specviz.run.record import Recording
 
     target, draft = load_pair("default", "default", "cpu", "float32" if mode == "fp32" else "bfloat16")
-    # load_model prepacks bf16 where it pays (models.prepack): unpack for the plain-bf16 set-up
+    # load_model prepacks bf16 where it pays (models.prepack): plain linears for the other set-ups
+    held = contextlib.ExitStack()  # held for the whole run: this process measures one set-up
     for lm in (target, draft):
-        (prepack if mode == "bf16-packed" else unpack)(lm.model)
+        if mode == "bf16-packed":
+            prepack(lm.model)
+        else:
+            held.enter_context(unpacked(lm.model))
     root = Path(__file__).resolve().parent.parent
     prompts = [ln for ln in (root / "assets" / "prompts" / "eval.txt").read_text().splitlines() if ln.strip()][:3]
     res: dict[str, float] = {}
