@@ -3,7 +3,8 @@
     .venv/bin/python scripts/pass_cost.py [--positions 1,2,5,9,17,33] [--reps 15] [--json-out FILE]
         [--llamacpp] [--lowbit]
 
-Three set-ups of the embedded target in one process (four with `--llamacpp`: llama.cpp on the same GGUF,
+Three set-ups of the embedded target in one process (plus float32 with torch's own output layer where
+load_model prepacked it, models.prepack.pack_output; plus llama.cpp with `--llamacpp`: llama.cpp on the same GGUF,
 computing with its 4-bit blocks, a logits row kept per position as verification needs): float32 (exact), bfloat16 with transformers'
 fused attention (fast, may part at near-ties), and bfloat16 computing each row as a one-token pass
 (fast and identical: what `--dtype auto` loads on a CPU with bf16 units); with `--lowbit`, that
@@ -16,6 +17,7 @@ verification is nearly free (the textbook's assumption).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
 import sys
@@ -29,8 +31,10 @@ from specviz.models import lowbit
 from specviz.models.llamacpp import load_llamacpp
 from specviz.models.lm import load_model
 from specviz.models.numerics import cpu_model, cpu_name
+from specviz.models.prepack import unpacked
 
 LLAMACPP = "llama.cpp Q4_1 4-bit"
+UNPACKED = "float32, torch's own output layer"
 
 
 def main() -> None:
@@ -51,10 +55,17 @@ def main() -> None:
     )
     args = ap.parse_args()
     ks = [int(k) for k in args.positions.split(",")]
+    held = contextlib.ExitStack()  # set-ups held as measured for the whole run
     fused = load_model("default", "cpu", "bfloat16")
     fused.rows = None
     fused.model.set_attn_implementation("sdpa")
-    setups = {"float32": load_model("default", "cpu", "float32"), "bfloat16 fused": fused}
+    fp32 = load_model("default", "cpu", "float32")
+    setups = {"float32": fp32}
+    if fp32.output_pack and fp32.output_pack["packed"]:  # what float32 cost before (models.prepack.pack_output)
+        plain = load_model("default", "cpu", "float32")
+        held.enter_context(unpacked(plain.model))
+        setups[UNPACKED] = plain
+    setups["bfloat16 fused"] = fused
     setups["bfloat16 one-token rows"] = load_model("default", "cpu", "bfloat16")
     if args.lowbit:
         for bits in (8, 4):

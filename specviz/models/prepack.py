@@ -11,7 +11,7 @@ one row gets cheaper than fp32 (docs/BENCHMARKS.md, 2026-12-06). Used only where
 float32 output layer (576 → 49,152 for the embedded target, a fifth of its weights): torch's own
 float32 linear (MKL) takes 2-3.5x as long on 4-9 rows as on one, which is most of what makes a wide
 verification pass dear in float32; oneDNN's kernel with the weight reordered once for a few rows took
-about the same on one row and ~1.2x on nine (docs/BENCHMARKS.md, 2026-12-07). `pack_output` measures
+about the same on one row and ~1.4x on nine (docs/BENCHMARKS.md, 2026-12-06 night). `pack_output` measures
 both on the model's own layer at load and keeps oneDNN only where it was faster.
 
 Imports: torch only.

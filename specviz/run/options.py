@@ -90,8 +90,8 @@ def add_tree_argument(p: argparse.ArgumentParser) -> None:
         "--tree",
         type=tree_shape,
         default="chain",
-        help="chain (gamma drafts in a row, the default); auto (a dynamic tree sized to this machine's measured "
-        "costs); branching per depth like 3,2,1,1; or dynamic:N[:D[:K]] (EAGLE-2: N nodes, depth D, K children)",
+        help="chain (gamma drafts in a row, the default); auto (a dynamic tree or a chain, sized to this machine's "
+        "measured costs); branching per depth like 3,2,1,1; or dynamic:N[:D[:K]] (EAGLE-2: N nodes, depth D, K children)",
     )
 
 

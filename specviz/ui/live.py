@@ -206,7 +206,7 @@ def tree_choice_words(text: str) -> str:
     if shape.kind == "chain":
         return "chain of γ drafts"
     if shape.kind == "auto":
-        return "tree sized to this machine"
+        return "sized to this machine (a tree or a chain)"
     if shape.kind == "static":
         return f"tree {'·'.join(map(str, shape.branching))} ({shape.size} nodes)"
     return f"dynamic tree, {shape.nodes} nodes (EAGLE-2)"
