@@ -138,6 +138,7 @@ PINNED = {
     "specviz.export.ortref": ["Emitted", "OrtLM", "encode", "greedy", "greedy_margins", "manifest"],
     "specviz.models.prepack": ["PackedLinear", "available", "pack_output", "packed", "prepack", "unpacked"],
     "specviz.models.lean": ["LeanCache", "LeanLlama", "rms_norm", "rope", "rope_table"],
+    "specviz.models.rows": ["ROWS_ATTENTION", "rows_attention"],
     "specviz.models.lm": [
         "CausalLM",
         "load_model",
@@ -340,7 +341,7 @@ def test_every_folder_has_a_layer_and_says_what_it_may_import():
 def test_layers_import_only_downward():
     """Every import (module level, in functions, under TYPE_CHECKING) goes to the same folder or one the
     folder may import (LAYERS); only specviz/ui imports streamlit; transformers is imported by the model
-    layer (models/lm.py, models/gguf.py) and, for what it alone offers, by run/bench.py (HF assisted generation, the peer)
+    layer (models/lm.py, models/rows.py, models/gguf.py) and, for what it alone offers, by run/bench.py (HF assisted generation, the peer)
     and train/draft.py (building a Llama)."""
     root = Path(__file__).resolve().parent.parent / "specviz"
     found: dict[str, set[str]] = {"streamlit": set(), "transformers": set()}
@@ -354,9 +355,13 @@ def test_layers_import_only_downward():
                 if top in found:
                     found[top].add(str(p.relative_to(root)))
     assert all(f.startswith("ui/") for f in found["streamlit"]), found["streamlit"]
-    assert found["transformers"] <= {"models/lm.py", "models/gguf.py", "run/bench.py", "train/draft.py"}, found[
-        "transformers"
-    ]
+    assert found["transformers"] <= {
+        "models/lm.py",
+        "models/rows.py",
+        "models/gguf.py",
+        "run/bench.py",
+        "train/draft.py",
+    }, found["transformers"]
     upward = sorted(
         f"{m} → {t}"
         for m, targets in _import_graph().items()

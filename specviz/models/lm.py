@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from transformers import AttentionInterface, AutoModelForCausalLM, AutoTokenizer, DynamicCache, PreTrainedTokenizerBase
+from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache, PreTrainedTokenizerBase
 from transformers.convert_slow_tokenizer import bytes_to_unicode
 
 from specviz.models import lowbit, numerics, prepack
@@ -28,6 +28,7 @@ from specviz.models.presets import (
     DRAFT_DIR,
     ModelLoadError,
 )
+from specviz.models.rows import ROWS_ATTENTION, rows_attention
 from specviz.models.vocab import TokenMap
 from specviz.trace import byte_label
 
@@ -66,49 +67,6 @@ def pick_numerics(device: torch.device, dtype: str = "auto") -> NumericsChoice:
         return numerics.choose(device, dtype)
     except ValueError as exc:
         raise ModelLoadError(str(exc)) from exc
-
-
-ROWS_ATTENTION = "specviz_rows"
-
-
-def rows_attention(
-    module: torch.nn.Module,
-    query: torch.Tensor,
-    key: torch.Tensor,
-    value: torch.Tensor,
-    attention_mask: torch.Tensor | None,
-    scaling: float | None = None,
-    **_: object,
-) -> tuple[torch.Tensor, None]:
-    """Attention that computes each query row exactly as a one-token pass computes it.
-
-    query [B, H, T, D], key/value [B, H_kv, S, D] (S = past + T); attention_mask None (causal: row i
-    sees the first S - T + i + 1 keys) or a 4D mask [B, 1, T, S] (a draft tree's: bool or additive).
-    Each row attends over only the keys it may see, gathered in order, with the call a decode step
-    makes (one query, no mask), so a verification pass over a chain or a tree gives every position
-    the bits the evaluation model alone would: fused SDPA kernels round differently for T > 1.
-    Returns ([B, T, H, D], None) as transformers' attention functions do."""
-    t, s = query.shape[2], key.shape[2]
-    gqa = key.shape[1] != query.shape[1]
-    rows = []
-    for i in range(t):
-        if attention_mask is None:
-            k, v = key[:, :, : s - t + i + 1], value[:, :, : s - t + i + 1]
-        else:
-            row = attention_mask[0, 0, i, :s]
-            seen = row if row.dtype == torch.bool else row > torch.finfo(row.dtype).min / 2
-            idx = seen.nonzero().squeeze(-1)
-            k, v = key.index_select(2, idx), value.index_select(2, idx)
-        rows.append(
-            torch.nn.functional.scaled_dot_product_attention(
-                query[:, :, i : i + 1], k, v, scale=scaling, enable_gqa=gqa
-            )
-        )
-    out = rows[0] if t == 1 else torch.cat(rows, dim=2)
-    return out.transpose(1, 2).contiguous(), None
-
-
-AttentionInterface.register(ROWS_ATTENTION, rows_attention)
 
 
 @dataclass

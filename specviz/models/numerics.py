@@ -6,7 +6,7 @@ Two numerics, named for students:
 - *fast*: the machine's fast dtype (bfloat16 on a GPU or on a CPU with bf16 units). The
   evaluation model then computes every position of a pass the way a one-token pass computes it
   (`row_limit`: passes split into row-invariant pieces, attention one query row at a time, see
-  models.rows_attention), so greedy output is still identical where the probe finds the matmuls
+  models.rows.rows_attention), so greedy output is still identical where the probe finds the matmuls
   row-invariant; where it is not, outputs may part, and only at a near-tie the trace proves
   (specviz.trace.parting).
 

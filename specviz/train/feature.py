@@ -83,7 +83,7 @@ def extract(target: Any, rows: list[Row], batch: int = 16, with_greedy: bool = F
     rows.sort(key=lambda r: len(r[0]))  # similar lengths together: little padding
     model = target.model
     head_w = model.get_output_embeddings().weight
-    # fast numerics attend one query row at a time (models.lm.rows_attention): exact, but ~10x slower over
+    # fast numerics attend one query row at a time (models.rows.rows_attention): exact, but ~10x slower over
     # whole answers; the head learns nothing from the last bits, so extraction uses the fused kernel
     attn = model.config._attn_implementation
     if attn != "sdpa":
