@@ -11,7 +11,8 @@ Only the draft uses it: the draft's numerics never decide the output (the rule s
 whatever this pass computed), while the evaluation model keeps transformers' own forward, which the
 exactness tests compare with `generate()`.
 
-Shapes: a pass appends T new positions to a cache holding `n`; logits [T, V] float32, hidden [T, d].
+Shapes: a pass appends T new positions to a cache holding `n`; logits [T, V] in the model's dtype (CausalLM
+makes them float32), hidden [T, d].
 """
 
 from __future__ import annotations
@@ -73,11 +74,12 @@ class LeanCache:
         """Keep the first `keep` positions (the rest is overwritten by the next pass)."""
         self.n = min(self.n, keep)
 
+    @torch.inference_mode()  # the tensors were made in inference mode: updating them outside it fails
     def gather(self, positions: list[int]) -> None:
         """Keep only the positions listed, in that order (a tree pass's context and accepted path)."""
         index = torch.tensor(positions, dtype=torch.long, device=self.k.device)
         m = len(positions)
-        self.k[:, :, :m] = self.k.index_select(2, index)
+        self.k[:, :, :m] = self.k.index_select(2, index)  # index_select copies before the write
         self.v[:, :, :m] = self.v.index_select(2, index)
         self.n = m
 
@@ -96,10 +98,11 @@ class LeanLlama:
         self.kv_heads = int(getattr(cfg, "num_key_value_heads", None) or self.heads)
         self.head_dim = int(getattr(cfg, "head_dim", None) or cfg.hidden_size // self.heads)
         self.eps = float(cfg.rms_norm_eps)
+        self.theta = _theta(cfg)
         w = model.model.embed_tokens.weight
-        self.cos, self.sin = rope_table(self.head_dim, _theta(cfg), int(cfg.max_position_embeddings), w.device)
+        self.cos, self.sin = rope_table(self.head_dim, self.theta, int(cfg.max_position_embeddings), w.device)
         # on a small model each op costs ~10 µs of dispatch whatever its size: q, k, v as one matmul
-        # and gate, up as one (copies of the weights, a few MB for a draft) where they are plain linears
+        # and gate, up as one where they are plain linears (their weights become views of the fused one)
         self.qkv = [_fused(ly.self_attn.q_proj, ly.self_attn.k_proj, ly.self_attn.v_proj) for ly in self.layers]
         self.gate_up = [_fused(ly.mlp.gate_proj, ly.mlp.up_proj) for ly in self.layers]
 
@@ -135,6 +138,9 @@ class LeanLlama:
         t, n = len(input_ids), cache.n
         dev = cache.k.device
         cache.ensure(t)
+        last_pos = n + t if positions is None else max(positions) + 1
+        if last_pos > len(self.cos):  # past max_position_embeddings: transformers goes on, and so do we
+            self.cos, self.sin = rope_table(self.head_dim, self.theta, 2 * last_pos, dev)
         if positions is None:  # a chain: consecutive positions, a view of the table
             cos, sin = self.cos[n : n + t], self.sin[n : n + t]
         else:
@@ -173,10 +179,17 @@ class LeanLlama:
 
 
 def _fused(*linears: nn.Module) -> torch.Tensor | None:
-    """The weights of plain bias-free linears stacked [sum(out), in], or None (prepacked, low-bit, biased)."""
+    """The weights of plain bias-free linears stacked [sum(out), in], or None (prepacked, low-bit, biased).
+    Each linear's weight becomes a view of the stacked tensor: no second copy, and one set of numbers."""
     if not all(type(m) is nn.Linear and m.bias is None for m in linears):
         return None
-    return torch.cat([m.weight for m in linears]).detach()
+    fused = torch.cat([m.weight.detach() for m in linears])
+    start = 0
+    for m in linears:
+        rows = m.weight.shape[0]
+        m.weight = nn.Parameter(fused[start : start + rows], requires_grad=m.weight.requires_grad)
+        start += rows
+    return fused
 
 
 def _theta(cfg: object) -> float:

@@ -128,24 +128,24 @@ class LiveSettings:
         return TreeShape.parse(self.tree)
 
 
-SIZINGS: dict[tuple[str, str], tuple[Any, dict[str, Any]]] = {}  # (target, draft) → (sized cfg, meta.tree), per process
+SIZINGS: dict[tuple[str, str], tuple[Any, dict[str, Any]]] = {}  # (target, draft) → (chosen shape, meta), per process
 
 
 def sized_config(s: LiveSettings, target: CausalLM, drafter: Any) -> tuple[DecodeConfig, dict[str, Any]]:
     """The run's configuration with `auto` resolved: the tree is sized to this machine once per pair
     and server process (about half a minute on a small CPU, specviz.run.treesize), then reused. Returns (cfg, extra meta)."""
-    import dataclasses
-
-    from specviz.run.treesize import resolve_tree
+    from specviz.core.tree import TreeShape
+    from specviz.run.treesize import as_run, resolve_tree
 
     cfg, shape = s.config(), s.shape()
     if shape.kind != "auto":
         return cfg, {}
     key = (s.target, s.draft)
     if key not in SIZINGS:
-        SIZINGS[key] = resolve_tree(cfg, shape, target, drafter)
-    sized, meta = SIZINGS[key]  # a chain when one child per node won (treesize.as_run): its gamma comes too
-    return dataclasses.replace(cfg, tree=sized.tree, gamma=sized.gamma, gamma_policy=sized.gamma_policy), meta
+        _, meta = resolve_tree(cfg, shape, target, drafter)
+        SIZINGS[key] = (TreeShape.parse(meta["tree"]["auto"]["chosen"]), meta)
+    chosen, meta = SIZINGS[key]
+    return as_run(cfg, chosen), meta  # this session's settings; a chain when one child per node won
 
 
 # ---------------------------------------------------------------- the shared models

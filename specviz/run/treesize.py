@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from specviz.core.decoder import DecodeConfig, speculative_decode, target_decode
+from specviz.core.decoder import DecodeConfig, GammaPolicy, speculative_decode, target_decode
 from specviz.core.drafting import Drafter
 from specviz.core.rules import make_rule
 from specviz.core.theory import GOALS, alpha_needed, interpolate_cost, needed_text, step_cost_ms
@@ -252,7 +252,10 @@ def resolve_tree(
 def as_run(cfg: DecodeConfig, shape: TreeShape) -> DecodeConfig:
     """cfg running the chosen shape. One child per node is a chain of `nodes` drafts, and runs as one: a
     chain step rolls the cache back where a tree step builds a mask and gathers the kept positions, for
-    the same drafts and the same accepted tokens (the sizing's gamma is fixed: no adaptive policy)."""
+    the same drafts and the same accepted tokens. The sized gamma stays fixed (no adaptive schedule);
+    a confidence stop the run asked for is kept."""
     if shape.kind == "dynamic" and shape.topk == 1:
-        return dataclasses.replace(cfg, tree=TreeShape("chain"), gamma=shape.nodes, gamma_policy=None)
+        confidence = cfg.gamma_policy.confidence if cfg.gamma_policy else None
+        policy = GammaPolicy.from_options(shape.nodes, confidence=confidence)
+        return dataclasses.replace(cfg, tree=TreeShape("chain"), gamma=shape.nodes, gamma_policy=policy)
     return dataclasses.replace(cfg, tree=shape)

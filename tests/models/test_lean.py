@@ -29,9 +29,21 @@ def pair(tokenizer) -> tuple[CausalLM, CausalLM]:
 
 
 def test_eligible_only_for_plain_llamas(pair) -> None:
+    from types import SimpleNamespace
+
     hf, _ = pair
     assert LeanLlama.eligible(hf.model)
     assert not LeanLlama.eligible(torch.nn.Linear(2, 2))
+    plain = dict(model_type="llama", attention_bias=False, mlp_bias=False, hidden_act="silu", rope_parameters={})
+    assert LeanLlama.eligible(SimpleNamespace(config=SimpleNamespace(**plain)))
+    for change in (
+        {"rope_parameters": {"rope_type": "llama3"}},
+        {"attention_bias": True},
+        {"mlp_bias": True},
+        {"hidden_act": "gelu"},
+        {"model_type": "qwen2"},
+    ):
+        assert not LeanLlama.eligible(SimpleNamespace(config=SimpleNamespace(**{**plain, **change}))), change
 
 
 def test_chain_passes_match_transformers(pair) -> None:
@@ -55,13 +67,27 @@ def test_rollback_then_continue(pair) -> None:
     torch.testing.assert_close(lean.forward(b, [6, 1]), hf.forward(a, [6, 1]), **TOL)
 
 
-def test_cache_grows_past_its_capacity(pair) -> None:
+def test_cache_grows_past_its_capacity_keeping_what_it_held(pair) -> None:
     hf, lean = pair
     b = lean.lean.new_cache(capacity=4)
     a = hf.new_cache()
-    ids = [3 + i % 20 for i in range(11)]
-    torch.testing.assert_close(lean.forward(b, ids), hf.forward(a, ids), **TOL)
+    for ids in ([3, 4, 5], [6, 7, 8, 9, 10], [11, 12, 13]):  # grows twice, with positions already held
+        torch.testing.assert_close(lean.forward(b, ids), hf.forward(a, ids), **TOL)
     assert b.k.shape[2] >= 11
+    keep = [0, 1, 2, 5, 8]
+    hf.keep(a, keep)  # outside inference mode, after growth made new tensors inside it
+    lean.keep(b, keep)
+    torch.testing.assert_close(lean.forward(b, [14]), hf.forward(a, [14]), **TOL)
+
+
+def test_positions_past_the_configured_maximum_still_work(pair) -> None:
+    hf, lean = pair
+    a, b = hf.new_cache(), lean.new_cache()
+    hf.forward(a, [5, 9, 11])
+    lean.forward(b, [5, 9, 11])
+    limit = hf.model.config.max_position_embeddings
+    args = ([6, 7], [limit + 10, limit + 11], torch.ones(2, 5, dtype=torch.bool).tril(3))
+    torch.testing.assert_close(lean.forward_tree(b, *args)[0], hf.forward_tree(a, *args)[0], **TOL)
 
 
 def test_tree_pass_and_keep_match_transformers(pair) -> None:
@@ -73,9 +99,10 @@ def test_tree_pass_and_keep_match_transformers(pair) -> None:
     parents = [-1, 0, 0, 1]  # node 0 under the root, nodes 1 and 2 under node 0, node 3 under node 1
     past = len(ctx)
     args = ([6, 7, 2, 8, 4], tree_positions(parents, past, 1), tree_mask(parents, past, 1))  # the root, then the nodes
-    (la, _), (lb, hb) = hf.forward_tree(a, *args), lean.forward_tree(b, *args, features=True)
+    (la, ha), (lb, hb) = hf.forward_tree(a, *args, features=True), lean.forward_tree(b, *args, features=True)
     torch.testing.assert_close(lb, la, **TOL)
-    assert hb is not None and hb.shape == (5, hf.model.config.hidden_size)
+    assert ha is not None and hb is not None
+    torch.testing.assert_close(hb, ha, **TOL)
     keep = [0, 1, 2, 3, past, past + 1, past + 2, past + 4]  # the context, the root, nodes 0, 1 and 3
     hf.keep(a, keep)
     lean.keep(b, keep)
@@ -92,6 +119,18 @@ def test_drafting_with_the_lean_pass_proposes_what_transformers_proposes(pair, t
         outs.append((prop.token_ids, prop.q))
     assert outs[0][0] == outs[1][0]
     torch.testing.assert_close(outs[1][1], outs[0][1], **TOL)
+
+
+def test_a_lean_draft_tree_is_the_tree_transformers_drafts(pair, target) -> None:
+    hf, lean = pair
+    ids = target.encode("the cat sat on", chat=False)
+    trees = []
+    for lm in (hf, lean):
+        drafter = ModelDrafter(lm, target.vocab_size)
+        shape = TreeShape("dynamic", nodes=8, depth=3, topk=2)
+        trees.append(drafter.propose_tree(ids, shape, Sampling(0.7), torch.Generator().manual_seed(0), True, 3))
+    assert trees[0].token_ids == trees[1].token_ids and trees[0].parents == trees[1].parents
+    torch.testing.assert_close(trees[1].q, trees[0].q, **TOL)
 
 
 def test_speculative_output_with_a_lean_draft_equals_the_target_alone(target, tokenizer) -> None:

@@ -100,8 +100,12 @@ def test_a_sized_chain_brings_its_gamma(target, draft_lm, monkeypatch):
     monkeypatch.setattr(live, "SIZINGS", {})
     s = live.LiveSettings(tree="auto", target="t", draft="d", gamma=4)
     cfg, meta = live.sized_config(s, target, ModelDrafter(draft_lm, target.vocab_size))
-    assert (cfg.tree.kind, cfg.gamma) == ("chain", 2)
+    assert (cfg.tree.kind, cfg.gamma, cfg.gamma_policy) == ("chain", 2, None)
     assert meta["tree"]["kind"] == "chain" and meta["tree"]["auto"]["chosen"] == "dynamic:2:8:1"
+    # a later session's own settings are kept (sized once per pair and process)
+    later = live.LiveSettings(tree="auto", target="t", draft="d", gamma=6, confidence=0.4, temperature=0.0)
+    cfg2, _ = live.sized_config(later, target, ModelDrafter(draft_lm, target.vocab_size))
+    assert (cfg2.gamma, cfg2.gamma_policy.confidence, cfg2.sampling.temperature) == (2, 0.4, 0.0)
 
 
 def test_speed_numbers_come_from_the_runs_own_timings(target, draft_lm):

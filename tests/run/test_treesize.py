@@ -33,16 +33,24 @@ def test_one_child_per_node_runs_as_a_chain_of_that_many_drafts():
     from specviz.run.treesize import as_run
 
     cfg = DecodeConfig(gamma=4, gamma_policy=GammaPolicy())
-    chain = as_run(cfg, TreeShape("dynamic", nodes=1, depth=8, topk=1))
-    assert (chain.tree.kind, chain.gamma, chain.gamma_policy) == ("chain", 1, None)
+    one = TreeShape("dynamic", nodes=1, depth=8, topk=1)
+    chain = as_run(cfg, one)
+    assert (chain.tree.kind, chain.gamma, chain.gamma_policy) == ("chain", 1, None)  # sized: no adaptive schedule
+    stop = as_run(DecodeConfig(gamma=4, gamma_policy=GammaPolicy("constant", start=4, confidence=0.3)), one)
+    assert stop.gamma_policy is not None and (stop.gamma_policy.confidence, stop.gamma_policy.start) == (0.3, 1)
     tree = TreeShape("dynamic", nodes=16, depth=8, topk=2)
     assert as_run(cfg, tree).tree == tree and as_run(cfg, tree).gamma == 4
 
 
-def test_a_one_draft_chain_is_a_candidate():
-    from specviz.run.treesize import CANDIDATES
+def test_a_chain_of_one_draft_can_win():
+    from specviz.run.treesize import choose
 
-    assert CANDIDATES[1][0] == 1
+    chain_steps = [{"tree": {"path": [0, 1, 2], "nodes": [{"depth": d} for d in range(1, 9)]}}] * 3
+    # a second position nearly free, a third dear: one draft (2 tokens a step) beats two (3 tokens a step)
+    costs = {1: 100.0, 2: 105.0, 3: 300.0, 64: 5000.0}
+    shape, rows = choose(costs, {1: chain_steps}, draft_ms_per_level=1.0)
+    assert (shape.topk, shape.nodes) == (1, 1)
+    assert next(r for r in rows if r["nodes"] == 1)["tokens_per_step"] == 2
 
 
 def test_a_whole_sizing_times_the_model_alone_too(target, draft_lm):
