@@ -109,28 +109,20 @@ def test_tree_pass_and_keep_match_transformers(pair) -> None:
     torch.testing.assert_close(lean.forward(b, [6]), hf.forward(a, [6]), **TOL)
 
 
-def test_drafting_with_the_lean_pass_proposes_what_transformers_proposes(pair, target) -> None:
-    hf, lean = pair
+@pytest.mark.parametrize("tree", [False, True])
+def test_drafting_with_the_lean_pass_proposes_what_transformers_proposes(pair, target, tree) -> None:
     ids = target.encode("the cat sat on", chat=False)
     outs = []
-    for lm in (hf, lean):
-        drafter = ModelDrafter(lm, target.vocab_size)
-        prop = drafter.propose(ids, 4, Sampling(0), torch.Generator().manual_seed(0))
-        outs.append((prop.token_ids, prop.q))
+    for lm in pair:  # transformers' pass, then the lean one
+        drafter, gen = ModelDrafter(lm, target.vocab_size), torch.Generator().manual_seed(0)
+        if tree:
+            t = drafter.propose_tree(ids, TreeShape("dynamic", nodes=8, depth=3, topk=2), Sampling(0.7), gen, True, 3)
+            outs.append(((t.token_ids, t.parents), t.q))
+        else:
+            prop = drafter.propose(ids, 4, Sampling(0), gen)
+            outs.append((prop.token_ids, prop.q))
     assert outs[0][0] == outs[1][0]
     torch.testing.assert_close(outs[1][1], outs[0][1], **TOL)
-
-
-def test_a_lean_draft_tree_is_the_tree_transformers_drafts(pair, target) -> None:
-    hf, lean = pair
-    ids = target.encode("the cat sat on", chat=False)
-    trees = []
-    for lm in (hf, lean):
-        drafter = ModelDrafter(lm, target.vocab_size)
-        shape = TreeShape("dynamic", nodes=8, depth=3, topk=2)
-        trees.append(drafter.propose_tree(ids, shape, Sampling(0.7), torch.Generator().manual_seed(0), True, 3))
-    assert trees[0].token_ids == trees[1].token_ids and trees[0].parents == trees[1].parents
-    torch.testing.assert_close(trees[1].q, trees[0].q, **TOL)
 
 
 def test_speculative_output_with_a_lean_draft_equals_the_target_alone(target, tokenizer) -> None:
