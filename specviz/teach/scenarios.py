@@ -106,15 +106,15 @@ GLOSSARY: dict[Kind, str] = {
     "verify_cost": "expected-speedup",
 }
 
-# One evaluation pass over k new positions, ms, float32 on the benchmark CPU (context 38):
+# One evaluation pass over k new positions, ms, float32 (output layer prepacked) on the benchmark CPU (context 38):
 # docs/results/pass-cost.json, measured by scripts/pass_cost.py (docs/BENCHMARKS.md); a test keeps them equal.
 PASS_COST_MS: dict[int, float] = {
-    1: 49.160099,
-    2: 53.869747,
-    5: 78.428035,
-    9: 91.842042,
-    17: 111.158851,
-    33: 136.729897,
+    1: 49.219489,
+    2: 53.847557,
+    5: 69.617008,
+    9: 80.356495,
+    17: 99.495765,
+    33: 125.222073,
 }
 PASS_COST_SOURCE = "docs/results/pass-cost.json (float32, the benchmark CPU)"
 
