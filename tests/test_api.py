@@ -136,7 +136,16 @@ PINNED = {
         "write_bundle",
     ],
     "specviz.export.ortref": ["Emitted", "OrtLM", "encode", "greedy", "greedy_margins", "manifest"],
-    "specviz.models.prepack": ["PackedLinear", "available", "pack_output", "packed", "prepack", "unpacked"],
+    "specviz.models.prepack": [
+        "OUTPUT_BATCH",
+        "PackedLinear",
+        "available",
+        "available_fp32",
+        "pack_output",
+        "packed",
+        "prepack",
+        "unpacked",
+    ],
     "specviz.models.lean": ["LeanCache", "LeanLlama", "rms_norm", "rope", "rope_table"],
     "specviz.models.rows": ["ROWS_ATTENTION", "rows_attention"],
     "specviz.models.lm": [

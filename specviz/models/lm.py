@@ -89,8 +89,8 @@ class CausalLM:
     weights: str = "full"
     # the draft's passes without transformers' per-call work (models.lean); None: transformers' forward
     lean: LeanLlama | None = None
-    # a float32 target's output layer: prepack.pack_output's timings and whether it packed; None: not tried
-    output_pack: dict[str, float] | None = None
+    # a float32 target's output layer: prepack.pack_output's result where numerics.packs_output(); None: not tried
+    output_pack: dict[str, object] | None = None
 
     def exact_rows(self) -> bool:
         """In fast numerics, make every pass compute each position as a one-token pass would: attention
@@ -409,7 +409,7 @@ def load_model(
         lm.weights = weights
     elif dev.type == "cpu" and dt == torch.bfloat16 and prepack.available():
         lm.prepacked = prepack.prepack(lm.model) > 0  # the same numbers as bf16's own linear, one row faster
-    elif dev.type == "cpu" and dt == torch.float32 and role == "target":
+    elif dev.type == "cpu" and dt == torch.float32 and role == "target" and numerics.packs_output():
         lm.output_pack = prepack.pack_output(lm.model)  # wide verification passes: see prepack's docstring
     if role == "draft" and LeanLlama.eligible(lm.model):
         lm.lean = LeanLlama(lm.model)  # the draft's numerics never decide the output: its own pass is fine

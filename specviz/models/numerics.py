@@ -44,6 +44,8 @@ __all__ = [
     "cpu_model",
     "cpu_name",
     "mode_of",
+    "output_probe",
+    "packs_output",
     "probe",
     "row_limit",
 ]
@@ -63,7 +65,8 @@ MIN_GAIN = 1.2
 # 2: bf16 measured with prepacked weights where oneDNN offers them (models.prepack); 3: a whole model's
 # matmuls (attention projections and the output layer too: on one Xeon, prepacked bf16 won the MLP's
 # one-row matmuls but lost the small projections' and the model's one-token pass)
-PROBE_VERSION = 3
+# 4: a float32 model's output layer prepacked where output_probe says so (load_model does the same)
+PROBE_VERSION = 4
 # the shapes of a small decoder layer (SmolLM2-135M: d 576, MLP 1536), rows of a decode and a verification
 # one decoder layer of a small model (SmolLM2-135M: q, k, v, o, gate, up, down) and its output layer
 _LAYER = ((576, 576), (576, 192), (576, 192), (576, 576), (576, 1536), (576, 1536), (1536, 576))
@@ -127,12 +130,51 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def _linear(w: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+def _linear(w: torch.Tensor, output: bool = False) -> Callable[[torch.Tensor], torch.Tensor]:
     """How a model loaded in w's dtype multiplies by w here: bf16 prepacked where oneDNN offers it
-    (load_model prepacks then), else torch's linear."""
+    (load_model prepacks then), a float32 output layer prepacked where `packs_output()`, else torch's linear."""
     if w.dtype == torch.bfloat16 and prepack.available():
         return prepack.packed(w)
+    if output and w.dtype == torch.float32 and packs_output():
+        return prepack.packed(w, None, prepack.OUTPUT_BATCH)
     return lambda x: torch.nn.functional.linear(x, w)
+
+
+def output_probe(reps: int = 6) -> dict[str, object]:
+    """torch's float32 linear against oneDNN's prepacked one on a small model's output layer (576 → 49,152)
+    over 1 and prepack.OUTPUT_BATCH rows, in turns, the fastest of `reps` after a warm-up round, in ms; and
+    the decision: pack when oneDNN is clearly faster on the rows of a verification pass (< 0.9x) and at
+    most a little slower on one row (≤ 1.15x: the layer is a fifth of a one-token pass). On one Xeon:
+    15.2 → 6.5 ms on 8 rows, even on one (docs/BENCHMARKS.md, 2026-12-06 night)."""
+    gen = torch.Generator().manual_seed(0)
+    w = torch.randn(_OUTPUT[1], _OUTPUT[0], generator=gen) * 0.05
+    rows = (1, prepack.OUTPUT_BATCH)
+    xs = {r: torch.randn(r, _OUTPUT[0], generator=gen) for r in rows}
+    ms: dict[str, dict[str, float]] = {"torch": {}, "onednn": {}}
+    try:
+        ways = {"torch": lambda x: torch.nn.functional.linear(x, w), "onednn": prepack.packed(w, None, rows[-1])}
+        with torch.inference_mode():
+            for round_ in range(reps + 1):
+                for name, f in ways.items():
+                    for r in rows:
+                        t0 = time.perf_counter()
+                        f(xs[r])
+                        t = (time.perf_counter() - t0) * 1e3
+                        if round_:
+                            ms[name][str(r)] = min(ms[name].get(str(r), t), t)
+    except RuntimeError as exc:  # a oneDNN build that cannot run it: torch's own layer
+        return {"packed": False, "error": str(exc)[:200]}
+    one = ms["onednn"]["1"] / ms["torch"]["1"]
+    many = ms["onednn"][str(rows[-1])] / ms["torch"][str(rows[-1])]
+    return {"ms": ms, "packed": one <= 1.15 and many < 0.9}
+
+
+def packs_output() -> bool:
+    """Whether a float32 model's output layer computes faster prepacked for oneDNN on this CPU: measured
+    once per machine (output_probe) and cached, so every load of a server decides alike."""
+    if not prepack.available_fp32():
+        return False
+    return bool(_cached("output", output_probe).get("packed"))
 
 
 def _time_ms(dtype: torch.dtype, rows: int, reps: int = 6) -> float:
@@ -140,7 +182,7 @@ def _time_ms(dtype: torch.dtype, rows: int, reps: int = 6) -> float:
     output layer) over `rows` rows, in ms."""
     gen = torch.Generator().manual_seed(0)
     layer = [_linear((torch.randn(o, i, generator=gen) * 0.05).to(dtype)) for i, o in _LAYER]
-    out = _linear((torch.randn(_OUTPUT[1], _OUTPUT[0], generator=gen) * 0.05).to(dtype))
+    out = _linear((torch.randn(_OUTPUT[1], _OUTPUT[0], generator=gen) * 0.05).to(dtype), output=True)
     xs = {i: torch.randn(rows, i, generator=gen).to(dtype) for i in {i for i, _ in _LAYER}}
     best = float("inf")
     with torch.inference_mode():
@@ -165,21 +207,26 @@ def probe() -> dict[str, object]:
     return {"ms": out, "threads": torch.get_num_threads(), "bf16_prepacked": prepack.available()}
 
 
-def _cache_file() -> Path:
+def _cache_file(kind: str = "cpu") -> Path:
     root = os.environ.get("SPECVIZ_CACHE")
     base = Path(root) if root else Path.home() / ".cache" / "specviz"
     key = json.dumps([PROBE_VERSION, cpu_name(), cpu_model(), bf16_flags(), torch.__version__, torch.get_num_threads()])
-    return base / "numerics" / f"cpu-{hashlib.sha256(key.encode()).hexdigest()[:16]}.json"
+    return base / "numerics" / f"{kind}-{hashlib.sha256(key.encode()).hexdigest()[:16]}.json"
 
 
 def _cpu_probe() -> dict[str, object]:
-    """The cached probe for this machine, measured on first use. A damaged cache is measured again."""
-    path = _cache_file()
+    """The cached dtype probe for this machine, measured on first use. A damaged cache is measured again."""
+    return _cached("cpu", probe)
+
+
+def _cached(kind: str, measure: Callable[[], dict[str, object]]) -> dict[str, object]:
+    """measure()'s result for this machine, read from the cache or measured once and written there whole."""
+    path = _cache_file(kind)
     try:
         return json.loads(path.read_text())  # type: ignore[no-any-return]
     except (OSError, ValueError):
         pass
-    result = {"cpu": cpu_name(), "model": cpu_model(), "flags": bf16_flags(), "torch": torch.__version__, **probe()}
+    result = {"cpu": cpu_name(), "model": cpu_model(), "flags": bf16_flags(), "torch": torch.__version__, **measure()}
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".tmp{os.getpid()}")

@@ -20,13 +20,21 @@ Imports: torch only.
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import Callable, Iterator
 
 import torch
 from torch import nn
 
-__all__ = ["PackedLinear", "available", "pack_output", "packed", "prepack", "unpacked"]
+__all__ = [
+    "OUTPUT_BATCH",
+    "PackedLinear",
+    "available",
+    "available_fp32",
+    "pack_output",
+    "packed",
+    "prepack",
+    "unpacked",
+]
 
 
 def available() -> bool:
@@ -38,6 +46,19 @@ def available() -> bool:
             and hasattr(ops, "_reorder_linear_weight")
             and hasattr(ops, "_linear_pointwise")
             and ops._is_mkldnn_bf16_supported()
+        )
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def available_fp32() -> bool:
+    """Whether this torch build can run oneDNN's prepacked float32 linear (numerics.packs_output times it)."""
+    ops = torch.ops.mkldnn
+    try:
+        return bool(
+            torch.backends.mkldnn.is_available()
+            and hasattr(ops, "_reorder_linear_weight")
+            and hasattr(ops, "_linear_pointwise")
         )
     except (AttributeError, RuntimeError):
         return False
@@ -80,49 +101,27 @@ def prepack(model: nn.Module) -> int:
 OUTPUT_BATCH = 8  # oneDNN's hint for the float32 output layer: verification passes score a few rows
 
 
-def pack_output(model: nn.Module, reps: int = 5, force: bool | None = None) -> dict[str, float] | None:
-    """Give a float32 model (CPU) a prepacked output layer if this machine computes it faster that way.
-
-    Times torch's linear against the prepacked one on the layer's own weight, on 1 and 8 rows, in turns
-    (the fastest of `reps`); packs when oneDNN is clearly faster on eight rows (a verification pass) and at
-    most a little slower on one (the model alone's pass: the layer is a fifth of a pass there), and only
-    when both agree to float32 rounding. `force` True/False decides without timing (tests). Returns the
-    timings (ms) and the decision as meta, or None where nothing applies; a oneDNN failure keeps torch's
-    layer ({"packed": False, "error": ...}), never a failed load."""
+def pack_output(model: nn.Module) -> dict[str, object] | None:
+    """Give a float32 model (CPU) its output layer prepacked for oneDNN (load_model calls this where
+    numerics.packs_output() measured it faster on this machine). Checks on the layer's own weight that
+    both agree to float32 rounding first. Returns {"packed": True}, {"packed": False, "error": ...} (torch's
+    layer kept: a oneDNN failure never fails a load), or None where nothing applies."""
     head = model.get_output_embeddings()
     if not (type(head) is nn.Linear and head.weight.dtype == torch.float32 and head.weight.device.type == "cpu"):
         return None
-    if not (torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_reorder_linear_weight")):
+    if not available_fp32():
         return None
-    gen = torch.Generator().manual_seed(0)  # the global random state is the caller's
-    xs = {rows: torch.randn(rows, head.in_features, generator=gen) for rows in (1, OUTPUT_BATCH)}
-    times: dict[str, list[float]] = {}
+    x = torch.randn(OUTPUT_BATCH, head.in_features, generator=torch.Generator().manual_seed(0))
     try:
         with torch.inference_mode():
             candidate = PackedLinear(head, OUTPUT_BATCH)
-            x = xs[OUTPUT_BATCH]
-            if not torch.allclose(candidate(x), head(x), rtol=1e-4, atol=1e-4 * float(head(x).abs().max())):
+            want = head(x)
+            if not torch.allclose(candidate(x), want, rtol=1e-4, atol=1e-4 * float(want.abs().max())):
                 return {"packed": False, "error": "oneDNN's output differs from torch's beyond float32 rounding"}
-            for round_ in range(0 if force is not None else reps + 1):  # the first round warms both up
-                for name, f in (("torch", head), ("onednn", candidate)):
-                    for rows, x in xs.items():
-                        t0 = time.perf_counter()
-                        f(x)
-                        if round_:
-                            times.setdefault(f"{name}_{rows}", []).append((time.perf_counter() - t0) * 1e3)
-    except RuntimeError as exc:  # a oneDNN build that cannot run this: keep torch's own layer
+    except RuntimeError as exc:
         return {"packed": False, "error": str(exc)[:200]}
-    best = {k: min(v) for k, v in times.items()}
-    if force is None:
-        one = best["onednn_1"] / best["torch_1"]
-        eight = best[f"onednn_{OUTPUT_BATCH}"] / best[f"torch_{OUTPUT_BATCH}"]
-        # a verification pass scores several rows: a clear gain there outweighs a small loss on one row
-        keep = one <= 1.15 and eight < 0.9
-    else:
-        keep = force
-    if keep:
-        model.set_output_embeddings(candidate)
-    return {**{k: round(v, 3) for k, v in best.items()}, "packed": keep}
+    model.set_output_embeddings(candidate)
+    return {"packed": True}
 
 
 @contextlib.contextmanager

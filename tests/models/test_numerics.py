@@ -15,7 +15,7 @@ from specviz.core.warp import Sampling
 from specviz.drafters.factory import make_drafter
 from specviz.drafters.model import ModelDrafter
 from specviz.drafters.pair import load_pair
-from specviz.models import lowbit, numerics
+from specviz.models import lowbit, numerics, prepack
 from specviz.models.lm import ROWS_ATTENTION, CausalLM, ModelLoadError, load_model
 from specviz.models.presets import REPO_ROOT
 from specviz.run.record import Recording
@@ -79,6 +79,19 @@ def test_the_probe_is_cached_per_machine(monkeypatch: pytest.MonkeyPatch, tmp_pa
     cached.write_text("{broken")  # a damaged cache is measured again
     numerics._cpu_probe()
     assert calls == [1, 1]
+
+
+def test_the_output_layer_probe_decides_once_per_machine(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("SPECVIZ_CACHE", str(tmp_path))
+    result = numerics.output_probe(reps=1)
+    assert set(result["ms"]) == {"torch", "onednn"} and isinstance(result["packed"], bool)
+    calls = []
+    monkeypatch.setattr(numerics, "output_probe", lambda: calls.append(1) or {"packed": True})
+    if not prepack.available_fp32():
+        assert numerics.packs_output() is False
+        return
+    assert numerics.packs_output() is True and numerics.packs_output() is True and calls == [1]
+    assert list((tmp_path / "numerics").glob("output-*.json"))
 
 
 def test_the_real_probe_measures_both_dtypes() -> None:
