@@ -39,14 +39,8 @@ __all__ = [
 
 def available() -> bool:
     """Whether this torch build and CPU can run oneDNN's prepacked bf16 linear."""
-    ops = torch.ops.mkldnn
     try:
-        return bool(
-            torch.backends.mkldnn.is_available()
-            and hasattr(ops, "_reorder_linear_weight")
-            and hasattr(ops, "_linear_pointwise")
-            and ops._is_mkldnn_bf16_supported()
-        )
+        return available_fp32() and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):
         return False
 
