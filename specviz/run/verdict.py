@@ -13,7 +13,15 @@ from typing import Literal
 from specviz.core import theory
 from specviz.trace import Trace, first_parting
 
-__all__ = ["EQUAL_WITHIN", "Outcome", "SpeedNumbers", "output_words", "speed_numbers", "speed_verdict"]
+__all__ = [
+    "EQUAL_WITHIN",
+    "Outcome",
+    "SpeedNumbers",
+    "output_words",
+    "sized_words",
+    "speed_numbers",
+    "speed_verdict",
+]
 
 EQUAL_WITHIN = 0.02  # a measured ratio this close to 1 is "about as fast": closer than run-to-run noise here
 Outcome = Literal["faster", "slower", "about as fast"]
@@ -169,3 +177,22 @@ def output_words(trace: Trace, alone_ids: list[int]) -> str:
                 "identical token for token: this should never happen, so please report this trace."
             )
     return part.words() + how
+
+
+def sized_words(trace: Trace) -> str | None:
+    """What `--tree auto` (the Live page's "sized to this machine") chose for this run, in plain words (no
+    markup); None when the run was not sized. A one-child-per-node winner ran as a chain (run.treesize.as_run)."""
+    meta = trace.get("meta") or {}
+    tree = meta.get("tree") if isinstance(meta.get("tree"), dict) else None
+    auto = tree.get("auto") if tree else None
+    if not isinstance(auto, dict):
+        return None
+    if tree.get("kind") == "chain":
+        g = meta.get("gamma")
+        shape = f"a chain of {g} draft{'s' if g != 1 else ''} a step" if isinstance(g, int) else "a chain"
+    else:
+        shape = f"a {tree.get('kind', '')} tree of {tree.get('nodes', '?')} nodes".replace("a  tree", "a tree")
+    return (
+        f"Sized to this machine: {shape}, the shape with the most tokens per second on its measured pass costs "
+        "and calibration decodes (the Speedup lab's section 'Draft trees sized to this machine' draws them)."
+    )

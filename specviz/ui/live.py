@@ -483,6 +483,8 @@ def show_live_result(result: dict[str, Any]) -> None:
             help="the evaluation model alone, same settings and seed, timed the same way right after",
         )
     _speed_story(trace)
+    if sized := verdict.sized_words(trace):
+        st.caption(md_escape(sized))
     st.markdown(legend_md(("accepted", "correction", "bonus")))
     st.markdown(output_md(_provenance(trace)))
     if base:

@@ -73,3 +73,12 @@ def test_output_words_state_the_numerics_contract(recorded) -> None:
     sampled = recorded["sampling"]
     words = verdict.output_words(sampled, list(sampled["output"]["token_ids"]))
     assert words.startswith("The two outputs are identical: the run sampled")
+
+
+def test_a_sized_run_says_what_auto_chose():
+    chain = {"meta": {"gamma": 1, "tree": {"kind": "chain", "nodes": 1, "auto": {"chosen": "dynamic:1:8:1"}}}}
+    assert "a chain of 1 draft a step" in (verdict.sized_words(chain) or "")
+    tree = {"meta": {"gamma": 8, "tree": {"kind": "dynamic", "nodes": 16, "auto": {"chosen": "dynamic:16:8:4"}}}}
+    assert "a dynamic tree of 16 nodes" in (verdict.sized_words(tree) or "")
+    assert verdict.sized_words({"meta": {"tree": {"kind": "chain"}}}) is None  # not sized
+    assert verdict.sized_words({"meta": {}}) is None

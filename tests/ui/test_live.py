@@ -196,3 +196,19 @@ def test_end_of_turn_tokens_read_as_the_end_mark_everywhere(tiny_trace):
     shown = [t.value for t in at.text] + [m.value for m in at.markdown]
     assert "the cat sat." + fg.END_MARK in shown
     assert not any(end in v for v in shown)
+
+
+def test_a_run_sized_to_this_machine_says_what_was_chosen(model_dirs, monkeypatch):
+    from specviz.core.tree import TreeShape
+    from specviz.run import treesize
+
+    chosen = TreeShape("dynamic", nodes=2, depth=8, topk=1)  # one child per node: runs as a chain of 2
+    monkeypatch.setattr(treesize, "size_tree", lambda t, d: treesize.Sizing(chosen, {1: 10.0, 8: 12.0}))
+    monkeypatch.setattr(live, "SIZINGS", {})
+    at = live_with(model_dirs, max_new=12)
+    ok(at.selectbox(key="live_tree").set_value("auto").run())
+    ok(at.button(key="live_run").click().run())
+    trace = at.session_state["live_result"]["trace"]
+    assert trace["meta"]["tree"]["kind"] == "chain" and trace["meta"]["gamma"] == 2
+    assert any(c.value == md_escape(verdict.sized_words(trace) or "") for c in at.caption)
+    assert "a chain of 2 drafts a step" in (verdict.sized_words(trace) or "")
