@@ -118,6 +118,8 @@ PINNED = {
         "FeatureDrafter",
         "FeatureHead",
         "HeadConfig",
+        "eagle3_layers",
+        "feature_words",
         "is_head_dir",
         "load_feature_draft",
         "save_head",
@@ -150,6 +152,7 @@ PINNED = {
     "specviz.models.rows": ["ROWS_ATTENTION", "rows_attention"],
     "specviz.models.lm": [
         "CausalLM",
+        "hidden_of",
         "load_model",
         "pick_device",
         "pick_dtype",

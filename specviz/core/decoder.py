@@ -185,7 +185,7 @@ def speculative_decode(
     cache = target.new_cache()
     if len(ids) > 1:  # prefill: everything but the last token, which each step feeds
         if drafter.reads_features:
-            drafter.read_features(target.forward_features(cache, ids[:-1], last=1)[1], 0)
+            drafter.read_features(target.forward_features(cache, ids[:-1], 1, drafter.feature_layers)[1], 0)
         else:
             target.forward(cache, ids[:-1], last=1)
     policy = cfg.gamma_policy if cfg.tree.kind == "chain" else None  # a tree's size is its shape's
@@ -231,7 +231,9 @@ def _step(
     t1 = time.perf_counter()
     tokens, parents = tree.token_ids, tree.parents
     cached = target.cache_length(cache)
-    logits, hidden = (_chain_pass if chain else _tree_pass)(target, cache, ids, cached, tree, drafter.reads_features)
+    logits, hidden = (_chain_pass if chain else _tree_pass)(
+        target, cache, ids, cached, tree, drafter.feature_layers if drafter.reads_features else None
+    )
     p = warp(logits, cfg.sampling)  # [1 + N, V]: after the root, after each node
     q = tree.q.to(p.device) if tokens else p.new_zeros(0, p.shape[-1])
     # the models' own distributions, logged beside the warped ones when warping changed them
@@ -279,30 +281,32 @@ def _propose(
 
 
 def _chain_pass(
-    target: Target, cache: object, ids: list[int], cached: int, tree: DraftTree, features: bool
+    target: Target, cache: object, ids: list[int], cached: int, tree: DraftTree, features: tuple[int, ...] | None
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """A plain causal pass over the new context and the drafts: logits [gamma + 1, V] (after the root,
-    after each draft) and, for a feature reader, the hidden states [len(fed), d]."""
+    after each draft) and, for a feature reader (`features`: its layers), the hidden states [len(fed), d]
+    ([len(fed), n·d] for n layers)."""
     fed, last = ids[cached:] + tree.token_ids, len(tree.token_ids) + 1
-    if features:
-        return target.forward_features(cache, fed, last=last)
+    if features is not None:
+        return target.forward_features(cache, fed, last, features)
     return target.forward(cache, fed, last=last), None
 
 
 def _tree_pass(
-    target: Target, cache: object, ids: list[int], cached: int, tree: DraftTree, features: bool
+    target: Target, cache: object, ids: list[int], cached: int, tree: DraftTree, features: tuple[int, ...] | None
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """One tree-masked pass over the new context and every node: logits [1 + N, V] (after the root,
-    after each node) and, for a feature reader, the hidden states [len(fed), d]."""
+    after each node) and, for a feature reader (`features`: its layers), the hidden states [len(fed), d]."""
     new_ctx = len(ids) - cached
     logits, hidden = target.forward_tree(
         cache,
         ids[cached:] + tree.token_ids,
         tree_positions(tree.parents, len(ids) - 1, new_ctx),
         tree_mask(tree.parents, cached, new_ctx),
-        features=features,
+        features=features is not None,
+        layers=features or (),
     )
-    return logits[new_ctx - 1 :], hidden if features else None
+    return logits[new_ctx - 1 :], hidden if features is not None else None
 
 
 def _verify_chain(rule: Rule, p: torch.Tensor, q: torch.Tensor, tokens: list[int], r: torch.Tensor) -> TreeVerdict:

@@ -35,6 +35,9 @@ class Drafter(Protocol):
     name: str
     # True: the decoder asks the target for its features and hands them over with read_features()
     reads_features: bool
+    # which of the target's hidden states: () = the last one (after the final norm); else transformers'
+    # hidden_states indices (the input to those layers), concatenated (EAGLE-3's fusion)
+    feature_layers: tuple[int, ...]
 
     def propose(
         self,
@@ -49,7 +52,7 @@ class Drafter(Protocol):
         ...
 
     def read_features(self, features: torch.Tensor, start: int) -> None:
-        """Hear the target's last hidden states [k, d] at positions start..start+k-1 of `ids`: after
+        """Hear the target's hidden states [k, d] ([k, n·d] for n feature_layers) at positions start..start+k-1 of `ids`: after
         the prefill (start 0) and after each verification (the context it read and the accepted
         drafts, never the rejected ones). Called only when reads_features is True."""
         ...
@@ -93,6 +96,7 @@ class ReadsTokensOnly:
     """For drafters that see tokens only."""
 
     reads_features = False
+    feature_layers: tuple[int, ...] = ()
 
     def read_features(self, features: torch.Tensor, start: int) -> None:
         return None

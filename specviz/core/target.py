@@ -32,12 +32,21 @@ class Target(Protocol):
         """Append input_ids to the cache; logits [len(input_ids) or last, V]."""
         ...
 
-    def forward_features(self, cache: Any, input_ids: list[int], last: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-        """As forward(), and the last hidden state at every input position [len(input_ids), d]."""
+    def forward_features(
+        self, cache: Any, input_ids: list[int], last: int = 0, layers: tuple[int, ...] = ()
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """As forward(), and the last hidden state at every input position [len(input_ids), d] (with
+        `layers`: the hidden states entering those layers, concatenated [len(input_ids), n·d])."""
         ...
 
     def forward_tree(
-        self, cache: Any, input_ids: list[int], positions: list[int], mask: torch.Tensor, features: bool = False
+        self,
+        cache: Any,
+        input_ids: list[int],
+        positions: list[int],
+        mask: torch.Tensor,
+        features: bool = False,
+        layers: tuple[int, ...] = (),
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """A pass with explicit positions and a tree attention mask [T, past + T] (True = may attend)."""
         ...

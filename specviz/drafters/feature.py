@@ -43,6 +43,8 @@ __all__ = [
     "FeatureHead",
     "FeatureModel",
     "HeadConfig",
+    "eagle3_layers",
+    "feature_words",
     "is_head_dir",
     "load_feature_draft",
     "save_head",
@@ -50,6 +52,19 @@ __all__ = [
 
 CONFIG_NAME = "head_config.json"
 FEATURE_WORDS = "the evaluation model's last hidden state (after its final norm)"
+
+
+def eagle3_layers(num_layers: int) -> tuple[int, ...]:
+    """A low, a middle and a high layer, as EAGLE-3 fuses them (arXiv 2503.01840; vLLM's default taps
+    (2, L // 2, L - 3)): indices into transformers' `hidden_states`, the input to each of those layers."""
+    return (2, num_layers // 2, num_layers - 3)
+
+
+def feature_words(layers: tuple[int, ...]) -> str:
+    """What a head with these `layers` reads, in words (meta.draft.reads, the model card)."""
+    if not layers:
+        return FEATURE_WORDS
+    return f"the evaluation model's hidden states entering layers {', '.join(map(str, layers))}, fused (EAGLE-3)"
 
 
 @dataclass(frozen=True)
@@ -65,6 +80,12 @@ class HeadConfig:
     rms_norm_eps: float
     feature: str = "last-hidden-state"  # which target feature the head reads (EAGLE-1's choice)
     target: str = ""  # the evaluation model the head was trained for
+    # () = the last hidden state; else transformers' hidden_states indices, concatenated and fused by
+    # `FeatureHead.fuse` into one feature (EAGLE-3's low, middle and high layers)
+    layers: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "layers", tuple(int(i) for i in self.layers))  # JSON gives a list
 
     @classmethod
     def from_target(cls, config: Any, target: str = "") -> HeadConfig:
@@ -110,12 +131,15 @@ class FeatureHead(nn.Module):
 
     Shapes: features and embeddings [B, T, d]; positions [T] (the pair index i); keys/values
     [B, kv_heads, T, head_dim]. The output is a feature [B, T, d] for the target's output layer.
+    A head that reads several layers (cfg.layers) first fuses them: `fuse_features` [.., n·d] → [.., d]
+    (EAGLE-3); the features it predicts itself are [.., d] already and are not fused.
     """
 
     def __init__(self, cfg: HeadConfig) -> None:
         super().__init__()
         d, hd = cfg.hidden_size, cfg.head_dim
         self.cfg = cfg
+        self.fuse = nn.Linear(len(cfg.layers) * d, d, bias=False) if cfg.layers else None
         self.fc = nn.Linear(2 * d, d, bias=False)
         self.input_norm = _RMSNorm(d, cfg.rms_norm_eps)
         self.q_proj = nn.Linear(d, cfg.num_heads * hd, bias=False)
@@ -127,6 +151,11 @@ class FeatureHead(nn.Module):
         self.up_proj = nn.Linear(d, cfg.intermediate_size, bias=False)
         self.down_proj = nn.Linear(cfg.intermediate_size, d, bias=False)
         self.norm = _RMSNorm(d, cfg.rms_norm_eps)  # started from the target's final norm
+
+    def fuse_features(self, features: torch.Tensor) -> torch.Tensor:
+        """The target's features as the head reads them: [.., n·d] → [.., d] for a multi-layer head,
+        unchanged [.., d] for a last-hidden-state head."""
+        return features if self.fuse is None else self.fuse(features)
 
     def project(
         self, feature: torch.Tensor, emb: torch.Tensor, pos: torch.Tensor
@@ -193,8 +222,8 @@ class FeatureModel:
         return {
             "name": self.name,
             "kind": "feature",
-            "reads": FEATURE_WORDS,
-            "layers": [-1],  # the last hidden state; EAGLE-3 would list several layers here
+            "reads": feature_words(self.head.cfg.layers),
+            "layers": list(self.head.cfg.layers) or [-1],  # -1: the last hidden state
             "params": sum(p.numel() for p in self.head.parameters()),
             "vocab": len(self.out_rows),
         }
@@ -218,14 +247,21 @@ class FeatureDrafter:
     def __post_init__(self) -> None:
         self.name = self.name or self.draft.name
 
+    @property
+    def feature_layers(self) -> tuple[int, ...]:
+        """The target's hidden states this head reads (HeadConfig.layers; () = the last one)."""
+        return self.draft.head.cfg.layers
+
     def read_features(self, features: torch.Tensor, start: int) -> None:
-        """Hear the target's features [k, d] at positions start..start+k-1 (start 0: a new sequence).
+        """Hear the target's features [k, d] (or [k, n·d] for a multi-layer head, fused here) at
+        positions start..start+k-1 (start 0: a new sequence).
 
         Raises ValueError when start skips positions that were never heard."""
         have = 0 if self._features is None else len(self._features)
         if start > have:
             raise ValueError(f"features from position {start}, but only {have} are known: a position was skipped")
-        new = features.detach().to(self.draft.embed.dtype)
+        with torch.inference_mode():
+            new = self.draft.head.fuse_features(features.detach().to(self.draft.embed.dtype))
         self._features = new if start == 0 or self._features is None else torch.cat([self._features[:start], new])
         self._pairs = min(self._pairs, start)
 
@@ -379,6 +415,12 @@ def load_feature_draft(path: Path, target: CausalLM, name: str | None = None) ->
     except (TypeError, ValueError) as exc:
         raise ModelLoadError(f"{path / CONFIG_NAME} is not a feature-draft config: {exc}") from exc
     want = HeadConfig.from_target(target.model.config)
+    n_layers = int(getattr(target.model.config, "num_hidden_layers", 0) or 0)
+    if cfg.layers and n_layers and not all(0 <= i <= n_layers for i in cfg.layers):
+        raise ModelLoadError(
+            f"the feature draft in {path} reads layers {list(cfg.layers)}, but {target.name!r} has {n_layers}: "
+            "train a head for this target"
+        )
     if (cfg.hidden_size, cfg.num_heads, cfg.num_kv_heads) != (want.hidden_size, want.num_heads, want.num_kv_heads):
         raise ModelLoadError(
             f"the feature draft in {path} was made for a target of width {cfg.hidden_size} "

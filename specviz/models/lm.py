@@ -35,12 +35,19 @@ from specviz.trace import byte_label
 __all__ = [
     "ROWS_ATTENTION",
     "CausalLM",
+    "hidden_of",
     "load_model",
     "pick_device",
     "pick_dtype",
     "pick_numerics",
     "rows_attention",
 ]
+
+
+def hidden_of(states: tuple[torch.Tensor, ...], layers: tuple[int, ...] = ()) -> torch.Tensor:
+    """From transformers' hidden_states (the embeddings, then each layer's output; the last after the final
+    norm), [B, T, d] each: the last one, or those at `layers` concatenated [B, T, len(layers)·d]."""
+    return states[-1] if not layers else torch.cat([states[i] for i in layers], -1)
 
 
 def pick_device(device: str = "auto") -> torch.device:
@@ -185,7 +192,7 @@ class CausalLM:
         return self._unpadded(out.logits[0])
 
     def _in_pieces(
-        self, cache: DynamicCache, input_ids: list[int], last: int, features: bool = False
+        self, cache: DynamicCache, input_ids: list[int], last: int, features: bool = False, layers: tuple[int, ...] = ()
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """forward/forward_features over pieces of at most `rows` positions (row-invariant matmuls)."""
         assert self.rows
@@ -196,7 +203,7 @@ class CausalLM:
             # still fills the cache, and computes one row of logits rather than `rows`
             keep = min(len(piece), max(0, last - (len(input_ids) - s - len(piece)))) if last else len(piece)
             if features:
-                lg, h = self.forward_features(cache, piece, keep or 1)
+                lg, h = self.forward_features(cache, piece, keep or 1, layers)
                 hidden.append(h)
             else:
                 lg = self.forward(cache, piece, keep or 1)
@@ -206,16 +213,23 @@ class CausalLM:
 
     @torch.inference_mode()
     def forward_features(
-        self, cache: DynamicCache, input_ids: list[int], last: int = 0
+        self, cache: DynamicCache, input_ids: list[int], last: int = 0, layers: tuple[int, ...] = ()
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """As forward(), and also the last hidden state (after the final norm: what the output layer
-        reads) at every input position: (logits [last or len, V] float32, features [len(input_ids), d])."""
+        reads) at every input position: (logits [last or len, V] float32, features [len(input_ids), d]).
+        With `layers` (transformers' hidden_states indices: the input to each layer), those states
+        concatenated instead: features [len(input_ids), len(layers)·d]."""
         if self.lean:
+            if layers:
+                raise ValueError("the lean pass gives the last hidden state only")
             logits, hidden = self.lean.forward(cache, input_ids, last=last)  # type: ignore[arg-type]
             return self._unpadded(logits), hidden
+        if self.rows and len(input_ids) > self.rows:
+            lg, h = self._in_pieces(cache, input_ids, last, True, layers)
+            return lg, h  # type: ignore[return-value]
         ids = torch.tensor([input_ids], dtype=torch.long, device=self.device)
         out = self.model(input_ids=ids, cache=cache, use_cache=True, logits_to_keep=last, output_hidden_states=True)
-        return self._unpadded(out.logits[0]), out.hidden_states[-1][0]
+        return self._unpadded(out.logits[0]), hidden_of(out.hidden_states, layers)[0]
 
     @torch.inference_mode()
     def forward_tree(
@@ -225,15 +239,18 @@ class CausalLM:
         positions: list[int],
         mask: torch.Tensor,
         features: bool = False,
+        layers: tuple[int, ...] = (),
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Append input_ids with explicit position ids and a boolean attention mask [T, past + T]
         (True = may attend; specviz.core.tree.tree_mask builds it). Returns (logits [T, V] float32, the last
-        hidden state [T, d] when `features`, else None).
+        hidden state [T, d] when `features` (with `layers`: as forward_features), else None).
 
         transformers passes a 4D mask through to attention unchanged (masking_utils: "If the mask is
         already 4D, simply return as-is"); the KV cache then holds every input in order, and
         `keep` gathers the positions that stay. With exact rows, a pass longer than `rows` goes in pieces."""
         if self.lean:
+            if layers:
+                raise ValueError("the lean pass gives the last hidden state only")
             logits, hidden = self.lean.forward(cache, input_ids, positions, mask)  # type: ignore[arg-type]
             return self._unpadded(logits), hidden if features else None
         if self.rows and len(input_ids) > self.rows:
@@ -245,6 +262,7 @@ class CausalLM:
                     positions[s : s + self.rows],
                     mask[s : s + self.rows, : past + s + self.rows],
                     features,
+                    layers,
                 )
                 for s in range(0, len(input_ids), self.rows)
             ]
@@ -263,7 +281,7 @@ class CausalLM:
             use_cache=True,
             output_hidden_states=features,
         )
-        return self._unpadded(out.logits[0]), out.hidden_states[-1][0] if features else None
+        return self._unpadded(out.logits[0]), hidden_of(out.hidden_states, layers)[0] if features else None
 
     @staticmethod
     def keep(cache: DynamicCache | LeanCache, positions: list[int]) -> None:

@@ -489,6 +489,12 @@ def add_parsers(sub: Any) -> None:
     f.add_argument("--max-minutes", type=float, help="stop training after this long (then keep the best step)")
     f.add_argument("--warm-fraction", type=float, default=0.5, help="share of steps trained one position deep first")
     f.add_argument(
+        "--feature-layers",
+        default="last",
+        help="what the head reads: last (the last hidden state, EAGLE-1), eagle3 (a low, a middle and a high "
+        "layer fused, EAGLE-3), or hidden_states indices like 2,15,27",
+    )
+    f.add_argument(
         "--holdout",
         type=int,
         default=2,
@@ -502,7 +508,7 @@ def add_parsers(sub: Any) -> None:
 def run(args: argparse.Namespace) -> None:
     torch.set_num_threads(max(1, torch.get_num_threads()))
     if args.stage == "card":
-        from specviz.train.feature import add_decoding
+        from specviz.train.feature_card import add_decoding
 
         add_decoding(args.out, args.bench_json)
     elif args.stage == "feature":
@@ -523,6 +529,7 @@ def run(args: argparse.Namespace) -> None:
             max_heldout=args.max_heldout,
             eval_every=args.eval_every,
             init_from=args.init_from,
+            layers=args.feature_layers,
         )
     elif args.stage == "gen":
         generate(args.out, limit=args.limit, reverse=args.reverse, round_=args.round)

@@ -23,6 +23,7 @@ Everything is seeded. Pure torch: the target is loaded through specviz.models.lm
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import random
 import time
@@ -33,20 +34,21 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from specviz.drafters.feature import FeatureHead, HeadConfig, save_head
-from specviz.models.lm import load_model
+from specviz.drafters.feature import FeatureHead, HeadConfig, eagle3_layers, save_head
+from specviz.models.lm import hidden_of, load_model
 from specviz.models.presets import DRAFT_DIR
-from specviz.train.common import curve_verdict, load_shards, optimizer_step, split, warmup_cosine
+from specviz.train.common import load_shards, optimizer_step, split, warmup_cosine
+from specviz.train.feature_card import write_card
 
 __all__ = [
     "Example",
     "Row",
-    "add_decoding",
     "depth_mask",
     "extract",
     "head_loss",
     "init_head",
     "pad",
+    "resolve_layers",
     "shard_rows",
     "train_feature",
     "unroll",
@@ -59,6 +61,7 @@ class Example:
     features: torch.Tensor  # [T, d] float16: the target's last hidden state at each position
     prompt_len: int
     greedy: torch.Tensor | None = None  # [T] the target's argmax over its full vocabulary (held-out only)
+    inputs: torch.Tensor | None = None  # [T, n·d] float16: the hidden states a multi-layer head reads
 
 
 Row = tuple[list[int], int]  # prompt + answer ids, and the prompt's length
@@ -76,9 +79,12 @@ def shard_rows(shards: list[dict]) -> list[Row]:
 
 
 @torch.no_grad()
-def extract(target: Any, rows: list[Row], batch: int = 16, with_greedy: bool = False) -> list[Example]:
+def extract(
+    target: Any, rows: list[Row], batch: int = 16, with_greedy: bool = False, layers: tuple[int, ...] = ()
+) -> list[Example]:
     """Teacher-forced target passes over each prompt + answer (right-padded, so positions are real):
-    the target's last hidden state at every position, stored float16 (memory: 2 bytes × d per position)."""
+    the target's last hidden state at every position, stored float16 (memory: 2 bytes × d per position),
+    and with `layers` the hidden states entering those layers, concatenated (2 bytes × n·d more)."""
     rows = [r for r in rows if len(r[0]) - r[1] >= 2]
     rows.sort(key=lambda r: len(r[0]))  # similar lengths together: little padding
     model = target.model
@@ -89,14 +95,16 @@ def extract(target: Any, rows: list[Row], batch: int = 16, with_greedy: bool = F
     if attn != "sdpa":
         model.set_attn_implementation("sdpa")
     try:
-        out = _extract(model, head_w, rows, batch, with_greedy)
+        out = _extract(model, head_w, rows, batch, with_greedy, layers)
     finally:
         if attn != "sdpa":
             model.set_attn_implementation(attn)
     return out
 
 
-def _extract(model: Any, head_w: torch.Tensor, rows: list[Row], batch: int, with_greedy: bool) -> list[Example]:
+def _extract(
+    model: Any, head_w: torch.Tensor, rows: list[Row], batch: int, with_greedy: bool, layers: tuple[int, ...]
+) -> list[Example]:
     out: list[Example] = []
     for j in range(0, len(rows), batch):
         chunk = rows[j : j + batch]
@@ -105,13 +113,14 @@ def _extract(model: Any, head_w: torch.Tensor, rows: list[Row], batch: int, with
         mask = torch.zeros(len(chunk), width, dtype=torch.long)
         for b, (r, _) in enumerate(chunk):
             ids[b, : len(r)], mask[b, : len(r)] = torch.tensor(r), 1
-        hidden = model(input_ids=ids, attention_mask=mask, output_hidden_states=True, logits_to_keep=1).hidden_states[
-            -1
-        ]
+        states = model(input_ids=ids, attention_mask=mask, output_hidden_states=True, logits_to_keep=1).hidden_states
+        hidden = hidden_of(states)
+        fused = hidden_of(states, layers) if layers else None
         for b, (r, plen) in enumerate(chunk):
             f = hidden[b, : len(r)]
             greedy = (f @ head_w.T).argmax(-1) if with_greedy else None
-            out.append(Example(torch.tensor(r), f.half(), plen, greedy))
+            inputs = None if fused is None else fused[b, : len(r)].half()
+            out.append(Example(torch.tensor(r), f.half(), plen, greedy, inputs))
         if (j // batch) % 64 == 63:
             print(f"features: {j + len(chunk)}/{len(rows)} answers", flush=True)
     return out
@@ -128,24 +137,31 @@ def depth_mask(length: int, k: int) -> torch.Tensor:
     return torch.cat(blocks, 1)
 
 
-def pad(batch: list[Example], d: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Right-padded (ids [B,T], features [B,T,d] float32, answer mask [B,T-1]): pair i is in the
-    mask when the token it predicts, t_{i+2}, is an answer token."""
+def pad(batch: list[Example], d: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """Right-padded (ids [B,T], features [B,T,d] float32, answer mask [B,T-1], the multi-layer inputs
+    [B,T,n·d] float32 or None): pair i is in the mask when the token it predicts, t_{i+2}, is an answer token."""
     width = max(len(e.ids) for e in batch)
     ids = torch.zeros(len(batch), width, dtype=torch.long)
     feats = torch.zeros(len(batch), width, d)
     answer = torch.zeros(len(batch), width - 1, dtype=torch.bool)
+    first = batch[0].inputs
+    inputs = None if first is None else torch.zeros(len(batch), width, first.shape[-1])
     for n, e in enumerate(batch):
         t = len(e.ids)
         ids[n, :t], feats[n, :t] = e.ids, e.features.float()
+        if inputs is not None and e.inputs is not None:
+            inputs[n, :t] = e.inputs.float()
         answer[n, max(e.prompt_len - 2, 0) : t - 2] = True
-    return ids, feats, answer
+    return ids, feats, answer, inputs
 
 
-def unroll(head: FeatureHead, feats: torch.Tensor, emb: torch.Tensor, depth: int) -> list[torch.Tensor]:
+def unroll(
+    head: FeatureHead, feats: torch.Tensor, emb: torch.Tensor, depth: int, inputs: torch.Tensor | None = None
+) -> list[torch.Tensor]:
     """The head's predictions at depths 0..depth-1, each [B, L, d] with L = T - 1 pairs.
 
-    feats [B, T, d] are the real features, emb [B, L, d] the embeddings of t_1..t_{L}. At depth k,
+    feats [B, T, d] are the real features (a multi-layer head reads `inputs` [B, T, n·d] instead, fused),
+    emb [B, L, d] the embeddings of t_1..t_{L}. At depth k,
     entry i is what the head predicts for f_{i+1} in a step whose last real pair was i - k, reading
     its own earlier predictions for positions i-k+1..i (what FeatureDrafter computes when it rolls
     forward with drafts equal to the real tokens)."""
@@ -153,7 +169,8 @@ def unroll(head: FeatureHead, feats: torch.Tensor, emb: torch.Tensor, depth: int
     pos = torch.arange(length)
     keys: list[torch.Tensor] = []
     values: list[torch.Tensor] = []
-    inp = feats[:, :-1]
+    real = feats if inputs is None else head.fuse_features(inputs)
+    inp = real[:, :-1]
     preds = []
     for k in range(depth):
         x, q, kk, vv = head.project(inp, emb, pos)
@@ -162,7 +179,7 @@ def unroll(head: FeatureHead, feats: torch.Tensor, emb: torch.Tensor, depth: int
         mask = None if k == 0 else depth_mask(length, k)
         preds.append(head.finish(x, q, torch.cat(keys, 2), torch.cat(values, 2), mask))
         # the next depth reads, at pair i, the feature this depth predicted for position i
-        inp = torch.cat([feats[:, :1], preds[-1][:, :-1]], 1)
+        inp = torch.cat([real[:, :1], preds[-1][:, :-1]], 1)
     return preds
 
 
@@ -177,14 +194,14 @@ def head_loss(
 ) -> tuple[torch.Tensor, list[tuple[int, int]]]:
     """The unrolled loss of one batch, and (agreeing, counted) per depth with the target's choice
     over the head's vocabulary."""
-    ids, feats, answer = pad(batch, embed.shape[1])
+    ids, feats, answer, inputs = pad(batch, embed.shape[1])
     real_next = feats[:, 1:]  # f_{i+1}
     with torch.no_grad():
         p_next = (real_next[answer] @ out_rows.T).softmax(-1)  # the target's p(t_{i+2}) on the subset
         want = p_next.argmax(-1)
     total = torch.zeros(())
     stats = []
-    for k, pred in enumerate(unroll(head, feats, embed[ids[:, 1:]], depth)):
+    for k, pred in enumerate(unroll(head, feats, embed[ids[:, 1:]], depth, inputs)):
         valid = answer.clone()
         valid[:, :k] = False  # no chain of depth k starts before pair 0
         sel = valid[answer]
@@ -196,10 +213,34 @@ def head_loss(
     return total, stats
 
 
-def init_head(target: Any) -> FeatureHead:
+def resolve_layers(text: str, num_layers: int) -> tuple[int, ...]:
+    """--feature-layers → HeadConfig.layers: "last" → (), "eagle3" → `eagle3_layers`, "2,15,27" → (2, 15, 27).
+
+    Raises SystemExit naming the choices when `text` is none of them or an index is out of 0..num_layers."""
+    if text == "last":
+        return ()
+    if text == "eagle3":
+        return eagle3_layers(num_layers)
+    try:
+        taps = tuple(int(x) for x in text.split(","))
+    except ValueError:
+        taps = ()
+    if not taps or not all(0 <= i <= num_layers for i in taps):
+        raise SystemExit(
+            f"--feature-layers {text!r}: use last, eagle3, or hidden_states indices 0..{num_layers} like 2,15,27"
+        )
+    return taps
+
+
+def init_head(target: Any, layers: tuple[int, ...] = ()) -> FeatureHead:
     """fc starts as "pass the feature through", the final norm as the target's: at step 0 the head
-    predicts f̂_{i+1} ≈ f_i, and training learns the change."""
-    cfg = HeadConfig.from_target(target.model.config, target.name)
+    predicts f̂_{i+1} ≈ f_i, and training learns the change. With `layers` (EAGLE-3) the fusion of
+    those hidden states starts random, as EAGLE-3's does."""
+    cfg = dataclasses.replace(
+        HeadConfig.from_target(target.model.config, target.name),
+        layers=layers,
+        feature="hidden-states" if layers else "last-hidden-state",
+    )
     head = FeatureHead(cfg)
     d = cfg.hidden_size
     with torch.no_grad():
@@ -226,12 +267,12 @@ def evaluate(
     hits, counts = [0] * depth, [0] * depth
     for j in range(0, len(data), 8):
         batch = data[j : j + 8]
-        ids, feats, answer = pad(batch, embed.shape[1])
+        ids, feats, answer, inputs = pad(batch, embed.shape[1])
         greedy = torch.zeros_like(ids)
         for n, e in enumerate(batch):
             assert e.greedy is not None, "held-out examples carry the target's greedy tokens (extract with_greedy)"
             greedy[n, : len(e.ids)] = e.greedy
-        for k, pred in enumerate(unroll(head, feats, embed[ids[:, 1:]], depth)):
+        for k, pred in enumerate(unroll(head, feats, embed[ids[:, 1:]], depth, inputs)):
             valid = answer.clone()
             valid[:, :k] = False
             choice = sub[(pred[valid] @ out_rows.T).argmax(-1)]
@@ -279,6 +320,7 @@ def train_feature(
     warm_fraction: float = 0.5,
     max_heldout: int = 256,
     init_from: Path | None = None,
+    layers: str = "last",
 ) -> dict[str, Any]:
     """Train and save the head; returns the statistics written to training.json and the model card.
 
@@ -287,7 +329,10 @@ def train_feature(
     are scored) or a folder of `gen`/`shards` shards (the last `holdout` prompt batches held out).
     Every `eval_every` steps the held-out agreement is recorded against the answer tokens trained on
     so far (`curve`): is it still rising at the end? `init_from` (a head's folder, e.g. the shipped one)
-    trains that head further instead of a fresh one."""
+    trains that head further instead of a fresh one. `layers` (`resolve_layers`: "last", "eagle3" or
+    hidden_states indices "2,15,27") trains a head that reads those hidden states fused (EAGLE-3) instead.
+
+    Raises SystemExit when `layers` cannot be read or `init_from` was trained on other layers."""
     torch.manual_seed(seed)
     rng = random.Random(seed)
     t_start = time.time()
@@ -311,10 +356,15 @@ def train_feature(
     embed = target.model.get_input_embeddings().weight.detach().float()
     out_rows = target.model.get_output_embeddings().weight.detach().float()[sub]
     print(f"{len(train_rows)} train / {len(test_rows)} held-out answers: extracting features", flush=True)
-    train_set = extract(target, train_rows)
-    test_set = extract(target, test_rows, with_greedy=True)
+    taps = resolve_layers(layers, int(target.model.config.num_hidden_layers))
+    if init_from is not None:
+        was = HeadConfig(**json.loads((init_from / "head_config.json").read_text())).layers
+        if was != taps:
+            raise SystemExit(f"{init_from} reads layers {list(was) or 'last'}, not {list(taps) or 'last'}")
+    train_set = extract(target, train_rows, layers=taps)
+    test_set = extract(target, test_rows, with_greedy=True, layers=taps)
     extract_min = (time.time() - t_start) / 60
-    head = init_head(target)
+    head = init_head(target, taps)
     previous = None
     if init_from is not None:
         from safetensors.torch import load_file
@@ -378,6 +428,7 @@ def train_feature(
         "params": n_params,
         "vocab": len(token_map),
         "feature": head.cfg.feature,
+        "layers": list(taps),
         "depth": depth,
         "warm_steps": warm_steps,
         "steps": steps,
@@ -407,138 +458,3 @@ def train_feature(
     write_card(out, stats_out)
     print(f"kept step {best_step}: {[round(a, 3) for a in best_agree]} -> {best:.2f} tokens/step; {minutes:.0f} min")
     return stats_out
-
-
-def _decoding_lines(s: dict[str, Any]) -> str:
-    """The card's decoding figures, once `bench` has measured them (training.json "decoding")."""
-    d = s.get("decoding")
-    if not d:
-        return "- Decoding figures on the evaluation prompts (tokens per step, speed): docs/BENCHMARKS.md."
-    return (
-        f"\n## Measured decoding ({d['date']}, {d['cpu']}; docs/BENCHMARKS.md)\n"
-        f"- {d['prompts']} held-out evaluation prompts, gamma {d['gamma']}, {d['max_new_tokens']} new tokens: greedy "
-        f"**{d['tokens_per_step']:.2f} tokens per step**, sampling at T = 0.7 {d['sampling_tokens_per_step']:.2f}.\n"
-        f"- Speed: **{d['speedup_vs_target']:.2f}x** the target alone (one interleaved run, full per-step logging); "
-        f"{d['hf_assisted_ratio']:.2f}x Hugging Face assisted generation with the standalone draft."
-    )
-
-
-def _data_lines(s: dict[str, Any]) -> str:
-    """Where the training answers came from: data/distill's sources, or the older `gen` rounds."""
-    src = s.get("sources")
-    if not src:
-        return (
-            f"- Data: the target's own answers from `python -m specviz.train gen` ({s['rounds']} round(s)): "
-            f"{s['train_answers']} answers,\n  {s['train_answer_tokens']:,} answer tokens; the last prompt batches "
-            f"({s['heldout_answers']} answers) are held out."
-        )
-    parts = ", ".join(f"{n:,} {k}" for k, n in sorted(src["train"].items()))
-    return (
-        f"- Data: data/distill (its README says how each prompt was made and how long the answers took): "
-        f"{s['train_answers']:,} answers, **{s['train_answer_tokens']:,} answer tokens** ({parts}; source, mode, dtype).\n"
-        f"  Held out by prompt (never trained on, in either mode): {s['heldout_answers']} answers scored."
-    )
-
-
-def _continued_line(s: dict[str, Any]) -> str:
-    """Whether this head was trained from scratch or further from an earlier one (`--init-from`)."""
-    prev = s.get("continued_from")
-    if not prev or not prev.get("answer_tokens"):
-        return ""
-    return (
-        f"\n- Trained further from the earlier head ({prev['answer_tokens']:,} answer tokens, {prev['steps']} steps), "
-        "not from scratch: the curve below starts from its agreement."
-    )
-
-
-def _curve_lines(s: dict[str, Any]) -> str:
-    """Held-out agreement against answer tokens trained on: is it still rising at the end?"""
-    curve = s.get("curve")
-    if not curve:
-        return ""
-    rows = "\n".join(
-        f"| {c['step']} | {c['answer_tokens_seen']:,} | {c['agreement'][0]:.1%} | {c['tokens_per_step']:.2f} |"
-        for c in curve
-    )
-    return (
-        "\n## Held-out agreement against data (training.json `curve`)\n"
-        "| step | answer tokens trained on | agreement, position 1 | implied tokens per step |\n"
-        "|---|---|---|---|\n"
-        f"{rows}\n\n{curve_verdict([c['agreement'][0] for c in curve])}"
-    )
-
-
-def write_card(out: Path, s: dict[str, Any]) -> None:
-    """The model card: what the head reads, how it was trained, what it measured."""
-    mb = (out / "model.safetensors").stat().st_size / 2**20
-    by_pos = ", ".join(f"{k + 1}: {a:.1%}" for k, a in enumerate(s["heldout_agreement_by_position"]))
-    start = ", ".join(f"{a:.1%}" for a in s["heldout_agreement_start"])
-    (out / "README.md").write_text(f"""# specviz feature draft for SmolLM2-135M-Instruct (EAGLE-style head)
-
-A draft that reads the evaluation model. A separate small draft model sees only the tokens; this
-head also reads the target's **last hidden state** (after its final norm: the vector the target's
-output layer turns into p) at every position the target has verified. It loads next to the
-embedded target: `--draft feature` on the command line, the "feature draft" preset in the app (the
-standalone draft stays `default` while it measures faster: docs/BENCHMARKS.md).
-
-## Architecture, and why
-- Input: the pair (f_i, e(t_(i+1))): the target's feature at position i and the embedding of the
-  token actually sampled after it, concatenated and fused by one linear layer (2 x 576 -> 576).
-  Feeding the sampled token resolves the uncertainty a feature alone leaves (EAGLE, arXiv 2401.15077).
-- One Llama decoder layer at the target's width (576, 9 heads with 3 key/value heads, MLP 1536,
-  RoPE theta 1e5), then the target's final norm (copied, trained): the output is a predicted feature
-  f̂_(i+1) in the space of the real ones. Later drafts of a step roll forward on f̂.
-- The target's embedding and output layer are reused and not stored. The output layer is cut to the
-  {s["vocab"]} most frequent tokens of the target's answers (the standalone draft's FR-Spec subset,
-  arXiv 2502.14856), so a draft token costs a small fraction of a target pass.
-- Only the last layer's feature (EAGLE-1), not EAGLE-3's fusion of low, mid and high layers with direct
-  token prediction: EAGLE-3 drops the feature loss because it scales to far more data than a 2-core CPU
-  generates in an hour; with 10^5–10^6 answer tokens the feature loss is a useful extra signal, and the
-  predicted feature is what the next draft reads. `meta.draft.layers` in a trace records [-1].
-- Unlike EAGLE-1's reference layer, which skips the first layer's input norm, this layer keeps it, so the
-  attention and MLP see inputs of a fixed scale whatever fc learns (fc starts as "pass the feature through").
-- EAGLE-2's dynamic draft trees are not used here: drafts are chains of gamma tokens (trees are a
-  separate piece of work in specviz, the same head can propose them).
-- {s["params"] / 1e6:.2f}M parameters, stored as bfloat16 safetensors ({mb:.1f} MB), loaded in the target's dtype.
-
-## Training (`python -m specviz.train feature`, seed {s["seed"]})
-{_data_lines(s)}
-  Features come from teacher-forced target passes over prompt + answer ({s["feature_minutes"]:.0f} min on the CPU,
-  in {s.get("target_dtype", "float32")}, the dtype the app decodes in on that machine).{_continued_line(s)}
-- Loss on answer positions: smooth-L1 between predicted and real features + {s["ce_weight"]} x cross-entropy to the
-  target's distribution of the next token (EAGLE's two terms).
-- Training-time test (EAGLE-3, arXiv 2503.01840; HASS, arXiv 2408.15766): after {s["warm_steps"]} steps of the
-  one-position loss, unrolled {s["depth"]} times; at depth k the head reads its own predicted features with a
-  diagonal attention mask, as it will when drafting the (k+1)-th token of a step; loss weight 0.8^k.
-- AdamW, lr {s["lr"]}, warm-up then cosine decay, batch {s["batch"]} answers, {s["steps"]} steps (kept: the best held-out
-  step, {s["best_step"]}), {s["train_minutes"]:.0f} minutes on a 2-core CPU.
-
-## Measured (held-out answers, teacher-forced)
-- Agreement with the target's greedy token by draft position: {by_pos}
-  (at initialisation: {start}).
-- Tokens per step these imply for gamma {s["depth"]} (1 + a1 + a1 a2 + ...): {s["heldout_expected_tokens_per_step"]:.2f}.
-{_curve_lines(s)}
-{_decoding_lines(s)}
-
-License: Apache-2.0, as the target it is trained for.
-""")
-
-
-def add_decoding(out: Path, bench_json: Path) -> dict[str, Any]:
-    """Record a `bench --json-out` result in the head's training.json and model card."""
-    stats = json.loads((out / "training.json").read_text())
-    b = json.loads(bench_json.read_text())
-    stats["decoding"] = {
-        "date": b["date"],
-        "cpu": b["machine"]["cpu"],
-        "prompts": b["prompts"],
-        "gamma": b["gamma"],
-        "max_new_tokens": b["max_new_tokens"],
-        "tokens_per_step": b["tokens_per_step"],
-        "sampling_tokens_per_step": b["sampling_t0.7"]["tokens_per_step"],
-        "speedup_vs_target": b["speedup_vs_target"],
-        "hf_assisted_ratio": b["hf_assisted_ratio"],
-    }
-    (out / "training.json").write_text(json.dumps(stats, indent=2) + "\n")
-    write_card(out, stats)
-    return stats

@@ -27,21 +27,21 @@ from specviz.trace import validate
 from tests.core.test_decoder import PROMPT, assert_chi_square_fits, hf_greedy
 
 
-def tiny_head(target: CausalLM, seed: int = 0) -> FeatureHead:
+def tiny_head(target: CausalLM, seed: int = 0, layers: tuple[int, ...] = ()) -> FeatureHead:
     torch.manual_seed(seed)
-    head = FeatureHead(HeadConfig.from_target(target.model.config, "tiny-target")).eval()
+    cfg = HeadConfig.from_target(target.model.config, "tiny-target")
+    head = FeatureHead(HeadConfig(**{**cfg.__dict__, "layers": layers})).eval()
     with torch.no_grad():
         for prm in head.parameters():
             prm.mul_(3.0)  # a peaked head: varied drafts, some accepted, some not
     return head
 
 
-def tiny_draft(target: CausalLM, token_map: TokenMap | None = None) -> FeatureModel:
+def tiny_draft(target: CausalLM, token_map: TokenMap | None = None, layers: tuple[int, ...] = ()) -> FeatureModel:
     out = target.model.get_output_embeddings().weight.detach()
     rows = out if token_map is None else out[token_map.target_ids]
-    return FeatureModel(
-        tiny_head(target), target.model.get_input_embeddings().weight.detach(), rows, target.vocab_size, token_map
-    )
+    head = tiny_head(target, layers=layers)
+    return FeatureModel(head, target.model.get_input_embeddings().weight.detach(), rows, target.vocab_size, token_map)
 
 
 def test_head_config_reads_the_target_shape(target):
@@ -67,6 +67,7 @@ class Spy:
 
     def __init__(self, inner: FeatureDrafter) -> None:
         self.inner, self.name, self.reads_features, self.calls = inner, inner.name, True, []
+        self.feature_layers = inner.feature_layers
 
     def read_features(self, features, start):
         self.calls.append((features.clone(), start))
@@ -79,8 +80,10 @@ class Spy:
         return self.inner.meta()
 
 
-def test_decoder_hands_over_the_features_of_every_kept_position(target):
-    spy = Spy(FeatureDrafter(tiny_draft(target)))
+@pytest.mark.parametrize("layers", [(), (0, 2)])
+def test_decoder_hands_over_the_features_of_every_kept_position(target, layers):
+    """The last hidden states, or for a multi-layer (EAGLE-3) head the states entering its layers."""
+    spy = Spy(FeatureDrafter(tiny_draft(target, layers=layers)))
     assert isinstance(spy, Drafter)
     cfg = DecodeConfig(gamma=3, rule=make_rule("greedy"), sampling=Sampling(0), max_new_tokens=20)
     steps = list(speculative_decode(target, spy, PROMPT, cfg))
@@ -97,7 +100,8 @@ def test_decoder_hands_over_the_features_of_every_kept_position(target):
     # and they are the target's own last hidden states at those positions
     with torch.no_grad():
         x = torch.tensor([ids[:-1]])
-        ref = target.model(input_ids=x, output_hidden_states=True).hidden_states[-1][0]
+        states = target.model(input_ids=x, output_hidden_states=True).hidden_states
+        ref = torch.cat([states[i] for i in layers], -1)[0] if layers else states[-1][0]
     got = torch.cat([f for f, _ in spy.calls])
     torch.testing.assert_close(got, ref, atol=1e-4, rtol=1e-4)
 
@@ -110,6 +114,19 @@ def test_greedy_output_equals_target_generate(target, gamma, rule):
     assert trace["output"]["token_ids"] == hf_greedy(target, PROMPT, 24)
     assert validate(trace) == []
     assert trace["meta"]["draft"]["kind"] == "feature" and trace["meta"]["draft"]["layers"] == [-1]
+
+
+@pytest.mark.parametrize("shape", ["chain", "3,2,1"])
+def test_a_multi_layer_head_is_lossless_in_chains_and_trees(target, shape):
+    from specviz.core.tree import TreeShape
+
+    tree = {} if shape == "chain" else {"tree": TreeShape.parse(shape)}
+    cfg = DecodeConfig(gamma=3, rule=make_rule("greedy"), sampling=Sampling(0), max_new_tokens=24, seed=3, **tree)
+    drafter = FeatureDrafter(tiny_draft(target, layers=(1, 2)))
+    trace = Recording(target, drafter, "", cfg, prompt_ids=PROMPT).run()
+    assert trace["output"]["token_ids"] == hf_greedy(target, PROMPT, 24)
+    assert validate(trace) == []
+    assert trace["meta"]["draft"]["layers"] == [1, 2] and "layers 1, 2" in trace["meta"]["draft"]["reads"]
 
 
 def test_a_reused_drafter_starts_over_on_a_new_prompt(target):
@@ -196,6 +213,17 @@ def test_a_head_for_another_width_is_refused(target, model_dirs, tmp_path):
     tgt = load_model(str(model_dirs[0]), "cpu")
     with pytest.raises(ModelLoadError, match="width 64"):
         load_feature_draft(tmp_path / "wide", tgt)
+
+
+def test_a_multi_layer_head_saves_loads_and_is_refused_for_a_shallower_target(target, model_dirs, tmp_path):
+    save_head(tiny_head(target, layers=(1, 2)), tmp_path / "fused", None, {})
+    assert json.loads((tmp_path / "fused" / "head_config.json").read_text())["layers"] == [1, 2]
+    tgt = load_model(str(model_dirs[0]), "cpu")
+    draft = load_feature_draft(tmp_path / "fused", tgt)
+    assert draft.head.cfg.layers == (1, 2) and draft.head.fuse is not None
+    save_head(tiny_head(target, layers=(1, 99)), tmp_path / "deep", None, {})
+    with pytest.raises(ModelLoadError, match=r"reads layers \[1, 99\]"):
+        load_feature_draft(tmp_path / "deep", tgt)
 
 
 def test_a_missing_head_says_how_to_get_one(target, tmp_path):

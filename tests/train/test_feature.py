@@ -4,18 +4,17 @@ import json
 
 import torch
 
-from specviz.drafters.feature import FeatureHead, HeadConfig, save_head
+from specviz.drafters.feature import FeatureHead, HeadConfig
 from specviz.train.feature import (
-    add_decoding,
     depth_mask,
     evaluate,
     expected_tokens,
     extract,
     head_loss,
     init_head,
+    resolve_layers,
     shard_rows,
     unroll,
-    write_card,
 )
 
 
@@ -89,50 +88,6 @@ def test_a_few_steps_lower_the_loss_and_evaluate_reports_each_position(target):
     assert expected_tokens([1.0, 1.0]) == 3.0 and expected_tokens([0.5, 0.5]) == 1.75
 
 
-def test_the_model_card_reports_agreement_by_position(target, tmp_path):
-    stats = {
-        "params": 1000,
-        "vocab": 10,
-        "depth": 2,
-        "warm_steps": 5,
-        "steps": 10,
-        "best_step": 10,
-        "batch": 2,
-        "lr": 1e-3,
-        "ce_weight": 0.3,
-        "seed": 0,
-        "rounds": 1,
-        "train_answers": 4,
-        "train_answer_tokens": 40,
-        "heldout_answers": 2,
-        "heldout_agreement_start": [0.01, 0.0],
-        "heldout_agreement_by_position": [0.6, 0.4],
-        "heldout_expected_tokens_per_step": 1.84,
-        "feature_minutes": 0.1,
-        "train_minutes": 0.2,
-    }
-    save_head(init_head(target), tmp_path, None, stats)
-    write_card(tmp_path, stats)
-    card = (tmp_path / "README.md").read_text()
-    assert "by draft position: 1: 60.0%, 2: 40.0%" in card and "1.84" in card
-    bench = {
-        "date": "2026-11-29",
-        "machine": {"cpu": "AMD EPYC"},
-        "prompts": 10,
-        "gamma": 4,
-        "max_new_tokens": 128,
-        "tokens_per_step": 2.61,
-        "sampling_t0.7": {"tokens_per_step": 2.3},
-        "speedup_vs_target": 1.42,
-        "hf_assisted_ratio": 1.7,
-    }
-    (tmp_path / "bench.json").write_text(json.dumps(bench))
-    add_decoding(tmp_path, tmp_path / "bench.json")
-    card = (tmp_path / "README.md").read_text()
-    assert "**2.61 tokens per step**" in card and "**1.42x** the target alone" in card
-    assert json.loads((tmp_path / "training.json").read_text())["decoding"]["cpu"] == "AMD EPYC"
-
-
 def test_train_feature_reads_the_answers_and_records_the_curve(target, tmp_path, monkeypatch):
     """Issue 21: data/distill's answers train the head directly (held-out prompts never trained on), the
     held-out agreement is recorded against answer tokens seen, and training can continue a saved head."""
@@ -174,3 +129,43 @@ def test_train_feature_reads_the_answers_and_records_the_curve(target, tmp_path,
     again = feature.train_feature(data, tmp_path / "head2", 1, init_from=tmp_path / "head", **kw)
     assert again["continued_from"]["answer_tokens"] == stats["train_answer_tokens"]
     assert "Trained further from the earlier head" in (tmp_path / "head2" / "README.md").read_text()
+
+
+def test_resolve_layers_names_the_choices():
+    assert resolve_layers("last", 30) == () and resolve_layers("eagle3", 30) == (2, 15, 27)
+    assert resolve_layers("3,10", 30) == (3, 10)
+    for bad in ("", "deep", "2,31", "-1"):
+        try:
+            resolve_layers(bad, 30)
+        except SystemExit as exc:
+            assert "last, eagle3" in str(exc)
+        else:
+            raise AssertionError(bad)
+
+
+def test_a_multi_layer_head_trains_on_the_fused_hidden_states(target):
+    """EAGLE-3's kind: extract keeps the hidden states entering the chosen layers, the unroll fuses them,
+    and a few steps lower the loss as for the last-layer head."""
+    torch.manual_seed(0)
+    layers = (1, 2)
+    data = extract(target, shard_rows(_shards(target)), batch=6, with_greedy=True, layers=layers)
+    e = data[0]
+    with torch.no_grad():
+        states = target.model(input_ids=e.ids[None], output_hidden_states=True).hidden_states
+    d = target.model.config.hidden_size
+    assert e.inputs is not None and e.inputs.shape == (len(e.ids), 2 * d)
+    torch.testing.assert_close(e.inputs[:, d:].float(), states[2][0], atol=2e-2, rtol=1e-2)
+    head = init_head(target, layers)
+    assert head.cfg.layers == layers and head.fuse is not None
+    embed = target.model.get_input_embeddings().weight.detach()
+    rows = target.model.get_output_embeddings().weight.detach()
+    opt = torch.optim.AdamW(head.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(20):
+        loss, _ = head_loss(head, data, embed, rows, depth=2, ce_weight=0.3)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.9 * losses[0]
+    assert len(evaluate(head, data, embed, rows, 2, torch.arange(rows.shape[0]))) == 2
