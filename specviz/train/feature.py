@@ -337,6 +337,7 @@ def train_feature(
     rng = random.Random(seed)
     t_start = time.time()
     target = load_model("default", "cpu")
+    taps = resolve_layers(layers, int(target.model.config.num_hidden_layers))
     if any(data.glob("answers-*.jsonl.gz")):
         from specviz.train.data import answer_rows
 
@@ -356,7 +357,6 @@ def train_feature(
     embed = target.model.get_input_embeddings().weight.detach().float()
     out_rows = target.model.get_output_embeddings().weight.detach().float()[sub]
     print(f"{len(train_rows)} train / {len(test_rows)} held-out answers: extracting features", flush=True)
-    taps = resolve_layers(layers, int(target.model.config.num_hidden_layers))
     if init_from is not None:
         was = HeadConfig(**json.loads((init_from / "head_config.json").read_text())).layers
         if was != taps:
