@@ -127,8 +127,12 @@ def test_rows_and_pieces_compute_what_one_fused_pass_does(target: CausalLM, rows
     assert rows_lm.cache_length(cache) == len(ids)
     last = rows_lm.forward(rows_lm.new_cache(), ids, last=6)  # the last 6 rows span two pieces
     assert torch.allclose(last, fused[-6:], atol=1e-4)
-    lg, hidden = rows_lm.forward_features(rows_lm.new_cache(), ids, last=1)
-    assert lg.shape[0] == 1 and hidden.shape[0] == len(ids)
+    cache = rows_lm.new_cache()
+    lg, hidden = rows_lm.forward_features(cache, ids, last=1)  # in pieces too, as forward is
+    assert lg.shape[0] == 1 and rows_lm.cache_length(cache) == len(ids)
+    assert torch.allclose(hidden, target.forward_features(target.new_cache(), ids)[1], atol=1e-4)
+    _, fused_layers = rows_lm.forward_features(rows_lm.new_cache(), ids, layers=(1, 2))
+    assert torch.allclose(fused_layers, target.forward_features(target.new_cache(), ids, layers=(1, 2))[1], atol=1e-4)
 
 
 def test_exact_rows_keep_greedy_chains_and_trees_lossless(target: CausalLM, draft_lm: CausalLM, rows_lm) -> None:
