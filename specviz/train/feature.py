@@ -61,7 +61,7 @@ class Example:
     features: torch.Tensor  # [T, d] float16: the target's last hidden state at each position
     prompt_len: int
     greedy: torch.Tensor | None = None  # [T] the target's argmax over its full vocabulary (held-out only)
-    inputs: torch.Tensor | None = None  # [T, n·d] float16: the hidden states a multi-layer head reads
+    inputs: torch.Tensor | None = None  # [T, n·d] bfloat16: the hidden states a multi-layer head reads
 
 
 Row = tuple[list[int], int]  # prompt + answer ids, and the prompt's length
@@ -119,7 +119,8 @@ def _extract(
         for b, (r, plen) in enumerate(chunk):
             f = hidden[b, : len(r)]
             greedy = (f @ head_w.T).argmax(-1) if with_greedy else None
-            inputs = None if fused is None else fused[b, : len(r)].half()
+            # bf16, not fp16: the hidden states before the final norm are not bounded
+            inputs = None if fused is None else fused[b, : len(r)].to(torch.bfloat16)
             out.append(Example(torch.tensor(r), f.half(), plen, greedy, inputs))
         if (j // batch) % 64 == 63:
             print(f"features: {j + len(chunk)}/{len(rows)} answers", flush=True)
@@ -165,6 +166,8 @@ def unroll(
     entry i is what the head predicts for f_{i+1} in a step whose last real pair was i - k, reading
     its own earlier predictions for positions i-k+1..i (what FeatureDrafter computes when it rolls
     forward with drafts equal to the real tokens)."""
+    if (inputs is None) != (head.fuse is None):
+        raise ValueError("a multi-layer head reads `inputs` (extract with its layers); a last-state head reads none")
     length = emb.shape[1]
     pos = torch.arange(length)
     keys: list[torch.Tensor] = []
@@ -219,13 +222,11 @@ def resolve_layers(text: str, num_layers: int) -> tuple[int, ...]:
     Raises SystemExit naming the choices when `text` is none of them or an index is out of 0..num_layers."""
     if text == "last":
         return ()
-    if text == "eagle3":
-        return eagle3_layers(num_layers)
     try:
-        taps = tuple(int(x) for x in text.split(","))
+        taps = eagle3_layers(num_layers) if text == "eagle3" else tuple(int(x) for x in text.split(","))
     except ValueError:
         taps = ()
-    if not taps or not all(0 <= i <= num_layers for i in taps):
+    if not taps or len(set(taps)) < len(taps) or not all(0 <= i <= num_layers for i in taps):
         raise SystemExit(
             f"--feature-layers {text!r}: use last, eagle3, or hidden_states indices 0..{num_layers} like 2,15,27"
         )

@@ -2,6 +2,7 @@
 
 import json
 
+import pytest
 import torch
 
 from specviz.drafters.feature import FeatureHead, HeadConfig
@@ -134,7 +135,8 @@ def test_train_feature_reads_the_answers_and_records_the_curve(target, tmp_path,
 def test_resolve_layers_names_the_choices():
     assert resolve_layers("last", 30) == () and resolve_layers("eagle3", 30) == (2, 15, 27)
     assert resolve_layers("3,10", 30) == (3, 10)
-    for bad in ("", "deep", "2,31", "-1"):
+    assert resolve_layers("eagle3", 40) == (2, 20, 37)
+    for bad in ("", "deep", "2,31", "-1", "3,3"):
         try:
             resolve_layers(bad, 30)
         except SystemExit as exc:
@@ -157,6 +159,8 @@ def test_a_multi_layer_head_trains_on_the_fused_hidden_states(target):
     torch.testing.assert_close(e.inputs[:, d:].float(), states[2][0], atol=2e-2, rtol=1e-2)
     head = init_head(target, layers)
     assert head.cfg.layers == layers and head.fuse is not None
+    with pytest.raises(ValueError, match="multi-layer head reads"):
+        unroll(head, torch.zeros(1, 3, head.cfg.hidden_size), torch.zeros(1, 2, head.cfg.hidden_size), 1)
     embed = target.model.get_input_embeddings().weight.detach()
     rows = target.model.get_output_embeddings().weight.detach()
     opt = torch.optim.AdamW(head.parameters(), lr=3e-3)
