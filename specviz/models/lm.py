@@ -92,6 +92,8 @@ class CausalLM:
     rows: int | None = None
     # bf16 linear layers run with weights prepacked for oneDNN (models.prepack): same numbers, faster
     prepacked: bool = False
+    # linear shapes ("in→out") whose one-row calls compute as a row of two (exact_rows measured why)
+    padded_one: tuple[str, ...] | list[str] = ()
     # "full" (as loaded), or "int8"/"int4": torch's weight-only linears (models.lowbit), bf16 activations
     weights: str = "full"
     # the draft's passes without transformers' per-call work (models.lean); None: transformers' forward
@@ -104,14 +106,28 @@ class CausalLM:
         one query row at a time and passes split into pieces the matmuls are row-invariant for (the
         limit is measured here, numerics.row_limit). False, changing nothing, where even a few rows
         differ: outputs may then part from the model alone at near-ties (specviz.trace.parting)."""
-        by_shape = {
-            m.weight.shape: m.weight for m in self.model.modules() if isinstance(m, (torch.nn.Linear, PackedLinear))
-        }
+        linears = [m for m in self.model.modules() if isinstance(m, (torch.nn.Linear, PackedLinear))]
+        by_shape = {m.weight.shape: m.weight for m in linears}
         lowbit_layers = {(type(m), m.weight.shape): m for m in self.model.modules() if isinstance(m, lowbit.LAYERS)}
         # one of each shape: kernels are chosen by shape (and, prepacked, by the packing)
-        limit = numerics.row_limit(list(by_shape.values()), packed=self.prepacked, layers=list(lowbit_layers.values()))
+        limits = {s: numerics.row_limit([w], packed=self.prepacked) for s, w in by_shape.items()}
+        if lowbit_layers:
+            limits[None] = numerics.row_limit([], layers=list(lowbit_layers.values()))
+        # where a one-row call alone rounds otherwise (a Zen 4 EPYC's 1536→576), one row computed as the
+        # first of two may agree with every wider call: measured, and kept only where it does
+        padded = {
+            s: numerics.row_limit([by_shape[s]], packed=True, pad_one=True)
+            for s, n in limits.items()
+            if self.prepacked and s is not None and n < 8
+        }
+        padded = {s: n for s, n in padded.items() if n >= 8}
+        limit = min({**limits, **padded}.values())
         if limit < 8:  # a verification pass would split into near single rows: slower than it gains
             return False
+        for m in linears:
+            if isinstance(m, PackedLinear) and m.weight.shape in padded:
+                m.pad_one = True
+        self.padded_one = sorted(f"{s[1]}→{s[0]}" for s in padded)  # type: ignore[index]
         self.rows = limit
         self.model.set_attn_implementation(ROWS_ATTENTION)
         return True
@@ -127,6 +143,7 @@ class CausalLM:
             **base,
             "rows": "one-token" if self.rows else "fused",
             **({"row_limit": self.rows} if self.rows else {}),
+            **({"one_row": f"computed as a row of two in {', '.join(self.padded_one)}"} if self.padded_one else {}),
             **({"weights": "prepacked (oneDNN)"} if self.prepacked else {}),
             **({"weights": lowbit.WORDS[self.weights]} if self.weights != "full" else {}),
             **({"output_layer": "prepacked for oneDNN (measured faster here)"} if self._output_packed else {}),

@@ -279,13 +279,20 @@ def row_limit(
     limit: int = 64,
     packed: bool = False,
     layers: Sequence[torch.nn.Module] = (),
+    pad_one: bool = False,
 ) -> int:
     """The most rows a matmul with each of `weights` ([out, in]) takes while every row comes out
     bit-identical to the same row computed alone (1 when even two rows differ). Kernels change
-    with the row count (on one AMX Xeon, 576→1536 in bf16 is row-invariant up to 32 rows); a pass
-    split into pieces of at most this many rows computes each position as a one-token pass does.
+    with the row count (on one AMX Xeon, 576→1536 in bf16 is row-invariant up to 32 rows; on a Zen 4
+    EPYC, 1536→576 rounds a one-row call otherwise than any wider one); a pass split into pieces of at
+    most this many rows computes each position as a one-token pass does.
     packed: measure the prepacked kernel (models.prepack), which the model then computes with.
-    layers: modules measured as they are (models.lowbit's, bf16 inputs), their `weight` giving the width."""
+    layers: modules measured as they are (models.lowbit's, bf16 inputs), their `weight` giving the width.
+    pad_one: "alone" is a row computed as the first of a two-row call (prepack.PackedLinear.pad_one).
+
+    A differing row is rare (one output in ~600 on that EPYC), so each row count is checked on all
+    `limit` random rows (of varied scale), in calls of that many rows: a rare row is found at the first
+    row count that rounds it otherwise, not at the row count that first reaches it."""
     gen = torch.Generator().manual_seed(0)
     best = limit
     # (the layer, its input width, the dtype and device it is fed)
@@ -295,10 +302,18 @@ def row_limit(
     runs += [(m, m.weight.shape[1], torch.bfloat16, m.weight.device) for m in layers]
     with torch.inference_mode():
         for f, width, dtype, device in runs:
-            x = torch.randn(limit, width, generator=gen).to(dtype).to(device)
-            alone = torch.cat([f(x[i : i + 1]) for i in range(limit)])
+            scale = torch.rand(limit, 1, generator=gen) * 2 + 0.05
+            x = (torch.randn(limit, width, generator=gen) * scale).to(dtype).to(device)
+            if pad_one:
+                alone = torch.cat([f(torch.cat([x[i : i + 1], torch.zeros_like(x[:1])]))[:1] for i in range(limit)])
+            else:
+                alone = torch.cat([f(x[i : i + 1]) for i in range(limit)])
             m = 1
-            while m < best and torch.equal(f(x[: m + 1]), alone[: m + 1]):
+            # every row, in calls of m + 1 rows (tiled, then the last whole window)
+            while m < best and all(
+                torch.equal(f(x[s : s + m + 1]), alone[s : s + m + 1])
+                for s in [*range(0, limit - m - 1, m + 1), limit - m - 1]
+            ):
                 m += 1
             best = min(best, m)
     return best

@@ -71,6 +71,10 @@ class PackedLinear(nn.Module):
     """An nn.Linear (bf16, CPU) computing with its weight prepacked. `weight` and `bias` stay as they
     were (the feature draft reads the output layer's rows; state_dict and tying still see them)."""
 
+    # compute a one-row input as the first row of a two-row call: where this CPU's one-row kernel rounds
+    # otherwise than its wider ones (numerics.row_limit with pad_one; set by CausalLM.exact_rows)
+    pad_one: bool = False
+
     def __init__(self, linear: nn.Linear, batch_size: int = 1) -> None:
         super().__init__()
         self.in_features, self.out_features = linear.in_features, linear.out_features
@@ -78,6 +82,8 @@ class PackedLinear(nn.Module):
         self._run = packed(linear.weight, None if linear.bias is None else linear.bias.detach(), batch_size)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.pad_one and x.numel() == x.shape[-1]:
+            return self._run(torch.cat([x, torch.zeros_like(x)], dim=-2))[..., :1, :]
         return self._run(x)
 
 

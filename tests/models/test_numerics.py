@@ -109,6 +109,35 @@ def test_row_limit_finds_where_rows_stay_bit_identical() -> None:
     assert torch.equal(torch.nn.functional.linear(x, w), alone)
 
 
+class _Kernel(torch.nn.Module):
+    """A stand-in matmul whose rounding depends on the call's row count, as real CPU kernels' does."""
+
+    def __init__(self, one_row_off: bool = False, rare_row_off: bool = False) -> None:
+        super().__init__()
+        self.weight = torch.zeros(4, 16)
+        self.one_row_off, self.rare_row_off = one_row_off, rare_row_off
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = x[..., :4].float().clone()
+        if self.one_row_off and x.shape[0] == 1:
+            y += 1 / 64  # a one-row call rounds otherwise than any wider one (1536→576 on a Zen 4 EPYC)
+        if self.rare_row_off and x.shape[0] > 1:
+            y[x[:, 0].float() > 2.0] += 1 / 64  # only a rare row, and only in wide calls
+        return y
+
+
+def test_row_limit_checks_each_row_count_on_rows_of_its_own() -> None:
+    assert numerics.row_limit([], limit=32, layers=[_Kernel()]) == 32
+    # a rare row is met in calls of two rows already, not only once the calls reach it
+    assert numerics.row_limit([], limit=32, layers=[_Kernel(rare_row_off=True)]) == 1
+
+
+def test_a_one_row_kernel_that_rounds_otherwise_is_found_and_padding_fixes_it() -> None:
+    odd = _Kernel(one_row_off=True)
+    assert numerics.row_limit([], limit=16, layers=[odd]) == 1
+    assert numerics.row_limit([], limit=16, layers=[odd], pad_one=True) == 16
+
+
 @pytest.fixture
 def rows_lm(tokenizer) -> CausalLM:
     """A tiny float32 model computing rows one at a time, in pieces of 4 positions."""

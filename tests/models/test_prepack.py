@@ -22,6 +22,21 @@ def test_packed_linear_equals_the_bf16_linear_at_every_row_count():
     assert packed.weight is lin.weight  # readers of the weight (the feature draft's output rows) still see it
 
 
+def test_pad_one_computes_one_row_as_the_first_row_of_two():
+    torch.manual_seed(0)
+    lin = nn.Linear(1536, 64, bias=False).to(torch.bfloat16)
+    packed = prepack.PackedLinear(lin)
+    packed.pad_one = True
+    with torch.inference_mode():
+        for shape in ((1, 1536), (1, 1, 1536)):
+            x = torch.randn(shape).to(torch.bfloat16)
+            two = torch.cat([x, torch.zeros_like(x)], dim=-2)
+            assert packed(x).shape == lin(x).shape
+            assert torch.equal(packed(x), packed._run(two)[..., :1, :])
+        x = torch.randn(5, 1536).to(torch.bfloat16)
+        assert torch.equal(packed(x), lin(x))  # wider calls as before
+
+
 def test_prepack_replaces_only_bf16_linears(target):
     model = nn.Sequential(nn.Linear(8, 8).to(torch.bfloat16), nn.Linear(8, 8), nn.ReLU())
     assert prepack.prepack(model) == 1
