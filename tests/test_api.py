@@ -149,7 +149,7 @@ PINNED = {
         "unpacked",
     ],
     "specviz.models.lean": ["LeanCache", "LeanLlama", "rms_norm", "rope", "rope_table"],
-    "specviz.models.rows": ["ROWS_ATTENTION", "rows_attention"],
+    "specviz.models.rows": ["ROWS_ATTENTION", "one_query", "rows_attention"],
     "specviz.models.lm": [
         "CausalLM",
         "hidden_of",

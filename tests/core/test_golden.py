@@ -22,13 +22,15 @@ def close_draft(target: CausalLM) -> CausalLM:
 
 
 def _same(a: Any, b: Any, path: str = "") -> str | None:
-    """Where a and b differ ('' path = the root), floats compared to 1e-5 relative (other CPUs round
-    the tiny models' matmuls differently in the last bits); None when equal."""
+    """Where a and b differ ('' path = the root), floats compared to 1e-3 relative: other CPUs round the
+    tiny models' float32 matmuls differently in the last bits, and a feature draft feeds its own features
+    back, so that grows over a trace (3e-4 by step 18 on a Zen 4 EPYC, whose tokens all still agree); a
+    changed rule or record differs far more. None when equal."""
     if isinstance(a, float) or isinstance(b, float):
         ok = (
             isinstance(a, (int, float))
             and isinstance(b, (int, float))
-            and math.isclose(a, b, rel_tol=1e-5, abs_tol=1e-7)
+            and math.isclose(a, b, rel_tol=1e-3, abs_tol=1e-6)
         )
         return None if ok else f"{path}: {a!r} != {b!r}"
     if isinstance(a, dict) and isinstance(b, dict):

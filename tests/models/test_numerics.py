@@ -18,6 +18,7 @@ from specviz.drafters.pair import load_pair
 from specviz.models import lowbit, numerics, prepack
 from specviz.models.lm import ROWS_ATTENTION, CausalLM, ModelLoadError, load_model
 from specviz.models.presets import REPO_ROOT
+from specviz.models.rows import one_query
 from specviz.run.record import Recording
 from specviz.trace import first_parting, validate
 from tests.conftest import PROMPT, make_model
@@ -136,6 +137,17 @@ def test_a_one_row_kernel_that_rounds_otherwise_is_found_and_padding_fixes_it() 
     odd = _Kernel(one_row_off=True)
     assert numerics.row_limit([], limit=16, layers=[odd]) == 1
     assert numerics.row_limit([], limit=16, layers=[odd], pad_one=True) == 16
+
+
+def test_one_query_attention_is_torchs_attention_with_grouped_heads() -> None:
+    gen = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(2, h, n, 16, generator=gen) for h, n in ((6, 1), (2, 37), (2, 37)))
+    want = torch.nn.functional.scaled_dot_product_attention(q, k, v, enable_gqa=True)
+    assert torch.allclose(one_query(q, k, v), want, atol=1e-5)
+    half = one_query(q.bfloat16(), k.bfloat16(), v.bfloat16(), scale=0.25)
+    assert half.dtype == torch.bfloat16
+    want = torch.nn.functional.scaled_dot_product_attention(q, k, v, scale=0.25, enable_gqa=True)
+    assert torch.allclose(half.float(), want, atol=0.05)
 
 
 @pytest.fixture
