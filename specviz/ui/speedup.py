@@ -38,6 +38,9 @@ __all__ = [
 # scripts/pass_cost.py --json-out writes it: {"context": n, "ms": {set-up: {positions: ms}}}, optionally "machine"
 PASS_COST_FILE = REPO_ROOT / "docs" / "results" / "pass-cost.json"
 PASS_COST_LOWBIT_FILE = REPO_ROOT / "docs" / "results" / "pass-cost-lowbit.json"  # `--lowbit`: torch int8/int4
+# the same script on a CPU whose bf16 units make a one-token bf16 pass faster than float32 (a Zen 4 EPYC), where
+# pass-cost.json's CPU (an AMX Xeon) is not: its set-ups are named with the CPU, beside the first file's
+PASS_COST_OTHER_CPU = (REPO_ROOT / "docs" / "results" / "pass-cost-zen4.json", "Zen 4 EPYC")
 
 
 def _measured_points() -> list[theory.Measured]:
@@ -109,14 +112,16 @@ def pass_cost_sources(dtype: str = "") -> dict[str, fspeedup.PassCosts]:
             f"this machine, {os.cpu_count()} CPUs",
         )
     out.update(_file_sources(PASS_COST_FILE, dtype))
+    out.update(_file_sources(PASS_COST_OTHER_CPU[0], dtype, cpu=PASS_COST_OTHER_CPU[1]))
     # torch's low-bit weights were timed in a run of their own: only those set-ups come from it
     out.update(_file_sources(PASS_COST_LOWBIT_FILE, dtype, only="torch int"))
     return out
 
 
-def _file_sources(path: Path, dtype: str, only: str = "") -> dict[str, fspeedup.PassCosts]:
-    """The set-ups of one scripts/pass_cost.py result file (those whose name starts with `only`), the one
-    whose name starts with `dtype` first; {} where the file is missing or malformed."""
+def _file_sources(path: Path, dtype: str, only: str = "", cpu: str = "") -> dict[str, fspeedup.PassCosts]:
+    """The set-ups of one scripts/pass_cost.py result file (those whose name starts with `only`; named
+    "set-up (cpu)" where `cpu` is given), the one whose name starts with `dtype` first; {} where the file is
+    missing or malformed."""
     data = _read_pass_costs(str(path), path.stat().st_mtime_ns) if path.is_file() else None
     setups = data.get("ms") if data else None
     if not isinstance(setups, dict):
@@ -127,7 +132,7 @@ def _file_sources(path: Path, dtype: str, only: str = "") -> dict[str, fspeedup.
     for setup in sorted(setups, key=lambda n: not (dtype and str(n).startswith(dtype))):
         if str(setup).startswith(only) and (ms := _costs_by_k(setups[setup])):
             source = f"docs/results/{path.name} (scripts/pass_cost.py), {setup}{context}"
-            out[f"file:{setup}"] = fspeedup.PassCosts(ms, source, machine)
+            out[f"file:{setup}{f' ({cpu})' if cpu else ''}"] = fspeedup.PassCosts(ms, source, machine)
     return out
 
 

@@ -146,6 +146,7 @@ def test_the_lab_draws_the_formula_with_measured_pass_costs(tmp_path, monkeypatc
     path.write_text(json.dumps({"context": 38, "machine": "Test CPU 9000, 2 threads", "ms": {"float32": costs}}))
     monkeypatch.setattr(speedup, "PASS_COST_FILE", path)
     monkeypatch.setattr(speedup, "PASS_COST_LOWBIT_FILE", tmp_path / "no-lowbit.json")
+    monkeypatch.setattr(speedup, "PASS_COST_OTHER_CPU", (tmp_path / "no-other-cpu.json", "other"))
     at = open_page("pages/speedup.py")
     at.slider(key="lab_alpha").set_value(0.8)
     at.slider(key="lab_gamma").set_value(4)
@@ -174,6 +175,7 @@ def test_this_servers_own_measurement_comes_first(tmp_path, monkeypatch):
     monkeypatch.setattr(live, "SIZINGS", {("x", "y"): (None, {"tree": {"auto": auto}})})
     monkeypatch.setattr(speedup, "PASS_COST_FILE", tmp_path / "missing.json")
     monkeypatch.setattr(speedup, "PASS_COST_LOWBIT_FILE", tmp_path / "missing.json")
+    monkeypatch.setattr(speedup, "PASS_COST_OTHER_CPU", (tmp_path / "no-other-cpu.json", "other"))
     at = ok(open_page("pages/speedup.py"))
     assert at.selectbox(key="lab_costs").value == "server"
     assert at.selectbox(key="lab_costs").options[-1] == "none: the ideal curve only"
@@ -185,6 +187,7 @@ def test_a_broken_pass_cost_file_is_left_out(tmp_path, monkeypatch):
     path.write_text(json.dumps({"ms": {"bad": {"x": "y"}, "zero": {"1": 0}}}))
     monkeypatch.setattr(speedup, "PASS_COST_FILE", path)
     monkeypatch.setattr(speedup, "PASS_COST_LOWBIT_FILE", tmp_path / "no-lowbit.json")
+    monkeypatch.setattr(speedup, "PASS_COST_OTHER_CPU", (tmp_path / "no-other-cpu.json", "other"))
     at = ok(open_page("pages/speedup.py"))
     assert not at.get("selectbox") or all(s.key != "lab_costs" for s in at.selectbox)
 
@@ -196,6 +199,7 @@ def test_the_side_by_side_table_shows_each_set_ups_single_pass_and_verification_
     path.write_text(json.dumps({"context": 38, "machine": "Test CPU", "ms": ms}))
     monkeypatch.setattr(speedup, "PASS_COST_FILE", path)
     monkeypatch.setattr(speedup, "PASS_COST_LOWBIT_FILE", tmp_path / "no-lowbit.json")
+    monkeypatch.setattr(speedup, "PASS_COST_OTHER_CPU", (tmp_path / "no-other-cpu.json", "other"))
     at = open_page("pages/speedup.py")
     ok(at.slider(key="lab_gamma").set_value(4).run())
     table = next(df.value for df in at.dataframe if "set-up" in df.value.columns).set_index("set-up")
@@ -213,6 +217,7 @@ def test_torch_low_bit_set_ups_join_the_side_by_side_from_their_own_run(tmp_path
     lowbit.write_text(json.dumps({"machine": "CPU B", "ms": ms}))
     monkeypatch.setattr(speedup, "PASS_COST_FILE", main)
     monkeypatch.setattr(speedup, "PASS_COST_LOWBIT_FILE", lowbit)
+    monkeypatch.setattr(speedup, "PASS_COST_OTHER_CPU", (tmp_path / "no-other-cpu.json", "other"))
     at = open_page("pages/speedup.py")
     ok(at.slider(key="lab_gamma").set_value(4).run())
     table = next(df.value for df in at.dataframe if "set-up" in df.value.columns).set_index("set-up")
@@ -221,3 +226,16 @@ def test_torch_low_bit_set_ups_join_the_side_by_side_from_their_own_run(tmp_path
     assert table.loc["torch int4 weight-only", "verification in one-token passes"] == 2.0
     captions = " ".join(plain(c.value) for c in at.caption)
     assert "pass-cost.json (scripts/pass_cost.py), measured on CPU A" in captions and "measured on CPU B" in captions
+
+
+def test_a_second_cpus_pass_costs_are_named_with_the_cpu(tmp_path, monkeypatch):
+    path = tmp_path / "pass-cost-zen4.json"
+    costs = {"1": 30.0, "9": 40.0}
+    path.write_text(
+        json.dumps({"context": 38, "machine": "AMD EPYC, 2 threads", "ms": {"bfloat16 one-token rows": costs}})
+    )
+    monkeypatch.setattr(speedup, "PASS_COST_OTHER_CPU", (path, "Zen 4 EPYC"))
+    sources = speedup.pass_cost_sources()
+    zen = sources["file:bfloat16 one-token rows (Zen 4 EPYC)"]
+    assert zen.ms == {1: 30.0, 9: 40.0} and zen.machine == "AMD EPYC, 2 threads"
+    assert "file:float32" in sources  # the first file's set-ups keep their names
