@@ -104,8 +104,10 @@ class CausalLM:
     def exact_rows(self) -> bool:
         """In fast numerics, make every pass compute each position as a one-token pass would: attention
         one query row at a time and passes split into pieces the matmuls are row-invariant for (the
-        limit is measured here, numerics.row_limit). False, changing nothing, where even a few rows
-        differ: outputs may then part from the model alone at near-ties (specviz.trace.parting)."""
+        limit is measured here, numerics.row_limit); a prepacked shape whose one-row call alone rounds
+        otherwise computes one row as the first row of two (PackedLinear.pad_one), where measured to
+        agree. False, changing nothing, where even a few rows differ: outputs may then part from the
+        model alone at near-ties (specviz.trace.parting)."""
         linears = [m for m in self.model.modules() if isinstance(m, (torch.nn.Linear, PackedLinear))]
         by_shape = {m.weight.shape: m.weight for m in linears}
         lowbit_layers = {(type(m), m.weight.shape): m for m in self.model.modules() if isinstance(m, lowbit.LAYERS)}
@@ -121,7 +123,7 @@ class CausalLM:
             if self.prepacked and s is not None and n < 8
         }
         padded = {s: n for s, n in padded.items() if n >= 8}
-        limit = min({**limits, **padded}.values())
+        limit = min({**limits, **padded}.values(), default=64)
         if limit < 8:  # a verification pass would split into near single rows: slower than it gains
             return False
         for m in linears:

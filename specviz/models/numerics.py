@@ -292,7 +292,8 @@ def row_limit(
 
     A differing row is rare (one output in ~600 on that EPYC), so each row count is checked on all
     `limit` random rows (of varied scale), in calls of that many rows: a rare row is found at the first
-    row count that rounds it otherwise, not at the row count that first reaches it."""
+    row count that rounds it otherwise, not at the row count that first reaches it. Each row sits at
+    one or two places within a call, so a kernel that rounds by a row's place is found only by chance."""
     gen = torch.Generator().manual_seed(0)
     best = limit
     # (the layer, its input width, the dtype and device it is fed)

@@ -82,7 +82,7 @@ class PackedLinear(nn.Module):
         self._run = packed(linear.weight, None if linear.bias is None else linear.bias.detach(), batch_size)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.pad_one and x.numel() == x.shape[-1]:
+        if self.pad_one and x.dim() >= 2 and x.numel() == x.shape[-1]:
             return self._run(torch.cat([x, torch.zeros_like(x)], dim=-2))[..., :1, :]
         return self._run(x)
 

@@ -29,7 +29,7 @@ def one_query(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, scale
     q = query.float().reshape(b * hk, h // hk, d)
     k = key.float().contiguous().reshape(b * hk, -1, d)
     v = value.float().contiguous().reshape(b * hk, -1, d)
-    weights = torch.softmax(torch.bmm(q, k.transpose(1, 2)) * (scale or d**-0.5), dim=-1)
+    weights = torch.softmax(torch.bmm(q, k.transpose(1, 2)) * (d**-0.5 if scale is None else scale), dim=-1)
     return torch.bmm(weights, v).reshape(b, h, 1, d).to(query.dtype)
 
 
@@ -67,31 +67,37 @@ def rows_attention(
     return out.transpose(1, 2).contiguous(), None
 
 
-# (the last mask, its rows' key indices): a pass's layers share one mask; one tuple, swapped whole,
-# so two threads' passes never read each other's half
-_SEEN: tuple[torch.Tensor | None, list[list[tuple[int, int]]]] = (None, [])
+# (the last mask and key length, its rows' runs of seen keys): a pass's layers share one mask; one tuple,
+# swapped whole, so two threads' passes never read each other's half. Masks are built per pass
+# (CausalLM.forward_tree) and never changed in place, so the mask object names its runs.
+_SEEN: tuple[object, list[list[tuple[int, int]]]] = (None, [])
 
 
 def _seen(attention_mask: torch.Tensor, s: int) -> list[list[tuple[int, int]]]:
-    """The keys each query row may see, as runs [start, stop) in order, from a 4D mask [B, 1, T, S] (bool,
+    """The keys each query row may see, as runs [start, stop) in order, from a 4D mask [1, 1, T, S] (bool,
     or additive: a key is seen where the mask is above half the dtype's minimum). Found once per pass,
-    not once per layer."""
+    not once per layer. Errors: ValueError for a batch of several masks, or a row that sees no key."""
     global _SEEN
+    key = (attention_mask, s, tuple(attention_mask.shape))
     last = _SEEN
-    if last[0] is attention_mask:
+    if isinstance(last[0], tuple) and last[0][0] is key[0] and last[0][1:] == key[1:]:
         return last[1]
+    if attention_mask.shape[0] != 1:
+        raise ValueError(f"exact rows take one sequence at a time, not a batch of {attention_mask.shape[0]}")
     rows = attention_mask[0, 0, :, :s]
     seen = (rows if rows.dtype == torch.bool else rows > torch.finfo(rows.dtype).min / 2).tolist()
     runs = []
-    for row in seen:
+    for i, row in enumerate(seen):
         row_runs: list[tuple[int, int]] = []
         for j, on in enumerate(row):
             if on and row_runs and row_runs[-1][1] == j:
                 row_runs[-1] = (row_runs[-1][0], j + 1)
             elif on:
                 row_runs.append((j, j + 1))
+        if not row_runs:
+            raise ValueError(f"row {i} of the attention mask sees no key")
         runs.append(row_runs)
-    _SEEN = (attention_mask, runs)
+    _SEEN = (key, runs)
     return runs
 
 

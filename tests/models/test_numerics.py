@@ -10,15 +10,15 @@ import torch
 
 from specviz.core.decoder import DecodeConfig, target_decode
 from specviz.core.rules import make_rule
-from specviz.core.tree import TreeShape
+from specviz.core.tree import TreeShape, tree_mask
 from specviz.core.warp import Sampling
 from specviz.drafters.factory import make_drafter
 from specviz.drafters.model import ModelDrafter
 from specviz.drafters.pair import load_pair
-from specviz.models import lowbit, numerics, prepack
+from specviz.models import lowbit, numerics, prepack, rows
 from specviz.models.lm import ROWS_ATTENTION, CausalLM, ModelLoadError, load_model
 from specviz.models.presets import REPO_ROOT
-from specviz.models.rows import one_query
+from specviz.models.rows import one_query, rows_attention
 from specviz.run.record import Recording
 from specviz.trace import first_parting, validate
 from tests.conftest import PROMPT, make_model
@@ -148,6 +148,52 @@ def test_one_query_attention_is_torchs_attention_with_grouped_heads() -> None:
     assert half.dtype == torch.bfloat16
     want = torch.nn.functional.scaled_dot_product_attention(q, k, v, scale=0.25, enable_gqa=True)
     assert torch.allclose(half.float(), want, atol=0.05)
+
+
+def test_a_tree_pass_attends_each_row_as_its_one_token_pass_bit_for_bit() -> None:
+    gen = torch.Generator().manual_seed(0)
+    past, parents = 20, [-1, -1, 0, 1, 3]  # two branches, one of depth 3
+    t = len(parents) + 1
+    q = torch.randn(1, 6, t, 16, generator=gen).bfloat16()
+    k, v = (torch.randn(1, 2, past + t, 16, generator=gen).bfloat16() for _ in range(2))
+    mask = tree_mask(parents, past, 1)
+    additive = torch.zeros(mask.shape, dtype=torch.bfloat16).masked_fill_(~mask, torch.finfo(torch.bfloat16).min)
+    out, _ = rows_attention(None, q, k, v, additive[None, None], 0.25)
+    for i in range(t):
+        seen = mask[i].nonzero().squeeze(-1)  # what the model alone's cache holds when it decodes row i
+        alone, _ = rows_attention(None, q[:, :, i : i + 1], k[:, :, seen], v[:, :, seen], None, 0.25)
+        assert torch.equal(out[:, i], alone[:, 0]), i
+
+
+def test_a_masks_seen_keys_come_as_runs_and_bad_masks_say_so() -> None:
+    mask = torch.tensor([[True, True, False, True, False], [False, False, False, False, True]])
+    assert rows._seen(mask[None, None], 5) == [[(0, 2), (3, 4)], [(4, 5)]]
+    other = mask.clone()
+    other[1, 0] = True  # a new mask object is read anew, never the last one's runs
+    assert rows._seen(other[None, None], 5)[1] == [(0, 1), (4, 5)]
+    with pytest.raises(ValueError, match="row 1 of the attention mask sees no key"):
+        rows._seen(torch.tensor([[True], [False]])[None, None], 1)
+    with pytest.raises(ValueError, match="one sequence at a time, not a batch of 2"):
+        rows._seen(mask[None, None].expand(2, 1, 2, 5), 5)
+
+
+def test_exact_rows_pads_one_row_only_where_that_is_what_agrees(monkeypatch: pytest.MonkeyPatch) -> None:
+    if not prepack.available():
+        pytest.skip("no oneDNN bf16 linear")
+    model = torch.nn.Sequential(torch.nn.Linear(64, 32), torch.nn.Linear(32, 64)).to(torch.bfloat16)
+    prepack.prepack(model)
+    lm = CausalLM(model, None, "two-linears", CPU)  # type: ignore[arg-type]
+    lm.prepacked = True
+    monkeypatch.setattr(lm.model, "set_attn_implementation", lambda _: None, raising=False)
+
+    def measured(weights, packed=False, pad_one=False, layers=(), limit=64):
+        odd = weights and weights[0].shape[1] == 32  # the 32 → 64 layer: its one-row call rounds otherwise
+        return 64 if pad_one or not odd else 1
+
+    monkeypatch.setattr(numerics, "row_limit", measured)
+    assert lm.exact_rows() and lm.rows == 64 and lm.padded_one == ["32→64"]
+    assert [m.pad_one for m in lm.model] == [False, True]
+    assert lm.meta()["one_row"] == "computed as a row of two in 32→64"
 
 
 @pytest.fixture
