@@ -39,8 +39,10 @@ __all__ = [
 PASS_COST_FILE = REPO_ROOT / "docs" / "results" / "pass-cost.json"
 PASS_COST_LOWBIT_FILE = REPO_ROOT / "docs" / "results" / "pass-cost-lowbit.json"  # `--lowbit`: torch int8/int4
 # the same script on a CPU whose bf16 units make a one-token bf16 pass faster than float32 (a Zen 4 EPYC), where
-# pass-cost.json's CPU (an AMX Xeon) is not: its set-ups are named with the CPU, beside the first file's
+# pass-cost.json's CPU (an AMX Xeon) is not: the two set-ups that tell it (float32, and bf16 as `auto` loads it),
+# named with the CPU, beside the first file's
 PASS_COST_OTHER_CPU = (REPO_ROOT / "docs" / "results" / "pass-cost-zen4.json", "Zen 4 EPYC")
+OTHER_CPU_SETUPS = ("float32", "bfloat16 one-token rows")
 
 
 def _measured_points() -> list[theory.Measured]:
@@ -112,7 +114,8 @@ def pass_cost_sources(dtype: str = "") -> dict[str, fspeedup.PassCosts]:
             f"this machine, {os.cpu_count()} CPUs",
         )
     out.update(_file_sources(PASS_COST_FILE, dtype))
-    out.update(_file_sources(PASS_COST_OTHER_CPU[0], dtype, cpu=PASS_COST_OTHER_CPU[1]))
+    other = _file_sources(PASS_COST_OTHER_CPU[0], dtype, cpu=PASS_COST_OTHER_CPU[1])
+    out.update({k: v for k, v in other.items() if k.removeprefix("file:").rsplit(" (", 1)[0] in OTHER_CPU_SETUPS})
     # torch's low-bit weights were timed in a run of their own: only those set-ups come from it
     out.update(_file_sources(PASS_COST_LOWBIT_FILE, dtype, only="torch int"))
     return out

@@ -231,11 +231,11 @@ def test_torch_low_bit_set_ups_join_the_side_by_side_from_their_own_run(tmp_path
 def test_a_second_cpus_pass_costs_are_named_with_the_cpu(tmp_path, monkeypatch):
     path = tmp_path / "pass-cost-zen4.json"
     costs = {"1": 30.0, "9": 40.0}
-    path.write_text(
-        json.dumps({"context": 38, "machine": "AMD EPYC, 2 threads", "ms": {"bfloat16 one-token rows": costs}})
-    )
+    ms = {"bfloat16 one-token rows": costs, "bfloat16 fused": costs}
+    path.write_text(json.dumps({"context": 38, "machine": "AMD EPYC, 2 threads", "ms": ms}))
     monkeypatch.setattr(speedup, "PASS_COST_OTHER_CPU", (path, "Zen 4 EPYC"))
     sources = speedup.pass_cost_sources()
     zen = sources["file:bfloat16 one-token rows (Zen 4 EPYC)"]
     assert zen.ms == {1: 30.0, 9: 40.0} and zen.machine == "AMD EPYC, 2 threads"
     assert "file:float32" in sources  # the first file's set-ups keep their names
+    assert "file:bfloat16 fused (Zen 4 EPYC)" not in sources  # only the two that tell the CPU apart
