@@ -52,8 +52,17 @@ def test_exercises_deep_link_answer_and_follow_the_link(server, page):
     i = quiz.index(q)
     # one radio group and one Check button per question, in order
     choice = page.get_by_role("radiogroup").nth(i).get_by_role("radio").nth(q.answer)
-    page.get_by_role("radiogroup").nth(i).locator("label").nth(q.answer).click()
-    expect(choice).to_be_checked()
+    # a click can land while a rerun replaces the widgets (seen once in ~20 runs, on a quiet machine too):
+    # the choice is then lost, as it would be for a person, who clicks again; so does the test, at most twice
+    for attempt in range(3):
+        page.get_by_role("radiogroup").nth(i).locator("label").nth(q.answer).click()
+        try:
+            expect(choice).to_be_checked(timeout=3000)
+            break
+        except AssertionError:
+            if attempt == 2:
+                raise
+            settle(page)
     settle(page)  # the choice reaches the server in a rerun of its own
     expect(choice).to_be_checked()
     page.get_by_role("button", name="Check").nth(i).click()
