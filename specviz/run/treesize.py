@@ -7,7 +7,9 @@ per step on short calibration decodes and record which nodes the target accepted
 (3) for each (K, node budget N) take the accepted length the first N nodes of those trees would
 have given (a budget-N dynamic tree is exactly the first N nodes the large one created) and the
 step time the cost curve, the measured draft time per depth and the measured per-step overhead
-(a fixed part plus a part per node: logging grows with the tree) predict, and keep the one with
+(each calibration step's wall time beyond its drafts and its pass, fitted as a fixed part plus a part
+per node: logging grows with the tree; a one-node calibration run anchors the fixed part, which the
+large trees alone left to a noisy extrapolation) predict, and keep the one with
 the most tokens per second. It also says which acceptance rate α a chain would need here to
 break even, or to run 1.5× or 2× as fast as the evaluation model alone (alpha_needed).
 
@@ -52,6 +54,7 @@ LARGE = {
     2: TreeShape("dynamic", nodes=32, depth=8, topk=2),
     4: TreeShape("dynamic", nodes=64, depth=8, topk=4),
 }
+ANCHOR = TreeShape("dynamic", nodes=1, depth=8, topk=1)  # one node a step: the overhead fit's small end
 CANDIDATES = {1: (1, 2, 3, 4, 5, 6, 8), 2: (4, 6, 8, 12, 16, 24, 32), 4: (4, 8, 12, 16, 24, 32, 48, 64)}
 # calibration texts, not among the held-out prompts (assets/prompts/eval.txt)
 CALIBRATION_PROMPTS = ("Tell me about the history of the printing press.", "How do bees make honey?")
@@ -171,31 +174,43 @@ def choose(
 
 
 def size_tree(target: CausalLM, drafter: Drafter, tokens: int = 32) -> Sizing:
-    """Measure the cost curve and short greedy calibration decodes with a large tree of each K; choose.
-    About 20 to 40 seconds on a 2-core CPU for the embedded pair."""
+    """Measure the cost curve and short greedy calibration decodes with a large tree of each K (and a
+    one-node tree for the overhead fit); choose. About 25 to 50 seconds on a 2-core CPU for the embedded pair."""
     prompts = [target.encode(p) for p in CALIBRATION_PROMPTS]
     costs = cost_curve(target, prompts[0])
     alone = alone_token_ms(target, prompts[0])
     steps: dict[int, list[dict[str, Any]]] = {}
     levels = draft_ms = 0.0
     overheads: list[tuple[int, float]] = []  # (nodes, ms beyond the target pass)
-    for k, large in LARGE.items():
+    # the large trees' steps all have 8, 32 or 64 nodes: a tree of one node anchors the fit's fixed part
+    # (its steps time the overhead only; the candidates' acceptance comes from the large trees)
+    for k, large in [*LARGE.items(), (0, ANCHOR)]:
         cfg = DecodeConfig(rule=make_rule("greedy"), sampling=Sampling(0), max_new_tokens=tokens, tree=large)
         steps[k] = []
         for ids in prompts:
+            last = None  # when the previous step came: a step's wall time runs from there to its own
             for s in speculative_decode(target, drafter, ids, cfg):
+                now, since = time.perf_counter(), last
+                last = now
                 if not (s.get("tree") and s["tree"]["nodes"]):
                     continue
                 steps[k].append(s)
                 levels += max(nd["depth"] for nd in s["tree"]["nodes"])
                 draft_ms += s["timing_ms"]["draft"]
-                # what a step costs beyond its target pass: masks, the rule, logging
+                if since is None:  # the first step also read the prompt
+                    continue
+                # what a step costs beyond its drafts and its target pass: masks, the rule, keeping the
+                # accepted path in the cache, the step's record (logging), the loop; the step's own timing_ms
+                # stops before the cache and the record, which cost a chain of 2 ~1.5 ms a step (phases.py)
                 n_pos = len(s["tree"]["nodes"]) + 1
-                overheads.append((n_pos - 1, s["timing_ms"]["verify"] - interpolate_cost(costs, n_pos)))
+                wall = (now - since) * 1e3
+                overheads.append((n_pos - 1, wall - s["timing_ms"]["draft"] - interpolate_cost(costs, n_pos)))
     per_level = draft_ms / max(levels, 1)
     overhead, per_node = _fit_overhead(overheads)
+    anchor = steps.pop(0)
     shape, rows = choose(costs, steps, per_level, overhead, overhead_ms_per_node=per_node)
-    return Sizing(shape, costs, rows, per_level, overhead, sum(len(v) for v in steps.values()), per_node, alone)
+    n_steps = sum(len(v) for v in steps.values()) + len(anchor)
+    return Sizing(shape, costs, rows, per_level, overhead, n_steps, per_node, alone)
 
 
 def alone_token_ms(target: CausalLM, ids: list[int], tokens: int = 16) -> float:
