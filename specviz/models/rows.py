@@ -8,6 +8,8 @@ Imports: torch, transformers.
 
 from __future__ import annotations
 
+import itertools
+
 import torch
 from transformers import AttentionInterface
 
@@ -67,10 +69,10 @@ def rows_attention(
     return out.transpose(1, 2).contiguous(), None
 
 
-# (the last mask and key length, its rows' runs of seen keys): a pass's layers share one mask; one tuple,
-# swapped whole, so two threads' passes never read each other's half. Masks are built per pass
+# (the last mask, its key length and shape, its rows' runs of seen keys): a pass's layers share one mask;
+# one tuple, swapped whole, so two threads' passes never read each other's half. Masks are built per pass
 # (CausalLM.forward_tree) and never changed in place, so the mask object names its runs.
-_SEEN: tuple[object, list[list[tuple[int, int]]]] = (None, [])
+_SEEN: tuple[object, int, tuple[int, ...], list[list[tuple[int, int]]]] = (None, 0, (), [])
 
 
 def _seen(attention_mask: torch.Tensor, s: int) -> list[list[tuple[int, int]]]:
@@ -78,26 +80,25 @@ def _seen(attention_mask: torch.Tensor, s: int) -> list[list[tuple[int, int]]]:
     or additive: a key is seen where the mask is above half the dtype's minimum). Found once per pass,
     not once per layer. Errors: ValueError for a batch of several masks, or a row that sees no key."""
     global _SEEN
-    key = (attention_mask, s, tuple(attention_mask.shape))
     last = _SEEN
-    if isinstance(last[0], tuple) and last[0][0] is key[0] and last[0][1:] == key[1:]:
-        return last[1]
+    if last[0] is attention_mask and last[1:3] == (s, tuple(attention_mask.shape)):
+        return last[3]
     if attention_mask.shape[0] != 1:
         raise ValueError(f"exact rows take one sequence at a time, not a batch of {attention_mask.shape[0]}")
     rows = attention_mask[0, 0, :, :s]
     seen = (rows if rows.dtype == torch.bool else rows > torch.finfo(rows.dtype).min / 2).tolist()
     runs = []
     for i, row in enumerate(seen):
-        row_runs: list[tuple[int, int]] = []
-        for j, on in enumerate(row):
-            if on and row_runs and row_runs[-1][1] == j:
-                row_runs[-1] = (row_runs[-1][0], j + 1)
-            elif on:
-                row_runs.append((j, j + 1))
+        row_runs, start = [], 0
+        for on, group in itertools.groupby(row):
+            stop = start + len(list(group))
+            if on:
+                row_runs.append((start, stop))
+            start = stop
         if not row_runs:
             raise ValueError(f"row {i} of the attention mask sees no key")
         runs.append(row_runs)
-    _SEEN = (key, runs)
+    _SEEN = (attention_mask, s, tuple(attention_mask.shape), runs)
     return runs
 
 

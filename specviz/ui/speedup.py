@@ -114,17 +114,18 @@ def pass_cost_sources(dtype: str = "") -> dict[str, fspeedup.PassCosts]:
             f"this machine, {os.cpu_count()} CPUs",
         )
     out.update(_file_sources(PASS_COST_FILE, dtype))
-    other = _file_sources(PASS_COST_OTHER_CPU[0], dtype, cpu=PASS_COST_OTHER_CPU[1])
-    out.update({k: v for k, v in other.items() if k.removeprefix("file:").rsplit(" (", 1)[0] in OTHER_CPU_SETUPS})
+    out.update(_file_sources(PASS_COST_OTHER_CPU[0], dtype, cpu=PASS_COST_OTHER_CPU[1], names=OTHER_CPU_SETUPS))
     # torch's low-bit weights were timed in a run of their own: only those set-ups come from it
     out.update(_file_sources(PASS_COST_LOWBIT_FILE, dtype, only="torch int"))
     return out
 
 
-def _file_sources(path: Path, dtype: str, only: str = "", cpu: str = "") -> dict[str, fspeedup.PassCosts]:
-    """The set-ups of one scripts/pass_cost.py result file (those whose name starts with `only`; named
-    "set-up (cpu)" where `cpu` is given), the one whose name starts with `dtype` first; {} where the file is
-    missing or malformed."""
+def _file_sources(
+    path: Path, dtype: str, only: str = "", cpu: str = "", names: tuple[str, ...] = ()
+) -> dict[str, fspeedup.PassCosts]:
+    """The set-ups of one scripts/pass_cost.py result file (those whose name starts with `only`, and is one
+    of `names` where given; named "set-up (cpu)" where `cpu` is given), the one whose name starts with
+    `dtype` first; {} where the file is missing or malformed."""
     data = _read_pass_costs(str(path), path.stat().st_mtime_ns) if path.is_file() else None
     setups = data.get("ms") if data else None
     if not isinstance(setups, dict):
@@ -133,7 +134,8 @@ def _file_sources(path: Path, dtype: str, only: str = "", cpu: str = "") -> dict
     machine = str(data.get("machine") or "the machine that ran scripts/pass_cost.py (docs/BENCHMARKS.md)")
     context = f", context {data['context']} tokens" if isinstance(data.get("context"), int) else ""
     for setup in sorted(setups, key=lambda n: not (dtype and str(n).startswith(dtype))):
-        if str(setup).startswith(only) and (ms := _costs_by_k(setups[setup])):
+        wanted = str(setup).startswith(only) and (not names or setup in names)
+        if wanted and (ms := _costs_by_k(setups[setup])):
             source = f"docs/results/{path.name} (scripts/pass_cost.py), {setup}{context}"
             out[f"file:{setup}{f' ({cpu})' if cpu else ''}"] = fspeedup.PassCosts(ms, source, machine)
     return out
