@@ -22,6 +22,7 @@ from specviz.formats.runsummary import FORMAT as SUMMARY
 from specviz.formats.runsummary import describe, summary_stats
 from specviz.run.options import (
     add_decoding_arguments,
+    add_lookup_argument,
     add_policy_arguments,
     add_tree_argument,
     int_at_least,
@@ -83,6 +84,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     rec.add_argument("--gamma", type=int_at_least(1), default=4, help="draft length (tokens proposed per step)")
     add_policy_arguments(rec)
+    add_lookup_argument(rec)
     add_tree_argument(rec)
     add_decoding_arguments(rec)
     rec.add_argument("--max-new-tokens", type=int_at_least(1), default=64)

@@ -84,13 +84,19 @@ def _record_checked(args: argparse.Namespace) -> int:
         target, draft = load_pair(args.target, args.draft, args.device, args.dtype, args.weights)
     except ModelLoadError as exc:
         raise _UsageError(str(exc)) from None
-    cfg, tree_meta = resolve_tree(cfg, args.tree, target, make_drafter(target, draft), say)
+    cfg, tree_meta = resolve_tree(cfg, args.tree, target, make_drafter(target, draft, args.lookup_below), say)
     for prompt, out in zip(prompts, outs, strict=True):
         try:
             # a .jsonl output streams: a killed run still leaves its steps
             stream = out if out.name.endswith(".jsonl") else None
             rec = Recording(
-                target, make_drafter(target, draft), prompt, cfg, chat=args.chat, jsonl=stream, extra_meta=tree_meta
+                target,
+                make_drafter(target, draft, args.lookup_below),
+                prompt,
+                cfg,
+                chat=args.chat,
+                jsonl=stream,
+                extra_meta=tree_meta,
             )
         except ModelLoadError as exc:  # e.g. --chat with a tokenizer that has no chat template
             raise _UsageError(str(exc)) from None

@@ -269,7 +269,13 @@ def _propose(
         prop = drafter.propose(ids, gamma, cfg.sampling, gen, policy.confidence if policy is not None else None)
         # the tree of chain_tree without its path scores: a chain ranks nothing
         return DraftTree(
-            prop.token_ids, list(range(-1, len(prop.token_ids) - 1)), prop.q, prop.q_raw, [], prop.why_empty
+            prop.token_ids,
+            list(range(-1, len(prop.token_ids) - 1)),
+            prop.q,
+            prop.q_raw,
+            [],
+            prop.why_empty,
+            list(prop.copied),
         )
     if isinstance(drafter, TreeDrafter):
         sampled = cfg.rule.recursive and not cfg.sampling.greedy
@@ -395,6 +401,7 @@ def _record(
                 "q": float(q[j, tokens[j]]),
                 "top": _top(q[j], k, target),
                 **_raw("q", s.tree.q_raw, j, tokens[j], k, target),
+                **({"copied": s.tree.copied[j]} if s.tree.copied and s.tree.copied[j] else {}),
             }
             for j in main
         ],

@@ -10,7 +10,7 @@ Imports: torch, specviz.core only.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 import torch
@@ -28,6 +28,9 @@ class Proposal:
     why_empty: str | None = None  # when nothing was drafted: a key of specviz.trace.NO_DRAFT_REASONS
     # [gamma', V] the draft's own (untempered) distribution, when warping changed it; None otherwise
     q_raw: torch.Tensor | None = None
+    # [gamma'] per draft: the length of the n-gram a prompt-lookup fallback copied it after; 0: the model's
+    # own draft. Empty when the drafter has no fallback.
+    copied: list[int] = field(default_factory=list)
 
 
 @runtime_checkable
@@ -88,7 +91,13 @@ def chain_tree(proposal: Proposal) -> DraftTree:
         s *= float(proposal.q[j, x])
         score.append(s)
     return DraftTree(
-        list(proposal.token_ids), list(range(-1, n - 1)), proposal.q, proposal.q_raw, score, proposal.why_empty
+        list(proposal.token_ids),
+        list(range(-1, n - 1)),
+        proposal.q,
+        proposal.q_raw,
+        score,
+        proposal.why_empty,
+        list(proposal.copied),
     )
 
 

@@ -317,6 +317,7 @@ class DraftTree:
     q_raw: torch.Tensor | None = None
     score: list[float] = field(default_factory=list)
     why_empty: str | None = None
+    copied: list[int] = field(default_factory=list)  # per node: n of a prompt-lookup copy, 0 the model's; or empty
 
     @property
     def depth(self) -> int:

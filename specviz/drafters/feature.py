@@ -273,7 +273,8 @@ class FeatureDrafter:
         generator: torch.Generator,
         min_confidence: float | None = None,
     ) -> Proposal:
-        """Up to gamma drafts continuing `ids`; with min_confidence, stop after a draft whose q(x) is below it.
+        """Up to gamma drafts continuing `ids`; with min_confidence, stop after a draft whose own q(x)
+        (before warping) is below it.
 
         Needs the features of positions 0..len(ids)-2 (read_features); with fewer (a one-token prompt),
         it drafts nothing this step."""
@@ -302,7 +303,8 @@ class FeatureDrafter:
                 x = sample(q, float(torch.rand(1, generator=generator)))
                 tokens.append(x)
                 qs.append(q)
-                if j == gamma - 1 or (min_confidence is not None and float(q[x]) < min_confidence):
+                own = raws[-1] if raws else q  # the head's own q, before warping: greedy's q is one-hot
+                if j == gamma - 1 or (min_confidence is not None and float(own[x]) < min_confidence):
                     break
                 # roll forward on the head's own prediction; these pairs are dropped next step
                 emb = d.embed[torch.tensor([x], device=dev)][None]

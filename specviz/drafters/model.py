@@ -14,6 +14,7 @@ import torch
 from specviz.core.drafting import Proposal, ReadsTokensOnly
 from specviz.core.tree import DraftTree, TreeShape, ancestors, depths, feed_mask, grow
 from specviz.core.warp import UNTEMPERED, Sampling, sample, warp
+from specviz.drafters.ngram import LookupFallback
 from specviz.models.lm import CausalLM
 
 __all__ = ["ModelDrafter"]
@@ -21,11 +22,13 @@ __all__ = ["ModelDrafter"]
 
 @dataclass
 class ModelDrafter(ReadsTokensOnly):
-    """Drafts autoregressively with a small LM sharing the target's tokenizer."""
+    """Drafts autoregressively with a small LM sharing the target's tokenizer; with `lookup`, a chain
+    copies from earlier text where the LM is unsure (LookupFallback)."""
 
     lm: CausalLM
     vocab_size: int  # the target's logits width: q is padded or cut to it
     name: str = ""
+    lookup: LookupFallback | None = None
     _cache: object = field(default=None, repr=False)
     _cached: list[int] = field(default_factory=list, repr=False)  # the ids the cache holds
 
@@ -43,7 +46,8 @@ class ModelDrafter(ReadsTokensOnly):
         generator: torch.Generator,
         min_confidence: float | None = None,
     ) -> Proposal:
-        """Up to gamma drafts; with min_confidence, stop after a draft whose q(x) is below it."""
+        """Up to gamma drafts; with min_confidence, stop after a draft whose own q(x) (before warping: greedy's
+        q is one-hot) is below it."""
         if gamma <= 0:
             return Proposal([], torch.zeros(0, self.vocab_size))
         pending = self._resume(ids)
@@ -51,20 +55,40 @@ class ModelDrafter(ReadsTokensOnly):
         tokens: list[int] = []
         qs: list[torch.Tensor] = []
         raws: list[torch.Tensor] = []
+        copied: list[int] = []
         for _ in range(gamma):
             logits = self.lm.forward(self._cache, tmap.to_draft(pending) if tmap else pending, last=1)[-1]
             self._cached += pending
             q = self._q(logits, sampling)
-            if not sampling.identity:
-                raws.append(self._q(logits, UNTEMPERED))
-            u = float(torch.rand(1, generator=generator))
-            x = sample(q, u)
+            raw = None if sampling.identity else self._q(logits, UNTEMPERED)
+            u = float(torch.rand(1, generator=generator))  # drawn either way: a copy leaves the stream as it was
+            own = q if raw is None else raw  # the LM's own distribution: greedy's q is one-hot
+            found = self._copy(ids + tokens, own)
+            if found is not None:  # a one-hot q: the rules test it as any draft
+                x, n = found
+                q = torch.zeros_like(q)
+                q[x] = 1.0
+                raw = None if raw is None else q
+            else:
+                x, n = sample(q, u), 0
             tokens.append(x)
             qs.append(q)
+            copied.append(n)
+            if raw is not None:
+                raws.append(raw)
             pending = [x]
-            if min_confidence is not None and float(q[x]) < min_confidence:
-                break  # the draft is unsure: later drafts would likely be wasted
-        return Proposal(tokens, torch.stack(qs), q_raw=torch.stack(raws) if raws else None)
+            if min_confidence is not None and float(own[x]) < min_confidence:
+                break  # the draft is unsure (its own q, before warping): later drafts would likely be wasted
+        return Proposal(
+            tokens, torch.stack(qs), q_raw=torch.stack(raws) if raws else None, copied=copied if self.lookup else []
+        )
+
+    def _copy(self, ids: list[int], own: torch.Tensor) -> tuple[int, int] | None:
+        """The fallback's copy (token, n-gram length) where the LM's own best q (`own`, before warping) is
+        below its bar, else None."""
+        if self.lookup is None or float(own.max()) >= self.lookup.below:
+            return None
+        return self.lookup.find(ids, self.vocab_size)
 
     def propose_tree(
         self,
@@ -127,7 +151,10 @@ class ModelDrafter(ReadsTokensOnly):
         return _fit(warp(logits, sampling), self.vocab_size)
 
     def meta(self) -> dict[str, Any]:
-        return {"name": self.name, "kind": "model"}
+        out: dict[str, Any] = {"name": self.name, "kind": "model"}
+        if self.lookup is not None:
+            out["lookup"] = self.lookup.meta()
+        return out
 
 
 def _fit(q: torch.Tensor, vocab_size: int) -> torch.Tensor:

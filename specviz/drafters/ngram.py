@@ -15,7 +15,11 @@ from specviz.core.drafting import Proposal, ReadsTokensOnly, chain_tree
 from specviz.core.tree import DraftTree, TreeShape, ancestors, grow
 from specviz.core.warp import Sampling
 
-__all__ = ["NgramDrafter"]
+__all__ = ["DEFAULT_LOOKUP_BELOW", "LookupFallback", "NgramDrafter", "continuations"]
+
+# where a draft model's chain copies by default: measured best of 0.7 / 0.9 on the held-out prompts
+# (docs/BENCHMARKS.md, 2026-12-06 night); 0 turns the fallback off
+DEFAULT_LOOKUP_BELOW = 0.7
 
 
 @dataclass
@@ -88,24 +92,7 @@ class NgramDrafter(ReadsTokensOnly):
         return grow(shape, after([]), None, feed, sampled, generator, max_depth)
 
     def _continuations(self, ids: list[int], length: int, limit: int) -> list[list[int]]:
-        """What followed the latest `limit` earlier occurrences of the longest n-gram ending `ids`
-        that has any (latest first), each at most `length` tokens."""
-        for n in range(min(self.max_ngram, len(ids) - 1), self.min_ngram - 1, -1):
-            tail = ids[-n:]
-            found: list[list[int]] = []
-            # latest match first: recent text is the likeliest to repeat
-            for start in range(len(ids) - n - 1, -1, -1):
-                if ids[start : start + n] == tail:
-                    follow = ids[start + n : start + n + length]
-                    # stop at a token the target cannot score rather than leave a gap
-                    follow = list(itertools.takewhile(lambda t: t < self.vocab_size, follow))
-                    if follow:
-                        found.append(follow)
-                        if len(found) == limit:
-                            break
-            if found:
-                return found
-        return []
+        return continuations(ids, length, limit, self.min_ngram, self.max_ngram, self.vocab_size)[0]
 
     def _lookup(self, ids: list[int], gamma: int) -> list[int]:
         conts = self._continuations(ids, gamma, 1)  # the chain copies the latest match only
@@ -113,3 +100,50 @@ class NgramDrafter(ReadsTokensOnly):
 
     def meta(self) -> dict[str, Any]:
         return {"name": self.name, "kind": "ngram"}
+
+
+def continuations(
+    ids: list[int], length: int, limit: int, min_ngram: int, max_ngram: int, vocab_size: int
+) -> tuple[list[list[int]], int]:
+    """What followed the latest `limit` earlier occurrences of the longest n-gram (min_ngram <= n <=
+    max_ngram) ending `ids` that has any, latest first, each at most `length` tokens; and that n (0: none).
+    A continuation stops before a token id >= vocab_size (one the target cannot score)."""
+    for n in range(min(max_ngram, len(ids) - 1), min_ngram - 1, -1):
+        tail = ids[-n:]
+        found: list[list[int]] = []
+        # latest match first: recent text is the likeliest to repeat
+        for start in range(len(ids) - n - 1, -1, -1):
+            if ids[start : start + n] == tail:
+                follow = list(itertools.takewhile(lambda t: t < vocab_size, ids[start + n : start + n + length]))
+                if follow:
+                    found.append(follow)
+                    if len(found) == limit:
+                        break
+        if found:
+            return found, n
+    return [], 0
+
+
+@dataclass(frozen=True)
+class LookupFallback:
+    """Prompt lookup as a draft model's fallback: where the model is unsure (its best q is below `below`)
+    and the last n >= min_ngram tokens occurred earlier, draft the token that followed them instead.
+
+    The choice depends only on the context and the model's q (not on a random draw), so a copied draft
+    is a draft from a one-hot q: the sampling rule accepts it with probability p(x), and the output's
+    distribution is still the target's. It also drafts tokens outside a reduced draft vocabulary (names,
+    numbers from the prompt), which the model alone can never propose. Measured on 300 held-out greedy
+    answers (teacher-forced, the default draft): first-draft agreement 56.3% alone, 62.7% with
+    below 0.7, min_ngram 2 (docs/BENCHMARKS.md, 2026-12-06 night)."""
+
+    below: float = DEFAULT_LOOKUP_BELOW
+    min_ngram: int = 2
+    max_ngram: int = 3
+
+    def find(self, ids: list[int], vocab_size: int) -> tuple[int, int] | None:
+        """(the copied token, the length of the n-gram matched), or None where nothing earlier matches."""
+        found, n = continuations(ids, 1, 1, self.min_ngram, self.max_ngram, vocab_size)
+        return (found[0][0], n) if found else None
+
+    def meta(self) -> dict[str, Any]:
+        return {"below": self.below, "min_ngram": self.min_ngram, "max_ngram": self.max_ngram}

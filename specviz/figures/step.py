@@ -44,6 +44,7 @@ class Cell:
     test: str  # the rule's test in words, e.g. "r = 0.12 < min(1, p/q) = 0.87"
     p_raw: float | None = None  # the models' own probabilities before warping, where logged
     q_raw: float | None = None
+    copied: int = 0  # a draft copied from earlier text after n matching tokens (prompt-lookup fallback); 0: none
 
     @property
     def from_model(self) -> bool:
@@ -59,6 +60,11 @@ def _source(rule: str, nxt: dict[str, Any]) -> str:
     if nxt.get("kind") == "bonus" or rule == "typical":
         return "p" if rule else ""
     return "residual" if rule in ("sampling", "threshold") else ""
+
+
+def copied_words(n: int) -> str:
+    """What a copied draft's hover and words say (the timeline, describe_step): "" for the model's own."""
+    return f"copied: the last {n} tokens occurred earlier, and this followed them" if n else ""
 
 
 def draft_outcome(accepted: bool | None) -> Kind:
@@ -110,6 +116,7 @@ def step_cells(trace: Trace, k: int) -> list[Cell]:
             _test_words(rule, params, v, d.get("q")),
             v.get("p_raw"),
             d.get("q_raw"),
+            int(d.get("copied") or 0),
         )
         for j, (d, v) in enumerate(zip(step["draft"], step["verify"], strict=True))
     ]
@@ -209,7 +216,8 @@ def describe_step(trace: Trace, k: int) -> list[str]:
     ]
     for c in cells:
         lines.append(
-            f"Draft {c.position + 1} '{visible(c.token)}': q = {fmt_num(c.q)}, p = {fmt_num(c.p)}; {c.test} → {LABELS[c.kind]}."
+            f"Draft {c.position + 1} '{visible(c.token)}'{f' ({copied_words(c.copied)})' if c.copied else ''}: q = {fmt_num(c.q)}, p = {fmt_num(c.p)}; "
+            f"{c.test} → {LABELS[c.kind]}."
         )
     return lines
 

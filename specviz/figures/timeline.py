@@ -12,7 +12,7 @@ import plotly.graph_objects as go
 
 from specviz.figures.palette import COLORS, FONT, KINDS, LABELS, SYMBOLS, Kind, legend_only
 from specviz.figures.spec import Spec, to_figure
-from specviz.figures.step import Cell, step_cells
+from specviz.figures.step import Cell, copied_words, step_cells
 from specviz.figures.text import esc, esc_sentence, fmt_num, visible
 from specviz.trace import Trace
 
@@ -40,6 +40,8 @@ def _hover(cell: Cell) -> str:
         f"token '{visible(cell.token)}' (id {cell.token_id})",
         LABELS[cell.kind],
     ]
+    if cell.copied:
+        lines.append(copied_words(cell.copied))
     if not cell.from_model:
         lines.append(f"q = {fmt_num(cell.q)}   p = {fmt_num(cell.p)}")
     lines.append(cell.test)

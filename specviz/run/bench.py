@@ -42,9 +42,11 @@ from specviz.models.numerics import cpu_model, cpu_name
 from specviz.models.presets import DEFAULT, PRESET_NAMES, REPO_ROOT, ModelLoadError, resolve_preset
 from specviz.run.options import (
     add_decoding_arguments,
+    add_lookup_argument,
     add_policy_arguments,
     add_tree_argument,
     decode_config,
+    probability,
     tree_shape,
 )
 from specviz.run.record import Recording
@@ -87,6 +89,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json-out", type=Path, default=None)
     p.add_argument(
         "--compare-draft", help="also time specviz with this draft in the same interleaved run (e.g. standalone)"
+    )
+    add_lookup_argument(p)
+    p.add_argument(
+        "--compare-lookup",
+        type=probability,
+        help="also time specviz with this --lookup-below in the same interleaved run (0: the draft model alone)",
     )
     p.add_argument(
         "--peer",
@@ -186,10 +194,12 @@ def run(args: argparse.Namespace) -> int:
         return 2
     say = lambda text: print(text, file=sys.stderr)  # noqa: E731
     base_cfg = cfg
-    cfg, tree_meta = resolve_tree(base_cfg, args.tree, target, make_drafter(target, draft), say)
+    cfg, tree_meta = resolve_tree(base_cfg, args.tree, target, make_drafter(target, draft, args.lookup_below), say)
     other_cfg = None
     if args.compare_tree is not None:
-        other_cfg, other_tree_meta = resolve_tree(base_cfg, args.compare_tree, target, make_drafter(target, draft), say)
+        other_cfg, other_tree_meta = resolve_tree(
+            base_cfg, args.compare_tree, target, make_drafter(target, draft, args.lookup_below), say
+        )
         tree_meta = tree_meta or other_tree_meta
     all_greedy = args.rule == "greedy" and cfg.sampling.greedy
     # HF's assisted generation runs a separate draft model: for a feature head, the embedded standalone draft
@@ -241,7 +251,7 @@ def run(args: argparse.Namespace) -> int:
     traces: list[dict] = []
 
     def specviz_run(ids: list[int]) -> list[int]:
-        trace = Recording(target, make_drafter(target, draft), "", cfg, prompt_ids=ids).run()
+        trace = Recording(target, make_drafter(target, draft, args.lookup_below), "", cfg, prompt_ids=ids).run()
         traces.append(trace)
         return trace["output"]["token_ids"]
 
@@ -260,11 +270,23 @@ def run(args: argparse.Namespace) -> int:
             return trace["output"]["token_ids"]
 
         methods[f"specviz ({args.compare_draft})"] = specviz_other
+    lookup_traces: list[dict] = []
+    if args.compare_lookup is not None:
+
+        def specviz_lookup(ids: list[int]) -> list[int]:
+            drafter = make_drafter(target, draft, args.compare_lookup)
+            trace = Recording(target, drafter, "", cfg, prompt_ids=ids).run()
+            lookup_traces.append(trace)
+            return trace["output"]["token_ids"]
+
+        methods[f"specviz (lookup {args.compare_lookup})"] = specviz_lookup
     tree_traces: list[dict] = []
     if other_cfg is not None:
 
         def specviz_tree(ids: list[int]) -> list[int]:
-            trace = Recording(target, make_drafter(target, draft), "", other_cfg, prompt_ids=ids).run()
+            trace = Recording(
+                target, make_drafter(target, draft, args.lookup_below), "", other_cfg, prompt_ids=ids
+            ).run()
             tree_traces.append(trace)
             return trace["output"]["token_ids"]
 
@@ -310,6 +332,7 @@ def run(args: argparse.Namespace) -> int:
         run_stats = _pooled(traces[-len(encoded) :])
         other_stats = _pooled(other_traces[-len(encoded) :]) if other_traces else None
         tree_stats = _pooled(tree_traces[-len(encoded) :]) if tree_traces else None
+        lookup_stats = _pooled(lookup_traces[-len(encoded) :]) if lookup_traces else None
         sampled = []
         for seed, ids in enumerate(encoded if all_greedy else []):
             sampled_cfg = build_config(
@@ -322,7 +345,9 @@ def run(args: argparse.Namespace) -> int:
                 confidence=args.confidence,
                 tree=cfg.tree,
             )
-            sampled.append(Recording(target, make_drafter(target, draft), "", sampled_cfg, prompt_ids=ids).run())
+            sampled.append(
+                Recording(target, make_drafter(target, draft, args.lookup_below), "", sampled_cfg, prompt_ids=ids).run()
+            )
         sample_stats = _pooled(sampled) if sampled else None
 
     med = {n: statistics.median(v) for n, v in per_rep.items()}
@@ -381,6 +406,14 @@ def run(args: argparse.Namespace) -> int:
         "contract": _contract(traces[-len(encoded) :] + tree_traces[-len(encoded) :], alone) if all_greedy else None,
         "tree": cfg.tree.text,
         "tree_sizing": tree_meta.get("tree", {}).get("auto"),
+        "lookup_below": args.lookup_below,
+        "compare_lookup": None
+        if lookup_stats is None
+        else {
+            "lookup": args.compare_lookup,
+            "speedup_vs_target": med[f"specviz (lookup {args.compare_lookup})"] / med["target-only"],
+            **lookup_stats,
+        },
         "compare_tree": None
         if tree_stats is None or other_cfg is None
         else {
@@ -454,7 +487,11 @@ def _print_table(r: dict[str, Any]) -> None:
     print(f"speedup vs target-only: {r['speedup_vs_target']:.2f}x", end="")
     if r["hf_assisted_ratio"] is not None:
         print(f"; vs HF assisted ({r.get('hf_assisted_draft')}): {r['hf_assisted_ratio']:.2f}x", end="")
-    for key, option in (("compare_draft", "draft"), ("compare_tree", "tree")):  # a second specviz method
+    for key, option in (
+        ("compare_draft", "draft"),
+        ("compare_tree", "tree"),
+        ("compare_lookup", "lookup"),
+    ):  # a second specviz method
         if c := r.get(key):
             print(
                 f"\nwith --compare-{option} {c[option]}: {c['speedup_vs_target']:.2f}x the target, "

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from specviz.core.rules import KINDS
+from specviz.drafters.ngram import DEFAULT_LOOKUP_BELOW
 from specviz.models.presets import DEFAULT, draft_ready
 from specviz.trace import Trace, finish
 
@@ -99,6 +100,7 @@ class LiveSettings:
     compare: bool = True  # time the evaluation model alone too: without it no run can say faster or slower
     adaptive: bool = False  # the heuristic draft-length schedule, gamma its maximum
     confidence: float = 0.0  # a model draft stops below this q; 0 = off
+    lookup_below: float = DEFAULT_LOOKUP_BELOW  # a model draft's chain copies from earlier text below this q; 0 = off
     tree: str = "chain"  # the --tree text: chain, auto, "3,2,1,1", "dynamic:N[:D[:K]]"
 
     def config(self) -> DecodeConfig:

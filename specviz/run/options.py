@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from specviz.core.rules import KINDS, RULES
+from specviz.drafters.ngram import DEFAULT_LOOKUP_BELOW
 
 if TYPE_CHECKING:
     from specviz.core.decoder import DecodeConfig
@@ -72,6 +73,17 @@ def add_policy_arguments(p: argparse.ArgumentParser) -> None:
         "--confidence",
         type=probability,
         help="a model draft stops early after a token whose own probability q is below this (0..1)",
+    )
+
+
+def add_lookup_argument(p: argparse.ArgumentParser, default: float = DEFAULT_LOOKUP_BELOW) -> None:
+    """--lookup-below: a draft model's chain copies from earlier text where it is unsure (LookupFallback)."""
+    p.add_argument(
+        "--lookup-below",
+        type=probability,
+        default=default,
+        help="a draft model's chain copies what followed the last 2-3 tokens' earlier occurrence (prompt lookup) "
+        f"where its own best q is below this (0..1; 0: never; default {default})",
     )
 
 

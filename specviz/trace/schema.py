@@ -50,6 +50,7 @@ class DraftEntry(TypedDict):
     # the draft's own distribution before temperature / top-k / top-p, when those changed it
     q_raw: NotRequired[float]
     top_raw: NotRequired[list[TopEntry]]
+    copied: NotRequired[int]  # a prompt-lookup fallback's copy after an n-gram of this length (q one-hot)
 
 
 class VerifyEntry(TypedDict):

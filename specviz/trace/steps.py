@@ -302,6 +302,10 @@ def _check_position(d: object, v: object, pos: str, m: _Meta, probs: _Problems) 
         probs.add(pos, f"the verify entry must be an object, got {short(v)}")
         return False
     ok = _check_bytes(d, pos, probs)
+    copied = d.get("copied")
+    if copied is not None and not (_nonneg_int(copied) and copied >= 1):
+        probs.add(pos, f"copied must be the matched n-gram's length, an integer >= 1, got {short(copied)}")
+        ok = False
     for key, entry in (("q", d), ("p", v)):
         _check_raw(entry, key, d["token_id"], pos, m, probs)
         if not m.strict and entry.get(key) is None:

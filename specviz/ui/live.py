@@ -122,6 +122,17 @@ def live_form() -> LiveSettings:
             help="The draft model stops early after a token it gave less than this probability (0 = off). "
             "Prompt lookup ignores it.",
         )
+        lookup_below = c2.number_input(
+            "Copy from the text below q",
+            0.0,
+            1.0,
+            d.lookup_below,
+            0.05,
+            key="live_lookup",
+            help="Where the draft model gives its best token less than this probability and the last 2–3 tokens "
+            "appeared earlier, a chain drafts what followed them there instead (prompt lookup as a fallback; "
+            "0 = off). The step view marks such drafts “copied”.",
+        )
         tree = st.selectbox(
             "Draft shape",
             TREE_CHOICES,
@@ -169,6 +180,7 @@ def live_form() -> LiveSettings:
         compare=compare,
         adaptive=bool(adaptive),
         confidence=float(confidence),
+        lookup_below=float(lookup_below),
         tree=str(tree),
     )
 
@@ -246,12 +258,12 @@ def run_live(s: LiveSettings) -> None:
                 target, draft = live.load_models(s.target, s.draft)
             if s.tree == "auto":
                 with st.spinner("Sizing the draft tree to this machine (once per pair; about half a minute)…"):
-                    cfg, tree_meta = live.sized_config(s, target, make_drafter(target, draft))
+                    cfg, tree_meta = live.sized_config(s, target, make_drafter(target, draft, s.lookup_below))
             else:
                 tree_meta = {}
             rec = Recording(
                 target,
-                make_drafter(target, draft),
+                make_drafter(target, draft, s.lookup_below),
                 s.prompt,
                 cfg,
                 chat=s.chat,

@@ -7,7 +7,7 @@ from specviz.core.decoder import DecodeConfig, speculative_decode, target_decode
 from specviz.core.rules import make_rule
 from specviz.core.warp import Sampling
 from specviz.drafters.model import ModelDrafter
-from specviz.drafters.ngram import NgramDrafter
+from specviz.drafters.ngram import LookupFallback, NgramDrafter
 from specviz.models.lm import CausalLM
 from specviz.run.record import Recording
 from specviz.trace import validate
@@ -22,10 +22,12 @@ def hf_greedy(lm: CausalLM, ids: list[int], n: int) -> list[int]:
 
 
 def drafter_for(kind: str, target: CausalLM, draft_lm: CausalLM):
-    return ModelDrafter(draft_lm, target.vocab_size) if kind == "model" else NgramDrafter(target.vocab_size)
+    if kind == "ngram":
+        return NgramDrafter(target.vocab_size)
+    return ModelDrafter(draft_lm, target.vocab_size, lookup=LookupFallback(1.0) if kind == "model+lookup" else None)
 
 
-@pytest.mark.parametrize("kind", ["model", "ngram"])
+@pytest.mark.parametrize("kind", ["model", "ngram", "model+lookup"])
 @pytest.mark.parametrize("gamma", [1, 2, 4, 8])
 @pytest.mark.parametrize("rule", ["greedy", "sampling"])
 def test_greedy_output_equals_target_generate(target, draft_lm, kind, gamma, rule):
@@ -161,12 +163,14 @@ def test_same_seed_same_trace(target, draft_lm):
     assert [s["n_accepted"] for s in a["steps"]] == [s["n_accepted"] for s in b["steps"]]
 
 
-def test_first_token_distribution_matches_target(target, draft_lm):
-    """Speculative sampling is lossless: the first emitted token is distributed as the target's p."""
+@pytest.mark.parametrize("lookup", [None, 1.0])
+def test_first_token_distribution_matches_target(target, draft_lm, lookup):
+    """Speculative sampling is lossless: the first emitted token is distributed as the target's p, with
+    the model's drafts and with copies from the prompt (a one-hot q) alike."""
     gamma, n = 2, 1500
     p = torch.softmax(target.forward(target.new_cache(), PROMPT)[-1], -1).double()
     counts = torch.zeros_like(p)
-    drafter = ModelDrafter(draft_lm, target.vocab_size)
+    drafter = ModelDrafter(draft_lm, target.vocab_size, lookup=None if lookup is None else LookupFallback(lookup))
     accepted_first = 0
     for seed in range(n):
         cfg = DecodeConfig(
@@ -176,7 +180,8 @@ def test_first_token_distribution_matches_target(target, draft_lm):
         first = step["draft"][0]["token_id"] if step["n_accepted"] > 0 else step["next"]["token_id"]
         accepted_first += step["n_accepted"] > 0
         counts[first] += 1
-    assert 0.1 * n < accepted_first < 0.95 * n  # the draft differs from the target: both paths are exercised
+    # the draft differs from the target: both paths are exercised (a copy's p(x) is ~1% here)
+    assert (0.1 * n if lookup is None else 0) < accepted_first < 0.95 * n
     assert_chi_square_fits(counts, p, n)
 
 

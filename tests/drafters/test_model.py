@@ -10,7 +10,7 @@ from specviz.core.rules import Rule
 from specviz.core.tree import TreeShape, verify_tree
 from specviz.core.warp import Sampling, sample
 from specviz.drafters.model import ModelDrafter
-from specviz.drafters.ngram import NgramDrafter
+from specviz.drafters.ngram import LookupFallback, NgramDrafter, continuations
 from specviz.models.lm import CausalLM
 
 V = 50
@@ -96,6 +96,39 @@ def test_model_drafter_greedy_matches_the_draft_models_argmax(draft_lm: CausalLM
 def test_model_drafter_gamma_zero(draft_lm: CausalLM) -> None:
     p = ModelDrafter(draft_lm, 44).propose(CTX, 0, Sampling(), gen())
     assert p.token_ids == [] and p.q.shape == (0, 44)
+
+
+# prompt lookup as a draft model's fallback
+
+
+def test_lookup_fallback_finds_what_followed_the_longest_match() -> None:
+    fb = LookupFallback(0.5)
+    assert fb.find([2, 3, 6, 6, 3, 4, 0, 2, 3], V) == (6, 2)  # [2, 3] matched, not just [3]
+    assert fb.find([1, 2, 3, 4], V) is None  # nothing repeats
+    assert fb.find([5, 3, 5], V) is None  # a 1-gram match is below min_ngram 2
+    assert LookupFallback(0.5, min_ngram=1).find([5, 3, 5], V) == (3, 1)
+    assert fb.find([1, 2, 60, 1, 2], V) is None  # what followed is outside the target's vocabulary
+    assert continuations([1, 2, 9, 1, 2, 8, 1, 2], 2, 5, 2, 3, V) == ([[8, 1], [9, 1]], 2)
+
+
+@pytest.mark.parametrize("sampling", [Sampling(0), Sampling(1.0)])
+def test_the_fallback_copies_only_where_the_model_is_unsure(draft_lm: CausalLM, sampling: Sampling) -> None:
+    plain = ModelDrafter(draft_lm, V).propose(CTX, 4, sampling, gen(5))
+    never = ModelDrafter(draft_lm, V, lookup=LookupFallback(0.0)).propose(CTX, 4, sampling, gen(5))
+    assert never.token_ids == plain.token_ids and never.copied == [0, 0, 0, 0] and plain.copied == []
+    always = ModelDrafter(draft_lm, V, lookup=LookupFallback(1.0)).propose(CTX, 4, sampling, gen(5))
+    # CTX ends "3 4 5", which followed "3 4" before; then "5 6", "6 3" and "3 7" go on copying
+    assert always.token_ids == [6, 3, 7, 3] and always.copied == [3, 3, 3, 3]
+    assert always.q.max(-1).values.tolist() == [1.0] * 4  # a copy is a draft from a one-hot q
+    if always.q_raw is not None:
+        assert torch.equal(always.q_raw, always.q)
+
+
+def test_the_confidence_stop_reads_the_models_own_q_under_greedy(draft_lm: CausalLM) -> None:
+    """Greedy's warped q is one-hot (q(x) = 1 always): the stop must read the model's own probability."""
+    short = ModelDrafter(draft_lm, V).propose(CTX, 4, Sampling(0), gen(), min_confidence=1.0)
+    assert len(short.token_ids) == 1
+    assert len(ModelDrafter(draft_lm, V).propose(CTX, 4, Sampling(0), gen(), min_confidence=0.0).token_ids) == 4
 
 
 # prompt lookup as a tree: several matches become branches

@@ -149,7 +149,10 @@ def test_converted_cache_is_built_reused_and_rebuilt(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize(
     "policy",
-    [["--draft", "feature", "--compare-draft", "standalone"], ["--adaptive", "--confidence", "0.3"]],
+    [
+        ["--draft", "feature", "--compare-draft", "standalone"],
+        ["--adaptive", "--confidence", "0.3", "--compare-lookup", "0"],
+    ],
     ids=["feature", "adaptive"],
 )
 def test_bench_smoke(tmp_path, policy):
@@ -170,3 +173,5 @@ def test_bench_smoke(tmp_path, policy):
     if "--compare-draft" in policy:
         assert r["draft"].startswith("specviz feature draft")
         assert r["compare_draft"]["draft"] == "standalone" and r["compare_draft"]["tokens_per_step"] >= 1
+    else:  # the default fallback against the draft model alone, in the same run
+        assert r["lookup_below"] == 0.7 and r["compare_lookup"]["lookup"] == 0.0

@@ -75,3 +75,15 @@ def test_timeline_labels_shrink_with_gamma_so_they_do_not_overlap():
     assert longest == 90 // 18  # one column's room, the cut marked by "…"
     assert fig.layout.xaxis.range[1] > 17.4 and fig.layout.xaxis.title.text == "draft position"
     assert max(len(t) for tr in fg.timeline_figure(fg.toy_trace(), 0, 1).data if tr.text for t in tr.text) <= 12
+
+
+def test_a_copied_draft_says_so_in_its_hover_and_words():
+    trace = fg.toy_trace()
+    trace["steps"][0]["draft"][1]["copied"] = 3  # the prompt-lookup fallback copied the second draft
+    fig = fg.timeline_figure(trace, 0, 1)
+    hovers = next(t for t in fig.data if t.name == fg.LABELS["accepted"]).hovertext
+    assert "copied: the last 3 tokens occurred earlier, and this followed them" in hovers[1]
+    assert "copied" not in hovers[0]
+    assert "(copied: the last 3 tokens occurred earlier, and this followed them)" in " ".join(
+        fg.describe_step(trace, 0)
+    )

@@ -19,7 +19,7 @@ from specviz.core.decoder import DecodeConfig
 from specviz.core.rules import KINDS, RULES, make_rule
 from specviz.core.warp import Sampling
 from specviz.drafters.model import ModelDrafter
-from specviz.drafters.ngram import NgramDrafter
+from specviz.drafters.ngram import LookupFallback, NgramDrafter
 from specviz.models.lm import CausalLM
 from specviz.run.record import Recording
 from specviz.trace import (
@@ -67,10 +67,17 @@ def base() -> dict[str, Any]:
     return copy.deepcopy(BASE)
 
 
-def record(target: CausalLM, draft: CausalLM | None, rule: str = "sampling", **kw: Any) -> Recording:
+def record(
+    target: CausalLM, draft: CausalLM | None, rule: str = "sampling", lookup: float = 0.0, **kw: Any
+) -> Recording:
     sampling = Sampling(0) if rule == "greedy" else Sampling(1.0)
     cfg = DecodeConfig(gamma=3, rule=make_rule(rule), sampling=sampling, max_new_tokens=12, seed=kw.pop("seed", 0))
-    drafter = ModelDrafter(draft, target.vocab_size) if draft is not None else NgramDrafter(target.vocab_size)
+    fallback = LookupFallback(lookup) if lookup else None
+    drafter = (
+        ModelDrafter(draft, target.vocab_size, lookup=fallback)
+        if draft is not None
+        else NgramDrafter(target.vocab_size)
+    )
     return Recording(target, drafter, "", cfg, prompt_ids=PROMPT, **kw)
 
 
@@ -500,6 +507,15 @@ def test_greedy_decisions_are_checked() -> None:
     assert any("accepted under greedy" in p or "rejected under greedy" in p for p in found)
 
 
+@pytest.mark.parametrize("bad", [0, -1, 2.5, "3", True])
+def test_copied_must_be_an_ngram_length(bad: Any) -> None:
+    t = base()
+    t["steps"][0]["draft"][0]["copied"] = bad
+    assert any("copied must be" in p for p in validate(t))
+    t["steps"][0]["draft"][0]["copied"] = 2
+    assert validate(t) == []
+
+
 def test_p_must_agree_with_its_top_entry() -> None:
     t = base()
     v = t["steps"][0]["verify"][0]
@@ -535,10 +551,12 @@ def test_schema_is_a_valid_draft_2020_12_schema() -> None:
 
 
 @pytest.mark.parametrize("rule", ["sampling", "greedy", "threshold", "typical"])
-@pytest.mark.parametrize("kind", ["model", "ngram"])
+@pytest.mark.parametrize("kind", ["model", "ngram", "model+lookup"])
 def test_recorded_traces_pass_validate_and_schema(target: CausalLM, draft_lm: CausalLM, rule: str, kind: str) -> None:
-    trace = record(target, draft_lm if kind == "model" else None, rule).run()
+    trace = record(target, None if kind == "ngram" else draft_lm, rule, lookup=1.0 if "lookup" in kind else 0.0).run()
     assert validate(trace) == []
+    copied = [d["copied"] for s in trace["steps"] for d in s["draft"] if "copied" in d]
+    assert bool(copied) == (kind == "model+lookup")  # the prompt repeats: a fallback that always may copy does
     errors = [e.message for e in SCHEMA.iter_errors(trace)]
     assert errors == []
     assert loads(dumps(trace)) == trace

@@ -84,6 +84,18 @@ def test_live_adaptive_draft_length_is_recorded(model_dirs):
     assert len(trace["steps"][0]["draft"]) <= 4  # the schedule starts at 4, below the maximum of 6
 
 
+def test_live_copies_from_the_text_where_the_draft_is_unsure(model_dirs):
+    """The page's fallback setting reaches the drafter: off, no draft is copied; at 1, copies are marked."""
+    for below, copies in ((0.0, False), (1.0, True)):
+        at = live_with(model_dirs)
+        at.number_input(key="live_lookup").set_value(below)
+        ok(at.button(key="live_run").click().run())
+        trace = at.session_state["live_result"]["trace"]
+        assert validate(trace) == []
+        assert ("lookup" in trace["meta"]["draft"]) == (below > 0)
+        assert any("copied" in d for s in trace["steps"] for d in s["draft"]) == copies
+
+
 def test_live_decoding_with_a_draft_tree_then_its_tree_on_the_replay_page(model_dirs):
     """The Live page's draft shape: a tree run is recorded with its shape, and the step-through page
     draws the step's tree and its attention mask; Statistics says how to read a tree trace."""
