@@ -78,7 +78,14 @@ def main() -> None:
         print(f"  with the fallback below {b}: {v:.1%}")
     print(f"a copy was possible at {copies:.1%} of positions; either source right: {either:.1%}")
     if a.json_out:
-        out = {"answers": len(rows), "positions": n, "alone": alone, "with_fallback": with_bar, "either": either}
+        out = {
+            "answers": len(rows),
+            "positions": n,
+            "alone": alone,
+            "with_fallback": with_bar,
+            "copy_possible": copies,
+            "either": either,
+        }
         a.json_out.write_text(json.dumps(out, indent=2) + "\n")
 
 

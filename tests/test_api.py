@@ -95,7 +95,7 @@ PINNED = {
     "specviz.core.drafting": ["Drafter", "Proposal", "ReadsTokensOnly", "TreeDrafter", "chain_tree"],
     "specviz.core.target": ["Target"],
     "specviz.drafters.model": ["ModelDrafter"],
-    "specviz.drafters.ngram": ["NgramDrafter"],
+    "specviz.drafters.ngram": ["DEFAULT_LOOKUP_BELOW", "LookupFallback", "NgramDrafter", "continuations"],
     "specviz.drafters.factory": ["make_drafter"],
     "specviz.core.tree": [
         "DraftTree",

@@ -265,7 +265,7 @@ def run(args: argparse.Namespace) -> int:
             return 2
 
         def specviz_other(ids: list[int]) -> list[int]:
-            trace = Recording(target, make_drafter(target, other), "", cfg, prompt_ids=ids).run()
+            trace = Recording(target, make_drafter(target, other, args.lookup_below), "", cfg, prompt_ids=ids).run()
             other_traces.append(trace)
             return trace["output"]["token_ids"]
 

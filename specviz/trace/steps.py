@@ -303,7 +303,7 @@ def _check_position(d: object, v: object, pos: str, m: _Meta, probs: _Problems) 
         return False
     ok = _check_bytes(d, pos, probs)
     copied = d.get("copied")
-    if copied is not None and not (_nonneg_int(copied) and copied >= 1):
+    if copied is not None and not (_nonneg_int(copied) and 1 <= copied <= 1_000_000):
         probs.add(pos, f"copied must be the matched n-gram's length, an integer >= 1, got {short(copied)}")
         ok = False
     for key, entry in (("q", d), ("p", v)):
