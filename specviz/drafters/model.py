@@ -63,7 +63,7 @@ class ModelDrafter(ReadsTokensOnly):
             raw = None if sampling.identity else self._q(logits, UNTEMPERED)
             u = float(torch.rand(1, generator=generator))  # drawn either way: a copy leaves the stream as it was
             own = q if raw is None else raw  # the LM's own distribution: greedy's q is one-hot
-            found = self._copy(ids + tokens, own)
+            found = self._copy(ids, tokens, own)
             if found is not None:  # a one-hot q: the rules test it as any draft
                 x, n = found
                 q = torch.zeros_like(q)
@@ -83,12 +83,12 @@ class ModelDrafter(ReadsTokensOnly):
             tokens, torch.stack(qs), q_raw=torch.stack(raws) if raws else None, copied=copied if self.lookup else []
         )
 
-    def _copy(self, ids: list[int], own: torch.Tensor) -> tuple[int, int] | None:
-        """The fallback's copy (token, n-gram length) where the LM's own best q (`own`, before warping) is
-        below its bar, else None."""
+    def _copy(self, ids: list[int], drafted: list[int], own: torch.Tensor) -> tuple[int, int] | None:
+        """The fallback's copy (token, n-gram length) after the context and this step's drafts so far, where
+        the LM's own best q (`own`, before warping) is below its bar; else None."""
         if self.lookup is None or float(own.max()) >= self.lookup.below:
             return None
-        return self.lookup.find(ids, self.vocab_size)
+        return self.lookup.find(ids + drafted, self.vocab_size)
 
     def propose_tree(
         self,

@@ -17,8 +17,8 @@ from specviz.core.warp import Sampling
 
 __all__ = ["DEFAULT_LOOKUP_BELOW", "LookupFallback", "NgramDrafter", "continuations"]
 
-# where a draft model's chain copies by default: measured best of 0.7 / 0.9 on the held-out prompts
-# (docs/BENCHMARKS.md, 2026-12-06 night); 0 turns the fallback off
+# where a draft model's chain copies by default: the best first-draft agreement of the bars 0.5-1.0 tried on
+# held-out answers; 0.7 and 0.9 ran alike in a bench (docs/BENCHMARKS.md, 2026-12-06 night); 0: never
 DEFAULT_LOOKUP_BELOW = 0.7
 
 

@@ -203,7 +203,7 @@ def describe_step(trace: Trace, k: int) -> list[str]:
     if rule == "greedy":
         how += (
             " At temperature 0 both models' distributions are one-hot, so q = 1.000 for every draft (it is the "
-            "draft's argmax) and p is 1.000 or 0.000; there is no random draw and no residual: after a rejection "
+            "draft's argmax, or a copy from earlier text) and p is 1.000 or 0.000; there is no random draw and no residual: after a rejection "
             "the evaluation model's token is simply its argmax."
         )
     tree = trace["steps"][k].get("tree")

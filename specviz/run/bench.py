@@ -32,6 +32,7 @@ from typing import Any
 import torch
 
 from specviz.core.decoder import GammaPolicy, build_config, target_decode
+from specviz.core.drafting import Drafter
 from specviz.core.theory import needed_text
 from specviz.drafters.factory import make_drafter
 from specviz.drafters.feature import FeatureModel
@@ -193,13 +194,16 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     say = lambda text: print(text, file=sys.stderr)  # noqa: E731
+
+    def new_drafter(d: Any = draft, below: float = args.lookup_below) -> Drafter:
+        """A fresh drafter for one run (a drafter keeps state between steps): the run's, unless told."""
+        return make_drafter(target, d, below)
+
     base_cfg = cfg
-    cfg, tree_meta = resolve_tree(base_cfg, args.tree, target, make_drafter(target, draft, args.lookup_below), say)
+    cfg, tree_meta = resolve_tree(base_cfg, args.tree, target, new_drafter(), say)
     other_cfg = None
     if args.compare_tree is not None:
-        other_cfg, other_tree_meta = resolve_tree(
-            base_cfg, args.compare_tree, target, make_drafter(target, draft, args.lookup_below), say
-        )
+        other_cfg, other_tree_meta = resolve_tree(base_cfg, args.compare_tree, target, new_drafter(), say)
         tree_meta = tree_meta or other_tree_meta
     all_greedy = args.rule == "greedy" and cfg.sampling.greedy
     # HF's assisted generation runs a separate draft model: for a feature head, the embedded standalone draft
@@ -251,7 +255,7 @@ def run(args: argparse.Namespace) -> int:
     traces: list[dict] = []
 
     def specviz_run(ids: list[int]) -> list[int]:
-        trace = Recording(target, make_drafter(target, draft, args.lookup_below), "", cfg, prompt_ids=ids).run()
+        trace = Recording(target, new_drafter(), "", cfg, prompt_ids=ids).run()
         traces.append(trace)
         return trace["output"]["token_ids"]
 
@@ -265,7 +269,7 @@ def run(args: argparse.Namespace) -> int:
             return 2
 
         def specviz_other(ids: list[int]) -> list[int]:
-            trace = Recording(target, make_drafter(target, other, args.lookup_below), "", cfg, prompt_ids=ids).run()
+            trace = Recording(target, new_drafter(other), "", cfg, prompt_ids=ids).run()
             other_traces.append(trace)
             return trace["output"]["token_ids"]
 
@@ -274,7 +278,7 @@ def run(args: argparse.Namespace) -> int:
     if args.compare_lookup is not None:
 
         def specviz_lookup(ids: list[int]) -> list[int]:
-            drafter = make_drafter(target, draft, args.compare_lookup)
+            drafter = new_drafter(below=args.compare_lookup)
             trace = Recording(target, drafter, "", cfg, prompt_ids=ids).run()
             lookup_traces.append(trace)
             return trace["output"]["token_ids"]
@@ -284,9 +288,7 @@ def run(args: argparse.Namespace) -> int:
     if other_cfg is not None:
 
         def specviz_tree(ids: list[int]) -> list[int]:
-            trace = Recording(
-                target, make_drafter(target, draft, args.lookup_below), "", other_cfg, prompt_ids=ids
-            ).run()
+            trace = Recording(target, new_drafter(), "", other_cfg, prompt_ids=ids).run()
             tree_traces.append(trace)
             return trace["output"]["token_ids"]
 
@@ -345,9 +347,7 @@ def run(args: argparse.Namespace) -> int:
                 confidence=args.confidence,
                 tree=cfg.tree,
             )
-            sampled.append(
-                Recording(target, make_drafter(target, draft, args.lookup_below), "", sampled_cfg, prompt_ids=ids).run()
-            )
+            sampled.append(Recording(target, new_drafter(), "", sampled_cfg, prompt_ids=ids).run())
         sample_stats = _pooled(sampled) if sampled else None
 
     med = {n: statistics.median(v) for n, v in per_rep.items()}
