@@ -450,6 +450,7 @@ def _record(
                 "ratio": v.ratio[j],
                 "cutoff": v.cutoff[j],
                 "score": s.tree.score[j] if j < len(s.tree.score) else None,
+                **({"copied": s.tree.copied[j]} if s.tree.copied and s.tree.copied[j] else {}),
             }
             for j, t in enumerate(tokens)
         ]

@@ -190,12 +190,12 @@ def _test_children(
     decision in v; return the accepted child, or None and set v.next_probs to the correction's
     distribution. A recursive rule (sampling) tests each later sibling against the distribution the
     correction would have come from and q without the rejected tokens; the others test every
-    sibling against p_row and the siblings' q (their parent's)."""
+    sibling against p_row and its own q row (their parent's; a copied node's is one-hot)."""
     q_row = q[kids[0]]
     p_i, q_i, drawn = p_row, q_row, []
     for j in kids:
         x = tokens[j]
-        p_x, q_x = _number(p_i[x]), _number(q_i[x])
+        p_x, q_x = _number(p_i[x]), _number((q_i if rule.recursive else q[j])[x])
         accepted, numbers = rule.test(p_i[None], p_x, q_x, torch.tensor([x]), _number(r[j]))
         v.accepted[j] = bool(accepted[0])
         for name, value in numbers.items():  # accept_prob | ratio | cutoff

@@ -18,10 +18,11 @@ def make_drafter(
     target: CausalLM, draft: CausalLM | FeatureModel | None, lookup_below: float = DEFAULT_LOOKUP_BELOW
 ) -> Drafter:
     """A fresh drafter for one run: a feature drafter for a feature head, a model drafter for a
-    draft LM (copying from earlier text where its best q is below `lookup_below`; 0: never), prompt
-    lookup for None."""
+    draft LM (either copying from earlier text where its best q is below `lookup_below`; 0: never),
+    prompt lookup for None."""
     if draft is None:
         return NgramDrafter(target.vocab_size)
+    lookup = LookupFallback(lookup_below) if lookup_below > 0 else None
     if isinstance(draft, FeatureModel):
-        return FeatureDrafter(draft)
-    return ModelDrafter(draft, target.vocab_size, lookup=LookupFallback(lookup_below) if lookup_below > 0 else None)
+        return FeatureDrafter(draft, lookup=lookup)
+    return ModelDrafter(draft, target.vocab_size, lookup=lookup)

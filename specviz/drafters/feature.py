@@ -34,6 +34,7 @@ from torch import nn
 from specviz.core.drafting import Proposal
 from specviz.core.tree import DraftTree, TreeShape, ancestors, depths, feed_mask, grow
 from specviz.core.warp import UNTEMPERED, Sampling, sample, warp
+from specviz.drafters.ngram import LookupFallback
 from specviz.models.lm import CausalLM
 from specviz.models.presets import ModelLoadError
 from specviz.models.vocab import TokenMap
@@ -239,6 +240,7 @@ class FeatureDrafter:
 
     draft: FeatureModel
     name: str = ""
+    lookup: LookupFallback | None = None  # copy from earlier text where the head is unsure (as ModelDrafter)
     reads_features = True  # class attribute: the decoder hands this drafter the target's features
     _features: torch.Tensor | None = field(default=None, repr=False)  # [N, d] for positions 0..N-1
     _kv: tuple[torch.Tensor, torch.Tensor] | None = field(default=None, repr=False)
@@ -295,22 +297,36 @@ class FeatureDrafter:
             tokens: list[int] = []
             qs: list[torch.Tensor] = []
             raws: list[torch.Tensor] = []
+            copied: list[int] = []
             for j in range(gamma):
                 logits = d.out_rows @ h
                 q = self._q(logits, sampling)
                 if not sampling.identity:
                     raws.append(self._q(logits, UNTEMPERED))
-                x = sample(q, float(torch.rand(1, generator=generator)))
+                x, n = sample(q, float(torch.rand(1, generator=generator))), 0
+                own = raws[-1] if raws else q  # the head's own q, before warping: greedy's q is one-hot
+                found = None if self.lookup is None else self.lookup.copy(ids + tokens, own)
+                if found is not None:  # a one-hot q, as ModelDrafter's copies (the uniform was drawn either way)
+                    x, n = found
+                    q = torch.zeros_like(q)
+                    q[x] = 1.0
+                    if raws:
+                        raws[-1] = q
                 tokens.append(x)
                 qs.append(q)
-                own = raws[-1] if raws else q  # the head's own q, before warping: greedy's q is one-hot
-                if j == gamma - 1 or (min_confidence is not None and float(own[x]) < min_confidence):
+                copied.append(n)
+                if j == gamma - 1 or (min_confidence is not None and not n and float(own[x]) < min_confidence):
                     break
                 # roll forward on the head's own prediction; these pairs are dropped next step
                 emb = d.embed[torch.tensor([x], device=dev)][None]
                 out, self._kv = d.head(h.view(1, 1, -1), emb, torch.tensor([n_true + j], device=dev), self._kv)
                 h = out[0, -1]
-        return Proposal(tokens, torch.stack(qs).float(), q_raw=torch.stack(raws).float() if raws else None)
+        return Proposal(
+            tokens,
+            torch.stack(qs).float(),
+            q_raw=torch.stack(raws).float() if raws else None,
+            copied=copied if self.lookup else [],
+        )
 
     def propose_tree(
         self,
@@ -365,6 +381,8 @@ class FeatureDrafter:
             root = d.out_rows @ feats[-1]
             raw_root = None if sampling.identity else self._q(root, UNTEMPERED).float()
             tree = grow(shape, self._q(root, sampling).float(), raw_root, feed, sampled, generator, max_depth)
+        if self.lookup is not None and not sampled:  # greedy: the copy as a branch beside the head's
+            tree = self.lookup.graft(tree, ids, min(max_depth, shape.depth), d.vocab_size)
         return tree
 
     def _q(self, logits: torch.Tensor, sampling: Sampling) -> torch.Tensor:
@@ -373,7 +391,10 @@ class FeatureDrafter:
         return probs if tmap is None else tmap.to_target(probs, self.draft.vocab_size)
 
     def meta(self) -> dict[str, Any]:
-        return self.draft.meta()
+        out = self.draft.meta()
+        if self.lookup is not None:
+            out["lookup"] = self.lookup.meta()
+        return out
 
 
 def save_head(

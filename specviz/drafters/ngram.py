@@ -12,7 +12,7 @@ from typing import Any
 import torch
 
 from specviz.core.drafting import Proposal, ReadsTokensOnly, chain_tree
-from specviz.core.tree import DraftTree, TreeShape, ancestors, grow
+from specviz.core.tree import DraftTree, TreeShape, ancestors, children_of, grow
 from specviz.core.warp import Sampling
 
 __all__ = ["DEFAULT_LOOKUP_BELOW", "LookupFallback", "NgramDrafter", "continuations"]
@@ -144,6 +144,63 @@ class LookupFallback:
         """(the copied token, the length of the n-gram matched), or None where nothing earlier matches."""
         found, n = continuations(ids, 1, 1, self.min_ngram, self.max_ngram, vocab_size)
         return (found[0][0], n) if found else None
+
+    def copy(self, ids: list[int], own: torch.Tensor) -> tuple[int, int] | None:
+        """A chain's draft position: the copy (token, n-gram length) after `ids` (the context and the
+        step's drafts so far) where the model's own distribution `own` [V] (before warping: greedy's is
+        one-hot) has its best q below `below`; else None (the model drafts)."""
+        if float(own.max()) >= self.below:
+            return None
+        return self.find(ids, own.shape[-1])
+
+    def graft(self, tree: DraftTree, ids: list[int], depth: int, vocab_size: int) -> DraftTree:
+        """The model's greedy draft tree with the copy beside it: what followed the latest earlier
+        occurrence of the last 2-3 tokens of `ids` (at most `depth` tokens) is walked down the tree from
+        the root; where a node's children lack the next copied token, the rest of the copy hangs there
+        as a branch of copied nodes (q one-hot, `copied` = the n-gram matched there). Only where the
+        model's own best q at that node is below `below` (a leaf the model never expanded: always).
+        Returns `tree` unchanged when nothing matches.
+
+        For greedy and the lossy rules, which test each child on its own: the sampling rule draws a
+        node's children from one q without replacement, and a copy is not such a draw."""
+        found, n = continuations(ids, depth, 1, self.min_ngram, self.max_ngram, vocab_size) if depth > 0 else ([], 0)
+        if not found:
+            return tree
+        tokens, parents, score = list(tree.token_ids), list(tree.parents), list(tree.score)
+        own = tree.q_raw if tree.q_raw is not None else tree.q
+        node = -1
+        for i, x in enumerate(found[0]):
+            kids = children_of(parents, node)
+            same = [j for j in kids if tokens[j] == x]
+            if same:
+                node = same[0]
+                continue
+            if kids and float(own[kids[0]].max()) >= self.below:
+                return tree  # the model is sure of another token here: a copy would likely be wasted
+            rest = found[0][i:]
+            break
+        else:
+            return tree  # the model's tree already holds the whole copy
+        start = len(tokens)
+        hot = torch.zeros(len(rest), tree.q.shape[-1], dtype=tree.q.dtype)
+        hot[torch.arange(len(rest)), torch.tensor(rest)] = 1.0
+        base = score[node] if node >= 0 and score else 1.0
+        for i, x in enumerate(rest):
+            tokens.append(x)
+            parents.append(node if i == 0 else start + i - 1)
+            score.append(base)
+        done = len(found[0]) - len(rest)  # copied tokens already in the model's tree
+        # as a chain's fallback would report it: the n-gram matched there (the copied tokens extend it)
+        copied = (list(tree.copied) or [0] * start) + [min(self.max_ngram, n + done + i) for i in range(len(rest))]
+        return DraftTree(
+            tokens,
+            parents,
+            torch.cat([tree.q, hot]),
+            None if tree.q_raw is None else torch.cat([tree.q_raw, hot.to(tree.q_raw.dtype)]),
+            score if tree.score else [],
+            tree.why_empty if not tokens else None,
+            copied,
+        )
 
     def meta(self) -> dict[str, Any]:
         return {"below": self.below, "min_ngram": self.min_ngram, "max_ngram": self.max_ngram}

@@ -26,6 +26,7 @@ from specviz.figures.palette import (
     Kind,
 )
 from specviz.figures.spec import Spec, to_figure
+from specviz.figures.step import copied_words
 from specviz.figures.text import esc, visible
 from specviz.trace import Step, Trace, TreeNode
 
@@ -119,6 +120,8 @@ def _hover(node: TreeNode, j: int) -> str:
         parts.append(f"cutoff = {_f(node['cutoff'])}")
     if node.get("score") is not None:
         parts.append(f"draft confidence (product of q on the path) = {_f(node['score'])}")
+    if node.get("copied"):
+        parts.append(copied_words(int(node["copied"])))
     parts.append(LABELS[node_kind(node)] if node.get("accepted") is not None else "never tested")
     return "<br>".join(parts)
 
@@ -341,6 +344,14 @@ def tree_words(trace: Trace, k: int) -> str:
                 if nxt["kind"] == "correction"
                 else "the path reached a leaf, so its next token comes from p there, for free."
             )
+        )
+    copies = [j for j, nd in enumerate(nodes) if nd.get("copied")]
+    if copies:
+        took = sum(j in path for j in copies)
+        words.append(
+            f"{len(copies)} node{'s' if len(copies) != 1 else ''} (q = 1) {'were' if len(copies) != 1 else 'was'} "
+            "copied from earlier text, beside the draft model's own where it was unsure; "
+            f"{took} of {'them' if len(copies) != 1 else 'it'} on the accepted path."
         )
     firsts = {nd["parent"]: j for j, nd in reversed(list(enumerate(nodes)))}  # each parent's first child
     siblings = [j for j in path if firsts[nodes[j]["parent"]] != j]

@@ -95,6 +95,7 @@ class TreeNode(TypedDict):
     ratio: float | None
     cutoff: float | None
     score: float  # product of q along the path (the draft's confidence, EAGLE-2)
+    copied: NotRequired[int]  # a copy from earlier text hung beside the model's drafts: the n-gram's length
     bytes: NotRequired[str]
 
 

@@ -218,6 +218,7 @@ def _check_tree(step: dict[str, Any], where: str, m: _Meta, probs: _Problems) ->
         depth.append(1 if node["parent"] < 0 else depth[node["parent"]] + 1)
         if node.get("depth") != depth[j]:
             probs.add(at, f"depth is {short(node.get('depth'))}, but its parents make it {depth[j]}")
+        _check_copied(node, at, probs)
         for key in ("q", "p", "r", "accept_prob", "p_test", "q_test", "cutoff"):
             if node.get(key) is not None and _prob(node[key]) is None:
                 probs.add(at, f"{key} must be null or a probability in [0, 1], got {short(node[key])}")
@@ -289,6 +290,15 @@ def _check_tree(step: dict[str, Any], where: str, m: _Meta, probs: _Problems) ->
     return True
 
 
+def _check_copied(entry: dict[str, Any], where: str, probs: _Problems) -> bool:
+    """A draft entry's or tree node's `copied`, where present: the matched n-gram's length (1..10^6)."""
+    copied = entry.get("copied")
+    if copied is not None and not (_nonneg_int(copied) and 1 <= copied <= 1_000_000):
+        probs.add(where, f"copied must be the matched n-gram's length, an integer >= 1, got {short(copied)}")
+        return False
+    return True
+
+
 def _p_of(token: int, top: list[TopEntry]) -> float:
     return next((float(e["prob"]) for e in top if e["token_id"] == token), 0.0)
 
@@ -301,11 +311,7 @@ def _check_position(d: object, v: object, pos: str, m: _Meta, probs: _Problems) 
     if not isinstance(v, dict):
         probs.add(pos, f"the verify entry must be an object, got {short(v)}")
         return False
-    ok = _check_bytes(d, pos, probs)
-    copied = d.get("copied")
-    if copied is not None and not (_nonneg_int(copied) and 1 <= copied <= 1_000_000):
-        probs.add(pos, f"copied must be the matched n-gram's length, an integer >= 1, got {short(copied)}")
-        ok = False
+    ok = _check_bytes(d, pos, probs) & _check_copied(d, pos, probs)
     for key, entry in (("q", d), ("p", v)):
         _check_raw(entry, key, d["token_id"], pos, m, probs)
         if not m.strict and entry.get(key) is None:

@@ -119,8 +119,8 @@ def live_form() -> LiveSettings:
             d.confidence,
             0.05,
             key="live_confidence",
-            help="The draft model stops early after a token it gave less than this probability (0 = off). "
-            "Prompt lookup ignores it.",
+            help="The draft model stops early after a token it gave less than this probability (0 = off); "
+            "a copy never stops it. Prompt lookup ignores it.",
         )
         lookup_below = c2.number_input(
             "Copy from the text below q",
@@ -131,7 +131,8 @@ def live_form() -> LiveSettings:
             key="live_lookup",
             help="Where the draft model gives its best token less than this probability and the last 2–3 tokens "
             "appeared earlier, a chain drafts what followed them there instead (prompt lookup as a fallback; "
-            "0 = off). The step view marks such drafts “copied”.",
+            "0 = off); a greedy tree holds the copy as a branch beside the model's. The step view marks such "
+            "drafts “copied”.",
         )
         tree = st.selectbox(
             "Draft shape",

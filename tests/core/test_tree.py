@@ -20,11 +20,10 @@ from specviz.core.tree import (
 )
 from specviz.core.warp import Sampling, sample
 from specviz.drafters.model import ModelDrafter
-from specviz.drafters.ngram import NgramDrafter
 from specviz.models.lm import CausalLM
 from specviz.run.record import Recording
 from specviz.trace import dumps, loads, validate
-from tests.core.test_decoder import PROMPT, assert_chi_square_fits, hf_greedy
+from tests.core.test_decoder import PROMPT, assert_chi_square_fits, drafter_for, hf_greedy
 
 # root ─┬─ 0 ─┬─ 2 ── 5
 #       │     └─ 3
@@ -212,16 +211,17 @@ SHAPES = ["1,1,1,1", "2,2,1", "3,2,2,1", "dynamic:12:5:3"]
 
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("rule", ["greedy", "sampling"])
-@pytest.mark.parametrize("kind", ["model", "ngram"])
+@pytest.mark.parametrize("kind", ["model", "ngram", "model+lookup"])
 def test_greedy_tree_output_equals_target_generate(target, draft_lm, shape, rule, kind):
     cfg = DecodeConfig(
         rule=make_rule(rule), sampling=Sampling(0), max_new_tokens=24, seed=3, tree=TreeShape.parse(shape)
     )
-    drafter = ModelDrafter(draft_lm, target.vocab_size) if kind == "model" else NgramDrafter(target.vocab_size)
-    trace = Recording(target, drafter, "", cfg, prompt_ids=PROMPT).run()
+    trace = Recording(target, drafter_for(kind, target, draft_lm), "", cfg, prompt_ids=PROMPT).run()
     assert trace["output"]["token_ids"] == hf_greedy(target, PROMPT, 24)
     assert validate(trace) == [] and validate(loads(dumps(trace))) == []
     assert trace["meta"]["tree"]["shape"] == TreeShape.parse(shape).text
+    if kind == "model+lookup":  # greedy trees hold the copy beside the model's drafts, marked
+        assert any(n.get("copied") for s in trace["steps"] for n in s["tree"]["nodes"])
 
 
 def test_a_one_branch_tree_is_the_chain(target, draft_lm):

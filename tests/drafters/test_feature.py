@@ -117,6 +117,24 @@ def test_greedy_output_equals_target_generate(target, gamma, rule):
 
 
 @pytest.mark.parametrize("shape", ["chain", "3,2,1"])
+@pytest.mark.parametrize("rule", ["greedy", "sampling"])
+def test_the_head_with_the_copy_fallback_is_lossless(target, shape, rule):
+    """Where the head is unsure it copies from earlier text (LookupFallback(1.0): wherever a match exists):
+    greedy output is still the target's, in chains and trees, and the copies are marked."""
+    from specviz.core.tree import TreeShape
+    from specviz.drafters.ngram import LookupFallback
+
+    tree = {} if shape == "chain" else {"tree": TreeShape.parse(shape)}
+    cfg = DecodeConfig(gamma=3, rule=make_rule(rule), sampling=Sampling(0), max_new_tokens=24, seed=3, **tree)
+    drafter = FeatureDrafter(tiny_draft(target), lookup=LookupFallback(1.0))
+    trace = Recording(target, drafter, "", cfg, prompt_ids=PROMPT).run()
+    assert trace["output"]["token_ids"] == hf_greedy(target, PROMPT, 24)
+    assert validate(trace) == [] and trace["meta"]["draft"]["lookup"]["below"] == 1.0
+    nodes = [n for s in trace["steps"] for n in (s["tree"]["nodes"] if "tree" in s else s["draft"])]
+    assert any(n.get("copied") for n in nodes)
+
+
+@pytest.mark.parametrize("shape", ["chain", "3,2,1"])
 def test_a_multi_layer_head_is_lossless_in_chains_and_trees(target, shape):
     from specviz.core.tree import TreeShape
 

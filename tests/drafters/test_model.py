@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from specviz.core.drafting import Drafter
-from specviz.core.rules import Rule
-from specviz.core.tree import TreeShape, verify_tree
+from specviz.core.rules import Rule, make_rule
+from specviz.core.tree import DraftTree, TreeShape, verify_tree
 from specviz.core.warp import Sampling, sample
 from specviz.drafters.model import ModelDrafter
 from specviz.drafters.ngram import LookupFallback, NgramDrafter, continuations
@@ -129,6 +129,55 @@ def test_the_confidence_stop_reads_the_models_own_q_under_greedy(draft_lm: Causa
     short = ModelDrafter(draft_lm, V).propose(CTX, 4, Sampling(0), gen(), min_confidence=1.0)
     assert len(short.token_ids) == 1
     assert len(ModelDrafter(draft_lm, V).propose(CTX, 4, Sampling(0), gen(), min_confidence=0.0).token_ids) == 4
+    # a copy goes on: the model's own q says nothing of how likely a copy is
+    copying = ModelDrafter(draft_lm, V, lookup=LookupFallback(1.0))
+    assert copying.propose(CTX, 4, Sampling(0), gen(), min_confidence=1.0).copied == [3, 3, 3, 3]
+
+
+def _model_tree(tokens: list[int], parents: list[int], top: float = 0.4) -> DraftTree:
+    """A stand-in model tree whose every node was drawn from a q with best probability `top`."""
+    q = torch.full((len(tokens), V), (1 - top) / (V - 1))
+    q[torch.arange(len(tokens)), torch.tensor(tokens)] = top
+    return DraftTree(tokens, parents, q, None, [top] * len(tokens))
+
+
+def test_a_copy_hangs_beside_the_model_tree_where_it_parts() -> None:
+    ctx = [1, 2, 3, 4, 5, 9, 2, 3]  # [2, 3] was followed by 4, 5, 9
+    fb = LookupFallback(0.7)
+    tree = fb.graft(_model_tree([4, 8, 7], [-1, -1, 0]), ctx, 3, V)  # the model's 4 then 7; 8 beside 4
+    assert tree.token_ids == [4, 8, 7, 5, 9] and tree.parents == [-1, -1, 0, 0, 3]
+    assert tree.copied == [0, 0, 0, 3, 3]  # [2, 3, 4] is matched where 5 hangs
+    assert tree.q[3:].max(-1).values.tolist() == [1.0, 1.0] and tree.q[3, 5] == 1.0
+    # the model sure of its own children there: nothing hangs
+    assert fb.graft(_model_tree([4, 8, 7], [-1, -1, 0], top=0.9), ctx, 3, V).token_ids == [4, 8, 7, 5, 9][:3]
+    assert fb.graft(_model_tree([6], [-1]), [1, 2, 3, 4], 3, V).token_ids == [6]  # nothing repeats
+    whole = fb.graft(_model_tree([4, 5], [-1, 0]), ctx, 2, V)  # the model's tree holds the whole copy
+    assert whole.token_ids == [4, 5] and whole.copied == []
+
+
+def test_a_threshold_test_reads_a_copied_nodes_own_q() -> None:
+    """Each sibling is tested against its own q: the model's (p/q = 0.3/0.4) and the copy's one-hot one (0.6/1)."""
+    tree = LookupFallback(0.7).graft(_model_tree([4], [-1]), [1, 2, 3, 5, 9, 2, 3], 1, V)
+    assert tree.token_ids == [4, 5]
+    p = torch.zeros(3, V)
+    p[:, 4], p[:, 5] = 0.3, 0.6
+    v = verify_tree(make_rule("threshold", tau=0.7), p, tree.q, tree.token_ids, tree.parents, torch.zeros(2))
+    assert v.accepted == [True, None] and v.ratio[0] == pytest.approx(0.75)
+    v = verify_tree(make_rule("threshold", tau=0.8), p, tree.q, tree.token_ids, tree.parents, torch.zeros(2))
+    assert v.accepted == [False, False] and v.ratio[1] == pytest.approx(0.6)
+
+
+def test_a_greedy_model_tree_holds_the_copy_and_a_sampled_one_does_not(draft_lm: CausalLM) -> None:
+    shape = TreeShape.parse("2,1")
+    drafter = ModelDrafter(draft_lm, V, lookup=LookupFallback(1.0))
+    greedy = drafter.propose_tree(CTX, shape, Sampling(0), gen(), False, 8)
+    plain = ModelDrafter(draft_lm, V).propose_tree(CTX, shape, Sampling(0), gen(), False, 8)
+    assert greedy.token_ids[: len(plain.token_ids)] == plain.token_ids
+    # CTX ends "3 4 5", which followed "3 4" before: the copy 6, 3 hangs from the root unless the model has it
+    copies = [x for x, c in zip(greedy.token_ids, greedy.copied, strict=True) if c]
+    assert copies and greedy.copied[: len(plain.token_ids)] == [0] * len(plain.token_ids)
+    sampled = drafter.propose_tree(CTX, shape, Sampling(1.0), gen(), True, 8)
+    assert sampled.copied == []
 
 
 # prompt lookup as a tree: several matches become branches

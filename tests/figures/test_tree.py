@@ -138,3 +138,17 @@ def test_the_models_token_sits_apart_from_every_rejected_node(sample: str) -> No
         assert all(x < at[0] for x, _ in rejected)  # left of its column, so their labels end before it
         checked += bool(rejected)
     assert checked  # the samples have steps with a rejection and the model's token
+
+
+def test_a_copied_branch_says_so_in_the_hover_and_the_words(target, draft_lm):
+    from specviz.drafters.ngram import LookupFallback
+
+    cfg = DecodeConfig(
+        rule=make_rule("greedy"), sampling=Sampling(0), max_new_tokens=24, seed=3, tree=TreeShape.parse("2,1")
+    )
+    drafter = ModelDrafter(draft_lm, target.vocab_size, lookup=LookupFallback(1.0))
+    trace = Recording(target, drafter, "", cfg, prompt_ids=PROMPT).run()
+    k = next(i for i, s in enumerate(trace["steps"]) if any(nd.get("copied") for nd in s["tree"]["nodes"]))
+    hover = json.dumps(ftree.tree_figure(trace, k).to_plotly_json(), ensure_ascii=False)
+    assert "copied: the last" in hover
+    assert "copied from earlier text" in ftree.tree_words(trace, k)
