@@ -69,14 +69,16 @@ def test_fixtures_are_what_python_gives(tmp_path: Path) -> None:
 
 
 def test_a_browser_trace_validates_strictly(tmp_path: Path) -> None:
-    """Fake-model decodes with every rule, warping, an accepted EOS, a short budget and a Stop: each
-    trace passes `specviz validate` (strict) and the JSON Schema, and says it ran in the browser."""
+    """Fake-model decodes with every rule, warping, an accepted EOS, a short budget, a Stop and the
+    prompt-lookup fallback off: each trace passes `specviz validate` (strict) and the JSON Schema, and says
+    it ran in the browser; with the fallback on (the default) it says so and marks the copied drafts."""
     done = _run("tests/js/write_trace.mjs", str(tmp_path))
     assert done.returncode == 0, done.stderr[-4000:]
     schema = json.loads((ROOT / "docs" / "trace.schema.json").read_text(encoding="utf-8"))
     paths = sorted(tmp_path.glob("*.json"))
-    assert len(paths) == 9
+    assert len(paths) == 10
     rejected = 0
+    copied = 0
     for path in paths:
         trace = load(path)
         assert validate(trace) == [], path.name
@@ -85,7 +87,15 @@ def test_a_browser_trace_validates_strictly(tmp_path: Path) -> None:
         # the evaluation model alone ran after every run but the stopped one (as on the Live page)
         assert (trace["meta"]["timing"]["baseline"] is None) == (path.stem == "stopped")
         rejected += sum(s["n_accepted"] < len(s["draft"]) for s in trace["steps"])
+        copies = [d for s in trace["steps"] for d in s["draft"] if "copied" in d]
+        if path.stem == "no-lookup":
+            assert "lookup" not in trace["meta"]["draft"] and not copies
+        else:
+            assert trace["meta"]["draft"]["lookup"] == {"below": 0.7, "min_ngram": 2, "max_ngram": 3}
+            assert all(d["q"] == 1.0 and d["copied"] in (2, 3) for d in copies)
+        copied += len(copies)
     assert rejected > 10
+    assert copied > 10
     eos = load(tmp_path / "eos.json")
     assert eos["output"]["stop_reason"] == "eos" and eos["steps"][-1]["next"] is None
     assert load(tmp_path / "stopped.json")["output"]["stop_reason"] == "stopped"

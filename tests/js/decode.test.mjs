@@ -1,10 +1,17 @@
 // specviz/assets/live/decode.js with deterministic fake models (fakes.mjs): greedy decoding is exactly the
-// target alone's, with rejections and rollbacks on the way; sampling runs, reproducibly, and is lossless.
+// target alone's, with rejections and rollbacks on the way; sampling runs, reproducibly, and is lossless;
+// the prompt-lookup fallback copies as drafters/ngram.py and drafters/model.py do.
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { decodeSpeculative, decodeTargetAlone, recordSpeculative } from "../../specviz/assets/live/decode.js";
-import { EOS, TOKEN_MAP, decodeToken, draftLogits, fakeDraft, fakeTarget, greedyReference, targetLogits } from "./fakes.mjs";
+import {
+  DEFAULT_LOOKUP_BELOW, decodeSpeculative, decodeTargetAlone, findCopy, lookupSettings, recordSpeculative, vocabBridge,
+} from "../../specviz/assets/live/decode.js";
+import { makeRng } from "../../specviz/assets/live/rng.js";
+import { sampling, warpWithRaw } from "../../specviz/assets/live/warp.js";
+import {
+  EOS, TARGET_VOCAB, TOKEN_MAP, decodeToken, draftLogits, fakeDraft, fakeTarget, greedyReference, targetLogits,
+} from "./fakes.mjs";
 
 const PROMPTS = [[2, 3, 4], [7], [2, 5, 9, 12, 3, 8]];
 
@@ -63,32 +70,118 @@ test("steps chain up: context lengths, gamma within the budget, the last steps d
 });
 
 test("the draft drafts from the context as it stands: its cache is rolled back past what was rejected", async () => {
-  const draft = fakeDraft();
-  const res = await run({ draft, promptIds: PROMPTS[2] });
+  // with the fallback (on by default): where the draft's own best q is below 0.7 and the last 2-3 tokens
+  // occurred earlier it copies what followed; the draft model reads every draft next, copied or not
+  const bridge = vocabBridge(TOKEN_MAP, TOKEN_MAP.length + 1, TARGET_VOCAB);
   const unk = TOKEN_MAP.length;
   const toDraft = (t) => (TOKEN_MAP.includes(t) ? TOKEN_MAP.indexOf(t) : unk);
-  for (const s of res.steps) {
-    const ctx = [...PROMPTS[2], ...res.tokenIds.slice(0, s.context_length - PROMPTS[2].length)].map(toDraft);
-    for (const d of s.draft) {
-      const row = draftLogits(ctx).subarray(0, unk); // greedy: the argmax of a fresh pass over the context
-      assert.equal(d.token_id, TOKEN_MAP[row.indexOf(Math.max(...row))], `step ${s.index}`);
-      assert.equal(d.q, 1);
-      ctx.push(toDraft(d.token_id));
+  const seen = { copied: 0, unsureNoMatch: 0, sureWithMatch: 0, sure: 0 };
+  for (const rule of ["greedy", "sampling"]) {
+    const draft = fakeDraft();
+    const res = await run({ draft, rule, promptIds: PROMPTS[2], maxNewTokens: 60 });
+    for (const s of res.steps) {
+      const ctx = [...PROMPTS[2], ...res.tokenIds.slice(0, s.context_length - PROMPTS[2].length)];
+      for (const [j, d] of s.draft.entries()) {
+        const row = draftLogits(ctx.map(toDraft)).subarray(0, unk); // a fresh pass over the context
+        const own = bridge.toTarget(warpWithRaw(row, sampling({ temperature: 0 })).raw);
+        const unsure = Math.max(...own) < DEFAULT_LOOKUP_BELOW;
+        const found = findCopy(ctx, TARGET_VOCAB);
+        const where = `${rule}, step ${s.index}, draft ${j}`;
+        if (unsure && found) {
+          seen.copied++;
+          assert.deepEqual([d.token_id, d.copied, d.q], [found.token, found.n, 1], where);
+          assert.deepEqual(d.top.map((e) => [e.token_id, e.prob]), [[found.token, 1]], where); // q one-hot
+        } else {
+          // greedy: the argmax of the model's row, its q 1 (temperature 0 for either rule)
+          assert.equal(d.token_id, TOKEN_MAP[row.indexOf(Math.max(...row))], where);
+          assert.ok(!("copied" in d) && d.q === 1, where);
+          const why = unsure ? "unsureNoMatch" : found ? "sureWithMatch" : "sure";
+          seen[why] = (seen[why] ?? 0) + 1;
+        }
+        ctx.push(d.token_id);
+      }
     }
+    assert.ok(draft.rollbacks > 0);
   }
-  assert.ok(draft.rollbacks > 0);
+  assert.ok(seen.copied > 20 && seen.unsureNoMatch > 0 && seen.sureWithMatch > 0, JSON.stringify(seen));
 });
 
-test("the draft never proposes a token outside its map, nor its unk; q there is 0", async () => {
-  const res = await run({ rule: "sampling", temperature: 1, promptIds: PROMPTS[2], maxNewTokens: 60, eosIds: [] });
+test("the draft model never proposes a token outside its map, nor its unk; q there is 0; a copy can", async () => {
   const outside = [5, 9, 12];
+  const opts = { rule: "sampling", temperature: 1, promptIds: PROMPTS[2], maxNewTokens: 60, eosIds: [] };
+  const res = await run({ ...opts, lookupBelow: 0 });
   assert.ok(res.tokenIds.some((t) => outside.includes(t)), "the target never chose an id outside the map");
   for (const s of res.steps) {
     for (const d of s.draft) {
-      assert.ok(TOKEN_MAP.includes(d.token_id));
+      assert.ok(TOKEN_MAP.includes(d.token_id) && !("copied" in d));
       assert.ok(d.top.every((e) => TOKEN_MAP.includes(e.token_id)));
     }
   }
+  // copies skip the map: ids the draft model cannot propose are drafted, and accepted
+  const copying = await run({ ...opts, lookupBelow: 1 });
+  const drafts = copying.steps.flatMap((s) => s.draft.map((d, j) => ({ ...d, accepted: s.verify[j].accepted })));
+  assert.ok(drafts.every((d) => TOKEN_MAP.includes(d.token_id) || d.copied));
+  assert.ok(drafts.some((d) => outside.includes(d.token_id) && d.accepted), "no copy outside the map was accepted");
+});
+
+test("findCopy copies what followed the latest earlier occurrence of the longest n-gram (drafters/ngram.py)", () => {
+  // the cases of tests/drafters/test_model.py test_lookup_fallback_finds_what_followed_the_longest_match (V = 50)
+  assert.deepEqual(findCopy([2, 3, 6, 6, 3, 4, 0, 2, 3], 50), { token: 6, n: 2 }); // [2, 3] matched, not just [3]
+  assert.equal(findCopy([1, 2, 3, 4], 50), null); // nothing repeats
+  assert.equal(findCopy([5, 3, 5], 50), null); // a 1-gram match is below min_ngram 2
+  assert.deepEqual(findCopy([5, 3, 5], 50, 1), { token: 3, n: 1 });
+  assert.equal(findCopy([1, 2, 60, 1, 2], 50), null); // what followed is outside the target's vocabulary
+  // the longest n-gram wins over a later shorter one; the latest occurrence over an earlier one
+  assert.deepEqual(findCopy([1, 2, 3, 9, 5, 2, 3, 8, 1, 2, 3], 50), { token: 9, n: 3 });
+  assert.deepEqual(findCopy([1, 2, 7, 1, 2, 8, 1, 2], 50), { token: 8, n: 2 });
+  // an occurrence followed by an id the target cannot score is passed over for an earlier one
+  assert.deepEqual(findCopy([1, 2, 7, 1, 2, 60, 1, 2], 50), { token: 7, n: 2 });
+  assert.equal(findCopy([4, 4], 50), null); // too short for a 2-gram with something after it
+  assert.deepEqual(findCopy([4, 4, 4], 50), { token: 4, n: 2 });
+  assert.deepEqual(lookupSettings(undefined), { below: 0.7, minNgram: 2, maxNgram: 3 });
+  assert.equal(lookupSettings(0), null);
+  assert.equal(lookupSettings(null), null);
+  for (const bad of [-0.1, 1.5, NaN, "0.7"]) assert.throws(() => lookupSettings(bad), RangeError);
+});
+
+test("a copy draws its uniform all the same: every run reads the seed's stream at the same places", async () => {
+  // per step: one uniform per draft (copied or not), one r per draft, one u; the logged r must be those
+  let copies = 0;
+  for (const lookupBelow of [0, 0.7, 1]) {
+    for (const seed of [0, 4]) {
+      const res = await run({ rule: "sampling", temperature: 0.9, promptIds: PROMPTS[2], maxNewTokens: 50, seed, lookupBelow, eosIds: [] });
+      const rng = makeRng(seed);
+      for (const s of res.steps) {
+        s.draft.forEach(() => rng());
+        for (const [j, v] of s.verify.entries()) {
+          const r = rng();
+          if (v.r !== null) assert.equal(v.r, r, `lookup ${lookupBelow}, seed ${seed}, step ${s.index}, r ${j}`);
+        }
+        rng(); // the evaluation model's token
+        copies += s.draft.filter((d) => d.copied).length;
+      }
+    }
+  }
+  assert.ok(copies > 20, `${copies} copies`);
+});
+
+test("the trace says the fallback was on (meta.draft.lookup) and which drafts it copied", async () => {
+  const opts = {
+    draft: fakeDraft(), tokenMap: TOKEN_MAP, promptIds: PROMPTS[2], gamma: 4, rule: "sampling", temperature: 0.8,
+    maxNewTokens: 40, eosIds: [], seed: 1, decodeToken,
+  };
+  const on = await recordSpeculative({ ...opts, target: fakeTarget() });
+  assert.deepEqual(on.trace.meta.draft, { name: "draft", kind: "model", lookup: { below: 0.7, min_ngram: 2, max_ngram: 3 } });
+  const copied = on.trace.steps.flatMap((s) => s.draft.filter((d) => "copied" in d));
+  assert.ok(copied.length > 3);
+  for (const d of copied) {
+    assert.ok([2, 3].includes(d.copied));
+    assert.deepEqual([d.q, d.q_raw, d.top.length, d.top_raw.length], [1, 1, 1, 1]); // one-hot, raw too
+  }
+  const off = await recordSpeculative({ ...opts, draft: fakeDraft(), target: fakeTarget(), lookupBelow: 0 });
+  assert.deepEqual(off.trace.meta.draft, { name: "draft", kind: "model" });
+  assert.ok(off.trace.steps.every((s) => s.draft.every((d) => !("copied" in d))));
+  await assert.rejects(recordSpeculative({ ...opts, target: fakeTarget(), lookupBelow: 2 }), /lookupBelow/);
 });
 
 test("EOS ends the run, also when it is an accepted draft (next is then null)", async () => {
@@ -142,6 +235,25 @@ test("speculative sampling is lossless end to end: the first token follows the t
   }
   const tv = counts.reduce((a, c, i) => a + Math.abs(c / runs - p[i]) / 2, 0);
   assert.ok(rejected > 100, `only ${rejected} rejections`);
+  assert.ok(tv < 0.04, `total variation ${tv} between the first tokens and p`);
+});
+
+test("a copied draft keeps sampling lossless: accepted with probability p(x), else the residual", async () => {
+  const prompt = [2, 3, 4, 2, 3]; // "2 3" was followed by 4: with the bar at 1 the first draft is always 4
+  const row = targetLogits(prompt);
+  const exp = row.map((v) => Math.exp(v));
+  const p = exp.map((v) => v / exp.reduce((a, b) => a + b, 0));
+  const runs = 3000;
+  const counts = new Array(p.length).fill(0);
+  let accepted = 0;
+  for (let seed = 0; seed < runs; seed++) {
+    const res = await run({ rule: "sampling", temperature: 1, promptIds: prompt, maxNewTokens: 2, gamma: 1, seed, eosIds: [], lookupBelow: 1 });
+    assert.deepEqual([res.steps[0].draft[0].token_id, res.steps[0].draft[0].copied], [4, 2]);
+    counts[res.tokenIds[0]]++;
+    accepted += res.steps[0].n_accepted;
+  }
+  const tv = counts.reduce((a, c, i) => a + Math.abs(c / runs - p[i]) / 2, 0);
+  assert.ok(Math.abs(accepted / runs - p[4]) < 0.04, `accepted ${accepted / runs}, p(4) ${p[4]}`);
   assert.ok(tv < 0.04, `total variation ${tv} between the first tokens and p`);
 });
 

@@ -143,8 +143,12 @@ const PROMPT = [2, 3, 4];
 /**
  * Replay a decode with the reference functions, from the fake models' logits and the seed's uniforms in
  * the decoder's order (one per draft, gamma r, one u): every token, decision and recorded number must match.
+ * With o.lookupBelow (0: off), a draft whose own best q is below it is the reference findCopy's token, q
+ * one-hot: its uniform is drawn all the same. Returns how many drafts were copied.
  */
 function replay(res, o) {
+  const below = o.lookupBelow ?? 0;
+  let copies = 0;
   const s = sampling(o);
   const rule = makeRule(o.rule, o.ruleParams ?? {});
   const rng = makeRng(o.seed);
@@ -162,8 +166,21 @@ function replay(res, o) {
       const row = draftLogits(ctx.concat(draft.slice(0, j)).map(toDraft), { tokenMap: MAP }).subarray(0, MAP.length);
       q.push(ref.toTarget(ref.warp(row, s), MAP, TARGET_VOCAB));
       qRaw.push(ref.toTarget(ref.warp(row, ref.UNTEMPERED), MAP, TARGET_VOCAB));
-      assert.equal(x, ref.sample(q[j], rng()), `${what}: draft ${j}`);
+      const u = rng(); // drawn whether or not the draft is copied
+      const own = isIdentity(s) ? q[j] : qRaw[j];
+      const found = below > 0 && Math.max(...own) < below ? ref.findCopy(ctx.concat(draft.slice(0, j)), TARGET_VOCAB) : null;
       const d = step.draft[j];
+      if (found) {
+        copies++;
+        q[j] = new Float32Array(TARGET_VOCAB);
+        q[j][found.token] = 1;
+        qRaw[j] = q[j];
+        assert.equal(x, found.token, `${what}: copied draft ${j}`);
+        assert.equal(d.copied, found.n, `${what}: copied of draft ${j}`);
+      } else {
+        assert.equal(x, ref.sample(q[j], u), `${what}: draft ${j}`);
+        assert.ok(!("copied" in d), `${what}: draft ${j} is not a copy`);
+      }
       assert.equal(d.q, q[j][x], `${what}: q of draft ${j}`);
       assert.deepEqual(listed(d.top), top(q[j]), `${what}: q's top, draft ${j}`);
       if (!isIdentity(s)) {
@@ -204,6 +221,7 @@ function replay(res, o) {
     ctx.push(...draft.slice(0, n), x);
   }
   assert.deepEqual(res.tokenIds, ctx.slice(PROMPT.length, PROMPT.length + o.maxNewTokens));
+  return copies;
 }
 
 test("whole decodes record what the reference computes: tokens, decisions, p, q, raw rows, top lists", async () => {
@@ -219,16 +237,19 @@ test("whole decodes record what the reference computes: tokens, decisions, p, q,
   ];
   let bonuses = 0;
   let residuals = 0;
+  let copies = 0;
   for (const st of settings) {
-    for (const seed of [0, 1, 2]) {
-      const o = { ...st, seed, gamma: 3, maxNewTokens: 30 };
+    // the seed picks the prompt-lookup fallback too: off, the default bar (0.7), always where a match is
+    for (const [seed, lookupBelow] of [[0, 0], [1, 0.7], [2, 1]]) {
+      const o = { ...st, seed, lookupBelow, gamma: 3, maxNewTokens: 30 };
       const res = await decodeSpeculative({
         target: fakeTarget(), draft: fakeDraft({ tokenMap: MAP }), tokenMap: MAP, promptIds: PROMPT, eosIds: [], decodeToken, ...o,
       });
-      replay(res, o);
+      copies += replay(res, o);
       bonuses += res.steps.filter((x) => x.next.kind === "bonus").length;
       residuals += res.steps.filter((x) => x.next.source === "residual").length;
     }
   }
   assert.ok(bonuses > 10 && residuals > 10, `${bonuses} bonus tokens, ${residuals} residual corrections`);
+  assert.ok(copies > 20, `${copies} copied drafts`);
 });

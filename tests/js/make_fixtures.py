@@ -1,5 +1,6 @@
-"""Write the fixtures the JavaScript tests hold specviz/assets/live/{warp,rules}.js to: what the Python
-implementations (specviz.core.warp, specviz.core.rules) give on the same inputs.
+"""Write the fixtures the JavaScript tests hold specviz/assets/live/{warp,rules}.js and decode.js's prompt
+lookup to: what the Python implementations (specviz.core.warp, specviz.core.rules, specviz.drafters.ngram
+LookupFallback) give on the same inputs.
 
     PYTHONPATH=. .venv/bin/python tests/js/make_fixtures.py     # rewrites tests/js/fixtures/*.json
 
@@ -21,6 +22,7 @@ import torch
 
 from specviz.core.rules import KINDS, make_rule
 from specviz.core.warp import Sampling, sample, warp
+from specviz.drafters.ngram import DEFAULT_LOOKUP_BELOW, LookupFallback
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -143,11 +145,31 @@ def kinds() -> dict[str, Any]:
     }
 
 
+def lookup_cases() -> dict[str, Any]:
+    """LookupFallback.find on short random texts over a few ids (so n-grams repeat), some of them at or
+    past the vocabulary's end (a follower the target cannot score is passed over)."""
+    gen = torch.Generator().manual_seed(31)
+    cases = []
+    for k in range(240):
+        alphabet = 2 + k % 6
+        ids = torch.randint(0, alphabet, (1 + k % 23,), generator=gen).tolist()
+        vocab = alphabet - 1 if k % 3 == 0 else alphabet
+        min_ngram = 1 if k % 5 == 0 else 2
+        found = LookupFallback(min_ngram=min_ngram).find(ids, vocab)
+        cases.append({"ids": ids, "vocab": vocab, "min_ngram": min_ngram, "found": list(found) if found else None})
+    fb = LookupFallback()
+    return {
+        "defaults": {"below": DEFAULT_LOOKUP_BELOW, "min_ngram": fb.min_ngram, "max_ngram": fb.max_ngram},
+        "cases": cases,
+    }
+
+
 def fixtures() -> dict[str, Any]:
     """{file name: content}: what the JavaScript tests read."""
     return {
         "warp.json": {"warp": warp_cases(), "sample": sample_cases()},
         "rules.json": {"kinds": kinds(), "cases": rule_cases()},
+        "lookup.json": lookup_cases(),
     }
 
 

@@ -198,3 +198,29 @@ export function toTarget(probs, targetIds, targetVocab) {
   for (const v of out) total += v;
   return total > 0 ? out.map((v) => v / total) : out;
 }
+
+/**
+ * drafters/ngram.py `continuations(ids, 1, 1, minNgram, maxNgram, vocab)` as Python writes it, slices and
+ * all: {token, n} for the token after the latest earlier occurrence of the longest matching n-gram, or null.
+ */
+export function findCopy(ids, vocab, minNgram = 2, maxNgram = 3) {
+  for (let n = Math.min(maxNgram, ids.length - 1); n > minNgram - 1; n--) {
+    const tail = JSON.stringify(ids.slice(-n));
+    const found = [];
+    for (let start = ids.length - n - 1; start > -1; start--) {
+      if (JSON.stringify(ids.slice(start, start + n)) === tail) {
+        const follow = [];
+        for (const t of ids.slice(start + n, start + n + 1)) {
+          if (!(t < vocab)) break; // itertools.takewhile
+          follow.push(t);
+        }
+        if (follow.length) {
+          found.push(follow);
+          if (found.length === 1) break;
+        }
+      }
+    }
+    if (found.length) return { token: found[0][0], n };
+  }
+  return null;
+}

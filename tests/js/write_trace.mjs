@@ -17,6 +17,8 @@ const SETTINGS = {
   "eos": { rule: "sampling", temperature: 1, eosAt: 9, noise: 0, gamma: 6, seed: 3 },
   "budget": { rule: "sampling", temperature: 1, maxNewTokens: 7, gamma: 5 },
   "stopped": { rule: "sampling", temperature: 1, stopAfter: 2 },
+  // the others copy from earlier text where the draft is unsure (the fallback, on by default); this one never
+  "no-lookup": { rule: "sampling", temperature: 0.9, lookupBelow: 0 },
 };
 
 const out = process.argv[2];

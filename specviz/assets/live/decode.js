@@ -1,16 +1,19 @@
 // The speculative decoding loop in the browser: specviz/core/decoder.py for a chain, in JavaScript.
 //
 // Each step, in order: (1) the draft model proposes gamma tokens with q, one at a time, from its own
-// cache; (2) ONE target pass scores them all, giving p after the root (the last context token) and after
-// each draft; (3) the rule accepts n_accepted leading drafts; (4) the evaluation model adds its own
-// token: a correction after a rejection (residual, p or argmax, as the rule says), or a bonus token
-// when every draft was accepted; (5) the target cache keeps the context and the accepted drafts, the
-// draft cache is rolled back to what still matches at the next step. Every step is handed out as a
-// trace step record (trace.js) the moment it is done.
+// cache (where it is unsure and the last 2-3 tokens occurred earlier, it copies what followed them
+// there instead: the prompt-lookup fallback, drafters/ngram.py LookupFallback); (2) ONE target pass
+// scores them all, giving p after the root (the last context token) and after each draft; (3) the rule
+// accepts n_accepted leading drafts; (4) the evaluation model adds its own token: a correction after a
+// rejection (residual, p or argmax, as the rule says), or a bonus token when every draft was accepted;
+// (5) the target cache keeps the context and the accepted drafts, the draft cache is rolled back to
+// what still matches at the next step. Every step is handed out as a trace step record (trace.js) the
+// moment it is done.
 //
 // Models sit behind a small async interface (Model, below), so Node tests drive fake ones and the page
 // onnxruntime-web. Random numbers come from a generator seeded with `seed` (rng.js), drawn in Python's
-// order: one per drafted token, then gamma uniforms r for the rule, then one for the evaluation model's token.
+// order: one per drafted token (a copied one too), then gamma uniforms r for the rule, then one for the
+// evaluation model's token.
 
 /**
  * @typedef {Object} Model  what the loop asks of a model (fakes in tests/js/fakes.mjs, onnxruntime-web on the page)
@@ -25,6 +28,53 @@ import { makeRng } from "./rng.js";
 import { makeRule, nextDistribution, verify } from "./rules.js";
 import { finishTrace, newTrace, outputIds, stepRecord, timingMeta, tokenLabels } from "./trace.js";
 import { isIdentity, sample, sampling, warp, warpWithRaw } from "./warp.js";
+
+/** Where the draft model copies by default (drafters/ngram.py DEFAULT_LOOKUP_BELOW): below this best q. */
+export const DEFAULT_LOOKUP_BELOW = 0.7;
+/** The n-grams the fallback matches (drafters/ngram.py LookupFallback's min_ngram, max_ngram). */
+export const LOOKUP_NGRAMS = Object.freeze({ minNgram: 2, maxNgram: 3 });
+
+/**
+ * Prompt lookup for one draft (drafters/ngram.py `continuations` with length 1, limit 1, and
+ * LookupFallback.find): the longest n-gram (maxNgram down to minNgram) ending `ids` that occurred
+ * earlier; the token that followed its latest earlier occurrence whose follower the target can score
+ * (an id < vocab; an occurrence followed by another id is passed over).
+ * @param {ArrayLike<number>} ids  the context and the drafts so far (target ids)
+ * @param {number} vocab  the target's logits width
+ * @returns {{token: number, n: number}|null}  the copied token and the n-gram's length, or null: nothing matches
+ */
+export function findCopy(ids, vocab, minNgram = LOOKUP_NGRAMS.minNgram, maxNgram = LOOKUP_NGRAMS.maxNgram) {
+  const len = ids.length;
+  for (let n = Math.min(maxNgram, len - 1); n >= minNgram; n--) {
+    // latest match first: recent text is the likeliest to repeat
+    for (let start = len - n - 1; start >= 0; start--) {
+      let same = true;
+      for (let k = 0; k < n && same; k++) same = ids[start + k] === ids[len - n + k];
+      if (same && ids[start + n] < vocab) return { token: ids[start + n], n };
+    }
+  }
+  return null;
+}
+
+/**
+ * The fallback's settings from speculativeSteps' o.lookupBelow: undefined → DEFAULT_LOOKUP_BELOW; 0 or
+ * null → off (null returned). Throws RangeError outside [0, 1].
+ * @returns {{below: number, minNgram: number, maxNgram: number}|null}
+ */
+export function lookupSettings(lookupBelow) {
+  const below = lookupBelow === undefined ? DEFAULT_LOOKUP_BELOW : (lookupBelow ?? 0);
+  if (typeof below !== "number" || !(below >= 0 && below <= 1)) {
+    throw new RangeError(`lookupBelow must be a number from 0 to 1 (0: never copy), got ${lookupBelow}`);
+  }
+  return below > 0 ? { below, ...LOOKUP_NGRAMS } : null;
+}
+
+/** The largest value of a row. */
+function rowMax(row) {
+  let best = -Infinity;
+  for (let i = 0; i < row.length; i++) if (row[i] > best) best = row[i];
+  return best;
+}
 
 /** The last `need` rows [vocab] of a row-major [rows * vocab] logits array. */
 function lastRows(logits, vocab, need, who) {
@@ -99,8 +149,11 @@ export function vocabBridge(tokenMap, draftVocab, targetVocab) {
 /**
  * A draft model that keeps its cache between steps (drafters/model.py ModelDrafter): at each step it
  * keeps the longest cached prefix that still matches the context, so what the target rejected goes.
+ * With `lookup` (lookupSettings'), a draft where the model's own best q is below lookup.below is copied
+ * from earlier text when findCopy finds something (LookupFallback.copy): q one-hot, never through the
+ * token map (a copied id outside the draft's vocabulary is fed to the draft model as its unk).
  */
-function modelDrafter(model, tokenMap, targetVocab) {
+function modelDrafter(model, tokenMap, targetVocab, lookup = null) {
   const bridge = vocabBridge(tokenMap, model.vocab, targetVocab);
   let cache = null;
   let cached = []; // the target ids the draft cache holds
@@ -115,26 +168,45 @@ function modelDrafter(model, tokenMap, targetVocab) {
     return ids.slice(keep);
   }
 
-  /** gamma drafts continuing ids: {draft [gamma], q [gamma][V], qRaw (null when warping changed nothing)} */
+  /**
+   * gamma drafts continuing ids: {draft [gamma], q [gamma][V], qRaw (null when warping changed nothing),
+   * copied [gamma] (the n-gram length of a copied draft, 0 for the model's own; [] when lookup is off)}
+   */
   async function propose(ids, gamma, s, rng) {
     let pending = await resume(ids);
     const draft = [];
     const qs = [];
     const raws = [];
+    const copied = [];
     for (let i = 0; i < gamma; i++) {
       const out = await model.forward(bridge.toDraft(pending), cache);
       cache = out.cache;
       cached = cached.concat(pending);
       const [row] = lastRows(out.logits, model.vocab, 1, "draft");
       const { probs, raw } = warpWithRaw(row.subarray(0, bridge.width), s);
-      const qRow = bridge.toTarget(probs);
-      if (raw) raws.push(bridge.toTarget(raw));
-      const x = sample(qRow, rng());
+      let qRow = bridge.toTarget(probs);
+      let rawRow = raw ? bridge.toTarget(raw) : null;
+      const u = rng(); // drawn either way: a copy leaves the random stream as it was
+      // the model's own distribution (greedy's warped q is one-hot) decides whether to look for a copy
+      const found = lookup && rowMax(rawRow ?? qRow) < lookup.below
+        ? findCopy(ids.concat(draft), targetVocab, lookup.minNgram, lookup.maxNgram)
+        : null;
+      let x;
+      if (found) {
+        x = found.token; // a one-hot q: the rules test it as any draft
+        qRow = new Float32Array(targetVocab);
+        qRow[x] = 1;
+        if (rawRow) rawRow = qRow;
+      } else {
+        x = sample(qRow, u);
+      }
+      if (rawRow) raws.push(rawRow);
       draft.push(x);
       qs.push(qRow);
-      pending = [x];
+      copied.push(found ? found.n : 0);
+      pending = [x]; // the draft model reads the drafted token next, copied or not
     }
-    return { draft, q: qs, qRaw: raws.length ? raws : null };
+    return { draft, q: qs, qRaw: raws.length ? raws : null, copied: lookup ? copied : [] };
   }
 
   return { propose };
@@ -146,7 +218,7 @@ function untilEos(tokens, eos) {
   return at < 0 ? tokens : tokens.slice(0, at + 1);
 }
 
-/** The run's settings, checked before any model runs: {s (sampling), rule}. Throws RangeError. */
+/** The run's settings, checked before any model runs: {s (sampling), rule, lookup}. Throws RangeError. */
 function settings(o, speculative = true) {
   if (!o.promptIds?.length) throw new RangeError("the prompt is empty: give at least one token");
   if (!Number.isInteger(o.maxNewTokens) || o.maxNewTokens < 1) {
@@ -155,7 +227,7 @@ function settings(o, speculative = true) {
   makeRng(o.seed ?? 0); // refuses a seed it cannot take
   if (!speculative) return { s: sampling(o), rule: null };
   if (!Number.isInteger(o.gamma) || o.gamma < 1) throw new RangeError(`gamma must be an integer >= 1, got ${o.gamma}`);
-  return { s: sampling(o), rule: makeRule(o.rule ?? "sampling", o.ruleParams ?? {}) };
+  return { s: sampling(o), rule: makeRule(o.rule ?? "sampling", o.ruleParams ?? {}), lookup: lookupSettings(o.lookupBelow) };
 }
 
 /**
@@ -168,6 +240,8 @@ function settings(o, speculative = true) {
  * @param {number[]} o.promptIds
  * @param {number} o.gamma  drafts per step (fewer at the end of the budget)
  * @param {string} [o.rule="sampling"]  one of rules.RULES  @param {Object} [o.ruleParams]  tau, epsilon, delta
+ * @param {number|null} [o.lookupBelow=DEFAULT_LOOKUP_BELOW]  copy from earlier text where the draft model's own
+ *   best q is below this (the prompt-lookup fallback, as Python's default drafter); 0 or null: never
  * @param {number} [o.temperature=1]  @param {number} [o.topK=0]  @param {number} [o.topP=1]
  * @param {number} o.maxNewTokens  @param {number[]} [o.eosIds=[]]  @param {number} [o.seed=0]
  * @param {(id: number) => string} [o.decodeToken]  token text for the records
@@ -177,10 +251,10 @@ function settings(o, speculative = true) {
  * @yields {Object} a trace step record (docs/TRACE_FORMAT.md `steps[k]`); timing_ms.draft and .verify in ms
  */
 export async function* speculativeSteps(o) {
-  const { s, rule } = settings(o);
+  const { s, rule, lookup } = settings(o);
   const { target } = o;
   const V = target.vocab;
-  const drafter = modelDrafter(o.draft, o.tokenMap ?? null, V);
+  const drafter = modelDrafter(o.draft, o.tokenMap ?? null, V, lookup);
   const rng = makeRng(o.seed ?? 0);
   const eos = new Set(o.eosIds ?? []);
   const tok = tokenLabels(o.decodeToken ?? String, o.tokenBytes);
@@ -198,7 +272,9 @@ export async function* speculativeSteps(o) {
     const budget = o.maxNewTokens - generated - 1; // never draft past it: drafts + the evaluation model's token fit
     const gamma = Math.min(o.gamma, budget);
     const t0 = performance.now();
-    const { draft, q, qRaw } = gamma > 0 ? await drafter.propose(ids, gamma, s, rng) : { draft: [], q: [], qRaw: null };
+    const { draft, q, qRaw, copied } = gamma > 0
+      ? await drafter.propose(ids, gamma, s, rng)
+      : { draft: [], q: [], qRaw: null, copied: [] };
     const t1 = performance.now();
     const fed = ids.slice(cached).concat(draft);
     const out = await target.forward(fed, cache);
@@ -226,7 +302,7 @@ export async function* speculativeSteps(o) {
     cached = ids.length + n;
     const appended = untilEos([...draft.slice(0, n), x], eos);
     yield stepRecord({
-      index, contextLength: ids.length, draft, q, qRaw, p, pRaw, r, verdict, rule, budget,
+      index, contextLength: ids.length, draft, q, qRaw, copied, p, pRaw, r, verdict, rule, budget,
       next: { token: x, probs, source }, appended, timingMs: { draft: t1 - t0, verify: t2 - t1 },
       topK: o.topKLogged ?? 10, tok,
     });
@@ -308,8 +384,8 @@ export async function decodeTargetAlone(o) {
  * @returns {Promise<{trace: Object, baseline: Object|null, error: Error|null}>}
  */
 export async function recordSpeculative(o) {
-  const { rule } = settings(o); // bad settings throw here, before a trace exists
-  const trace = newTrace({ ...o, rule, seed: o.seed ?? 0 });
+  const { rule, lookup } = settings(o); // bad settings throw here, before a trace exists
+  const trace = newTrace({ ...o, rule, lookup, seed: o.seed ?? 0 });
   let run = null;
   let baseline = null;
   let error = null;

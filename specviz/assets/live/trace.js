@@ -90,6 +90,8 @@ function rawFields(name, raw, token, top) {
  * @param {number[]} s.draft  [gamma] drafted ids
  * @param {Float32Array[]} s.q  [gamma] rows [V]: the draft's warped q
  * @param {Float32Array[]|null} s.qRaw  the draft's own q, or null when warping changed nothing
+ * @param {number[]} [s.copied]  [gamma] per draft the n-gram length the prompt-lookup fallback matched to
+ *   copy it (its q one-hot), 0 for the model's own draft; the entry gets `copied` only where it is > 0
  * @param {Float32Array[]} s.p  [gamma] or [gamma + 1] rows [V]: the target's warped p after the root, after
  *   each draft (the last only when every draft was accepted: it is read only for the bonus)
  * @param {Float32Array[]|null} s.pRaw  the same rows unwarped, or null when warping changed nothing
@@ -113,7 +115,13 @@ export function stepRecord(s) {
   const step = {
     index: s.index,
     context_length: s.contextLength,
-    draft: draft.map((x, j) => ({ ...tok(x), q: q[j][x], top: top(q[j]), ...rawFields("q", s.qRaw?.[j], x, top) })),
+    draft: draft.map((x, j) => ({
+      ...tok(x),
+      q: q[j][x],
+      top: top(q[j]),
+      ...rawFields("q", s.qRaw?.[j], x, top),
+      ...(s.copied?.[j] ? { copied: s.copied[j] } : {}),
+    })),
     verify: draft.map((x, j) => ({
       p: p[j][x],
       accept_prob: acceptProb[j],
@@ -153,6 +161,8 @@ export function stepRecord(s) {
  * @param {string} o.promptText  @param {number[]} o.promptIds
  * @param {number} [o.topKLogged=10]  @param {string} [o.dtype]  @param {string} [o.quant]  @param {string} [o.device]
  * @param {boolean} [o.chat]  @param {Object<string, string>} [o.versions]  library versions (onnxruntime-web, ...)
+ * @param {{below: number, minNgram: number, maxNgram: number}|null} [o.lookup]  the draft's prompt-lookup
+ *   fallback (decode.js lookupSettings), recorded as meta.draft.lookup; null or absent: off
  * @param {Object} [o.meta]  more meta fields, merged last (e.g. the models' files)
  */
 export function newTrace(o) {
@@ -164,7 +174,11 @@ export function newTrace(o) {
     versions: { ...(o.versions ?? {}) },
     engine: ENGINE,
     target: { name: String(o.targetName ?? "target") },
-    draft: { name: String(o.draftName ?? "draft"), kind: "model" },
+    draft: {
+      name: String(o.draftName ?? "draft"),
+      kind: "model",
+      ...(o.lookup ? { lookup: { below: o.lookup.below, min_ngram: o.lookup.minNgram, max_ngram: o.lookup.maxNgram } } : {}),
+    },
     gamma: o.gamma,
     rule: { name: rule.name, params: { ...rule.params }, lossless },
     sampling: { temperature: o.temperature ?? 1, top_k: o.topK ?? 0, top_p: o.topP ?? 1 },

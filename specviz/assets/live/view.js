@@ -14,6 +14,11 @@ export const KIND = Object.freeze({
   alone: { label: "evaluation model alone", short: "", mark: "" },
 });
 
+/** What a copied draft's marker says (specviz/figures/step.py `copied_words`): "" for the model's own. */
+export function copiedWords(n) {
+  return n ? `copied: the last ${n} tokens occurred earlier, and this followed them` : "";
+}
+
 /** The decision cell: mark and short word, the long words as its title. */
 function decisionCell(kind, why) {
   const td = el("td", `decision ${kind}`, `${KIND[kind].mark} ${KIND[kind].short}`);
@@ -65,6 +70,7 @@ export function outputView(box) {
 
 /**
  * One step as a table: a row per draft (token, q, p, decision), then the evaluation model's token.
+ * A draft the prompt-lookup fallback copied from earlier text is marked "copied" (its q is 1).
  * The probabilities are the models' own (before warping) when the trace logged them: at
  * temperature 0 the warped p is 1 for its argmax and 0 elsewhere, which says nothing of how sure it was.
  * @param {Object} step  a trace step record (trace.js stepRecord)
@@ -79,8 +85,14 @@ export function stepView(step) {
   box.append(head);
   const table = el("table", "steptable");
   const raw = step.draft.some((d) => "q_raw" in d) || step.verify.some((v) => "p_raw" in v);
+  const copies = step.draft.some((d) => d.copied);
   table.append(
-    el("caption", "sr", `Step ${step.index + 1}: each draft token with the draft model's q and the evaluation model's p${raw ? " (before temperature)" : ""}, and what the rule decided.`),
+    el(
+      "caption",
+      "sr",
+      `Step ${step.index + 1}: each draft token with the draft model's q and the evaluation model's p${raw ? " (before temperature)" : ""}, and what the rule decided.` +
+        (copies ? " A draft marked copied was copied from earlier text, where the draft model was unsure: its q is 1." : ""),
+    ),
   );
   const thead = el("thead");
   const hr = el("tr");
@@ -92,7 +104,13 @@ export function stepView(step) {
     const v = step.verify[j];
     const kind = v.accepted === true ? "accepted" : v.accepted === false ? "rejected" : "unevaluated";
     const tr = el("tr", kind);
-    tr.append(el("td", "pos", `${j + 1}`), el("td", "token", visible(d.token)));
+    const token = el("td", "token", visible(d.token));
+    if (d.copied) {
+      const mark = el("span", "copied muted", "copied"); // text only: the words, never the token, as HTML
+      mark.title = copiedWords(d.copied);
+      token.append(" ", mark);
+    }
+    tr.append(el("td", "pos", `${j + 1}`), token);
     tr.append(probCell(d.q_raw ?? d.q, "q"), probCell(v.p_raw ?? v.p, "p"));
     tr.append(decisionCell(kind));
     body.append(tr);
