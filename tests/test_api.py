@@ -111,7 +111,14 @@ PINNED = {
         "tree_positions",
         "verify_tree",
     ],
-    "specviz.core.decoder": ["DecodeConfig", "GammaPolicy", "build_config", "speculative_decode", "target_decode"],
+    "specviz.core.decoder": [
+        "DEFAULT_CONFIDENCE",
+        "DecodeConfig",
+        "GammaPolicy",
+        "build_config",
+        "speculative_decode",
+        "target_decode",
+    ],
     "specviz.run.record": ["Recording"],
     "specviz.drafters.feature": [
         "FeatureModel",

@@ -19,6 +19,7 @@ generation has no lossy rules, so it runs only when everything is greedy).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -96,6 +97,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--compare-lookup",
         type=probability,
         help="also time specviz with this --lookup-below in the same interleaved run (0: the draft model alone)",
+    )
+    p.add_argument(
+        "--compare-confidence",
+        type=probability,
+        help="also time specviz with this --confidence in the same interleaved run (0: no early stop)",
     )
     p.add_argument(
         "--peer",
@@ -252,47 +258,42 @@ def run(args: argparse.Namespace) -> int:
         )
         return out[0, len(ids) :].tolist()
 
+    def arm(runs: list[dict], arm_cfg: Any = None, d: Any = draft, below: float = args.lookup_below) -> Any:
+        """One specviz method: decode with a fresh drafter, keep its trace in `runs`, return the tokens."""
+
+        def run(ids: list[int]) -> list[int]:
+            trace = Recording(target, new_drafter(d, below), "", arm_cfg or cfg, prompt_ids=ids).run()
+            runs.append(trace)
+            return trace["output"]["token_ids"]
+
+        return run
+
     traces: list[dict] = []
-
-    def specviz_run(ids: list[int]) -> list[int]:
-        trace = Recording(target, new_drafter(), "", cfg, prompt_ids=ids).run()
-        traces.append(trace)
-        return trace["output"]["token_ids"]
-
-    methods = {"target-only": target_only, "specviz": specviz_run}
-    other_traces: list[dict] = []
+    methods = {"target-only": target_only, "specviz": arm(traces)}
+    # second specviz methods in the same interleaved run: (its --compare- option, its value, its traces)
+    compared: dict[str, tuple[str, Any, list[dict]]] = {}
     if args.compare_draft:  # a second draft in the same interleaved run, e.g. the feature head against the standalone
         try:
             other = load_pair(args.target, args.compare_draft, args.device, args.dtype, args.weights)[1]
         except ModelLoadError as exc:
             print(f"error: --compare-draft: {exc}", file=sys.stderr)
             return 2
-
-        def specviz_other(ids: list[int]) -> list[int]:
-            trace = Recording(target, new_drafter(other), "", cfg, prompt_ids=ids).run()
-            other_traces.append(trace)
-            return trace["output"]["token_ids"]
-
-        methods[f"specviz ({args.compare_draft})"] = specviz_other
-    lookup_traces: list[dict] = []
+        name = f"specviz ({args.compare_draft})"
+        compared[name] = ("draft", args.compare_draft, [])
+        methods[name] = arm(compared[name][2], d=other)
     if args.compare_lookup is not None:
-
-        def specviz_lookup(ids: list[int]) -> list[int]:
-            drafter = new_drafter(below=args.compare_lookup)
-            trace = Recording(target, drafter, "", cfg, prompt_ids=ids).run()
-            lookup_traces.append(trace)
-            return trace["output"]["token_ids"]
-
-        methods[f"specviz (lookup {args.compare_lookup})"] = specviz_lookup
-    tree_traces: list[dict] = []
+        name = f"specviz (lookup {args.compare_lookup})"
+        compared[name] = ("lookup", args.compare_lookup, [])
+        methods[name] = arm(compared[name][2], below=args.compare_lookup)
+    if args.compare_confidence is not None:
+        name = f"specviz (confidence {args.compare_confidence})"
+        compared[name] = ("confidence", args.compare_confidence, [])
+        policy_b = GammaPolicy.from_options(args.gamma, args.adaptive, args.compare_confidence or None)
+        methods[name] = arm(compared[name][2], dataclasses.replace(cfg, gamma_policy=policy_b))
     if other_cfg is not None:
-
-        def specviz_tree(ids: list[int]) -> list[int]:
-            trace = Recording(target, new_drafter(), "", other_cfg, prompt_ids=ids).run()
-            tree_traces.append(trace)
-            return trace["output"]["token_ids"]
-
-        methods[f"specviz (tree {other_cfg.tree.text})"] = specviz_tree
+        name = f"specviz (tree {other_cfg.tree.text})"
+        compared[name] = ("tree", other_cfg.tree.text, [])
+        methods[name] = arm(compared[name][2], other_cfg)
     if hf_draft is not None:
         methods["hf-assisted"] = hf_assisted
     if peer is not None:
@@ -332,9 +333,6 @@ def run(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
         run_stats = _pooled(traces[-len(encoded) :])
-        other_stats = _pooled(other_traces[-len(encoded) :]) if other_traces else None
-        tree_stats = _pooled(tree_traces[-len(encoded) :]) if tree_traces else None
-        lookup_stats = _pooled(lookup_traces[-len(encoded) :]) if lookup_traces else None
         sampled = []
         for seed, ids in enumerate(encoded if all_greedy else []):
             sampled_cfg = build_config(
@@ -351,6 +349,7 @@ def run(args: argparse.Namespace) -> int:
         sample_stats = _pooled(sampled) if sampled else None
 
     med = {n: statistics.median(v) for n, v in per_rep.items()}
+    tree_arm = next((n for n, (key, _, _) in compared.items() if key == "tree"), None)
     result: dict[str, Any] = {
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d"),
         "machine": _machine(),
@@ -386,13 +385,6 @@ def run(args: argparse.Namespace) -> int:
         "acceptance_rate": run_stats["acceptance_rate"],
         "alpha": run_stats["alpha"],
         "sampling_t0.7": sample_stats,
-        "compare_draft": None
-        if other_stats is None
-        else {
-            "draft": args.compare_draft,
-            "speedup_vs_target": med[f"specviz ({args.compare_draft})"] / med["target-only"],
-            **other_stats,
-        },
         "identical_greedy_outputs": f"{agree}/{total}" if all_greedy else None,
         "peer": None
         if peer is None
@@ -403,23 +395,23 @@ def run(args: argparse.Namespace) -> int:
             "same_tokens_as_target": f"{peer_same}/{total}",
         },
         "numerics": target.meta(),
-        "contract": _contract(traces[-len(encoded) :] + tree_traces[-len(encoded) :], alone) if all_greedy else None,
+        "contract": _contract(
+            traces[-len(encoded) :] + (compared[tree_arm][2][-len(encoded) :] if tree_arm else []), alone
+        )
+        if all_greedy
+        else None,
         "tree": cfg.tree.text,
         "tree_sizing": tree_meta.get("tree", {}).get("auto"),
         "lookup_below": args.lookup_below,
-        "compare_lookup": None
-        if lookup_stats is None
-        else {
-            "lookup": args.compare_lookup,
-            "speedup_vs_target": med[f"specviz (lookup {args.compare_lookup})"] / med["target-only"],
-            **lookup_stats,
-        },
-        "compare_tree": None
-        if tree_stats is None or other_cfg is None
-        else {
-            "tree": other_cfg.tree.text,
-            "speedup_vs_target": med[f"specviz (tree {other_cfg.tree.text})"] / med["target-only"],
-            **tree_stats,
+        # each --compare-X: {X: its value, speedup_vs_target, and its pooled acceptance figures}
+        **{f"compare_{key}": None for key in ("draft", "lookup", "confidence", "tree")},
+        **{
+            f"compare_{key}": {
+                key: value,
+                "speedup_vs_target": med[name] / med["target-only"],
+                **_pooled(runs[-len(encoded) :]),
+            }
+            for name, (key, value, runs) in compared.items()
         },
     }
     _print_table(result)
@@ -491,6 +483,7 @@ def _print_table(r: dict[str, Any]) -> None:
         ("compare_draft", "draft"),
         ("compare_tree", "tree"),
         ("compare_lookup", "lookup"),
+        ("compare_confidence", "confidence"),
     ):  # a second specviz method
         if c := r.get(key):
             print(

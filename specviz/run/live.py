@@ -30,6 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from specviz.core.decoder import DEFAULT_CONFIDENCE
 from specviz.core.rules import KINDS
 from specviz.drafters.ngram import DEFAULT_LOOKUP_BELOW
 from specviz.models.presets import DEFAULT, draft_ready
@@ -99,7 +100,7 @@ class LiveSettings:
     max_new_tokens: int = 64
     compare: bool = True  # time the evaluation model alone too: without it no run can say faster or slower
     adaptive: bool = False  # the heuristic draft-length schedule, gamma its maximum
-    confidence: float = 0.0  # a model draft stops below this q; 0 = off
+    confidence: float = DEFAULT_CONFIDENCE  # a model draft stops below this q; 0 = off
     lookup_below: float = DEFAULT_LOOKUP_BELOW  # a model draft's chain copies from earlier text below this q; 0 = off
     tree: str = "chain"  # the --tree text: chain, auto, "3,2,1,1", "dynamic:N[:D[:K]]"
 

@@ -12,6 +12,7 @@ import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from specviz.core.decoder import DEFAULT_CONFIDENCE
 from specviz.core.rules import KINDS, RULES
 from specviz.drafters.ngram import DEFAULT_LOOKUP_BELOW
 
@@ -72,7 +73,9 @@ def add_policy_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--confidence",
         type=probability,
-        help="a model draft stops early after a token whose own probability q is below this (0..1)",
+        default=DEFAULT_CONFIDENCE,
+        help="a model draft stops early after a token whose own probability q is below this "
+        f"(0..1; 0: never; default {DEFAULT_CONFIDENCE})",
     )
 
 

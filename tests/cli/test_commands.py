@@ -162,10 +162,12 @@ def test_record_with_a_model_draft(
 @pytest.mark.parametrize(
     ("extra", "policy"),
     [
-        (["--adaptive"], {"name": "heuristic", "start": 3, "max": 3, "confidence": None}),
+        (["--adaptive"], {"name": "heuristic", "start": 3, "max": 3, "confidence": 0.4}),  # the default stop
+        (["--adaptive", "--confidence", "0"], {"name": "heuristic", "start": 3, "max": 3, "confidence": None}),
         (["--adaptive", "--confidence", "0.3"], {"name": "heuristic", "confidence": 0.3}),
         (["--confidence", "0.5"], {"name": "constant", "start": 3, "confidence": 0.5}),
-        ([], None),
+        ([], {"name": "constant", "start": 3, "confidence": 0.4}),
+        (["--confidence", "0"], None),
     ],
 )
 def test_record_gamma_policy_options(

@@ -151,7 +151,7 @@ def test_converted_cache_is_built_reused_and_rebuilt(tmp_path, monkeypatch):
     "policy",
     [
         ["--draft", "feature", "--compare-draft", "standalone"],
-        ["--adaptive", "--confidence", "0.3", "--compare-lookup", "0"],
+        ["--adaptive", "--confidence", "0.3", "--compare-lookup", "0", "--compare-confidence", "0"],
     ],
     ids=["feature", "adaptive"],
 )
@@ -167,7 +167,7 @@ def test_bench_smoke(tmp_path, policy):
     for key in ("speedup_vs_target", "hf_assisted_ratio", "tokens_per_step", "acceptance_rate", "machine", "versions"):
         assert key in r
     assert r["identical_greedy_outputs"] == "1/1"  # lossless whatever the schedule
-    assert (r["gamma_policy"] or {}).get("confidence") == (0.3 if "--adaptive" in policy else None)
+    assert (r["gamma_policy"] or {}).get("confidence") == (0.3 if "--adaptive" in policy else 0.4)  # 0.4: the default
     # HF's assisted generation needs a draft model: beside a feature head it runs the standalone draft
     assert r["hf_assisted_draft"].startswith("specviz-draft")
     if "--compare-draft" in policy:
@@ -175,3 +175,4 @@ def test_bench_smoke(tmp_path, policy):
         assert r["compare_draft"]["draft"] == "standalone" and r["compare_draft"]["tokens_per_step"] >= 1
     else:  # the default fallback against the draft model alone, in the same run
         assert r["lookup_below"] == 0.7 and r["compare_lookup"]["lookup"] == 0.0
+        assert r["compare_confidence"]["confidence"] == 0.0 and r["compare_draft"] is None

@@ -98,7 +98,7 @@ def test_a_sized_chain_brings_its_gamma(target, draft_lm, monkeypatch):
         treesize, "size_tree", lambda t, d: treesize.Sizing(TreeShape("dynamic", nodes=2, depth=8, topk=1), {1: 10.0})
     )
     monkeypatch.setattr(live, "SIZINGS", {})
-    s = live.LiveSettings(tree="auto", target="t", draft="d", gamma=4)
+    s = live.LiveSettings(tree="auto", target="t", draft="d", gamma=4, confidence=0.0)
     cfg, meta = live.sized_config(s, target, ModelDrafter(draft_lm, target.vocab_size))
     assert (cfg.tree.kind, cfg.gamma, cfg.gamma_policy) == ("chain", 2, None)
     assert meta["tree"]["kind"] == "chain" and meta["tree"]["auto"]["chosen"] == "dynamic:2:8:1"
