@@ -15,6 +15,7 @@ from typing import Any
 
 import jsonschema
 
+from specviz.core.decoder import DEFAULT_CONFIDENCE, GammaPolicy
 from specviz.trace import load, validate
 from tests.js import make_fixtures
 
@@ -69,16 +70,19 @@ def test_fixtures_are_what_python_gives(tmp_path: Path) -> None:
 
 
 def test_a_browser_trace_validates_strictly(tmp_path: Path) -> None:
-    """Fake-model decodes with every rule, warping, an accepted EOS, a short budget, a Stop and the
-    prompt-lookup fallback off: each trace passes `specviz validate` (strict) and the JSON Schema, and says
-    it ran in the browser; with the fallback on (the default) it says so and marks the copied drafts."""
+    """Fake-model decodes with every rule, warping, an accepted EOS, a short budget, a Stop, the
+    prompt-lookup fallback off and the confidence stop off or higher: each trace passes `specviz validate`
+    (strict) and the JSON Schema, and says it ran in the browser; with the fallback on (the default) it says
+    so and marks the copied drafts; with the stop on (the default) meta.gamma_policy is Python's, and steps
+    draft fewer than gamma where the budget left room for more."""
     done = _run("tests/js/write_trace.mjs", str(tmp_path))
     assert done.returncode == 0, done.stderr[-4000:]
     schema = json.loads((ROOT / "docs" / "trace.schema.json").read_text(encoding="utf-8"))
     paths = sorted(tmp_path.glob("*.json"))
-    assert len(paths) == 10
+    assert len(paths) == 12
     rejected = 0
     copied = 0
+    stopped = 0
     for path in paths:
         trace = load(path)
         assert validate(trace) == [], path.name
@@ -94,8 +98,21 @@ def test_a_browser_trace_validates_strictly(tmp_path: Path) -> None:
             assert trace["meta"]["draft"]["lookup"] == {"below": 0.7, "min_ngram": 2, "max_ngram": 3}
             assert all(d["q"] == 1.0 and d["copied"] in (2, 3) for d in copies)
         copied += len(copies)
+        meta, made, short = trace["meta"], 0, 0
+        for s in trace["steps"]:  # a chain shorter than gamma and the budget: the stop ended it
+            short += 0 < len(s["draft"]) < min(meta["gamma"], meta["max_new_tokens"] - made - 1)
+            made += s["n_accepted"] + 1
+        if path.stem == "no-stop":
+            assert "gamma_policy" not in meta and short == 0
+        else:
+            c = 0.6 if path.stem == "confidence" else DEFAULT_CONFIDENCE
+            policy = GammaPolicy.from_options(meta["gamma"], confidence=c)
+            assert policy is not None and meta["gamma_policy"] == policy.meta(meta["gamma"])
+            assert short > 0 or path.stem == "stopped", path.name
+        stopped += short
     assert rejected > 10
     assert copied > 10
+    assert stopped > 20
     eos = load(tmp_path / "eos.json")
     assert eos["output"]["stop_reason"] == "eos" and eos["steps"][-1]["next"] is None
     assert load(tmp_path / "stopped.json")["output"]["stop_reason"] == "stopped"

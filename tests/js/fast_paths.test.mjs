@@ -142,13 +142,17 @@ const PROMPT = [2, 3, 4];
 
 /**
  * Replay a decode with the reference functions, from the fake models' logits and the seed's uniforms in
- * the decoder's order (one per draft, gamma r, one u): every token, decision and recorded number must match.
- * With o.lookupBelow (0: off), a draft whose own best q is below it is the reference findCopy's token, q
- * one-hot: its uniform is drawn all the same. Returns how many drafts were copied.
+ * the decoder's order (one per draft made, one r per draft made, one u): every token, decision and recorded
+ * number must match. With o.lookupBelow (0: off), a draft whose own best q is below it is the reference
+ * findCopy's token, q one-hot: its uniform is drawn all the same. With o.confidence (0: off), the chain
+ * ends right after a draft of the model's own whose own q is below it (drafters/model.py), else it is gamma
+ * long (or the budget). Returns {copies, stops}: the drafts copied, the steps that stopped early.
  */
 function replay(res, o) {
   const below = o.lookupBelow ?? 0;
+  const bar = o.confidence ?? 0;
   let copies = 0;
+  let stops = 0;
   const s = sampling(o);
   const rule = makeRule(o.rule, o.ruleParams ?? {});
   const rng = makeRng(o.seed);
@@ -160,9 +164,12 @@ function replay(res, o) {
     const what = `${JSON.stringify(o)}, step ${step.index}`;
     assert.equal(step.context_length, ctx.length, what);
     const draft = step.draft.map((d) => d.token_id);
+    const budget = o.maxNewTokens - (ctx.length - PROMPT.length) - 1;
     const q = [];
     const qRaw = [];
+    let unsure = false; // the last draft was the model's own, its own q below the bar
     draft.forEach((x, j) => {
+      assert.ok(!unsure, `${what}: drafted on after an unsure draft ${j - 1}`);
       const row = draftLogits(ctx.concat(draft.slice(0, j)).map(toDraft), { tokenMap: MAP }).subarray(0, MAP.length);
       q.push(ref.toTarget(ref.warp(row, s), MAP, TARGET_VOCAB));
       qRaw.push(ref.toTarget(ref.warp(row, ref.UNTEMPERED), MAP, TARGET_VOCAB));
@@ -180,6 +187,7 @@ function replay(res, o) {
       } else {
         assert.equal(x, ref.sample(q[j], u), `${what}: draft ${j}`);
         assert.ok(!("copied" in d), `${what}: draft ${j} is not a copy`);
+        unsure = bar > 0 && own[x] < bar;
       }
       assert.equal(d.q, q[j][x], `${what}: q of draft ${j}`);
       assert.deepEqual(listed(d.top), top(q[j]), `${what}: q's top, draft ${j}`);
@@ -188,6 +196,12 @@ function replay(res, o) {
         assert.deepEqual(listed(d.top_raw), top(qRaw[j]), `${what}: q's top_raw, draft ${j}`);
       }
     });
+    if (draft.length < Math.min(o.gamma, budget)) {
+      assert.ok(unsure, `${what}: ${draft.length} drafts, and the last one was not unsure`);
+      stops++;
+    } else {
+      assert.equal(draft.length, Math.min(o.gamma, budget), `${what}: drafts`);
+    }
     const logits = draft.map((_, j) => targetLogits(ctx.concat(draft.slice(0, j)))).concat([targetLogits(ctx.concat(draft))]);
     const p = logits.map((row) => ref.warp(row, s));
     const pRaw = logits.map((row) => ref.warp(row, ref.UNTEMPERED));
@@ -221,7 +235,7 @@ function replay(res, o) {
     ctx.push(...draft.slice(0, n), x);
   }
   assert.deepEqual(res.tokenIds, ctx.slice(PROMPT.length, PROMPT.length + o.maxNewTokens));
-  return copies;
+  return { copies, stops };
 }
 
 test("whole decodes record what the reference computes: tokens, decisions, p, q, raw rows, top lists", async () => {
@@ -238,18 +252,23 @@ test("whole decodes record what the reference computes: tokens, decisions, p, q,
   let bonuses = 0;
   let residuals = 0;
   let copies = 0;
+  let stops = 0;
   for (const st of settings) {
-    // the seed picks the prompt-lookup fallback too: off, the default bar (0.7), always where a match is
-    for (const [seed, lookupBelow] of [[0, 0], [1, 0.7], [2, 1]]) {
-      const o = { ...st, seed, lookupBelow, gamma: 3, maxNewTokens: 30 };
+    // the seed picks the prompt-lookup fallback too (off, the default bar 0.7, always where a match is),
+    // and the confidence stop (off, the default 0.4, 0.8)
+    for (const [seed, lookupBelow, confidence] of [[0, 0, 0], [1, 0.7, 0.4], [2, 1, 0.8], [3, 0, 0.4]]) {
+      const o = { ...st, seed, lookupBelow, confidence, gamma: 3, maxNewTokens: 30 };
       const res = await decodeSpeculative({
         target: fakeTarget(), draft: fakeDraft({ tokenMap: MAP }), tokenMap: MAP, promptIds: PROMPT, eosIds: [], decodeToken, ...o,
       });
-      copies += replay(res, o);
+      const seen = replay(res, o);
+      copies += seen.copies;
+      stops += seen.stops;
       bonuses += res.steps.filter((x) => x.next.kind === "bonus").length;
       residuals += res.steps.filter((x) => x.next.source === "residual").length;
     }
   }
   assert.ok(bonuses > 10 && residuals > 10, `${bonuses} bonus tokens, ${residuals} residual corrections`);
   assert.ok(copies > 20, `${copies} copied drafts`);
+  assert.ok(stops > 20, `${stops} steps stopped early`);
 });

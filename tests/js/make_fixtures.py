@@ -1,6 +1,6 @@
 """Write the fixtures the JavaScript tests hold specviz/assets/live/{warp,rules}.js and decode.js's prompt
-lookup to: what the Python implementations (specviz.core.warp, specviz.core.rules, specviz.drafters.ngram
-LookupFallback) give on the same inputs.
+lookup and confidence stop to: what the Python implementations (specviz.core.warp, specviz.core.rules,
+specviz.drafters.ngram LookupFallback, specviz.drafters.model ModelDrafter.propose) give on the same inputs.
 
     PYTHONPATH=. .venv/bin/python tests/js/make_fixtures.py     # rewrites tests/js/fixtures/*.json
 
@@ -20,8 +20,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from specviz.core.decoder import DEFAULT_CONFIDENCE, GammaPolicy
 from specviz.core.rules import KINDS, make_rule
 from specviz.core.warp import Sampling, sample, warp
+from specviz.drafters.model import ModelDrafter
 from specviz.drafters.ngram import DEFAULT_LOOKUP_BELOW, LookupFallback
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -164,12 +166,69 @@ def lookup_cases() -> dict[str, Any]:
     }
 
 
+class _RowsLM:
+    """A stand-in draft LM for ModelDrafter: the logits after the prompt and k drafts are rows[k],
+    whatever the ids (the JavaScript test's fake model gives the same rows)."""
+
+    name = "rows"
+    token_map = None
+
+    def __init__(self, rows: list[list[float]], n_prompt: int) -> None:
+        self.rows, self.n_prompt = rows, n_prompt
+
+    def new_cache(self) -> list[int]:
+        return [0]  # the positions it holds
+
+    def rollback(self, cache: list[int], length: int) -> None:
+        cache[0] = length
+
+    def forward(self, cache: list[int], ids: list[int], last: int = 1) -> torch.Tensor:
+        cache[0] += len(ids)
+        return torch.tensor([self.rows[cache[0] - self.n_prompt]])
+
+
+def confidence_cases() -> dict[str, Any]:
+    """ModelDrafter.propose with the confidence stop (and the prompt-lookup fallback) over hand-made draft
+    logits: the drafts it makes, which it copied, and how many uniforms it drew (one per draft made). The
+    uniforms are the seed's first ones, so the JavaScript drafter can be handed the same numbers."""
+    gen = torch.Generator().manual_seed(41)
+    v, gamma = 12, 6
+    samplings = [Sampling(0.0), Sampling(1.0), Sampling(0.7, top_k=4), Sampling(1.0, top_p=0.8)]
+    cases = []
+    for k in range(160):
+        # peaked rows of varied height: the best own q runs from about 1/12 to near 1
+        rows = torch.randn(gamma, v, generator=gen) * (1 + 6 * torch.rand(gamma, 1, generator=gen))
+        rows = [f32(row) for row in rows]
+        prompt = torch.randint(0, 5, (4 + k % 5,), generator=gen).tolist()  # few ids: n-grams repeat
+        sampling = samplings[k % len(samplings)]
+        confidence = [None, 0.3, DEFAULT_CONFIDENCE, 0.6, 0.9, 1.0][k % 6]
+        below = [None, DEFAULT_LOOKUP_BELOW, 1.0][k // 6 % 3]
+        seed = 100 + k
+        drafter = ModelDrafter(_RowsLM(rows, len(prompt)), v, lookup=None if below is None else LookupFallback(below))
+        g = torch.Generator().manual_seed(seed)
+        prop = drafter.propose(prompt, gamma, sampling, g, confidence)
+        uniforms = torch.rand(gamma + 1, generator=torch.Generator().manual_seed(seed)).tolist()
+        after = float(torch.rand(1, generator=g))  # the next uniform tells how many propose drew
+        draws = uniforms.index(after)
+        cases.append(
+            {
+                "rows": rows, "prompt": prompt, "gamma": gamma, "temperature": sampling.temperature,
+                "top_k": sampling.top_k, "top_p": sampling.top_p, "confidence": confidence, "lookup_below": below,
+                "uniforms": uniforms[:gamma], "token_ids": prop.token_ids, "copied": list(prop.copied), "draws": draws,
+            }
+        )  # fmt: skip
+    policy = GammaPolicy.from_options(4, confidence=DEFAULT_CONFIDENCE)
+    assert policy is not None and GammaPolicy.from_options(4, confidence=0.0) is None
+    return {"default": DEFAULT_CONFIDENCE, "gamma_policy": policy.meta(4), "cases": cases}
+
+
 def fixtures() -> dict[str, Any]:
     """{file name: content}: what the JavaScript tests read."""
     return {
         "warp.json": {"warp": warp_cases(), "sample": sample_cases()},
         "rules.json": {"kinds": kinds(), "cases": rule_cases()},
         "lookup.json": lookup_cases(),
+        "confidence.json": confidence_cases(),
     }
 
 

@@ -19,6 +19,9 @@ const SETTINGS = {
   "stopped": { rule: "sampling", temperature: 1, stopAfter: 2 },
   // the others copy from earlier text where the draft is unsure (the fallback, on by default); this one never
   "no-lookup": { rule: "sampling", temperature: 0.9, lookupBelow: 0 },
+  // the others stop drafting after a model draft below q 0.4 (on by default); this one higher, this one never
+  "confidence": { rule: "sampling", temperature: 0.8, confidence: 0.6, gamma: 6 },
+  "no-stop": { rule: "sampling", temperature: 0.9, confidence: 0 },
 };
 
 const out = process.argv[2];

@@ -95,7 +95,7 @@ async function load() {
 
 // ---- one run ---------------------------------------------------------------------------------------
 
-/** The form's settings, checked. @returns {{gamma, rule, temperature, maxNewTokens, seed, lookupBelow}} */
+/** The form's settings, checked. @returns {{gamma, rule, temperature, maxNewTokens, seed, confidence, lookupBelow}} */
 function settings() {
   const num = (id, lo, hi, int = true) => {
     const v = Number($(id).value);
@@ -112,6 +112,7 @@ function settings() {
     temperature: rule === "greedy" ? 0 : num("temperature", 0, 5, false), // greedy decodes at T = 0
     maxNewTokens: num("max-new", 1, 512),
     seed: num("seed", 0, 2 ** 31),
+    confidence: num("confidence", 0, 1, false), // stop drafting after a model draft below this q; 0: never
     lookupBelow: num("lookup", 0, 1, false), // copy from earlier text below this best q; 0: never
   };
 }
@@ -185,6 +186,7 @@ async function runSpeculative(ctx, prompt, opts) {
     promptIds: prompt.ids,
     promptText: prompt.text,
     gamma: opts.gamma,
+    confidence: opts.confidence,
     lookupBelow: opts.lookupBelow,
     rule: opts.rule,
     temperature: opts.temperature,

@@ -1,8 +1,9 @@
 // The speculative decoding loop in the browser: specviz/core/decoder.py for a chain, in JavaScript.
 //
-// Each step, in order: (1) the draft model proposes gamma tokens with q, one at a time, from its own
-// cache (where it is unsure and the last 2-3 tokens occurred earlier, it copies what followed them
-// there instead: the prompt-lookup fallback, drafters/ngram.py LookupFallback); (2) ONE target pass
+// Each step, in order: (1) the draft model proposes up to gamma tokens with q, one at a time, from its
+// own cache (where it is unsure and the last 2-3 tokens occurred earlier, it copies what followed them
+// there instead: the prompt-lookup fallback, drafters/ngram.py LookupFallback; with the confidence
+// stop it ends the chain after a draft of its own whose own q is below the bar); (2) ONE target pass
 // scores them all, giving p after the root (the last context token) and after each draft; (3) the rule
 // accepts n_accepted leading drafts; (4) the evaluation model adds its own token: a correction after a
 // rejection (residual, p or argmax, as the rule says), or a bonus token when every draft was accepted;
@@ -12,8 +13,8 @@
 //
 // Models sit behind a small async interface (Model, below), so Node tests drive fake ones and the page
 // onnxruntime-web. Random numbers come from a generator seeded with `seed` (rng.js), drawn in Python's
-// order: one per drafted token (a copied one too), then gamma uniforms r for the rule, then one for the
-// evaluation model's token.
+// order: one per drafted token (a copied one too), then one uniform r per draft made for the rule (fewer
+// than gamma when the chain stopped early), then one for the evaluation model's token.
 
 /**
  * @typedef {Object} Model  what the loop asks of a model (fakes in tests/js/fakes.mjs, onnxruntime-web on the page)
@@ -67,6 +68,25 @@ export function lookupSettings(lookupBelow) {
     throw new RangeError(`lookupBelow must be a number from 0 to 1 (0: never copy), got ${lookupBelow}`);
   }
   return below > 0 ? { below, ...LOOKUP_NGRAMS } : null;
+}
+
+/**
+ * Where the page stops a chain by default (core/decoder.py DEFAULT_CONFIDENCE, the Live page's and the
+ * command line's default): after a draft of the model's own whose own q (before warping) is below it.
+ */
+export const DEFAULT_CONFIDENCE = 0.4;
+
+/**
+ * The confidence stop from speculativeSteps' o.confidence (GammaPolicy.from_options: 0 is none):
+ * undefined → DEFAULT_CONFIDENCE; 0 or null → off (null returned). Throws RangeError outside [0, 1].
+ * @returns {number|null}  the bar, or null: never stop early
+ */
+export function confidenceSettings(confidence) {
+  const c = confidence === undefined ? DEFAULT_CONFIDENCE : (confidence ?? 0);
+  if (typeof c !== "number" || !(c >= 0 && c <= 1)) {
+    throw new RangeError(`confidence must be a number from 0 to 1 (0: never stop early), got ${confidence}`);
+  }
+  return c > 0 ? c : null;
 }
 
 /** The largest value of a row. */
@@ -152,8 +172,10 @@ export function vocabBridge(tokenMap, draftVocab, targetVocab) {
  * With `lookup` (lookupSettings'), a draft where the model's own best q is below lookup.below is copied
  * from earlier text when findCopy finds something (LookupFallback.copy): q one-hot, never through the
  * token map (a copied id outside the draft's vocabulary is fed to the draft model as its unk).
+ * With a minConfidence (confidenceSettings'), propose stops after a draft of the model's own whose own q
+ * (the unwarped row when warping changed it: greedy's warped q is one-hot) is below it; never after a copy.
  */
-function modelDrafter(model, tokenMap, targetVocab, lookup = null) {
+export function modelDrafter(model, tokenMap, targetVocab, lookup = null) {
   const bridge = vocabBridge(tokenMap, model.vocab, targetVocab);
   let cache = null;
   let cached = []; // the target ids the draft cache holds
@@ -169,10 +191,11 @@ function modelDrafter(model, tokenMap, targetVocab, lookup = null) {
   }
 
   /**
-   * gamma drafts continuing ids: {draft [gamma], q [gamma][V], qRaw (null when warping changed nothing),
-   * copied [gamma] (the n-gram length of a copied draft, 0 for the model's own; [] when lookup is off)}
+   * Up to gamma drafts continuing ids (gamma, or fewer when minConfidence stopped the chain): {draft,
+   * q [.][V], qRaw (null when warping changed nothing), copied (the n-gram length of a copied draft, 0
+   * for the model's own; [] when lookup is off)}. One rng() per draft made, copied or not.
    */
-  async function propose(ids, gamma, s, rng) {
+  async function propose(ids, gamma, s, rng, minConfidence = null) {
     let pending = await resume(ids);
     const draft = [];
     const qs = [];
@@ -187,8 +210,10 @@ function modelDrafter(model, tokenMap, targetVocab, lookup = null) {
       let qRow = bridge.toTarget(probs);
       let rawRow = raw ? bridge.toTarget(raw) : null;
       const u = rng(); // drawn either way: a copy leaves the random stream as it was
-      // the model's own distribution (greedy's warped q is one-hot) decides whether to look for a copy
-      const found = lookup && rowMax(rawRow ?? qRow) < lookup.below
+      // the model's own distribution (greedy's warped q is one-hot) decides whether to look for a copy,
+      // and whether to stop after its own draft
+      const own = rawRow ?? qRow;
+      const found = lookup && rowMax(own) < lookup.below
         ? findCopy(ids.concat(draft), targetVocab, lookup.minNgram, lookup.maxNgram)
         : null;
       let x;
@@ -205,6 +230,9 @@ function modelDrafter(model, tokenMap, targetVocab, lookup = null) {
       qs.push(qRow);
       copied.push(found ? found.n : 0);
       pending = [x]; // the draft model reads the drafted token next, copied or not
+      // the draft is unsure (its own q, before warping): later drafts would likely be wasted. A copy
+      // goes on: the model's q says nothing of it (drafters/model.py ModelDrafter.propose)
+      if (minConfidence !== null && !found && own[x] < minConfidence) break;
     }
     return { draft, q: qs, qRaw: raws.length ? raws : null, copied: lookup ? copied : [] };
   }
@@ -218,7 +246,7 @@ function untilEos(tokens, eos) {
   return at < 0 ? tokens : tokens.slice(0, at + 1);
 }
 
-/** The run's settings, checked before any model runs: {s (sampling), rule, lookup}. Throws RangeError. */
+/** The run's settings, checked before any model runs: {s (sampling), rule, lookup, confidence}. Throws RangeError. */
 function settings(o, speculative = true) {
   if (!o.promptIds?.length) throw new RangeError("the prompt is empty: give at least one token");
   if (!Number.isInteger(o.maxNewTokens) || o.maxNewTokens < 1) {
@@ -227,21 +255,29 @@ function settings(o, speculative = true) {
   makeRng(o.seed ?? 0); // refuses a seed it cannot take
   if (!speculative) return { s: sampling(o), rule: null };
   if (!Number.isInteger(o.gamma) || o.gamma < 1) throw new RangeError(`gamma must be an integer >= 1, got ${o.gamma}`);
-  return { s: sampling(o), rule: makeRule(o.rule ?? "sampling", o.ruleParams ?? {}), lookup: lookupSettings(o.lookupBelow) };
+  return {
+    s: sampling(o),
+    rule: makeRule(o.rule ?? "sampling", o.ruleParams ?? {}),
+    lookup: lookupSettings(o.lookupBelow),
+    confidence: confidenceSettings(o.confidence),
+  };
 }
 
 /**
  * Chain speculative decoding, one step record at a time (decoder.py `speculative_decode` with a model
- * drafter and a constant gamma). Stops at maxNewTokens, an EOS, or shouldStop().
+ * drafter and a constant gamma, or GammaPolicy("constant") with o.confidence). Stops at maxNewTokens,
+ * an EOS, or shouldStop().
  * @param {Object} o
  * @param {Model} o.target  the evaluation model
  * @param {Model} o.draft  the draft model
  * @param {number[]|{target_ids: number[], unk?: number}|null} [o.tokenMap]  draft id → target id (token_map.json), or null: shared ids
  * @param {number[]} o.promptIds
- * @param {number} o.gamma  drafts per step (fewer at the end of the budget)
+ * @param {number} o.gamma  drafts per step (fewer at the end of the budget, or after an unsure draft: o.confidence)
  * @param {string} [o.rule="sampling"]  one of rules.RULES  @param {Object} [o.ruleParams]  tau, epsilon, delta
  * @param {number|null} [o.lookupBelow=DEFAULT_LOOKUP_BELOW]  copy from earlier text where the draft model's own
  *   best q is below this (the prompt-lookup fallback, as Python's default drafter); 0 or null: never
+ * @param {number|null} [o.confidence=DEFAULT_CONFIDENCE]  stop drafting after a draft of the model's own whose
+ *   own q is below this (a copy never stops it; Python's --confidence); 0 or null: always gamma
  * @param {number} [o.temperature=1]  @param {number} [o.topK=0]  @param {number} [o.topP=1]
  * @param {number} o.maxNewTokens  @param {number[]} [o.eosIds=[]]  @param {number} [o.seed=0]
  * @param {(id: number) => string} [o.decodeToken]  token text for the records
@@ -251,7 +287,7 @@ function settings(o, speculative = true) {
  * @yields {Object} a trace step record (docs/TRACE_FORMAT.md `steps[k]`); timing_ms.draft and .verify in ms
  */
 export async function* speculativeSteps(o) {
-  const { s, rule, lookup } = settings(o);
+  const { s, rule, lookup, confidence } = settings(o);
   const { target } = o;
   const V = target.vocab;
   const drafter = modelDrafter(o.draft, o.tokenMap ?? null, V, lookup);
@@ -273,7 +309,7 @@ export async function* speculativeSteps(o) {
     const gamma = Math.min(o.gamma, budget);
     const t0 = performance.now();
     const { draft, q, qRaw, copied } = gamma > 0
-      ? await drafter.propose(ids, gamma, s, rng)
+      ? await drafter.propose(ids, gamma, s, rng, confidence)
       : { draft: [], q: [], qRaw: null, copied: [] };
     const t1 = performance.now();
     const fed = ids.slice(cached).concat(draft);
@@ -380,12 +416,13 @@ export async function decodeTargetAlone(o) {
  * with `baseline: true` the evaluation model alone right after. A run that fails midway keeps its
  * finished steps: the trace ends with stop_reason "stopped" and the error is returned beside it.
  * Options: as decodeSpeculative, plus newTrace's (targetName, draftName, promptText, dtype, quant,
- * device, versions, meta), decodeText(ids) → the output's text (the tokenizer's), baseline.
+ * device, versions, meta), decodeText(ids) → the output's text (the tokenizer's), baseline. With the
+ * confidence stop on, meta.gamma_policy records it as Python does (trace.js gammaPolicyMeta).
  * @returns {Promise<{trace: Object, baseline: Object|null, error: Error|null}>}
  */
 export async function recordSpeculative(o) {
-  const { rule, lookup } = settings(o); // bad settings throw here, before a trace exists
-  const trace = newTrace({ ...o, rule, lookup, seed: o.seed ?? 0 });
+  const { rule, lookup, confidence } = settings(o); // bad settings throw here, before a trace exists
+  const trace = newTrace({ ...o, rule, lookup, confidence, seed: o.seed ?? 0 });
   let run = null;
   let baseline = null;
   let error = null;

@@ -151,6 +151,18 @@ export function stepRecord(s) {
 }
 
 /**
+ * meta.gamma_policy of a chain with the confidence stop, as Python records it (specviz/run/record.py:
+ * GammaPolicy("constant", start=gamma, confidence=c).meta(gamma)), or null when there is none (c 0 or
+ * null: Python's GammaPolicy.from_options gives no policy, and the trace has no gamma_policy).
+ * @param {number} gamma  drafts per step, the most a step may draft
+ * @param {number|null} confidence
+ */
+export function gammaPolicyMeta(gamma, confidence) {
+  if (!confidence) return null;
+  return { name: "constant", start: gamma, increase: 2, decrease: 1, min: 1, max: gamma, confidence };
+}
+
+/**
  * A trace without steps yet: format, version, meta (how the run was made), prompt.
  * @param {Object} o
  * @param {string} o.targetName  @param {string} o.draftName
@@ -163,11 +175,14 @@ export function stepRecord(s) {
  * @param {boolean} [o.chat]  @param {Object<string, string>} [o.versions]  library versions (onnxruntime-web, ...)
  * @param {{below: number, minNgram: number, maxNgram: number}|null} [o.lookup]  the draft's prompt-lookup
  *   fallback (decode.js lookupSettings), recorded as meta.draft.lookup; null or absent: off
+ * @param {number|null} [o.confidence]  the confidence stop (decode.js confidenceSettings), recorded as
+ *   meta.gamma_policy (gammaPolicyMeta); 0, null or absent: off, no gamma_policy
  * @param {Object} [o.meta]  more meta fields, merged last (e.g. the models' files)
  */
 export function newTrace(o) {
   const rule = typeof o.rule === "string" ? { name: o.rule, params: o.ruleParams ?? {} } : o.rule;
   const lossless = rule.lossless ?? KINDS[rule.name]?.lossless;
+  const policy = gammaPolicyMeta(o.gamma, o.confidence ?? null);
   const optional = { dtype: o.dtype, quant: o.quant, device: o.device, chat: o.chat };
   const meta = {
     created: new Date().toISOString().replace(/\.\d+Z$/, "Z"),
@@ -186,6 +201,7 @@ export function newTrace(o) {
     max_new_tokens: o.maxNewTokens,
     eos_token_ids: [...(o.eosIds ?? [])],
     top_k_logged: o.topKLogged ?? 10,
+    ...(policy ? { gamma_policy: policy } : {}),
     ...Object.fromEntries(Object.entries(optional).filter(([, v]) => v !== undefined && v !== null)),
     ...(o.meta ?? {}),
   };
