@@ -117,6 +117,8 @@ def decode(pg: Any, which: str, prompt: str, args: argparse.Namespace, errors: l
     pg.select_option("#rule", "greedy")
     pg.fill("#gamma", str(args.gamma))
     pg.fill("#max-new", str(args.new_tokens))
+    pg.fill("#confidence", str(args.confidence))
+    pg.fill("#lookup", str(args.lookup_below))
     before = pg.evaluate("() => window.specvizLive.runCount")
     if not pg.evaluate(CLICK_JS, BUTTONS[which]):
         errors.append(f"{which}: the button was disabled")
@@ -255,6 +257,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--prompts", type=int, default=3, help="the first N prompts of assets/prompts/eval.txt")
     ap.add_argument("--new-tokens", type=int, default=64)
     ap.add_argument("--gamma", type=int, default=4, help="drafts per step")
+    ap.add_argument("--confidence", type=float, default=0.4, help="the page's stop below q (0: off)")
+    ap.add_argument("--lookup-below", type=float, default=0.7, help="the page's copy below q (0: off)")
     ap.add_argument("--threads", choices=["1", "isolated", "both"], default="both")
     ap.add_argument("--rounds", type=int, default=1, help="each round runs every prompt both ways")
     ap.add_argument("--load-timeout", type=int, default=300, help="seconds the page may take to load its models")
@@ -287,6 +291,8 @@ def main(argv: list[str] | None = None) -> int:
             "settings": {
                 "rule": "greedy",
                 "gamma": args.gamma,
+                "confidence": args.confidence,
+                "lookup_below": args.lookup_below,
                 "new_tokens": args.new_tokens,
                 "prompts": texts,
                 "rounds": args.rounds,
@@ -310,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(f"{report['date']} — {report['cpu']} ({report['machine']}), {report['chromium']}")
     print(
-        f"load average {report['load_avg_at_start']} → {report['load_avg_at_end']}; greedy, γ {args.gamma}, "
+        f"load average {report['load_avg_at_start']} → {report['load_avg_at_end']}; greedy, γ {args.gamma}, stop below q {args.confidence}, copy below q {args.lookup_below}, "
         f"{args.new_tokens} new tokens, {args.rounds} round(s)"
     )
     for setup, res in report["setups"].items():
