@@ -45,6 +45,7 @@ class Cell:
     p_raw: float | None = None  # the models' own probabilities before warping, where logged
     q_raw: float | None = None
     copied: int = 0  # a draft copied from earlier text after n matching tokens (prompt-lookup fallback); 0: none
+    stopped: str = ""  # on a chain's last draft: why drafting stopped there (the confidence stop), in words
 
     @property
     def from_model(self) -> bool:
@@ -65,6 +66,24 @@ def _source(rule: str, nxt: dict[str, Any]) -> str:
 def copied_words(n: int) -> str:
     """What a copied draft's hover and words say (the timeline, describe_step): "" for the model's own."""
     return f"copied: the last {n} tokens occurred earlier, and this followed them" if n else ""
+
+
+def stop_words(trace: Trace, k: int) -> str:
+    """Why step k's chain drafted no more after its last draft, where the confidence stop says so: that
+    draft is the model's own (not a copy) and its own q (before temperature) is below
+    meta.gamma_policy.confidence. "" otherwise (a tree, no stop set, a copy, or a q at or above it)."""
+    step = trace["steps"][k]
+    bar = (trace.get("meta", {}).get("gamma_policy") or {}).get("confidence")
+    if not bar or not step["draft"] or step.get("tree"):
+        return ""
+    last = step["draft"][-1]
+    own = last.get("q_raw", last.get("q"))
+    if last.get("copied") or own is None or float(own) >= float(bar):
+        return ""
+    return (
+        f"drafting stopped after this draft: the draft model's own q = {float(own):.3f} (before temperature) "
+        f"is below {float(bar):g}, the stop below q"
+    )
 
 
 def draft_outcome(accepted: bool | None) -> Kind:
@@ -104,6 +123,7 @@ def step_cells(trace: Trace, k: int) -> list[Cell]:
     """The drafted tokens of step k, then the evaluation model's token (if the step has one)."""
     step = trace["steps"][k]
     rule, params = rule_of(trace)
+    last, stopped = len(step["draft"]) - 1, stop_words(trace, k)
     cells = [
         Cell(
             k,
@@ -117,6 +137,7 @@ def step_cells(trace: Trace, k: int) -> list[Cell]:
             v.get("p_raw"),
             d.get("q_raw"),
             int(d.get("copied") or 0),
+            stopped if j == last else "",
         )
         for j, (d, v) in enumerate(zip(step["draft"], step["verify"], strict=True))
     ]
@@ -207,17 +228,22 @@ def describe_step(trace: Trace, k: int) -> list[str]:
             "the evaluation model's token is simply its argmax."
         )
     tree = trace["steps"][k].get("tree")
+    copies = sum(bool(nd.get("copied")) for nd in tree["nodes"]) if tree else 0
+    of_them = "it" if g == 1 else "all of them"
     lines = [
-        f"The draft proposed {g} token{'s' if g != 1 else ''}; the evaluation model scored all of them in one "
+        f"The draft proposed {g} token{'s' if g != 1 else ''}; the evaluation model scored {of_them} in one "
         f"forward pass. {how}"
         if not tree
-        else f"The draft proposed a tree of {len(tree['nodes'])} candidates (drawn below, with its attention mask); "
-        f"the evaluation model scored all of them in one forward pass. Here is the line the rule walked: {how}"
+        else f"The draft proposed a tree of {len(tree['nodes'])} candidates"
+        + (f" ({copies} of them copied from earlier text)" if copies else "")
+        + f" (drawn below, with its attention mask); the evaluation model scored all of them in one forward pass. "
+        f"Here is the line the rule walked: {how}"
     ]
     for c in cells:
         lines.append(
             f"Draft {c.position + 1} '{visible(c.token)}'{f' ({copied_words(c.copied)})' if c.copied else ''}: q = {fmt_num(c.q)}, p = {fmt_num(c.p)}; "
             f"{c.test} → {LABELS[c.kind]}."
+            + (f" Then {c.stopped}, so the step asked for no more drafts." if c.stopped else "")
         )
     return lines
 

@@ -45,6 +45,8 @@ def _hover(cell: Cell) -> str:
     if not cell.from_model:
         lines.append(f"q = {fmt_num(cell.q)}   p = {fmt_num(cell.p)}")
     lines.append(cell.test)
+    if cell.stopped:
+        lines.append(cell.stopped)
     return "<br>".join(esc_sentence(line, 120) for line in lines)
 
 

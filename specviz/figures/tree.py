@@ -28,7 +28,7 @@ from specviz.figures.palette import (
 from specviz.figures.spec import Spec, to_figure
 from specviz.figures.step import copied_words
 from specviz.figures.text import esc, visible
-from specviz.trace import Step, Trace, TreeNode
+from specviz.trace import Step, Trace, TreeNode, rule_of
 
 __all__ = [
     "node_kind",
@@ -118,10 +118,10 @@ def _hover(node: TreeNode, j: int) -> str:
         parts.append(f"p/q = {_f(node['ratio'])}")
     if node.get("cutoff") is not None:
         parts.append(f"cutoff = {_f(node['cutoff'])}")
-    if node.get("score") is not None:
-        parts.append(f"draft confidence (product of q on the path) = {_f(node['score'])}")
-    if node.get("copied"):
+    if node.get("copied"):  # its q is one-hot by construction: a path score would claim a confidence it never had
         parts.append(copied_words(int(node["copied"])))
+    elif node.get("score") is not None:
+        parts.append(f"draft confidence (product of q on the path) = {_f(node['score'])}")
     parts.append(LABELS[node_kind(node)] if node.get("accepted") is not None else "never tested")
     return "<br>".join(parts)
 
@@ -349,8 +349,8 @@ def tree_words(trace: Trace, k: int) -> str:
     if copies:
         took = sum(j in path for j in copies)
         words.append(
-            f"{len(copies)} node{'s' if len(copies) != 1 else ''} (q = 1) {'were' if len(copies) != 1 else 'was'} "
-            "copied from earlier text, beside the draft model's own where it was unsure; "
+            f"{len(copies)} node{'s' if len(copies) != 1 else ''} {'were' if len(copies) != 1 else 'was'} "
+            "copied from earlier text (q one-hot), beside the draft model's own where it was unsure; "
             f"{took} of {'them' if len(copies) != 1 else 'it'} on the accepted path."
         )
     firsts = {nd["parent"]: j for j, nd in reversed(list(enumerate(nodes)))}  # each parent's first child
@@ -358,8 +358,12 @@ def tree_words(trace: Trace, k: int) -> str:
     if siblings:
         words.append(
             f"{len(siblings)} accepted node{'s were' if len(siblings) != 1 else ' was'} not the first child tried: "
-            "after a sibling is rejected the next one is tested on what is left (under the sampling rule, "
-            "the residual norm(max(0, p − q)), and q without the rejected token)."
+            + (
+                "after a sibling is rejected the next one is tested on what is left (the residual "
+                "norm(max(0, p − q)), and q without the rejected token)."
+                if rule_of(trace)[0] == "sampling"
+                else "after a sibling is rejected the next one is tested in turn."
+            )
         )
     return " ".join(words)
 

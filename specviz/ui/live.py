@@ -119,8 +119,9 @@ def live_form() -> LiveSettings:
             d.confidence,
             0.05,
             key="live_confidence",
-            help="The draft model stops early after a token it gave less than this probability (0 = off); "
-            "a copy never stops it. Prompt lookup ignores it.",
+            help="The draft model stops early after a token it gave less than this probability (its own q, "
+            "before temperature; 0 = off); a copy never stops it. The step's words say where it stopped. "
+            "Prompt lookup ignores it.",
         )
         lookup_below = c2.number_input(
             "Copy from the text below q",
@@ -129,7 +130,8 @@ def live_form() -> LiveSettings:
             d.lookup_below,
             0.05,
             key="live_lookup",
-            help="Where the draft model gives its best token less than this probability and the last 2–3 tokens "
+            help="Where the draft model gives its best token less than this probability (its own q, before "
+            "temperature) and the last 2–3 tokens "
             "appeared earlier, a chain drafts what followed them there instead (prompt lookup as a fallback; "
             "0 = off); a greedy tree holds the copy as a branch beside the model's. The step view marks such "
             "drafts “copied”.",

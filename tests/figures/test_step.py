@@ -56,3 +56,24 @@ def test_a_step_without_drafts_is_described_with_its_recorded_reason(target):
     assert any("token budget" in t for t in notes)
     del trace["steps"][-1]["no_draft"]  # an older trace or another engine's log: said as unknown
     assert "does not record why" in fg.describe_step(trace, 1)[0]
+
+
+def test_a_confidence_stop_is_said_where_it_ended_the_chain(target, draft_lm):
+    """Fewer drafts than gamma: the step's words and the last draft's hover say why (its own q below the bar)."""
+    import json
+
+    from specviz.core.decoder import build_config
+    from specviz.drafters.model import ModelDrafter
+    from specviz.run.record import Recording
+
+    cfg = build_config(gamma=4, rule="greedy", temperature=0.0, max_new_tokens=24, seed=3, confidence=0.99)
+    trace = Recording(target, ModelDrafter(draft_lm, target.vocab_size), "", cfg, prompt_ids=PROMPT).run()
+    short = [k for k, s in enumerate(trace["steps"]) if 0 < len(s["draft"]) < 4]
+    assert short
+    k = short[0]
+    own = trace["steps"][k]["draft"][-1]["q_raw"]
+    words = " ".join(fg.describe_step(trace, k))
+    assert f"own q = {own:.3f} (before temperature) is below 0.99" in words
+    assert "drafting stopped" in json.dumps(fg.timeline_figure(trace, 0, len(trace["steps"])).to_plotly_json())
+    trace["meta"]["gamma_policy"] = None  # no stop asked: nothing to explain
+    assert "drafting stopped" not in " ".join(fg.describe_step(trace, k))

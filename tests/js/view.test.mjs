@@ -35,7 +35,7 @@ class Node {
   }
 }
 globalThis.document = { createElement: (tag) => new Node(tag) };
-const { copiedWords, stepView } = await import("../../specviz/assets/live/view.js");
+const { copiedWords, stepView, stopWords } = await import("../../specviz/assets/live/view.js");
 
 const top = (id, prob) => [{ token_id: id, token: "x", prob }];
 const STEP = {
@@ -72,4 +72,20 @@ test("a copied draft is marked copied, with Python's words; the model's own draf
   const plain = stepView({ ...STEP, draft: STEP.draft.map(({ copied, ...d }) => d) });
   assert.equal(plain.all((n) => n.className === "copied muted").length, 0);
   assert.doesNotMatch(plain.all((n) => n.tag === "caption")[0].textContent, /copied/);
+});
+
+test("a chain the confidence stop ended marks its last draft stopped, with Python's words", () => {
+  // STEP's last draft is the model's own, with own q 0.3 (q_raw): below a bar of 0.4, not below 0.25
+  assert.equal(
+    stopWords(STEP, 0.4),
+    "drafting stopped after this draft: the draft model's own q = 0.300 (before temperature) is below 0.4, the stop below q",
+  );
+  assert.equal(stopWords(STEP, 0.25), "");
+  assert.equal(stopWords(STEP, null), "");
+  const copiedLast = { ...STEP, draft: [STEP.draft[1], STEP.draft[0]] };
+  assert.equal(stopWords(copiedLast, 0.4), "", "a copy never stops the chain");
+  const marks = stepView(STEP, 0.4).all((n) => n.className === "stopped muted");
+  assert.equal(marks.length, 1);
+  assert.equal(marks[0].title, stopWords(STEP, 0.4));
+  assert.equal(stepView(STEP).all((n) => n.className === "stopped muted").length, 0);
 });

@@ -218,7 +218,7 @@ async function runSpeculative(ctx, prompt, opts) {
       c.mark(tokens);
       await c.draw(() => {
         for (const [t, kind] of fresh) out.add(eos.has(t.token_id) ? END_MARK : t.token, kind);
-        steps.append(stepView(step));
+        steps.append(stepView(step, opts.confidence || null));
         steps.scrollTop = steps.scrollHeight;
       });
     },

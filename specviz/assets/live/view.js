@@ -14,6 +14,19 @@ export const KIND = Object.freeze({
   alone: { label: "evaluation model alone", short: "", mark: "" },
 });
 
+/**
+ * Why a step's chain drafted no more after its last draft (specviz/figures/step.py `stop_words`): that draft is
+ * the model's own (not a copy) and its own q (before temperature) is below the stop bar; "" otherwise.
+ * @param {Object} step  a trace step record
+ * @param {number|null} bar  the run's stop below q (meta.gamma_policy.confidence), or null: no stop
+ */
+export function stopWords(step, bar) {
+  const last = step.draft.at(-1);
+  const own = last ? (last.q_raw ?? last.q) : null;
+  if (!bar || !last || last.copied || own == null || own >= bar) return "";
+  return `drafting stopped after this draft: the draft model's own q = ${own.toFixed(3)} (before temperature) is below ${bar}, the stop below q`;
+}
+
 /** What a copied draft's marker says (specviz/figures/step.py `copied_words`): "" for the model's own. */
 export function copiedWords(n) {
   return n ? `copied: the last ${n} tokens occurred earlier, and this followed them` : "";
@@ -73,10 +86,12 @@ export function outputView(box) {
  * A draft the prompt-lookup fallback copied from earlier text is marked "copied" (its q is 1).
  * The probabilities are the models' own (before warping) when the trace logged them: at
  * temperature 0 the warped p is 1 for its argmax and 0 elsewhere, which says nothing of how sure it was.
+ * The last draft of a chain the confidence stop ended is marked "stopped" (stopWords says why).
  * @param {Object} step  a trace step record (trace.js stepRecord)
+ * @param {number|null} [stopBelow]  the run's stop below q, or null: no stop
  * @returns {HTMLElement}
  */
-export function stepView(step) {
+export function stepView(step, stopBelow = null) {
   const n = step.n_accepted;
   const box = el("section", "step");
   box.dataset.index = String(step.index);
@@ -108,6 +123,12 @@ export function stepView(step) {
     if (d.copied) {
       const mark = el("span", "copied muted", "copied"); // text only: the words, never the token, as HTML
       mark.title = copiedWords(d.copied);
+      token.append(" ", mark);
+    }
+    const stopped = j === step.draft.length - 1 ? stopWords(step, stopBelow) : "";
+    if (stopped) {
+      const mark = el("span", "stopped muted", "stopped"); // text only, as the copied mark
+      mark.title = stopped;
       token.append(" ", mark);
     }
     tr.append(el("td", "pos", `${j + 1}`), token);
