@@ -24,6 +24,8 @@ __all__ = [
     "BASELINE_LINE",
     "CHOSEN_MARKER",
     "COLORS",
+    "COPIED_LABEL",
+    "COPIED_MARKER",
     "CURRENT_MARKER",
     "FONT",
     "IDEAL_LINE",
@@ -99,6 +101,10 @@ BASELINE_LINE: dict[str, Any] = dict(color="#7F7F7F", dash="dash", width=1)
 CHOSEN_MARKER: dict[str, Any] = dict(color="#000000", symbol="triangle-up", size=16)
 # the setting the reader picked ("your γ"): an open black hexagon around the curve's point
 CURRENT_MARKER: dict[str, Any] = dict(color="#000000", symbol="hexagon-open", size=15, line=dict(width=2.5))
+# a draft copied from earlier text (the prompt-lookup fallback): an open black ring around its outcome marker,
+# so the outcome keeps its own colour and the ring says only where the draft came from
+COPIED_MARKER: dict[str, Any] = dict(color="#000000", symbol="circle-open", size=23, line=dict(width=1.5))
+COPIED_LABEL = "copied from earlier text"
 # "this trace (measured)": a trace's own measured number placed on a theory chart, a wine square
 MEASURED_MARKER: dict[str, Any] = dict(color="#882255", symbol="square", size=11)
 # the evaluation model alone's own tokens, as a row beside the speculative runs

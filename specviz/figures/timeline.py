@@ -10,7 +10,7 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-from specviz.figures.palette import COLORS, FONT, KINDS, LABELS, SYMBOLS, Kind, legend_only
+from specviz.figures.palette import COLORS, COPIED_LABEL, COPIED_MARKER, FONT, KINDS, LABELS, SYMBOLS, Kind, legend_only
 from specviz.figures.spec import Spec, to_figure
 from specviz.figures.step import Cell, copied_words, step_cells
 from specviz.figures.text import esc, esc_sentence, fmt_num, visible
@@ -91,6 +91,20 @@ def timeline_spec(trace: Trace, start: int, stop: int, selected: int | None = No
                 # a click selects the step; do not fade the other markers
                 selected=dict(marker=dict(opacity=1)),
                 unselected=dict(marker=dict(opacity=1)),
+                cliponaxis=False,
+            )
+        )
+    copied = [c for kind in KINDS for c in by_kind[kind] if c.copied]
+    if copied:  # a ring around each copied draft: its outcome marker keeps the colour, the ring the source
+        fig.add_trace(
+            dict(
+                type="scatter",
+                x=[c.position + 1 for c in copied],
+                y=[c.step for c in copied],
+                mode="markers",
+                name=COPIED_LABEL,
+                marker=COPIED_MARKER,
+                hoverinfo="skip",
                 cliponaxis=False,
             )
         )

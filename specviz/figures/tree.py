@@ -17,6 +17,8 @@ from specviz.figures.palette import (
     BASELINE_LINE,
     CHOSEN_MARKER,
     COLORS,
+    COPIED_LABEL,
+    COPIED_MARKER,
     FONT,
     LABELS,
     LAYOUT,
@@ -188,6 +190,19 @@ def tree_spec(trace: Trace, k: int) -> dict[str, Any]:
                 customdata=[_hover(nodes[j], j) for j in idx],
                 hovertemplate="%{customdata}<extra></extra>",
                 name=LABELS[kind],
+            )
+        )
+    copied = [j for j, nd in enumerate(nodes) if nd.get("copied")]
+    if copied:  # a ring around each copied node, as on the timeline
+        fig.add_trace(
+            dict(
+                type="scatter",
+                x=[x[j] for j in copied],
+                y=[y[j] for j in copied],
+                mode="markers",
+                name=COPIED_LABEL,
+                marker=COPIED_MARKER,
+                hoverinfo="skip",
             )
         )
     nxt = step.get("next")

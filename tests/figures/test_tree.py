@@ -14,7 +14,7 @@ from specviz.core.tree import TreeShape
 from specviz.core.warp import Sampling
 from specviz.drafters.model import ModelDrafter
 from specviz.figures import tree as ftree
-from specviz.figures.palette import CHOSEN_MARKER, LABELS
+from specviz.figures.palette import CHOSEN_MARKER, COPIED_LABEL, LABELS
 from specviz.run.record import Recording
 from tests.core.test_decoder import PROMPT
 from tests.figkit import HOSTILE
@@ -152,3 +152,9 @@ def test_a_copied_branch_says_so_in_the_hover_and_the_words(target, draft_lm):
     hover = json.dumps(ftree.tree_figure(trace, k).to_plotly_json(), ensure_ascii=False)
     assert "copied: the last" in hover
     assert "copied from earlier text" in ftree.tree_words(trace, k)
+    rings = [t for t in ftree.tree_figure(trace, k).data if t.name == COPIED_LABEL]
+    copies = [nd for nd in trace["steps"][k]["tree"]["nodes"] if nd.get("copied")]
+    assert len(rings) == 1 and len(rings[0].x) == len(copies)
+    line = fg.timeline_figure(trace, 0, len(trace["steps"]))
+    drafts = [d for s in trace["steps"] for d in s["draft"] if d.get("copied")]
+    assert sum(len(t.x) for t in line.data if t.name == COPIED_LABEL) == len(drafts)
