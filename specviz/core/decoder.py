@@ -382,6 +382,11 @@ class _Scored:
         return float(self.r[j]) if self.v.accepted[j] is not None and random else None
 
 
+def _copied(tree: DraftTree, j: int) -> dict[str, int]:
+    """A draft's or node's `copied` entry: the n-gram a prompt-lookup copy followed; {} for the model's own."""
+    return {"copied": tree.copied[j]} if tree.copied and tree.copied[j] else {}
+
+
 def _record(
     target: Target,
     cfg: DecodeConfig,
@@ -407,7 +412,7 @@ def _record(
                 "q": float(q[j, tokens[j]]),
                 "top": _top(q[j], k, target),
                 **_raw("q", s.tree.q_raw, j, tokens[j], k, target),
-                **({"copied": s.tree.copied[j]} if s.tree.copied and s.tree.copied[j] else {}),
+                **_copied(s.tree, j),
             }
             for j in main
         ],
@@ -456,7 +461,7 @@ def _record(
                 "ratio": v.ratio[j],
                 "cutoff": v.cutoff[j],
                 "score": s.tree.score[j] if j < len(s.tree.score) else None,
-                **({"copied": s.tree.copied[j]} if s.tree.copied and s.tree.copied[j] else {}),
+                **_copied(s.tree, j),
             }
             for j, t in enumerate(tokens)
         ]

@@ -305,7 +305,7 @@ class FeatureDrafter:
                     raws.append(self._q(logits, UNTEMPERED))
                 x, n = sample(q, float(torch.rand(1, generator=generator))), 0
                 own = raws[-1] if raws else q  # the head's own q, before warping: greedy's q is one-hot
-                found = None if self.lookup is None else self.lookup.copy(ids + tokens, own)
+                found = None if self.lookup is None else self.lookup.copy(ids, tokens, own)
                 if found is not None:  # a one-hot q, as ModelDrafter's copies (the uniform was drawn either way)
                     x, n = found
                     q = torch.zeros_like(q)

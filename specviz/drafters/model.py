@@ -63,7 +63,7 @@ class ModelDrafter(ReadsTokensOnly):
             raw = None if sampling.identity else self._q(logits, UNTEMPERED)
             u = float(torch.rand(1, generator=generator))  # drawn either way: a copy leaves the stream as it was
             own = q if raw is None else raw  # the LM's own distribution: greedy's q is one-hot
-            found = None if self.lookup is None else self.lookup.copy(ids + tokens, own)
+            found = None if self.lookup is None else self.lookup.copy(ids, tokens, own)
             if found is not None:  # a one-hot q: the rules test it as any draft
                 x, n = found
                 q = torch.zeros_like(q)
@@ -124,11 +124,9 @@ class ModelDrafter(ReadsTokensOnly):
 
         raw = None if sampling.identity else self._q(logits, UNTEMPERED)
         tree = grow(shape, self._q(logits, sampling), raw, feed, sampled, generator, max_depth)
-        self.lm.rollback(self._cache, n_ctx)
+        self.lm.rollback(self._cache, n_ctx)  # the tree's slots go: the next step re-reads what was accepted
         if self.lookup is not None and not sampled:  # greedy: the copy as a branch beside the model's
-            tree = self.lookup.graft(
-                tree, ids, min(max_depth, shape.depth), self.vocab_size
-            )  # the tree's slots go: the next step re-reads what was accepted
+            tree = self.lookup.graft(tree, ids, min(max_depth, shape.depth), self.vocab_size)
         return tree
 
     def _resume(self, ids: list[int]) -> list[int]:

@@ -145,13 +145,13 @@ class LookupFallback:
         found, n = continuations(ids, 1, 1, self.min_ngram, self.max_ngram, vocab_size)
         return (found[0][0], n) if found else None
 
-    def copy(self, ids: list[int], own: torch.Tensor) -> tuple[int, int] | None:
-        """A chain's draft position: the copy (token, n-gram length) after `ids` (the context and the
-        step's drafts so far) where the model's own distribution `own` [V] (before warping: greedy's is
-        one-hot) has its best q below `below`; else None (the model drafts)."""
+    def copy(self, ids: list[int], drafted: list[int], own: torch.Tensor) -> tuple[int, int] | None:
+        """A chain's draft position: the copy (token, n-gram length) after the context `ids` and the step's
+        drafts so far, where the model's own distribution `own` [V] (before warping: greedy's is one-hot)
+        has its best q below `below`; else None (the model drafts). The text is joined only then."""
         if float(own.max()) >= self.below:
             return None
-        return self.find(ids, own.shape[-1])
+        return self.find(ids + drafted, own.shape[-1])
 
     def graft(self, tree: DraftTree, ids: list[int], depth: int, vocab_size: int) -> DraftTree:
         """The model's greedy draft tree with the copy beside it: what followed the latest earlier
@@ -182,7 +182,7 @@ class LookupFallback:
         else:
             return tree  # the model's tree already holds the whole copy
         start = len(tokens)
-        hot = torch.zeros(len(rest), tree.q.shape[-1], dtype=tree.q.dtype)
+        hot = torch.zeros(len(rest), tree.q.shape[-1], dtype=tree.q.dtype, device=tree.q.device)
         hot[torch.arange(len(rest)), torch.tensor(rest)] = 1.0
         base = score[node] if node >= 0 and score else 1.0
         for i, x in enumerate(rest):
@@ -198,7 +198,7 @@ class LookupFallback:
             torch.cat([tree.q, hot]),
             None if tree.q_raw is None else torch.cat([tree.q_raw, hot.to(tree.q_raw.dtype)]),
             score if tree.score else [],
-            tree.why_empty if not tokens else None,
+            None,  # it drafted something now
             copied,
         )
 

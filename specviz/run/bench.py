@@ -272,28 +272,28 @@ def run(args: argparse.Namespace) -> int:
     methods = {"target-only": target_only, "specviz": arm(traces)}
     # second specviz methods in the same interleaved run: (its --compare- option, its value, its traces)
     compared: dict[str, tuple[str, Any, list[dict]]] = {}
+
+    def compare(key: str, value: Any, name: str, **kw: Any) -> None:
+        compared[name] = (key, value, [])
+        methods[name] = arm(compared[name][2], **kw)
+
     if args.compare_draft:  # a second draft in the same interleaved run, e.g. the feature head against the standalone
         try:
             other = load_pair(args.target, args.compare_draft, args.device, args.dtype, args.weights)[1]
         except ModelLoadError as exc:
             print(f"error: --compare-draft: {exc}", file=sys.stderr)
             return 2
-        name = f"specviz ({args.compare_draft})"
-        compared[name] = ("draft", args.compare_draft, [])
-        methods[name] = arm(compared[name][2], d=other)
+        compare("draft", args.compare_draft, f"specviz ({args.compare_draft})", d=other)
     if args.compare_lookup is not None:
-        name = f"specviz (lookup {args.compare_lookup})"
-        compared[name] = ("lookup", args.compare_lookup, [])
-        methods[name] = arm(compared[name][2], below=args.compare_lookup)
+        compare("lookup", args.compare_lookup, f"specviz (lookup {args.compare_lookup})", below=args.compare_lookup)
     if args.compare_confidence is not None:
-        name = f"specviz (confidence {args.compare_confidence})"
-        compared[name] = ("confidence", args.compare_confidence, [])
-        policy_b = GammaPolicy.from_options(args.gamma, args.adaptive, args.compare_confidence or None)
-        methods[name] = arm(compared[name][2], dataclasses.replace(cfg, gamma_policy=policy_b))
+        policy_b = GammaPolicy.from_options(args.gamma, args.adaptive, args.compare_confidence)
+        arm_cfg = dataclasses.replace(cfg, gamma_policy=policy_b)
+        compare(
+            "confidence", args.compare_confidence, f"specviz (confidence {args.compare_confidence})", arm_cfg=arm_cfg
+        )
     if other_cfg is not None:
-        name = f"specviz (tree {other_cfg.tree.text})"
-        compared[name] = ("tree", other_cfg.tree.text, [])
-        methods[name] = arm(compared[name][2], other_cfg)
+        compare("tree", other_cfg.tree.text, f"specviz (tree {other_cfg.tree.text})", arm_cfg=other_cfg)
     if hf_draft is not None:
         methods["hf-assisted"] = hf_assisted
     if peer is not None:
