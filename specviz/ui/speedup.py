@@ -163,9 +163,9 @@ def speedup_lab() -> None:
     default = lab_defaults()
     _start_from(default)
     a_col, g_col, c_col, from_col = st.columns([3, 3, 3, 2])
-    alpha = a_col.slider("α (acceptance rate)", 0.0, 0.99, step=0.01, key="lab_alpha")
-    gamma = g_col.slider("γ (drafts per step)", 1, theory.MAX_GAMMA, key="lab_gamma")
-    c = c_col.slider("c (draft cost ratio)", 0.0, 0.5, step=0.001, format="%.3f", key="lab_c")
+    alpha = a_col.slider("α (acceptance rate)", 0.0, 0.99, step=0.01, key="lab_alpha", persist_state="session")
+    gamma = g_col.slider("γ (drafts per step)", 1, theory.MAX_GAMMA, key="lab_gamma", persist_state="session")
+    c = c_col.slider("c (draft cost ratio)", 0.0, 0.5, step=0.001, format="%.3f", key="lab_c", persist_state="session")
     by_name = {p.name: p for p in points}
     if st.session_state.get("lab_from") not in ("", *by_name):
         st.session_state["lab_from"] = ""
@@ -173,6 +173,7 @@ def speedup_lab() -> None:
         "…or take them from",
         ["", *by_name],
         key="lab_from",
+        persist_state="session",
         format_func=lambda n: n or "a trace",
         on_change=_take_from,
         args=(by_name,),
@@ -225,13 +226,14 @@ def speedup_lab() -> None:
             st.dataframe(_points_table(points), hide_index=True)
     st.subheader("A fixed verification budget", anchor="budget")
     b1, b2 = st.columns([1, 2])
-    budget = int(b1.number_input("Budget", 1, 100_000, 100, 10, key="lab_budget"))
+    budget = int(b1.number_input("Budget", 1, 100_000, 100, 10, key="lab_budget", persist_state="session"))
     unit = b2.radio(
         "counted in",
         ["passes", "positions", "compute"],
         format_func=fspeedup.BUDGET_WORDS.__getitem__,
         horizontal=True,
         key="lab_budget_unit",
+        persist_state="session",
     )
     plot(fspeedup.budget_figure(alpha, budget, unit, c), "lab_budget_fig")
     st.caption(
@@ -265,6 +267,7 @@ def _cost_choice(sources: dict[str, fspeedup.PassCosts]) -> fspeedup.PassCosts |
         "Measured pass costs (drawn beside the ideal curve)",
         [*sources, "none"],
         key="lab_costs",
+        persist_state="session",
         format_func=lambda k: "none: the ideal curve only" if k == "none" else sources[k].source,
         help="What one evaluation pass over k positions cost on a real machine: the formula's step then costs "
         "γ·c one-token passes for drafting plus one pass over γ + 1 positions, as measured.",

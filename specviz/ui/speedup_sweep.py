@@ -87,24 +87,35 @@ def sweep_form() -> SweepSettings:
     with st.expander("Sweep settings", expanded=st.session_state.get("sweep") is None):
         m1, m2 = st.columns(2)
         target = m1.text_input(
-            "Evaluation (target) model", d.target, key="sweep_target", help="hub id, directory, .gguf or 'default'"
+            "Evaluation (target) model",
+            d.target,
+            key="sweep_target",
+            persist_state="session",
+            help="hub id, directory, .gguf or 'default'",
         )
         draft = m2.text_input(
             "Draft model",
             d.draft,
             key="sweep_draft",
+            persist_state="session",
             help="hub id, directory, .gguf, 'default', 'feature', 'standalone' or 'ngram' (prompt lookup)",
         )
-        prompt = st.text_area("Prompt (one prompt for every run)", d.prompt, key="sweep_prompt", height=80)
+        prompt = st.text_area(
+            "Prompt (one prompt for every run)", d.prompt, key="sweep_prompt", persist_state="session", height=80
+        )
         s1, s2, s3, s4 = st.columns(4)
-        temperature = s1.slider("Temperature", 0.0, 1.5, d.temperature, 0.05, key="sweep_temperature")
-        max_new = s2.number_input("Max new tokens", 4, 512, d.max_new_tokens, key="sweep_max_new")
-        max_gamma = s3.slider("γ from 1 to", 1, 12, d.max_gamma, key="sweep_max_gamma")
-        seed = s4.number_input("Seed", 0, 2**31 - 1, d.seed, key="sweep_seed")
+        temperature = s1.slider(
+            "Temperature", 0.0, 1.5, d.temperature, 0.05, key="sweep_temperature", persist_state="session"
+        )
+        max_new = s2.number_input(
+            "Max new tokens", 4, 512, d.max_new_tokens, key="sweep_max_new", persist_state="session"
+        )
+        max_gamma = s3.slider("γ from 1 to", 1, 12, d.max_gamma, key="sweep_max_gamma", persist_state="session")
+        seed = s4.number_input("Seed", 0, 2**31 - 1, d.seed, key="sweep_seed", persist_state="session")
         o1, o2, o3 = st.columns(3)
-        chat = o1.checkbox("Chat template", d.chat, key="sweep_chat")
-        lossy = o2.checkbox("Also the lossy rule (τ = 0.1, 0.3, 0.6)", True, key="sweep_lossy")
-        adaptive = o3.checkbox("Also the adaptive γ policy", d.adaptive, key="sweep_adaptive")
+        chat = o1.checkbox("Chat template", d.chat, key="sweep_chat", persist_state="session")
+        lossy = o2.checkbox("Also the lossy rule (τ = 0.1, 0.3, 0.6)", True, key="sweep_lossy", persist_state="session")
+        adaptive = o3.checkbox("Also the adaptive γ policy", d.adaptive, key="sweep_adaptive", persist_state="session")
     return SweepSettings(
         target=target.strip(),
         draft=draft.strip(),

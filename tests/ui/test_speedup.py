@@ -239,3 +239,13 @@ def test_a_second_cpus_pass_costs_are_named_with_the_cpu(tmp_path, monkeypatch):
     assert zen.ms == {1: 30.0, 9: 40.0} and zen.machine == "AMD EPYC, 2 threads"
     assert "file:float32" in sources  # the first file's set-ups keep their names
     assert "file:bfloat16 fused (Zen 4 EPYC)" not in sources  # only the two that tell the CPU apart
+
+
+def test_the_lab_keeps_its_sliders_through_a_visit_to_another_page():
+    at = open_page("pages/speedup.py")
+    at.slider(key="lab_alpha").set_value(0.42)
+    at.slider(key="lab_gamma").set_value(3)
+    ok(at.run())
+    ok(at.switch_page("pages/stats.py").run())
+    ok(at.switch_page("pages/speedup.py").run())
+    assert (at.slider(key="lab_alpha").value, at.slider(key="lab_gamma").value) == (0.42, 3)
