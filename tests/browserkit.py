@@ -201,10 +201,10 @@ def chart_text_problems(pg: Page, slack: float = 2.0) -> list[str]:
     return list(pg.evaluate(_CHART_TEXT_JS, slack))
 
 
-# Anything in the step view wider than its column: every element of the shown step (a chart counts as
+# Anything in the step view wider than its column, or a squeezed table: every element of the shown step (a chart counts as
 # one box, its SVG inside is Plotly's) against the column it sits in and against the view; the
 # document must not scroll sideways either.
-_WIDER_JS = """() => {
+_WIDER_JS = r"""() => {
   const frame = document.querySelector('.svz-frame.svz-current');
   if (!frame) return ['no step shown'];
   const out = [];
@@ -224,6 +224,13 @@ _WIDER_JS = """() => {
   if (document.documentElement.scrollWidth > window.innerWidth + 2) out.push('the page scrolls sideways');
   const cols = [...frame.querySelectorAll(':scope > .svz-cols > div')].map(c => c.getBoundingClientRect().width);
   if (cols.some(w => w < 200)) out.push('a column squeezed to ' + Math.round(Math.min(...cols)) + ' px');
+  // a one-word cell of the step table (a number, "outcome") broken across lines: the table is squeezed
+  for (const cell of frame.querySelectorAll('.svz-table th, .svz-table td:not(.svz-tokcell)')) {
+    const text = cell.textContent.trim();
+    if (!text || /\s/.test(text)) continue;
+    const range = document.createRange(); range.selectNodeContents(cell);
+    if (new Set([...range.getClientRects()].map(r => Math.round(r.top))).size > 1) out.push('"' + text.slice(0, 20) + '" broken across lines in the table');
+  }
   return [...new Set(out)].slice(0, 10);
 }"""
 

@@ -56,6 +56,7 @@ TEXT = {
     "hidden": "… {n} earlier generated tokens not shown",
     "decisions": "2–5 · Drafts, q, p, the rule's test, the decision",
     "next": "6 · n_accepted and the post-acceptance token",
+    "table": "The drafts in numbers: q and p as the rule read them, each outcome and test",
     "acceptance": "Acceptance diagram: p and q of each draft, the rule's test, the first rejection",
     "no_acceptance": "No p or q in this trace, so no acceptance diagram: the decisions are in the table.",
     "distributions": "Distributions: top tokens of p, q and the residual; the chosen token is marked",

@@ -175,21 +175,6 @@ function specvizPlayer(root, sources, opts) {
     const describe = svzEl("ul", "svz-describe");
     for (const line of s.describe) describe.appendChild(svzEl("li", null, line));
     left.appendChild(describe);
-    if (s.table.rows.length) {
-      const table = svzEl("table", "svz-table");
-      const head = table.createTHead().insertRow();
-      for (const c of s.table.columns) head.appendChild(svzEl("th", null, c));
-      const body = table.createTBody();
-      s.table.rows.forEach((row, i) => {
-        const tr = body.insertRow();
-        row.forEach((cell, j) => {
-          const td = svzEl("td", null, cell);
-          if (s.table.columns[j] === "outcome") td.style.background = d.kinds[s.table.kinds[i]].tint;
-          tr.appendChild(td);
-        });
-      });
-      left.appendChild(table);
-    }
     left.appendChild(svzEl("p", "svz-label", d.text.next));
     left.appendChild(svzEl("div", "svz-next", s.next));
   }
@@ -231,6 +216,28 @@ function specvizPlayer(root, sources, opts) {
     return [plotJob(plotDiv, dist.specs[first])];
   }
 
+  // The step's table, full width under the two columns: eight columns do not fit beside a chart
+  function tableInto(frameEl, s) {
+    if (!s.table.rows.length) return;
+    const d = st.data;
+    const table = svzEl("table", "svz-table");
+    const head = table.createTHead().insertRow();
+    for (const c of s.table.columns) head.appendChild(svzEl("th", null, c));
+    const body = table.createTBody();
+    s.table.rows.forEach((row, i) => {
+      const tr = body.insertRow();
+      row.forEach((cell, j) => {
+        const td = svzEl("td", null, cell);
+        if (s.table.columns[j] === "outcome") td.style.background = d.kinds[s.table.kinds[i]].tint;
+        if (s.table.columns[j] === "draft token") td.className = "svz-tokcell";
+        tr.appendChild(td);
+      });
+    });
+    const wrap = svzEl("div", "svz-table-wrap");
+    wrap.appendChild(table);
+    frameEl.append(svzEl("p", "svz-label", d.text.table), wrap);
+  }
+
   function buildFrame(k) {
     const d = st.data;
     const s = d.steps[k];
@@ -251,6 +258,7 @@ function specvizPlayer(root, sources, opts) {
       right.appendChild(svzEl("p", "svz-caption", d.text.no_acceptance));
     }
     frame.jobs.push(...distributionsInto(right, s));
+    tableInto(frame.el, s);
     if (s.tree) {
       const box = svzEl("div", "svz-tree");
       box.appendChild(svzEl("p", "svz-label", d.text.tree));
