@@ -3,7 +3,7 @@ against the evaluation model alone, the steps on the timeline, and keep or downl
 
 import streamlit as st
 
-from specviz.ui import common, live
+from specviz.ui import common, live, live_form
 
 
 def live_page() -> None:
@@ -13,7 +13,7 @@ def live_page() -> None:
         "worker on the server while this page follows it, then (unless unticked) the evaluation model runs alone "
         "with the same settings for comparison; the speeds shown at the end are the worker's own timings."
     )
-    settings = live.live_form()
+    settings = live_form.live_form()
     live.recover_partial()  # a run interrupted by Stop leaves a partial trace: keep it
     if live.run_button():
         live.run_live(settings)

@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.element_tree import Button
 
 from specviz.teach.player import unpack
-from specviz.ui import live as ui_live
+from specviz.ui import live_form
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 
@@ -64,10 +64,10 @@ def live_with(
 ) -> AppTest:
     """The Live page set up for the tiny pair (or another target), greedy at T = 0 on raw text."""
     at = open_page("pages/live.py", timeout=180)
-    ok(at.selectbox(key="live_preset").set_value(ui_live.CUSTOM).run())
+    ok(at.selectbox(key="live_preset").set_value(live_form.CUSTOM).run())
     at.text_input(key="live_target").input(target or str(model_dirs[0]))
     at.text_input(key="live_draft").input(str(model_dirs[1]))
-    at.radio(key="live_drafter").set_value(ui_live.DRAFT_MODEL)
+    at.radio(key="live_drafter").set_value(live_form.DRAFT_MODEL)
     at.radio(key="live_chat").set_value("raw text")
     at.text_area(key="live_prompt").input("the cat sat on the mat the cat")
     at.selectbox(key="live_rule").set_value(rule)

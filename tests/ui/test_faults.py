@@ -25,7 +25,7 @@ from specviz.drafters.model import ModelDrafter
 from specviz.run import live
 from specviz.trace import dumps, validate
 from specviz.ui import live as ui_live
-from specviz.ui import runs, traces
+from specviz.ui import live_form, runs, traces
 from tests.apptestkit import live_with, ok, open_page, player, step_title
 from tests.conftest import SPECIALS, WORDS, make_model
 
@@ -477,7 +477,7 @@ def test_two_pairs_in_turn_stay_within_the_limit(
     run(live_with(model_dirs))
     first = live.PAIRS.loaded()
     at = live_with(model_dirs)
-    at.radio(key="live_drafter").set_value(ui_live.NGRAM)
+    at.radio(key="live_drafter").set_value(live_form.NGRAM)
     run(at)
     assert len(live.PAIRS.loaded()) == 1 and live.PAIRS.loaded() != first
     assert validate(at.session_state["live_result"]["trace"]) == []

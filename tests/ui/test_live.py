@@ -224,17 +224,3 @@ def test_a_run_sized_to_this_machine_says_what_was_chosen(model_dirs, monkeypatc
     assert trace["meta"]["tree"]["kind"] == "chain" and trace["meta"]["gamma"] == 2
     assert any(c.value == md_escape(verdict.sized_words(trace) or "") for c in at.caption)
     assert "a chain of 2 drafts a step" in (verdict.sized_words(trace) or "")
-
-
-def test_the_settings_are_kept_through_a_visit_to_another_page():
-    # a student runs, opens the run in Step through, comes back: the prompt and settings they typed are still there
-    at = open_page("pages/live.py")
-    at.text_area(key="live_prompt").input("Why is the sky blue?")
-    at.slider(key="live_gamma").set_value(7)
-    at.number_input(key="live_confidence").set_value(0.25)
-    ok(at.run())
-    ok(at.switch_page("pages/replay.py").run())
-    ok(at.switch_page("pages/live.py").run())
-    assert at.text_area(key="live_prompt").value == "Why is the sky blue?"
-    assert at.slider(key="live_gamma").value == 7
-    assert at.number_input(key="live_confidence").value == 0.25
