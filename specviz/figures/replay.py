@@ -347,6 +347,8 @@ def distribution_spec(trace: Trace, k: int, position: int | None = None, rows: i
             why = "not logged here" if col == 1 else "empty"
             if position >= g and col > 1:
                 why = "no draft at the bonus position" if col == 2 else "not used: every draft was accepted"
+                if g == 0:  # a step that drafted nothing: no draft was there to accept
+                    why = "nothing drafted this step" if col == 2 else "not used: nothing was drafted"
             if col == 3 and position < g and p_top:
                 why = "empty: p ≤ q on every logged token"
             axis = "x" if col == 1 else f"x{col}"  # Plotly spells the first axis "x domain", never "x1 domain"
@@ -354,35 +356,37 @@ def distribution_spec(trace: Trace, k: int, position: int | None = None, rows: i
             fig.add_annotation(
                 text=_lines(why, 12), showarrow=False, x=0.5, y=0.5, xref=f"{axis} domain", yref="y domain"
             )
+    below = False  # the "chosen" note under its panel (a long bar) rather than beside the bar
     if chosen is not None and drawn_from >= 0:
         drawn = {e["token_id"]: e["prob"] for e in panels[drawn_from][1]}
         at = drawn.get(chosen["token_id"], 0.0)
-        fig.add_annotation(
-            x=at,
-            y=labels[chosen["token_id"]],
-            xref=f"x{drawn_from + 1}",
-            yref="y",
-            text=f"chosen: {LABELS[chosen['kind']].split(' (')[0]}",
-            # beside a short bar, with an arrow; inside a long one, at its end, on its own row: never over the
-            # token labels on the left or past the chart's right edge
-            showarrow=at < 0.5,
-            arrowhead=2,
-            ax=70,
-            ay=0,
-            xanchor="auto" if at < 0.5 else "right",
-            xshift=0 if at < 0.5 else -4,
-            bgcolor="rgba(255,255,255,0.85)",
-            font=dict(color=COLORS[chosen["kind"]]),
-        )
+        kind = "evaluation model's token" if g == 0 else LABELS[chosen["kind"]].split(" (")[0]
+        note = dict(text=f"chosen: {kind}", bgcolor="rgba(255,255,255,0.85)", font=dict(color=COLORS[chosen["kind"]]))
+        if at < 0.5:  # beside a short bar, with an arrow: never over the token labels on the left
+            fig.add_annotation(
+                x=at, y=labels[chosen["token_id"]], xref=f"x{drawn_from + 1}", yref="y",
+                showarrow=True, arrowhead=2, ax=70, ay=0, xanchor="auto", **note,
+            )  # fmt: skip
+        else:  # a long bar fills a panel a third of a half page wide: a note on it hid the bar it names
+            below = True
+            note["text"] = f"▲ chosen: {labels[chosen['token_id']]} ({kind})"
+            fig.add_annotation(
+                x=0.5, y=0, xref=f"x{drawn_from + 1 if drawn_from else ''} domain", yref="paper",
+                yanchor="top", yshift=-22, showarrow=False, **note,
+            )  # fmt: skip
+    plot_h = 26 * max(1, len(order)) + 70  # the plot area: the height below less the margins
     fig.update_layout(
-        height=140 + 26 * max(1, len(order)) + (30 if any(raw.values()) else 0),
-        # room for the "chosen" arrow (or the residual's title) on the right, and the outline's legend below
-        margin=dict(l=10, r=110 if drawn_from == 2 else 40, t=60, b=50 if any(raw.values()) else 10),
+        height=plot_h + 70 + (30 if any(raw.values()) else 0) + (26 if below else 0),
+        # room for the "chosen" arrow (or the residual's title) on the right, the note and the outline's legend below
+        margin=dict(
+            l=10, r=110 if drawn_from == 2 else 40, t=60, b=(50 if any(raw.values()) else 10) + (26 if below else 0)
+        ),
         plot_bgcolor="white",
         bargap=0.25,
         barmode="overlay",
         dragmode=False,
-        legend=dict(orientation="h", x=0, y=-0.08, yanchor="top"),
+        # under the ticks (and under the note, 26 px further down, when there is one)
+        legend=dict(orientation="h", x=0, y=-0.08 - (26 / plot_h if below else 0), yanchor="top"),
     )
     fig.update_yaxes(autorange="reversed", tickfont=FONT, fixedrange=True)
     # ticks at 0, 0.5 and 1 only: a panel's "1" next to its neighbour's "0" read as "1 0"

@@ -98,3 +98,38 @@ def test_a_greedy_trace_claiming_a_residual_draw_still_draws():
     t["steps"][k]["next"]["source"] = "residual"
     spec = distribution_spec(t, k)
     assert spec["data"]
+
+
+def test_the_chosen_note_never_covers_a_long_bar():
+    """Newcomer review: on a long chosen bar (a panel is a third of a half page) the note hid the bar it named;
+    it now sits under that panel, naming the token; a short bar keeps its arrow."""
+    from specviz.figures.replay import distribution_spec
+    from specviz.trace import load
+    from specviz.ui import traces
+
+    t = load(traces.SAMPLES_DIR / "sampling-t0.7.json.gz")
+    long_bar = short_bar = None
+    for k, s in enumerate(t["steps"]):
+        notes = [a for a in distribution_spec(t, k)["layout"].get("annotations", []) if "chosen" in a["text"]]
+        for a in notes:
+            if a.get("yref") == "paper":
+                long_bar = long_bar or a
+            else:
+                short_bar = short_bar or a
+    assert long_bar and short_bar
+    assert long_bar["text"].startswith("▲ chosen: ") and long_bar["yanchor"] == "top" and not long_bar["showarrow"]
+    assert short_bar["showarrow"] and short_bar["yref"] == "y"
+
+
+def test_a_step_that_drafted_nothing_says_so_in_every_panel():
+    """Newcomer review: the last step of sampling-t0.7 drafted nothing, yet its residual panel said "not used:
+    every draft was accepted"."""
+    from specviz.figures.replay import distribution_spec
+    from specviz.trace import load
+    from specviz.ui import traces
+
+    t = load(traces.SAMPLES_DIR / "sampling-t0.7.json.gz")
+    k = next(k for k, s in enumerate(t["steps"]) if not s["draft"])
+    texts = " ".join(a["text"] for a in distribution_spec(t, k)["layout"]["annotations"]).replace("<br>", " ")
+    assert "every draft was accepted" not in texts
+    assert "nothing drafted this step" in texts and "not used: nothing was drafted" in texts
