@@ -109,7 +109,7 @@ def test_the_chosen_note_never_covers_a_long_bar():
 
     t = load(traces.SAMPLES_DIR / "sampling-t0.7.json.gz")
     long_bar = short_bar = None
-    for k, s in enumerate(t["steps"]):
+    for k in range(len(t["steps"])):
         notes = [a for a in distribution_spec(t, k)["layout"].get("annotations", []) if "chosen" in a["text"]]
         for a in notes:
             if a.get("yref") == "paper":
