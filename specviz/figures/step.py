@@ -245,7 +245,42 @@ def describe_step(trace: Trace, k: int) -> list[str]:
             f"{c.test} → {LABELS[c.kind]}."
             + (f" Then {c.stopped}, so the step asked for no more drafts." if c.stopped else "")
         )
+    if tree:
+        lines += _siblings_tested(trace["steps"][k], rule)
     return lines
+
+
+def _siblings_tested(step: dict[str, Any], rule: str) -> list[str]:
+    """A tree step's nodes the rule tested off the line above (a sibling tried where a node was rejected),
+    one sentence each, with the numbers the tree's hover gives: the tree counts them among those it tested,
+    so the words name them too."""
+    line = {(j + 1, d["token_id"]) for j, d in enumerate(step["draft"])}
+    out = []
+    for nd in step["tree"]["nodes"]:
+        if nd.get("accepted") is None or (nd["depth"], nd["token_id"]) in line:
+            continue
+        if rule == "greedy":  # its warped q is 0 (not the draft's argmax): only p decides
+            test = (
+                f"p = {fmt_num(nd.get('p'))}, "
+                + ("the" if nd["accepted"] else "not the")
+                + " evaluation model's argmax"
+            )
+        else:
+            test = f"q = {fmt_num(nd.get('q'))}, p = {fmt_num(nd.get('p'))}"
+            if nd.get("p_test") is not None:  # recursive rejection: tested against what earlier siblings left
+                test += f"; after the earlier siblings p′ = {fmt_num(nd['p_test'])}, q′ = {fmt_num(nd['q_test'])}"
+            if nd.get("accept_prob") is not None:
+                ratio = "p′/q′" if nd.get("p_test") is not None else "p/q"
+                test += f"; r = {fmt_num(nd.get('r'))} against min(1, {ratio}) = {fmt_num(nd['accept_prob'])}"
+            for key, name in (("ratio", "p/q"), ("cutoff", "cutoff")):  # the lossy rules' numbers
+                if nd.get(key) is not None:
+                    test += f"; {name} = {fmt_num(nd[key])}"
+        copied = " (copied from earlier text)" if nd.get("copied") else ""
+        out.append(
+            f"Also tested at depth {nd['depth']}, a sibling off the line above: '{visible(nd['token'])}'{copied}: "
+            f"{test} → {LABELS[draft_outcome(nd['accepted'])]} (the tree below shows where it hangs)."
+        )
+    return out
 
 
 def describe_next(trace: Trace, k: int) -> str:

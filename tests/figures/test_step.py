@@ -77,3 +77,24 @@ def test_a_confidence_stop_is_said_where_it_ended_the_chain(target, draft_lm):
     assert "drafting stopped" in json.dumps(fg.timeline_figure(trace, 0, len(trace["steps"])).to_plotly_json())
     trace["meta"]["gamma_policy"] = None  # no stop asked: nothing to explain
     assert "drafting stopped" not in " ".join(fg.describe_step(trace, k))
+
+
+def test_a_tree_steps_words_name_every_node_the_rule_tested():
+    """Newcomer review: the tree said "the rule tested 3" while the words listed two drafts; a sibling tried
+    off the main line gets its own sentence, with the numbers its hover gives."""
+    from specviz.trace import load
+    from specviz.ui import traces
+
+    for name in ("tree-greedy", "tree-sampling"):
+        trace = load(traces.SAMPLES_DIR / f"{name}.json.gz")
+        for k, step in enumerate(trace["steps"]):
+            lines = fg.describe_step(trace, k)
+            tested = sum(nd.get("accepted") is not None for nd in step["tree"]["nodes"]) if step.get("tree") else 0
+            on_line = sum(v.get("accepted") is not None for v in step["verify"])
+            siblings = [ln for ln in lines if ln.startswith("Also tested at depth")]
+            assert len(siblings) == tested - on_line, (name, k)
+    greedy = load(traces.SAMPLES_DIR / "tree-greedy.json.gz")
+    assert fg.describe_step(greedy, 0)[-1] == (
+        "Also tested at depth 2, a sibling off the line above: '␣poem': p = 0.000, not the evaluation model's "
+        "argmax → rejected draft (the tree below shows where it hangs)."
+    )
