@@ -2,8 +2,8 @@
 
 The page itself is static (specviz/assets/live/, exported with the models into static/live/ next to
 app.py, which Streamlit serves at /app/static/live/); this module embeds it, or, while that folder
-is missing, says how to make it and can start the export (specviz.run.exportjob: one at a time per
-server, in the background, progress polled here).
+is missing, says how to make it and, for a visitor on the server's own machine, can start the export
+(specviz.run.exportjob: one at a time per server, in the background, progress polled here).
 """
 
 from __future__ import annotations
@@ -57,11 +57,19 @@ def _start_export() -> None:
         st.session_state["browser_export_busy"] = True
 
 
-def _offer_export() -> None:
+def _offer_export(remote: str | None) -> None:
+    """The export button for a visitor on the server's own machine (`remote` None: Streamlit's
+    st.context.ip_address for localhost); a visitor from elsewhere gets the command to pass on instead."""
     _explain_missing()
     job = exportjob.job_for(LIVE)
     running = job.state().status == "running"
-    st.button("Export the models now", disabled=running, on_click=_start_export, key="browser_export")
+    if remote is None:
+        st.button("Export the models now", disabled=running, on_click=_start_export, key="browser_export")
+    else:  # a class's server: one student's click would slow every live decode on it for minutes
+        st.caption(
+            "Only someone on the server's own machine can start the export here: it takes the server's CPU for a "
+            "few minutes, slowing every live decode. Ask whoever runs this server to make the folder."
+        )
     if st.session_state.pop("browser_export_busy", False):
         st.warning("An export is already running on this server; its progress follows.")
     if job.state().status != "idle":
@@ -71,7 +79,7 @@ def _offer_export() -> None:
 def browser_view() -> None:
     """Embed the browser page, or offer to make it."""
     if not exportjob.folder_ready(LIVE):
-        _offer_export()
+        _offer_export(st.context.ip_address)
         return
     url = page_url()
     st.caption(

@@ -15,6 +15,14 @@ from specviz.ui import browser
 from tests.apptestkit import button, ok, open_page
 
 
+@pytest.fixture(autouse=True)
+def _visitor_on_the_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As on the server's own machine (Streamlit gives localhost no IP address; AppTest gives a mock)."""
+    import streamlit as st
+
+    monkeypatch.setattr(type(st.context), "ip_address", property(lambda _: None))
+
+
 def _complete(folder: Path) -> None:
     for name in (*exportjob.NEEDED, "models/t.onnx", "models/d.onnx"):
         (folder / name).parent.mkdir(parents=True, exist_ok=True)
@@ -30,6 +38,18 @@ def test_without_the_folder_the_page_says_how_to_make_it(tmp_path: Path, monkeyp
     assert "python -m specviz export-live -o static/live" in at.info[0].value
     assert button(at, "Export the models now").disabled is False
     assert not at.get("iframe")
+
+
+def test_a_visitor_from_another_machine_is_not_offered_the_export(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Newcomer review: any student on a class's server could start a minutes-long export of the models."""
+    import streamlit as st
+
+    monkeypatch.setattr(browser, "LIVE", tmp_path / "live")
+    monkeypatch.setattr(type(st.context), "ip_address", property(lambda _: "192.0.2.7"))
+    at = open_page("pages/browser.py")
+    assert "python -m specviz export-live -o static/live" in at.info[0].value
+    assert not [b for b in at.button if b.label == "Export the models now"]
+    assert "Ask whoever runs this server" in at.caption[0].value
 
 
 def test_the_export_button_runs_the_export_and_then_embeds_the_page(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
