@@ -329,18 +329,18 @@ def show_live_result(result: dict[str, Any]) -> None:
     bspeed = base["tokens"] / base["seconds"] if base and base["seconds"] else None
     cols = st.columns(6 if base else 5)
     cols[0].metric("tokens", tokens)
-    cols[1].metric("steps (evaluation passes)", n)
+    cols[1].metric("steps", n, help="one pass of the evaluation model each")
     cols[2].metric("tokens per step", f"{s['tokens_per_step']:.2f}")
     cols[3].metric("α (acceptance)", rate(s["alpha"]), help=undefined_words(s) or None)
     cols[4].metric(
-        "speculative speed",
-        f"{speed:.1f} tok/s" if speed else "—",
+        "speculative tok/s",  # a sixth of the page: the unit in the label, the value short enough to show whole
+        f"{speed:.1f}" if speed else "—",
         help="tokens ÷ the wall time of the decode loop in the server's worker thread (the page's drawing is not in it)",
     )
     if base:
         cols[5].metric(
-            "without speculation",  # fits a sixth of the page; the help says it is the evaluation model alone
-            f"{bspeed:.1f} tok/s" if bspeed else "—",
+            "alone tok/s",
+            f"{bspeed:.1f}" if bspeed else "—",
             help="the evaluation model alone, same settings and seed, timed the same way right after",
         )
     _speed_story(trace)

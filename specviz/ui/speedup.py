@@ -70,6 +70,11 @@ def _take_from(points: dict[str, theory.Measured]) -> None:
         st.session_state["lab_c"] = c
 
 
+def _own_values() -> None:
+    # a slider moved by hand: the values are no longer that trace's, so the box stops naming it
+    st.session_state["lab_from"] = ""
+
+
 def lab_defaults() -> tuple[str, theory.Measured] | None:
     """The sample the lab opens on: the most recently recorded chain sample whose α and c were measured
     (a tree's α pools several candidates per depth and does not fit the chain formula); None without one."""
@@ -163,9 +168,22 @@ def speedup_lab() -> None:
     default = lab_defaults()
     _start_from(default)
     a_col, g_col, c_col, from_col = st.columns([3, 3, 3, 2])
-    alpha = a_col.slider("α (acceptance rate)", 0.0, 0.99, step=0.01, key="lab_alpha", persist_state="session")
-    gamma = g_col.slider("γ (drafts per step)", 1, theory.MAX_GAMMA, key="lab_gamma", persist_state="session")
-    c = c_col.slider("c (draft cost ratio)", 0.0, 0.5, step=0.001, format="%.3f", key="lab_c", persist_state="session")
+    alpha = a_col.slider(
+        "α (acceptance rate)", 0.0, 0.99, step=0.01, key="lab_alpha", persist_state="session", on_change=_own_values
+    )
+    gamma = g_col.slider(
+        "γ (drafts per step)", 1, theory.MAX_GAMMA, key="lab_gamma", persist_state="session", on_change=_own_values
+    )
+    c = c_col.slider(
+        "c (draft cost ratio)",
+        0.0,
+        0.5,
+        step=0.001,
+        format="%.3f",
+        key="lab_c",
+        persist_state="session",
+        on_change=_own_values,
+    )
     by_name = {p.name: p for p in points}
     if st.session_state.get("lab_from") not in ("", *by_name):
         st.session_state["lab_from"] = ""
@@ -186,12 +204,13 @@ def speedup_lab() -> None:
     g_best, s_best = theory.best_gamma(alpha, c)  # over 1..theory.MAX_GAMMA, as the Statistics verdict
     cols = st.columns(5 if costs else 4)
     cols[0].metric("expected tokens per step", f"{e_tok:.2f}")
-    cols[1].metric("ideal speedup (formula)", f"{s_now:.2f}×", help=f"the speedup {theory.IDEAL_WORDS}")
+    cols[1].metric("ideal speedup", f"{s_now:.2f}×", help=f"the speedup {theory.IDEAL_WORDS}")
     if costs:
         cols[-3].metric(
-            "with measured pass costs",
+            "at measured costs",  # a fifth of the page beside its help icon: longer labels were cut
             f"{costs.speedup(alpha, gamma, c, gamma):.2f}×",
-            help=f"verification over γ + 1 = {gamma + 1} positions costs {costs.ratio(gamma + 1):.2f} one-token passes",
+            help="the speedup with the measured pass costs below: "
+            f"verification over γ + 1 = {gamma + 1} positions costs {costs.ratio(gamma + 1):.2f} one-token passes",
         )
     cols[-2].metric("best γ (ideal)", str(g_best), f"{s_best:.2f}×", delta_color="off", delta_arrow="off")
     cols[-1].metric(

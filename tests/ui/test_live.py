@@ -39,7 +39,7 @@ def test_live_decoding_with_tiny_models(model_dirs):
         f"Speculative decoding was {n.speedup:.2f}× the evaluation model alone — {n.outcome}:"
         in verdict.speed_verdict(n)
     )
-    assert metric(at, "without speculation").endswith("tok/s")
+    assert float(metric(at, "alone tok/s")) > 0
     # the run is now a trace the replay page can open
     ok(at.button(key="live_to_replay").click().run())
     assert at.selectbox(key="replay_trace").value == result["key"]
