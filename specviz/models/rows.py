@@ -29,8 +29,10 @@ def one_query(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, scale
     b, h, _, d = query.shape
     hk = key.shape[1]
     q = query.float().reshape(b * hk, h // hk, d)
-    k = key.float().contiguous().reshape(b * hk, -1, d)
-    v = value.float().contiguous().reshape(b * hk, -1, d)
+    # a verification row's keys are a view of the pass's keys (a prefix along the sequence): bmm reads each
+    # head's [S, d] block in place, with the same row stride d a copy would have, so nothing is copied
+    k = key.float().reshape(b * hk, -1, d)
+    v = value.float().reshape(b * hk, -1, d)
     weights = torch.softmax(torch.bmm(q, k.transpose(1, 2)) * (d**-0.5 if scale is None else scale), dim=-1)
     return torch.bmm(weights, v).reshape(b, h, 1, d).to(query.dtype)
 
@@ -48,22 +50,33 @@ def rows_attention(
 
     query [B, H, T, D], key/value [B, H_kv, S, D] (S = past + T); attention_mask None (causal: row i
     sees the first S - T + i + 1 keys) or a 4D mask [B, 1, T, S] (a draft tree's: bool or additive).
-    Each row attends over only the keys it may see, gathered in order, with the call a decode step
-    makes (`one_query`, no mask), so a verification pass over a chain or a tree gives every position
+    Each row attends over only the keys it may see, in order (a chain's: a prefix of the pass's keys, read in
+    place; a tree's: gathered into one buffer per pass), with the call a decode step makes (`one_query`, no mask), so a verification pass over a chain or a tree gives every position
     the bits the evaluation model alone would: fused kernels round differently for T > 1.
     Returns ([B, T, H, D], None) as transformers' attention functions do."""
     t, s = query.shape[2], key.shape[2]
     if t > 1:  # converted once for all rows (exact: every bf16 value is a float32 value)
         key, value = key.float(), value.float()
     seen = None if attention_mask is None else _seen(attention_mask, s)
+    if seen is not None:
+        # a tree: each row's keys lie in a few runs (the context, then its ancestors). One buffer per pass holds
+        # what every row sees from the start (the context, copied once); each row's own keys are written after
+        # it in turn, and the row reads a prefix of the buffer in place, as a chain row reads the pass's keys
+        shared, own = _own_keys(seen)
+        longest = shared + max(len(o) for o in own)
+        kbuf = key.new_empty(*key.shape[:2], longest, key.shape[3])
+        vbuf = value.new_empty(*value.shape[:2], longest, value.shape[3])
+        kbuf[:, :, :shared], vbuf[:, :, :shared] = key[:, :, :shared], value[:, :, :shared]
     rows = []
     for i in range(t):
         if seen is None:
             k, v = key[:, :, : s - t + i + 1], value[:, :, : s - t + i + 1]
         else:
-            # the seen keys lie in a few runs (the context, then a node's ancestors): copied run by run
-            k = torch.cat([key[:, :, a:b] for a, b in seen[i]], dim=2)
-            v = torch.cat([value[:, :, a:b] for a, b in seen[i]], dim=2)
+            n = shared + len(own[i])
+            if len(own[i]):
+                kbuf[:, :, shared:n] = key.index_select(2, own[i])
+                vbuf[:, :, shared:n] = value.index_select(2, own[i])
+            k, v = kbuf[:, :, :n], vbuf[:, :, :n]
         rows.append(one_query(query[:, :, i : i + 1], k, v, scaling))
     out = rows[0] if t == 1 else torch.cat(rows, dim=2)
     return out.transpose(1, 2).contiguous(), None
@@ -100,6 +113,22 @@ def _seen(attention_mask: torch.Tensor, s: int) -> list[list[tuple[int, int]]]:
         runs.append(row_runs)
     _SEEN = (attention_mask, s, tuple(attention_mask.shape), runs)
     return runs
+
+
+_OWN: tuple[object, int, list[torch.Tensor]] = (None, 0, [])
+
+
+def _own_keys(seen: list[list[tuple[int, int]]]) -> tuple[int, list[torch.Tensor]]:
+    """(shared, own): how many keys every row sees from the start (a tree's context), and per row the indices
+    of the rest it sees, in order. Found once per pass (the runs object names the pass), as `_seen` is."""
+    global _OWN
+    last = _OWN
+    if last[0] is seen:
+        return last[1], last[2]
+    shared = min(r[0][1] if r[0][0] == 0 else 0 for r in seen)
+    own = [torch.tensor([j for a, b in r for j in range(max(a, shared), b)], dtype=torch.long) for r in seen]
+    _OWN = (seen, shared, own)
+    return shared, own
 
 
 AttentionInterface.register(ROWS_ATTENTION, rows_attention)

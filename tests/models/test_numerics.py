@@ -166,6 +166,21 @@ def test_a_tree_pass_attends_each_row_as_its_one_token_pass_bit_for_bit() -> Non
         assert torch.equal(out[:, i], alone[:, 0]), i
 
 
+@pytest.mark.parametrize("past", [5, 63, 64, 65, 200])
+def test_a_chain_pass_attends_each_row_as_its_one_token_pass_bit_for_bit(past: int) -> None:
+    """A chain's rows read their keys in place (a prefix of the pass's keys, not a copy): the bits must
+    still be those of the one-token pass, which reads a whole cache."""
+    gen = torch.Generator().manual_seed(past)
+    t = 6
+    q = torch.randn(1, 9, t, 64, generator=gen).bfloat16()
+    k, v = (torch.randn(1, 3, past + t, 64, generator=gen).bfloat16() for _ in range(2))
+    out, _ = rows_attention(None, q, k, v, None, 0.125)
+    for i in range(t):
+        n = past + i + 1  # the model alone's cache when it decodes row i: a tensor of its own
+        alone, _ = rows_attention(None, q[:, :, i : i + 1], k[:, :, :n].clone(), v[:, :, :n].clone(), None, 0.125)
+        assert torch.equal(out[:, i], alone[:, 0]), i
+
+
 def test_a_masks_seen_keys_come_as_runs_and_bad_masks_say_so() -> None:
     mask = torch.tensor([[True, True, False, True, False], [False, False, False, False, True]])
     assert rows._seen(mask[None, None], 5) == [[(0, 2), (3, 4)], [(4, 5)]]
