@@ -246,6 +246,8 @@ def training_shards(out: Path, batch: int = 32, dtype: str = "auto", data: Path 
     tok = target.tokenizer
     pad = tok.pad_token_id if tok.pad_token_id is not None else target.eos_token_ids[0]
     rows = list(read_shards("answers-*.jsonl.gz", data))
+    # similar lengths together: a batch pads to its longest row (the trainer mixes batches itself)
+    rows.sort(key=lambda r: len(chat_ids(tok, r["prompt"])) + len(r["answer_ids"]))
     held = [r for r in rows if r["split"] == "held-out"]
     train = [r for r in rows if r["split"] != "held-out"]
     groups = [train[i : i + batch] for i in range(0, len(train), batch)]
@@ -277,12 +279,14 @@ def training_shards(out: Path, batch: int = 32, dtype: str = "auto", data: Path 
         full = max(map(len, seqs))
         ids = torch.tensor([s_ + [pad] * (full - len(s_)) for s_ in seqs])  # right padding: positions stay real
         mask = torch.tensor([[1] * len(s_) + [0] * (full - len(s_)) for s_ in seqs])
-        with torch.no_grad():
-            logits = target.model(input_ids=ids, attention_mask=mask).logits.float()  # [B, L, V]
-        # the logits before answer token j sit at position len(prompt) - 1 + j
+        # the logits before answer token j sit at position len(prompt) - 1 + j: the output layer runs on those
+        # rows only (the prompts' and the padding's logits were most of a [B, L, V] float tensor, ~1.5 GB)
         at = torch.tensor([[len(p) - 1 + j for j in range(width)] for p in prompts]).clamp_max(full - 1)
-        picked = logits.gather(1, at[..., None].expand(-1, -1, logits.shape[-1]))  # [B, width, V]
-        probs, index = torch.topk(picked.softmax(-1), TOPK, dim=-1)
+        with torch.no_grad():
+            hidden = target.model.get_decoder()(input_ids=ids, attention_mask=mask).last_hidden_state  # [B, L, d]
+            picked = hidden.gather(1, at[..., None].expand(-1, -1, hidden.shape[-1]))  # [B, width, d]
+            logits = target.model.get_output_embeddings()(picked).float()  # [B, width, V]
+        probs, index = torch.topk(logits.softmax(-1), TOPK, dim=-1)
         resp = torch.tensor([r["answer_ids"] + [pad] * (width - len(r["answer_ids"])) for r in group])
         valid = torch.tensor([[j < len(r["answer_ids"]) for j in range(width)] for r in group])
         tmp = path.with_suffix(".tmp")
