@@ -80,8 +80,13 @@ def stop_words(trace: Trace, k: int) -> str:
     own = last.get("q_raw", last.get("q"))
     if last.get("copied") or own is None or float(own) >= float(bar):
         return ""
+    warped = last.get("q")
+    # the q the rule read is after temperature: say both, or a student sees two values for one token
+    after = (
+        f"; the rule's q, after temperature, is {float(warped):.3f}" if warped is not None and "q_raw" in last else ""
+    )
     return (
-        f"drafting stopped after this draft: the draft model's own q = {float(own):.3f} (before temperature) "
+        f"drafting stopped after this draft: the draft model's own q = {float(own):.3f} (before temperature{after}) "
         f"is below {float(bar):g}, the stop below q"
     )
 

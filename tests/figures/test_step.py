@@ -73,7 +73,11 @@ def test_a_confidence_stop_is_said_where_it_ended_the_chain(target, draft_lm):
     k = short[0]
     own = trace["steps"][k]["draft"][-1]["q_raw"]
     words = " ".join(fg.describe_step(trace, k))
-    assert f"own q = {own:.3f} (before temperature) is below 0.99" in words
+    warped = trace["steps"][k]["draft"][-1]["q"]  # greedy: 1, the q the rule read; both are said
+    assert (
+        f"own q = {own:.3f} (before temperature; the rule's q, after temperature, is {warped:.3f}) is below 0.99"
+        in words
+    )
     assert "drafting stopped" in json.dumps(fg.timeline_figure(trace, 0, len(trace["steps"])).to_plotly_json())
     trace["meta"]["gamma_policy"] = None  # no stop asked: nothing to explain
     assert "drafting stopped" not in " ".join(fg.describe_step(trace, k))

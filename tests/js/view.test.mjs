@@ -78,7 +78,7 @@ test("a chain the confidence stop ended marks its last draft stopped, with Pytho
   // STEP's last draft is the model's own, with own q 0.3 (q_raw): below a bar of 0.4, not below 0.25
   assert.equal(
     stopWords(STEP, 0.4),
-    "drafting stopped after this draft: the draft model's own q = 0.300 (before temperature) is below 0.4, the stop below q",
+    "drafting stopped after this draft: the draft model's own q = 0.300 (before temperature; the rule's q, after temperature, is 0.400) is below 0.4, the stop below q",
   );
   assert.equal(stopWords(STEP, 0.25), "");
   assert.equal(stopWords(STEP, null), "");

@@ -24,7 +24,9 @@ export function stopWords(step, bar) {
   const last = step.draft.at(-1);
   const own = last ? (last.q_raw ?? last.q) : null;
   if (!bar || !last || last.copied || own == null || own >= bar) return "";
-  return `drafting stopped after this draft: the draft model's own q = ${own.toFixed(3)} (before temperature) is below ${bar}, the stop below q`;
+  // the q the rule read is after temperature: both, as Python says them
+  const after = last.q != null && last.q_raw != null ? `; the rule's q, after temperature, is ${last.q.toFixed(3)}` : "";
+  return `drafting stopped after this draft: the draft model's own q = ${own.toFixed(3)} (before temperature${after}) is below ${bar}, the stop below q`;
 }
 
 /** What a copied draft's marker says (specviz/figures/step.py `copied_words`): "" for the model's own. */
