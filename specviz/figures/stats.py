@@ -171,7 +171,8 @@ def per_position_figure(
             y=ys,
             marker=dict(color=COLORS["accepted"], opacity=opacity),
             text=text,
-            textposition="outside",
+            # said under each bar, with its position (below): over a bar the α line and the interval ran through it
+            textposition="none",
             name="acceptance rate"
             + (f" (faded: fewer than {FEW_TRIALS} tested)" if min(opacity, default=1) < 1 else ""),
             **bar,
@@ -186,6 +187,7 @@ def per_position_figure(
                 name=f"α = {summary['alpha']:.2f} over all positions",
                 line=dict(dash="dash", color="black"),
                 hoverinfo="skip",
+                zorder=-1,  # under the bars: their labels read over the line, never struck through
             )
         )
     fig.update_layout(
@@ -195,8 +197,14 @@ def per_position_figure(
         dragmode=False,
         legend=dict(orientation="h", y=1.12),
     )
-    fig.update_xaxes(title="draft position", tickvals=xs, fixedrange=True)
-    fig.update_yaxes(title=measure, range=[0, 1.2], tickformat=".0%", fixedrange=True)
+    fig.update_xaxes(
+        title="draft position",
+        tickvals=xs,
+        ticktext=[f"{x}<br>{t}" for x, t in zip(xs, text, strict=True)],
+        fixedrange=True,
+    )
+    # room above 100% for the intervals' whiskers, but no tick past it: a rate never exceeds 100%
+    fig.update_yaxes(title=measure, range=[0, 1.1], tickvals=[0, 0.25, 0.5, 0.75, 1], tickformat=".0%", fixedrange=True)
     return fig
 
 

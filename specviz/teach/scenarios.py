@@ -409,7 +409,8 @@ def production_metrics(
             "(draft vs verify, batch effects) is what to measure next.",
         }[found[0]]
         + " The mean acceptance length counts tokens per verification step with the bonus token included, and the "
-        "acceptance rate is accepted / drafted tokens, not a share of steps."
+        "acceptance rate is accepted / drafted tokens, not a share of steps. Nor is it the formula's α (accepted / "
+        "tested drafts): a draft after a rejection is never tested, so the rate over all drafts is the lower one."
     )
     # the chart shows what the dashboard lines quote: the share of drafting steps accepted at each position
     fig = fstats.per_position_figure(

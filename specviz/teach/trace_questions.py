@@ -47,7 +47,8 @@ def expected_tokens_question(trace: Trace, rng: random.Random) -> Question | Non
     wrong = [fmt(w) for w in wrong_values if abs(w - right) > 0.015]
     options, answer = choose(rng, fmt(right), wrong)
     text = (
-        f"This trace measured α = {alpha:.2f} (each draft accepted with that probability) with γ = {gamma} drafts per "
+        f"This trace measured α = {alpha:.2f} (accepted ÷ tested drafts: the chance a draft the evaluation model tests is "
+        f"accepted) with γ = {gamma} drafts per "
         "step. If every decision passed independently with probability α, how many tokens would one step yield on average?"
     )
     why = (
