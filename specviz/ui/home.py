@@ -60,13 +60,20 @@ this rule the text follows exactly the evaluation model's distribution.
         st.markdown(f"**One real step** — {label}")
         st.plotly_chart(fg.step_picture(trace, k), key="home_picture", config={"displayModeBar": False})
         st.info(md_escape(fg.describe_next(trace, k)))
+        params = {"trace": sample, "step": str(k)} if sample else None
+        # above the fold, where a first-time visitor looks: the one place to begin (newcomer review)
+        st.page_link(
+            "pages/replay.py",
+            label="**Start here: step through this trace, one decision at a time**",
+            icon=":material/arrow_forward:",
+            query_params=params,
+        )
     st.divider()
     live, replay, stats = st.columns(3)
     with live:
         st.page_link("pages/live.py", label="**Live decoding**", icon=":material/play_circle:")
         st.caption("Run a model pair on your prompt and watch the steps arrive; compare with the model alone.")
     with replay:
-        params = {"trace": sample, "step": str(k)} if sample else None
         st.page_link(
             "pages/replay.py", label="**Step through a trace**", icon=":material/manage_search:", query_params=params
         )
@@ -74,3 +81,13 @@ this rule the text follows exactly the evaluation model's distribution.
     with stats:
         st.page_link("pages/stats.py", label="**Statistics**", icon=":material/bar_chart:")
         st.caption("Acceptance per position, tokens per step against the theory, costs and the bottleneck.")
+    exercises, lab, compare = st.columns(3)
+    with exercises:
+        st.page_link("pages/exercises.py", label="**Exercises**", icon=":material/quiz:")
+        st.caption("Questions on a real trace, checked as you answer, each linked to the step it is about.")
+    with lab:
+        st.page_link("pages/speedup.py", label="**Speedup lab**", icon=":material/speed:")
+        st.caption("Move α, γ and c and read the speedup the formula predicts, beside what this machine measured.")
+    with compare:
+        st.page_link("pages/compare.py", label="**Compare**", icon=":material/compare_arrows:")
+        st.caption("Two runs side by side under one definition of each number: a chain against a tree, two rules.")
