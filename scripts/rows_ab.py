@@ -2,7 +2,7 @@
 `rows_attention` (e.g. an earlier commit's specviz/models/rows.py, its last line, the registration, removed)
 against today's, on the embedded pair in fast numerics: (1) one evaluation pass (one token, a chain's 3
 positions, a 4-node tree's 5) after 60, 160 and 300 tokens of context, median ms; (2) greedy decoding, chain
-and tree, the held-out prompts, tokens per second. Each attention is self-consistent (verification equals
+and tree at the defaults (γ 4, the stop, the copy), the held-out prompts, tokens per second. Each attention is self-consistent (verification equals
 the model alone under it), but the two round differently, so their tokens may part at a near-tie.
 
     .venv/bin/python scripts/rows_ab.py OLD_ROWS.py [--prompts 3] [--tokens 128] [--json-out FILE]
@@ -25,8 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from transformers import AttentionInterface
 
-from specviz.core.decoder import DecodeConfig, speculative_decode, target_decode
-from specviz.core.rules import make_rule
+from specviz.core.decoder import DEFAULT_CONFIDENCE, build_config, speculative_decode, target_decode
 from specviz.core.tree import TreeShape, tree_mask, tree_positions
 from specviz.core.warp import Sampling
 from specviz.drafters.factory import make_drafter
@@ -88,12 +87,12 @@ def main() -> None:
     prompts = [
         p for p in (Path(__file__).resolve().parent.parent / "assets/prompts/eval.txt").read_text().splitlines() if p
     ]
+    # the defaults (γ 4, the stop below q 0.4; make_drafter copies below 0.7), as a chain and as the tree 2,1,1
+    at = dict(gamma=4, rule="greedy", temperature=0.0, max_new_tokens=a.tokens, confidence=DEFAULT_CONFIDENCE)
     setups = {
         "alone": None,
-        "chain γ2": DecodeConfig(2, make_rule("greedy"), Sampling(0.0), max_new_tokens=a.tokens),
-        "tree dynamic:4:8:2": DecodeConfig(
-            2, make_rule("greedy"), Sampling(0.0), max_new_tokens=a.tokens, tree=TreeShape.parse("dynamic:4:8:2")
-        ),
+        "chain γ4 (defaults)": build_config(**at),
+        "tree 2,1,1": build_config(**at, tree=TreeShape.parse("2,1,1")),
     }
     passes = pass_ab(target, variants)
     rates: dict[str, dict[str, list[float]]] = {s: {v: [] for v in variants} for s in setups}

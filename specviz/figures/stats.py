@@ -187,7 +187,6 @@ def per_position_figure(
                 name=f"α = {summary['alpha']:.2f} over all positions",
                 line=dict(dash="dash", color="black"),
                 hoverinfo="skip",
-                zorder=-1,  # under the bars: their labels read over the line, never struck through
             )
         )
     fig.update_layout(

@@ -259,10 +259,14 @@ def _siblings_tested(step: dict[str, Any], rule: str) -> list[str]:
     """A tree step's nodes the rule tested off the line above (a sibling tried where a node was rejected),
     one sentence each, with the numbers the tree's hover gives: the tree counts them among those it tested,
     so the words name them too."""
+    tree = step["tree"]
+    # the main line's nodes as the decoder recorded them; a trace without `main`: matched by depth and token
+    main = set(tree.get("main") or [])
     line = {(j + 1, d["token_id"]) for j, d in enumerate(step["draft"])}
     out = []
-    for nd in step["tree"]["nodes"]:
-        if nd.get("accepted") is None or (nd["depth"], nd["token_id"]) in line:
+    for j, nd in enumerate(tree["nodes"]):
+        on_line = j in main if main else (nd["depth"], nd["token_id"]) in line
+        if nd.get("accepted") is None or on_line:
             continue
         if rule == "greedy":  # its warped q is 0 (not the draft's argmax): only p decides
             test = (

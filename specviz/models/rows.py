@@ -62,7 +62,7 @@ def rows_attention(
         # a tree: each row's keys lie in a few runs (the context, then its ancestors). One buffer per pass holds
         # what every row sees from the start (the context, copied once); each row's own keys are written after
         # it in turn, and the row reads a prefix of the buffer in place, as a chain row reads the pass's keys
-        shared, own = _own_keys(seen)
+        shared, own = _own_keys(seen, key.device)
         longest = shared + max(len(o) for o in own)
         kbuf = key.new_empty(*key.shape[:2], longest, key.shape[3])
         vbuf = value.new_empty(*value.shape[:2], longest, value.shape[3])
@@ -115,19 +115,24 @@ def _seen(attention_mask: torch.Tensor, s: int) -> list[list[tuple[int, int]]]:
     return runs
 
 
-_OWN: tuple[object, int, list[torch.Tensor]] = (None, 0, [])
+# (the runs, the device, shared, own): one tuple swapped whole, as _SEEN; it holds the runs object, so its
+# identity cannot be reused by another pass's runs while it is here
+_OWN: tuple[object, object, int, list[torch.Tensor]] = (None, None, 0, [])
 
 
-def _own_keys(seen: list[list[tuple[int, int]]]) -> tuple[int, list[torch.Tensor]]:
-    """(shared, own): how many keys every row sees from the start (a tree's context), and per row the indices
-    of the rest it sees, in order. Found once per pass (the runs object names the pass), as `_seen` is."""
+def _own_keys(seen: list[list[tuple[int, int]]], device: torch.device) -> tuple[int, list[torch.Tensor]]:
+    """(shared, own): how many keys every row sees from the start (a tree's context; 0 when some row's first
+    run does not start at key 0), and per row the indices of the rest it sees, in order, on `device` (the
+    keys'). Found once per pass (the runs object names the pass), as `_seen` is."""
     global _OWN
     last = _OWN
-    if last[0] is seen:
-        return last[1], last[2]
+    if last[0] is seen and last[1] == device:
+        return last[2], last[3]
     shared = min(r[0][1] if r[0][0] == 0 else 0 for r in seen)
-    own = [torch.tensor([j for a, b in r for j in range(max(a, shared), b)], dtype=torch.long) for r in seen]
-    _OWN = (seen, shared, own)
+    own = [
+        torch.tensor([j for a, b in r for j in range(max(a, shared), b)], dtype=torch.long, device=device) for r in seen
+    ]
+    _OWN = (seen, device, shared, own)
     return shared, own
 
 

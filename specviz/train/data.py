@@ -246,10 +246,11 @@ def training_shards(out: Path, batch: int = 32, dtype: str = "auto", data: Path 
     tok = target.tokenizer
     pad = tok.pad_token_id if tok.pad_token_id is not None else target.eos_token_ids[0]
     rows = list(read_shards("answers-*.jsonl.gz", data))
-    # similar lengths together: a batch pads to its longest row (the trainer mixes batches itself)
-    rows.sort(key=lambda r: len(chat_ids(tok, r["prompt"])) + len(r["answer_ids"]))
     held = [r for r in rows if r["split"] == "held-out"]
     train = [r for r in rows if r["split"] != "held-out"]
+    # train rows of similar lengths together: a batch pads to its longest (the trainer mixes batches itself);
+    # held-out rows keep their order, so a --holdout of fewer shards than written holds out a fair sample
+    train.sort(key=lambda r: len(chat_ids(tok, r["prompt"])) + len(r["answer_ids"]))
     groups = [train[i : i + batch] for i in range(0, len(train), batch)]
     groups += [held[i : i + batch] for i in range(0, len(held), batch)]
     # shard n holds rows n·batch… of this exact list: a folder made from other rows (fewer answers, or
@@ -260,7 +261,10 @@ def training_shards(out: Path, batch: int = 32, dtype: str = "auto", data: Path 
     manifest = out / "datagen-manifest.json"
     same = manifest.exists() and json.loads(manifest.read_text()).get("rows") == digest
     if out.exists() and any(out.glob("shard-*")) and not same:
-        raise SystemExit(f"{out} holds shards made from other data: remove it or choose another --out")
+        raise SystemExit(
+            f"{out} holds shards made from other data (or by an older specviz, which ordered rows otherwise): "
+            "remove it or choose another --out"
+        )
     out.mkdir(parents=True, exist_ok=True)
     sources = {
         name: dict(Counter(f"{r['source']} {r['mode']} {r['dtype']}" for r in part))

@@ -90,6 +90,9 @@ def test_per_position_bars_say_their_counts_interval_and_fade_when_few():
     bar = fig.data[0]
     assert list(bar.text) == [f"{a / n:.0%} ({a}/{n})" for a, n in counts]
     assert "67% (2/3)" in bar.text
+    # said under each bar with its position (newcomer review: over the bar the α line ran through them)
+    assert bar.textposition == "none" and fig.layout.xaxis.ticktext[2] == "3<br>67% (2/3)"
+    assert max(fig.layout.yaxis.tickvals) == 1 and fig.layout.yaxis.range[1] <= 1.1  # no tick past 100%
     assert len(bar.error_y.array) == len(counts) and bar.error_y.arrayminus[2] > 0.3  # 2 of 3 is uncertain
     assert list(bar.marker.opacity) == [1.0 if n >= fstats.FEW_TRIALS else 0.35 for _, n in counts]
     assert fg.per_position_figure(s).data[0].error_y.array is None  # an engine's counters: no counts, no bars

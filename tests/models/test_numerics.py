@@ -166,19 +166,34 @@ def test_a_tree_pass_attends_each_row_as_its_one_token_pass_bit_for_bit() -> Non
         assert torch.equal(out[:, i], alone[:, 0]), i
 
 
-@pytest.mark.parametrize("past", [5, 63, 64, 65, 200])
-def test_a_chain_pass_attends_each_row_as_its_one_token_pass_bit_for_bit(past: int) -> None:
+@pytest.mark.parametrize(("past", "d", "b"), [(5, 64, 1), (63, 64, 1), (64, 80, 1), (65, 128, 1), (200, 64, 2)])
+def test_a_chain_pass_attends_each_row_as_its_one_token_pass_bit_for_bit(past: int, d: int, b: int) -> None:
     """A chain's rows read their keys in place (a prefix of the pass's keys, not a copy): the bits must
-    still be those of the one-token pass, which reads a whole cache."""
+    still be those of the one-token pass, which reads a whole cache (on this machine's CPU kernels)."""
     gen = torch.Generator().manual_seed(past)
     t = 6
-    q = torch.randn(1, 9, t, 64, generator=gen).bfloat16()
-    k, v = (torch.randn(1, 3, past + t, 64, generator=gen).bfloat16() for _ in range(2))
+    q = torch.randn(b, 9, t, d, generator=gen).bfloat16()
+    k, v = (torch.randn(b, 3, past + t, d, generator=gen).bfloat16() for _ in range(2))
     out, _ = rows_attention(None, q, k, v, None, 0.125)
     for i in range(t):
         n = past + i + 1  # the model alone's cache when it decodes row i: a tensor of its own
         alone, _ = rows_attention(None, q[:, :, i : i + 1], k[:, :, :n].clone(), v[:, :, :n].clone(), None, 0.125)
         assert torch.equal(out[:, i], alone[:, 0]), i
+
+
+def test_a_trees_own_keys_follow_the_shared_context_in_order() -> None:
+    # every row sees the context [0, 4) and the root; then its own ancestors
+    seen = [[(0, 5)], [(0, 6)], [(0, 5), (6, 7)], [(0, 6), (7, 8)]]
+    shared, own = rows._own_keys(seen, torch.device("cpu"))
+    assert shared == 5 and [o.tolist() for o in own] == [[], [5], [6], [5, 7]]
+    # a row whose first run does not start at key 0: nothing is shared, each row lists all it sees
+    shared, own = rows._own_keys([[(0, 3)], [(1, 3)]], torch.device("cpu"))
+    assert shared == 0 and [o.tolist() for o in own] == [[0, 1, 2], [1, 2]]
+    # two passes' runs in turn: each read anew, never the other's
+    a, b = [[(0, 2)], [(0, 3)]], [[(0, 2)], [(0, 2), (3, 4)]]
+    assert [o.tolist() for o in rows._own_keys(a, torch.device("cpu"))[1]] == [[], [2]]
+    assert [o.tolist() for o in rows._own_keys(b, torch.device("cpu"))[1]] == [[], [3]]
+    assert [o.tolist() for o in rows._own_keys(a, torch.device("cpu"))[1]] == [[], [2]]
 
 
 def test_a_masks_seen_keys_come_as_runs_and_bad_masks_say_so() -> None:
