@@ -50,33 +50,24 @@ def rows_attention(
 
     query [B, H, T, D], key/value [B, H_kv, S, D] (S = past + T); attention_mask None (causal: row i
     sees the first S - T + i + 1 keys) or a 4D mask [B, 1, T, S] (a draft tree's: bool or additive).
-    Each row attends over only the keys it may see, in order (a chain's: a prefix of the pass's keys, read in
-    place; a tree's: gathered into one buffer per pass), with the call a decode step makes (`one_query`, no mask), so a verification pass over a chain or a tree gives every position
-    the bits the evaluation model alone would: fused kernels round differently for T > 1.
+    Each row attends over only the keys it may see, in order (a chain's: a prefix of the pass's keys, read
+    in place; a tree's: gathered run by run), with the call a decode step makes (`one_query`, no mask), so a
+    verification pass over a chain or a tree gives every position the bits the evaluation model alone would:
+    fused kernels round differently for T > 1.
     Returns ([B, T, H, D], None) as transformers' attention functions do."""
     t, s = query.shape[2], key.shape[2]
     if t > 1:  # converted once for all rows (exact: every bf16 value is a float32 value)
         key, value = key.float(), value.float()
     seen = None if attention_mask is None else _seen(attention_mask, s)
-    if seen is not None:
-        # a tree: each row's keys lie in a few runs (the context, then its ancestors). One buffer per pass holds
-        # what every row sees from the start (the context, copied once); each row's own keys are written after
-        # it in turn, and the row reads a prefix of the buffer in place, as a chain row reads the pass's keys
-        shared, own = _own_keys(seen, key.device)
-        longest = shared + max(len(o) for o in own)
-        kbuf = key.new_empty(*key.shape[:2], longest, key.shape[3])
-        vbuf = value.new_empty(*value.shape[:2], longest, value.shape[3])
-        kbuf[:, :, :shared], vbuf[:, :, :shared] = key[:, :, :shared], value[:, :, :shared]
     rows = []
     for i in range(t):
         if seen is None:
             k, v = key[:, :, : s - t + i + 1], value[:, :, : s - t + i + 1]
         else:
-            n = shared + len(own[i])
-            if len(own[i]):
-                kbuf[:, :, shared:n] = key.index_select(2, own[i])
-                vbuf[:, :, shared:n] = value.index_select(2, own[i])
-            k, v = kbuf[:, :, :n], vbuf[:, :, :n]
+            # the seen keys lie in a few runs (the context, then a node's ancestors): copied run by run (one
+            # buffer per pass holding the context once measured no faster: docs/BENCHMARKS.md, 2026-12-07 evening)
+            k = torch.cat([key[:, :, a:b] for a, b in seen[i]], dim=2)
+            v = torch.cat([value[:, :, a:b] for a, b in seen[i]], dim=2)
         rows.append(one_query(query[:, :, i : i + 1], k, v, scaling))
     out = rows[0] if t == 1 else torch.cat(rows, dim=2)
     return out.transpose(1, 2).contiguous(), None
@@ -113,27 +104,6 @@ def _seen(attention_mask: torch.Tensor, s: int) -> list[list[tuple[int, int]]]:
         runs.append(row_runs)
     _SEEN = (attention_mask, s, tuple(attention_mask.shape), runs)
     return runs
-
-
-# (the runs, the device, shared, own): one tuple swapped whole, as _SEEN; it holds the runs object, so its
-# identity cannot be reused by another pass's runs while it is here
-_OWN: tuple[object, object, int, list[torch.Tensor]] = (None, None, 0, [])
-
-
-def _own_keys(seen: list[list[tuple[int, int]]], device: torch.device) -> tuple[int, list[torch.Tensor]]:
-    """(shared, own): how many keys every row sees from the start (a tree's context; 0 when some row's first
-    run does not start at key 0), and per row the indices of the rest it sees, in order, on `device` (the
-    keys'). Found once per pass (the runs object names the pass), as `_seen` is."""
-    global _OWN
-    last = _OWN
-    if last[0] is seen and last[1] == device:
-        return last[2], last[3]
-    shared = min(r[0][1] if r[0][0] == 0 else 0 for r in seen)
-    own = [
-        torch.tensor([j for a, b in r for j in range(max(a, shared), b)], dtype=torch.long, device=device) for r in seen
-    ]
-    _OWN = (seen, device, shared, own)
-    return shared, own
 
 
 AttentionInterface.register(ROWS_ATTENTION, rows_attention)

@@ -181,21 +181,6 @@ def test_a_chain_pass_attends_each_row_as_its_one_token_pass_bit_for_bit(past: i
         assert torch.equal(out[:, i], alone[:, 0]), i
 
 
-def test_a_trees_own_keys_follow_the_shared_context_in_order() -> None:
-    # every row sees the context [0, 4) and the root; then its own ancestors
-    seen = [[(0, 5)], [(0, 6)], [(0, 5), (6, 7)], [(0, 6), (7, 8)]]
-    shared, own = rows._own_keys(seen, torch.device("cpu"))
-    assert shared == 5 and [o.tolist() for o in own] == [[], [5], [6], [5, 7]]
-    # a row whose first run does not start at key 0: nothing is shared, each row lists all it sees
-    shared, own = rows._own_keys([[(0, 3)], [(1, 3)]], torch.device("cpu"))
-    assert shared == 0 and [o.tolist() for o in own] == [[0, 1, 2], [1, 2]]
-    # two passes' runs in turn: each read anew, never the other's
-    a, b = [[(0, 2)], [(0, 3)]], [[(0, 2)], [(0, 2), (3, 4)]]
-    assert [o.tolist() for o in rows._own_keys(a, torch.device("cpu"))[1]] == [[], [2]]
-    assert [o.tolist() for o in rows._own_keys(b, torch.device("cpu"))[1]] == [[], [3]]
-    assert [o.tolist() for o in rows._own_keys(a, torch.device("cpu"))[1]] == [[], [2]]
-
-
 def test_a_masks_seen_keys_come_as_runs_and_bad_masks_say_so() -> None:
     mask = torch.tensor([[True, True, False, True, False], [False, False, False, False, True]])
     assert rows._seen(mask[None, None], 5) == [[(0, 2), (3, 4)], [(4, 5)]]
