@@ -1,14 +1,15 @@
 """How often the first draft is the evaluation model's greedy token: the draft model alone, and with the
 prompt-lookup fallback (issue 21).
 
-    .venv/bin/python scripts/lookup_agreement.py [--answers 300] [--below 0.5 0.7 0.9 1.0] [--json-out F]
+    .venv/bin/python scripts/lookup_agreement.py [--answers 300] [--below 0.5 0.7 0.9 1.0] [--split train] [--json-out F]
 
 Teacher-forced over held-out greedy answers in data/distill (their prompts were never trained on): at each
 answer position, the draft model's top token from the text so far, and what `LookupFallback` would copy
 there instead (where the model's own best q is below `below` and the last 2-3 tokens occurred earlier).
 A greedy answer's tokens are the evaluation model's argmax, so agreement here is the greedy acceptance of a
 first draft. Prints the agreement alone, with each bar, and how often either source was right (a ceiling
-for choosing between the two).
+for choosing between the two). `--split train` counts on answers the draft was trained on instead: the gap
+between the two says how far the draft generalises.
 """
 
 from __future__ import annotations
@@ -32,14 +33,15 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--answers", type=int, default=300)
     ap.add_argument("--below", type=float, nargs="+", default=[0.5, 0.7, 0.9, 1.0])
+    ap.add_argument("--split", choices=["held-out", "train"], default="held-out")
     ap.add_argument("--json-out", type=Path)
     a = ap.parse_args()
     target, draft = load_pair()
     tmap = draft.token_map
-    rows = [r for r in read_shards("answers-*.jsonl.gz") if r["split"] == "held-out" and r["mode"] == "greedy"]
+    rows = [r for r in read_shards("answers-*.jsonl.gz") if r["split"] == a.split and r["mode"] == "greedy"]
     rows = rows[: a.answers]
     if not rows:
-        sys.exit("no held-out greedy answers in data/distill: see data/distill/README.md")
+        sys.exit(f"no {a.split} greedy answers in data/distill: see data/distill/README.md")
     fallback = LookupFallback(1.0)
     # per position: (model right, model's own best q, the copy (token) or None)
     seen: list[tuple[bool, float, int | None]] = []
@@ -72,7 +74,7 @@ def main() -> None:
     with_bar = {b: agreement(b) for b in a.below}
     either = sum(ok or rc for (ok, _, _), rc in zip(seen, right_copy, strict=True)) / n
     copies = sum(cp is not None for _, _, cp in seen) / n
-    print(f"{len(rows)} held-out greedy answers, {n} positions ({time.time() - t0:.0f} s)")
+    print(f"{len(rows)} {a.split} greedy answers, {n} positions ({time.time() - t0:.0f} s)")
     print(f"first-draft agreement, the draft model alone: {alone:.1%}")
     for b, v in with_bar.items():
         print(f"  with the fallback below {b}: {v:.1%}")
@@ -80,6 +82,7 @@ def main() -> None:
     if a.json_out:
         out = {
             "answers": len(rows),
+            "split": a.split,
             "positions": n,
             "alone": alone,
             "with_fallback": with_bar,
