@@ -35,6 +35,7 @@ __all__ = [
     "compare_timeline_figure",
     "divergence",
     "ideal_words",
+    "more_tokens_slower_words",
     "summary_html",
 ]
 
@@ -209,6 +210,29 @@ def ideal_words(m: theory.Measured) -> str:
         return "—"
     measured = "" if m.ms_per_token is None else f"; measured: {m.ms_per_token:.1f} ms per token"
     return f"{m.ideal_speedup:.2f}× {theory.IDEAL_WORDS}{measured}"
+
+
+def more_tokens_slower_words(a: theory.Measured, b: theory.Measured) -> str | None:
+    """Words for the pair where one run makes more tokens per step yet takes longer per token (a tree against a
+    chain, typically), else None: its wider passes cost more than the extra tokens save, which the ideal formula
+    (every pass costs one token's) cannot show."""
+    if a.ms_per_token is None or b.ms_per_token is None:
+        return None
+    more, other = (a, b) if a.tokens_per_step > b.tokens_per_step else (b, a)
+    if more.tokens_per_step <= other.tokens_per_step or more.ms_per_token <= other.ms_per_token:
+        return None
+    side, rest = ("A", "B") if more is a else ("B", "A")
+    passes = ""
+    if more.verify_ms_per_pass is not None and other.verify_ms_per_pass is not None:
+        passes = (
+            f" (its verification pass took {more.verify_ms_per_pass:.1f} ms against {other.verify_ms_per_pass:.1f})"
+        )
+    return (
+        f"{side} makes more tokens per step ({more.tokens_per_step:.2f} against {other.tokens_per_step:.2f}) yet takes "
+        f"longer per token ({more.ms_per_token:.1f} against {other.ms_per_token:.1f} ms): its steps cost more than the "
+        f"extra tokens save{passes}. A tree, or a longer chain, verifies more positions in one pass; the ideal "
+        f"speedup assumes a pass costs the same whatever it holds, and on this machine it did not, so {rest} was faster."
+    )
 
 
 def summary_html(trace: Trace, name: str) -> str:

@@ -154,6 +154,8 @@ def compare_view() -> None:
     for col, side, label, t, ref in ((ca, "a", la, a, ref_a), (cb, "b", lb, b, ref_b)):
         with col:
             _compare_card(side, label, t, None if ref is None else ref["token_ids"])
+    if slower := fcompare.more_tokens_slower_words(theory.measure(a, la), theory.measure(b, lb)):
+        st.caption(md_escape(slower))  # our own words and numbers; the labels are not in it
     prov_a, prov_b = fg.provenance(a), fg.provenance(b)
     rows: list[tuple[str, list[fg.OutTok]]] = [("A · " + la, prov_a), ("B · " + lb, prov_b)]
     reference = ref_a or ref_b

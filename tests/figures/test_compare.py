@@ -78,3 +78,21 @@ def test_the_ideal_speedup_row_names_its_assumption_beside_the_measured_time():
     untimed = json.loads(json.dumps(toy))
     del untimed["steps"][0]["timing_ms"]
     assert fcompare.ideal_words(theory.measure(untimed)) == "—"
+
+
+def test_more_tokens_per_step_yet_slower_per_token_is_explained():
+    """Newcomer review: Compare showed the tree's higher ideal speedup beside a slower ms per token, unexplained."""
+    import dataclasses
+
+    from specviz.core import theory
+
+    chain = theory.measure(fg.toy_trace(), "chain")
+    assert chain.ms_per_token is not None
+    tree = dataclasses.replace(chain, name="tree", tokens_per_step=chain.tokens_per_step + 0.5,
+                               ms_per_token=chain.ms_per_token * 1.1)  # fmt: skip
+    words = fcompare.more_tokens_slower_words(chain, tree)
+    assert words is not None and words.startswith("B makes more tokens per step") and "so A was faster" in words
+    assert fcompare.more_tokens_slower_words(tree, chain).startswith("A makes more tokens per step")
+    faster = dataclasses.replace(tree, ms_per_token=chain.ms_per_token * 0.9)  # more tokens and faster: nothing to say
+    assert fcompare.more_tokens_slower_words(chain, faster) is None
+    assert fcompare.more_tokens_slower_words(chain, chain) is None

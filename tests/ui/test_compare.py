@@ -88,3 +88,9 @@ def test_each_card_puts_the_ideal_speedups_assumption_beside_the_measured_time()
         m = theory.measure(trace)
         want = f"Speedup: {m.ideal_speedup:.2f}× {theory.IDEAL_WORDS}; measured: {m.ms_per_token:.1f} ms per token."
         assert want in captions
+
+
+def test_a_tree_slower_per_token_than_its_chain_is_explained_on_the_page():
+    at = open_page("pages/compare.py", a="greedy", b="tree-greedy")
+    said = [plain(c.value) for c in at.caption if "makes more tokens per step" in c.value]
+    assert said and said[0].startswith("B makes more tokens per step (2.21 against 1.60)")
