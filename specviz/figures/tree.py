@@ -132,6 +132,9 @@ def _f(x: Any) -> str:
     return "—" if x is None else f"{float(x):.3f}"
 
 
+LABEL_CHARS = 8  # a node's label, at most: a depth's column is ~100 px on a half page
+
+
 def tree_spec(trace: Trace, k: int) -> dict[str, Any]:
     """`tree_figure` as a plain Plotly dict (specviz.figures.spec)."""
     step = trace["steps"][k]
@@ -184,7 +187,8 @@ def tree_spec(trace: Trace, k: int) -> dict[str, Any]:
                 ),
                 opacity=0.55 if kind == "unevaluated" else 1.0,
                 legendgroup=kind,
-                text=[esc(nodes[j]["token"], 12) for j in idx],
+                # short enough to end before the next depth's markers (newcomer review); hover has it whole
+                text=[esc(nodes[j]["token"], LABEL_CHARS) for j in idx],
                 textposition="middle right",
                 textfont=_FONT,
                 customdata=[_hover(nodes[j], j) for j in idx],
@@ -213,11 +217,13 @@ def tree_spec(trace: Trace, k: int) -> dict[str, Any]:
         # the evaluation model's own token in a column of its own, level with the path's end: where a
         # node would go it would sit on the drafts of that depth
         kind = nxt["kind"]
+        # over the row, not along it: a straight line ran through that row's later (untested) drafts, as if
+        # they were on the path
         fig.add_trace(
             dict(
                 type="scatter",
-                x=[ax, last + 1],
-                y=[ay, ay],
+                x=[ax, ax + 0.35, last + 0.65, last + 1],
+                y=[ay, ay - 0.45, ay - 0.45, ay],
                 mode="lines",
                 line=dict(color=COLORS[kind], width=2, dash="dot"),
                 hoverinfo="skip",
