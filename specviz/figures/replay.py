@@ -360,7 +360,7 @@ def distribution_spec(trace: Trace, k: int, position: int | None = None, rows: i
     if chosen is not None and drawn_from >= 0:
         drawn = {e["token_id"]: e["prob"] for e in panels[drawn_from][1]}
         at = drawn.get(chosen["token_id"], 0.0)
-        kind = "evaluation model's token" if g == 0 else LABELS[chosen["kind"]].split(" (")[0]
+        kind = "its own token" if g == 0 else LABELS[chosen["kind"]].split(" (")[0]  # short: beside a short bar
         note = dict(text=f"chosen: {kind}", bgcolor="rgba(255,255,255,0.85)", font=dict(color=COLORS[chosen["kind"]]))
         if at < 0.5:  # beside a short bar, with an arrow: never over the token labels on the left
             fig.add_annotation(

@@ -242,7 +242,7 @@ def describe_step(trace: Trace, k: int) -> list[str]:
         else f"The draft proposed a tree of {len(tree['nodes'])} candidates"
         + (f" ({copies} of them copied from earlier text)" if copies else "")
         + f" (drawn below, with its attention mask); the evaluation model scored all of them in one forward pass. "
-        f"Here is the line the rule walked: {how}"
+        f"Here is the line the rule walked. {how}"
     ]
     for c in cells:
         lines.append(
@@ -330,7 +330,11 @@ def describe_next(trace: Trace, k: int) -> str:
         "p": "its own p (this rule never looked at q)",
         "argmax": "the argmax of p",
     }.get(_source(rule_of(trace)[0], nxt), "its own distribution (the trace does not say which)")
+    # a tree may reject several siblings at that depth: every one of them is replaced
+    tree = step.get("tree")
+    rejected = sum(nd.get("accepted") is False for nd in tree["nodes"]) if tree else 1
+    replaced = "the rejected draft" if rejected <= 1 else f"the {rejected} rejected drafts at that depth"
     return (
         f"n_accepted = {n}: {n} {drafts} accepted, so the evaluation model now generates the token at position "
-        f"{at}, from {src}: {tok}. It replaces the rejected draft; the drafts after it are discarded."
+        f"{at}, from {src}: {tok}. It replaces {replaced}; the drafts after it are discarded."
     )

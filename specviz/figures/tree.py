@@ -213,24 +213,12 @@ def tree_spec(trace: Trace, k: int) -> dict[str, Any]:
     last = max(x, default=0)
     if nxt is not None:
         at = path[-1] if path else -1
-        ax, ay = (0, root_y) if at < 0 else (x[at], y[at])
+        ay = root_y if at < 0 else y[at]
         # the evaluation model's own token in a column of its own, level with the path's end: where a
         # node would go it would sit on the drafts of that depth
         kind = nxt["kind"]
-        # over the row, not along it: a straight line ran through that row's later (untested) drafts, as if
-        # they were on the path
-        fig.add_trace(
-            dict(
-                type="scatter",
-                x=[ax, ax + 0.35, last + 0.65, last + 1],
-                y=[ay, ay - 0.45, ay - 0.45, ay],
-                mode="lines",
-                line=dict(color=COLORS[kind], width=2, dash="dot"),
-                hoverinfo="skip",
-                legendgroup=kind,
-                showlegend=False,
-            )
-        )
+        # no line to it: from the path's end any line crossed that row's (or another row's) untested drafts and
+        # read as a path through them (newcomer review); level with the path's end, its hover and the words say it
         fig.add_trace(
             dict(
                 type="scatter",

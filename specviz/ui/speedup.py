@@ -218,7 +218,9 @@ def speedup_lab() -> None:
         f"{theory.crossover_c(alpha, gamma):.3f}",
         help="above this c, γ = your γ is slower than the evaluation model alone (by the ideal formula)",
     )
-    st.caption(_assumption_words(gamma, costs, default))
+    # "opened on <sample>: α = …" only while the sliders still hold that sample's values
+    opened = default if default is not None and st.session_state.get("lab_from") == default[0] else None
+    st.caption(_assumption_words(gamma, costs, opened))
     left, right = st.columns(2, gap="large")
     with left:
         st.latex(r"E[\text{tokens per step}] = \frac{1-\alpha^{\gamma+1}}{1-\alpha}")
@@ -304,8 +306,8 @@ def _assumption_words(gamma: int, costs: fspeedup.PassCosts | None, default: tup
     if costs is not None:
         words.append(
             f"Measured instead ({md_escape(costs.source)}; {md_escape(costs.machine)}): a pass over γ + 1 = "
-            f"{gamma + 1} positions costs {costs.ratio(gamma + 1):.2f}× a one-token pass, which 'with measured pass "
-            "costs' charges each step on top of γ·c."
+            f"{gamma + 1} positions costs {costs.ratio(gamma + 1):.2f}× a one-token pass, which 'at measured costs' "
+            "charges each step on top of γ·c."
         )
     if default is not None:
         name, m = default

@@ -158,3 +158,18 @@ def test_a_copied_branch_says_so_in_the_hover_and_the_words(target, draft_lm):
     line = fg.timeline_figure(trace, 0, len(trace["steps"]))
     drafts = [d for s in trace["steps"] for d in s["draft"] if d.get("copied")]
     assert sum(len(t.x) for t in line.data if t.name == COPIED_LABEL) == len(drafts)
+
+
+def test_no_line_runs_through_untested_drafts_to_the_models_token():
+    """Newcomer review: a dotted line from the path's end to the evaluation model's token crossed untested drafts
+    and read as a path through them; the token stands level with the path's end, unjoined."""
+    from specviz.figures.tree import tree_spec
+    from specviz.trace import load
+    from specviz.ui import traces
+
+    t = load(traces.SAMPLES_DIR / "tree-sampling.json.gz")
+    spec = tree_spec(t, 1)
+    assert not [d for d in spec["data"] if (d.get("line") or {}).get("dash") == "dot"]
+    words = fg.describe_next(t, 1)
+    rejected = sum(nd.get("accepted") is False for nd in t["steps"][1]["tree"]["nodes"])
+    assert rejected > 1 and f"It replaces the {rejected} rejected drafts at that depth" in words

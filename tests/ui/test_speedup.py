@@ -48,6 +48,7 @@ def test_lab_takes_alpha_gamma_and_c_from_a_trace():
     # newcomer review: moved by hand, the sliders no longer hold that trace's values, and the box says so
     ok(at.slider(key="lab_gamma").set_value(m.gamma % 8 + 1).run())
     assert at.selectbox(key="lab_from").value == ""
+    assert not any("The lab opened on" in c.value for c in at.caption)  # nor does the caption still claim them
 
 
 def test_lab_budget_units_and_glossary():
