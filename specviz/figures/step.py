@@ -330,9 +330,11 @@ def describe_next(trace: Trace, k: int) -> str:
         "p": "its own p (this rule never looked at q)",
         "argmax": "the argmax of p",
     }.get(_source(rule_of(trace)[0], nxt), "its own distribution (the trace does not say which)")
-    # a tree may reject several siblings at that depth: every one of them is replaced
+    # a tree may reject several children of the path's end: every one of them is replaced (a sibling rejected
+    # higher up, before the path went on through another, is not at that depth)
     tree = step.get("tree")
-    rejected = sum(nd.get("accepted") is False for nd in tree["nodes"]) if tree else 1
+    end = tree["path"][-1] if tree and tree["path"] else -1
+    rejected = sum(nd.get("accepted") is False and nd["parent"] == end for nd in tree["nodes"]) if tree else 1
     replaced = "the rejected draft" if rejected <= 1 else f"the {rejected} rejected drafts at that depth"
     return (
         f"n_accepted = {n}: {n} {drafts} accepted, so the evaluation model now generates the token at position "

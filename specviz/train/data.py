@@ -246,11 +246,12 @@ def training_shards(out: Path, batch: int = 32, dtype: str = "auto", data: Path 
     tok = target.tokenizer
     pad = tok.pad_token_id if tok.pad_token_id is not None else target.eos_token_ids[0]
     rows = list(read_shards("answers-*.jsonl.gz", data))
+    prompt_ids = {r["prompt"]: chat_ids(tok, r["prompt"]) for r in rows}  # once per prompt: both modes share it
     held = [r for r in rows if r["split"] == "held-out"]
     train = [r for r in rows if r["split"] != "held-out"]
     # train rows of similar lengths together: a batch pads to its longest (the trainer mixes batches itself);
     # held-out rows keep their order, so a --holdout of fewer shards than written holds out a fair sample
-    train.sort(key=lambda r: len(chat_ids(tok, r["prompt"])) + len(r["answer_ids"]))
+    train.sort(key=lambda r: len(prompt_ids[r["prompt"]]) + len(r["answer_ids"]))
     groups = [train[i : i + batch] for i in range(0, len(train), batch)]
     groups += [held[i : i + batch] for i in range(0, len(held), batch)]
     # shard n holds rows n·batch… of this exact list: a folder made from other rows (fewer answers, or
@@ -277,7 +278,7 @@ def training_shards(out: Path, batch: int = 32, dtype: str = "auto", data: Path 
         path = out / f"shard-{n:03d}.safetensors"
         if path.exists():
             continue
-        prompts = [chat_ids(tok, r["prompt"]) for r in group]
+        prompts = [prompt_ids[r["prompt"]] for r in group]
         width = max(len(r["answer_ids"]) for r in group)
         seqs = [p + r["answer_ids"] for p, r in zip(prompts, group, strict=True)]
         full = max(map(len, seqs))
