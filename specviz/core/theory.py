@@ -249,6 +249,9 @@ class Measured:
     ms_per_token: float | None
     lossless: bool
     draft_kind: str
+    # positions one verification pass scored, per step: drafts + 1 for a chain, a tree's nodes + 1 (the root)
+    positions_per_pass: float = 0.0
+    tree: bool = False  # the steps drafted trees: the formula is a chain's, with γ the tree's depth
 
 
 def measure(trace: Trace, name: str = "", summary: dict[str, Any] | None = None) -> Measured:
@@ -300,6 +303,10 @@ def measure(trace: Trace, name: str = "", summary: dict[str, Any] | None = None)
         ms_per_token=total_ms / tokens if total_ms > 0 and tokens else None,
         lossless=bool(meta.get("rule", {}).get("lossless", True)),
         draft_kind=str(meta.get("draft", {}).get("kind", "model")),
+        positions_per_pass=sum(len((st.get("tree") or {}).get("nodes") or st["draft"]) + 1 for st in steps) / len(steps)
+        if steps
+        else 0.0,
+        tree=any(st.get("tree") for st in steps),
     )
 
 

@@ -205,10 +205,16 @@ def compare_progress_figure(traces: Sequence[tuple[str, Trace]]) -> go.Figure:
 def ideal_words(m: theory.Measured) -> str:
     """A trace's speedup by the formula with its assumption beside it (theory.IDEAL_WORDS), and the
     measured time per token to read it against: "1.52× ideal (formula: …); measured: 41.0 ms per
-    token"; "—" without timings."""
+    token"; "—" without timings. For a tree the formula is a chain's as deep as the tree, and the words
+    give the positions its passes really scored."""
     if m.ideal_speedup is None:
         return "—"
     measured = "" if m.ms_per_token is None else f"; measured: {m.ms_per_token:.1f} ms per token"
+    if m.tree:  # the formula is a chain's: say how many positions the tree's passes really scored
+        return (
+            f"{m.ideal_speedup:.2f}× ideal for a chain as deep as this tree (formula: a pass over γ+1 = {m.gamma + 1} "
+            f"positions costs one token's; this tree's passes scored {m.positions_per_pass:.1f}){measured}"
+        )
     return f"{m.ideal_speedup:.2f}× {theory.IDEAL_WORDS}{measured}"
 
 

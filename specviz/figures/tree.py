@@ -29,7 +29,7 @@ from specviz.figures.palette import (
 )
 from specviz.figures.spec import Spec, to_figure
 from specviz.figures.step import copied_words
-from specviz.figures.text import esc, visible
+from specviz.figures.text import esc, fmt_num, visible
 from specviz.trace import Step, Trace, TreeNode, rule_of
 
 __all__ = [
@@ -111,25 +111,22 @@ def tree_layout(parents: list[int]) -> tuple[list[int], list[float]]:
 
 def _hover(node: TreeNode, j: int) -> str:
     parts = [f"node {j} · depth {node['depth']} · {esc(node['token'], 40)}"]
-    parts.append(f"q = {_f(node.get('q'))}, p = {_f(node.get('p'))}")
+    parts.append(f"q = {fmt_num(node.get('q'))}, p = {fmt_num(node.get('p'))}")
     if node.get("p_test") is not None:
-        parts.append(f"tested after earlier siblings: p′ = {_f(node['p_test'])}, q′ = {_f(node['q_test'])}")
+        parts.append(f"tested after earlier siblings: p′ = {fmt_num(node['p_test'])}, q′ = {fmt_num(node['q_test'])}")
     if node.get("accept_prob") is not None:
-        parts.append(f"r = {_f(node.get('r'))} against min(1, p/q) = {_f(node['accept_prob'])}")
+        ratio = "p′/q′" if node.get("p_test") is not None else "p/q"  # as the step's words say it
+        parts.append(f"r = {fmt_num(node.get('r'))} against min(1, {ratio}) = {fmt_num(node['accept_prob'])}")
     if node.get("ratio") is not None:
-        parts.append(f"p/q = {_f(node['ratio'])}")
+        parts.append(f"p/q = {fmt_num(node['ratio'])}")
     if node.get("cutoff") is not None:
-        parts.append(f"cutoff = {_f(node['cutoff'])}")
+        parts.append(f"cutoff = {fmt_num(node['cutoff'])}")
     if node.get("copied"):  # its q is one-hot by construction: a path score would claim a confidence it never had
         parts.append(copied_words(int(node["copied"])))
     elif node.get("score") is not None:
-        parts.append(f"draft confidence (product of q on the path) = {_f(node['score'])}")
+        parts.append(f"draft confidence (product of q on the path) = {fmt_num(node['score'])}")
     parts.append(LABELS[node_kind(node)] if node.get("accepted") is not None else "never tested")
     return "<br>".join(parts)
-
-
-def _f(x: Any) -> str:
-    return "—" if x is None else f"{float(x):.3f}"
 
 
 LABEL_CHARS = 8  # a node's label, at most: a depth's column is ~100 px on a half page

@@ -195,7 +195,7 @@ def step_data(
             "specs": [look(_distribution(trace, k, j)) for j in positions or [0]],
             "untempered": _has_raw(step),
         }
-    if step.get("tree"):
+    if (step.get("tree") or {}).get("nodes"):  # a tree step that drafted nothing reads as a chain's: no 1×2 mask
         out["tree"] = {
             "tree": look(_room(ftree.tree_spec(trace, k), b=30)),
             "mask": look(_mask(trace, k)),

@@ -88,7 +88,7 @@ PRESENTATION_CSS = """<style>
 .stApp [data-testid="stMainBlockContainer"] { max-width: 100% !important; padding-top: 2.5rem !important; }
 .stApp button { border-width: 3px !important; font-size: 1.3rem !important; }
 .stApp .katex { font-size: 1.6em !important; }
-.stApp [data-baseweb="select"] div,
+.stApp [data-baseweb="select"] div, [data-baseweb="popover"] li, [data-baseweb="popover"] li *,
 .stApp [data-testid="stText"],
 .stApp [data-testid="stCode"] code, .stApp [data-testid="stAlertContentInfo"] p { font-size: 1.3rem !important; }
 /* projector type in narrow columns: labels wrap onto a second line instead of ending in "…" */

@@ -80,6 +80,22 @@ def test_the_ideal_speedup_row_names_its_assumption_beside_the_measured_time():
     assert fcompare.ideal_words(theory.measure(untimed)) == "—"
 
 
+def test_a_trees_ideal_speedup_says_the_formula_is_a_chains_and_counts_the_positions_scored():
+    """Review: Compare quoted "a pass over γ+1 positions" beside a tree whose passes scored more."""
+    from pathlib import Path
+
+    from specviz.core import theory
+    from specviz.trace import load
+
+    trace = load(Path(__file__).resolve().parents[2] / "assets" / "traces" / "tree-greedy.json.gz")
+    m = theory.measure(trace, "tree")
+    assert m.tree and m.positions_per_pass > m.gamma + 1
+    words = fcompare.ideal_words(m)
+    assert "a chain as deep as this tree" in words and f"scored {m.positions_per_pass:.1f}" in words
+    chain = theory.measure(fg.toy_trace(), "toy")
+    assert not chain.tree and chain.positions_per_pass == pytest.approx(chain.mean_drafts + 1)
+
+
 def test_more_tokens_per_step_yet_slower_per_token_is_explained():
     """Newcomer review: Compare showed the tree's higher ideal speedup beside a slower ms per token, unexplained."""
     import dataclasses

@@ -108,6 +108,19 @@ def test_tree_steps_carry_the_tree_and_its_mask(tree: dict[str, Any]) -> None:
     assert t["words"] == ftree.tree_words(tree, k)
 
 
+def test_a_tree_step_that_drafted_nothing_draws_no_mask() -> None:
+    """Review: the last step of tree-greedy (no nodes: the budget ran out) drew a 1×2 mask of the context
+    and the root alone."""
+    trace = load(SAMPLES / "tree-greedy.json.gz")
+    empty = [k for k, s in enumerate(trace["steps"]) if s.get("tree") is not None and not s["tree"]["nodes"]]
+    assert empty, "the sample should keep a tree step without nodes"
+    d = player.player_data(trace, "tree")
+    assert all(d["steps"][k]["tree"] is None for k in empty)
+    assert all(
+        d["steps"][k]["tree"] is not None for k, s in enumerate(trace["steps"]) if (s.get("tree") or {}).get("nodes")
+    )
+
+
 def test_a_minimal_trace_has_no_pictures_it_cannot_draw() -> None:
     trace = load_any(DATA / "valid" / "minimal.json")
     d = player.player_data(trace, "minimal")
