@@ -1,7 +1,8 @@
 """How often the first draft is the evaluation model's greedy token: the draft model alone, and with the
 prompt-lookup fallback (issue 21).
 
-    .venv/bin/python scripts/lookup_agreement.py [--answers 300] [--below 0.5 0.7 0.9 1.0] [--split train] [--json-out F]
+    .venv/bin/python scripts/lookup_agreement.py [--answers 300] [--below 0.5 0.7 0.9 1.0] [--split train]
+        [--draft DIR] [--json-out F]
 
 Teacher-forced over held-out greedy answers in data/distill (their prompts were never trained on): at each
 answer position, the draft model's top token from the text so far, and what `LookupFallback` would copy
@@ -9,7 +10,8 @@ there instead (where the model's own best q is below `below` and the last 2-3 to
 A greedy answer's tokens are the evaluation model's argmax, so agreement here is the greedy acceptance of a
 first draft. Prints the agreement alone, with each bar, and how often either source was right (a ceiling
 for choosing between the two). `--split train` counts on answers the draft was trained on instead: the gap
-between the two says how far the draft generalises.
+between the two says how far the draft generalises. `--draft DIR` scores another draft (a folder `python -m
+specviz.train train --out` wrote) on the same answers, so two drafts compare position for position.
 """
 
 from __future__ import annotations
@@ -34,9 +36,12 @@ def main() -> None:
     ap.add_argument("--answers", type=int, default=300)
     ap.add_argument("--below", type=float, nargs="+", default=[0.5, 0.7, 0.9, 1.0])
     ap.add_argument("--split", choices=["held-out", "train"], default="held-out")
+    ap.add_argument("--draft", default="default", help="the draft to score: 'default' or a draft model's folder")
     ap.add_argument("--json-out", type=Path)
     a = ap.parse_args()
-    target, draft = load_pair()
+    target, draft = load_pair(draft=a.draft)
+    if draft is None or not hasattr(draft, "new_cache"):
+        sys.exit(f"--draft {a.draft}: not a draft model (prompt lookup and feature heads are scored elsewhere)")
     tmap = draft.token_map
     rows = [r for r in read_shards("answers-*.jsonl.gz") if r["split"] == a.split and r["mode"] == "greedy"]
     rows = rows[: a.answers]
@@ -83,6 +88,7 @@ def main() -> None:
         out = {
             "answers": len(rows),
             "split": a.split,
+            "draft": a.draft,
             "positions": n,
             "alone": alone,
             "with_fallback": with_bar,
