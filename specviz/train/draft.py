@@ -174,7 +174,7 @@ def init_draft(
     draft = LlamaForCausalLM(cfg)
     sd = target.state_dict()
     with torch.no_grad():
-        emb = sd["model.embed_tokens.weight"][token_map]
+        emb = sd["model.embed_tokens.weight"][token_map].float()  # a bf16 target too: SVD runs in float32
         emb = torch.cat([emb, emb.mean(0, keepdim=True)])
         if same:
             draft.model.embed_tokens.weight.copy_(emb)
@@ -246,7 +246,8 @@ def train(
     if len({s["batch"] for s in shards}) <= holdout:
         raise SystemExit(f"need more than {holdout} prompt batches in {data}; run the gen stage first")
     train_shards, test_shards = split(shards, holdout)
-    target = load_model("default", "cpu")
+    # float32 whatever the CPU's fast dtype: the draft starts from the target's weights (SVD has no bf16 kernel)
+    target = load_model("default", "cpu", "float32")
     token_map = build_token_map(train_shards, vocab)
     unk = len(token_map)
     lookup = torch.full((target.vocab_size,), unk, dtype=torch.long)

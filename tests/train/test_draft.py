@@ -100,3 +100,18 @@ def test_greedy_answers_come_from_the_distill_sources_when_recorded(tmp_path: Pa
     assert td._greedy_answers(tmp_path, []) == 35
     shards = [{"prompt": [1, 2], "batch": b, "round": 0} for b in range(8)]  # gen's own data: every fourth batch
     assert td._greedy_answers(tmp_path / "none", shards) == 4
+
+
+def test_a_narrower_draft_starts_from_a_bfloat16_target_too() -> None:
+    """A CPU with bf16 units loads the target in bf16 by default; torch has no bf16 SVD on CPU (a retrain on
+    a Zen 4 failed there), so the principal directions are taken in float32."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    cfg = LlamaConfig(
+        vocab_size=200, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=2,
+        num_key_value_heads=2,
+    )  # fmt: skip
+    target = LlamaForCausalLM(cfg).to(torch.bfloat16)
+    draft = td.init_draft(target, list(range(0, 200, 2)), [0, 1], hidden=32)
+    emb = draft.model.embed_tokens.weight
+    assert emb.shape == (101, 32) and emb.dtype == torch.float32 and torch.isfinite(emb).all()
