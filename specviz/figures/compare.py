@@ -212,8 +212,8 @@ def ideal_words(m: theory.Measured) -> str:
     measured = "" if m.ms_per_token is None else f"; measured: {m.ms_per_token:.1f} ms per token"
     if m.tree:  # the formula is a chain's: say how many positions the tree's passes really scored
         return (
-            f"{m.ideal_speedup:.2f}× ideal for a chain as deep as this tree (formula: a pass over γ+1 = {m.gamma + 1} "
-            f"positions costs one token's; this tree's passes scored {m.positions_per_pass:.1f}){measured}"
+            f"{m.ideal_speedup:.2f}× ideal for a chain as deep as this tree (formula: {theory.IDEAL_ASSUMPTION}, "
+            f"γ+1 = {m.gamma + 1}; this tree's passes scored {m.positions_per_pass:.1f}){measured}"
         )
     return f"{m.ideal_speedup:.2f}× {theory.IDEAL_WORDS}{measured}"
 
