@@ -34,7 +34,6 @@ import torch
 
 from specviz.core.decoder import GammaPolicy, build_config, target_decode
 from specviz.core.drafting import Drafter
-from specviz.core.theory import needed_text
 from specviz.drafters.factory import make_drafter
 from specviz.drafters.feature import FeatureModel
 from specviz.drafters.pair import load_pair
@@ -42,6 +41,7 @@ from specviz.models.llamacpp import load_llamacpp
 from specviz.models.lm import CausalLM, load_model
 from specviz.models.numerics import cpu_model, cpu_name
 from specviz.models.presets import DEFAULT, PRESET_NAMES, REPO_ROOT, ModelLoadError, resolve_preset
+from specviz.run.bench_report import print_table
 from specviz.run.options import (
     add_decoding_arguments,
     add_lookup_argument,
@@ -53,7 +53,7 @@ from specviz.run.options import (
 )
 from specviz.run.record import Recording
 from specviz.run.treesize import resolve_tree
-from specviz.trace import library_versions, rate, summarize
+from specviz.trace import library_versions, summarize
 from specviz.trace.parting import IDENTICAL, NEAR_TIE, NOT_RECORDED, PARTED, first_parting
 
 __all__ = ["add_arguments", "hf_compatible_draft", "run"]
@@ -414,7 +414,7 @@ def run(args: argparse.Namespace) -> int:
             for name, (key, value, runs) in compared.items()
         },
     }
-    _print_table(result)
+    print_table(result)
     if args.json_out:
         args.json_out.parent.mkdir(parents=True, exist_ok=True)
         args.json_out.write_text(json.dumps(result, indent=2) + "\n")
@@ -452,75 +452,3 @@ def _pooled(traces: list[dict]) -> dict[str, float]:
         "draft_ms_per_step": sum(s["draft_ms"] for s in sums) / steps,
         "verify_ms_per_step": sum(s["verify_ms"] for s in sums) / steps,
     }
-
-
-def _policy_text(meta: dict[str, Any] | None) -> str:
-    if meta is None:
-        return ""
-    conf = f", stop below q {meta['confidence']}" if meta["confidence"] is not None else ""
-    return f" ({meta['name']} schedule{conf})"
-
-
-def _print_table(r: dict[str, Any]) -> None:
-    print(
-        f"\n{r['target']} <- {r['draft']}, gamma {r['gamma']}{_policy_text(r['gamma_policy'])}, tree {r['tree']}, "
-        f"{r['prompts']} prompts x {r['reps']} reps, "
-        f"max {r['max_new_tokens']} new tokens, {r['device']}"
-    )
-    print(f"{'method':<22}{'tok/s (median)':>16}{'spread':>18}{'tokens/step':>13}{'acceptance':>12}")
-    for name, v in r["tokens_per_s"].items():
-        extra = (
-            f"{r['tokens_per_step']:>13.2f}{rate(r['acceptance_rate'], '.1%'):>12}"
-            if name == "specviz"
-            else f"{'':>13}{'':>12}"
-        )
-        spread = f"{v['min']:.1f}-{v['max']:.1f}"
-        print(f"{name:<22}{v['median']:>16.1f}{spread:>18}{extra}")
-    print(f"speedup vs target-only: {r['speedup_vs_target']:.2f}x", end="")
-    if r["hf_assisted_ratio"] is not None:
-        print(f"; vs HF assisted ({r.get('hf_assisted_draft')}): {r['hf_assisted_ratio']:.2f}x", end="")
-    for key, option in (
-        ("compare_draft", "draft"),
-        ("compare_tree", "tree"),
-        ("compare_lookup", "lookup"),
-        ("compare_confidence", "confidence"),
-    ):  # a second specviz method
-        if c := r.get(key):
-            print(
-                f"\nwith --compare-{option} {c[option]}: {c['speedup_vs_target']:.2f}x the target, "
-                f"{c['tokens_per_step']:.2f} tokens/step, acceptance {rate(c['acceptance_rate'], '.1%')}",
-                end="",
-            )
-    s = r["sampling_t0.7"]
-    if s is not None:
-        print(
-            f"\nsampling at T=0.7: {s['tokens_per_step']:.2f} tokens/step, acceptance {rate(s['acceptance_rate'], '.1%')}"
-        )
-    else:
-        st = r["settings"]
-        print(f"\nsettings: rule {st['rule']}, T {st['temperature']}, seed {st['seed']}; baseline {st['baseline']}")
-    if p := r.get("peer"):
-        print(
-            f"{p['name']}: {p['ratio_to_target']:.2f}x specviz's evaluation model alone; specviz speculative is "
-            f"{p['speculative_vs_peer']:.2f}x it; same tokens as the model alone {p['same_tokens_as_target']} "
-            "(its own 4-bit arithmetic)"
-        )
-    if r["identical_greedy_outputs"] is not None:
-        hf = (
-            " (HF assisted left out: its fused prefill rounds otherwise in fast numerics)"
-            if r["numerics"].get("row_limit")
-            else ""
-        )
-        print(f"identical greedy outputs across methods: {r['identical_greedy_outputs']}{hf}")
-    n = r["numerics"]
-    print(f"numerics: {n['mode']} ({n['dtype']}, rows computed {n['rows']}): {n['why']}")
-    if c := r.get("contract"):
-        print(
-            f"against the evaluation model alone: {c[IDENTICAL]} identical, {c[NEAR_TIE]} parted at a near-tie, "
-            f"{c[PARTED]} parted otherwise, {c[NOT_RECORDED]} not checkable"
-        )
-    if (sizing := r.get("tree_sizing")) and sizing.get("alpha_needed"):
-        # a tree's α pools the candidates at each depth: only a chain's compares with the chain's need
-        chain = next((c for c in (r, r.get("compare_tree")) if c and c.get("tree") == "chain"), None)
-        mine = f"; the chain's α in this run: {rate(chain['alpha'], '.2f')}" if chain else ""
-        print(f"this machine: {needed_text(sizing['alpha_needed'])}{mine}")
