@@ -12,7 +12,7 @@ One module per page that has figures of its own, like specviz.ui:
 | home.py    | step_picture: one step as boxes, proposed and kept                   | Home (home.py)                      | test_home.py    |
 | replay.py  | the acceptance diagram and the distributions at one position (specs) | Step through (replay.py, player.py) | test_replay.py  |
 | stats.py   | the verdict's words (theory.measure, theory.findings), the statistics charts, the scenario exercises' charts | Statistics (stats.py, engine.py), Exercises | test_stats.py |
-| speedup.py | the theory's curves, the fixed budget, the live sweep                | Speedup lab (speedup.py)            | test_speedup.py |
+| speedup.py | the theory's curves, the fixed budget, the live sweep, tree sizing | Speedup lab (speedup.py)            | test_speedup.py |
 | compare.py | outputs on aligned rows, progress, divergence, the printable summary | Compare (compare.py)                | test_compare.py |
 
 Live decoding draws only shared figures (timeline, step). Exercises draws its scenarios' charts with
@@ -27,7 +27,7 @@ Shared by several pages (they never import a page's module; tests/figures/test_i
 | step.py     | a step's cells and words (step_cells, describe_*), output provenance    | Home, Live, Step through, Compare  | test_step.py     |
 | gaps.py     | missing_parts: what a minimal trace lacks, and what that costs          | every page that reads a trace      | tests/formats/test_eventlog.py |
 | timeline.py | the token timeline, its window and its highlighted step (specs)         | Live, Step through                 | test_timeline.py |
-| tree.py     | draft trees: the tree, its attention mask, their words; tree sizing     | Step through, Statistics, Speedup  | test_tree.py     |
+| tree.py     | draft trees: the tree, its attention mask, their words                  | Step through, Statistics           | test_tree.py     |
 | toy.py      | toy_trace: the course's example as a trace, no model needed             | Home, the fallback sample, tests   | (every figure test)      |
 | spec.py     | Spec: Plotly figures as plain dicts, to_figure, presented specs         | palette, the step figures, player  | test_spec.py             |
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
@@ -28,9 +29,10 @@ from specviz.figures.palette import (
     MEASURED_LINE,
     MEASURED_MARKER,
     NEUTRAL,
+    P_COLOR,
     SERIES,
 )
-from specviz.figures.text import esc_name
+from specviz.figures.text import esc, esc_name
 
 __all__ = [
     "BUDGET_WORDS",
@@ -38,6 +40,7 @@ __all__ = [
     "SweepRow",
     "budget_figure",
     "numerics_figure",
+    "sizing_figure",
     "speedup_figure",
     "sweep_figure",
     "tokens_figure",
@@ -375,4 +378,123 @@ def sweep_figure(rows: Sequence[SweepRow], baseline_tps: float | None) -> go.Fig
     fig.update_layout(height=380, legend=dict(orientation="h", y=-0.25), **LAYOUT)
     fig.update_xaxes(tickvals=xs, ticktext=labels, fixedrange=True)
     fig.update_yaxes(rangemode="tozero", fixedrange=True)
+    return fig
+
+
+def _shape_of(candidate: dict[str, Any], depth: int = 8) -> str:
+    return f"dynamic:{int(candidate['nodes'])}:{depth}:{int(candidate.get('topk', 4))}"
+
+
+def _race_points(auto: dict[str, Any], best: dict[str, Any] | None) -> go.Scatter | None:
+    """The check after the prediction (meta.tree.auto.race): the predicted tree and the run's chain decoding
+    the calibration text, tokens/s timed end to end, at the tree's N and the chain's gamma. None without one."""
+    race = auto.get("race")
+    if not isinstance(race, dict):
+        return None
+    tree, chain = (race.get(k) if isinstance(race.get(k), dict) else {} for k in ("tree", "chain"))
+    points = [
+        (
+            x,
+            speed,
+            f"{esc(str(r.get('shape', '')), 40)}: {speed:.1f} tok/s measured{' (kept)' if race.get('kept') == k else ''}",
+        )
+        for k, r, x in (("tree", tree, best["nodes"] if best else None), ("chain", chain, chain.get("gamma")))
+        if isinstance(x, int | float) and isinstance(speed := r.get("tokens_per_s"), int | float)
+    ]
+    if not points:
+        return None
+    return go.Scatter(
+        x=[x for x, _, _ in points],
+        y=[y for _, y, _ in points],
+        mode="markers",
+        marker=MEASURED_MARKER,
+        text=[t for _, _, t in points],
+        hovertemplate="%{text}<extra></extra>",
+        name="measured end to end on the calibration text",
+    )
+
+
+def sizing_figure(auto: dict[str, Any]) -> go.Figure:
+    """`--tree auto`'s measurements (meta.tree.auto): left, what one evaluation pass over k positions
+    costs on this machine; right, the expected tokens per second of each node budget N (the measured
+    acceptance of its first N nodes over the predicted step time), the chosen one marked with the
+    palette's chosen-setting triangle, and the evaluation model alone's timed speed dashed (where the
+    sizing timed it: meta.tree.auto.alone_ms); a budget above that line is expected to win. Where the
+    prediction was checked (meta.tree.auto.race), the predicted tree's and the run's chain's measured
+    speeds are squares; when the chain won, the triangle reads "predicted best"."""
+    costs = sorted((int(k), float(v)) for k, v in (auto.get("costs_ms") or {}).items())
+    cands = auto.get("candidates") or []
+    chosen = str(auto.get("chosen", ""))
+    fig = make_subplots(
+        rows=1,
+        cols=2,
+        horizontal_spacing=0.12,
+        subplot_titles=["one evaluation pass over k positions", "expected speed of a tree with N nodes"],
+    )
+    if costs:
+        base = costs[0][1]
+        fig.add_trace(
+            go.Scatter(
+                x=[k for k, _ in costs],
+                y=[v for _, v in costs],
+                mode="lines+markers",
+                line=dict(color=P_COLOR),
+                customdata=[v / base for _, v in costs],
+                hovertemplate="%{x} positions: %{y:.0f} ms (%{customdata:.2f}× one position)<extra></extra>",
+                name="measured pass time",
+            ),
+            row=1,
+            col=1,
+        )
+    if cands:
+        # one series per branching K, in the palette's series colours (not outcomes: these are settings)
+        for i, k in enumerate(sorted({int(c.get("topk", 4)) for c in cands})):
+            rows = [c for c in cands if int(c.get("topk", 4)) == k]
+            fig.add_trace(
+                go.Scatter(
+                    x=[c["nodes"] for c in rows],
+                    y=[c["tokens_per_s"] for c in rows],
+                    mode="lines+markers",
+                    line=dict(color=SERIES[i % len(SERIES)]),
+                    customdata=[[c["tokens_per_step"], c["step_ms"]] for c in rows],
+                    hovertemplate=(
+                        "N = %{x}: %{y:.1f} tok/s (%{customdata[0]:.2f} tokens per step, %{customdata[1]:.0f} ms per "
+                        "step)<extra></extra>"
+                    ),
+                    name="a chain (K = 1)" if k == 1 else f"K = {k} children per node",
+                ),
+                row=1,
+                col=2,
+            )
+        predicted = str(auto.get("predicted") or chosen)  # they differ when the race kept the run's chain
+        best = next((c for c in cands if _shape_of(c) == predicted), None)
+        if best is not None:
+            fig.add_trace(
+                go.Scatter(
+                    x=[best["nodes"]],
+                    y=[best["tokens_per_s"]],
+                    mode="markers",
+                    marker=CHOSEN_MARKER,
+                    name=f"{'chosen' if predicted == chosen else 'predicted best'}: {esc(predicted, 30)}",
+                    hoverinfo="skip",
+                ),
+                row=1,
+                col=2,
+            )
+        if (raced := _race_points(auto, best)) is not None:
+            fig.add_trace(raced, row=1, col=2)
+        if alone := float(auto.get("alone_ms") or 0.0):  # timed decoding alone (older traces: not recorded)
+            fig.add_hline(
+                y=1e3 / alone,
+                line=BASELINE_LINE,
+                annotation_text=f"evaluation model alone ({1e3 / alone:.1f} tok/s, timed)",
+                annotation_position="bottom right",
+                row=1,
+                col=2,
+            )
+    fig.update_layout(height=360, legend=dict(orientation="h", y=-0.25), **LAYOUT)
+    fig.update_xaxes(title_text="positions k", row=1, col=1, fixedrange=True)
+    fig.update_xaxes(title_text="nodes N", row=1, col=2, fixedrange=True)
+    fig.update_yaxes(title_text="ms", row=1, col=1, rangemode="tozero", fixedrange=True)
+    fig.update_yaxes(title_text="tokens / s", row=1, col=2, rangemode="tozero", fixedrange=True)
     return fig

@@ -1,9 +1,9 @@
-"""Figures for draft trees: the step's tree, and its tree attention mask; the tree's words; sizing.
+"""Figures for draft trees: the step's tree, and its tree attention mask; the tree's words.
 
 Pure functions trace → go.Figure, like the rest of specviz.figures (whose colours, markers and
 escaping they share). A step without `tree` (a chain, or a version-1 trace) is drawn as the
-one-branch tree it is. Step through draws the tree and the mask, Statistics `tree_stats_words`,
-the Speedup lab `sizing_figure` (`--tree auto`'s measurements).
+one-branch tree it is. Step through draws the tree and the mask, Statistics `tree_stats_words`;
+the Speedup lab's `sizing_figure` (`--tree auto`'s measurements) is in specviz.figures.speedup.
 """
 
 from __future__ import annotations
@@ -11,19 +11,14 @@ from __future__ import annotations
 from typing import Any
 
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 from specviz.figures.palette import (
-    BASELINE_LINE,
-    CHOSEN_MARKER,
     COLORS,
     COPIED_LABEL,
     COPIED_MARKER,
     FONT,
     LABELS,
     LAYOUT,
-    P_COLOR,
-    SERIES,
     SYMBOLS,
     Kind,
 )
@@ -34,7 +29,6 @@ from specviz.trace import Step, Trace, TreeNode, rule_of
 
 __all__ = [
     "node_kind",
-    "sizing_figure",
     "step_nodes",
     "tree_figure",
     "tree_layout",
@@ -395,88 +389,3 @@ def tree_stats_words(trace: Trace) -> str:
         "passes, so it is higher than a chain's with the same draft. Tokens per step is n_accepted + 1, as for a "
         "chain; the formula's γ is the tree's depth, and its cost ratio c counts one draft pass per depth."
     )
-
-
-def _shape_of(candidate: dict[str, Any], depth: int = 8) -> str:
-    return f"dynamic:{int(candidate['nodes'])}:{depth}:{int(candidate.get('topk', 4))}"
-
-
-def sizing_figure(auto: dict[str, Any]) -> go.Figure:
-    """`--tree auto`'s measurements (meta.tree.auto): left, what one evaluation pass over k positions
-    costs on this machine; right, the expected tokens per second of each node budget N (the measured
-    acceptance of its first N nodes over the predicted step time), the chosen one marked with the
-    palette's chosen-setting triangle, and the evaluation model alone's timed speed dashed (where the
-    sizing timed it: meta.tree.auto.alone_ms); a budget above that line is expected to win."""
-    costs = sorted((int(k), float(v)) for k, v in (auto.get("costs_ms") or {}).items())
-    cands = auto.get("candidates") or []
-    chosen = str(auto.get("chosen", ""))
-    fig = make_subplots(
-        rows=1,
-        cols=2,
-        horizontal_spacing=0.12,
-        subplot_titles=["one evaluation pass over k positions", "expected speed of a tree with N nodes"],
-    )
-    if costs:
-        base = costs[0][1]
-        fig.add_trace(
-            go.Scatter(
-                x=[k for k, _ in costs],
-                y=[v for _, v in costs],
-                mode="lines+markers",
-                line=dict(color=P_COLOR),
-                customdata=[v / base for _, v in costs],
-                hovertemplate="%{x} positions: %{y:.0f} ms (%{customdata:.2f}× one position)<extra></extra>",
-                name="measured pass time",
-            ),
-            row=1,
-            col=1,
-        )
-    if cands:
-        # one series per branching K, in the palette's series colours (not outcomes: these are settings)
-        for i, k in enumerate(sorted({int(c.get("topk", 4)) for c in cands})):
-            rows = [c for c in cands if int(c.get("topk", 4)) == k]
-            fig.add_trace(
-                go.Scatter(
-                    x=[c["nodes"] for c in rows],
-                    y=[c["tokens_per_s"] for c in rows],
-                    mode="lines+markers",
-                    line=dict(color=SERIES[i % len(SERIES)]),
-                    customdata=[[c["tokens_per_step"], c["step_ms"]] for c in rows],
-                    hovertemplate=(
-                        "N = %{x}: %{y:.1f} tok/s (%{customdata[0]:.2f} tokens per step, %{customdata[1]:.0f} ms per "
-                        "step)<extra></extra>"
-                    ),
-                    name="a chain (K = 1)" if k == 1 else f"K = {k} children per node",
-                ),
-                row=1,
-                col=2,
-            )
-        best = next((c for c in cands if _shape_of(c) == chosen), None)
-        if best is not None:
-            fig.add_trace(
-                go.Scatter(
-                    x=[best["nodes"]],
-                    y=[best["tokens_per_s"]],
-                    mode="markers",
-                    marker=CHOSEN_MARKER,
-                    name=f"chosen: {esc(chosen, 30)}",
-                    hoverinfo="skip",
-                ),
-                row=1,
-                col=2,
-            )
-        if alone := float(auto.get("alone_ms") or 0.0):  # timed decoding alone (older traces: not recorded)
-            fig.add_hline(
-                y=1e3 / alone,
-                line=BASELINE_LINE,
-                annotation_text=f"evaluation model alone ({1e3 / alone:.1f} tok/s, timed)",
-                annotation_position="bottom right",
-                row=1,
-                col=2,
-            )
-    fig.update_layout(height=360, legend=dict(orientation="h", y=-0.25), **LAYOUT)
-    fig.update_xaxes(title_text="positions k", row=1, col=1, fixedrange=True)
-    fig.update_xaxes(title_text="nodes N", row=1, col=2, fixedrange=True)
-    fig.update_yaxes(title_text="ms", row=1, col=1, rangemode="tozero", fixedrange=True)
-    fig.update_yaxes(title_text="tokens / s", row=1, col=2, rangemode="tozero", fixedrange=True)
-    return fig

@@ -13,6 +13,13 @@ large trees alone left to a noisy extrapolation) predict, and keep the one with
 the most tokens per second. It also says which acceptance rate α a chain would need here to
 break even, or to run 1.5× or 2× as fast as the evaluation model alone (alpha_needed).
 
+(4) The prediction is then checked: the predicted tree and the run's own chain (its gamma, its
+confidence stop; the drafter's prompt-lookup copies apply to both) decode the calibration prompts
+in turns, timed end to end, and the faster one runs (meta.tree.auto.race). The model of step cost
+knows a chain only without its stop, and the calibration's acceptance is a few dozen steps: on a
+Zen 4 with bf16 units it predicted dynamic:4:8:4 at 1.10× the chain, which then measured 0.84× it
+on the benchmark prompts (docs/BENCHMARKS.md, 2026-12-07).
+
 The result (cost curve, candidates, choice) goes into the trace's meta.tree.auto and is drawn on
 the speedup lab. Greedy acceptance stands in for every rule: it is what the draft can reach; the
 sampling rule accepts somewhat less at high temperature.
@@ -41,8 +48,10 @@ __all__ = [
     "Sizing",
     "alone_token_ms",
     "as_run",
+    "checked",
     "choose",
     "cost_curve",
+    "race",
     "resolve_tree",
     "size_tree",
 ]
@@ -97,6 +106,8 @@ class Sizing:
     calibration_steps: int = 0
     overhead_ms_per_node: float = 0.0  # and per drafted node
     alone_ms: float = 0.0  # a token of the evaluation model alone, timed as decoded (0: not timed)
+    predicted: TreeShape | None = None  # the best predicted shape when a race overruled it (shape: what runs)
+    race: dict[str, Any] | None = None  # tokens/s measured for the predicted tree and the run's chain
 
     def meta(self) -> dict[str, Any]:
         """meta.tree.auto: the cost curve, the candidates and the choice."""
@@ -109,6 +120,8 @@ class Sizing:
             **({"alone_ms": round(self.alone_ms, 2)} if self.alone_ms else {}),
             "candidates": [{k: round(v, 3) for k, v in c.items()} for c in self.candidates],
             "chosen": self.shape.text,
+            "predicted": (self.predicted or self.shape).text,
+            **({"race": self.race} if self.race else {}),
             "alpha_needed": self.alpha_needed(),
         }
 
@@ -213,6 +226,60 @@ def size_tree(target: CausalLM, drafter: Drafter, tokens: int = 32) -> Sizing:
     return Sizing(shape, costs, rows, per_level, overhead, n_steps, per_node, alone)
 
 
+RACE_ROUNDS = 2
+
+
+def race(
+    target: CausalLM, drafter: Drafter, configs: dict[str, DecodeConfig], prompts: list[list[int]]
+) -> dict[str, float]:
+    """Tokens per second of each configuration decoding every prompt, timed end to end (prefill, drafts,
+    passes, logging: what a user waits for); configurations take turns, the order reversed each round,
+    and each keeps its fastest round (other work on the machine only ever adds time)."""
+    best = dict.fromkeys(configs, 0.0)
+    names = list(configs)
+    for r in range(RACE_ROUNDS):
+        for name in names if r % 2 == 0 else names[::-1]:
+            tokens, t0 = 0, time.perf_counter()
+            for ids in prompts:
+                for s in speculative_decode(target, drafter, ids, configs[name]):
+                    tokens += s["n_accepted"] + 1
+            target.sync()
+            best[name] = max(best[name], tokens / (time.perf_counter() - t0))
+    return best
+
+
+def checked(sizing: Sizing, cfg: DecodeConfig, target: CausalLM, drafter: Drafter, tokens: int = 32) -> Sizing:
+    """The sizing with its prediction checked: a predicted tree (K > 1) races the run's own chain (cfg's gamma
+    and confidence stop) on the calibration prompts, greedy; the faster runs. A predicted chain runs as is."""
+    if sizing.shape.kind != "dynamic" or sizing.shape.topk == 1:
+        return sizing
+    calibration = dataclasses.replace(
+        cfg, rule=make_rule("greedy"), sampling=Sampling(0), max_new_tokens=tokens, seed=0
+    )
+    chain = dataclasses.replace(calibration, tree=TreeShape("chain"))
+    names = {"tree": sizing.shape.text, "chain": f"chain, gamma {cfg.gamma}{_stop_words(cfg)}"}
+    speeds = race(
+        target,
+        drafter,
+        {"tree": as_run(calibration, sizing.shape), "chain": chain},
+        [target.encode(p) for p in CALIBRATION_PROMPTS],
+    )
+    kept = "tree" if speeds["tree"] > speeds["chain"] else "chain"
+    result = {
+        "tree": {"shape": names["tree"], "tokens_per_s": round(speeds["tree"], 2)},
+        "chain": {"shape": names["chain"], "gamma": cfg.gamma, "tokens_per_s": round(speeds["chain"], 2)},
+        "kept": kept,
+    }
+    if kept == "tree":
+        return dataclasses.replace(sizing, race=result)
+    return dataclasses.replace(sizing, shape=TreeShape("chain"), predicted=sizing.shape, race=result)
+
+
+def _stop_words(cfg: DecodeConfig) -> str:
+    conf = cfg.gamma_policy.confidence if cfg.gamma_policy else None
+    return f", stop below q {conf:g}" if conf is not None else ""
+
+
 def alone_token_ms(target: CausalLM, ids: list[int], tokens: int = 16) -> float:
     """The median milliseconds of a token of the evaluation model alone decoding `ids` (greedy), the
     prefill left out. A step's fitted overhead holds whatever a real step adds to the cost curve's
@@ -254,11 +321,18 @@ def resolve_tree(
     if shape.kind != "auto":
         return dataclasses.replace(cfg, tree=shape), {}
     say("sizing the draft tree to this machine (target passes over 1-64 positions) ...")
-    sizing = size_tree(target, drafter)
+    sizing = checked(size_tree(target, drafter), cfg, target, drafter)
     auto = sizing.meta()
     sized = as_run(cfg, sizing.shape)
+    raced = ""
+    if sizing.race:
+        r = sizing.race
+        raced = (
+            f" (predicted {r['tree']['shape']}: {r['tree']['tokens_per_s']:.1f} tok/s measured against "
+            f"{r['chain']['tokens_per_s']:.1f} for the {r['chain']['shape']})"
+        )
     say(
-        f"tree: {sizing.shape.text}{f' (a chain of {sized.gamma})' if sized.tree.kind == 'chain' else ''}; "
+        f"tree: {sizing.shape.text}{f' (a chain of {sized.gamma})' if sized.tree.kind == 'chain' else ''}{raced}; "
         f"{needed_text(auto['alpha_needed'])}"
     )
     return sized, {"tree": {**sized.tree.meta(), "auto": auto}}

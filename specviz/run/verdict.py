@@ -192,7 +192,16 @@ def sized_words(trace: Trace) -> str | None:
         shape = f"a chain of {g} draft{'s' if g != 1 else ''} a step" if isinstance(g, int) else "a chain"
     else:
         shape = f"a {tree.get('kind', '')} tree of {tree.get('nodes', '?')} nodes".replace("a  tree", "a tree")
+    race = auto.get("race") if isinstance(auto.get("race"), dict) else {}
+    tried, chain = (race.get(k) if isinstance(race.get(k), dict) else {} for k in ("tree", "chain"))
+    if race.get("kept") == "chain":  # the check on the calibration text overruled the prediction
+        why = (
+            f"the run's own chain: the predicted best tree ({tried.get('shape')}) decoded the calibration "
+            f"text at {tried.get('tokens_per_s')} tok/s, the chain at {chain.get('tokens_per_s')}"
+        )
+    else:
+        why = "the shape with the most tokens per second on its measured pass costs and calibration decodes"
     return (
-        f"Sized to this machine: {shape}, the shape with the most tokens per second on its measured pass costs "
-        "and calibration decodes (the Speedup lab's section 'Draft trees sized to this machine' draws them)."
+        f"Sized to this machine: {shape}, {why} (the Speedup lab's section 'Draft trees sized to this machine' "
+        "draws them)."
     )

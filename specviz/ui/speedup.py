@@ -320,14 +320,14 @@ def _assumption_words(gamma: int, costs: fspeedup.PassCosts | None, default: tup
 
 def tree_sizing_section() -> None:
     """What a verification pass costs on this machine, and the draft tree sized to it (`--tree auto`)."""
-    from specviz.figures import tree as ftree
-
     st.subheader("Draft trees sized to this machine", anchor="tree-sizing")
     st.markdown(
         "A tree drafts several candidates per depth and the evaluation model scores them all in one pass. Whether "
         "that pays depends on what a pass over more positions costs *here*: specviz times passes over 1 to 64 "
         "positions, measures which nodes the evaluation model accepts on short calibration texts, and picks the "
-        "branching and node budget with the most tokens per second (Sequoia's hardware-aware idea)."
+        "branching and node budget with the most tokens per second (Sequoia's hardware-aware idea). The prediction "
+        "is then checked: the predicted tree and your chain decode the calibration text in turns, and the faster one "
+        "runs."
     )
     st.button(
         "Measure this machine (default pair)",
@@ -356,11 +356,19 @@ def tree_sizing_section() -> None:
         )
         return
     auto = sized[1]["tree"]["auto"]
-    plot(ftree.sizing_figure(auto), "lab_tree_sizing")
+    plot(fspeedup.sizing_figure(auto), "lab_tree_sizing")
+    race = auto.get("race") or {}
+    checked = (
+        f" Checked end to end: the predicted {md_escape(race['tree']['shape'])} decoded the calibration text at "
+        f"{race['tree']['tokens_per_s']:.1f} tok/s, the {md_escape(race['chain']['shape'])} at "
+        f"{race['chain']['tokens_per_s']:.1f}; the {race['kept']} runs."
+        if race
+        else ""
+    )
     st.caption(
         f"Chosen: {md_escape(auto['chosen'])}, from {auto['calibration_steps']} calibration steps; drafting costs "
         f"{auto['draft_ms_per_level']:.1f} ms per depth. Expected speeds use the calibration text's acceptance "
-        "(greedy): held-out text usually accepts less, so measure the real speedup with a live run."
+        f"(greedy): held-out text usually accepts less, so measure the real speedup with a live run.{checked}"
     )
     if auto.get("alpha_needed"):
         st.markdown(

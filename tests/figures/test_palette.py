@@ -96,7 +96,7 @@ def owned_figures() -> Iterator[tuple[str, go.Figure]]:
         "chosen": "dynamic:8:8:4",
         "alone_ms": 80.0,
     }
-    yield "sizing", ftree.sizing_figure(auto)
+    yield "sizing", fspeedup.sizing_figure(auto)
     yield "home", fg.step_picture(toy, 0)
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from specviz.core import theory
 from specviz.figures import speedup as fspeedup
-from specviz.figures.palette import CHOSEN_MARKER
+from specviz.figures.palette import CHOSEN_MARKER, MEASURED_MARKER
 from tests.figkit import HOSTILE, evil_trace
 
 
@@ -87,3 +87,45 @@ def test_numerics_side_by_side_draws_each_dtypes_measured_curve():
     assert set(curves) == {"ideal (formula)", "float32", "bfloat16 one-token rows"}
     assert curves["float32"][3] == pytest.approx(fp32.speedup(0.28, 4, 0.036, 4))
     assert curves["float32"][3] < 1.0 < curves["bfloat16 one-token rows"][3] < curves["ideal (formula)"][3]
+
+
+def test_sizing_figure_marks_the_choice():
+    auto = {
+        "costs_ms": {"1": 90.0, "8": 140.0, "64": 330.0},
+        "candidates": [
+            {"topk": 4, "nodes": 4, "tokens_per_step": 2.0, "step_ms": 200.0, "tokens_per_s": 10.0},
+            {"topk": 1, "nodes": 4, "tokens_per_step": 2.2, "step_ms": 190.0, "tokens_per_s": 11.6},
+            {"topk": 4, "nodes": 8, "tokens_per_step": 2.8, "step_ms": 210.0, "tokens_per_s": 13.3},
+        ],
+        "chosen": "dynamic:8:8:4",
+    }
+    fig = fspeedup.sizing_figure(auto)
+    chosen = [t for t in fig.data if t.marker is not None and t.marker.symbol == CHOSEN_MARKER["symbol"]]
+    assert len(chosen) == 1 and chosen[0].x == (8,)  # the chosen-setting triangle: the ★ is the bonus token's
+    assert not any(t.marker is not None and t.marker.symbol == "star" for t in fig.data)
+    assert fspeedup.sizing_figure({}).data == ()
+    assert not fig.layout.shapes  # the model alone was not timed (older traces)
+    timed = fspeedup.sizing_figure({**auto, "alone_ms": 80.0})
+    assert timed.layout.shapes[0].y0 == 12.5 and "12.5 tok/s" in timed.layout.annotations[-1].text
+
+
+def test_sizing_figure_draws_the_race_that_checked_the_prediction():
+    auto = {
+        "costs_ms": {"1": 90.0, "8": 140.0},
+        "candidates": [{"topk": 4, "nodes": 4, "tokens_per_step": 1.6, "step_ms": 50.0, "tokens_per_s": 31.5}],
+        "chosen": "chain",
+        "predicted": "dynamic:4:8:4",
+        "race": {
+            "tree": {"shape": "dynamic:4:8:4", "tokens_per_s": 30.1},
+            "chain": {"shape": "chain, gamma 4 <b>", "gamma": 4, "tokens_per_s": 38.2},
+            "kept": "chain",
+        },
+    }
+    fig = fspeedup.sizing_figure(auto)
+    names = [t.name for t in fig.data]
+    assert "predicted best: dynamic:4:8:4" in names
+    measured = next(t for t in fig.data if t.name == "measured end to end on the calibration text")
+    assert measured.marker.symbol == MEASURED_MARKER["symbol"] and list(measured.y) == [30.1, 38.2]
+    assert "(kept)" in measured.text[1] and "&lt;b&gt;" in measured.text[1] and "<b>" not in measured.text[1]
+    # a hostile trace's race of the wrong types draws no squares, and no traceback
+    assert len(fspeedup.sizing_figure({**auto, "race": {"tree": 1, "chain": "x"}}).data) == len(fig.data) - 1

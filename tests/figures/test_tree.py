@@ -14,7 +14,7 @@ from specviz.core.tree import TreeShape
 from specviz.core.warp import Sampling
 from specviz.drafters.model import ModelDrafter
 from specviz.figures import tree as ftree
-from specviz.figures.palette import CHOSEN_MARKER, COPIED_LABEL, LABELS
+from specviz.figures.palette import COPIED_LABEL, LABELS
 from specviz.run.record import Recording
 from tests.core.test_decoder import PROMPT
 from tests.figkit import HOSTILE
@@ -73,26 +73,6 @@ def test_tree_figures_escape_token_text(tree_trace):
     for fig in (ftree.tree_figure(evil, 0), ftree.tree_mask_figure(evil, 0)):
         text = json.dumps(fig.to_plotly_json(), ensure_ascii=False)
         assert "<script>" not in text and "&lt;script&gt;" in text
-
-
-def test_sizing_figure_marks_the_choice():
-    auto = {
-        "costs_ms": {"1": 90.0, "8": 140.0, "64": 330.0},
-        "candidates": [
-            {"topk": 4, "nodes": 4, "tokens_per_step": 2.0, "step_ms": 200.0, "tokens_per_s": 10.0},
-            {"topk": 1, "nodes": 4, "tokens_per_step": 2.2, "step_ms": 190.0, "tokens_per_s": 11.6},
-            {"topk": 4, "nodes": 8, "tokens_per_step": 2.8, "step_ms": 210.0, "tokens_per_s": 13.3},
-        ],
-        "chosen": "dynamic:8:8:4",
-    }
-    fig = ftree.sizing_figure(auto)
-    chosen = [t for t in fig.data if t.marker is not None and t.marker.symbol == CHOSEN_MARKER["symbol"]]
-    assert len(chosen) == 1 and chosen[0].x == (8,)  # the chosen-setting triangle: the ★ is the bonus token's
-    assert not any(t.marker is not None and t.marker.symbol == "star" for t in fig.data)
-    assert ftree.sizing_figure({}).data == ()
-    assert not fig.layout.shapes  # the model alone was not timed (older traces)
-    timed = ftree.sizing_figure({**auto, "alone_ms": 80.0})
-    assert timed.layout.shapes[0].y0 == 12.5 and "12.5 tok/s" in timed.layout.annotations[-1].text
 
 
 def test_the_step_words_say_a_tree_was_drafted(tree_trace):

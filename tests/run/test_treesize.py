@@ -1,7 +1,10 @@
-"""treesize: the overhead fit and the sizing's report of the α a chain needs (theory.alpha_needed).
-`choose` and the whole `auto` run are tested in test_tree.py."""
+"""treesize: the overhead fit, the sizing's report of the α a chain needs (theory.alpha_needed), and the
+race that checks a predicted tree against the run's chain. `choose` and the whole `auto` run are tested
+in test_tree.py."""
 
 from __future__ import annotations
+
+import dataclasses
 
 import pytest
 
@@ -61,3 +64,59 @@ def test_a_whole_sizing_times_the_model_alone_too(target, draft_lm):
     meta = sizing.meta()
     assert sizing.alone_ms > 0 and meta["alone_ms"] == round(sizing.alone_ms, 2)
     assert meta["chosen"] == sizing.shape.text and set(meta["alpha_needed"]) == {"1", "1.5", "2"}
+
+
+def _fake_race(speeds: dict[str, float]):
+    def race(target, drafter, configs, prompts):
+        assert set(configs) == {"tree", "chain"} and len(prompts) == 2
+        assert configs["chain"].tree.kind == "chain" and configs["tree"].tree.topk == 4
+        assert configs["tree"].rule.name == configs["chain"].rule.name == "greedy"
+        return speeds
+
+    return race
+
+
+def test_a_predicted_tree_that_decodes_slower_than_the_runs_chain_gives_way(monkeypatch):
+    from specviz.core.decoder import DecodeConfig, GammaPolicy
+    from specviz.run import treesize
+
+    cfg = DecodeConfig(gamma=4, gamma_policy=GammaPolicy("constant", start=4, confidence=0.4))
+    tree = TreeShape("dynamic", nodes=4, depth=8, topk=4)
+    monkeypatch.setattr(treesize, "race", _fake_race({"tree": 31.5, "chain": 38.2}))
+    target = type("T", (), {"encode": lambda self, text: [1, 2, 3]})()
+    sized = treesize.checked(Sizing(tree, FLAT), cfg, target, drafter=None)
+    meta = sized.meta()
+    assert sized.shape.kind == "chain" and (meta["chosen"], meta["predicted"]) == ("chain", "dynamic:4:8:4")
+    assert meta["race"]["kept"] == "chain" and meta["race"]["chain"]["shape"] == "chain, gamma 4, stop below q 0.4"
+    run = treesize.as_run(cfg, sized.shape)  # the run's own chain: its gamma and its stop
+    assert (run.tree.kind, run.gamma, run.gamma_policy.confidence) == ("chain", 4, 0.4)
+
+    monkeypatch.setattr(treesize, "race", _fake_race({"tree": 40.0, "chain": 38.2}))
+    kept = treesize.checked(Sizing(tree, FLAT), cfg, target, drafter=None)
+    assert kept.shape == tree and kept.meta()["race"]["kept"] == "tree" and kept.meta()["predicted"] == tree.text
+
+
+def test_a_predicted_chain_is_not_raced(monkeypatch):
+    from specviz.core.decoder import DecodeConfig
+    from specviz.run import treesize
+
+    monkeypatch.setattr(treesize, "race", lambda *a: pytest.fail("raced"))
+    one = Sizing(TreeShape("dynamic", nodes=3, depth=8, topk=1), FLAT)
+    assert treesize.checked(one, DecodeConfig(), None, None) is one
+    assert "race" not in one.meta()
+
+
+def test_a_race_times_each_configuration_on_real_models(target, draft_lm):
+    from specviz.core.decoder import DecodeConfig
+    from specviz.core.rules import make_rule
+    from specviz.core.warp import Sampling
+    from specviz.drafters.model import ModelDrafter
+    from specviz.run.treesize import race
+
+    greedy = DecodeConfig(rule=make_rule("greedy"), sampling=Sampling(0), max_new_tokens=4)
+    configs = {
+        "chain": greedy,
+        "tree": dataclasses.replace(greedy, tree=TreeShape("dynamic", nodes=4, depth=8, topk=2)),
+    }
+    speeds = race(target, ModelDrafter(draft_lm, target.vocab_size), configs, [target.encode("Hello there")])
+    assert set(speeds) == {"chain", "tree"} and all(v > 0 for v in speeds.values())

@@ -82,3 +82,18 @@ def test_a_sized_run_says_what_auto_chose():
     assert "a dynamic tree of 16 nodes" in (verdict.sized_words(tree) or "")
     assert verdict.sized_words({"meta": {"tree": {"kind": "chain"}}}) is None  # not sized
     assert verdict.sized_words({"meta": {}}) is None
+
+
+def test_a_sized_run_says_when_the_race_kept_the_chain():
+    race = {
+        "tree": {"shape": "dynamic:4:8:4", "tokens_per_s": 31.5},
+        "chain": {"shape": "chain, gamma 4, stop below q 0.4", "gamma": 4, "tokens_per_s": 38.2},
+        "kept": "chain",
+    }
+    trace = {"meta": {"gamma": 4, "tree": {"kind": "chain", "auto": {"chosen": "chain", "race": race}}}}
+    words = verdict.sized_words(trace) or ""
+    assert "a chain of 4 drafts a step, the run's own chain" in words
+    assert "dynamic:4:8:4" in words and "31.5 tok/s" in words and "38.2" in words
+    # a hostile trace's race of the wrong types reads as no race, never a traceback
+    bad = {"meta": {"tree": {"kind": "chain", "auto": {"race": {"tree": "x", "chain": 3, "kept": "chain"}}}}}
+    assert "predicted best tree (None)" in (verdict.sized_words(bad) or "")

@@ -121,6 +121,26 @@ def test_the_tree_sizing_section_says_what_alpha_a_draft_needs_here(monkeypatch)
     assert "What a draft must reach here" in text and f"α ≥ {need[0]:.2f} (γ {need[1]}) for 1.5×" in text
 
 
+def test_the_tree_sizing_section_says_when_the_race_kept_the_chain(monkeypatch):
+    from specviz.core.tree import TreeShape
+    from specviz.run import live
+    from specviz.run.treesize import Sizing
+
+    race = {
+        "tree": {"shape": "dynamic:4:8:4", "tokens_per_s": 30.1},
+        "chain": {"shape": "chain, gamma 4, stop below q 0.4", "gamma": 4, "tokens_per_s": 38.2},
+        "kept": "chain",
+    }
+    sizing = Sizing(
+        TreeShape("chain"), {1: 100.0, 8: 180.0}, predicted=TreeShape("dynamic", nodes=4, depth=8, topk=4), race=race
+    )
+    monkeypatch.setattr(live, "SIZINGS", {("x", "y"): (sizing.shape, {"tree": {"auto": sizing.meta()}})})
+    at = ok(open_page("pages/speedup.py"))
+    caption = " ".join(c.value for c in at.caption).replace("\\", "")
+    assert "Chosen: chain" in caption and "decoded the calibration text at 30.1 tok/s" in caption
+    assert "at 38.2; the chain runs." in caption
+
+
 def _latest_chain_sample() -> tuple[str, theory.Measured]:
     found = []
     for name in SAMPLES:
