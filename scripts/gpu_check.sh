@@ -33,7 +33,9 @@ for dtype in ("float32", "bfloat16"):
             counts[v.verdict] = counts.get(v.verdict, 0) + 1
         print(dtype, tree, target.meta()["rows"], counts)
 PY
-# 2. bench chain + auto tree on cuda, greedy, in the machine's dtype
+# 2. bench chain + auto tree on cuda, greedy, in the machine's dtype (auto races its predicted tree against the
+#    chain and keeps the chain unless the tree was >= 3% faster: then both arms are chains, and the printed race
+#    line, meta.tree.auto.race in the JSON, holds the tree's measured speed)
 timeout 240 $PY -m specviz bench --device cuda --limit 6 --reps 2 --max-new-tokens 128 --tree auto \
   --compare-tree chain --json-out "$OUT/bench-cuda.json" 2>&1 | grep -v "Loading\|Convert" | tail -14
 # 3. one recorded sample trace on cuda

@@ -1,4 +1,5 @@
-"""The Speedup lab's figures: the theory's curves for α, γ and c, a fixed budget, and the live sweep.
+"""The Speedup lab's figures: the theory's curves for α, γ and c, a fixed budget, the live sweep, and the
+draft tree sized to this machine (`--tree auto`'s measurements).
 
 Pure functions to a Plotly figure; no Streamlit. Run names come from traces, which may be
 hostile: they pass through text.esc_name before they are shown.
@@ -386,21 +387,19 @@ def _shape_of(candidate: dict[str, Any], depth: int = 8) -> str:
 
 
 def _race_points(auto: dict[str, Any], best: dict[str, Any] | None) -> go.Scatter | None:
-    """The check after the prediction (meta.tree.auto.race): the predicted tree and the run's chain decoding
-    the calibration text, tokens/s timed end to end, at the tree's N and the chain's gamma. None without one."""
+    """The check after the prediction (meta.tree.auto.race): the predicted shape and the run's chain decoding
+    the calibration text, tokens/s timed end to end, at the prediction's N and the chain's gamma. None
+    without a race; a side whose numbers are not numbers (a hostile trace) is left out."""
     race = auto.get("race")
     if not isinstance(race, dict):
         return None
-    tree, chain = (race.get(k) if isinstance(race.get(k), dict) else {} for k in ("tree", "chain"))
-    points = [
-        (
-            x,
-            speed,
-            f"{esc(str(r.get('shape', '')), 40)}: {speed:.1f} tok/s measured{' (kept)' if race.get('kept') == k else ''}",
-        )
-        for k, r, x in (("tree", tree, best["nodes"] if best else None), ("chain", chain, chain.get("gamma")))
-        if isinstance(x, int | float) and isinstance(speed := r.get("tokens_per_s"), int | float)
-    ]
+    pred, chain = (race.get(k) if isinstance(race.get(k), dict) else {} for k in ("predicted", "chain"))
+    points = []
+    for key, side, x in (("predicted", pred, best["nodes"] if best else None), ("chain", chain, chain.get("gamma"))):
+        speed = side.get("tokens_per_s")
+        if isinstance(x, int | float) and isinstance(speed, int | float) and not isinstance(speed, bool):
+            kept = " (runs)" if race.get("kept") == key else ""
+            points.append((x, speed, f"{esc(str(side.get('shape', '')), 40)}: {speed:.1f} tok/s measured{kept}"))
     if not points:
         return None
     return go.Scatter(

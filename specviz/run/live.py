@@ -48,6 +48,8 @@ __all__ = [
     "MAX_PAIRS",
     "MAX_RUN_SECONDS",
     "PAIRS",
+    "PREDICTIONS",
+    "SIZINGS",
     "LiveRun",
     "LiveSettings",
     "PairCache",
@@ -57,7 +59,9 @@ __all__ = [
     "explain",
     "free_memory",
     "is_oom",
+    "latest_sizing",
     "load_models",
+    "sized_config",
 ]
 
 
@@ -131,24 +135,37 @@ class LiveSettings:
         return TreeShape.parse(self.tree)
 
 
-SIZINGS: dict[tuple[str, str], tuple[Any, dict[str, Any]]] = {}  # (target, draft) → (chosen shape, meta), per process
+PREDICTIONS: dict[tuple[str, str], Any] = {}  # (target, draft) → treesize.Sizing, measured once per pair and process
+SIZINGS: dict[tuple[Any, ...], tuple[Any, dict[str, Any]]] = {}  # (target, draft, the run's chain) → (shape, meta)
 
 
 def sized_config(s: LiveSettings, target: CausalLM, drafter: Any) -> tuple[DecodeConfig, dict[str, Any]]:
-    """The run's configuration with `auto` resolved: the tree is sized to this machine once per pair
-    and server process (about half a minute on a small CPU, specviz.run.treesize), then reused. Returns (cfg, extra meta)."""
+    """The run's configuration with `auto` resolved. The tree is sized to this machine once per pair and
+    server process (about half a minute on a small CPU, specviz.run.treesize) and that prediction is checked
+    against the run's own chain (its gamma, schedule, stop and copies: a few seconds) once per such chain,
+    then reused. Returns (cfg, extra meta)."""
     from specviz.core.tree import TreeShape
-    from specviz.run.treesize import as_run, resolve_tree
+    from specviz.run import treesize
 
     cfg, shape = s.config(), s.shape()
     if shape.kind != "auto":
         return cfg, {}
-    key = (s.target, s.draft)
+    pair = (s.target, s.draft)
+    key = (*pair, s.gamma, s.adaptive, s.confidence, s.lookup_below)
     if key not in SIZINGS:
-        _, meta = resolve_tree(cfg, shape, target, drafter)
+        if pair not in PREDICTIONS:
+            PREDICTIONS[pair] = treesize.size_tree(target, drafter)
+        _, meta = treesize.resolve_tree(cfg, shape, target, drafter, predicted=PREDICTIONS[pair])
         SIZINGS[key] = (TreeShape.parse(meta["tree"]["auto"]["chosen"]), meta)
+    SIZINGS[key] = SIZINGS.pop(key)  # the most recent last: latest_sizing shows it
     chosen, meta = SIZINGS[key]
-    return as_run(cfg, chosen), meta  # this session's settings; a chain when one child per node won
+    return treesize.as_run(cfg, chosen), meta  # this session's settings; a chain when one child per node won
+
+
+def latest_sizing(target: str, draft: str) -> tuple[Any, dict[str, Any]] | None:
+    """The most recent (shape, meta) sized for this pair in this process, else for any pair, else None."""
+    mine = [v for k, v in SIZINGS.items() if k[:2] == (target, draft)]
+    return (mine or list(SIZINGS.values()) or [None])[-1]
 
 
 # ---------------------------------------------------------------- the shared models

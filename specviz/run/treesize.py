@@ -13,12 +13,13 @@ large trees alone left to a noisy extrapolation) predict, and keep the one with
 the most tokens per second. It also says which acceptance rate α a chain would need here to
 break even, or to run 1.5× or 2× as fast as the evaluation model alone (alpha_needed).
 
-(4) The prediction is then checked: the predicted tree and the run's own chain (its gamma, its
-confidence stop; the drafter's prompt-lookup copies apply to both) decode the calibration prompts
-in turns, timed end to end, and the faster one runs (meta.tree.auto.race). The model of step cost
+(4) The prediction is then checked: unless it is exactly the run's own chain (its gamma, its
+schedule and confidence stop; the drafter's prompt-lookup copies apply to both), the predicted shape
+and that chain decode the calibration prompts in turns, timed end to end, and the predicted shape
+runs only if it was measurably faster (RACE_MARGIN; meta.tree.auto.race). The model of step cost
 knows a chain only without its stop, and the calibration's acceptance is a few dozen steps: on a
-Zen 4 with bf16 units it predicted dynamic:4:8:4 at 1.10× the chain, which then measured 0.84× it
-on the benchmark prompts (docs/BENCHMARKS.md, 2026-12-07).
+Zen 4 with bf16 units it predicted dynamic:4:8:4 at 1.10× the model alone, and that tree then
+measured 0.84× the chain on the benchmark prompts (docs/BENCHMARKS.md, 2026-12-07).
 
 The result (cost curve, candidates, choice) goes into the trace's meta.tree.auto and is drawn on
 the speedup lab. Greedy acceptance stands in for every rule: it is what the draft can reach; the
@@ -44,6 +45,7 @@ from specviz.models.lm import CausalLM
 
 __all__ = [
     "CALIBRATION_PROMPTS",
+    "RACE_MARGIN",
     "SIZES",
     "Sizing",
     "alone_token_ms",
@@ -106,8 +108,8 @@ class Sizing:
     calibration_steps: int = 0
     overhead_ms_per_node: float = 0.0  # and per drafted node
     alone_ms: float = 0.0  # a token of the evaluation model alone, timed as decoded (0: not timed)
-    predicted: TreeShape | None = None  # the best predicted shape when a race overruled it (shape: what runs)
-    race: dict[str, Any] | None = None  # tokens/s measured for the predicted tree and the run's chain
+    predicted: TreeShape | None = None  # the best predicted shape when the race overruled it (shape: what runs)
+    race: dict[str, Any] | None = None  # tokens/s measured for the predicted shape and the run's chain
 
     def meta(self) -> dict[str, Any]:
         """meta.tree.auto: the cost curve, the candidates and the choice."""
@@ -227,14 +229,22 @@ def size_tree(target: CausalLM, drafter: Drafter, tokens: int = 32) -> Sizing:
 
 
 RACE_ROUNDS = 2
+# the sized shape must beat the run's own chain by this much to replace it: a race of two short texts
+# moves by a few percent between runs, and on a tie the chain the person asked for should run
+RACE_MARGIN = 1.03
 
 
 def race(
     target: CausalLM, drafter: Drafter, configs: dict[str, DecodeConfig], prompts: list[list[int]]
 ) -> dict[str, float]:
     """Tokens per second of each configuration decoding every prompt, timed end to end (prefill, drafts,
-    passes, logging: what a user waits for); configurations take turns, the order reversed each round,
-    and each keeps its fastest round (other work on the machine only ever adds time)."""
+    passes, logging: what a user waits for). Each first decodes a few tokens untimed (a code path that
+    has not run yet in the process pays its first-call costs there, not in the race); then they take
+    turns, the order reversed each round, and each keeps its fastest round (other work on the machine
+    only ever adds time)."""
+    for cfg in configs.values():
+        for _ in speculative_decode(target, drafter, prompts[0], dataclasses.replace(cfg, max_new_tokens=8)):
+            pass
     best = dict.fromkeys(configs, 0.0)
     names = list(configs)
     for r in range(RACE_ROUNDS):
@@ -244,40 +254,48 @@ def race(
                 for s in speculative_decode(target, drafter, ids, configs[name]):
                     tokens += s["n_accepted"] + 1
             target.sync()
-            best[name] = max(best[name], tokens / (time.perf_counter() - t0))
+            best[name] = max(best[name], tokens / max(time.perf_counter() - t0, 1e-9))
     return best
 
 
 def checked(sizing: Sizing, cfg: DecodeConfig, target: CausalLM, drafter: Drafter, tokens: int = 32) -> Sizing:
-    """The sizing with its prediction checked: a predicted tree (K > 1) races the run's own chain (cfg's gamma
-    and confidence stop) on the calibration prompts, greedy; the faster runs. A predicted chain runs as is."""
-    if sizing.shape.kind != "dynamic" or sizing.shape.topk == 1:
-        return sizing
+    """The sizing with its prediction checked against the run's own chain (cfg's gamma and schedule): unless
+    the predicted shape runs exactly that chain, the two decode the calibration prompts greedily in turns
+    (race), and the predicted shape runs only when it measured at least RACE_MARGIN times the chain's speed;
+    otherwise the run's chain does (shape "chain", the prediction kept in `predicted`)."""
     calibration = dataclasses.replace(
         cfg, rule=make_rule("greedy"), sampling=Sampling(0), max_new_tokens=tokens, seed=0
     )
-    chain = dataclasses.replace(calibration, tree=TreeShape("chain"))
-    names = {"tree": sizing.shape.text, "chain": f"chain, gamma {cfg.gamma}{_stop_words(cfg)}"}
+    sized, chain = as_run(calibration, sizing.shape), dataclasses.replace(calibration, tree=TreeShape("chain"))
+    if sizing.shape.kind != "dynamic" or (sized.tree, sized.gamma, sized.gamma_policy) == (
+        chain.tree,
+        chain.gamma,
+        chain.gamma_policy,
+    ):
+        return sizing
     speeds = race(
-        target,
-        drafter,
-        {"tree": as_run(calibration, sizing.shape), "chain": chain},
-        [target.encode(p) for p in CALIBRATION_PROMPTS],
+        target, drafter, {"predicted": sized, "chain": chain}, [target.encode(p) for p in CALIBRATION_PROMPTS]
     )
-    kept = "tree" if speeds["tree"] > speeds["chain"] else "chain"
+    kept = "predicted" if speeds["predicted"] >= RACE_MARGIN * speeds["chain"] else "chain"
     result = {
-        "tree": {"shape": names["tree"], "tokens_per_s": round(speeds["tree"], 2)},
-        "chain": {"shape": names["chain"], "gamma": cfg.gamma, "tokens_per_s": round(speeds["chain"], 2)},
+        "predicted": {"shape": _run_words(sized), "tokens_per_s": round(speeds["predicted"], 2)},
+        "chain": {"shape": _run_words(chain), "gamma": cfg.gamma, "tokens_per_s": round(speeds["chain"], 2)},
         "kept": kept,
+        "margin": RACE_MARGIN,
     }
-    if kept == "tree":
+    if kept == "predicted":
         return dataclasses.replace(sizing, race=result)
     return dataclasses.replace(sizing, shape=TreeShape("chain"), predicted=sizing.shape, race=result)
 
 
-def _stop_words(cfg: DecodeConfig) -> str:
-    conf = cfg.gamma_policy.confidence if cfg.gamma_policy else None
-    return f", stop below q {conf:g}" if conf is not None else ""
+def _run_words(cfg: DecodeConfig) -> str:
+    """A raced configuration in a few words: "dynamic:4:8:4", "chain, gamma 4, stop below q 0.4"."""
+    if cfg.tree.kind != "chain":
+        return cfg.tree.text
+    policy = cfg.gamma_policy
+    adaptive = ", adaptive" if policy is not None and policy.name == "heuristic" else ""
+    stop = f", stop below q {policy.confidence:g}" if policy is not None and policy.confidence is not None else ""
+    return f"chain, gamma {cfg.gamma}{adaptive}{stop}"
 
 
 def alone_token_ms(target: CausalLM, ids: list[int], tokens: int = 16) -> float:
@@ -314,22 +332,28 @@ def _fit_overhead(points: list[tuple[int, float]]) -> tuple[float, float]:
 
 
 def resolve_tree(
-    cfg: DecodeConfig, shape: TreeShape, target: CausalLM, drafter: Drafter, say: Callable[[str], None] = lambda _: None
+    cfg: DecodeConfig,
+    shape: TreeShape,
+    target: CausalLM,
+    drafter: Drafter,
+    say: Callable[[str], None] = lambda _: None,
+    predicted: Sizing | None = None,
 ) -> tuple[DecodeConfig, dict[str, Any]]:
-    """cfg with the tree `shape`; for `auto`, the shape sized to this machine, and the meta to record
-    (meta.tree, with .auto: the cost curve, the candidates, the choice). `say` hears progress."""
+    """cfg with the tree `shape`; for `auto`, the shape sized to this machine and checked against cfg's own
+    chain, and the meta to record (meta.tree, with .auto: the cost curve, the candidates, the prediction, the
+    race, the choice). `predicted`: a size_tree result already measured for this pair (the Live page keeps one
+    per pair; the race depends on the run's chain, so it runs each time). `say` hears progress."""
     if shape.kind != "auto":
         return dataclasses.replace(cfg, tree=shape), {}
     say("sizing the draft tree to this machine (target passes over 1-64 positions) ...")
-    sizing = checked(size_tree(target, drafter), cfg, target, drafter)
+    sizing = checked(predicted or size_tree(target, drafter), cfg, target, drafter)
     auto = sizing.meta()
     sized = as_run(cfg, sizing.shape)
     raced = ""
-    if sizing.race:
-        r = sizing.race
+    if r := sizing.race:
         raced = (
-            f" (predicted {r['tree']['shape']}: {r['tree']['tokens_per_s']:.1f} tok/s measured against "
-            f"{r['chain']['tokens_per_s']:.1f} for the {r['chain']['shape']})"
+            f" (measured on the calibration text: {r['predicted']['shape']} {r['predicted']['tokens_per_s']:.1f} tok/s, "
+            f"{r['chain']['shape']} {r['chain']['tokens_per_s']:.1f}; the {r['kept']} runs)"
         )
     say(
         f"tree: {sizing.shape.text}{f' (a chain of {sized.gamma})' if sized.tree.kind == 'chain' else ''}{raced}; "

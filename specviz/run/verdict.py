@@ -7,8 +7,9 @@ worker). No Streamlit, no torch.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from specviz.core import theory
 from specviz.trace import Trace, first_parting
@@ -18,6 +19,7 @@ __all__ = [
     "Outcome",
     "SpeedNumbers",
     "output_words",
+    "race_words",
     "sized_words",
     "speed_numbers",
     "speed_verdict",
@@ -192,16 +194,32 @@ def sized_words(trace: Trace) -> str | None:
         shape = f"a chain of {g} draft{'s' if g != 1 else ''} a step" if isinstance(g, int) else "a chain"
     else:
         shape = f"a {tree.get('kind', '')} tree of {tree.get('nodes', '?')} nodes".replace("a  tree", "a tree")
+    words = race_words(auto)
     race = auto.get("race") if isinstance(auto.get("race"), dict) else {}
-    tried, chain = (race.get(k) if isinstance(race.get(k), dict) else {} for k in ("tree", "chain"))
-    if race.get("kept") == "chain":  # the check on the calibration text overruled the prediction
-        why = (
-            f"the run's own chain: the predicted best tree ({tried.get('shape')}) decoded the calibration "
-            f"text at {tried.get('tokens_per_s')} tok/s, the chain at {chain.get('tokens_per_s')}"
-        )
+    if words and race.get("kept") == "chain":
+        why = f"the run's own chain ({words})"
     else:
-        why = "the shape with the most tokens per second on its measured pass costs and calibration decodes"
+        best = "the shape with the most tokens per second on its measured pass costs and calibration decodes"
+        why = f"{best} ({words})" if words else best
     return (
         f"Sized to this machine: {shape}, {why} (the Speedup lab's section 'Draft trees sized to this machine' "
         "draws them)."
+    )
+
+
+def race_words(auto: dict[str, Any]) -> str | None:
+    """What meta.tree.auto's race measured, in plain words: the predicted shape and the run's own chain
+    decoding the calibration text, and which ran. None without a race, or when the race (from a trace:
+    hostile input) is not the numbers it should be."""
+    race = auto.get("race")
+    if not isinstance(race, dict) or race.get("kept") not in ("predicted", "chain"):
+        return None
+    sides = [race.get(k) if isinstance(race.get(k), dict) else {} for k in ("predicted", "chain")]
+    speeds = [d.get("tokens_per_s") for d in sides]
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in speeds):
+        return None
+    (pred, chain), kept = (str(d.get("shape", ""))[:60] for d in sides), race["kept"]
+    return (
+        f"timed end to end on the calibration text, the predicted {pred} decoded {speeds[0]:.1f} tok/s and the "
+        f"run's {chain} {speeds[1]:.1f}, so the {'prediction' if kept == 'predicted' else 'chain'} runs"
     )

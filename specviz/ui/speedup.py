@@ -20,7 +20,7 @@ import streamlit as st
 from specviz.core import theory
 from specviz.figures import speedup as fspeedup
 from specviz.models.presets import DEFAULT, REPO_ROOT
-from specviz.run import live
+from specviz.run import live, verdict
 from specviz.ui.common import md_escape, plot, raise_flag
 from specviz.ui.glossary import glossary
 from specviz.ui.runs import generation_slot
@@ -111,7 +111,7 @@ def pass_cost_sources(dtype: str = "") -> dict[str, fspeedup.PassCosts]:
     name starts with `dtype`, the default sample's, first), then torch's low-bit weights from
     docs/results/pass-cost-lowbit.json."""
     out: dict[str, fspeedup.PassCosts] = {}
-    sized = live.SIZINGS.get((DEFAULT, DEFAULT)) or next(iter(live.SIZINGS.values()), None)
+    sized = live.latest_sizing(DEFAULT, DEFAULT)
     if sized is not None and (ms := _costs_by_k(sized[1]["tree"]["auto"].get("costs_ms") or {})):
         out["server"] = fspeedup.PassCosts(
             ms,
@@ -348,7 +348,7 @@ def tree_sizing_section() -> None:
                     live.sized_config(live.LiveSettings(tree="auto"), target, make_drafter(target, draft))
             except Exception as exc:  # the UI boundary: whatever a model load raises
                 st.error(f"Could not measure: {md_escape(f'{type(exc).__name__}: {exc}'[:600])}")
-    sized = live.SIZINGS.get((DEFAULT, DEFAULT)) or next(iter(live.SIZINGS.values()), None)
+    sized = live.latest_sizing(DEFAULT, DEFAULT)
     if sized is None:
         st.caption(
             "Not measured in this server process yet: press the button, or run the Live page with a tree sized "
@@ -357,14 +357,8 @@ def tree_sizing_section() -> None:
         return
     auto = sized[1]["tree"]["auto"]
     plot(fspeedup.sizing_figure(auto), "lab_tree_sizing")
-    race = auto.get("race") or {}
-    checked = (
-        f" Checked end to end: the predicted {md_escape(race['tree']['shape'])} decoded the calibration text at "
-        f"{race['tree']['tokens_per_s']:.1f} tok/s, the {md_escape(race['chain']['shape'])} at "
-        f"{race['chain']['tokens_per_s']:.1f}; the {race['kept']} runs."
-        if race
-        else ""
-    )
+    raced = verdict.race_words(auto)
+    checked = f" Checked: {md_escape(raced)}." if raced else ""
     st.caption(
         f"Chosen: {md_escape(auto['chosen'])}, from {auto['calibration_steps']} calibration steps; drafting costs "
         f"{auto['draft_ms_per_level']:.1f} ms per depth. Expected speeds use the calibration text's acceptance "

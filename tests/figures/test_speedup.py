@@ -116,7 +116,7 @@ def test_sizing_figure_draws_the_race_that_checked_the_prediction():
         "chosen": "chain",
         "predicted": "dynamic:4:8:4",
         "race": {
-            "tree": {"shape": "dynamic:4:8:4", "tokens_per_s": 30.1},
+            "predicted": {"shape": "dynamic:4:8:4", "tokens_per_s": 30.1},
             "chain": {"shape": "chain, gamma 4 <b>", "gamma": 4, "tokens_per_s": 38.2},
             "kept": "chain",
         },
@@ -126,6 +126,6 @@ def test_sizing_figure_draws_the_race_that_checked_the_prediction():
     assert "predicted best: dynamic:4:8:4" in names
     measured = next(t for t in fig.data if t.name == "measured end to end on the calibration text")
     assert measured.marker.symbol == MEASURED_MARKER["symbol"] and list(measured.y) == [30.1, 38.2]
-    assert "(kept)" in measured.text[1] and "&lt;b&gt;" in measured.text[1] and "<b>" not in measured.text[1]
+    assert "(runs)" in measured.text[1] and "&lt;b&gt;" in measured.text[1] and "<b>" not in measured.text[1]
     # a hostile trace's race of the wrong types draws no squares, and no traceback
-    assert len(fspeedup.sizing_figure({**auto, "race": {"tree": 1, "chain": "x"}}).data) == len(fig.data) - 1
+    assert len(fspeedup.sizing_figure({**auto, "race": {"predicted": 1, "chain": "x"}}).data) == len(fig.data) - 1

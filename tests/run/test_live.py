@@ -84,8 +84,9 @@ def test_the_draft_shape_setting(target, draft_lm, monkeypatch):
         return treesize.Sizing(TreeShape("dynamic", nodes=6, depth=8, topk=4), {1: 10.0, 8: 12.0})
 
     monkeypatch.setattr(treesize, "size_tree", fake_size)
-    monkeypatch.setattr(treesize, "race", lambda *a: {"tree": 40.0, "chain": 30.0})  # the tree's check passes
+    monkeypatch.setattr(treesize, "race", lambda *a: {"predicted": 40.0, "chain": 30.0})  # the tree's check passes
     monkeypatch.setattr(live, "SIZINGS", {})
+    monkeypatch.setattr(live, "PREDICTIONS", {})
     s = live.LiveSettings(tree="auto", target="t", draft="d")
     drafter = ModelDrafter(draft_lm, target.vocab_size)
     for _ in range(2):
@@ -95,18 +96,43 @@ def test_the_draft_shape_setting(target, draft_lm, monkeypatch):
 
 
 def test_a_sized_chain_brings_its_gamma(target, draft_lm, monkeypatch):
+    sizes, races = [], []
     monkeypatch.setattr(
-        treesize, "size_tree", lambda t, d: treesize.Sizing(TreeShape("dynamic", nodes=2, depth=8, topk=1), {1: 10.0})
+        treesize,
+        "size_tree",
+        lambda t, d: sizes.append(1) or treesize.Sizing(TreeShape("dynamic", nodes=2, depth=8, topk=1), {1: 10.0}),
+    )
+    monkeypatch.setattr(
+        treesize, "race", lambda t, d, configs, p: races.append(configs) or {"predicted": 40.0, "chain": 30.0}
     )
     monkeypatch.setattr(live, "SIZINGS", {})
+    monkeypatch.setattr(live, "PREDICTIONS", {})
     s = live.LiveSettings(tree="auto", target="t", draft="d", gamma=4, confidence=0.0)
     cfg, meta = live.sized_config(s, target, ModelDrafter(draft_lm, target.vocab_size))
     assert (cfg.tree.kind, cfg.gamma, cfg.gamma_policy) == ("chain", 2, None)
     assert meta["tree"]["kind"] == "chain" and meta["tree"]["auto"]["chosen"] == "dynamic:2:8:1"
-    # a later session's own settings are kept (sized once per pair and process)
+    assert (races[0]["predicted"].gamma, races[0]["chain"].gamma) == (2, 4)  # the chain of 2 raced the run's 4
+    # a later session's own settings are kept; the pair is measured once, the race runs for the new chain
     later = live.LiveSettings(tree="auto", target="t", draft="d", gamma=6, confidence=0.4, temperature=0.0)
-    cfg2, _ = live.sized_config(later, target, ModelDrafter(draft_lm, target.vocab_size))
+    cfg2, meta2 = live.sized_config(later, target, ModelDrafter(draft_lm, target.vocab_size))
     assert (cfg2.gamma, cfg2.gamma_policy.confidence, cfg2.sampling.temperature) == (2, 0.4, 0.0)
+    assert len(sizes) == 1 and len(races) == 2 and races[1]["chain"].gamma == 6
+    assert meta2["tree"]["auto"]["race"]["chain"]["shape"] == "chain, gamma 6, stop below q 0.4"
+    assert live.latest_sizing("t", "d")[1] is meta2 and live.latest_sizing("x", "y")[1] is meta2
+
+
+def test_a_race_the_chain_wins_runs_the_sessions_chain(target, draft_lm, monkeypatch):
+    monkeypatch.setattr(
+        treesize, "size_tree", lambda t, d: treesize.Sizing(TreeShape("dynamic", nodes=6, depth=8, topk=4), {1: 10.0})
+    )
+    monkeypatch.setattr(treesize, "race", lambda *a: {"predicted": 30.0, "chain": 30.5})  # within the margin: a tie
+    monkeypatch.setattr(live, "SIZINGS", {})
+    monkeypatch.setattr(live, "PREDICTIONS", {})
+    s = live.LiveSettings(tree="auto", target="t", draft="d", gamma=3, confidence=0.4)
+    cfg, meta = live.sized_config(s, target, ModelDrafter(draft_lm, target.vocab_size))
+    assert (cfg.tree.kind, cfg.gamma, cfg.gamma_policy.confidence) == ("chain", 3, 0.4)
+    auto = meta["tree"]["auto"]
+    assert (auto["chosen"], auto["predicted"], auto["race"]["kept"]) == ("chain", "dynamic:6:8:4", "chain")
 
 
 def test_speed_numbers_come_from_the_runs_own_timings(target, draft_lm):

@@ -68,9 +68,11 @@ def test_a_whole_sizing_times_the_model_alone_too(target, draft_lm):
 
 def _fake_race(speeds: dict[str, float]):
     def race(target, drafter, configs, prompts):
-        assert set(configs) == {"tree", "chain"} and len(prompts) == 2
-        assert configs["chain"].tree.kind == "chain" and configs["tree"].tree.topk == 4
-        assert configs["tree"].rule.name == configs["chain"].rule.name == "greedy"
+        assert set(configs) == {"predicted", "chain"} and len(prompts) == 2
+        chain, tree = configs["chain"], configs["predicted"]
+        assert (chain.tree.kind, chain.gamma, chain.gamma_policy.confidence) == ("chain", 4, 0.4)  # the run's own
+        assert tree.tree.topk == 4 and chain.max_new_tokens == tree.max_new_tokens == 32
+        assert chain.rule.name == tree.rule.name == "greedy" and chain.sampling.greedy
         return speeds
 
     return race
@@ -82,28 +84,35 @@ def test_a_predicted_tree_that_decodes_slower_than_the_runs_chain_gives_way(monk
 
     cfg = DecodeConfig(gamma=4, gamma_policy=GammaPolicy("constant", start=4, confidence=0.4))
     tree = TreeShape("dynamic", nodes=4, depth=8, topk=4)
-    monkeypatch.setattr(treesize, "race", _fake_race({"tree": 31.5, "chain": 38.2}))
     target = type("T", (), {"encode": lambda self, text: [1, 2, 3]})()
+    monkeypatch.setattr(treesize, "race", _fake_race({"predicted": 31.5, "chain": 38.2}))
     sized = treesize.checked(Sizing(tree, FLAT), cfg, target, drafter=None)
     meta = sized.meta()
     assert sized.shape.kind == "chain" and (meta["chosen"], meta["predicted"]) == ("chain", "dynamic:4:8:4")
     assert meta["race"]["kept"] == "chain" and meta["race"]["chain"]["shape"] == "chain, gamma 4, stop below q 0.4"
     run = treesize.as_run(cfg, sized.shape)  # the run's own chain: its gamma and its stop
     assert (run.tree.kind, run.gamma, run.gamma_policy.confidence) == ("chain", 4, 0.4)
-
-    monkeypatch.setattr(treesize, "race", _fake_race({"tree": 40.0, "chain": 38.2}))
+    # a tie within the margin keeps the chain; a clear win keeps the tree
+    monkeypatch.setattr(treesize, "race", _fake_race({"predicted": 38.5, "chain": 38.2}))
+    assert treesize.checked(Sizing(tree, FLAT), cfg, target, drafter=None).shape.kind == "chain"
+    monkeypatch.setattr(treesize, "race", _fake_race({"predicted": 40.0, "chain": 38.2}))
     kept = treesize.checked(Sizing(tree, FLAT), cfg, target, drafter=None)
-    assert kept.shape == tree and kept.meta()["race"]["kept"] == "tree" and kept.meta()["predicted"] == tree.text
+    assert kept.shape == tree and kept.meta()["race"]["kept"] == "predicted" and kept.meta()["predicted"] == tree.text
 
 
-def test_a_predicted_chain_is_not_raced(monkeypatch):
-    from specviz.core.decoder import DecodeConfig
+def test_a_predicted_chain_races_only_when_it_is_not_the_runs(monkeypatch):
+    from specviz.core.decoder import DecodeConfig, GammaPolicy
     from specviz.run import treesize
 
     monkeypatch.setattr(treesize, "race", lambda *a: pytest.fail("raced"))
-    one = Sizing(TreeShape("dynamic", nodes=3, depth=8, topk=1), FLAT)
-    assert treesize.checked(one, DecodeConfig(), None, None) is one
-    assert "race" not in one.meta()
+    same = Sizing(TreeShape("dynamic", nodes=4, depth=8, topk=1), FLAT)
+    cfg = DecodeConfig(gamma=4, gamma_policy=GammaPolicy("constant", start=4, confidence=0.4))
+    assert treesize.checked(same, cfg, None, None) is same and "race" not in same.meta()
+    raced = []
+    monkeypatch.setattr(treesize, "race", lambda t, d, c, p: raced.append(c) or {"predicted": 30.0, "chain": 40.0})
+    target = type("T", (), {"encode": lambda self, text: [1, 2, 3]})()
+    two = treesize.checked(Sizing(TreeShape("dynamic", nodes=2, depth=8, topk=1), FLAT), cfg, target, None)
+    assert raced[0]["predicted"].gamma == 2 and two.shape.kind == "chain" and two.predicted.nodes == 2
 
 
 def test_a_race_times_each_configuration_on_real_models(target, draft_lm):
@@ -116,7 +125,45 @@ def test_a_race_times_each_configuration_on_real_models(target, draft_lm):
     greedy = DecodeConfig(rule=make_rule("greedy"), sampling=Sampling(0), max_new_tokens=4)
     configs = {
         "chain": greedy,
-        "tree": dataclasses.replace(greedy, tree=TreeShape("dynamic", nodes=4, depth=8, topk=2)),
+        "predicted": dataclasses.replace(greedy, tree=TreeShape("dynamic", nodes=4, depth=8, topk=2)),
     }
     speeds = race(target, ModelDrafter(draft_lm, target.vocab_size), configs, [target.encode("Hello there")])
-    assert set(speeds) == {"chain", "tree"} and all(v > 0 for v in speeds.values())
+    assert set(speeds) == {"chain", "predicted"} and all(v > 0 for v in speeds.values())
+
+
+def test_a_race_warms_each_side_up_then_takes_turns(monkeypatch):
+    from specviz.core.decoder import DecodeConfig
+    from specviz.run import treesize
+
+    seen = []
+
+    def decode(target, drafter, ids, cfg):
+        seen.append((cfg.tree.kind, cfg.max_new_tokens, ids[0]))
+        yield {"n_accepted": 1}
+
+    monkeypatch.setattr(treesize, "speculative_decode", decode)
+    target = type("T", (), {"sync": lambda self: None})()
+    tree = DecodeConfig(tree=TreeShape("dynamic", nodes=4, depth=8, topk=2), max_new_tokens=32)
+    speeds = treesize.race(target, None, {"predicted": tree, "chain": DecodeConfig(max_new_tokens=32)}, [[1], [2]])
+    assert seen[:2] == [("dynamic", 8, 1), ("chain", 8, 1)]  # untimed warm-ups, a few tokens of the first prompt
+    kinds = [k for k, _, _ in seen[2:]]
+    assert kinds == ["dynamic", "dynamic", "chain", "chain", "chain", "chain", "dynamic", "dynamic"]  # turns, reversed
+    assert all(v > 0 for v in speeds.values())
+
+
+def test_auto_on_real_models_records_what_it_predicted_and_what_runs(target, draft_lm):
+    from specviz.core.decoder import build_config
+    from specviz.drafters.model import ModelDrafter
+    from specviz.run.treesize import resolve_tree
+
+    cfg = build_config(gamma=3, rule="greedy", temperature=0.0, confidence=0.4, max_new_tokens=8)
+    said = []
+    run, meta = resolve_tree(cfg, TreeShape("auto"), target, ModelDrafter(draft_lm, target.vocab_size), said.append)
+    auto = meta["tree"]["auto"]
+    assert run.tree.text == auto["chosen"] or (run.tree.kind == "chain" and auto["chosen"].endswith(":1"))
+    if "race" in auto:  # the prediction was not the run's own chain: it raced it
+        assert auto["race"]["kept"] in ("predicted", "chain") and auto["race"]["chain"]["gamma"] == 3
+        assert (auto["chosen"] == "chain") == (auto["race"]["kept"] == "chain")
+        assert "timed" not in said[-1] and "measured on the calibration text" in said[-1]
+    if auto["chosen"] == "chain":
+        assert (run.gamma, run.gamma_policy.confidence) == (3, 0.4)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from specviz.run import verdict
 
 
@@ -86,14 +88,40 @@ def test_a_sized_run_says_what_auto_chose():
 
 def test_a_sized_run_says_when_the_race_kept_the_chain():
     race = {
-        "tree": {"shape": "dynamic:4:8:4", "tokens_per_s": 31.5},
-        "chain": {"shape": "chain, gamma 4, stop below q 0.4", "gamma": 4, "tokens_per_s": 38.2},
+        "predicted": {"shape": "dynamic:4:8:4", "tokens_per_s": 31.5},
+        "chain": {"shape": "chain, gamma 4, stop below q 0.4", "gamma": 4, "tokens_per_s": 38.25},
         "kept": "chain",
     }
     trace = {"meta": {"gamma": 4, "tree": {"kind": "chain", "auto": {"chosen": "chain", "race": race}}}}
     words = verdict.sized_words(trace) or ""
-    assert "a chain of 4 drafts a step, the run's own chain" in words
-    assert "dynamic:4:8:4" in words and "31.5 tok/s" in words and "38.2" in words
-    # a hostile trace's race of the wrong types reads as no race, never a traceback
-    bad = {"meta": {"tree": {"kind": "chain", "auto": {"race": {"tree": "x", "chain": 3, "kept": "chain"}}}}}
-    assert "predicted best tree (None)" in (verdict.sized_words(bad) or "")
+    assert "a chain of 4 drafts a step, the run's own chain (timed end to end" in words
+    assert "dynamic:4:8:4 decoded 31.5 tok/s" in words and "stop below q 0.4 38.2" in words
+    assert words.endswith(
+        "so the chain runs) (the Speedup lab's section 'Draft trees sized to this machine' draws them)."
+    )
+    won = {**race, "kept": "predicted"}
+    tree = {"meta": {"gamma": 8, "tree": {"kind": "dynamic", "nodes": 4, "auto": {"race": won}}}}
+    assert "calibration decodes (timed end to end" in (verdict.sized_words(tree) or "")
+    assert "so the prediction runs" in (verdict.sized_words(tree) or "")
+
+
+@pytest.mark.parametrize(
+    "race",
+    [
+        {"predicted": "x", "chain": 3, "kept": "chain"},
+        {"predicted": {"tokens_per_s": True}, "chain": {"tokens_per_s": 1.0}, "kept": "chain"},
+        {"predicted": {"tokens_per_s": float("nan")}, "chain": {"tokens_per_s": 1.0}, "kept": "predicted"},
+        {"predicted": {"tokens_per_s": 1.0}, "chain": {"tokens_per_s": 2.0}, "kept": ["chain"]},
+        "chain",
+    ],
+)
+def test_a_hostile_race_reads_as_no_race(race):
+    trace = {"meta": {"gamma": 4, "tree": {"kind": "chain", "auto": {"race": race}}}}
+    words = verdict.sized_words(trace) or ""
+    assert "the shape with the most tokens per second" in words and "None" not in words and "timed" not in words
+    assert verdict.race_words({"race": race}) is None
+
+
+def test_a_raced_shape_name_is_cut_short():
+    race = {"predicted": {"shape": "x" * 10_000, "tokens_per_s": 1.0}, "chain": {"tokens_per_s": 2.0}, "kept": "chain"}
+    assert len(verdict.race_words({"race": race}) or "") < 200

@@ -218,7 +218,9 @@ def test_a_run_sized_to_this_machine_says_what_was_chosen(model_dirs, monkeypatc
 
     chosen = TreeShape("dynamic", nodes=2, depth=8, topk=1)  # one child per node: runs as a chain of 2
     monkeypatch.setattr(treesize, "size_tree", lambda t, d: treesize.Sizing(chosen, {1: 10.0, 8: 12.0}))
+    monkeypatch.setattr(treesize, "race", lambda *a: {"predicted": 40.0, "chain": 30.0})  # it beats the chain of 4
     monkeypatch.setattr(live, "SIZINGS", {})
+    monkeypatch.setattr(live, "PREDICTIONS", {})
     at = live_with(model_dirs, max_new=12)
     ok(at.selectbox(key="live_tree").set_value("auto").run())
     ok(at.button(key="live_run").click().run())

@@ -127,7 +127,7 @@ def test_the_tree_sizing_section_says_when_the_race_kept_the_chain(monkeypatch):
     from specviz.run.treesize import Sizing
 
     race = {
-        "tree": {"shape": "dynamic:4:8:4", "tokens_per_s": 30.1},
+        "predicted": {"shape": "dynamic:4:8:4", "tokens_per_s": 30.1},
         "chain": {"shape": "chain, gamma 4, stop below q 0.4", "gamma": 4, "tokens_per_s": 38.2},
         "kept": "chain",
     }
@@ -137,8 +137,8 @@ def test_the_tree_sizing_section_says_when_the_race_kept_the_chain(monkeypatch):
     monkeypatch.setattr(live, "SIZINGS", {("x", "y"): (sizing.shape, {"tree": {"auto": sizing.meta()}})})
     at = ok(open_page("pages/speedup.py"))
     caption = " ".join(c.value for c in at.caption).replace("\\", "")
-    assert "Chosen: chain" in caption and "decoded the calibration text at 30.1 tok/s" in caption
-    assert "at 38.2; the chain runs." in caption
+    assert "Chosen: chain" in caption and "the predicted dynamic:4:8:4 decoded 30.1 tok/s" in caption
+    assert "38.2, so the chain runs." in caption
 
 
 def _latest_chain_sample() -> tuple[str, theory.Measured]:
