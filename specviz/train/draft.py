@@ -193,6 +193,19 @@ def init_draft(
     return draft
 
 
+def load_draft(folder: Path) -> tuple[torch.nn.Module, list[int], dict]:
+    """A draft `save` wrote, to train further: (the model in float32, its token map's target ids, its
+    training.json or {}). Safetensors only; raises SystemExit with what is missing."""
+    from transformers import LlamaForCausalLM
+
+    if not (folder / "token_map.json").is_file() or not (folder / "model.safetensors").is_file():
+        raise SystemExit(f"--init-from {folder}: not a draft folder (no token_map.json or model.safetensors)")
+    draft = LlamaForCausalLM.from_pretrained(folder, dtype=torch.float32, use_safetensors=True)
+    token_map = list(json.loads((folder / "token_map.json").read_text())["target_ids"])
+    stats = json.loads(p.read_text()) if (p := folder / "training.json").is_file() else {}
+    return draft, token_map, stats
+
+
 def _batches(data: list, size: int, rng: random.Random) -> list[list]:
     order = sorted(range(len(data)), key=lambda i: len(data[i][0]) + rng.random())  # similar lengths together
     chunks = [[data[i] for i in order[j : j + size]] for j in range(0, len(order), size)]
@@ -239,7 +252,10 @@ def train(
     hidden: int | None = None,
     weight_decay: float = 0.0,
     eval_every: int = 100,
+    init_from: Path | None = None,
 ) -> dict:
+    """Distil a draft from the shards in `data` into `out` (weights, token map, training.json, card); with
+    `init_from`, train that draft further (its weights and vocabulary; `vocab`, `layers`, `hidden` unused)."""
     torch.manual_seed(seed)
     rng = random.Random(seed)
     shards = load_shards(data)
@@ -248,14 +264,20 @@ def train(
     train_shards, test_shards = split(shards, holdout)
     # float32 whatever the CPU's fast dtype: the draft starts from the target's weights (SVD has no bf16 kernel)
     target = load_model("default", "cpu", "float32")
-    token_map = build_token_map(train_shards, vocab)
+    earlier: dict = {}
+    if init_from is not None:
+        draft, token_map, earlier = load_draft(init_from)
+        layers = tuple(earlier.get("layers_from_target", layers))
+    else:
+        token_map = build_token_map(train_shards, vocab)
     unk = len(token_map)
     lookup = torch.full((target.vocab_size,), unk, dtype=torch.long)
     lookup[torch.tensor(token_map)] = torch.arange(len(token_map))
     train_set = examples(train_shards, lookup, unk)
     test_set = examples(test_shards, lookup, unk)
     covered = sum(int((x[2] != unk).sum()) for x in test_set) / sum(len(x[2]) for x in test_set)
-    draft = init_draft(target.model, token_map, list(layers), hidden)
+    if init_from is None:
+        draft = init_draft(target.model, token_map, list(layers), hidden)
     target_hidden = target.model.config.hidden_size
     tokenizer = target.tokenizer
     del target
@@ -324,6 +346,13 @@ def train(
         "train_minutes": minutes,
         "curve": curve,
     }
+    if init_from is not None:  # what it was trained from, for the card
+        stats["init_from"] = {
+            "folder": str(init_from),
+            "steps": earlier.get("steps"),
+            "train_minutes": earlier.get("train_minutes"),
+            "lr": earlier.get("lr"),
+        }
     save(draft, token_map, out, stats, tokenizer)
     return stats
 
@@ -385,6 +414,7 @@ def add_parsers(sub: Any) -> None:
     t.add_argument("--layers", default="0,1", help="which target layers initialise the draft's layers")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--hidden", type=int, help="draft hidden size (default: the target's, with copied layers)")
+    t.add_argument("--init-from", type=Path, help="train this draft folder further (e.g. assets/draft), warm restart")
     t.add_argument("--lr", type=float, default=5e-4)
     t.add_argument("--weight-decay", type=float, default=0.0)
     t.add_argument(
@@ -470,4 +500,5 @@ def run(args: argparse.Namespace) -> None:
             hidden=args.hidden,
             weight_decay=args.weight_decay,
             holdout=args.holdout,
+            init_from=args.init_from,
         )

@@ -20,6 +20,18 @@ def _init_text(stats: dict) -> str:
     )
 
 
+def _continued_text(stats: dict) -> str:
+    """With --init-from: the run before this one (a warm restart), so the card's steps and minutes add up."""
+    if not (earlier := stats.get("init_from")):
+        return ""
+    steps, minutes = earlier.get("steps"), earlier.get("train_minutes")
+    before = f"{steps} steps" + (f", {minutes:.0f} minutes" if minutes else "") if steps else "an earlier run"
+    return (
+        f"\n- Then trained by that earlier run ({before}, lr {earlier.get('lr')}); this run continued from its weights "
+        f"(`--init-from {earlier.get('folder')}`), a new warm-up and cosine decay: the curve below starts at its agreement."
+    )
+
+
 def _data_text(stats: dict) -> str:
     if src := stats.get("distill_sources"):
         train = ", ".join(f"{k}: {v}" for k, v in sorted(src.get("train", {}).items()))
@@ -70,7 +82,7 @@ its own and loads next to the target (`specviz.drafters.pair.load_pair("default"
   the distillation text, plus one id for "any other token" (input only). `token_map.json` maps draft ids to
   target ids; the drafter scatters q back onto the full vocabulary, so q is 0 outside the subset. The subset
   covers {stats["heldout_vocab_coverage"]:.1%} of held-out answer tokens.
-- Initialised from the target: {_init_text(stats)}.
+- Initialised from the target: {_init_text(stats)}.{_continued_text(stats)}
 
 ## Training (`python -m specviz.train`, seed {stats["seed"]})
 {_data_text(stats)}

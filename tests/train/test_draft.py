@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import torch
 
 from specviz.train import draft as td
@@ -74,3 +75,28 @@ def test_a_narrower_draft_starts_from_a_bfloat16_target_too() -> None:
     draft = td.init_draft(target, list(range(0, 200, 2)), [0, 1], hidden=32)
     emb = draft.model.embed_tokens.weight
     assert emb.shape == (101, 32) and emb.dtype == torch.float32 and torch.isfinite(emb).all()
+
+
+def test_a_draft_trains_further_from_its_folder(tmp_path: Path) -> None:
+    """--init-from: the second run starts from the first's weights and vocabulary, and its card says so."""
+    data = tmp_path / "shards"
+    data.mkdir()
+    g = torch.Generator().manual_seed(0)
+    for batch in range(3):
+        response = torch.randint(100, 140, (4, 12), generator=g).tolist()
+        prompts = [torch.randint(100, 140, (5,), generator=g).tolist() for _ in range(4)]
+        td.save_shard(data / f"shard-{batch:03d}.safetensors", _shard(prompts, response, [12, 10, 8, 6]))
+    first = td.train(data, tmp_path / "a", steps=2, vocab=32, batch=4, holdout=1, hidden=64, eval_every=1)
+    again = td.train(data, tmp_path / "b", steps=2, batch=4, holdout=1, eval_every=1, init_from=tmp_path / "a")
+    assert again["heldout_agreement_start"] == first["heldout_agreement"]  # the first run's kept weights
+    assert again["hidden"] == 64 and again["vocab"] == first["vocab"]
+    assert (
+        json.loads((tmp_path / "b" / "token_map.json").read_text())["target_ids"]
+        == json.loads((tmp_path / "a" / "token_map.json").read_text())["target_ids"]
+    )
+    assert (
+        again["init_from"]["steps"] == 2
+        and f"--init-from {tmp_path / 'a'}" in (tmp_path / "b" / "README.md").read_text()
+    )
+    with pytest.raises(SystemExit, match="not a draft folder"):
+        td.load_draft(tmp_path)

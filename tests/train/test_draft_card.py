@@ -47,3 +47,13 @@ def test_model_card_says_how_the_draft_was_initialised(tmp_path: Path) -> None:
     card = (tmp_path / "README.md").read_text()
     assert "| 2000 | 600,000 | 50.0% |" in card and "| 0 | 0 | 30.0% |" in card
     assert card.count("\n| ") <= 14 and "still rising" in card
+
+
+def test_a_continued_draft_card_names_the_run_before() -> None:
+    from specviz.train.draft_card import _continued_text
+
+    assert _continued_text({}) == ""
+    words = _continued_text(
+        {"init_from": {"folder": "assets/draft", "steps": 4000, "train_minutes": 51.1, "lr": 0.001}}
+    )
+    assert "4000 steps, 51 minutes, lr 0.001" in words and "`--init-from assets/draft`" in words
