@@ -86,10 +86,10 @@ def test_a_draft_trains_further_from_its_folder(tmp_path: Path) -> None:
         response = torch.randint(100, 140, (4, 12), generator=g).tolist()
         prompts = [torch.randint(100, 140, (5,), generator=g).tolist() for _ in range(4)]
         td.save_shard(data / f"shard-{batch:03d}.safetensors", _shard(prompts, response, [12, 10, 8, 6]))
-    first = td.train(data, tmp_path / "a", steps=2, vocab=32, batch=4, holdout=1, hidden=64, eval_every=1)
+    first = td.train(data, tmp_path / "a", steps=2, vocab=64, batch=4, holdout=1, hidden=32, eval_every=1)
     again = td.train(data, tmp_path / "b", steps=2, batch=4, holdout=1, eval_every=1, init_from=tmp_path / "a")
     assert again["heldout_agreement_start"] == first["heldout_agreement"]  # the first run's kept weights
-    assert again["hidden"] == 64 and again["vocab"] == first["vocab"]
+    assert again["hidden"] == 32 and again["vocab"] == first["vocab"]
     assert (
         json.loads((tmp_path / "b" / "token_map.json").read_text())["target_ids"]
         == json.loads((tmp_path / "a" / "token_map.json").read_text())["target_ids"]
