@@ -326,8 +326,9 @@ def tree_sizing_section() -> None:
         "that pays depends on what a pass over more positions costs *here*: specviz times passes over 1 to 64 "
         "positions, measures which nodes the evaluation model accepts on short calibration texts, and picks the "
         "branching and node budget with the most tokens per second (Sequoia's hardware-aware idea). The prediction "
-        "is then checked: the predicted tree and your chain decode the calibration text in turns, and the faster one "
-        "runs."
+        "is then checked: the predicted shape and a chain of the Live page's default settings decode the calibration "
+        "text in turns, and the chain runs unless the prediction was at least 3% faster (a Live run checks against "
+        "its own settings)."
     )
     st.button(
         "Measure this machine (default pair)",
