@@ -195,8 +195,7 @@ def sized_words(trace: Trace) -> str | None:
     else:
         shape = f"a {tree.get('kind', '')} tree of {tree.get('nodes', '?')} nodes".replace("a  tree", "a tree")
     words = race_words(auto)
-    race = auto.get("race") if isinstance(auto.get("race"), dict) else {}
-    if words and race.get("kept") == "chain":
+    if words and auto["race"]["kept"] == "chain":  # race_words vouched for the race's shape
         why = f"the run's own chain ({words})"
     else:
         best = "the shape with the most tokens per second on its measured pass costs and calibration decodes"
